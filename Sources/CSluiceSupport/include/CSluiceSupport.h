@@ -1,0 +1,24 @@
+#ifndef CSLUICE_SUPPORT_H
+#define CSLUICE_SUPPORT_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Glibc's Swift module does not declare these GNU extensions. */
+void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+void *memrchr(const void *s, int c, size_t n);
+
+/* Spawns `/bin/sh -c command` with stdin/stdout on the given descriptors (stderr inherited).
+   Returns the pid, or -errno on failure. The child gets default SIGPIPE/SIGINT handling. */
+pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
+
+/* pipe2(fds, O_CLOEXEC). */
+int sluice_pipe_cloexec(int fds[2]);
+
+/* Counts '\n' bytes in [p, p+n). */
+size_t sluice_count_newlines(const unsigned char *p, size_t n);
+
+/* Signal plumbing: installs handlers for SIGINT/SIGTERM that record the signal and write a
+   byte to a self-pipe; returns the read end. A second signal exits at once with 128+sig. */
+int sluice_install_signal_pipe(void);
+int sluice_received_signal(void);
+#endif

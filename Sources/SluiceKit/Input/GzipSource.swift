@@ -1,0 +1,142 @@
+import CISAL
+import Glibc
+
+/// A gzip stream decoded with ISA-L's `isal_inflate`.
+///
+/// Decodes every member of a multi-member file (BGZF included) and every header flag; zero
+/// bytes after a member are ignored, anything else after a member ends the stream with a
+/// warning (as gzip does). A stream cut short or damaged ends with a diagnostic giving the
+/// compressed byte offset, after every byte decoded before the damage has been returned.
+struct GzipSource: ByteSource {
+    private let state: UnsafeMutablePointer<inflate_state>
+    private let input: UnsafeMutableRawBufferPointer
+    let fd: Int32
+    let name: String
+    /// Bytes read from `fd` so far (compressed).
+    private(set) var consumedByteCount = 0
+    /// Valid bytes are `input[inputStart ..< inputEnd]` (mirrored into `state.next_in`).
+    private var atEndOfFile = false
+    private var lastReadWasShort = false
+    private var betweenMembers = false
+    private var ended = false
+
+    static let inputCapacity = 256 * 1024
+
+    init(fd: Int32, name: String, prefix: [UInt8]) {
+        self.fd = fd
+        self.name = name
+        state = .allocate(capacity: 1)
+        input = .allocate(byteCount: Self.inputCapacity, alignment: 64)
+        isal_inflate_init(state)
+        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        state.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        state.pointee.avail_in = UInt32(prefix.count)
+        consumedByteCount = prefix.count
+    }
+
+    /// Frees the decoder state; call once when done with the source.
+    func release() {
+        state.deallocate()
+        input.deallocate()
+    }
+
+    /// Compressed offset of the next byte the decoder will look at.
+    private var position: Int { consumedByteCount - Int(state.pointee.avail_in) }
+
+    /// Moves unread input to the front and reads more after it. Returns false at end of file.
+    private mutating func refill() -> SluiceError? {
+        let pending = Int(state.pointee.avail_in)
+        let base = input.baseAddress!
+        if pending > 0, let next = state.pointee.next_in, UnsafeMutableRawPointer(next) != base {
+            memmove(base, next, pending)
+        }
+        state.pointee.next_in = base.assumingMemoryBound(to: UInt8.self)
+        let want = Self.inputCapacity - pending
+        let n = readRetrying(fd, base + pending, want)
+        if n < 0 {
+            atEndOfFile = true
+            return SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(Int32(-n)))")
+        }
+        if n == 0 { atEndOfFile = true }
+        lastReadWasShort = n < want
+        consumedByteCount += n
+        state.pointee.avail_in = UInt32(pending + n)
+        return nil
+    }
+
+    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> FillResult {
+        if ended { return FillResult(count: 0, ended: true) }
+        var produced = 0
+        while produced < buffer.count {
+            if betweenMembers {
+                // Need two bytes to tell a next member from padding or garbage.
+                while state.pointee.avail_in < 2 && !atEndOfFile {
+                    if let failure = refill() { return finish(produced, failure) }
+                }
+                let available = Int(state.pointee.avail_in)
+                if available == 0 { return finish(produced, nil) }
+                let next = state.pointee.next_in!
+                if available >= 2 && next[0] == 0x1F && next[1] == 0x8B {
+                    isal_inflate_reset(state)
+                    state.pointee.crc_flag = UInt32(ISAL_GZIP)
+                    betweenMembers = false
+                    continue
+                }
+                if next[0] == 0 {
+                    // Zero padding (tar, some BGZF writers): skip it silently.
+                    var zeros = 0
+                    while zeros < available && next[zeros] == 0 { zeros += 1 }
+                    state.pointee.next_in = next + zeros
+                    state.pointee.avail_in -= UInt32(zeros)
+                    if zeros == available && !atEndOfFile {
+                        if let failure = refill() { return finish(produced, failure) }
+                    }
+                    continue
+                }
+                return finish(produced, SluiceError(.warning, place: name,
+                    "trailing garbage after gzip data at byte \(position) ignored"))
+            }
+            if state.pointee.avail_in == 0 {
+                if atEndOfFile {
+                    return finish(produced, SluiceError(.corruptInput, place: name,
+                        "gzip stream truncated at byte \(consumedByteCount)"))
+                }
+                if produced > 0 && lastReadWasShort { break }  // a trickling pipe: hand on what we have
+                if let failure = refill() { return finish(produced, failure) }
+                continue
+            }
+            let out = buffer.baseAddress! + produced
+            state.pointee.next_out = out.assumingMemoryBound(to: UInt8.self)
+            let room = min(buffer.count - produced, Int(UInt32.max))
+            state.pointee.avail_out = UInt32(room)
+            let status = isal_inflate(state)
+            produced += room - Int(state.pointee.avail_out)
+            if status < 0 {
+                return finish(produced, SluiceError(.corruptInput, place: name,
+                    "gzip data corrupt near byte \(position): \(Self.describe(status))"))
+            }
+            if state.pointee.block_state == ISAL_BLOCK_FINISH {
+                betweenMembers = true
+            }
+        }
+        return FillResult(count: produced, ended: false)
+    }
+
+    private mutating func finish(_ produced: Int, _ failure: SluiceError?) -> FillResult {
+        ended = true
+        return FillResult(count: produced, ended: true, failure: failure)
+    }
+
+    static func describe(_ status: Int32) -> String {
+        switch status {
+        case ISAL_INVALID_BLOCK: "invalid deflate block"
+        case ISAL_INVALID_SYMBOL: "invalid deflate symbol"
+        case ISAL_INVALID_LOOKBACK: "invalid back-reference distance"
+        case ISAL_INVALID_WRAPPER: "invalid gzip header"
+        case ISAL_UNSUPPORTED_METHOD: "unsupported compression method"
+        case ISAL_INCORRECT_CHECKSUM: "CRC mismatch (data corrupt)"
+        default: "inflate error \(status)"
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Glibc
+
+/// One input named on the command line.
+public enum InputName: Sendable, Equatable, CustomStringConvertible {
+    case standardInput
+    case path(String)
+
+    public init(argument: String) {
+        self = argument == "-" ? .standardInput : .path(argument)
+    }
+
+    public var description: String {
+        switch self {
+        case .standardInput: "(standard input)"
+        case .path(let path): path
+        }
+    }
+}
+
+/// Reads the inputs in order on a dedicated thread (blocking reads and inflate stay off the
+/// cooperative pool) and sends chunks of whole lines into a bounded channel.
+///
+/// The inputs form one stream, as `cat`/`zcat -f` would concatenate them. Gzip is detected
+/// from the first two bytes of each input. An input that cannot be opened or read adds a note
+/// to the stream and the next input follows. Only one input descriptor is open at a time.
+/// Ends when the inputs are exhausted or the channel is cancelled.
+public struct ChunkSource: AsyncSequence, Sendable {
+    public typealias Element = LineChunk
+    public let inputs: [InputName]
+    public let chunkSize: Int
+    /// Chunks read ahead of the consumer.
+    public let readAhead: Int
+
+    /// Finishing the stream early (a signal) goes through this.
+    public let stop: StopRequest
+
+    public init(inputs: [InputName], chunkSize: Int = 512 * 1024, readAhead: Int = 4, stop: StopRequest = StopRequest()) {
+        self.inputs = inputs.isEmpty ? [.standardInput] : inputs
+        self.chunkSize = chunkSize
+        self.readAhead = readAhead
+        self.stop = stop
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(source: self)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let reader: ReaderHandle
+
+        init(source: ChunkSource) {
+            reader = ReaderHandle(source: source)
+        }
+
+        public mutating func next() async throws -> LineChunk? {
+            reader.startIfNeeded()
+            switch await reader.channel.receive() {
+            case .element(let chunk): return chunk
+            case .finished: return nil
+            case .failed(let error): throw error
+            case .timedOut: return nil
+            }
+        }
+    }
+
+    /// Owns the reading thread; cancels it when the iterator goes away.
+    final class ReaderHandle: @unchecked Sendable {
+        // `started` is touched only by the iterator's owner (one task at a time).
+        let channel: BoundedChannel<LineChunk>
+        let source: ChunkSource
+        private var started = false
+
+        init(source: ChunkSource) {
+            self.source = source
+            channel = BoundedChannel(capacity: source.readAhead)
+        }
+
+        func startIfNeeded() {
+            guard !started else { return }
+            started = true
+            source.stop.register(channel)
+            let source = self.source
+            let channel = self.channel
+            let thread = Thread {
+                source.readAll(into: channel)
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+
+        deinit { channel.cancel() }
+    }
+
+    /// The reading loop; runs on its own thread.
+    func readAll(into channel: BoundedChannel<LineChunk>) {
+        var framer = LineFramer(targetSize: chunkSize)
+        var pendingNotes: [SluiceError] = []
+        for input in inputs {
+            if channel.isCancelled { return }
+            let fd: Int32
+            switch input {
+            case .standardInput:
+                fd = 0
+            case .path(let path):
+                fd = open(path, O_RDONLY | O_CLOEXEC)
+                if fd < 0 {
+                    pendingNotes.append(SluiceError(.input, place: path, SluiceError.systemReason(errno)))
+                    continue
+                }
+                var info = stat()
+                if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                    close(fd)
+                    pendingNotes.append(SluiceError(.input, place: path, "Is a directory"))
+                    continue
+                }
+            }
+            defer { if fd != 0 { close(fd) } }
+            let name = input.description
+            guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &pendingNotes) else { continue }
+            let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
+            let ok: Bool
+            if isGzip {
+                var gzip = GzipSource(fd: fd, name: name, prefix: prefix)
+                ok = pump(&gzip, framer: &framer, notes: &pendingNotes, channel: channel)
+                gzip.release()
+            } else {
+                var plain = PlainSource(fd: fd, name: name, prefix: prefix)
+                ok = pump(&plain, framer: &framer, notes: &pendingNotes, channel: channel)
+            }
+            if !ok { return }
+        }
+        let last = framer.finish()
+        if !last.isEmpty || !pendingNotes.isEmpty {
+            channel.sendBlocking(LineChunk(bytes: last, notes: pendingNotes))
+        }
+        channel.finish()
+    }
+
+    /// Reads until at least two bytes (enough to spot gzip) or end of file.
+    static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError]) -> [UInt8]? {
+        var prefix = [UInt8](repeating: 0, count: 64 * 1024)
+        var count = 0
+        while count < 2 {
+            let n = prefix.withUnsafeMutableBytes { readRetrying(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 {
+                notes.append(SluiceError(.input, place: name, SluiceError.systemReason(Int32(-n))))
+                return nil
+            }
+            if n == 0 { break }
+            count += n
+        }
+        prefix.removeSubrange(count...)
+        return prefix
+    }
+
+    /// Frames one source into the channel. Returns false if the channel was cancelled.
+    private func pump(_ source: inout some ByteSource, framer: inout LineFramer,
+                      notes: inout [SluiceError], channel: BoundedChannel<LineChunk>) -> Bool {
+        var lastConsumed = 0
+        while true {
+            let (bytes, ended, failure) = framer.nextChunk(from: &source)
+            if let failure { notes.append(failure) }
+            let consumed = source.consumedByteCount
+            if !bytes.isEmpty || !notes.isEmpty || consumed != lastConsumed {
+                let chunk = LineChunk(bytes: bytes, notes: notes, inputByteCount: consumed - lastConsumed)
+                notes = []
+                lastConsumed = consumed
+                if !channel.sendBlocking(chunk) { return false }
+            }
+            if ended { return true }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import CSluiceSupport
+import Glibc
+
+/// The unit that flows between stages: one owned buffer of whole lines.
+///
+/// Every line in `bytes` ends with `\n` (the framer terminates a last line that had none,
+/// as grep does on output), so a chunk can be written out or searched as one block.
+/// `notes` carries diagnostics (a damaged gzip stream, an unreadable file) that belong
+/// after these lines: the sink reports them once the lines before them are written.
+public struct LineChunk: Sendable {
+    public var bytes: [UInt8]
+    /// The number of lines in `bytes`, when a stage has counted them.
+    public var knownLineCount: Int?
+    /// Diagnostics to report after this chunk's lines are written.
+    public var notes: [SluiceError]
+    /// Input bytes (before decompression) this chunk accounts for, for `--stats`.
+    public var inputByteCount: Int
+
+    public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
+        precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
+        self.bytes = bytes
+        self.knownLineCount = lineCount
+        self.notes = notes
+        self.inputByteCount = inputByteCount
+    }
+
+    public var isEmpty: Bool { bytes.isEmpty }
+
+    /// The number of lines, counting newlines if no stage has.
+    public var lineCount: Int {
+        if let knownLineCount { return knownLineCount }
+        return bytes.withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress, $0.count) }
+    }
+
+    /// Calls `body` with each line, newline excluded, in order.
+    public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        try bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var start = 0
+            let count = buffer.count
+            while start < count {
+                let end = lineEnd(base, from: start, count: count)
+                try body(UnsafeBufferPointer(start: base + start, count: end - start))
+                start = end + 1
+            }
+        }
+    }
+
+    /// The lines as arrays, newline included (for tests and API users; not the hot path).
+    public var lines: [[UInt8]] {
+        var result: [[UInt8]] = []
+        forEachLine { result.append(Array($0) + [UInt8(ascii: "\n")]) }
+        return result
+    }
+}
+
+/// The index of the first `\n` at or after `from` (there always is one in a chunk).
+@inline(__always)
+func lineEnd(_ base: UnsafePointer<UInt8>, from: Int, count: Int) -> Int {
+    guard let hit = memchr(base + from, 0x0A, count - from) else { return count - 1 }
+    return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+}
+
+/// The index where the line holding byte `at` starts.
+@inline(__always)
+func lineStart(_ base: UnsafePointer<UInt8>, before at: Int) -> Int {
+    guard at > 0, let hit = memrchr(base, 0x0A, at) else { return 0 }
+    return base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+}

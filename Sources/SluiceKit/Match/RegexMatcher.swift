@@ -1,0 +1,100 @@
+import CPCRE2
+import CSluiceSupport
+
+/// A PCRE2 pattern (JIT-compiled, byte semantics as `LC_ALL=C grep`), matched over the whole
+/// buffer with `^`/`$` at line boundaries.
+///
+/// A hit that spans a newline (`\s`, `[^x]` can match one) or a pattern that can look past its
+/// line (lookbehind, `\A`, `\z`) is checked again on its line alone, so results equal matching
+/// each line by itself. With a required literal (a string every match contains, found by
+/// `RequiredLiteral`), `memmem` finds candidate lines first and PCRE2 runs only on those.
+public final class RegexMatcher: Matcher, @unchecked Sendable {
+    // `@unchecked`: `code` is immutable after init and PCRE2 documents compiled patterns,
+    // JIT code included, as safe to share between threads; match data is per call.
+    let code: OpaquePointer
+    let prefilter: [UInt8]?
+    let verifyEveryHit: Bool
+    public let pattern: String
+
+    /// Compiles `pattern`. Throws a usage error naming `place` and the column of the mistake.
+    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil, verifyEveryHit: Bool = false) throws {
+        self.pattern = pattern
+        var options = UInt32(PCRE2_MULTILINE)
+        if caseless { options |= UInt32(PCRE2_CASELESS) }
+        var errorCode: Int32 = 0
+        var errorOffset = 0
+        let bytes = Array(pattern.utf8)
+        let compiled = bytes.withUnsafeBufferPointer {
+            pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, nil)
+        }
+        guard let compiled else {
+            var message = [UInt8](repeating: 0, count: 256)
+            let length = pcre2_get_error_message_8(errorCode, &message, message.count)
+            let text = length > 0 ? String(decoding: message[..<Int(length)], as: UTF8.self) : "error \(errorCode)"
+            throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): \(text)")
+        }
+        code = compiled
+        _ = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE))  // falls back to the interpreter if JIT is unavailable
+        self.prefilter = caseless ? nil : prefilter
+        self.verifyEveryHit = verifyEveryHit
+    }
+
+    deinit { pcre2_code_free_8(code) }
+
+    public func makeScratch() -> MatchScratch {
+        let data = pcre2_match_data_create_from_pattern_8(code, nil)
+        return MatchScratch(pointer: data) { pcre2_match_data_free_8(data) }
+    }
+
+    /// Whether `subject[offset...]` holds a match; the match's range if so.
+    @inline(__always)
+    func match(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch) -> (Int, Int)? {
+        var rc = pcre2_match_8(code, subject, length, offset, 0, scratch.pointer, nil)
+        if rc == PCRE2_ERROR_JIT_STACKLIMIT {
+            rc = pcre2_match_8(code, subject, length, offset, UInt32(PCRE2_NO_JIT), scratch.pointer, nil)
+        }
+        guard rc > 0 else { return nil }
+        let ovector = pcre2_get_ovector_pointer_8(scratch.pointer)!
+        return (ovector[0], ovector[1])
+    }
+
+    /// Whether the line `[start, newline)` matches on its own.
+    @inline(__always)
+    func lineMatches(_ base: UnsafePointer<UInt8>, start: Int, newline: Int, scratch: MatchScratch) -> Bool {
+        match(base + start, length: newline - start, offset: 0, scratch: scratch) != nil
+    }
+
+    public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
+        guard let base = buffer.baseAddress else { return nil }
+        let count = buffer.count
+        var position = from
+        if let prefilter {
+            while position < count {
+                let found = prefilter.withUnsafeBytes { memmem(base + position, count - position, $0.baseAddress!, $0.count) }
+                guard let found else { return nil }
+                let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                var start = position
+                if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
+                    start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+                }
+                let newline = lineEnd(base, from: at, count: count)
+                if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
+                position = newline + 1
+            }
+            return nil
+        }
+        while position < count {
+            guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch),
+                  matchStart < count else { return nil }
+            var start = position
+            if matchStart > position, let hit = memrchr(base + position, 0x0A, matchStart - position) {
+                start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+            let newline = lineEnd(base, from: matchStart, count: count)
+            if matchEnd <= newline && !verifyEveryHit { return (start, newline) }
+            if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
+            position = newline + 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,259 @@
+import Glibc
+
+/// Where output lines go.
+public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
+    case standardOutput
+    /// One file holding every line; gzip if the name ends in `.gz`.
+    case file(String)
+    /// One file per `linesPerFile` lines, named from a template with `{n}` or `{n:WIDTH}`.
+    case split(FileNameTemplate)
+
+    public static func parse(_ text: String) throws -> OutputTarget {
+        if text == "-" { return .standardOutput }
+        if text.contains("{n") { return .split(try FileNameTemplate(parsing: text)) }
+        if text.isEmpty || text.hasSuffix("/") {
+            throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
+        }
+        return .file(text)
+    }
+
+    public var description: String {
+        switch self {
+        case .standardOutput: "stdout"
+        case .file(let path): path
+        case .split(let template): template.text
+        }
+    }
+}
+
+/// `dir/part-{n}.log.gz`: `{n}` is the file number from 1, zero-padded to 6 digits
+/// (`{n:3}` for 3).
+public struct FileNameTemplate: Sendable, Equatable {
+    public let text: String
+    let prefix: String
+    let suffix: String
+    let width: Int
+
+    public init(parsing text: String) throws {
+        self.text = text
+        guard let open = text.range(of: "{n") else {
+            throw SluiceError(.usage, place: "--output", "'\(text)' has no {n}")
+        }
+        guard let close = text[open.upperBound...].firstIndex(of: "}") else {
+            throw SluiceError(.usage, place: "--output", "unclosed {n in '\(text)'")
+        }
+        let spec = text[open.upperBound..<close]
+        if spec.isEmpty {
+            width = 6
+        } else if spec.first == ":", let w = Int(spec.dropFirst()), w >= 1, w <= 20 {
+            width = w
+        } else {
+            throw SluiceError(.usage, place: "--output", "'{n\(spec)}' in '\(text)' should be {n} or {n:WIDTH}")
+        }
+        prefix = String(text[..<open.lowerBound])
+        suffix = String(text[text.index(after: close)...])
+        if suffix.contains("{n") {
+            throw SluiceError(.usage, place: "--output", "'\(text)' has more than one {n}")
+        }
+        if suffix.isEmpty && prefix.hasSuffix("/") == false && prefix.isEmpty == false && suffix.hasSuffix("/") {
+            throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
+        }
+    }
+
+    public func name(_ number: Int) -> String {
+        let digits = String(number)
+        let padding = String(repeating: "0", count: max(0, width - digits.count))
+        return prefix + padding + digits + suffix
+    }
+}
+
+/// Receives output lines. Writes happen between `open` and either `finish` (success: files
+/// get their final names) or `abort` (failure: temporary files are removed).
+public protocol LineSink: AnyObject {
+    func write(_ chunk: LineChunk) throws
+    /// A batch ended; a timeout closing means "make it visible", not "cut a file".
+    func batchEnded(_ closing: BatchClosing) throws
+    func finish() throws
+    func abort()
+}
+
+/// Standard output; flushed at every batch end (and every write when line-buffered).
+public final class StandardOutputSink: LineSink {
+    let writer = OutputWriter(fd: 1, name: "(standard output)")
+    let lineBuffered: Bool
+
+    public init(lineBuffered: Bool) {
+        self.lineBuffered = lineBuffered
+    }
+
+    public func write(_ chunk: LineChunk) throws {
+        try chunk.bytes.withUnsafeBytes { try writer.write($0) }
+        if lineBuffered { try writer.flush() }
+    }
+
+    public func batchEnded(_ closing: BatchClosing) throws { try writer.flush() }
+    public func finish() throws { try writer.flush() }
+    public func abort() { try? writer.flush() }
+}
+
+/// A file written under a hidden temporary name in its folder, renamed when complete.
+final class AtomicFile {
+    let finalPath: String
+    let temporaryPath: String
+    let writer: OutputWriter
+    let gzip: GzipWriter?
+    private(set) var lineCount = 0
+    private var closed = false
+    nonisolated(unsafe) static var counter = 0
+
+    init(path: String, compressionLevel: Int32) throws {
+        finalPath = path
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        Self.counter += 1
+        temporaryPath = "\(folder).\(base).sluice-\(getpid())-\(Self.counter).tmp"
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw SluiceError(.output, place: path, "cannot create file: \(SluiceError.systemReason(errno))")
+        }
+        writer = OutputWriter(fd: fd, name: path, capacity: 256 * 1024)
+        do {
+            gzip = path.hasSuffix(".gz") ? try GzipWriter(out: writer, level: compressionLevel) : nil
+        } catch {
+            close(fd)
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, lines: Int) throws {
+        if let gzip { try gzip.write(bytes) } else { try writer.write(bytes) }
+        lineCount += lines
+    }
+
+    func flush() throws {
+        if let gzip { try gzip.flush() } else { try writer.flush() }
+    }
+
+    /// Completes the file and gives it its final name.
+    func commit() throws {
+        guard !closed else { return }
+        closed = true
+        do {
+            if let gzip { try gzip.finish() } else { try writer.flush() }
+            if close(writer.fd) != 0 {
+                throw SluiceError(.output, place: finalPath, "close failed: \(SluiceError.systemReason(errno))")
+            }
+            if rename(temporaryPath, finalPath) != 0 {
+                throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
+            }
+        } catch {
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// Removes the temporary file.
+    func discard() {
+        guard !closed else { return }
+        closed = true
+        close(writer.fd)
+        unlink(temporaryPath)
+    }
+}
+
+/// `-o FILE`: every line into one file, created at the start (so an unwritable target fails
+/// before any input is read) and renamed into place at the end.
+public final class SingleFileSink: LineSink {
+    let file: AtomicFile
+
+    public init(path: String, compressionLevel: Int32 = 6) throws {
+        file = try AtomicFile(path: path, compressionLevel: compressionLevel)
+    }
+
+    public func write(_ chunk: LineChunk) throws {
+        try chunk.bytes.withUnsafeBytes { try file.write($0, lines: 0) }
+    }
+
+    public func batchEnded(_ closing: BatchClosing) throws {
+        if closing == .timeout { try file.flush() }
+    }
+
+    public func finish() throws { try file.commit() }
+    public func abort() { file.discard() }
+}
+
+/// `-o 'part-{n}.log'`: one file per `linesPerFile` lines, as `split -l` cuts. The first
+/// file's temporary is created at the start (failing early if the folder is unwritable); a
+/// file gets its final name once it holds `linesPerFile` lines, or at the end. No lines, no
+/// files.
+public final class SplitFileSink: LineSink {
+    let template: FileNameTemplate
+    let linesPerFile: Int
+    let compressionLevel: Int32
+    var current: AtomicFile?
+    var number = 1
+    public private(set) var committedFiles: [String] = []
+
+    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 6) throws {
+        precondition(linesPerFile > 0)
+        self.template = template
+        self.linesPerFile = linesPerFile
+        self.compressionLevel = compressionLevel
+        current = try AtomicFile(path: template.name(1), compressionLevel: compressionLevel)
+    }
+
+    public func write(_ chunk: LineChunk) throws {
+        try chunk.bytes.withUnsafeBytes { raw in
+            let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var offset = 0
+            var lines = chunk.knownLineCount ?? -1
+            while offset < raw.count {
+                if current == nil {
+                    number += 1
+                    current = try AtomicFile(path: template.name(number), compressionLevel: compressionLevel)
+                }
+                let file = current!
+                let room = linesPerFile - file.lineCount
+                if lines < 0 { lines = chunk.lineCount }
+                if lines <= room {
+                    try file.write(UnsafeRawBufferPointer(rebasing: raw[offset...]), lines: lines)
+                    offset = raw.count
+                    lines = 0
+                } else {
+                    var cut = offset
+                    for _ in 0..<room { cut = lineEnd(base, from: cut, count: raw.count) + 1 }
+                    try file.write(UnsafeRawBufferPointer(rebasing: raw[offset..<cut]), lines: room)
+                    offset = cut
+                    lines -= room
+                }
+                if file.lineCount == linesPerFile {
+                    try file.commit()
+                    committedFiles.append(file.finalPath)
+                    current = nil
+                }
+            }
+        }
+    }
+
+    public func batchEnded(_ closing: BatchClosing) throws {
+        if closing == .timeout { try current?.flush() }
+    }
+
+    public func finish() throws {
+        guard let file = current else { return }
+        current = nil
+        if file.lineCount == 0 {
+            file.discard()
+        } else {
+            try file.commit()
+            committedFiles.append(file.finalPath)
+        }
+    }
+
+    public func abort() {
+        current?.discard()
+        current = nil
+    }
+}

@@ -1,0 +1,191 @@
+/// Parses a `-p` pipeline expression:
+///
+///     grep [-i -v -w -x -F] PATTERN | map SPEC | exec "CMD" | batch N [TIMEOUT]
+///
+/// Stages in any order and number (`grep A | grep B` is AND; `grep -e A -e B` is OR). Words
+/// are quoted as in the shell (`'…'`, `"…"` with `\"` and `\\`, `\x` outside quotes); an
+/// unquoted `|` separates stages. Errors are usage errors that give the 1-based column.
+public struct ExpressionParser {
+    public struct Parsed: Sendable, Equatable {
+        public var stages: [Stage]
+        public var batch: BatchPolicy?
+    }
+
+    struct Word: Equatable {
+        var text: String
+        var column: Int
+        var isPipe = false
+    }
+
+    public static func parse(_ expression: String) throws -> Parsed {
+        let words = try tokenize(expression)
+        var stages: [Stage] = []
+        var batch: BatchPolicy?
+        var groups: [[Word]] = [[]]
+        for word in words {
+            if word.isPipe {
+                if groups[groups.count - 1].isEmpty { throw error(word.column, "empty stage before '|'") }
+                groups.append([])
+            } else {
+                groups[groups.count - 1].append(word)
+            }
+        }
+        if groups.last!.isEmpty {
+            throw error(expression.count + 1, groups.count == 1 ? "empty pipeline (expected a stage: grep, map, exec or batch)" : "empty stage after '|'")
+        }
+        for group in groups {
+            let name = group[0]
+            let args = Array(group.dropFirst())
+            switch name.text {
+            case "grep":
+                stages.append(.grep(try parseGrep(args, after: name)))
+            case "map":
+                guard args.count == 1 else {
+                    throw error(args.count > 1 ? args[1].column : name.column + 3, "map takes one transform (upper, lower, trim or s/RE/REPL/[gi])")
+                }
+                do {
+                    stages.append(.map(try MapSpec(parsing: args[0].text)))
+                } catch let failure as SluiceError {
+                    throw error(args[0].column, failure.message)
+                }
+            case "exec":
+                guard !args.isEmpty else { throw error(name.column + 4, "exec needs a command") }
+                stages.append(.exec(args.map(\.text).joined(separator: " ")))
+            case "batch":
+                guard (1...2).contains(args.count) else {
+                    throw error(args.count > 2 ? args[2].column : name.column + 5, "batch takes a size and an optional timeout (batch 500 1s)")
+                }
+                guard let size = Int(args[0].text), size > 0 else {
+                    throw error(args[0].column, "batch size '\(args[0].text)' is not a positive whole number")
+                }
+                var policy = BatchPolicy(size: size)
+                if args.count == 2 {
+                    guard let timeout = parseDuration(args[1].text) else {
+                        throw error(args[1].column, "batch timeout '\(args[1].text)' is not a duration (200ms, 1s, 0)")
+                    }
+                    policy.timeout = timeout
+                }
+                if batch != nil { throw error(name.column, "only one batch stage is allowed") }
+                batch = policy
+            default:
+                throw error(name.column, "unknown stage '\(name.text)' (expected grep, map, exec or batch)")
+            }
+        }
+        return Parsed(stages: stages, batch: batch)
+    }
+
+    static func parseGrep(_ args: [Word], after name: Word) throws -> GrepSpec {
+        var spec = GrepSpec(patterns: [])
+        var positional: [Word] = []
+        var i = 0
+        var optionsEnded = false
+        while i < args.count {
+            let word = args[i]
+            if !optionsEnded && word.text == "--" { optionsEnded = true; i += 1; continue }
+            if !optionsEnded && word.text.hasPrefix("-") && word.text.count > 1 {
+                var letters = Array(word.text.dropFirst())
+                while let letter = letters.first {
+                    letters.removeFirst()
+                    switch letter {
+                    case "i": spec.ignoreCase = true
+                    case "v": spec.invert = true
+                    case "w": spec.wordRegexp = true
+                    case "x": spec.lineRegexp = true
+                    case "F": spec.fixedStrings = true
+                    case "E", "P": break
+                    case "e":
+                        if !letters.isEmpty {
+                            spec.patterns.append(String(letters))
+                            letters = []
+                        } else {
+                            guard i + 1 < args.count else { throw error(word.column, "grep -e needs a pattern") }
+                            i += 1
+                            spec.patterns.append(args[i].text)
+                        }
+                    default:
+                        throw error(word.column, "unknown grep option '-\(letter)' (grep takes -i -v -w -x -F -e)")
+                    }
+                }
+                i += 1
+                continue
+            }
+            positional.append(word)
+            i += 1
+        }
+        if spec.patterns.isEmpty {
+            guard let first = positional.first else { throw error(name.column + 4, "grep needs a pattern") }
+            spec.patterns.append(first.text)
+            positional.removeFirst()
+        }
+        if let extra = positional.first {
+            throw error(extra.column, "unexpected word '\(extra.text)' after the grep pattern (quote a pattern with spaces)")
+        }
+        return spec
+    }
+
+    static func tokenize(_ expression: String) throws -> [Word] {
+        var words: [Word] = []
+        let chars = Array(expression)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == " " || c == "\t" || c == "\n" { i += 1; continue }
+            if c == "|" {
+                words.append(Word(text: "|", column: i + 1, isPipe: true))
+                i += 1
+                continue
+            }
+            let start = i
+            var text = ""
+            while i < chars.count {
+                let c = chars[i]
+                if c == " " || c == "\t" || c == "\n" || c == "|" { break }
+                if c == "'" {
+                    guard let close = chars[(i + 1)...].firstIndex(of: "'") else {
+                        throw error(i + 1, "unterminated single quote")
+                    }
+                    text += String(chars[(i + 1)..<close])
+                    i = close + 1
+                } else if c == "\"" {
+                    var j = i + 1
+                    var closed = false
+                    while j < chars.count {
+                        if chars[j] == "\\", j + 1 < chars.count, "\"\\$`".contains(chars[j + 1]) {
+                            text.append(chars[j + 1]); j += 2; continue
+                        }
+                        if chars[j] == "\"" { closed = true; break }
+                        text.append(chars[j])
+                        j += 1
+                    }
+                    guard closed else { throw error(i + 1, "unterminated double quote") }
+                    i = j + 1
+                } else if c == "\\" {
+                    guard i + 1 < chars.count else { throw error(i + 1, "a backslash ends the expression") }
+                    text.append(chars[i + 1])
+                    i += 2
+                } else {
+                    text.append(c)
+                    i += 1
+                }
+            }
+            words.append(Word(text: text, column: start + 1))
+        }
+        return words
+    }
+
+    static func error(_ column: Int, _ message: String) -> SluiceError {
+        SluiceError(.usage, place: "--pipeline", "column \(column): \(message)")
+    }
+}
+
+/// `200ms`, `1s`, `1.5s`, `2m`, or `0` (no timeout, returned as nil inside .some).
+public func parseDuration(_ text: String) -> Duration?? {
+    if text == "0" { return .some(nil) }
+    let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60)]
+    for (unit, scale) in units where text.hasSuffix(unit) {
+        guard let value = Double(text.dropLast(unit.count)), value >= 0, value.isFinite else { return nil }
+        if value == 0 { return .some(nil) }
+        return .some(.nanoseconds(Int64(value * scale * 1e9)))
+    }
+    return nil
+}

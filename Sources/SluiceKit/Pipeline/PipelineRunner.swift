@@ -1,0 +1,255 @@
+import CSluiceSupport
+import Foundation
+import Glibc
+import Synchronization
+
+/// What a run did, for the exit status and `--stats`.
+public struct RunReport: Sendable {
+    public var bytesRead = 0
+    public var linesRead: Int?
+    public var selectedLines = 0
+    public var writtenLines = 0
+    public var batches = 0
+    public var seconds = 0.0
+    public var failed = false
+    public var interruptedBy: Int32?
+
+    /// grep's rule: 0 if a line was selected, 1 if none, 2 on error (but 0 for `-q` with a
+    /// selected line); 128+N after signal N.
+    public func exitStatus(quiet: Bool) -> Int32 {
+        if let signal = interruptedBy { return 128 + signal }
+        if failed && !(quiet && selectedLines > 0) { return 2 }
+        return selectedLines > 0 ? 0 : 1
+    }
+
+    public var summary: String {
+        let megabytes = Double(bytesRead) / 1e6
+        let rate = seconds > 0 ? megabytes / seconds : 0
+        let lines = linesRead.map { " (\($0) lines)" } ?? ""
+        return String(format: "read %.2f MB%@, selected %d lines, wrote %d lines in %d batches, %.3f s, %.1f MB/s",
+                      megabytes, lines, selectedLines, writtenLines, batches, seconds, rate)
+    }
+}
+
+/// Counters shared by the stages of one run.
+final class RunCounters: Sendable {
+    let bytesRead = Atomic<Int>(0)
+    let linesRead = Atomic<Int>(0)
+    let selected = Atomic<Int>(0)
+}
+
+/// A request to stop reading (SIGINT/SIGTERM): what was read is finished and written.
+public final class StopRequest: Sendable {
+    private let channel = Mutex<BoundedChannel<LineChunk>?>(nil)
+    private let requested = Atomic<Bool>(false)
+
+    public init() {}
+
+    func register(_ channel: BoundedChannel<LineChunk>) {
+        self.channel.withLock { $0 = channel }
+        if requested.load(ordering: .acquiring) { channel.finish() }
+    }
+
+    public func stop() {
+        requested.store(true, ordering: .releasing)
+        channel.withLock { $0 }?.finish()
+    }
+
+    public var isRequested: Bool { requested.load(ordering: .acquiring) }
+}
+
+/// Compiles a `PipelineSpec` into stages and runs them:
+///
+///     ChunkSource ─▶ concurrentMap(steps before the first exec) ─▶ batched
+///       ─▶ [concurrentMap(exec + the steps after it)] ─▶ sink
+///
+/// Diagnostics go to `report` as they happen, after the lines before them are written.
+public struct PipelineRunner: Sendable {
+    public let spec: PipelineSpec
+    let headSteps: [any ChunkStep]
+    let execPhases: [(ExecCommand, [any ChunkStep])]
+    public let explanation: [String]
+
+    public init(spec: PipelineSpec) throws {
+        self.spec = spec
+        var head: [any ChunkStep] = []
+        var phases: [(ExecCommand, [any ChunkStep])] = []
+        var lines: [String] = []
+        let inputs = spec.inputs.isEmpty ? "(standard input)" : spec.inputs.map(\.description).joined(separator: " ")
+        lines.append("read     \(inputs)  (gzip detected by content; chunks of \(spec.chunkSize / 1024) KiB)")
+        let parallel = "\(spec.concurrency) at once, \(spec.ordered ? "ordered" : "unordered")"
+        var batchShown = false
+        func add(_ step: any ChunkStep) {
+            if phases.isEmpty { head.append(step) } else { phases[phases.count - 1].1.append(step) }
+        }
+        func showBatch() {
+            guard !batchShown else { return }
+            batchShown = true
+            let timeout = spec.batch.timeout.map { "\($0)" } ?? "no timeout"
+            lines.append("batch    \(spec.batch.size) lines or \(timeout)")
+        }
+        for (index, stage) in spec.stages.enumerated() {
+            switch stage {
+            case .grep(let grep):
+                let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)")
+                add(LineFilter(matcher: matcher, invert: grep.invert))
+                var flags = ""
+                if grep.fixedStrings { flags += "-F " }
+                if grep.ignoreCase { flags += "-i " }
+                if grep.invert { flags += "-v " }
+                if grep.wordRegexp { flags += "-w " }
+                if grep.lineRegexp { flags += "-x " }
+                let patterns = grep.patterns.map { "-e '\($0)'" }.joined(separator: " ")
+                lines.append("grep     \(flags)\(patterns)  (\(how); \(phases.isEmpty ? parallel + " chunks" : "per batch"))")
+            case .map(let map):
+                add(try map.makeStep())
+                lines.append("map      \(map)  (\(phases.isEmpty ? parallel + " chunks" : "per batch"))")
+            case .exec(let command):
+                showBatch()
+                phases.append((ExecCommand(command), []))
+                lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, \(parallel))")
+            }
+        }
+        showBatch()
+        if let max = spec.maxCount { lines.append("limit    stop after \(max) output lines") }
+        if spec.quiet {
+            lines.append("write    nothing (-q): exit 0 at the first selected line")
+        } else if spec.countOnly {
+            lines.append("write    the number of selected lines to \(spec.output)")
+        } else {
+            switch spec.output {
+            case .standardOutput: lines.append("write    stdout\(spec.lineBuffered ? " (line-buffered)" : "")")
+            case .file(let path): lines.append("write    \(path)\(path.hasSuffix(".gz") ? " (gzip)" : "") via a hidden temporary file, renamed at the end")
+            case .split(let template): lines.append("write    \(template.text): one file per \(spec.batch.size) lines\(template.text.hasSuffix(".gz") ? " (gzip)" : ""), each renamed when complete")
+            }
+        }
+        headSteps = head
+        execPhases = phases
+        explanation = lines.enumerated().map { "\($0.offset + 1). \($0.element)" }
+    }
+
+    /// Opens the output (failing before any input is read if it cannot be created).
+    public func makeSink() throws -> any LineSink {
+        if spec.quiet { return StandardOutputSink(lineBuffered: false) }
+        switch spec.output {
+        case .standardOutput:
+            return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
+        case .file(let path):
+            return try SingleFileSink(path: path, compressionLevel: spec.compressionLevel)
+        case .split(let template):
+            if spec.countOnly { return try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel) }
+            return try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel)
+        }
+    }
+
+    /// Runs to the end of input (or `-m`, `-q`, a closed output, an error, a stop request).
+    public func run(sink: any LineSink, stop: StopRequest = StopRequest(),
+                    report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
+        let started = ContinuousClock.now
+        let counters = RunCounters()
+        let countInput = spec.stats
+        let head = headSteps
+        let source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
+        let filtered = source.concurrentMap(limit: spec.concurrency, ordered: spec.ordered) { chunk in
+            counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
+            if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
+            var out = try head.apply(chunk)
+            if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
+            return out
+        }
+        let batched = filtered.batched(spec.batch)
+        let stream: any AsyncSequence<LineBatch, any Error>
+        if execPhases.isEmpty {
+            stream = batched
+        } else {
+            let phases = execPhases.map { ExecPhase(command: $0.0, steps: $0.1) }
+            stream = batched.concurrentMap(limit: spec.concurrency, ordered: spec.ordered) { batch in
+                var bytes = batch.joined()
+                var chunk = LineChunk(bytes: [])
+                for phase in phases {
+                    bytes = try await phase.command.run(bytes)
+                    chunk = try phase.steps.apply(LineChunk(bytes: bytes))
+                    bytes = chunk.bytes
+                }
+                chunk.notes = batch.notes
+                return LineBatch(segments: [chunk], lineCount: chunk.lineCount, closing: batch.closing)
+            }
+        }
+
+        var result = RunReport()
+        var output = 0
+        do {
+            loop: for try await incoming in stream {
+                var batch = incoming
+                if let max = spec.maxCount, output + batch.lineCount >= max {
+                    batch = Self.truncate(batch, toLines: max - output)
+                }
+                output += batch.lineCount
+                if batch.lineCount > 0 { result.batches += 1 }
+                for segment in batch.segments {
+                    if !spec.quiet && !spec.countOnly && !segment.isEmpty { try sink.write(segment) }
+                    if !segment.notes.isEmpty {
+                        try? sink.batchEnded(.timeout)
+                        for note in segment.notes {
+                            if note.isFatalToStatus { result.failed = true }
+                            report(note)
+                        }
+                    }
+                }
+                if !spec.quiet && !spec.countOnly { try sink.batchEnded(batch.closing) }
+                if spec.quiet && output > 0 { break loop }
+                if let max = spec.maxCount, output >= max { break loop }
+            }
+            if spec.countOnly { try sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
+            try sink.finish()
+        } catch let error as SluiceError where error.code == .closedOutput {
+            sink.abort()
+        } catch let error as SluiceError {
+            result.failed = true
+            if error.code == .output {
+                sink.abort()
+            } else {
+                try? sink.finish()
+            }
+            report(error)
+        } catch is CancellationError {
+            try? sink.finish()
+        } catch {
+            result.failed = true
+            sink.abort()
+            report(SluiceError(.input, "\(error)"))
+        }
+        ChildHandle.killAll()
+        result.selectedLines = output
+        result.writtenLines = spec.quiet || spec.countOnly ? 0 : output
+        result.bytesRead = counters.bytesRead.load(ordering: .relaxed)
+        result.linesRead = countInput ? counters.linesRead.load(ordering: .relaxed) : nil
+        let elapsed = ContinuousClock.now - started
+        result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return result
+    }
+
+    struct ExecPhase: Sendable {
+        let command: ExecCommand
+        let steps: [any ChunkStep]
+    }
+
+    /// The first `lines` lines of `batch`.
+    static func truncate(_ batch: LineBatch, toLines lines: Int) -> LineBatch {
+        var kept: [LineChunk] = []
+        var remaining = lines
+        for segment in batch.segments {
+            let count = segment.lineCount
+            if count <= remaining {
+                kept.append(segment)
+                remaining -= count
+            } else {
+                if remaining > 0 {
+                    kept.append(BatchStateMachine<ContinuousClock.Instant>.split(segment, afterLines: remaining).0)
+                }
+                break
+            }
+        }
+        return LineBatch(segments: kept, lineCount: lines, closing: batch.closing)
+    }
+}

@@ -1,0 +1,52 @@
+/// What to select: grep's patterns and modifiers. Patterns are OR-ed; a pattern holding
+/// newlines is several patterns, as in grep.
+public struct GrepSpec: Sendable, Equatable {
+    public var patterns: [String]
+    public var fixedStrings = false
+    public var ignoreCase = false
+    public var invert = false
+    public var wordRegexp = false
+    public var lineRegexp = false
+
+    public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
+                invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false) {
+        self.patterns = patterns
+        self.fixedStrings = fixedStrings
+        self.ignoreCase = ignoreCase
+        self.invert = invert
+        self.wordRegexp = wordRegexp
+        self.lineRegexp = lineRegexp
+    }
+}
+
+/// One stage of the chain, in the order lines pass through it.
+public enum Stage: Sendable, Equatable {
+    case grep(GrepSpec)
+    case map(MapSpec)
+    case exec(String)
+}
+
+/// A validated description of a whole run; flags and `-p` expressions both compile to it.
+public struct PipelineSpec: Sendable, Equatable {
+    public var inputs: [InputName] = []
+    public var stages: [Stage] = []
+    public var batch = BatchPolicy()
+    /// Transforms in flight (chunks for filters and maps, batches for `--exec`).
+    public var concurrency = 2
+    public var ordered = true
+    public var output: OutputTarget = .standardOutput
+    /// Stop after this many output lines.
+    public var maxCount: Int?
+    /// Print only the number of output lines.
+    public var countOnly = false
+    /// Print nothing; stop at the first output line.
+    public var quiet = false
+    public var stats = false
+    public var lineBuffered = false
+    /// gzip level for `.gz` outputs (1 fastest … 9 smallest).
+    public var compressionLevel: Int32 = 6
+    /// Chunk size read from the inputs.
+    public var chunkSize = 512 * 1024
+
+    public init() {}
+}

@@ -1,0 +1,50 @@
+import Glibc
+
+/// The one error type SluiceKit throws (besides `CancellationError`).
+///
+/// `description` is the line printed after `sluice: `: it names the place (a file, a flag,
+/// a column of a pipeline expression) and what happened, so a person can act on it.
+public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        /// A flag or a pipeline expression is invalid (exit 2, nothing read).
+        case usage
+        /// An input could not be opened or read; the other inputs go on.
+        case input
+        /// A gzip stream is damaged; lines decoded before the damage were kept.
+        case corruptInput
+        /// A warning that does not change the exit status (e.g. trailing garbage after gzip).
+        case warning
+        /// An output could not be created or written.
+        case output
+        /// An `--exec` command failed.
+        case exec
+        /// The reader of the output went away (a closed pipe): stop quietly.
+        case closedOutput
+        /// SIGINT or SIGTERM asked the run to stop.
+        case interrupted
+    }
+
+    public var code: Code
+    /// What failed, e.g. a path, `--map`, `-p` or `exec 'cmd'`; nil when nothing names it.
+    public var place: String?
+    public var message: String
+
+    public init(_ code: Code, place: String? = nil, _ message: String) {
+        self.code = code
+        self.place = place
+        self.message = message
+    }
+
+    public var description: String {
+        if let place { return "\(place): \(message)" }
+        return message
+    }
+
+    /// Whether this error makes the run's exit status 2.
+    public var isFatalToStatus: Bool { code != .warning }
+
+    /// The system's words for `errno` (`No such file or directory`).
+    public static func systemReason(_ errno: Int32) -> String {
+        String(cString: strerror(errno))
+    }
+}

@@ -1,0 +1,209 @@
+import Glibc
+
+/// A bounded FIFO between one producer and one consumer, either of which may be a plain
+/// thread (blocking calls) or a task (async calls).
+///
+/// Bound: at most `capacity` elements wait; a producer that finds it full blocks (thread) or
+/// suspends (task) until the consumer takes one, so a slow consumer slows the producer.
+/// End: `finish(throwing:)` lets the consumer drain what is queued, then see the end or the
+/// error. Cancellation: `cancel()` drops what is queued, wakes everyone, and makes every later
+/// `send` return false; a consumer task that is cancelled while waiting cancels the channel.
+///
+/// `@unchecked Sendable`: every stored property is read and written only while `lock` is
+/// held, and continuations are resumed after it is released.
+public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
+    public enum Received {
+        case element(Element)
+        case finished
+        case failed(any Error)
+        case timedOut
+    }
+
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let spaceAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let capacity: Int
+    private var items: [Element] = []
+    private var head = 0
+    private var finished = false
+    private var cancelled = false
+    private var failure: (any Error)?
+    private var waitingConsumer: (id: UInt64, continuation: CheckedContinuation<Received, Never>)?
+    private var waitingProducers: [CheckedContinuation<Void, Never>] = []
+    private var nextWaitID: UInt64 = 0
+
+    public init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(spaceAvailable, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(spaceAvailable)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+        spaceAvailable.deallocate()
+    }
+
+    private var queuedCount: Int { items.count - head }
+
+    public var isCancelled: Bool {
+        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
+        return cancelled
+    }
+
+    // MARK: producer
+
+    /// Enqueues `element`, blocking the calling thread while the channel is full.
+    /// Returns false (and drops the element) once the channel is cancelled.
+    @discardableResult
+    public func sendBlocking(_ element: Element) -> Bool {
+        pthread_mutex_lock(lock)
+        while queuedCount >= capacity && !cancelled {
+            pthread_cond_wait(spaceAvailable, lock)
+        }
+        return enqueueLocked(element)
+    }
+
+    /// Enqueues `element`, suspending while the channel is full.
+    /// Returns false (and drops the element) once the channel is cancelled.
+    @discardableResult
+    public func send(_ element: Element) async -> Bool {
+        while true {
+            pthread_mutex_lock(lock)
+            if cancelled || queuedCount < capacity { return enqueueLocked(element) }
+            pthread_mutex_unlock(lock)
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                pthread_mutex_lock(lock)
+                if cancelled || queuedCount < capacity {
+                    pthread_mutex_unlock(lock)
+                    continuation.resume()
+                } else {
+                    waitingProducers.append(continuation)
+                    pthread_mutex_unlock(lock)
+                }
+            }
+        }
+    }
+
+    /// Called with `lock` held; releases it.
+    private func enqueueLocked(_ element: Element) -> Bool {
+        guard !cancelled, !finished else {
+            pthread_mutex_unlock(lock)
+            return false
+        }
+        if let consumer = waitingConsumer {
+            waitingConsumer = nil
+            pthread_mutex_unlock(lock)
+            consumer.continuation.resume(returning: .element(element))
+            return true
+        }
+        items.append(element)
+        pthread_mutex_unlock(lock)
+        return true
+    }
+
+    /// Ends the stream: the consumer drains what is queued, then sees the end (or `error`).
+    public func finish(throwing error: (any Error)? = nil) {
+        pthread_mutex_lock(lock)
+        guard !finished else { pthread_mutex_unlock(lock); return }
+        finished = true
+        failure = error
+        let consumer = waitingConsumer
+        waitingConsumer = nil
+        pthread_mutex_unlock(lock)
+        consumer?.continuation.resume(returning: error.map { .failed($0) } ?? .finished)
+    }
+
+    /// Drops what is queued and wakes every waiter; later sends return false.
+    public func cancel() {
+        pthread_mutex_lock(lock)
+        cancelled = true
+        items.removeAll()
+        head = 0
+        let consumer = waitingConsumer
+        waitingConsumer = nil
+        let producers = waitingProducers
+        waitingProducers = []
+        pthread_cond_broadcast(spaceAvailable)
+        pthread_mutex_unlock(lock)
+        consumer?.continuation.resume(returning: .finished)
+        for producer in producers { producer.resume() }
+    }
+
+    // MARK: consumer
+
+    /// The next element, or the end. Waits while the channel is empty.
+    public func receive() async -> Received {
+        await receive(deadline: nil as ContinuousClock.Instant?, clock: ContinuousClock())
+    }
+
+    /// The next element, the end, or `.timedOut` once `deadline` (on `clock`) passes first.
+    public func receive<C: Clock>(deadline: C.Instant?, clock: C) async -> Received {
+        pthread_mutex_lock(lock)
+        if let immediate = takeLocked() {
+            pthread_mutex_unlock(lock)
+            return immediate
+        }
+        nextWaitID += 1
+        let id = nextWaitID
+        pthread_mutex_unlock(lock)
+
+        var timer: Task<Void, Never>?
+        defer { timer?.cancel() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Received, Never>) in
+                pthread_mutex_lock(lock)
+                if let immediate = takeLocked() {
+                    pthread_mutex_unlock(lock)
+                    continuation.resume(returning: immediate)
+                    return
+                }
+                waitingConsumer = (id, continuation)
+                pthread_mutex_unlock(lock)
+                if let deadline {
+                    timer = Task { [weak self] in
+                        try? await clock.sleep(until: deadline, tolerance: nil)
+                        if Task.isCancelled { return }
+                        self?.timeOut(waitID: id)
+                    }
+                }
+            }
+        } onCancel: {
+            self.cancel()
+        }
+    }
+
+    private func timeOut(waitID: UInt64) {
+        pthread_mutex_lock(lock)
+        guard let consumer = waitingConsumer, consumer.id == waitID else {
+            pthread_mutex_unlock(lock)
+            return
+        }
+        waitingConsumer = nil
+        pthread_mutex_unlock(lock)
+        consumer.continuation.resume(returning: .timedOut)
+    }
+
+    /// With `lock` held: an element or the end if one is ready, waking a producer.
+    private func takeLocked() -> Received? {
+        if cancelled { return .finished }
+        if queuedCount > 0 {
+            let element = items[head]
+            head += 1
+            if head > 64 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            pthread_cond_signal(spaceAvailable)
+            if !waitingProducers.isEmpty {
+                let producer = waitingProducers.removeFirst()
+                // Resuming while holding the lock is safe: resume never runs the task inline.
+                producer.resume()
+            }
+            return .element(element)
+        }
+        if finished { return failure.map { .failed($0) } ?? .finished }
+        return nil
+    }
+}

@@ -1,0 +1,71 @@
+/// One synchronous line-level step (a filter or a map) applied to a whole chunk.
+///
+/// Steps run inside the concurrent map's tasks, many chunks at once, so they hold no mutable
+/// state. A step that fails throws a `SluiceError`.
+public protocol ChunkStep: Sendable {
+    func apply(_ chunk: LineChunk) throws -> LineChunk
+}
+
+extension Array where Element == any ChunkStep {
+    /// Applies every step in order; stops early once a chunk is empty (notes are kept).
+    public func apply(_ chunk: LineChunk) throws -> LineChunk {
+        var chunk = chunk
+        for step in self {
+            if chunk.isEmpty { break }
+            chunk = try step.apply(chunk)
+        }
+        return chunk
+    }
+}
+
+/// Keeps the lines `matcher` selects (or, inverted, the lines it does not).
+public struct LineFilter: ChunkStep {
+    public let matcher: any Matcher
+    public let invert: Bool
+
+    public init(matcher: any Matcher, invert: Bool) {
+        self.matcher = matcher
+        self.invert = invert
+    }
+
+    public func apply(_ chunk: LineChunk) -> LineChunk {
+        var kept: [UInt8] = []
+        var keptLines = 0
+        var everything = false
+        chunk.bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var scratch = matcher.makeScratch()
+            var position = 0
+            var countKnown = true
+            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+                if invert {
+                    if start > position {
+                        if position == 0 && kept.isEmpty { kept.reserveCapacity(buffer.count) }
+                        kept.append(contentsOf: UnsafeBufferPointer(start: base + position, count: start - position))
+                        countKnown = false
+                    }
+                } else {
+                    if start == 0 && newline == buffer.count - 1 { everything = true; keptLines = 1; return }
+                    kept.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+                    keptLines += 1
+                }
+                position = newline + 1
+            }
+            if invert {
+                if position == 0 { everything = true; return }
+                if position < buffer.count {
+                    kept.append(contentsOf: UnsafeBufferPointer(start: base + position, count: buffer.count - position))
+                    countKnown = false
+                }
+                if !countKnown { keptLines = -1 }
+            }
+        }
+        if everything {
+            var same = chunk
+            if !invert { same.knownLineCount = 1 }
+            return same
+        }
+        return LineChunk(bytes: kept, lineCount: keptLines >= 0 ? keptLines : nil,
+                         notes: chunk.notes, inputByteCount: chunk.inputByteCount)
+    }
+}

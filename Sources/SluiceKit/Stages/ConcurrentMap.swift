@@ -1,0 +1,140 @@
+extension AsyncSequence where Self: Sendable, Element: Sendable {
+    /// Transforms up to `limit` elements at once, emitting results in input order (or, with
+    /// `ordered: false`, as they finish).
+    ///
+    /// Bound: at most `limit` transforms run, and at most `limit` finished results wait for
+    /// the consumer; a slow consumer stops the intake. End: after the base ends and every
+    /// transform has been emitted. Error: the first error (from the base or a transform, in
+    /// emission order) is thrown and the rest is cancelled. Cancellation: dropping the iterator
+    /// cancels the intake and every transform still running.
+    public func concurrentMap<T: Sendable>(
+        limit: Int, ordered: Bool = true,
+        _ transform: @escaping @Sendable (Element) async throws -> T
+    ) -> ConcurrentMapSequence<Self, T> {
+        ConcurrentMapSequence(base: self, limit: limit, ordered: ordered, transform: transform)
+    }
+}
+
+/// See `concurrentMap(limit:ordered:_:)`.
+///
+/// Design: an intake task pulls from the base and starts one child `Task` per element; the
+/// handles travel through a bounded channel, so the consumer awaits them in input order
+/// (ordered) or receives results as they complete (unordered). The channel's bound plus the
+/// task being awaited is the in-flight limit. Child tasks are unstructured so results can be
+/// awaited one at a time; their lifetime is tied to the iterator, which cancels them on deinit.
+public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
+    public typealias Element = T
+    let base: Base
+    let limit: Int
+    let ordered: Bool
+    let transform: @Sendable (Base.Element) async throws -> T
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(sequence: self)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let state: State
+
+        init(sequence: ConcurrentMapSequence) {
+            state = State(sequence: sequence)
+        }
+
+        public mutating func next() async throws -> T? {
+            try await state.next()
+        }
+    }
+
+    final class State: @unchecked Sendable {
+        // `@unchecked`: `intake` is set once, by the single consumer task, before anything
+        // else reads it; the channels are thread-safe.
+        let sequence: ConcurrentMapSequence
+        let handles: BoundedChannel<Task<T, any Error>>
+        let results: BoundedChannel<Result<T, any Error>>
+        let slots: BoundedChannel<Void>
+        var intake: Task<Void, Never>?
+
+        init(sequence: ConcurrentMapSequence) {
+            self.sequence = sequence
+            let limit = Swift.max(1, sequence.limit)
+            handles = BoundedChannel(capacity: Swift.max(1, limit - 1))
+            results = BoundedChannel(capacity: limit)
+            slots = BoundedChannel(capacity: limit)
+        }
+
+        deinit {
+            intake?.cancel()
+            handles.cancel()
+            results.cancel()
+            slots.cancel()
+        }
+
+        func start() {
+            let sequence = self.sequence
+            let handles = self.handles
+            let results = self.results
+            let slots = self.slots
+            if sequence.ordered {
+                intake = Task {
+                    do {
+                        for try await element in sequence.base {
+                            let task = Task { try await sequence.transform(element) }
+                            if await !handles.send(task) { task.cancel(); return }
+                        }
+                        handles.finish()
+                    } catch {
+                        handles.finish(throwing: error)
+                    }
+                }
+            } else {
+                intake = Task {
+                    await withTaskGroup(of: Void.self) { group in
+                        do {
+                            for try await element in sequence.base {
+                                guard await slots.send(()) else { break }
+                                group.addTask {
+                                    let result = await Result(catching: { try await sequence.transform(element) })
+                                    await results.send(result)
+                                }
+                            }
+                            await group.waitForAll()
+                            results.finish()
+                        } catch {
+                            await group.waitForAll()
+                            results.finish(throwing: error)
+                        }
+                    }
+                }
+            }
+        }
+
+        func next() async throws -> T? {
+            if intake == nil { start() }
+            if sequence.ordered {
+                switch await handles.receive() {
+                case .element(let task):
+                    return try await withTaskCancellationHandler {
+                        try await task.value
+                    } onCancel: {
+                        task.cancel()
+                    }
+                case .finished, .timedOut: return nil
+                case .failed(let error): throw error
+                }
+            }
+            switch await results.receive() {
+            case .element(let result):
+                _ = await slots.receive()
+                return try result.get()
+            case .finished, .timedOut: return nil
+            case .failed(let error): throw error
+            }
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

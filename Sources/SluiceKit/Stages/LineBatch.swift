@@ -1,0 +1,136 @@
+/// Why a batch was closed.
+public enum BatchClosing: Sendable, Equatable {
+    /// It reached the batch size.
+    case size
+    /// Its first line had waited for the batch timeout (a trickling input).
+    case timeout
+    /// The input ended.
+    case end
+}
+
+/// A batch of lines: the chunks (or parts of chunks) that make it up, in order.
+public struct LineBatch: Sendable {
+    public var segments: [LineChunk]
+    public var lineCount: Int
+    public var closing: BatchClosing
+
+    public init(segments: [LineChunk], lineCount: Int, closing: BatchClosing) {
+        self.segments = segments
+        self.lineCount = lineCount
+        self.closing = closing
+    }
+
+    public var byteCount: Int { segments.reduce(0) { $0 + $1.bytes.count } }
+
+    /// Diagnostics carried by the batch's chunks, in order.
+    public var notes: [SluiceError] { segments.flatMap(\.notes) }
+
+    /// The batch's bytes in one buffer (for `--exec`).
+    public func joined() -> [UInt8] {
+        if segments.count == 1 { return segments[0].bytes }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(byteCount)
+        for segment in segments { bytes.append(contentsOf: segment.bytes) }
+        return bytes
+    }
+}
+
+/// How lines are grouped into batches: `size` lines, or fewer once the first line of the
+/// batch is `timeout` old (nil: only size or the end of input close a batch).
+public struct BatchPolicy: Sendable, Equatable {
+    public var size: Int
+    public var timeout: Duration?
+
+    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200)) {
+        precondition(size > 0)
+        self.size = size
+        self.timeout = timeout
+    }
+}
+
+/// The batcher's decisions as a pure value: feed it chunks and the time, take batches out.
+/// Tested without sleeping; `Batcher` drives it with a real clock.
+public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
+    public let policy: BatchPolicy
+    private(set) var segments: [LineChunk] = []
+    private(set) var pendingLines = 0
+    private(set) var openedAt: Instant?
+
+    public init(policy: BatchPolicy) {
+        self.policy = policy
+    }
+
+    public var isEmpty: Bool { segments.isEmpty }
+
+    /// When the open batch must be closed by the timeout, if it holds a line.
+    public var deadline: Instant? {
+        guard let openedAt, let timeout = policy.timeout, pendingLines > 0 else { return nil }
+        return openedAt.advanced(by: timeout)
+    }
+
+    /// Adds a chunk that arrived at `now`; returns the batches it completed (by size).
+    public mutating func append(_ chunk: LineChunk, now: Instant) -> [LineBatch] {
+        var closed: [LineBatch] = []
+        var rest = chunk
+        var lines = rest.lineCount
+        while lines > 0 {
+            if pendingLines == 0 && openedAt == nil { openedAt = now }
+            let room = policy.size - pendingLines
+            if lines <= room {
+                segments.append(rest)
+                pendingLines += lines
+                lines = 0
+                rest = LineChunk(bytes: [])
+            } else {
+                let (head, tail) = Self.split(rest, afterLines: room)
+                segments.append(head)
+                pendingLines += room
+                rest = tail
+                lines -= room
+            }
+            if pendingLines == policy.size {
+                closed.append(take(.size))
+            }
+        }
+        if policy.timeout == .zero && pendingLines > 0 {
+            closed.append(take(.timeout))  // line-buffered: every arrival closes the batch
+        }
+        if !rest.notes.isEmpty || (chunk.lineCount == 0 && !chunk.notes.isEmpty) {
+            // Notes with no lines ride with the open batch (or close as their own at the end).
+            segments.append(LineChunk(bytes: [], notes: rest.notes))
+        }
+        return closed
+    }
+
+    /// The open batch, if the deadline has passed at `now`.
+    public mutating func timeout(now: Instant) -> LineBatch? {
+        guard let deadline, now >= deadline else { return nil }
+        return take(.timeout)
+    }
+
+    /// The open batch at the end of input (nil if it is empty).
+    public mutating func finish() -> LineBatch? {
+        segments.isEmpty ? nil : take(.end)
+    }
+
+    private mutating func take(_ closing: BatchClosing) -> LineBatch {
+        let batch = LineBatch(segments: segments, lineCount: pendingLines, closing: closing)
+        segments = []
+        pendingLines = 0
+        openedAt = nil
+        return batch
+    }
+
+    /// Splits a chunk after its first `lines` lines; the notes stay with the tail.
+    static func split(_ chunk: LineChunk, afterLines lines: Int) -> (LineChunk, LineChunk) {
+        var cut = 0
+        chunk.bytes.withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            for _ in 0..<lines { cut = lineEnd(base, from: cut, count: buffer.count) + 1 }
+        }
+        let total = chunk.lineCount
+        let head = LineChunk(bytes: Array(chunk.bytes[..<cut]), lineCount: lines)
+        let tail = LineChunk(bytes: Array(chunk.bytes[cut...]), lineCount: total - lines, notes: chunk.notes)
+        return (head, tail)
+    }
+}

@@ -1,0 +1,153 @@
+import CSluiceSupport
+import Foundation
+import Glibc
+import Synchronization
+
+/// `--exec CMD`: runs `/bin/sh -c CMD` once per batch, the batch on its stdin, and returns
+/// its stdout (a last line without `\n` gets one).
+///
+/// The child runs on a dedicated thread (its pipes are blocking I/O). A child that stops
+/// reading early (`head -1`) is fine: the rest of the batch is dropped. A non-zero exit or death
+/// by a signal throws a `SluiceError` naming the command. Cancellation kills the child.
+public struct ExecCommand: Sendable {
+    public let command: String
+
+    public init(_ command: String) {
+        self.command = command
+    }
+
+    var place: String { "exec '\(command)'" }
+
+    public func run(_ input: [UInt8]) async throws -> [UInt8] {
+        let child = ChildHandle()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
+                let thread = Thread {
+                    continuation.resume(with: Result { try runBlocking(input, child: child) })
+                }
+                thread.stackSize = 512 * 1024
+                thread.start()
+            }
+        } onCancel: {
+            child.kill()
+        }
+    }
+
+    func runBlocking(_ input: [UInt8], child: ChildHandle) throws -> [UInt8] {
+        var toChild: [Int32] = [-1, -1]
+        var fromChild: [Int32] = [-1, -1]
+        guard sluice_pipe_cloexec(&toChild) == 0 else { throw failure("cannot create a pipe: \(SluiceError.systemReason(errno))") }
+        guard sluice_pipe_cloexec(&fromChild) == 0 else {
+            close(toChild[0]); close(toChild[1])
+            throw failure("cannot create a pipe: \(SluiceError.systemReason(errno))")
+        }
+        let pid = sluice_spawn_shell(command, toChild[0], fromChild[1])
+        close(toChild[0])
+        close(fromChild[1])
+        guard pid > 0 else {
+            close(toChild[1]); close(fromChild[0])
+            throw failure("cannot start /bin/sh: \(SluiceError.systemReason(-pid))")
+        }
+        child.started(pid)
+        defer { child.finished() }
+
+        var output: [UInt8] = []
+        var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let writeFD = toChild[1]
+        let readFD = fromChild[0]
+        _ = fcntl(writeFD, F_SETFL, fcntl(writeFD, F_GETFL) | O_NONBLOCK)
+        var written = 0
+        var writing = true
+        if input.isEmpty { close(writeFD); writing = false }
+        var reading = true
+        while reading || writing {
+            var fds: [pollfd] = []
+            if reading { fds.append(pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)) }
+            if writing { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            let ready = poll(&fds, nfds_t(fds.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == readFD {
+                    let n = readBuffer.withUnsafeMutableBytes { readRetrying(readFD, $0.baseAddress!, $0.count) }
+                    if n <= 0 { reading = false } else { output.append(contentsOf: readBuffer[..<n]) }
+                } else {
+                    let n = input.withUnsafeBytes { write(writeFD, $0.baseAddress! + written, $0.count - written) }
+                    if n > 0 {
+                        written += n
+                        if written == input.count { close(writeFD); writing = false }
+                    } else if n < 0 && errno != EAGAIN && errno != EINTR {
+                        // EPIPE: the command stopped reading (head -1); not a fault.
+                        close(writeFD); writing = false
+                    }
+                }
+            }
+        }
+        if writing { close(writeFD) }
+        close(readFD)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7F
+        if signal != 0 {
+            throw failure("killed by signal \(signal) (\(Self.signalName(signal)))")
+        }
+        let code = (status >> 8) & 0xFF
+        if code != 0 { throw failure("exited with status \(code)") }
+        if let last = output.last, last != 0x0A { output.append(0x0A) }
+        return output
+    }
+
+    func failure(_ message: String) -> SluiceError {
+        SluiceError(.exec, place: place, message)
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGKILL: "SIGKILL"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGPIPE: "SIGPIPE"
+        case SIGHUP: "SIGHUP"
+        default: "signal \(signal)"
+        }
+    }
+}
+
+/// The pid of a running child, so cancellation (or the end of the run) can kill it.
+final class ChildHandle: Sendable {
+    private let pid = Mutex<pid_t>(0)
+    private let killed = Mutex<Bool>(false)
+
+    /// Every child still running, so the process never leaves one behind when it exits.
+    static let live = Mutex<Set<pid_t>>([])
+
+    func started(_ child: pid_t) {
+        pid.withLock { $0 = child }
+        Self.live.withLock { _ = $0.insert(child) }
+        if killed.withLock({ $0 }) { Glibc.kill(child, SIGTERM) }
+    }
+
+    func finished() {
+        let child = pid.withLock { value -> pid_t in
+            let old = value
+            value = 0
+            return old
+        }
+        Self.live.withLock { _ = $0.remove(child) }
+    }
+
+    func kill() {
+        killed.withLock { $0 = true }
+        let child = pid.withLock { $0 }
+        if child > 0 { Glibc.kill(child, SIGTERM) }
+    }
+
+    /// Terminates every child still running (at exit or after a failure).
+    public static func killAll() {
+        for child in live.withLock({ $0 }) { Glibc.kill(child, SIGTERM) }
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import SluiceKit
+
+/// The command line: flags only. Everything is validated into a `PipelineSpec` here; the
+/// library does the work.
+struct SluiceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Filter, transform and batch log lines: grep/zgrep-compatible, concurrent, streaming.",
+        discussion: """
+        Inputs (files, - for stdin; none means stdin) form one stream, as zcat -f would join them; \
+        gzip is detected by content. Output equals LC_ALL=C grep -a on that stream.
+        Exit status: 0 if a line was selected, 1 if none, 2 on error; 130/143 after SIGINT/SIGTERM.
+        """,
+        version: "0.1.0"
+    )
+
+    @Option(name: [.customShort("e"), .customLong("regexp")], help: ArgumentHelp("A pattern (PCRE syntax); repeat for OR.", valueName: "PATTERN"))
+    var patterns: [String] = []
+    @Flag(name: [.customShort("F"), .customLong("fixed-strings")], help: "Patterns are fixed strings.")
+    var fixedStrings = false
+    @Flag(name: [.customShort("i"), .customLong("ignore-case")], help: "Ignore ASCII case.")
+    var ignoreCase = false
+    @Flag(name: [.customShort("v"), .customLong("invert-match")], help: "Select the lines that do not match.")
+    var invert = false
+    @Flag(name: [.customShort("w"), .customLong("word-regexp")], help: "Match whole words only.")
+    var wordRegexp = false
+    @Flag(name: [.customShort("x"), .customLong("line-regexp")], help: "Match whole lines only.")
+    var lineRegexp = false
+    @Option(name: [.customShort("m"), .customLong("max-count")], help: ArgumentHelp("Stop after N output lines.", valueName: "N"))
+    var maxCount: Int?
+    @Flag(name: [.customShort("c"), .customLong("count")], help: "Print only the number of selected lines.")
+    var count = false
+    @Flag(name: [.customShort("q"), .customLong("quiet"), .customLong("silent")], help: "Print nothing; exit 0 at the first selected line.")
+    var quiet = false
+
+    @Option(name: .customLong("map"), help: ArgumentHelp("Transform each line: upper, lower, trim, s/RE/REPL/[gi]. Repeatable, applied in order.", valueName: "SPEC"))
+    var maps: [String] = []
+    @Option(name: .customLong("exec"), help: ArgumentHelp("Pipe each batch through /bin/sh -c CMD; its output replaces the batch.", valueName: "CMD"))
+    var execs: [String] = []
+
+    @Option(name: [.customShort("j"), .customLong("concurrency")], help: ArgumentHelp("Transforms in flight (default: number of cores).", valueName: "N"))
+    var concurrency: Int?
+    @Flag(name: .customLong("unordered"), help: "Emit results as they finish instead of in input order.")
+    var unordered = false
+    @Option(name: [.customShort("b"), .customLong("batch-size")], help: ArgumentHelp("Lines per batch (and per {n} output file). Default 1000.", valueName: "N"))
+    var batchSize: Int?
+    @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
+    var batchTimeout: String?
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses); a name with {n} or {n:W} writes one file per batch.", valueName: "TARGET"))
+    var output: String?
+    @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs, 1 (fast) to 9 (small). Default 6.", valueName: "N"))
+    var compressionLevel: Int32 = 6
+    @Option(name: [.customShort("p"), .customLong("pipeline")], help: ArgumentHelp("Stages as an expression: 'grep -i ERROR | map upper | exec \"cut -c1-80\" | batch 500 1s'.", valueName: "EXPR"))
+    var pipeline: String?
+    @Flag(name: .customLong("explain"), help: "Print the compiled stages and exit without reading input.")
+    var explain = false
+    @Flag(name: .customLong("stats"), help: "Print a summary line on stderr at the end.")
+    var stats = false
+    @Flag(name: .customLong("line-buffered"), help: "Flush output after every line (default on a terminal).")
+    var lineBuffered = false
+
+    @Argument(help: ArgumentHelp("Input files; - is stdin. None: stdin.", valueName: "INPUT"))
+    var inputs: [String] = []
+
+    /// The validated run description; usage errors name the flag.
+    func makeSpec(cores: Int) throws -> PipelineSpec {
+        var spec = PipelineSpec()
+        spec.inputs = inputs.map(InputName.init(argument:))
+        if let pipeline {
+            var mixed: [String] = []
+            if !patterns.isEmpty { mixed.append("-e") }
+            if fixedStrings { mixed.append("-F") }
+            if ignoreCase { mixed.append("-i") }
+            if invert { mixed.append("-v") }
+            if wordRegexp { mixed.append("-w") }
+            if lineRegexp { mixed.append("-x") }
+            if !maps.isEmpty { mixed.append("--map") }
+            if !execs.isEmpty { mixed.append("--exec") }
+            if batchSize != nil { mixed.append("-b") }
+            if batchTimeout != nil { mixed.append("--batch-timeout") }
+            if !mixed.isEmpty {
+                throw SluiceError(.usage, place: "--pipeline", "cannot be combined with \(mixed.joined(separator: ", ")): spell those stages inside the expression")
+            }
+            let parsed = try ExpressionParser.parse(pipeline)
+            spec.stages = parsed.stages
+            if let batch = parsed.batch { spec.batch = batch }
+        } else {
+            if patterns.isEmpty && (fixedStrings || ignoreCase || invert || wordRegexp || lineRegexp) {
+                throw SluiceError(.usage, place: "-e", "-F, -i, -v, -w and -x need a pattern (-e PATTERN)")
+            }
+            if !patterns.isEmpty {
+                spec.stages.append(.grep(GrepSpec(patterns: patterns, fixedStrings: fixedStrings, ignoreCase: ignoreCase,
+                                                  invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)))
+            }
+            for map in maps { spec.stages.append(.map(try MapSpec(parsing: map))) }
+            for command in execs {
+                guard !command.isEmpty else { throw SluiceError(.usage, place: "--exec", "needs a command") }
+                spec.stages.append(.exec(command))
+            }
+            if let batchSize {
+                guard batchSize > 0 else { throw SluiceError(.usage, place: "--batch-size", "must be at least 1, not \(batchSize)") }
+                spec.batch.size = batchSize
+            }
+            if let batchTimeout {
+                guard let timeout = parseDuration(batchTimeout) else {
+                    throw SluiceError(.usage, place: "--batch-timeout", "'\(batchTimeout)' is not a duration (200ms, 1s, 0)")
+                }
+                spec.batch.timeout = timeout
+            }
+        }
+        if let concurrency {
+            guard concurrency >= 1 && concurrency <= 1024 else {
+                throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not \(concurrency)")
+            }
+            spec.concurrency = concurrency
+        } else {
+            spec.concurrency = max(1, cores)
+        }
+        spec.ordered = !unordered
+        if let maxCount {
+            guard maxCount >= 0 else { throw SluiceError(.usage, place: "--max-count", "must be 0 or more, not \(maxCount)") }
+            spec.maxCount = maxCount
+        }
+        spec.countOnly = count
+        spec.quiet = quiet
+        spec.stats = stats
+        spec.lineBuffered = lineBuffered
+        if lineBuffered { spec.batch.timeout = .zero }
+        guard (1...9).contains(compressionLevel) else {
+            throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(compressionLevel)")
+        }
+        spec.compressionLevel = compressionLevel
+        if let output { spec.output = try OutputTarget.parse(output) }
+        return spec
+    }
+}
