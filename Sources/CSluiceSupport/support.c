@@ -6,6 +6,9 @@
 #include <spawn.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 extern char **environ;
 
@@ -73,3 +76,34 @@ int sluice_install_signal_pipe(void) {
 }
 
 int sluice_received_signal(void) { return received; }
+
+const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m) {
+    const unsigned char *h = haystack, *nd = needle;
+    if (m == 0) return haystack;
+    if (m > n) return NULL;
+    if (m == 1) return memchr(h, nd[0], n);
+#if defined(__x86_64__)
+    /* Wojciech Mula's "generic SIMD" search: compare 16 positions at once against the
+       needle's first and last bytes, then check the candidates with memcmp. */
+    const __m128i first = _mm_set1_epi8((char)nd[0]);
+    const __m128i last = _mm_set1_epi8((char)nd[m - 1]);
+    size_t i = 0;
+    for (; i + m - 1 + 16 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(h + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(h + i + m - 1));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        while (mask) {
+            unsigned bit = (unsigned)__builtin_ctz(mask);
+            if (memcmp(h + i + bit + 1, nd + 1, m - 2) == 0) return h + i + bit;
+            mask &= mask - 1;
+        }
+    }
+    if (i < n) {
+        const void *rest = memmem(h + i, n - i, nd, m);
+        return rest;
+    }
+    return NULL;
+#else
+    return memmem(h, n, nd, m);
+#endif
+}

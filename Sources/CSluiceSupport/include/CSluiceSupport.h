@@ -11,6 +11,10 @@ void *memrchr(const void *s, int c, size_t n);
    Returns the pid, or -errno on failure. The child gets default SIGPIPE/SIGINT handling. */
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
 
+/* The first occurrence of needle in haystack, like memmem, but with a SIMD scan for the
+   needle's first and last bytes (SSE2 on x86_64; memmem elsewhere). */
+const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m);
+
 /* pipe2(fds, O_CLOEXEC). */
 int sluice_pipe_cloexec(int fds[2]);
 

@@ -48,7 +48,8 @@ struct PlainSource: ByteSource {
             prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
             prefix.removeFirst(n)
             produced = n
-            if produced == buffer.count { return FillResult(count: produced, ended: false) }
+            // Hand the first bytes on at once: on a pipe, more may take a long time to come.
+            return FillResult(count: produced, ended: false)
         }
         while produced < buffer.count {
             let want = buffer.count - produced

@@ -16,7 +16,7 @@ public struct LiteralMatcher: Matcher {
     public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
         guard let base = buffer.baseAddress, from < buffer.count else { return nil }
         let found = needle.withUnsafeBytes { n in
-            memmem(base + from, buffer.count - from, n.baseAddress!, n.count)
+            sluice_find(base + from, buffer.count - from, n.baseAddress!, n.count)
         }
         guard let found else { return nil }
         let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))

@@ -70,7 +70,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         var position = from
         if let prefilter {
             while position < count {
-                let found = prefilter.withUnsafeBytes { memmem(base + position, count - position, $0.baseAddress!, $0.count) }
+                let found = prefilter.withUnsafeBytes { sluice_find(base + position, count - position, $0.baseAddress!, $0.count) }
                 guard let found else { return nil }
                 let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
                 var start = position

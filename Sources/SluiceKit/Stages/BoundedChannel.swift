@@ -22,7 +22,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let spaceAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let capacity: Int
-    private var items: [Element] = []
+    private var items: [Element?] = []  // taken slots are nil'ed at once, so memory is released
     private var head = 0
     private var finished = false
     private var cancelled = false
@@ -189,9 +189,13 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     private func takeLocked() -> Received? {
         if cancelled { return .finished }
         if queuedCount > 0 {
-            let element = items[head]
+            let element = items[head]!
+            items[head] = nil
             head += 1
-            if head > 64 && head * 2 > items.count {
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head > 64 && head * 2 > items.count {
                 items.removeFirst(head)
                 head = 0
             }

@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine (README "Quick start"): `make demo` and `make test`.
+# Both install the Debian packages the build needs first (idempotent; root or sudo).
+SHELL := /bin/bash
+DEB_PACKAGES := libisal-dev libpcre2-dev zlib1g-dev
+TEST_TOOLS := gzip grep sed tabix
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT_FLAGS ?=
+
+.PHONY: deps build release demo test bench fuzz clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || { [ $$t = tabix ] && command -v bgzip >/dev/null 2>&1; } || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	swift build $(SWIFT_FLAGS)
+
+release: deps
+	swift build -c release --product sluice
+
+# Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
+demo: release
+	@rm -rf demo-out && mkdir -p demo-out
+	.build/release/sluice --stats -e ERROR -b 100 -o 'demo-out/errors-{n:3}.log.gz' Fixtures/app.log.gz
+	@ls demo-out | head -5; echo "... $$(ls demo-out | wc -l) files in demo-out/"; \
+	echo "check: $$(zcat demo-out/*.gz | wc -l) lines exported; zcat | grep finds $$(zcat Fixtures/app.log.gz | LC_ALL=C grep -c ERROR)"
+
+test: deps
+	SWIFT_BACKTRACE=enable=no swift test $(SWIFT_FLAGS)
+
+bench: deps
+	python3 Benchmarks/bench.py
+
+clean:
+	rm -rf .build demo-out
