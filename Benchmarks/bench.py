@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Benchmark sluice against its peers (grep, rg, zgrep, igzip, the seed pipeline).
+
+    python3 Benchmarks/bench.py [--size 1GB] [--rounds 5] [--dir /tmp/sluice-bench]
+                                [--sluice PATH] [--only REGEX] [--skip-build]
+
+Builds sluice in release mode (unless --sluice), generates the corpus (unless present),
+then runs every command of every case once untimed (output lines counted and hashed for
+the CHECK column) and --rounds timed rounds, interleaved: round -> case -> command.
+Each command runs under `bash -c` with stdin from /dev/null; its stdout goes through a
+pipe that this script drains (never /dev/null: GNU grep stops at the first match there).
+Wall time is time.perf_counter() around spawn..wait4. Peak RSS comes from GNU time
+(`/usr/bin/time -f %M`, Debian package `time`) wrapped around `bash -c`: a child exec'd
+straight from this Python process inherits its RSS (~20 MiB) as the floor of ru_maxrss;
+under /usr/bin/time that floor is ~3 MiB (without it, os.wait4's ru_maxrss is used).
+Tables go to stdout and DIR/results.md, raw runs to DIR/results.json.
+Python 3.9+ standard library only.
+"""
+import argparse, fcntl, hashlib, json, os, re, shlex, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent          # the repo: Benchmarks/..
+SLICE_BYTES = 300 * 10**6                              # the map rows read this much
+REGEX = "ERROR.*timeout after [0-9]+ms"
+MAP = "s/([a-z_]+)=([^ ]+)/$2=$1/g"
+RSS_LIMIT_MIB = 64
+
+
+def parse_size(s):
+    """'1GB' = 10^9, '1G' = 1024^3, as gen_corpus.py reads it."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", s.strip().lower())
+    if not m:
+        raise argparse.ArgumentTypeError("bad size %r (examples: 20MB, 1GB)" % s)
+    num, unit, suffix = m.groups()
+    return int(float(num) * (1000 if suffix == "b" else 1024) ** " kmgt".index(unit or " "))
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def first_line(cmd):
+    """First output line of a version command, or '' if it fails."""
+    try:
+        p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30)
+        return (p.stdout or p.stderr).strip().splitlines()[0] if p.returncode == 0 else ""
+    except (subprocess.SubprocessError, IndexError):
+        return ""
+
+
+def machine(sluice):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 2**20 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    tools = {"grep": "grep --version", "rg": "rg --version", "gzip": "gzip --version",
+             "igzip": "igzip --version", "python3": "python3 --version",
+             "swift": "swift --version 2>&1", "sluice": shlex.quote(sluice) + " --version"}
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "mem_gib": mem,
+            "kernel": os.uname().release, "locale": os.environ.get("LC_ALL") or os.environ.get("LANG", ""),
+            "tools": {k: first_line(c) or "-" for k, c in tools.items()}}
+
+
+def build_sluice():
+    cmd = ["swift", "build", "-c", "release", "--product", "sluice", "--scratch-path", ".build-release"]
+    log("building:", " ".join(cmd), "(in %s)" % ROOT)
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        sys.exit("bench: swift build failed")
+
+
+def make_corpus(shared, d, size):
+    """DIR/text-SIZE.log, its gzip copy and the 300 MB slice; each made only when missing."""
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / ("text-%s.log" % size.replace(" ", ""))
+    gz, sl = Path(str(f) + ".gz"), d / (f.stem + "-slice300MB.log")
+    if not f.exists():
+        log("generating", f)
+        tmp = Path(str(f) + ".tmp")
+        subprocess.run([sys.executable, str(shared / "bench" / "gen_corpus.py"), "--bytes", size,
+                        "--seed", "7", "--out", str(tmp)], check=True)
+        tmp.replace(f)
+        for stale in (gz, sl):
+            stale.unlink(missing_ok=True)
+    if not gz.exists():
+        log("compressing", gz)
+        with open(str(gz) + ".tmp", "wb") as out:
+            subprocess.run(["gzip", "-6", "-n", "-c", str(f)], stdout=out, check=True)
+        os.replace(str(gz) + ".tmp", gz)
+    if f.stat().st_size <= SLICE_BYTES:
+        return f, gz, f
+    if not sl.exists():
+        with open(f, "rb") as src:
+            data = src.read(SLICE_BYTES)
+        with open(str(sl) + ".tmp", "wb") as out:
+            out.write(data[:data.rfind(b"\n") + 1])
+        os.replace(str(sl) + ".tmp", sl)
+    return f, gz, sl
+
+
+def define_cases(paths, shared, outdir):
+    """Cases: rows of (name, command template, input for MB/s, check, tool needed).
+    check: True = output must agree with the case's reference row, 'floor' = not comparable,
+    False = not checked. The ratio column is relative to the case's `base` row."""
+    F, G, S = paths
+    seed = "python3 {shared}/bench/seed_pipeline.py"
+    rx, mp = shlex.quote(REGEX), shlex.quote(MAP)
+    cases = [
+        ("literal", "grep -F", "lines", [
+            ("sluice", "{sluice} -e ERROR {F}", F, True, None),
+            ("grep -F", "LC_ALL=C grep -F ERROR {F}", F, True, "grep"),
+            ("rg -F", "rg -F ERROR {F}", F, True, "rg")]),
+        ("gzip", "zgrep -F", "lines", [
+            ("sluice", "{sluice} -e ERROR {G}", F, True, None),
+            ("zgrep -F", "zgrep -F ERROR {G}", F, True, "zgrep"),
+            ("igzip -dc", "igzip -dc {G}", F, "floor", "igzip"),
+            ("zcat|grep -F", "LC_ALL=C zcat {G} | LC_ALL=C grep -F ERROR", F, True, "zcat")]),
+        ("regex", "grep -E", "lines", [
+            ("sluice", "{sluice} -e %s {F}" % rx, F, True, None),
+            ("grep -E", "LC_ALL=C grep -E %s {F}" % rx, F, True, "grep"),
+            ("rg", "rg %s {F}" % rx, F, True, "rg")]),
+        ("map", "sluice -j1", "sha256", [
+            ("sluice -j1", "{sluice} -j1 --map %s {S}" % mp, S, True, None),
+            ("sluice -j2", "{sluice} -j2 --map %s {S}" % mp, S, True, None)]),
+        ("seed", "seed", "lines", [
+            ("sluice", "{sluice} -e ERROR {F}", F, True, None),
+            ("seed", seed + " --reader chunks {F}", F, True, "python3")]),
+        ("memory", None, None, [
+            ("-e ERROR F", "{sluice} -e ERROR {F}", F, False, None),
+            ("-e ERROR F.gz", "{sluice} -e ERROR {G}", F, False, None),
+            ("-v -e ERROR F", "{sluice} -v -e ERROR {F}", F, False, None),
+            ("-j2 --map F", "{sluice} -j2 --map %s {F}" % mp, F, False, None),
+            ("-b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None)]),
+    ]
+    short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "shared": "SHARED", "out": "DIR/out"}
+    real = {"F": F, "G": G, "S": S, "shared": shared, "out": outdir}
+    return [{"name": name, "base": base, "mode": mode,
+             "rows": [{"name": rn, "tmpl": t, "display": t.format(**short), "real": real,
+                       "bytes": inp.stat().st_size, "check": chk, "needs": need,
+                       "status": "ok", "runs": [], "lines": None, "sha256": None, "note": ""}
+                      for rn, t, inp, chk, need in rows]}
+            for name, base, mode, rows in cases]
+
+
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+def run_once(cmd, count, errf, rssfile):
+    """Run `bash -c cmd`, drain its stdout; return wall s, RSS KiB, cpu s, exit code (+ lines, sha256)."""
+    argv = ["bash", "-c", cmd]
+    if TIME:
+        argv = [TIME, "-f", "%M", "-o", rssfile, "/bin/bash", "-c", cmd]
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 1 << 20)     # fewer wake-ups of this reader
+    except (OSError, AttributeError):
+        pass
+    errf.seek(0), errf.truncate()
+    env = dict(os.environ, SWIFT_BACKTRACE="enable=no")  # DESIGN.md §8: the backtracer can hang
+    acts = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, errf.fileno(), 2)]
+    buf = bytearray(1 << 20)
+    lines, h = 0, hashlib.sha256()
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(TIME or "/bin/bash", argv, env, file_actions=acts)
+    os.close(w)
+    while True:
+        n = os.readv(r, [buf])
+        if n == 0:
+            break
+        if count:
+            lines += buf.count(b"\n", 0, n)
+            h.update(memoryview(buf)[:n])
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    os.close(r)
+    res = {"wall": wall, "rss_kib": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
+           "rc": os.waitstatus_to_exitcode(status)}
+    if TIME:                        # last line; a first one may say "Command exited with ..."
+        last = Path(rssfile).read_text().split()[-1:]
+        res["rss_kib"] = int(last[0]) if last and last[0].isdigit() else ru.ru_maxrss
+    if count:
+        res.update(lines=lines, sha256=h.hexdigest())
+    return res
+
+
+def run_all(cases, rounds, outdir):
+    """Round 0 is the untimed warm-up; rounds are interleaved across cases and commands."""
+    with tempfile.TemporaryFile() as errf, tempfile.TemporaryDirectory() as tmp:
+        rssfile = os.path.join(tmp, "rss")
+        for rnd in range(rounds + 1):
+            for case in cases:
+                for row in case["rows"]:
+                    if row["status"] != "ok":
+                        continue
+                    if row["check"] == "files":
+                        shutil.rmtree(outdir, ignore_errors=True)
+                        outdir.mkdir(parents=True)
+                    cmd = row["tmpl"].format(**{k: shlex.quote(str(v)) for k, v in row["real"].items()},
+                                             sluice=shlex.quote(row["sluice"]))
+                    res = run_once(cmd, rnd == 0, errf, rssfile)
+                    tag = "warm-up" if rnd == 0 else "round %d/%d" % (rnd, rounds)
+                    log("%-11s %-8s %-16s %7.3f s %7.1f MiB rc=%d" % (
+                        tag, case["name"], row["name"], res["wall"], res["rss_kib"] / 1024, res["rc"]))
+                    if res["rc"] not in (0, 1):           # 1 = nothing selected (grep); CHECK shows it
+                        errf.seek(0)
+                        row["status"] = "FAILED"
+                        row["note"] = "exit %d: %s" % (res["rc"], errf.read()[-300:].decode("utf-8", "replace").strip())
+                        log("  FAILED:", row["note"])
+                    if rnd == 0:
+                        row["lines"], row["sha256"] = res.get("lines"), res.get("sha256")
+                        if row["check"] == "files":
+                            row["note"] = "%d files" % len(list(outdir.iterdir()))
+                    else:
+                        row["runs"].append(res)
+    shutil.rmtree(outdir, ignore_errors=True)
+
+
+def summarize(case):
+    """Fill median/min/max/MB/s/ratio/check for each row of a case."""
+    for row in case["rows"]:
+        walls = [r["wall"] for r in row["runs"]]
+        if row["status"] == "ok" and walls:
+            row.update(median=statistics.median(walls), min=min(walls), max=max(walls),
+                       mbps=row["bytes"] / 1e6 / statistics.median(walls),
+                       cpu=statistics.median(r["cpu"] for r in row["runs"]),
+                       rss_mib=max(r["rss_kib"] for r in row["runs"]) / 1024)
+    byname = {r["name"]: r for r in case["rows"]}
+    base = byname.get(case["base"])
+    checked = [r for r in case["rows"] if r["check"] is True and r["status"] == "ok"]
+    ref = base if base in checked else (checked[0] if checked else None)
+    case["ref_lines"] = ref["lines"] if ref else None
+    for row in case["rows"]:
+        if base and "median" in base and "median" in row:
+            row["ratio"] = row["median"] / base["median"]
+        if row["status"] != "ok":
+            row["verdict"] = row["status"]
+        elif row["check"] is True:
+            same_bytes = row["sha256"] == ref["sha256"]
+            if row["lines"] != ref["lines"]:
+                row["verdict"] = "MISMATCH (%s lines vs %s)" % (row["lines"], ref["lines"])
+            elif case["mode"] == "sha256" and not same_bytes:
+                row["verdict"] = "MISMATCH (sha256 differs)"
+            else:
+                row["verdict"] = "ok" if same_bytes else "ok (bytes differ)"
+        else:
+            row["verdict"] = row["check"] if row["check"] == "floor" else (row["note"] or "-")
+
+
+def fmt(row, key, f):
+    return f % row[key] if key in row else ""
+
+
+def case_table(case):
+    base = case["base"]
+    out = ["### %s" % case["name"], "",
+           "| command | median s | min–max s | MB/s | %s | cpu s | max RSS MiB | check |" % ("x " + base if base else "ratio"),
+           "|---|--:|--:|--:|--:|--:|--:|---|"]
+    for row in case["rows"]:
+        mm = "%.3f–%.3f" % (row["min"], row["max"]) if "min" in row else ""
+        out.append("| `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
+            row["display"].replace("|", "\\|"), fmt(row, "median", "%.3f") or row["status"], mm,
+            fmt(row, "mbps", "%.0f"), fmt(row, "ratio", "%.2f") or "-", fmt(row, "cpu", "%.2f"),
+            fmt(row, "rss_mib", "%.1f"), row["verdict"].replace("|", "\\|")))
+    if case["ref_lines"] is not None:
+        out.append("\nreference output: %d lines" % case["ref_lines"])
+    return out
+
+
+# (label, case, row a, row b, op, limit): the measured ratio is median(a) / median(b)
+TARGETS = [
+    ("literal ≤ 1.0× grep -F", "literal", "sluice", "grep -F", "<=", 1.0),
+    ("literal ≤ 1.5× rg -F", "literal", "sluice", "rg -F", "<=", 1.5),
+    ("gzip ≤ 0.35× zgrep -F", "gzip", "sluice", "zgrep -F", "<=", 0.35),
+    ("gzip ≤ 1.15× igzip -dc", "gzip", "sluice", "igzip -dc", "<=", 1.15),
+    ("regex ≤ 0.5× grep -E", "regex", "sluice", "grep -E", "<=", 0.5),
+    ("regex ≤ 1.0× rg", "regex", "sluice", "rg", "<=", 1.0),
+    ("map -j2 ≥ 1.7× faster than -j1", "map", "sluice -j1", "sluice -j2", ">=", 1.7),
+    ("≥ 20× faster than the seed", "seed", "seed", "sluice", ">=", 20.0),
+]
+
+
+def evaluate_targets(cases, skipped):
+    rows = {(c["name"], r["name"]): r for c in cases for r in c["rows"]}
+    res = []
+    for label, case, a, b, op, limit in TARGETS:
+        ra, rb = rows.get((case, a)), rows.get((case, b))
+        if (case, a) in skipped or (case, b) in skipped:
+            res.append({"target": label, "value": None, "result": "SKIP (%s)" % (skipped.get((case, a)) or skipped[(case, b)])})
+        elif ra is None or rb is None:
+            continue                                     # not selected by --only
+        elif "median" not in ra or "median" not in rb:
+            res.append({"target": label, "value": None, "result": "n/a (FAILED)"})
+        else:
+            v = ra["median"] / rb["median"]
+            ok = v <= limit if op == "<=" else v >= limit
+            res.append({"target": label, "value": v, "shown": "%.2f×" % v, "result": "PASS" if ok else "FAIL"})
+    for c in cases:
+        if c["name"] == "memory":
+            for r in c["rows"]:
+                label = "RSS ≤ %d MiB: `%s`" % (RSS_LIMIT_MIB, r["display"])
+                if "rss_mib" not in r:
+                    res.append({"target": label, "value": None, "result": "n/a (FAILED)"})
+                else:
+                    res.append({"target": label, "value": r["rss_mib"], "shown": "%.1f MiB" % r["rss_mib"],
+                                "result": "PASS" if r["rss_mib"] <= RSS_LIMIT_MIB else "FAIL"})
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="1GB", help="corpus size, 10^n with a B (20MB, 1GB), 1024^n without (default 1GB)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds after one untimed warm-up (default 5)")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/sluice-bench"), help="corpus and results (default /tmp/sluice-bench)")
+    ap.add_argument("--sluice", help="sluice binary to use (default: build .build-release/release/sluice)")
+    ap.add_argument("--skip-build", action="store_true", help="use .build-release/release/sluice as it is")
+    ap.add_argument("--only", help="run only rows whose 'case/row' matches this regex (e.g. 'literal|gzip')")
+    default_shared = ROOT.parent / "shared" if (ROOT.parent / "shared" / "bench").is_dir() else Path("/work/shared")
+    ap.add_argument("--shared", type=Path, default=default_shared, help="the shared/ folder (default %s)" % default_shared)
+    a = ap.parse_args()
+    try:
+        parse_size(a.size)
+    except argparse.ArgumentTypeError as e:
+        ap.error(str(e))
+    if a.rounds < 1:
+        ap.error("--rounds must be 1 or more")
+    if not (a.shared / "bench" / "gen_corpus.py").is_file():
+        ap.error("no bench/gen_corpus.py under --shared %s" % a.shared)
+
+    if a.sluice:
+        sluice = shutil.which(a.sluice) or a.sluice
+        sluice = str(Path(sluice).resolve())
+    else:
+        if not a.skip_build:
+            build_sluice()
+        sluice = str(ROOT / ".build-release" / "release" / "sluice")
+    if not os.access(sluice, os.X_OK):
+        sys.exit("bench: sluice binary not found or not executable: %s" % sluice)
+
+    a.dir = a.dir.resolve()
+    paths = make_corpus(a.shared.resolve(), a.dir, a.size)
+    outdir = a.dir / "out"
+    cases = define_cases(paths, a.shared.resolve(), outdir)
+    skipped, notes = {}, []
+    for case in cases:
+        keep = []
+        for row in case["rows"]:
+            row["sluice"] = sluice
+            if a.only and not re.search(a.only, "%s/%s" % (case["name"], row["name"])):
+                continue
+            if row["needs"] and not shutil.which(row["needs"]):
+                skipped[(case["name"], row["name"])] = row["needs"] + " not found"
+                notes.append("%s/%s skipped: %s not found" % (case["name"], row["name"], row["needs"]))
+                continue
+            keep.append(row)
+        case["rows"] = keep
+    cases = [c for c in cases if c["rows"]]
+
+    m = machine(sluice)
+    F, G, S = paths
+    head = ["```",
+            "date %s  %d cpus (%s), %d GiB, kernel %s, locale %s" % (m["date"], m["nproc"], m["cpu"], m["mem_gib"], m["kernel"], m["locale"] or "-"),
+            "tools: " + "; ".join("%s: %s" % kv for kv in m["tools"].items()),
+            "sluice: %s" % sluice,
+            "F    = %s  (%d B)" % (F, F.stat().st_size),
+            "F.gz = %s  (%d B)" % (G, G.stat().st_size),
+            "S    = %s  (%d B)" % (S, S.stat().st_size),
+            "SHARED = %s;  %d timed rounds after 1 warm-up, interleaved; wall = median" % (a.shared.resolve(), a.rounds),
+            "```"]
+    print("\n".join(head), flush=True)
+
+    run_all(cases, a.rounds, outdir)
+    for case in cases:
+        summarize(case)
+    targets = evaluate_targets(cases, skipped)
+
+    out = head + [""]
+    for case in cases:
+        out += case_table(case) + [""]
+    out += ["### targets (DESIGN.md §6)", "", "| target | measured | result |", "|---|--:|---|"]
+    out += ["| %s | %s | %s |" % (t["target"], t.get("shown", ""), t["result"]) for t in targets]
+    out += ["", "MB/s = uncompressed input (10^6 B) / median. Ratio = median / the case's base row "
+            "(lower is faster). cpu s = median user+sys (above the wall time: more than one core busy). "
+            "RSS = peak of the command's process tree, max over timed runs (%s)." % (
+                "GNU time %M, ~3 MiB floor" if TIME else "os.wait4 ru_maxrss: floor = this harness's own RSS")]
+    out += [""] + ["note: " + n for n in notes] if notes else []
+    failed = ["%s/%s: %s" % (c["name"], r["name"], r["note"]) for c in cases for r in c["rows"] if r["status"] != "ok"]
+    out += [""] + ["FAILED " + f for f in failed] if failed else []
+    text = "\n".join(out[len(head):]) + "\n"
+    print(text)
+    (a.dir / "results.md").write_text("\n".join(out) + "\n")
+    for c in cases:
+        for r in c["rows"]:
+            r.pop("real"), r.pop("tmpl")
+    json.dump({"machine": m, "args": {k: str(v) for k, v in vars(a).items()},
+               "corpus": {"F": str(F), "F.gz": str(G), "S": str(S)}, "cases": cases,
+               "targets": targets, "notes": notes}, open(a.dir / "results.json", "w"), indent=1)
+    log("wrote %s and %s" % (a.dir / "results.md", a.dir / "results.json"))
+
+
+if __name__ == "__main__":
+    main()
