@@ -13,7 +13,7 @@ func runMain() async -> Int32 {
     signal(SIGPIPE, SIG_IGN)
     let command: SluiceCommand
     do {
-        command = try SluiceCommand.parse(Array(CommandLine.arguments.dropFirst()))
+        command = try SluiceCommand.parse(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
     } catch {
         let code = SluiceCommand.exitCode(for: error)
         let message = SluiceCommand.fullMessage(for: error)
