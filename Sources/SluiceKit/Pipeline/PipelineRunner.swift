@@ -157,7 +157,9 @@ public struct PipelineRunner: Sendable {
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
         }
-        let batched = filtered.batched(spec.batch)
+        var policy = spec.batch
+        if execPhases.isEmpty { policy.pieceBytes = 4 << 20 }  // nothing needs whole batches: bound memory
+        let batched = filtered.batched(policy)
         let stream: any AsyncSequence<LineBatch, any Error>
         if execPhases.isEmpty {
             stream = batched
@@ -185,7 +187,7 @@ public struct PipelineRunner: Sendable {
                     batch = Self.truncate(batch, toLines: max - output)
                 }
                 output += batch.lineCount
-                if batch.lineCount > 0 { result.batches += 1 }
+                if batch.lineCount > 0 && batch.closing != .partial { result.batches += 1 }
                 for segment in batch.segments {
                     if !spec.quiet && !spec.countOnly && !segment.isEmpty { try sink.write(segment) }
                     if !segment.notes.isEmpty {

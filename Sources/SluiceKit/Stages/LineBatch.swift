@@ -6,6 +6,9 @@ public enum BatchClosing: Sendable, Equatable {
     case timeout
     /// The input ended.
     case end
+    /// Not a batch boundary: a piece of a batch too large to hold, handed on early so memory
+    /// stays bounded (only when the policy sets `pieceBytes`).
+    case partial
 }
 
 /// A batch of lines: the chunks (or parts of chunks) that make it up, in order.
@@ -40,11 +43,15 @@ public struct LineBatch: Sendable {
 public struct BatchPolicy: Sendable, Equatable {
     public var size: Int
     public var timeout: Duration?
+    /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
+    /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
+    public var pieceBytes: Int?
 
-    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200)) {
+    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil) {
         precondition(size > 0)
         self.size = size
         self.timeout = timeout
+        self.pieceBytes = pieceBytes
     }
 }
 
@@ -52,8 +59,12 @@ public struct BatchPolicy: Sendable, Equatable {
 /// Tested without sleeping; `Batcher` drives it with a real clock.
 public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public let policy: BatchPolicy
+    /// The lines held now (the open batch, or its latest piece).
     private(set) var segments: [LineChunk] = []
     private(set) var pendingLines = 0
+    private(set) var pendingBytes = 0
+    /// Lines of the open batch, including pieces already handed on.
+    private(set) var batchLines = 0
     private(set) var openedAt: Instant?
 
     public init(policy: BatchPolicy) {
@@ -68,28 +79,28 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         return openedAt.advanced(by: timeout)
     }
 
-    /// Adds a chunk that arrived at `now`; returns the batches it completed (by size).
+    /// Adds a chunk that arrived at `now`; returns the batches (or pieces) it completed.
     public mutating func append(_ chunk: LineChunk, now: Instant) -> [LineBatch] {
         var closed: [LineBatch] = []
         var rest = chunk
         var lines = rest.lineCount
         while lines > 0 {
-            if pendingLines == 0 && openedAt == nil { openedAt = now }
-            let room = policy.size - pendingLines
+            if batchLines == 0 && openedAt == nil { openedAt = now }
+            let room = policy.size - batchLines
             if lines <= room {
-                segments.append(rest)
-                pendingLines += lines
+                hold(rest, lines: lines)
                 lines = 0
                 rest = LineChunk(bytes: [])
             } else {
                 let (head, tail) = Self.split(rest, afterLines: room)
-                segments.append(head)
-                pendingLines += room
+                hold(head, lines: room)
                 rest = tail
                 lines -= room
             }
-            if pendingLines == policy.size {
+            if batchLines == policy.size {
                 closed.append(take(.size))
+            } else if let limit = policy.pieceBytes, pendingBytes >= limit {
+                closed.append(takePiece())
             }
         }
         if policy.timeout == .zero && pendingLines > 0 {
@@ -100,6 +111,13 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             segments.append(LineChunk(bytes: [], notes: rest.notes))
         }
         return closed
+    }
+
+    private mutating func hold(_ chunk: LineChunk, lines: Int) {
+        segments.append(chunk)
+        pendingLines += lines
+        pendingBytes += chunk.bytes.count
+        batchLines += lines
     }
 
     /// The open batch, if the deadline has passed at `now`.
@@ -113,10 +131,18 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         segments.isEmpty ? nil : take(.end)
     }
 
-    private mutating func take(_ closing: BatchClosing) -> LineBatch {
-        let batch = LineBatch(segments: segments, lineCount: pendingLines, closing: closing)
+    private mutating func takePiece() -> LineBatch {
+        let piece = LineBatch(segments: segments, lineCount: pendingLines, closing: .partial)
         segments = []
         pendingLines = 0
+        pendingBytes = 0
+        return piece
+    }
+
+    private mutating func take(_ closing: BatchClosing) -> LineBatch {
+        var batch = takePiece()
+        batch.closing = closing
+        batchLines = 0
         openedAt = nil
         return batch
     }
