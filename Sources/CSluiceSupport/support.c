@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSluiceSupport.h"
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -105,5 +106,12 @@ const void *sluice_find(const void *haystack, size_t n, const void *needle, size
     return NULL;
 #else
     return memmem(h, n, nd, m);
+#endif
+}
+
+void sluice_tune_malloc(void) {
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 #endif
 }

@@ -11,6 +11,7 @@ func printError(_ line: String) {
 
 func runMain() async -> Int32 {
     signal(SIGPIPE, SIG_IGN)
+    sluice_tune_malloc()
     let command: SluiceCommand
     do {
         command = try SluiceCommand.parse(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))

@@ -15,6 +15,10 @@ pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
    needle's first and last bytes (SSE2 on x86_64; memmem elsewhere). */
 const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m);
 
+/* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
+   (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
+void sluice_tune_malloc(void);
+
 /* pipe2(fds, O_CLOEXEC). */
 int sluice_pipe_cloexec(int fds[2]);
 
