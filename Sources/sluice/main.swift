@@ -59,6 +59,7 @@ func runMain() async -> Int32 {
     let report = await runner.run(sink: sink, stop: stop) { error in
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")
     }
+    ExecCommand.terminateRunningCommands()
     if spec.stats { printError(report.summary) }
     var result = report
     let signal = sluice_received_signal()

@@ -8,7 +8,8 @@ void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_
 void *memrchr(const void *s, int c, size_t n);
 
 /* Spawns `/bin/sh -c command` with stdin/stdout on the given descriptors (stderr inherited).
-   Returns the pid, or -errno on failure. The child gets default SIGPIPE/SIGINT handling. */
+   Returns the pid, or -errno on failure. The child gets default SIGPIPE/SIGINT handling and
+   leads a process group of its own (signal -pid to reach everything it started). */
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
 
 /* The first occurrence of needle in haystack, like memmem, but with a SIMD scan for the
@@ -21,6 +22,9 @@ void sluice_tune_malloc(void);
 
 /* pipe2(fds, O_CLOEXEC). */
 int sluice_pipe_cloexec(int fds[2]);
+
+/* Blocks SIGPIPE in the calling thread: a write to a closed pipe returns EPIPE. */
+void sluice_block_sigpipe_in_thread(void);
 
 /* Counts '\n' bytes in [p, p+n). */
 size_t sluice_count_newlines(const unsigned char *p, size_t n);

@@ -99,6 +99,20 @@ struct GzipSource: ByteSource {
             }
             if state.pointee.avail_in == 0 {
                 if atEndOfFile {
+                    // ISA-L may still hold decoded bytes: drain them before calling it truncated.
+                    let out = buffer.baseAddress! + produced
+                    state.pointee.next_out = out.assumingMemoryBound(to: UInt8.self)
+                    let room = min(buffer.count - produced, Int(UInt32.max))
+                    state.pointee.avail_out = UInt32(room)
+                    let status = isal_inflate(state)
+                    let drained = room - Int(state.pointee.avail_out)
+                    produced += drained
+                    if status < 0 {
+                        return finish(produced, SluiceError(.corruptInput, place: name,
+                            "gzip data corrupt near byte \(position): \(Self.describe(status))"))
+                    }
+                    if state.pointee.block_state == ISAL_BLOCK_FINISH { betweenMembers = true; continue }
+                    if drained > 0 { continue }
                     return finish(produced, SluiceError(.corruptInput, place: name,
                         "gzip stream truncated at byte \(consumedByteCount)"))
                 }

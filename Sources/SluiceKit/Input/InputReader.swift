@@ -105,13 +105,18 @@ public struct ChunkSource: AsyncSequence, Sendable {
             case .path(let path):
                 fd = open(path, O_RDONLY | O_CLOEXEC)
                 if fd < 0 {
-                    pendingNotes.append(SluiceError(.input, place: path, SluiceError.systemReason(errno)))
+                    // Reported at once, after the lines before it (the partial line waits).
+                    let note = SluiceError(.input, place: path, SluiceError.systemReason(errno))
+                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
+                    pendingNotes = []
                     continue
                 }
                 var info = stat()
                 if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                     close(fd)
-                    pendingNotes.append(SluiceError(.input, place: path, "Is a directory"))
+                    let note = SluiceError(.input, place: path, "Is a directory")
+                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
+                    pendingNotes = []
                     continue
                 }
             }

@@ -4,20 +4,20 @@ import CSluiceSupport
 /// A PCRE2 pattern (JIT-compiled, byte semantics as `LC_ALL=C grep`), matched over the whole
 /// buffer with `^`/`$` at line boundaries.
 ///
-/// A hit that spans a newline (`\s`, `[^x]` can match one) or a pattern that can look past its
-/// line (lookbehind, `\A`, `\z`) is checked again on its line alone, so results equal matching
-/// each line by itself. With a required literal (a string every match contains, found by
+/// A hit that spans a newline (`\s`, `[^x]` can match one) is checked again on its line alone.
+/// A pattern that can look past its line (lookaround, `\A`, `\z`, `\G`) is matched line by line
+/// (`matchEachLine`), so results always equal matching each line by itself. With a required literal (a string every match contains, found by
 /// `RequiredLiteral`), `memmem` finds candidate lines first and PCRE2 runs only on those.
 public final class RegexMatcher: Matcher, @unchecked Sendable {
     // `@unchecked`: `code` is immutable after init and PCRE2 documents compiled patterns,
     // JIT code included, as safe to share between threads; match data is per call.
     let code: OpaquePointer
     let prefilter: [UInt8]?
-    let verifyEveryHit: Bool
+    let matchEachLine: Bool
     public let pattern: String
 
     /// Compiles `pattern`. Throws a usage error naming `place` and the column of the mistake.
-    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil, verifyEveryHit: Bool = false) throws {
+    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil, matchEachLine: Bool = false) throws {
         self.pattern = pattern
         var options = UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
@@ -36,7 +36,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         code = compiled
         _ = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE))  // falls back to the interpreter if JIT is unavailable
         self.prefilter = caseless ? nil : prefilter
-        self.verifyEveryHit = verifyEveryHit
+        self.matchEachLine = matchEachLine
     }
 
     deinit { pcre2_code_free_8(code) }
@@ -83,6 +83,14 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             }
             return nil
         }
+        if matchEachLine {
+            while position < count {
+                let newline = lineEnd(base, from: position, count: count)
+                if lineMatches(base, start: position, newline: newline, scratch: scratch) { return (position, newline) }
+                position = newline + 1
+            }
+            return nil
+        }
         while position < count {
             guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch),
                   matchStart < count else { return nil }
@@ -91,7 +99,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
                 start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
             }
             let newline = lineEnd(base, from: matchStart, count: count)
-            if matchEnd <= newline && !verifyEveryHit { return (start, newline) }
+            if matchEnd <= newline { return (start, newline) }
             if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
             position = newline + 1
         }

@@ -70,8 +70,10 @@ public enum RequiredLiteral {
                 let e = p[i + 1]
                 let isWordChar = (e >= 0x30 && e <= 0x39) || (e >= 0x41 && e <= 0x5A) || (e >= 0x61 && e <= 0x7A)
                 if isWordChar || e >= 0x80 {
-                    if e == UInt8(ascii: "Q") { return nil }
-                    i = atom(nil, next: i + 2)  // \d, \w, \b, \1, \x41 ...: not a plain literal
+                    // Class and assertion escapes stand alone; any other (\x41, \101, \cA, \g1,
+                    // \k<n>, \p{L}, \N{U+41}, \Q...) takes arguments: give up rather than guess.
+                    guard Array("dDwWsSbBhHvVR".utf8).contains(e) else { return nil }
+                    i = atom(nil, next: i + 2)
                 } else {
                     i = atom(e, next: i + 2)
                 }

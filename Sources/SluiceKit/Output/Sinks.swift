@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Where output lines go.
 public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
@@ -104,15 +105,15 @@ final class AtomicFile {
     let gzip: GzipWriter?
     private(set) var lineCount = 0
     private var closed = false
-    nonisolated(unsafe) static var counter = 0
+    static let counter = Atomic<Int>(0)
 
     init(path: String, compressionLevel: Int32) throws {
         finalPath = path
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        Self.counter += 1
-        temporaryPath = "\(folder).\(base).sluice-\(getpid())-\(Self.counter).tmp"
+        let serial = Self.counter.add(1, ordering: .relaxed).newValue
+        temporaryPath = "\(folder).\(base).sluice-\(getpid())-\(serial).tmp"
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else {
             throw SluiceError(.output, place: path, "cannot create file: \(SluiceError.systemReason(errno))")

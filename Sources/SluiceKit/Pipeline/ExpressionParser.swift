@@ -185,7 +185,7 @@ public func parseDuration(_ text: String) -> Duration?? {
     for (unit, scale) in units where text.hasSuffix(unit) {
         guard let value = Double(text.dropLast(unit.count)), value >= 0, value.isFinite else { return nil }
         if value == 0 { return .some(nil) }
-        return .some(.nanoseconds(Int64(value * scale * 1e9)))
+        return .some(.nanoseconds(Int64((value * scale * 1e9).rounded())))
     }
     return nil
 }

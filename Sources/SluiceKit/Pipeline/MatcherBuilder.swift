@@ -28,17 +28,21 @@ public enum MatcherBuilder {
         let prefilter = patterns.count == 1 && !spec.ignoreCase
             ? (literal ? Array(patterns[0].utf8) : RequiredLiteral.extract(from: patterns[0]))
             : nil
-        let looksAround = patterns.contains { p in
-            !literal && ["(?<", "\\A", "\\Z", "\\z", "\\G", "\\K", "(*"].contains { p.contains($0) }
-        }
+        let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
         let matcher = try RegexMatcher(pattern: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
-                                       verifyEveryHit: looksAround)
-        var how = "PCRE2 JIT over whole chunks"
+                                       matchEachLine: looksPastItsLine)
+        var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter memmem \"\(String(decoding: prefilter, as: UTF8.self))\""
         }
         return (matcher, how)
+    }
+
+    /// Whether a pattern may see bytes outside its line when run over a whole buffer
+    /// (lookaround, subject anchors, verbs): such patterns are matched one line at a time.
+    static func canLookPastItsLine(_ pattern: String) -> Bool {
+        ["(?=", "(?!", "(?<", "(*", "\\A", "\\Z", "\\z", "\\G", "\\K"].contains { pattern.contains($0) }
     }
 
     /// `text` as a PCRE2 pattern matching itself literally (non-alphanumeric ASCII escaped).

@@ -221,7 +221,6 @@ public struct PipelineRunner: Sendable {
             sink.abort()
             report(SluiceError(.input, "\(error)"))
         }
-        ChildHandle.killAll()
         result.selectedLines = output
         result.writtenLines = spec.quiet || spec.countOnly ? 0 : output
         result.bytesRead = counters.bytesRead.load(ordering: .relaxed)

@@ -18,9 +18,9 @@ extension AsyncSequence where Self: Sendable, Element: Sendable {
 /// See `concurrentMap(limit:ordered:_:)`.
 ///
 /// Design: an intake task pulls from the base and starts one child `Task` per element; the
-/// handles travel through a bounded channel, so the consumer awaits them in input order
-/// (ordered) or receives results as they complete (unordered). The channel's bound plus the
-/// task being awaited is the in-flight limit. Child tasks are unstructured so results can be
+/// handles travel through a channel, so the consumer awaits them in input order (ordered) or
+/// receives results as they complete (unordered). A slot channel of `limit` tokens bounds the
+/// tasks started but not yet consumed. Child tasks are unstructured so results can be
 /// awaited one at a time; their lifetime is tied to the iterator, which cancels them on deinit.
 public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
     public typealias Element = T
@@ -57,7 +57,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
         init(sequence: ConcurrentMapSequence) {
             self.sequence = sequence
             let limit = Swift.max(1, sequence.limit)
-            handles = BoundedChannel(capacity: Swift.max(1, limit - 1))
+            handles = BoundedChannel(capacity: limit)
             results = BoundedChannel(capacity: limit)
             slots = BoundedChannel(capacity: limit)
         }
@@ -78,6 +78,8 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                 intake = Task {
                     do {
                         for try await element in sequence.base {
+                            // A slot per task, released when the consumer takes its result.
+                            guard await slots.send(()) else { return }
                             let task = Task { try await sequence.transform(element) }
                             if await !handles.send(task) { task.cancel(); return }
                         }
@@ -113,11 +115,13 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
             if sequence.ordered {
                 switch await handles.receive() {
                 case .element(let task):
-                    return try await withTaskCancellationHandler {
+                    let value = try await withTaskCancellationHandler {
                         try await task.value
                     } onCancel: {
                         task.cancel()
                     }
+                    _ = await slots.receive()
+                    return value
                 case .finished, .timedOut: return nil
                 case .failed(let error): throw error
                 }

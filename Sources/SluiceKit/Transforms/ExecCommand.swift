@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// The child runs on a dedicated thread (its pipes are blocking I/O). A child that stops
 /// reading early (`head -1`) is fine: the rest of the batch is dropped. A non-zero exit or death
-/// by a signal throws a `SluiceError` naming the command. Cancellation kills the child.
+/// by a signal throws a `SluiceError` naming the command. Cancellation kills the child and
+/// everything it started (it leads its own process group).
 public struct ExecCommand: Sendable {
     public let command: String
 
@@ -23,6 +24,7 @@ public struct ExecCommand: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
                 let thread = Thread {
+                    sluice_block_sigpipe_in_thread()
                     continuation.resume(with: Result { try runBlocking(input, child: child) })
                 }
                 thread.stackSize = 512 * 1024
@@ -128,7 +130,7 @@ final class ChildHandle: Sendable {
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
         Self.live.withLock { _ = $0.insert(child) }
-        if killed.withLock({ $0 }) { Glibc.kill(child, SIGTERM) }
+        if killed.withLock({ $0 }) { Glibc.kill(-child, SIGTERM) }
     }
 
     func finished() {
@@ -143,11 +145,14 @@ final class ChildHandle: Sendable {
     func kill() {
         killed.withLock { $0 = true }
         let child = pid.withLock { $0 }
-        if child > 0 { Glibc.kill(child, SIGTERM) }
+        if child > 0 { Glibc.kill(-child, SIGTERM) }
     }
+}
 
-    /// Terminates every child still running (at exit or after a failure).
-    public static func killAll() {
-        for child in live.withLock({ $0 }) { Glibc.kill(child, SIGTERM) }
+extension ExecCommand {
+    /// Terminates every command still running in this process, with everything it started
+    /// (for the end of a process, so no child outlives it).
+    public static func terminateRunningCommands() {
+        for child in ChildHandle.live.withLock({ $0 }) { Glibc.kill(-child, SIGTERM) }
     }
 }

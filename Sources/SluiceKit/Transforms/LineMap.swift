@@ -1,4 +1,5 @@
 import CPCRE2
+import Foundation
 
 /// A `--map` transform: a one-line-in, one-line-out rewrite of each line's bytes.
 public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
@@ -73,8 +74,12 @@ public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
         case .lower: "lower"
         case .trim: "trim"
         case let .substitute(pattern, replacement, global, caseless):
-            "s/\(pattern)/\(replacement)/\(global ? "g" : "")\(caseless ? "i" : "")"
+            "s/\(Self.escapeSlashes(pattern))/\(Self.escapeSlashes(replacement))/\(global ? "g" : "")\(caseless ? "i" : "")"
         }
+    }
+
+    static func escapeSlashes(_ text: String) -> String {
+        text.replacingOccurrences(of: "/", with: "\\/")
     }
 
     /// The step that carries out this transform.
@@ -224,7 +229,7 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
                 copied = end
                 if !global { break }
                 if end == start {
-                    // An empty match: copy one byte and move on, as sed does.
+                    // An empty match: copy one byte and move on (perl's rule: s/b*/-/g on abc gives -a--c-).
                     if end < line.count { out.append(base[end]) }
                     copied = end + 1
                     offset = end + 1

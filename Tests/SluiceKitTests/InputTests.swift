@@ -1,0 +1,312 @@
+import Foundation
+import Testing
+
+@testable import SluiceKit
+
+@Suite struct LineFramerTests {
+    static let oddInput: [UInt8] =
+        "a\r\nbb\n\nccc\u{0}dd\n".bytes + [0xFF, 0xFE, 0xC3, 0x28, 0x0A] + "ünïcode line\r\n".bytes + "no newline at the end".bytes
+
+    static let inputs: [[UInt8]] = [
+        [],
+        "\n".bytes,
+        "one line without newline".bytes,
+        "x\n".bytes,
+        "\n\n\n".bytes,
+        oddInput,
+        (0..<300).map { "line \($0) " + String(repeating: "z", count: $0 % 37) + "\n" }.joined().bytes,
+    ]
+
+    @Test(arguments: boundarySizes, inputs.indices)
+    func framedLinesEqualInputLines(pieceSize: Int, inputIndex: Int) {
+        let input = Self.inputs[inputIndex]
+        var source = PieceSource(input, pieces: [pieceSize])
+        let (chunks, failure) = frameAll(&source, targetSize: 16)
+        #expect(failure == nil)
+        for chunk in chunks { #expect(chunk.last == 0x0A, "every chunk holds whole lines") }
+        #expect(chunks.flatMap(linesWithNewline) == linesWithNewline(input))
+    }
+
+    @Test(arguments: [[0, 1], [3, 0, 0, 5], [0, 0, 7, 0], [4096, 0]])
+    func emptyReturnsInBetweenChangeNothing(pieces: [Int]) {
+        var source = PieceSource(Self.oddInput, pieces: pieces)
+        let (chunks, _) = frameAll(&source, targetSize: 16)
+        #expect(chunks.flatMap(linesWithNewline) == linesWithNewline(Self.oddInput))
+    }
+
+    @Test func splitAtEveryByteOfAShortInput() {
+        let input = "ab\r\ncd\n\u{0}\n\nlast".bytes
+        for cut in 0...input.count {
+            // Two pieces: the first `cut` bytes, then the rest.
+            var source = PieceSource(input, pieces: [max(cut, 1), input.count])
+            if cut == 0 { source = PieceSource(input, pieces: [input.count]) }
+            let (chunks, _) = frameAll(&source, targetSize: 16)
+            #expect(chunks.flatMap(linesWithNewline) == linesWithNewline(input), "cut at \(cut)")
+            #expect(chunks.joined().elementsEqual(input + [0x0A]), "bytes pass through unchanged, cut at \(cut)")
+        }
+    }
+
+    @Test func crlfNulAndInvalidUTF8AreKeptByteForByte() {
+        var source = PieceSource(Self.oddInput, pieces: [7])
+        let (chunks, _) = frameAll(&source, targetSize: 16)
+        #expect(Array(chunks.joined()) == Self.oddInput + [0x0A])
+    }
+
+    @Test func emptyInputGivesNoLines() {
+        var source = PieceSource([], pieces: [1])
+        let (chunks, failure) = frameAll(&source, targetSize: 16)
+        #expect(chunks.isEmpty)
+        #expect(failure == nil)
+    }
+
+    @Test(arguments: [1, 7, 100, 4096])
+    func lineLongerThanTheTargetSize(pieceSize: Int) {
+        let long = [UInt8](repeating: UInt8(ascii: "L"), count: 1000) + [0x0A]
+        let input = "short\n".bytes + long + "after\n".bytes + long.dropLast()
+        var source = PieceSource(input, pieces: [pieceSize])
+        let (chunks, _) = frameAll(&source, targetSize: 16)
+        #expect(chunks.flatMap(linesWithNewline) == linesWithNewline(input))
+        // Memory grows with the longest line: never more than twice it.
+        #expect(chunks.allSatisfy { $0.count <= 2 * long.count })
+    }
+
+    /// LineFramer's documented bound: "a chunk holds at most `targetSize` bytes unless one
+    /// line is longer".
+    @Test(arguments: [1, 7, 4096])
+    func chunkHoldsAtMostTargetSizeUnlessOneLineIsLonger(pieceSize: Int) {
+        // Lines of 10 bytes with a 16-byte target: every line fits, so every chunk must too.
+        let input = (0..<50).map { _ in "123456789\n" }.joined().bytes
+        var source = PieceSource(input, pieces: [pieceSize])
+        let (chunks, _) = frameAll(&source, targetSize: 16)
+        #expect(chunks.flatMap(linesWithNewline) == linesWithNewline(input))
+        let oversized = chunks.filter { $0.count > 16 }.map(\.count)
+        #expect(oversized.isEmpty, "chunk sizes above the 16-byte target: \(oversized)")
+    }
+
+    @Test func damageEndsTheStreamWithThePartialLineKept() {
+        let failure = SluiceError(.corruptInput, place: "x.gz", "gzip stream truncated at byte 9")
+        var source = PieceSource("one\ntwo\nthr".bytes, pieces: [2], failure: failure)
+        let (chunks, fault) = frameAll(&source, targetSize: 16)
+        #expect(fault == failure)
+        #expect(chunks.flatMap(linesWithNewline).map(text) == ["one\n", "two\n", "thr\n"])
+    }
+
+    @Test func aWarningKeepsThePartialLineForTheNextInput() {
+        let warning = SluiceError(.warning, place: "x.gz", "trailing garbage")
+        var framer = LineFramer(targetSize: 16)
+        var source = PieceSource("a\npart".bytes, pieces: [3], failure: warning)
+        var seen: [UInt8] = []
+        while true {
+            let (bytes, ended, fault) = framer.nextChunk(from: &source)
+            seen += bytes
+            if ended {
+                #expect(fault == warning)
+                break
+            }
+        }
+        #expect(text(seen) == "a\n")
+        #expect(framer.hasPartialLine)
+        #expect(text(framer.finish()) == "part\n")
+    }
+}
+
+@Suite struct LineChunkTests {
+    @Test func linesAndCounts() async {
+        let c = chunk("a\n\nbc\r\n")
+        #expect(c.lineCount == 3)
+        #expect(c.lines.map(text) == ["a\n", "\n", "bc\r\n"])
+        var seen: [String] = []
+        c.forEachLine { seen.append(text(Array($0))) }
+        #expect(seen == ["a", "", "bc\r"])
+        #expect(LineChunk(bytes: []).lineCount == 0)
+        #expect(LineChunk(bytes: []).isEmpty)
+    }
+}
+
+/// Gzip decoding and file handling through the public `ChunkSource`.
+@Suite struct ChunkSourceTests {
+    struct Collected {
+        var bytes: [UInt8] = []
+        var notes: [SluiceError] = []
+        var inputBytes = 0
+    }
+
+    static func collect(_ inputs: [String], chunkSize: Int = 64 * 1024) async throws -> Collected {
+        var result = Collected()
+        for try await chunk in ChunkSource(inputs: inputs.map(InputName.init(argument:)), chunkSize: chunkSize) {
+            #expect(chunk.bytes.isEmpty || chunk.bytes.last == 0x0A)
+            result.bytes += chunk.bytes
+            result.notes += chunk.notes
+            result.inputBytes += chunk.inputByteCount
+        }
+        return result
+    }
+
+    static func sampleLines(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
+        var random = SeededGenerator(seed: seed)
+        var out: [UInt8] = []
+        for i in 0..<count {
+            out += "\(i) \(UInt64.random(in: 0...UInt64.max, using: &random)) level=\(["INFO", "WARN", "ERROR"][i % 3])\n".bytes
+        }
+        return out
+    }
+
+    @Test(arguments: [16, 100, 4096, 64 * 1024])
+    func plainFileRoundTrip(chunkSize: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = Self.sampleLines(500) + "no newline".bytes
+        let path = try folder.write("plain.log", data)
+        let got = try await Self.collect([path], chunkSize: chunkSize)
+        #expect(difference(got.bytes, data + [0x0A]) == nil)
+        #expect(got.notes.isEmpty)
+        #expect(got.inputBytes == data.count)
+    }
+
+    @Test(arguments: [100, 4096, 512 * 1024])
+    func singleMemberGzip(chunkSize: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = Self.sampleLines(5000)
+        let compressed = try await gzipped(data)
+        let path = try folder.write("app.log", compressed)  // detected by content, not name
+        let got = try await Self.collect([path], chunkSize: chunkSize)
+        #expect(got.notes.isEmpty, "\(got.notes)")
+        #expect(difference(got.bytes, data) == nil)
+        #expect(got.inputBytes == compressed.count)
+    }
+
+    static func multiMember(_ first: [UInt8], _ third: [UInt8]) async throws -> [UInt8] {
+        let a = try await gzipped(first)
+        let b = try await gzipped([])
+        let c = try await gzipped(third, level: 1)
+        return a + b + c
+    }
+
+    @Test func multiMemberWithAnEmptyMember() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let first = "first member\nline two\n".bytes
+        let third = Self.sampleLines(200, seed: 7) + "tail without newline".bytes
+        let path = try folder.write("multi.gz", try await Self.multiMember(first, third))
+        let got = try await Self.collect([path], chunkSize: 64)
+        #expect(got.notes.isEmpty, "\(got.notes)")
+        #expect(got.bytes == first + third + [0x0A])
+    }
+
+    @Test func trailingZerosAreIgnoredSilently() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = "padded\nmember\n".bytes
+        let path = try folder.write("zeros.gz", try await gzipped(data) + [UInt8](repeating: 0, count: 1024))
+        let got = try await Self.collect([path])
+        #expect(got.notes.isEmpty, "\(got.notes)")
+        #expect(got.bytes == data)
+    }
+
+    @Test(arguments: ["garbage".bytes, [0x1F], [0, 0, 0x41]])
+    func trailingGarbageIsAWarning(garbage: [UInt8]) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = "kept\nlines\n".bytes
+        let path = try folder.write("garbage.gz", try await gzipped(data) + garbage)
+        let got = try await Self.collect([path])
+        #expect(got.bytes == data)
+        #expect(got.notes.count == 1)
+        #expect(got.notes.first?.code == .warning)
+        #expect(got.notes.first?.place == path)
+        #expect(got.notes.first?.message.contains("trailing garbage") == true)
+    }
+
+    /// DESIGN §3: "every line decoded before the damage is processed and written". With the
+    /// trailer cut, every byte of data was decodable.
+    @Test(arguments: [1024, 64 * 1024, 512 * 1024], [4, 6])
+    func truncatedTrailerKeepsEveryLine(chunkSize: Int, cut: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = Self.sampleLines(3000)
+        let compressed = try await gzipped(data)
+        let path = try folder.write("cut.gz", Array(compressed.dropLast(cut)))
+        let got = try await Self.collect([path], chunkSize: chunkSize)
+        #expect(difference(got.bytes, data) == nil, "decoded \(got.bytes.count) of \(data.count) bytes")
+        #expect(got.notes.count == 1)
+        let note = try #require(got.notes.first)
+        #expect(note.code == .corruptInput)
+        #expect(note.isFatalToStatus)
+        #expect(note.message.contains("truncated"))
+    }
+
+    @Test(arguments: [1024, 512 * 1024])
+    func truncatedMidStreamKeepsTheLinesBeforeTheDamage(chunkSize: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = Self.sampleLines(10000)
+        let compressed = try await gzipped(data)
+        let path = try folder.write("half.gz", Array(compressed.prefix(compressed.count / 2)))
+        let got = try await Self.collect([path], chunkSize: chunkSize)
+        let note = try #require(got.notes.first)
+        #expect(got.notes.count == 1)
+        #expect(note.code == .corruptInput)
+        #expect(note.message.contains("truncated at byte \(compressed.count / 2)"))
+        let lines = linesWithNewline(got.bytes)
+        let original = linesWithNewline(data)
+        // The oracle: what gzip itself decodes before the cut.
+        let oracle = try await shell("gzip -dc 2>/dev/null", input: Array(compressed.prefix(compressed.count / 2))).output
+        #expect(got.bytes.count + 64 >= oracle.count, "sluice decoded \(got.bytes.count) bytes, gzip \(oracle.count)")
+        #expect(lines.count <= original.count)
+        // Whole lines equal the original's; the last one may be cut short (and newline-ended).
+        #expect(difference(Array(lines.dropLast().joined()), Array(original.prefix(lines.count - 1).joined())) == nil)
+        if let last = lines.last {
+            #expect(original[lines.count - 1].starts(with: last.dropLast()))
+        }
+    }
+
+    @Test func badCRCIsCorruptInputAfterTheLines() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = "crc\nwill\nnot\nmatch\n".bytes
+        var compressed = try await gzipped(data)
+        compressed[compressed.count - 8] ^= 0xFF  // first byte of the CRC32 trailer
+        let path = try folder.write("crc.gz", compressed)
+        let got = try await Self.collect([path])
+        #expect(got.bytes == data)
+        let note = try #require(got.notes.first)
+        #expect(note.code == .corruptInput)
+        #expect(note.message.contains("CRC"))
+    }
+
+    @Test func missingFileAndDirectoryAreNotesAndTheOtherInputsGoOn() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let a = try folder.write("a.log", "a1\na2\n".bytes)
+        let c = try folder.write("c.log.gz", try await gzipped("c1\n".bytes))
+        let missing = folder.file("missing.log")
+        let got = try await Self.collect([a, missing, folder.path, c])
+        #expect(text(got.bytes) == "a1\na2\nc1\n")
+        #expect(got.notes.map(\.code) == [.input, .input])
+        #expect(got.notes.map(\.place) == [missing, folder.path])
+        #expect(got.notes.first?.message == "No such file or directory")
+        #expect(got.notes.last?.message == "Is a directory")
+    }
+
+    @Test func aMissingOnlyInputStillEndsTheStream() async throws {
+        let got = try await Self.collect(["/nonexistent/sluice/input.log"])
+        #expect(got.bytes.isEmpty)
+        #expect(got.notes.count == 1)
+    }
+
+    @Test func emptyFileGivesNothing() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = try folder.write("empty.log", [])
+        let got = try await Self.collect([path])
+        #expect(got.bytes.isEmpty)
+        #expect(got.notes.isEmpty)
+    }
+
+    @Test func inputNameParsing() {
+        #expect(InputName(argument: "-") == .standardInput)
+        #expect(InputName(argument: "x.log") == .path("x.log"))
+        #expect(InputName.standardInput.description == "(standard input)")
+    }
+}

@@ -1,0 +1,363 @@
+import Foundation
+import Testing
+
+@testable import SluiceKit
+
+/// Every line `matcher` selects in `buffer` (which must hold whole lines), as strings with `\n`.
+func selectedLines(_ matcher: any Matcher, _ buffer: String) -> [String] {
+    selectedLines(matcher, buffer.bytes).map(text)
+}
+
+func selectedLines(_ matcher: any Matcher, _ bytes: [UInt8]) -> [[UInt8]] {
+    var result: [[UInt8]] = []
+    bytes.withUnsafeBufferPointer { buffer in
+        var scratch = matcher.makeScratch()
+        var position = 0
+        while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+            precondition(start >= position && newline >= start && buffer[newline] == 0x0A)
+            precondition(start == 0 || buffer[start - 1] == 0x0A)
+            result.append(Array(buffer[start...newline]))
+            position = newline + 1
+        }
+    }
+    return result
+}
+
+func builtMatcher(_ patterns: [String], fixed: Bool = false, ignoreCase: Bool = false,
+                  word: Bool = false, line: Bool = false) throws -> any Matcher {
+    try MatcherBuilder.matcher(for: GrepSpec(patterns: patterns, fixedStrings: fixed, ignoreCase: ignoreCase,
+                                             wordRegexp: word, lineRegexp: line)).0
+}
+
+/// The per-line reference: PCRE2 run on the line alone (newline excluded), as grep -P does.
+func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) throws -> Bool {
+    let matcher = try RegexMatcher(pattern: pattern, caseless: caseless, place: "test")
+    let scratch = matcher.makeScratch()
+    let body = line.last == 0x0A ? Array(line.dropLast()) : line
+    return body.withUnsafeBufferPointer { buffer in
+        matcher.match(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, offset: 0, scratch: scratch) != nil
+    }
+}
+
+@Suite struct LiteralMatcherTests {
+    let buffer = "alpha\nbeta gamma\n\nerror: ERROR\nlast error\n"
+
+    @Test func findsEveryLineHoldingTheNeedle() {
+        #expect(selectedLines(LiteralMatcher("error".bytes), buffer) == ["error: ERROR\n", "last error\n"])
+        #expect(selectedLines(LiteralMatcher("a".bytes), buffer) == ["alpha\n", "beta gamma\n", "last error\n"])
+        #expect(selectedLines(LiteralMatcher("zzz".bytes), buffer).isEmpty)
+    }
+
+    @Test func needleAtTheVeryStartAndEnd() {
+        #expect(selectedLines(LiteralMatcher("al".bytes), "al\nxal\nalx\n") == ["al\n", "xal\n", "alx\n"])
+        #expect(selectedLines(LiteralMatcher("r".bytes), "r\n") == ["r\n"])
+    }
+
+    @Test func aHitIsReportedOncePerLine() {
+        #expect(selectedLines(LiteralMatcher("o".bytes), "foo boo\nxo\n") == ["foo boo\n", "xo\n"])
+    }
+
+    @Test func bytesAreBytes() {
+        let buffer: [UInt8] = [0xFF, 0x00, 0x41, 0x0A, 0x41, 0x0A]
+        #expect(selectedLines(LiteralMatcher([0x00, 0x41]), buffer) == [[0xFF, 0x00, 0x41, 0x0A]])
+    }
+
+    @Test func emptyBufferAndFromAtTheEnd() {
+        #expect(selectedLines(LiteralMatcher("a".bytes), "").isEmpty)
+        let matcher = LiteralMatcher("a".bytes)
+        "a\n".bytes.withUnsafeBufferPointer { buffer in
+            var scratch = matcher.makeScratch()
+            #expect(matcher.nextMatchingLine(in: buffer, from: 2, scratch: &scratch) == nil)
+        }
+    }
+}
+
+@Suite struct RegexMatcherTests {
+    @Test(arguments: [
+        ("a\\sb", "a\nb\n", [String]()),
+        ("a\\sb", "a\nb\na b\n", ["a b\n"]),
+        ("a[^x]b", "a\nb\n", []),
+        ("x\\n", "x\ny\n", []),
+        ("^b", "a\nb\nab\n", ["b\n"]),
+        ("a$", "a\nba\nab\n", ["a\n", "ba\n"]),
+        ("^$", "a\n\nb\n", ["\n"]),
+        ("^", "a\n\n", ["a\n", "\n"]),
+        ("[0-9]+ms", "took 12ms\nno\n5ms\n", ["took 12ms\n", "5ms\n"]),
+        ("\\bword\\b", "words\na word\nword\n", ["a word\n", "word\n"]),
+        ("a\\s*", "b\na\n", ["a\n"]),
+    ] as [(String, String, [String])])
+    func matchesLineByLine(pattern: String, buffer: String, expected: [String]) throws {
+        let matcher = try RegexMatcher(pattern: pattern, caseless: false, place: "-e")
+        #expect(selectedLines(matcher, buffer) == expected)
+    }
+
+    @Test func caseless() throws {
+        let matcher = try RegexMatcher(pattern: "error", caseless: true, place: "-e")
+        #expect(selectedLines(matcher, "ERROR\nErRoR\nnone\n") == ["ERROR\n", "ErRoR\n"])
+    }
+
+    @Test func prefilterGivesTheSameLines() throws {
+        let buffer = "ERROR a timeout after 5ms\ntimeout after 5ms\nERROR timeout after xms\nERROR\ntimeout after 10ms ERROR\n"
+        let plain = try RegexMatcher(pattern: "ERROR.*timeout after [0-9]+ms", caseless: false, place: "-e")
+        let filtered = try RegexMatcher(pattern: "ERROR.*timeout after [0-9]+ms", caseless: false, place: "-e",
+                                        prefilter: "timeout after ".bytes)
+        #expect(selectedLines(plain, buffer) == ["ERROR a timeout after 5ms\n"])
+        #expect(selectedLines(filtered, buffer) == selectedLines(plain, buffer))
+    }
+
+    @Test func invalidPatternIsAUsageErrorWithItsOffset() {
+        let error = #expect(throws: SluiceError.self) {
+            _ = try RegexMatcher(pattern: "abc(def", caseless: false, place: "-e")
+        }
+        #expect(error?.code == .usage)
+        #expect(error?.place == "-e")
+        #expect(error?.message.contains("invalid regular expression at offset 7") == true)
+    }
+
+    @Test func lookbehindDoesNotSeeThePreviousLine() throws {
+        let matcher = try builtMatcher(["(?<=\\s)b"])
+        #expect(selectedLines(matcher, "a\nb\n").isEmpty)
+        #expect(selectedLines(matcher, "a\na b\n") == ["a b\n"])
+        let negative = try builtMatcher(["(?<!a)b"])
+        #expect(selectedLines(negative, "a\nb\nab\n") == ["b\n"])
+    }
+
+    /// grep -P: `printf 'a\nb\n' | grep -P 'a(?=\s)'` selects nothing: a lookahead cannot see
+    /// the newline that ends the line.
+    @Test(arguments: [("a(?=\\s)", "a b"), ("a(?=\\n)", nil), ("a(?=[^x])", "ay"), ("a(?!\\S)", "a ")] as [(String, String?)])
+    func lookaheadDoesNotSeeTheNextLine(pattern: String, matchingLine: String?) throws {
+        let matcher = try builtMatcher([pattern])
+        let expected: [String] = pattern == "a(?!\\S)" ? ["a\n"] : []  // "a" alone: nothing non-blank follows
+        #expect(selectedLines(matcher, "a\nb\n") == expected)
+        if let matchingLine {
+            #expect(selectedLines(matcher, matchingLine + "\nb\n") == [matchingLine + "\n"])
+        }
+    }
+
+    /// grep -P: `printf 'a\nb\n' | grep -P '(?<!\s)b'` prints `b`: at the start of a line
+    /// nothing precedes, so a negative lookbehind holds there.
+    @Test(arguments: [("(?<!\\s)b", "a\nb\n", ["b\n"]), ("(?<![\\n])b", "a\nb\n", ["b\n"]),
+                      ("(?<!a)b", "a\nb\nab\n", ["b\n"])])
+    func negativeLookbehindAtALineStartHolds(pattern: String, buffer: String, expected: [String]) throws {
+        let matcher = try builtMatcher([pattern])
+        #expect(selectedLines(matcher, buffer) == expected)
+    }
+
+    /// grep -P: `printf 'a\nb\n' | grep -P '\Ab'` prints `b`, and `grep -P 'a\z'` prints `a`:
+    /// subject anchors mean the line's start and end.
+    @Test(arguments: [("\\Ab", "a\nb\nab\n", ["b\n"]), ("a\\z", "a\nb\nba\n", ["a\n", "ba\n"]),
+                      ("a\\Z", "b\na\n", ["a\n"]), ("\\Aa", "a\nb\n", ["a\n"])])
+    func subjectAnchorsMeanTheLine(pattern: String, buffer: String, expected: [String]) throws {
+        let matcher = try builtMatcher([pattern])
+        #expect(selectedLines(matcher, buffer) == expected)
+    }
+}
+
+@Suite struct MatchEverythingTests {
+    @Test func everyLine() {
+        #expect(selectedLines(MatchEverything(), "a\n\nb\n") == ["a\n", "\n", "b\n"])
+        #expect(selectedLines(MatchEverything(), "").isEmpty)
+    }
+}
+
+@Suite struct RequiredLiteralTests {
+    @Test(arguments: [
+        ("ERROR.*timeout after [0-9]+ms", "timeout after " as String?),
+        ("a|b", nil),
+        ("(?i)abc", nil),
+        ("ab?cde", "cde"),
+        ("x+yz", nil),
+        ("foo{0,2}bar", "bar"),
+        ("\\d+ERROR", "ERROR"),
+        ("[abc]def", "def"),
+        ("a.b", nil),
+        ("abc", "abc"),
+        ("ab", nil),
+        ("abc?", nil),
+        ("abcd*", "abc"),
+        ("(foo|bar)bazz", "bazz"),
+        ("[|]xyz", "xyz"),
+        ("\\.conf", ".conf"),
+        ("abc(?=x)|def", nil),
+        ("x\\Qa|b\\E", nil),
+        ("pre(?:x|y)*post", "post"),
+    ] as [(String, String?)])
+    func extract(pattern: String, expected: String?) {
+        #expect(RequiredLiteral.extract(from: pattern).map(text) == expected)
+    }
+
+    /// Soundness: whatever literal is extracted must occur in every match. Each row gives a
+    /// subject the pattern matches (checked with PCRE2 here), so the literal must be in it.
+    @Test(arguments: [
+        ("\\x41BCD", "ABCD"),
+        ("\\x{41}BCD", "ABCD"),
+        ("\\101BCD", "ABCD"),
+        ("\\cAxyz", "\u{1}xyz"),
+        ("(?<w>abc)-\\k<w>", "abc-abc"),
+        ("(abc)\\g1xyz", "abcabcxyz"),
+        ("\\o{101}BCD", "ABCD"),
+        ("abc{x}def", "abc{x}def"),
+        ("ab{2}cd", "abbcd"),
+        ("[]a]bcd", "]bcd"),
+        ("[^]a]bcd", "xbcd"),
+        ("[[:digit:]]xyz", "1xyz"),
+    ])
+    func extractedLiteralIsInEveryMatch(pattern: String, subject: String) throws {
+        #expect(try referenceMatches(pattern, line: subject.bytes), "the row's subject must match")
+        if let literal = RequiredLiteral.extract(from: pattern) {
+            #expect(subject.bytes.firstRange(of: literal) != nil,
+                    "'\(text(literal))' extracted from '\(pattern)' is not in the match '\(subject)'")
+        }
+        // And end to end: the built matcher (with its prefilter) selects the subject.
+        #expect(selectedLines(try builtMatcher([pattern]), subject + "\n") == [subject + "\n"])
+    }
+}
+
+@Suite struct MatcherBuilderTests {
+    @Test func plainPatternTakesTheLiteralFastPath() throws {
+        let (matcher, how) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["ERROR"]))
+        #expect(matcher is LiteralMatcher)
+        #expect(how.contains("literal"))
+        #expect(MatcherBuilder.isLiteral("plain text: 100% ok"))
+        #expect(!MatcherBuilder.isLiteral("a.b"))
+    }
+
+    @Test func regexWithARequiredLiteralGetsAPrefilter() throws {
+        let (matcher, how) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["ERROR.*timeout \\d+ms"]))
+        let regex = try #require(matcher as? RegexMatcher)
+        #expect(regex.prefilter.map(text) == "timeout ")
+        #expect(how.contains("prefilter"))
+    }
+
+    @Test func emptyPatternMatchesEverything() throws {
+        let (matcher, _) = try MatcherBuilder.matcher(for: GrepSpec(patterns: [""]))
+        #expect(matcher is MatchEverything)
+        #expect(selectedLines(matcher, "a\n\n") == ["a\n", "\n"])
+        let (either, _) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["zzz", ""]))
+        #expect(selectedLines(either, "a\n\n") == ["a\n", "\n"])
+    }
+
+    @Test(arguments: [
+        // (patterns, fixed, ignoreCase, word, line, buffer, expected)
+        (["foo"], false, false, true, false, "foo\nfoobar\nbar foo.\n_foo\nfoo_\n", ["foo\n", "bar foo.\n"]),
+        (["foo"], false, false, false, true, "foo\nfoo \n foo\nfoofoo\n", ["foo\n"]),
+        (["fo+"], false, false, false, true, "foo\nfoox\n", ["foo\n"]),
+        (["a|b"], false, false, false, true, "a\nb\nab\n", ["a\n", "b\n"]),
+        (["error"], false, true, false, false, "ERROR\nError x\nnone\n", ["ERROR\n", "Error x\n"]),
+        (["a.b"], true, false, false, false, "a.b\naxb\n", ["a.b\n"]),
+        (["(x)[y]*"], true, false, false, false, "(x)[y]*\nxy\n", ["(x)[y]*\n"]),
+        (["a.b"], true, true, false, false, "A.B\naxb\n", ["A.B\n"]),
+        (["a+b"], true, false, true, false, "a+b\nxa+b\na+b!\n", ["a+b\n", "a+b!\n"]),
+        (["foo", "bar"], false, false, false, false, "foo\nbar\nbaz\n", ["foo\n", "bar\n"]),
+        (["fo.", "b[a]r"], false, false, false, false, "fox\nbar\nbaz\n", ["fox\n", "bar\n"]),
+        (["foo\nbar"], false, false, false, false, "foo\nbar\nbaz\nfoo\\nbar\n", ["foo\n", "bar\n", "foo\\nbar\n"]),
+        (["foo\nbar"], true, false, false, false, "foo\nbar\nbaz\n", ["foo\n", "bar\n"]),
+        (["ä"], true, false, false, false, "ä\na\n", ["ä\n"]),
+    ] as [([String], Bool, Bool, Bool, Bool, String, [String])])
+    func modifiers(patterns: [String], fixed: Bool, ignoreCase: Bool, word: Bool, line: Bool,
+                   buffer: String, expected: [String]) throws {
+        let matcher = try builtMatcher(patterns, fixed: fixed, ignoreCase: ignoreCase, word: word, line: line)
+        #expect(selectedLines(matcher, buffer) == expected)
+    }
+
+    @Test func fixedStringWithMetacharactersStaysLiteral() throws {
+        let (matcher, _) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["a.b*"], fixedStrings: true))
+        #expect(matcher is LiteralMatcher)
+    }
+
+    @Test func aPatternWithANewlineIsTwoPatterns() throws {
+        let (matcher, _) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["x\ny"]))
+        #expect(!(matcher is LiteralMatcher), "two patterns cannot be one memmem")
+        #expect(selectedLines(matcher, "x\ny\nz\n") == ["x\n", "y\n"])
+    }
+
+    @Test func escapeMakesAPatternMatchItself() throws {
+        for literal in ["a.b", "(x)", "[y]", "1+1=2", "$^", "\\d", "{3}", "a|b", "#-_ ~"] {
+            let matcher = try RegexMatcher(pattern: MatcherBuilder.escape(literal), caseless: false, place: "t")
+            #expect(selectedLines(matcher, "\(literal)\nother\n") == ["\(literal)\n"], "\(literal)")
+        }
+    }
+
+    @Test func invalidRegexNamesThePlace() {
+        let error = #expect(throws: SluiceError.self) {
+            _ = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["a("]), place: "grep stage 2")
+        }
+        #expect(error?.code == .usage)
+        #expect(error?.place == "grep stage 2")
+    }
+}
+
+@Suite struct LineFilterTests {
+    static let alphabet: [UInt8] = Array("aabbx _AB1\r\t".utf8) + [0x00, 0xFF]
+
+    static func randomLines(_ random: inout SeededGenerator) -> [[UInt8]] {
+        (0..<Int.random(in: 0...12, using: &random)).map { _ in
+            (0..<Int.random(in: 0...9, using: &random)).map { _ in alphabet.randomElement(using: &random)! } + [0x0A]
+        }
+    }
+
+    /// Several patterns, each through the builder, against PCRE2 on each line alone.
+    @Test(arguments: ["ab", "a", "b\\s*a", "a\\sb", "^a", "b$", "^$", "a.?b", "[^a]b", "(?<=a)b",
+                      "(?<!x)b", "\\bab\\b", "x|A", "a\\s", "\\s$"])
+    func agreesWithALineByLineReference(pattern: String) throws {
+        var random = SeededGenerator(seed: UInt64(pattern.utf8.reduce(17) { $0 &* 31 &+ Int($1) }.magnitude))
+        let matcher = try builtMatcher([pattern])
+        for round in 0..<40 {
+            let lines = Self.randomLines(&random)
+            let buffer = Array(lines.joined())
+            let expected = try lines.map { try referenceMatches(pattern, line: $0) }
+            for invert in [false, true] {
+                let filtered = LineFilter(matcher: matcher, invert: invert).apply(LineChunk(bytes: buffer))
+                let want = zip(lines, expected).filter { $0.1 != invert }.map(\.0)
+                #expect(filtered.lines == want, "pattern \(pattern) invert \(invert) round \(round) input \(buffer)")
+                if let known = filtered.knownLineCount {
+                    #expect(known == want.count, "known line count")
+                }
+            }
+        }
+    }
+
+    @Test func literalAndCaselessAgreeWithTheReference() throws {
+        var random = SeededGenerator(seed: 42)
+        for (patterns, ignoreCase) in [(["ab"], false), (["ab"], true), (["ab", "x"], false), (["a", ""], false)] {
+            let matcher = try builtMatcher(patterns, ignoreCase: ignoreCase)
+            for _ in 0..<50 {
+                let lines = Self.randomLines(&random)
+                let want = lines.filter { line in
+                    let body = ignoreCase ? line.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } : line
+                    return patterns.contains { $0.isEmpty || body.firstRange(of: $0.bytes) != nil }
+                }
+                let got = LineFilter(matcher: matcher, invert: false).apply(LineChunk(bytes: Array(lines.joined())))
+                #expect(got.lines == want, "\(patterns) -i \(ignoreCase)")
+            }
+        }
+    }
+
+    @Test func notesAndInputBytesAreKept() throws {
+        let note = SluiceError(.input, place: "x", "gone")
+        let filter = LineFilter(matcher: LiteralMatcher("zzz".bytes), invert: false)
+        let out = filter.apply(LineChunk(bytes: "a\nb\n".bytes, notes: [note], inputByteCount: 9))
+        #expect(out.isEmpty)
+        #expect(out.notes == [note])
+        #expect(out.inputByteCount == 9)
+        let everything = LineFilter(matcher: LiteralMatcher("zzz".bytes), invert: true).apply(LineChunk(bytes: "a\nb\n".bytes, notes: [note]))
+        #expect(everything.lines.map(text) == ["a\n", "b\n"])
+        #expect(everything.notes == [note])
+        #expect(everything.lineCount == 2)
+    }
+
+    @Test func singleLineChunkCountsOneLine() {
+        let out = LineFilter(matcher: LiteralMatcher("a".bytes), invert: false).apply(chunk("abc\n"))
+        #expect(out.lineCount == 1)
+        #expect(out.lines.map(text) == ["abc\n"])
+    }
+
+    @Test func stepsApplyInOrderAndStopAtAnEmptyChunk() throws {
+        let steps: [any ChunkStep] = [
+            LineFilter(matcher: LiteralMatcher("a".bytes), invert: false),
+            LineFilter(matcher: LiteralMatcher("b".bytes), invert: false),
+        ]
+        #expect(try steps.apply(chunk("ab\na\nb\nba\n")).lines.map(text) == ["ab\n", "ba\n"])
+        #expect(try steps.apply(chunk("x\n")).isEmpty)
+    }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import Testing
+
+@testable import SluiceKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct FileNameTemplateTests {
+    @Test(arguments: [
+        ("part-{n}.log", 1, "part-000001.log"),
+        ("part-{n}.log", 1_234_567, "part-1234567.log"),
+        ("out/{n:3}.gz", 7, "out/007.gz"),
+        ("out/{n:3}.gz", 1234, "out/1234.gz"),
+        ("{n:1}", 42, "42"),
+        ("a{n}", 10, "a000010"),
+        ("x-{n:20}", 5, "x-" + String(repeating: "0", count: 19) + "5"),
+    ])
+    func names(template: String, number: Int, expected: String) throws {
+        #expect(try FileNameTemplate(parsing: template).name(number) == expected)
+    }
+
+    @Test(arguments: [
+        ("part.log", "has no {n}"),
+        ("part-{n.log", "unclosed {n"),
+        ("part-{n:0}.log", "should be {n} or {n:WIDTH}"),
+        ("part-{n:x}.log", "should be {n} or {n:WIDTH}"),
+        ("part-{n:21}.log", "should be {n} or {n:WIDTH}"),
+        ("part-{nx}.log", "should be {n} or {n:WIDTH}"),
+        ("{n}-{n}.log", "more than one {n}"),
+    ])
+    func invalid(template: String, messagePart: String) {
+        let error = #expect(throws: SluiceError.self) { _ = try FileNameTemplate(parsing: template) }
+        #expect(error?.code == .usage)
+        #expect(error?.place == "--output")
+        #expect(error?.message.contains(messagePart) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func outputTargetParsing() throws {
+        #expect(try OutputTarget.parse("-") == .standardOutput)
+        #expect(try OutputTarget.parse("out.log") == .file("out.log"))
+        #expect(try OutputTarget.parse("p-{n:2}.log") == .split(try FileNameTemplate(parsing: "p-{n:2}.log")))
+        for bad in ["", "dir/"] {
+            let error = #expect(throws: SluiceError.self) { _ = try OutputTarget.parse(bad) }
+            #expect(error?.code == .usage)
+        }
+    }
+}
+
+/// The names in `folder` that look like sluice's temporary files.
+func temporaries(_ folder: TemporaryFolder) throws -> [String] {
+    try folder.listing().filter { $0.hasPrefix(".") && $0.contains(".sluice-") && $0.hasSuffix(".tmp") }
+}
+
+@Suite struct SingleFileSinkTests {
+    @Test func theFileAppearsOnlyAfterFinish() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SingleFileSink(path: folder.file("out.log"))
+        #expect(try temporaries(folder).count == 1, "created at the start, under a hidden name")
+        #expect(try temporaries(folder).first?.hasPrefix(".out.log.sluice-") == true)
+        try sink.write(chunk("a\nb\n"))
+        try sink.batchEnded(.size)
+        try sink.write(chunk("c\u{0}\r\n"))
+        try sink.batchEnded(.timeout)
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out.log")))
+        try sink.finish()
+        #expect(try folder.listing() == ["out.log"])
+        #expect(try folder.read("out.log") == "a\nb\nc\u{0}\r\n".bytes)
+    }
+
+    @Test func abortRemovesTheTemporary() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SingleFileSink(path: folder.file("out.log"))
+        try sink.write(chunk("a\n"))
+        sink.abort()
+        #expect(try folder.listing().isEmpty)
+    }
+
+    @Test func noLinesStillMakesAnEmptyFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SingleFileSink(path: folder.file("empty.log"))
+        try sink.finish()
+        #expect(try folder.listing() == ["empty.log"])
+        #expect(try folder.read("empty.log").isEmpty)
+    }
+
+    @Test(arguments: [1, 9])
+    func gzipOutputDecodesToTheSameBytes(level: Int32) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = ChunkSourceTests.sampleLines(20_000)
+        let sink = try SingleFileSink(path: folder.file("out.log.gz"), compressionLevel: level)
+        for part in linesWithNewline(data).chunks(of: 777) { try sink.write(LineChunk(bytes: Array(part.joined()))) }
+        try sink.finish()
+        #expect(try folder.listing() == ["out.log.gz"])
+        let decoded = try await shell("zcat '\(folder.file("out.log.gz"))'")
+        #expect(decoded.status == 0)
+        #expect(difference(decoded.output, data) == nil)
+    }
+
+    @Test func aTimeoutMakesGzipBytesSoFarDecodable() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SingleFileSink(path: folder.file("live.gz"))
+        try sink.write(chunk("first\nsecond\n"))
+        try sink.batchEnded(.timeout)
+        let temporary = try #require(try temporaries(folder).first)
+        let partial = try await shell("gzip -dc '\(folder.file(temporary))' 2>/dev/null")
+        #expect(text(partial.output) == "first\nsecond\n")
+        try sink.finish()
+        #expect(try await shell("zcat '\(folder.file("live.gz"))'").output == "first\nsecond\n".bytes)
+    }
+
+    @Test func anUnwritableTargetFailsAtOnce() {
+        let error = #expect(throws: SluiceError.self) {
+            _ = try SingleFileSink(path: "/nonexistent-sluice-dir/out.log")
+        }
+        #expect(error?.code == .output)
+        #expect(error?.place == "/nonexistent-sluice-dir/out.log")
+        #expect(error?.message.contains("No such file or directory") == true)
+    }
+}
+
+extension Array {
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+@Suite struct SplitFileSinkTests {
+    static func write(_ lines: [String], in pieces: [Int], to sink: SplitFileSink, knownCounts: Bool) throws {
+        var index = 0
+        var piece = 0
+        while index < lines.count {
+            let size = min(pieces[piece % pieces.count], lines.count - index)
+            piece += 1
+            let bytes = lines[index..<(index + size)].joined().bytes
+            try sink.write(LineChunk(bytes: bytes, lineCount: knownCounts ? size : nil))
+            index += size
+        }
+    }
+
+    @Test(arguments: [[1], [2], [7], [4096], [3, 1, 5, 2]], [false, true])
+    func exactLinesPerFile(pieces: [Int], knownCounts: Bool) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let lines = (0..<23).map { "line \($0)\n" }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("part-{n:3}.log")), linesPerFile: 5)
+        try Self.write(lines, in: pieces, to: sink, knownCounts: knownCounts)
+        try sink.finish()
+        let names = ["part-001.log", "part-002.log", "part-003.log", "part-004.log", "part-005.log"]
+        #expect(try folder.listing() == names)
+        #expect(sink.committedFiles == names.map(folder.file))
+        for (i, name) in names.enumerated() {
+            #expect(text(try folder.read(name)) == lines[(i * 5)..<min(i * 5 + 5, 23)].joined(), "\(name)")
+        }
+        // The oracle: split -l cuts the same way.
+        let reference = try TemporaryFolder()
+        defer { reference.remove() }
+        _ = try await shell("cd '\(reference.path)' && split -l 5 -a 3 -d - ref-", input: lines.joined().bytes)
+        let referenceNames = try reference.listing()
+        #expect(referenceNames.count == names.count)
+        for (mine, theirs) in zip(names, referenceNames) {
+            #expect(try folder.read(mine) == reference.read(theirs), "\(mine) vs split's \(theirs)")
+        }
+    }
+
+    @Test func aFileAppearsOnlyWhenComplete() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 3)
+        #expect(try temporaries(folder).count == 1, "the first temporary is made at once")
+        try sink.write(chunk("a\nb\n"))
+        try sink.batchEnded(.timeout)  // a timeout flushes, never cuts a file short
+        #expect(try folder.listing().filter { !$0.hasPrefix(".") }.isEmpty)
+        try sink.write(chunk("c\nd\n"))
+        #expect(try folder.listing().filter { !$0.hasPrefix(".") } == ["p1.log"])
+        #expect(text(try folder.read("p1.log")) == "a\nb\nc\n")
+        try sink.finish()
+        #expect(try folder.listing() == ["p1.log", "p2.log"])
+        #expect(text(try folder.read("p2.log")) == "d\n")
+    }
+
+    @Test func noLinesNoFilesAndNoTemporaries() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n}.log")), linesPerFile: 3)
+        try sink.finish()
+        #expect(try folder.listing().isEmpty)
+        #expect(sink.committedFiles.isEmpty)
+    }
+
+    @Test func anExactMultipleLeavesNoEmptyLastFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}")), linesPerFile: 2)
+        try sink.write(chunk("a\nb\nc\nd\n"))
+        try sink.finish()
+        #expect(try folder.listing() == ["p1", "p2"])
+    }
+
+    @Test func abortRemovesTheOpenTemporaryAndKeepsCompleteFiles() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 2)
+        try sink.write(chunk("a\nb\nc\n"))
+        sink.abort()
+        #expect(try folder.listing() == ["p1.log"])
+        #expect(try temporaries(folder).isEmpty)
+    }
+
+    @Test func gzipPartsDecodeToTheirLines() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let lines = (0..<10).map { "gz line \($0)\n" }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log.gz")), linesPerFile: 4)
+        try Self.write(lines, in: [3], to: sink, knownCounts: false)
+        try sink.finish()
+        #expect(try folder.listing() == ["p1.log.gz", "p2.log.gz", "p3.log.gz"])
+        for (i, name) in ["p1.log.gz", "p2.log.gz", "p3.log.gz"].enumerated() {
+            let decoded = try await shell("zcat '\(folder.file(name))'")
+            #expect(decoded.status == 0)
+            #expect(text(decoded.output) == lines[(i * 4)..<min(i * 4 + 4, 10)].joined())
+        }
+    }
+
+    @Test func anUnwritableFolderFailsAtOnce() {
+        let error = #expect(throws: SluiceError.self) {
+            _ = try SplitFileSink(template: FileNameTemplate(parsing: "/nonexistent-sluice-dir/p{n}.log"), linesPerFile: 2)
+        }
+        #expect(error?.code == .output)
+    }
+}
+
+@Suite struct OutputWriterTests {
+    /// A pipe whose read end does not block.
+    static func makePipe() -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        precondition(pipe(&fds) == 0)
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        return (fds[0], fds[1])
+    }
+
+    static func drain(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n <= 0 { return out }
+            out += buffer[..<n]
+        }
+    }
+
+    @Test func buffersUntilFlushAndKeepsOrder() throws {
+        let (readEnd, writeEnd) = Self.makePipe()
+        defer { close(readEnd) }
+        let writer = OutputWriter(fd: writeEnd, name: "pipe", capacity: 16)
+        try writer.write("abc".bytes)
+        try writer.write("def".bytes)
+        #expect(Self.drain(readEnd).isEmpty, "small writes wait in the buffer")
+        try writer.write([UInt8](repeating: 0x78, count: 40))  // larger than the buffer: goes straight out
+        try writer.write("tail\n".bytes)
+        try writer.flush()
+        close(writeEnd)
+        #expect(Self.drain(readEnd) == "abcdef".bytes + [UInt8](repeating: 0x78, count: 40) + "tail\n".bytes)
+        #expect(writer.writtenByteCount == 6 + 40 + 5)
+    }
+
+    @Test func aClosedPipeIsClosedOutput() throws {
+        ignoreBrokenPipes()
+        let (readEnd, writeEnd) = Self.makePipe()
+        defer { close(writeEnd) }
+        close(readEnd)
+        let writer = OutputWriter(fd: writeEnd, name: "pipe", capacity: 16)
+        try writer.write("a".bytes)
+        let error = #expect(throws: SluiceError.self) { try writer.flush() }
+        #expect(error?.code == .closedOutput)
+    }
+
+    @Test func aBadDescriptorIsAnOutputErrorNamingTheTarget() {
+        let writer = OutputWriter(fd: -1, name: "somewhere.log", capacity: 4)
+        let error = #expect(throws: SluiceError.self) { try writer.write("abcdef".bytes) }
+        #expect(error?.code == .output)
+        #expect(error?.place == "somewhere.log")
+        #expect(error?.message.contains("write failed") == true)
+    }
+}

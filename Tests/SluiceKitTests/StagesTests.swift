@@ -1,0 +1,412 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import SluiceKit
+
+/// A `Received` as text, so it can leave a task (`Received` is not `Sendable`).
+func received(_ value: BoundedChannel<Int>.Received) -> String {
+    switch value {
+    case .element(let element): "element(\(element))"
+    case .finished: "finished"
+    case .failed(let error): "failed(\(error))"
+    case .timedOut: "timedOut"
+    }
+}
+
+@Suite struct BoundedChannelTests {
+    @Test func keepsOrderAcrossAThreadProducer() async {
+        let channel = BoundedChannel<Int>(capacity: 3)
+        let thread = Thread {
+            for i in 0..<200 { channel.sendBlocking(i) }
+            channel.finish()
+        }
+        thread.start()
+        var received: [Int] = []
+        loop: while true {
+            switch await channel.receive() {
+            case .element(let value): received.append(value)
+            case .finished: break loop
+            case .failed, .timedOut: Issue.record("unexpected end"); break loop
+            }
+        }
+        #expect(received == Array(0..<200))
+    }
+
+    @Test func aFullChannelHoldsTheProducerBack() async throws {
+        let channel = BoundedChannel<Int>(capacity: 2)
+        let sent = Counter()
+        let producer = Task {
+            for i in 0..<5 {
+                await channel.send(i)
+                sent.increment()
+            }
+            channel.finish()
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sent.value == 2)
+        guard case .element(0) = await channel.receive() else { Issue.record("expected 0"); return }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sent.value == 3)
+        var rest: [Int] = []
+        while case .element(let value) = await channel.receive() { rest.append(value) }
+        #expect(rest == [1, 2, 3, 4])
+        await producer.value
+    }
+
+    @Test func aBlockedThreadProducerWaitsForSpace() async throws {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        let sent = Counter()
+        let thread = Thread {
+            for i in 0..<3 {
+                channel.sendBlocking(i)
+                sent.increment()
+            }
+        }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sent.value == 1)
+        _ = await channel.receive()
+        _ = await channel.receive()
+        _ = await channel.receive()
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(sent.value == 3)
+    }
+
+    @Test func finishWithAnErrorComesAfterTheQueuedElements() async {
+        let channel = BoundedChannel<Int>(capacity: 4)
+        await channel.send(1)
+        await channel.send(2)
+        channel.finish(throwing: TestFailure(id: 7))
+        #expect(await channel.send(3) == false, "sends after finish are dropped")
+        guard case .element(1) = await channel.receive(), case .element(2) = await channel.receive() else {
+            Issue.record("queued elements first")
+            return
+        }
+        guard case .failed(let error) = await channel.receive() else { Issue.record("expected the error"); return }
+        #expect(error as? TestFailure == TestFailure(id: 7))
+        guard case .failed = await channel.receive() else { Issue.record("the error stays"); return }
+    }
+
+    @Test func cancelWakesAWaitingConsumerAndProducers() async throws {
+        let consumerChannel = BoundedChannel<Int>(capacity: 1)
+        let consumer = Task { received(await consumerChannel.receive()) }
+        try await Task.sleep(for: .milliseconds(20))
+        consumerChannel.cancel()
+        #expect(await consumer.value == "finished", "the consumer sees the end")
+
+        let full = BoundedChannel<Int>(capacity: 1)
+        await full.send(0)
+        let asyncProducer = Task { await full.send(1) }
+        let threadResult = Box<Bool?>(nil)
+        let thread = Thread { let ok = full.sendBlocking(2); threadResult.withLock { $0 = ok } }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(20))
+        full.cancel()
+        #expect(await asyncProducer.value == false)
+        for _ in 0..<200 where threadResult.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(threadResult.withLock { $0 } == false)
+        #expect(full.isCancelled)
+        guard case .finished = await full.receive() else { Issue.record("cancelled channel is finished"); return }
+    }
+
+    @Test func aCancelledConsumerTaskCancelsTheChannel() async throws {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        let consumer = Task { received(await channel.receive()) }
+        try await Task.sleep(for: .milliseconds(20))
+        consumer.cancel()
+        #expect(await consumer.value == "finished")
+        #expect(channel.isCancelled)
+        #expect(await channel.send(1) == false)
+    }
+
+    @Test func receiveWithADeadlineTimesOut() async {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = await channel.receive(deadline: start.advanced(by: .milliseconds(30)), clock: clock)
+        guard case .timedOut = result else { Issue.record("expected .timedOut, got \(result)"); return }
+        #expect(clock.now - start >= .milliseconds(30))
+        // The channel still works after a timeout.
+        await channel.send(5)
+        guard case .element(5) = await channel.receive(deadline: clock.now.advanced(by: .seconds(5)), clock: clock) else {
+            Issue.record("expected the element")
+            return
+        }
+    }
+
+    @Test func anElementBeforeTheDeadlineWins() async throws {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        let clock = ContinuousClock()
+        let producer = Task {
+            try await Task.sleep(for: .milliseconds(20))
+            await channel.send(9)
+        }
+        let result = await channel.receive(deadline: clock.now.advanced(by: .seconds(10)), clock: clock)
+        guard case .element(9) = result else { Issue.record("got \(result)"); return }
+        try await producer.value
+    }
+
+    @Test func aPastDeadlineWithAQueuedElementReturnsTheElement() async {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        await channel.send(1)
+        let clock = ContinuousClock()
+        guard case .element(1) = await channel.receive(deadline: clock.now.advanced(by: .seconds(-1)), clock: clock) else {
+            Issue.record("a ready element comes first")
+            return
+        }
+    }
+}
+
+@Suite struct ConcurrentMapTests {
+    @Test(arguments: [1, 2, 4, 8])
+    func orderedOutputFollowsInputOrderWhenLaterElementsFinishFirst(limit: Int) async throws {
+        let input = Array(0..<8)
+        let mapped = stream(input).concurrentMap(limit: limit) { i in
+            try await Task.sleep(for: .milliseconds(5 * (8 - i)))
+            return i * 10
+        }
+        var output: [Int] = []
+        for try await value in mapped { output.append(value) }
+        #expect(output == input.map { $0 * 10 })
+    }
+
+    @Test func unorderedGivesTheSameMultiset() async throws {
+        let input = Array(0..<30)
+        let mapped = stream(input).concurrentMap(limit: 4, ordered: false) { i in
+            try await Task.sleep(for: .milliseconds((30 - i) % 7))
+            return i
+        }
+        var output: [Int] = []
+        for try await value in mapped { output.append(value) }
+        #expect(output.sorted() == input)
+    }
+
+    @Test(arguments: [true, false])
+    func anErrorFromTheTransformIsThrown(ordered: Bool) async {
+        let mapped = stream(Array(0..<10)).concurrentMap(limit: 3, ordered: ordered) { i -> Int in
+            if i == 4 { throw TestFailure(id: i) }
+            return i
+        }
+        var seen: [Int] = []
+        let error = await #expect(throws: TestFailure.self) {
+            for try await value in mapped { seen.append(value) }
+        }
+        #expect(error == TestFailure(id: 4))
+        if ordered { #expect(seen == [0, 1, 2, 3]) }
+    }
+
+    @Test(arguments: [true, false])
+    func anErrorFromTheBaseIsThrownAfterItsElements(ordered: Bool) async {
+        let mapped = stream([1, 2, 3], thenThrow: TestFailure(id: 99)).concurrentMap(limit: 2, ordered: ordered) { $0 }
+        var seen: [Int] = []
+        let error = await #expect(throws: TestFailure.self) {
+            for try await value in mapped { seen.append(value) }
+        }
+        #expect(error == TestFailure(id: 99))
+        #expect(seen.sorted() == [1, 2, 3])
+    }
+
+    /// "Bound: at most `limit` transforms run" (ConcurrentMap.swift).
+    @Test(arguments: [(1, true), (2, true), (3, true), (1, false), (2, false), (3, false)])
+    func atMostLimitTransformsRunAtOnce(limit: Int, ordered: Bool) async throws {
+        let gauge = ConcurrencyGauge()
+        let mapped = stream(Array(0..<12)).concurrentMap(limit: limit, ordered: ordered) { i in
+            gauge.enter()
+            defer { gauge.leave() }
+            try await Task.sleep(for: .milliseconds(15))
+            return i
+        }
+        var count = 0
+        for try await _ in mapped { count += 1 }
+        #expect(count == 12)
+        #expect(gauge.peak <= limit, "peak \(gauge.peak) transforms at once with limit \(limit)")
+        #expect(gauge.peak >= 1)
+    }
+
+    @Test func emptyBaseEndsAtOnce() async throws {
+        var count = 0
+        for try await _ in stream([Int]()).concurrentMap(limit: 2, { $0 }) { count += 1 }
+        #expect(count == 0)
+    }
+}
+
+/// A hand-driven instant for the batch state machine: time moves only when a test says so.
+struct FakeInstant: InstantProtocol {
+    var offset: Duration
+    static let zero = FakeInstant(offset: .zero)
+    func advanced(by duration: Duration) -> FakeInstant { FakeInstant(offset: offset + duration) }
+    func duration(to other: FakeInstant) -> Duration { other.offset - offset }
+    static func < (a: FakeInstant, b: FakeInstant) -> Bool { a.offset < b.offset }
+}
+
+func lines(_ range: Range<Int>, prefix: String = "l") -> LineChunk {
+    LineChunk(bytes: range.map { "\(prefix)\($0)\n" }.joined().bytes)
+}
+
+func batchLines(_ batch: LineBatch) -> [String] {
+    batch.segments.flatMap(\.lines).map(text)
+}
+
+@Suite struct BatchStateMachineTests {
+    let t0 = FakeInstant.zero
+
+    @Test func closesBySize() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 3, timeout: nil))
+        #expect(machine.append(lines(0..<2), now: t0).isEmpty)
+        let closed = machine.append(lines(2..<4), now: t0)
+        #expect(closed.count == 1)
+        #expect(closed[0].lineCount == 3)
+        #expect(closed[0].closing == .size)
+        #expect(batchLines(closed[0]) == ["l0\n", "l1\n", "l2\n"])
+        let last = machine.finish()
+        #expect(last.map(batchLines) == ["l3\n"])
+        #expect(last?.closing == .end)
+        #expect(machine.finish() == nil)
+    }
+
+    @Test(arguments: [1, 2, 3, 5, 7, 10, 11])
+    func splitsAChunkAcrossBatches(size: Int) {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: size, timeout: nil))
+        var batches = machine.append(lines(0..<10), now: t0)
+        #expect(batches.allSatisfy { $0.lineCount == size && $0.closing == .size })
+        if let last = machine.finish() { batches.append(last) }
+        #expect(batches.flatMap(batchLines) == (0..<10).map { "l\($0)\n" })
+        #expect(batches.map(\.lineCount) == batches.map { batchLines($0).count })
+        #expect(batches.count == (10 + size - 1) / size)
+    }
+
+    @Test func timeoutCountsFromTheFirstLine() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 100, timeout: .milliseconds(200)))
+        #expect(machine.deadline == nil, "no line, no deadline")
+        _ = machine.append(lines(0..<1), now: t0.advanced(by: .milliseconds(10)))
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(210)))
+        _ = machine.append(lines(1..<2), now: t0.advanced(by: .milliseconds(150)))
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(210)), "later lines do not move it")
+        #expect(machine.timeout(now: t0.advanced(by: .milliseconds(209))) == nil)
+        let batch = machine.timeout(now: t0.advanced(by: .milliseconds(210)))
+        #expect(batch?.closing == .timeout)
+        #expect(batch?.lineCount == 2)
+        #expect(machine.deadline == nil)
+        #expect(machine.timeout(now: t0.advanced(by: .seconds(5))) == nil)
+        _ = machine.append(lines(2..<3), now: t0.advanced(by: .seconds(1)))
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(1200)))
+    }
+
+    @Test func aBatchOpenedBySplitRemaindersStartsItsOwnClock() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2, timeout: .seconds(1)))
+        _ = machine.append(lines(0..<1), now: t0)
+        let closed = machine.append(lines(1..<3), now: t0.advanced(by: .milliseconds(500)))
+        #expect(closed.map(\.lineCount) == [2])
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(1500)))
+    }
+
+    @Test func zeroTimeoutClosesOnEachArrival() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 3, timeout: .zero))
+        let first = machine.append(lines(0..<2), now: t0)
+        #expect(first.map(\.closing) == [.timeout])
+        #expect(first.map(\.lineCount) == [2])
+        let second = machine.append(lines(2..<6), now: t0)
+        #expect(second.map(\.closing) == [.size, .timeout])
+        #expect(second.map(\.lineCount) == [3, 1])
+        let exact = machine.append(lines(6..<9), now: t0)
+        #expect(exact.map(\.closing) == [.size])
+        #expect(machine.finish() == nil)
+    }
+
+    @Test func nilTimeoutNeverHasADeadline() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 3, timeout: nil))
+        _ = machine.append(lines(0..<1), now: t0)
+        #expect(machine.deadline == nil)
+        #expect(machine.timeout(now: t0.advanced(by: .seconds(3600))) == nil)
+    }
+
+    @Test func notesAreCarriedInOrder() {
+        let early = SluiceError(.input, place: "a", "missing")
+        let late = SluiceError(.corruptInput, place: "b.gz", "truncated")
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2, timeout: nil))
+        var batches = machine.append(LineChunk(bytes: "x1\nx2\nx3\n".bytes, notes: [early]), now: t0)
+        batches += machine.append(LineChunk(bytes: [], notes: [late]), now: t0)
+        if let last = machine.finish() { batches.append(last) }
+        #expect(batches.flatMap(\.notes) == [early, late])
+        #expect(batches.flatMap(batchLines) == ["x1\n", "x2\n", "x3\n"])
+        // A note belongs after its chunk's lines: it travels with the batch holding the last line.
+        #expect(batches.first?.notes.isEmpty == true)
+    }
+
+    @Test func notesAloneMakeABatchAtTheEnd() {
+        let note = SluiceError(.input, place: "a", "missing")
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2))
+        #expect(machine.append(LineChunk(bytes: [], notes: [note]), now: t0).isEmpty)
+        #expect(machine.deadline == nil)
+        let last = machine.finish()
+        #expect(last?.notes == [note])
+        #expect(last?.lineCount == 0)
+    }
+
+    @Test func chunkWithAKnownLineCountIsTrusted() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2, timeout: nil))
+        let batches = machine.append(LineChunk(bytes: "a\nb\nc\n".bytes, lineCount: 3), now: t0)
+        #expect(batches.map(batchLines) == [["a\n", "b\n"]])
+        #expect(machine.finish().map(batchLines) == ["c\n"])
+    }
+
+    @Test func joinedConcatenatesSegments() {
+        let batch = LineBatch(segments: [chunk("a\n"), chunk("b\nc\n")], lineCount: 3, closing: .end)
+        #expect(text(batch.joined()) == "a\nb\nc\n")
+        #expect(batch.byteCount == 6)
+    }
+}
+
+@Suite struct BatchedLinesTests {
+    @Test func sizeAndEndWithAFastBase() async throws {
+        let base = AsyncStream<LineChunk> { c in
+            c.yield(lines(0..<5)); c.yield(lines(5..<7)); c.finish()
+        }
+        var got: [(Int, BatchClosing)] = []
+        for try await batch in base.batched(BatchPolicy(size: 3, timeout: nil)) {
+            got.append((batch.lineCount, batch.closing))
+        }
+        #expect(got.map(\.0) == [3, 3, 1])
+        #expect(got.map(\.1) == [.size, .size, .end])
+    }
+
+    @Test func aTricklingInputClosesABatchByTimeout() async throws {
+        let thirdSent = Counter()
+        let base = AsyncStream<LineChunk> { c in
+            let task = Task {
+                c.yield(lines(0..<1))
+                try? await Task.sleep(for: .milliseconds(10))
+                c.yield(lines(1..<2))
+                try? await Task.sleep(for: .milliseconds(700))
+                thirdSent.increment()
+                c.yield(lines(2..<3))
+                c.finish()
+            }
+            c.onTermination = { _ in task.cancel() }
+        }
+        var batches: [LineBatch] = []
+        var thirdSentWhenFirstBatchCame: Bool?
+        for try await batch in base.batched(BatchPolicy(size: 100, timeout: .milliseconds(50))) {
+            if batches.isEmpty { thirdSentWhenFirstBatchCame = thirdSent.value > 0 }
+            batches.append(batch)
+        }
+        #expect(batches.map(\.closing) == [.timeout, .end])
+        #expect(batches.map(batchLines) == [["l0\n", "l1\n"], ["l2\n"]])
+        #expect(thirdSentWhenFirstBatchCame == false, "the first batch must not wait for the next line")
+    }
+
+    @Test func baseErrorComesAfterTheBatchesBeforeIt() async {
+        let base = AsyncThrowingStream<LineChunk, any Error> { c in
+            c.yield(lines(0..<4))
+            c.finish(throwing: TestFailure(id: 3))
+        }
+        let sendableBase = base
+        var counts: [Int] = []
+        let error = await #expect(throws: TestFailure.self) {
+            for try await batch in sendableBase.batched(BatchPolicy(size: 3, timeout: nil)) { counts.append(batch.lineCount) }
+        }
+        #expect(error == TestFailure(id: 3))
+        #expect(counts == [3, 1])
+    }
+}
