@@ -88,7 +88,7 @@ public final class StandardOutputSink: LineSink {
     }
 
     public func write(_ chunk: LineChunk) throws {
-        try chunk.bytes.withUnsafeBytes { try writer.write($0) }
+        try chunk.withUnsafeBytes { try writer.write($0) }
         if lineBuffered { try writer.flush() }
     }
 
@@ -174,7 +174,7 @@ public final class SingleFileSink: LineSink {
     }
 
     public func write(_ chunk: LineChunk) throws {
-        try chunk.bytes.withUnsafeBytes { try file.write($0, lines: 0) }
+        try chunk.withUnsafeBytes { try file.write($0, lines: 0) }
     }
 
     public func batchEnded(_ closing: BatchClosing) throws {
@@ -206,7 +206,7 @@ public final class SplitFileSink: LineSink {
     }
 
     public func write(_ chunk: LineChunk) throws {
-        try chunk.bytes.withUnsafeBytes { raw in
+        try chunk.withUnsafeBytes { raw in
             let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var offset = 0
             var lines = chunk.knownLineCount ?? -1

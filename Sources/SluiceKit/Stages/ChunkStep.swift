@@ -32,7 +32,7 @@ public struct LineFilter: ChunkStep {
         var kept: [UInt8] = []
         var keptLines = 0
         var everything = false
-        chunk.bytes.withUnsafeBufferPointer { buffer in
+        chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
             var position = 0

@@ -23,7 +23,7 @@ public struct LineBatch: Sendable {
         self.closing = closing
     }
 
-    public var byteCount: Int { segments.reduce(0) { $0 + $1.bytes.count } }
+    public var byteCount: Int { segments.reduce(0) { $0 + $1.byteCount } }
 
     /// Diagnostics carried by the batch's chunks, in order.
     public var notes: [SluiceError] { segments.flatMap(\.notes) }
@@ -33,7 +33,7 @@ public struct LineBatch: Sendable {
         if segments.count == 1 { return segments[0].bytes }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(byteCount)
-        for segment in segments { bytes.append(contentsOf: segment.bytes) }
+        for segment in segments { segment.withUnsafeBufferPointer { bytes.append(contentsOf: $0) } }
         return bytes
     }
 }
@@ -116,7 +116,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
     private mutating func hold(_ chunk: LineChunk, lines: Int) {
         segments.append(chunk)
         pendingLines += lines
-        pendingBytes += chunk.bytes.count
+        pendingBytes += chunk.byteCount
         batchLines += lines
     }
 
@@ -149,14 +149,6 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
 
     /// Splits a chunk after its first `lines` lines; the notes stay with the tail.
     static func split(_ chunk: LineChunk, afterLines lines: Int) -> (LineChunk, LineChunk) {
-        var cut = 0
-        chunk.bytes.withUnsafeBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            for _ in 0..<lines { cut = lineEnd(base, from: cut, count: buffer.count) + 1 }
-        }
-        let total = chunk.lineCount
-        let head = LineChunk(bytes: Array(chunk.bytes[..<cut]), lineCount: lines)
-        let tail = LineChunk(bytes: Array(chunk.bytes[cut...]), lineCount: total - lines, notes: chunk.notes)
-        return (head, tail)
+        chunk.split(afterLines: lines)
     }
 }

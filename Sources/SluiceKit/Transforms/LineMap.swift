@@ -100,7 +100,7 @@ struct CaseMap: ChunkStep {
     func apply(_ chunk: LineChunk) -> LineChunk {
         var chunk = chunk
         let (low, high): (UInt8, UInt8) = upper ? (0x61, 0x7A) : (0x41, 0x5A)
-        chunk.bytes.withUnsafeMutableBufferPointer { buffer in
+        chunk.withUnsafeMutableBufferPointer { buffer in
             for i in buffer.indices {
                 let byte = buffer[i]
                 if byte &- low <= high &- low { buffer[i] = byte ^ 0x20 }
@@ -119,7 +119,7 @@ struct TrimMap: ChunkStep {
 
     func apply(_ chunk: LineChunk) -> LineChunk {
         var out: [UInt8] = []
-        out.reserveCapacity(chunk.bytes.count)
+        out.reserveCapacity(chunk.byteCount)
         var lines = 0
         chunk.forEachLine { line in
             var start = 0
@@ -202,7 +202,7 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
 
     func apply(_ chunk: LineChunk) -> LineChunk {
         var out: [UInt8] = []
-        out.reserveCapacity(chunk.bytes.count + chunk.bytes.count / 8)
+        out.reserveCapacity(chunk.byteCount + chunk.byteCount / 8)
         let scratch = matcher.makeScratch()
         let data = scratch.pointer
         chunk.forEachLine { line in
