@@ -16,7 +16,6 @@ struct GzipSource: ByteSource {
     private(set) var consumedByteCount = 0
     /// Valid bytes are `input[inputStart ..< inputEnd]` (mirrored into `state.next_in`).
     private var atEndOfFile = false
-    private var lastReadWasShort = false
     private var betweenMembers = false
     private var ended = false
 
@@ -59,7 +58,6 @@ struct GzipSource: ByteSource {
             return SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(Int32(-n)))")
         }
         if n == 0 { atEndOfFile = true }
-        lastReadWasShort = n < want
         consumedByteCount += n
         state.pointee.avail_in = UInt32(pending + n)
         return nil
@@ -72,6 +70,7 @@ struct GzipSource: ByteSource {
             if betweenMembers {
                 // Need two bytes to tell a next member from padding or garbage.
                 while state.pointee.avail_in < 2 && !atEndOfFile {
+                    if produced > 0 { return FillResult(count: produced, ended: false) }  // don't wait holding data
                     if let failure = refill() { return finish(produced, failure) }
                 }
                 let available = Int(state.pointee.avail_in)
@@ -90,6 +89,7 @@ struct GzipSource: ByteSource {
                     state.pointee.next_in = next + zeros
                     state.pointee.avail_in -= UInt32(zeros)
                     if zeros == available && !atEndOfFile {
+                        if produced > 0 { return FillResult(count: produced, ended: false) }
                         if let failure = refill() { return finish(produced, failure) }
                     }
                     continue
@@ -116,7 +116,7 @@ struct GzipSource: ByteSource {
                     return finish(produced, SluiceError(.corruptInput, place: name,
                         "gzip stream truncated at byte \(consumedByteCount)"))
                 }
-                if produced > 0 && lastReadWasShort { break }  // a trickling pipe: hand on what we have
+                if produced > 0 { break }  // hand on what we have before waiting for more input
                 if let failure = refill() { return finish(produced, failure) }
                 continue
             }
