@@ -40,7 +40,7 @@ final class RunCounters: Sendable {
 
 /// A request to stop reading (SIGINT/SIGTERM): what was read is finished and written.
 public final class StopRequest: Sendable {
-    private let channel = Mutex<BoundedChannel<LineChunk>?>(nil)
+    private let channel = Locked<BoundedChannel<LineChunk>?>(nil)
     private let requested = Atomic<Bool>(false)
 
     public init() {}

@@ -1,7 +1,6 @@
 import CSluiceSupport
 import Foundation
 import Glibc
-import Synchronization
 
 /// `--exec CMD`: runs `/bin/sh -c CMD` once per batch, the batch on its stdin, and returns
 /// its stdout (a last line without `\n` gets one).
@@ -121,11 +120,11 @@ public struct ExecCommand: Sendable {
 
 /// The pid of a running child, so cancellation (or the end of the run) can kill it.
 final class ChildHandle: Sendable {
-    private let pid = Mutex<pid_t>(0)
-    private let killed = Mutex<Bool>(false)
+    private let pid = Locked<pid_t>(0)
+    private let killed = Locked<Bool>(false)
 
     /// Every child still running, so the process never leaves one behind when it exits.
-    static let live = Mutex<Set<pid_t>>([])
+    static let live = Locked<Set<pid_t>>([])
 
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
