@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+
+/// `sluice FLAGS FILE` must print exactly what `zcat -f FILE | LC_ALL=C grep -a FLAGS` prints,
+/// with the same exit status, for every fixture, every flag set below, and every way the file
+/// can be compressed.
+@Suite struct DifferentialGrepTests {
+    /// Filter flags as given to sluice. The oracle gets the same words plus `-E` (or nothing
+    /// with `-F`); every pattern means the same in PCRE and in ERE, and words patterns start and
+    /// end with word characters (where `grep -w` and `(?<!\w)…(?!\w)` agree).
+    static let flagSets: [[String]] = [
+        [],
+        ["-e", "ERROR"],
+        ["-i", "-e", "error"],
+        ["-v", "-e", "INFO"],
+        ["-w", "-e", "error"],
+        ["-w", "-i", "-e", "warn"],
+        ["-x", "-e", "[0-9].*"],
+        ["-v", "-x", "-e", ""],
+        ["-F", "-e", "[error]"],
+        ["-F", "-i", "-w", "-e", "error"],
+        ["-F", "-e", "a.b", "-e", "(x)", "-e", "ERROR"],
+        ["-F", "-x", "-e", "ERROR\r"],
+        ["-e", "ERROR", "-e", "WARN"],
+        ["-e", "ERROR|WARN|FATAL"],
+        ["-e", "(WARN|ERROR).*[0-9]{3}"],
+        ["-i", "-e", "fail(ed|ure)?"],
+        ["-e", "^[0-9]{2}"],
+        ["-e", "[0-9]$"],
+        ["-w", "-e", "[a-z]+_[0-9]+"],
+        ["-e", "x{3,}|\\[[a-z]+\\]"],
+        ["-c", "-e", "INFO"],
+        ["-c", "-v", "-e", "ERROR"],
+        ["-c"],
+        ["-m", "5", "-e", "INFO"],
+        ["-m", "3", "-v", "-e", "INFO"],
+        ["-m", "2", "-c", "-i", "-e", "error"],
+        ["-q", "-e", "ERROR"],
+        ["-q", "-e", "no such text anywhere"],
+        // Anchoring traps: -x and -w must wrap the whole alternation, every -e alike.
+        ["-x", "-e", "foo|[0-9].*"],
+        ["-w", "-e", "error|warn"],
+        ["-x", "-e", "INFO", "-e", "[0-9].*"],
+        ["-e", "ERROR", "-e", ""],
+        // A negated class may match a newline in a whole-chunk search; grep's lines never do.
+        ["-e", "WARN[^a-z]*[0-9]{4}"],
+        ["-e", "([0-9])\\1\\1"],
+    ]
+
+    enum Compression: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case plain
+        case gzip
+        /// `split -b` at odd byte offsets (mid-line), each piece gzipped, concatenated.
+        case multiMember
+        /// `bgzip` (htslib's blocked gzip, FEXTRA 'BC' subfield).
+        case bgzf
+
+        var testDescription: String { rawValue }
+
+        /// Writes the compressed form of `source` into `directory` and returns its path.
+        func prepare(_ source: String, in directory: TemporaryDirectory) async throws -> String {
+            let target = directory.path("input.\(rawValue)")
+            let script: String
+            switch self {
+            case .plain:
+                return source
+            case .gzip:
+                script = "gzip -c < \(Shell.quote(source)) > \(Shell.quote(target))"
+            case .multiMember:
+                script = """
+                    cd \(Shell.quote(directory.path)) && split -b 30011 -a 3 \(Shell.quote(source)) piece. \
+                    && for p in piece.*; do gzip -c < "$p"; done > \(Shell.quote(target)) && rm -f piece.*
+                    """
+            case .bgzf:
+                script = "bgzip -c < \(Shell.quote(source)) > \(Shell.quote(target))"
+            }
+            _ = try await Shell.output(script)
+            return target
+        }
+    }
+
+    static var availableCompressions: [Compression] {
+        Compression.allCases.filter { $0 != .bgzf || Tool.hasBgzip }
+    }
+
+    @Test("loghub logs match grep, plain and compressed", arguments: Paths.loghubLogs)
+    func loghubMatchesGrep(log: String) async throws {
+        try await compareEveryFlagSet(source: Paths.loghub(log), compressions: Self.availableCompressions)
+    }
+
+    @Test("byte-level oddities match grep, plain and gzip", arguments: Paths.oddityFixtures)
+    func odditiesMatchGrep(fixture: String) async throws {
+        try await compareEveryFlagSet(source: Paths.fixture(fixture), compressions: [.plain, .gzip])
+    }
+
+    private func compareEveryFlagSet(source: String, compressions: [Compression]) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var inputs: [(Compression, String)] = []
+        for compression in compressions {
+            inputs.append((compression, try await compression.prepare(source, in: directory)))
+        }
+        for flags in Self.flagSets {
+            let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [source])
+            for (compression, input) in inputs {
+                let sluice = try await Sluice.run(flags + [input])
+                expectMatchesOracle(
+                    sluice, oracle,
+                    "sluice \(Shell.quote(flags)) on \(compression.rawValue) \((source as NSString).lastPathComponent)"
+                )
+            }
+        }
+    }
+
+    @Test("an input of many chunks (7 MB) matches grep, plain and gzip, ordered under -j", arguments: [
+        [String](), ["-j", "4", "-b", "333"],
+    ])
+    func manyChunksMatchGrep(options: [String]) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let plain = directory.path("big.log")
+        let sources = (Paths.loghubLogs + Paths.loghubLogs).map { Paths.loghub($0) } + [Paths.fixture("app.log.gz")]
+        _ = try await Shell.output("zcat -f -- \(Shell.quote(sources)) > \(Shell.quote(plain))")
+        let gz = directory.path("big.log.gz")
+        _ = try await Shell.output("gzip -1 -c < \(Shell.quote(plain)) > \(Shell.quote(gz))")
+        let flagSets: [[String]] = [
+            [], ["-e", "ERROR"], ["-i", "-w", "-e", "error"], ["-v", "-e", "INFO"], ["-x", "-e", "[0-9].*"],
+            ["-c", "-e", "INFO"], ["-m", "1500", "-e", "INFO"], ["-F", "-e", "[error]"], ["-e", "(WARN|ERROR).*[0-9]{3}"],
+        ]
+        for flags in flagSets {
+            let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [plain])
+            for input in [plain, gz] {
+                let sluice = try await Sluice.run(options + flags + [input])
+                expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(options + flags)) \((input as NSString).lastPathComponent)")
+            }
+        }
+    }
+
+    @Test("the same flags read from stdin give the same bytes", arguments: [["-e", "ERROR"], ["-i", "-v", "-e", "info"]])
+    func stdinMatchesGrep(flags: [String]) async throws {
+        let source = Paths.loghub("Hadoop_2k.log")
+        let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [source])
+        let plain = try await Sluice.run(flags, stdin: .file(source))
+        expectMatchesOracle(plain, oracle, "stdin, no input argument")
+        let dash = try await Sluice.run(flags + ["-"], stdin: .file(source))
+        expectMatchesOracle(dash, oracle, "stdin as -")
+        let gzipped = try await Sluice.run(flags, stdin: .bytes(try await Shell.output("gzip -c < \(Shell.quote(source))")))
+        expectMatchesOracle(gzipped, oracle, "gzip on stdin")
+    }
+
+    @Test("options work in any order and long forms mean the short ones")
+    func longOptionsAndOrder() async throws {
+        let source = Paths.loghub("Zookeeper_2k.log")
+        let oracle = try await Oracle.grep(["-E", "-i", "-w", "-e", "error", "-e", "warn"], inputs: [source])
+        let variants: [[String]] = [
+            ["-i", "-w", "-e", "error", "-e", "warn", source],
+            [source, "-e", "error", "-w", "-e", "warn", "-i"],
+            ["--ignore-case", "--word-regexp", "--regexp", "error", "--regexp=warn", source],
+        ]
+        for arguments in variants {
+            expectMatchesOracle(try await Sluice.run(arguments), oracle, "sluice \(Shell.quote(arguments))")
+        }
+        let counted = try await Sluice.run(["--count", "--invert-match", "--fixed-strings", "--regexp", "INFO", source])
+        let countOracle = try await Oracle.grep(["-c", "-v", "-F", "-e", "INFO"], inputs: [source])
+        expectMatchesOracle(counted, countOracle, "long forms of -c -v -F")
+        let limited = try await Sluice.run(["--max-count", "4", "--line-regexp", "--regexp", "[0-9].*", source])
+        let limitOracle = try await Oracle.grep(["-E", "-m", "4", "-x", "-e", "[0-9].*"], inputs: [source])
+        expectMatchesOracle(limited, limitOracle, "long forms of -m -x")
+    }
+
+    @Test("concurrency and batch size never change the bytes", arguments: [
+        ["-j", "1"], ["-j", "2"], ["-j", "4", "-b", "7"], ["-b", "1"], ["-b", "100000"],
+        ["--batch-timeout", "0"], ["--batch-timeout", "1s"], ["--batch-timeout", "200ms"],
+        ["-j", "3", "-b", "13", "--batch-timeout", "0"], ["--line-buffered"],
+    ])
+    func concurrencyKeepsBytes(options: [String]) async throws {
+        let sources = [Paths.loghub("HDFS_2k.log"), Paths.loghub("Hadoop_2k.log"), Paths.fixture("app.log.gz")]
+        let oracle = try await Oracle.grep(["-E", "-e", "INFO|ERROR"], inputs: sources)
+        let sluice = try await Sluice.run(options + ["-e", "INFO|ERROR"] + sources)
+        expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(options)) -e 'INFO|ERROR' HDFS Hadoop app.log.gz")
+    }
+}

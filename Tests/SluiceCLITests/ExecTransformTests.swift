@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// `--exec CMD`: each batch of `-b` lines goes through `/bin/sh -c CMD`, whose stdout replaces the
+/// batch; batches come out in input order under `-j N` even when they finish out of order.
+@Suite struct ExecTransformTests {
+    static func numbered(_ count: Int, prefix: String = "line ") -> [UInt8] {
+        lines((1...count).map { "\(prefix)\($0)" })
+    }
+
+    @Test("each batch is one run of the command, with exactly -b lines")
+    func batchBoundaries() async throws {
+        let sluice = try await Sluice.run(["-b", "10", "--exec", "wc -l"], stdin: .bytes(Self.numbered(25)))
+        #expect(sluice.stdoutText == "10\n10\n5\n", "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0)
+    }
+
+    @Test("the command's stdout replaces the batch, after the filter and maps")
+    func filterMapThenExec() async throws {
+        let input = Paths.loghub("Hadoop_2k.log")
+        let expected = try await Shell.output(
+            "LC_ALL=C grep -a -e ERROR \(Shell.quote(input)) | LC_ALL=C tr a-z A-Z | cut -c1-40"
+        )
+        let sluice = try await Sluice.run(["-e", "ERROR", "--map", "upper", "--exec", "cut -c1-40", "-b", "16", input])
+        expectSameBytes(sluice.stdout, expected, "sluice -e ERROR --map upper --exec 'cut -c1-40' -b 16")
+        #expect(sluice.status == 0)
+    }
+
+    @Test("batches finishing out of order are written in input order (-j 4, decreasing sleeps)")
+    func orderKeptWithDecreasingSleeps() async throws {
+        let command = #"read n; sleep 0.$((9 - n)); echo "out $n""#
+        let sluice = try await Sluice.run(
+            ["-b", "1", "-j", "4", "--exec", command],
+            stdin: .bytes(lines((1...8).map(String.init)))
+        )
+        #expect(sluice.stdoutText == (1...8).map { "out \($0)\n" }.joined(), "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0)
+        // Four at a time, 0.8+0.4 s at worst in sequence of slots; one at a time would be 3.6 s.
+        #expect(sluice.elapsed < .seconds(3), "-j 4 ran the batches one at a time? took \(sluice.elapsed)")
+    }
+
+    static let randomSleepThenCat = #"perl -e 'select(undef, undef, undef, rand(0.15)); print while <STDIN>'"#
+
+    @Test("batches with random delays keep input order", arguments: [["-j", "4", "-b", "3"], ["-j", "2", "-b", "7"]])
+    func orderKeptWithRandomSleeps(options: [String]) async throws {
+        let input = Self.numbered(60)
+        let sluice = try await Sluice.run(options + ["--exec", Self.randomSleepThenCat], stdin: .bytes(input))
+        expectSameBytes(sluice.stdout, input, "sluice \(Shell.quote(options)) --exec <random sleep; cat>")
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+    }
+
+    @Test("--unordered gives the same lines, in any order")
+    func unorderedSameMultiset() async throws {
+        let input = Self.numbered(60)
+        let sluice = try await Sluice.run(
+            ["-j", "4", "-b", "3", "--unordered", "--exec", Self.randomSleepThenCat],
+            stdin: .bytes(input)
+        )
+        #expect(sluice.stdoutLines.sorted() == (1...60).map { "line \($0)" }.sorted(), "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0)
+
+        let filtered = try await Sluice.run(["-j", "3", "-b", "5", "--unordered", "-e", "INFO", Paths.loghub("Spark_2k.log")])
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [Paths.loghub("Spark_2k.log")])
+        #expect(filtered.stdoutLines.sorted() == oracle.stdoutLines.sorted())
+    }
+
+    @Test("a command reading only part of its input is fine")
+    func commandReadsPartOfInput() async throws {
+        let sluice = try await Sluice.run(["-b", "1000", "--exec", "head -1"], stdin: .bytes(Self.numbered(5000)))
+        #expect(sluice.stdoutText == "line 1\nline 1001\nline 2001\nline 3001\nline 4001\n", "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0)
+        #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
+    }
+
+    @Test("a command printing nothing is fine: no output, exit 1")
+    func commandPrintsNothing() async throws {
+        let sluice = try await Sluice.run(["-b", "10", "--exec", "cat > /dev/null"], stdin: .bytes(Self.numbered(25)))
+        #expect(sluice.stdout.isEmpty)
+        #expect(sluice.status == 1, "exit status follows the lines written; stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
+    }
+
+    @Test("the last line reaches the command with its newline")
+    func lastLineWithoutNewline() async throws {
+        let sluice = try await Sluice.run(["--exec", "od -An -c | tr -s ' '"], stdin: .bytes(Array("a\nb".utf8)))
+        #expect(sluice.stdoutText == " a \\n b \\n\n", "stderr: \(sluice.stderr)")
+    }
+
+    @Test("a failing command: error naming it, exit 2")
+    func failingCommand() async throws {
+        let command = "cat; exit 7"
+        let sluice = try await Sluice.run(["-b", "5", "--exec", command], stdin: .bytes(Self.numbered(12)))
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.contains(command), "stderr must name the command: \(sluice.stderr)")
+    }
+
+    @Test("a failing middle batch: no later batch is written")
+    func failingMiddleBatch() async throws {
+        let command = #"read n; if [ "$n" = 3 ]; then exit 1; fi; sleep 0.$((9 - n)); echo "$n""#
+        let sluice = try await Sluice.run(
+            ["-b", "1", "-j", "2", "--exec", command],
+            stdin: .bytes(lines((1...6).map(String.init)))
+        )
+        #expect(sluice.status == 2)
+        #expect("1\n2\n".utf8.starts(with: sluice.stdout), "got \(escaped(sluice.stdout))")
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// The committed gzip fixtures (made by Fixtures/make_gzip_fixtures.py): every member, BGZF,
+/// optional header fields, trailing padding and garbage, truncation and a bad CRC.
+@Suite struct GzipInputTests {
+    @Test("valid gzip variants decode to what zcat prints", arguments: [
+        "app.log.gz", "multi-member.log.gz", "bgzf.log.gz", "headers.log.gz", "zero-padded.log.gz",
+    ])
+    func validVariants(fixture: String) async throws {
+        let input = Paths.fixture(fixture)
+        for flags in [[], ["-e", "ERROR"], ["-c", "-i", "-e", "error"], ["-v", "-e", "INFO"]] {
+            let oracle = try await Oracle.grep(
+                Oracle.grepArguments(forSluiceFilter: flags), inputs: [input], decompressor: "zcat"
+            )
+            let sluice = try await Sluice.run(flags + [input])
+            expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(flags)) \(fixture)")
+            #expect(sluice.stderr.isEmpty, "\(fixture): trailing zeros and header fields are silent; stderr: \(sluice.stderr)")
+        }
+    }
+
+    @Test("the demo input holds many ERROR lines")
+    func demoInputIsMeaningful() async throws {
+        let count = try await Sluice.run(["-c", "-F", "-e", "ERROR", Paths.fixture("app.log.gz")])
+        let errors = Int(count.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(errors >= 100, "only \(errors) ERROR lines in app.log.gz")
+        let all = try await Sluice.run(["-c", Paths.fixture("app.log.gz")])
+        #expect((Int(all.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 5000)
+    }
+
+    @Test("trailing garbage: everything decoded is printed, a warning, exit status unaffected")
+    func garbageTail() async throws {
+        let input = Paths.fixture("garbage-tail.log.gz")
+        let expected = try await Shell.run("zcat \(Shell.quote(input)) 2>/dev/null | LC_ALL=C grep -a -i -e error")
+        let sluice = try await Sluice.run(["-i", "-e", "error", input])
+        expectSameBytes(sluice.stdout, expected.stdout, "sluice -i -e error garbage-tail.log.gz")
+        #expect(sluice.status == 0, "a warning must not change the exit status; stderr: \(sluice.stderr)")
+        #expect(!sluice.stderr.isEmpty, "trailing garbage must give a warning")
+        let none = try await Sluice.run(["-e", "no such text anywhere", input])
+        #expect(none.status == 1, "stderr: \(none.stderr)")
+    }
+
+    @Test("truncated gzip: every complete line before the damage, then an error naming the file, exit 2")
+    func truncatedStream() async throws {
+        let input = Paths.fixture("truncated.log.gz")
+        // The fixture is made so that exactly lines 1-1000 of Hadoop_2k.log can be recovered.
+        let recovered = try await Shell.run("head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log")))")
+        let zcatRecovered = try await Shell.run("zcat \(Shell.quote(input)) 2>/dev/null")
+        try #require(recovered.stdout == zcatRecovered.stdout, "fixture and oracle disagree: regenerate truncated.log.gz")
+        for flags in [[], ["-e", "ERROR"], ["-c", "-e", "INFO"]] {
+            let oracle = try await Shell.run(
+                "head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log"))) | LC_ALL=C grep -a \(Shell.quote(Oracle.grepArguments(forSluiceFilter: flags)))"
+            )
+            let sluice = try await Sluice.run(flags + [input])
+            expectSameBytes(sluice.stdout, oracle.stdout, "sluice \(Shell.quote(flags)) truncated.log.gz")
+            #expect(sluice.status == 2, "sluice \(Shell.quote(flags)) truncated.log.gz; stderr: \(sluice.stderr)")
+            #expect(sluice.stderr.contains("sluice: \(input): "), "stderr: \(sluice.stderr)")
+            #expect(sluice.stderr.contains("truncated"), "stderr: \(sluice.stderr)")
+        }
+    }
+
+    @Test("truncated gzip on stdin and before another input: the next input is still read")
+    func truncatedThenMore() async throws {
+        let input = Paths.fixture("truncated.log.gz")
+        let after = Paths.fixture("crlf.log")
+        let expected = try await Shell.run(
+            "{ head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log"))); cat \(Shell.quote(after)); } | LC_ALL=C grep -a -e ERROR"
+        )
+        let sluice = try await Sluice.run(["-e", "ERROR", input, after])
+        expectSameBytes(sluice.stdout, expected.stdout, "sluice -e ERROR truncated.log.gz crlf.log")
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.contains("truncated"), "stderr: \(sluice.stderr)")
+
+        let fromStdin = try await Sluice.run(["-e", "ERROR"], stdin: .file(input))
+        let head = try await Shell.run("head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log"))) | LC_ALL=C grep -a -e ERROR")
+        expectSameBytes(fromStdin.stdout, head.stdout, "sluice -e ERROR < truncated.log.gz")
+        #expect(fromStdin.status == 2)
+        #expect(fromStdin.stderr.contains("truncated"), "stderr: \(fromStdin.stderr)")
+    }
+
+    @Test("gzip cut at every kind of place is an error, never a crash or a hang", arguments: [2, 5, 10, 11, 20, 2_000, -8, -4, -1])
+    func truncatedAnywhere(cut: Int) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let whole = try readBytes(Paths.fixture("headers.log.gz"))
+        let keep = cut > 0 ? cut : whole.count + cut
+        let input = try directory.write("cut.log.gz", Array(whole[0..<keep]))
+        let sluice = try await Sluice.run(["-e", "ERROR", input], timeout: .seconds(20))
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 2, "cut at \(keep) of \(whole.count) bytes; stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.contains("sluice: \(input): "), "stderr: \(sluice.stderr)")
+        let full = try await Oracle.grep(["-e", "ERROR"], inputs: [Paths.fixture("headers.log.gz")])
+        #expect(full.stdout.starts(with: sluice.stdout), "what is printed must be a prefix of the full output")
+    }
+
+    @Test("a CRC mismatch is an error naming the file, exit 2")
+    func badCRC() async throws {
+        let input = Paths.fixture("bad-crc.log.gz")
+        let sluice = try await Sluice.run(["-i", "-e", "error", input])
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.contains("sluice: \(input): "), "stderr: \(sluice.stderr)")
+        let full = try await Oracle.grep(["-i", "-e", "error"], inputs: [Paths.loghub("Apache_2k.log")])
+        #expect(full.stdout.starts(with: sluice.stdout), "what is printed must be a prefix of the full output")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// Perl-only syntax, compared with `LC_ALL=C grep -a -P` (which takes one pattern). Most of these
+/// are traps for a matcher that searches a whole chunk instead of one line at a time: `\s`, `[^…]`
+/// and `(?s).` can cross a newline, `\A`/`\z` mean the line's ends, lookbehind must not see the
+/// previous line, and `-w` means `(?<!\w)…(?!\w)` as in grep -P.
+@Suite struct PCREDifferentialTests {
+    static let flagSets: [[String]] = [
+        ["-e", #"ERROR[^a-z]+2015"#],
+        ["-e", #"ERROR\s+2015"#],
+        ["-e", #"(?s)ERROR.*2015"#],
+        ["-e", #"\A2015"#],
+        ["-e", #"ERROR\z"#],
+        ["-e", #"ERROR\Z"#],
+        ["-e", #"(?m)^2015"#],
+        ["-e", #"(?<=ERROR\n)2015"#],
+        ["-e", #"R\n2"#],
+        ["-e", #"(?<![a-z])2015"#],
+        ["-e", #"\d{4}-\d{2}"#],
+        ["-e", #"(?i)error"#],
+        ["-e", #"^(?!.*INFO).*$"#],
+        ["-v", "-e", #"\A.{0,40}\z"#],
+        ["-c", "-e", #"\bINFO\b"#],
+        ["-i", "-w", "-e", #"e\w+r"#],
+        ["-w", "-e", #"\[error\]"#],
+        ["-x", "-e", #"\d+ .*"#],
+        ["-m", "7", "-e", #"(?<=\s)\d{3}\b"#],
+    ]
+
+    /// ~1.6 MB whose lines are arranged so that cross-line matches are possible everywhere:
+    /// a line ending in ERROR followed by one starting with 2015, and so on. Line lengths vary so
+    /// that chunk boundaries fall at every kind of place.
+    static func lineBoundaryInput() -> [UInt8] {
+        var text = ""
+        for index in 0..<24_000 {
+            let padding = String(repeating: "x", count: (index * 37) % 91)
+            switch index % 7 {
+            case 0: text += "foo \(padding) ERROR\n"
+            case 1: text += "2015 bar \(padding)\n"
+            case 2: text += "INFO \(index) ERROR 2015-07 \(padding)\r\n"
+            case 3: text += "\n"
+            case 4: text += "[error] @\(index)@ WARN\t\n"
+            case 5: text += "ERROR\r\n2015\r\n"
+            default: text += "\(index) 2015 e1r e_r ERRORS \(padding)\n"
+            }
+        }
+        return Array(text.utf8)
+    }
+
+    @Test("Perl syntax and line-boundary traps match grep -P on a crafted multi-chunk input")
+    func lineBoundaries() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let plain = try directory.write("boundaries.log", Self.lineBoundaryInput())
+        let gz = directory.path("boundaries.log.gz")
+        _ = try await Shell.output("gzip -c < \(Shell.quote(plain)) > \(Shell.quote(gz))")
+        for flags in Self.flagSets {
+            let oracle = try await Oracle.grep(["-P"] + flags, inputs: [plain])
+            for input in [plain, gz] {
+                let sluice = try await Sluice.run(flags + [input])
+                expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(flags)) \((input as NSString).lastPathComponent)")
+            }
+        }
+    }
+
+    @Test("Perl syntax matches grep -P on the fixtures", arguments: Paths.loghubLogs + Paths.oddityFixtures)
+    func fixtures(name: String) async throws {
+        let input = Paths.loghubLogs.contains(name) ? Paths.loghub(name) : Paths.fixture(name)
+        for flags in Self.flagSets {
+            let oracle = try await Oracle.grep(["-P"] + flags, inputs: [input])
+            expectMatchesOracle(try await Sluice.run(flags + [input]), oracle, "sluice \(Shell.quote(flags)) \(name)")
+        }
+    }
+}

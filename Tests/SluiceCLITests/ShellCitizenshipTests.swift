@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// How sluice behaves inside a shell pipeline: a closed stdout stops it quietly, trickling input
+/// comes out promptly, `--stats` adds one line on stderr and nothing else.
+@Suite struct ShellCitizenshipTests {
+    struct HeadCase: Sendable, CustomTestStringConvertible {
+        let arguments: [String]
+        /// A shell filter printing the first line sluice would print.
+        let firstLine: String
+        let gzipInput: Bool
+
+        var testDescription: String { "sluice \(Shell.quote(arguments)) \(gzipInput ? "BIG.gz" : "BIG") | head -1" }
+    }
+
+    static let headCases: [HeadCase] = [
+        HeadCase(arguments: [], firstLine: "head -1", gzipInput: false),
+        HeadCase(arguments: ["-e", "INFO"], firstLine: "grep -a -m1 -e INFO", gzipInput: false),
+        HeadCase(arguments: ["--map", "upper"], firstLine: "head -1 | tr a-z A-Z", gzipInput: false),
+        HeadCase(arguments: ["-j", "2", "-b", "100", "-i", "-e", "info"], firstLine: "grep -a -m1 -i -e info", gzipInput: false),
+        HeadCase(arguments: ["-e", "ERROR"], firstLine: "grep -a -m1 -e ERROR", gzipInput: true),
+    ]
+
+    @Test("a closed stdout (| head -1) stops sluice at once, quietly, exit 0", arguments: headCases)
+    func closedStdout(headCase: HeadCase) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input: String
+        if headCase.gzipInput {
+            // 20 concatenated copies of the demo input: ~12 MB of gzip, ~65 MB of text.
+            input = directory.path("big.log.gz")
+            _ = try await Shell.output(
+                "for i in $(seq 20); do cat \(Shell.quote(Paths.fixture("app.log.gz"))); done > \(Shell.quote(input))"
+            )
+        } else {
+            // ~50 MB: the loghub logs, 25 times over.
+            input = directory.path("big.log")
+            var block: [UInt8] = []
+            for log in Paths.loghubLogs { block += try readBytes(Paths.loghub(log)) + [UInt8(ascii: "\n")] }
+            _ = FileManager.default.createFile(atPath: input, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: input))
+            for _ in 0..<25 { try handle.write(contentsOf: block) }
+            try handle.close()
+        }
+        let expectedFirst = try await Shell.output("zcat -f \(Shell.quote(input)) | LC_ALL=C \(headCase.firstLine)")
+        let errors = directory.path("stderr")
+        let status = directory.path("status")
+        let run = try await Shell.bash(
+            "\"$SLUICE\" \(Shell.quote(headCase.arguments)) \(Shell.quote(input)) 2>\(Shell.quote(errors)) | head -1; "
+                + "echo \"${PIPESTATUS[0]}\" > \(Shell.quote(status))",
+            timeout: .seconds(30)
+        )
+        #expect(run.elapsed < .seconds(5), "\(headCase.testDescription) took \(run.elapsed)")
+        expectSameBytes(run.stdout, expectedFirst, "first line of \(headCase.testDescription)")
+        let exitStatus = (try? String(contentsOfFile: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(exitStatus == "0", "\(headCase.testDescription): sluice exited \(exitStatus ?? "?")")
+        let stderrText = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "<missing>"
+        #expect(stderrText.isEmpty, "\(headCase.testDescription) printed on stderr: \(stderrText)")
+    }
+
+    struct TrickleCase: Sendable, CustomTestStringConvertible {
+        let producer: String
+        let arguments: [String]
+        let expected: String
+
+        var testDescription: String { "\(producer) | sluice \(Shell.quote(arguments))" }
+    }
+
+    static let trickleCases: [TrickleCase] = [
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-e", "."], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: [], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["--map", "upper"], expected: "A\nB\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-j", "2", "-b", "1000", "-e", "a|b"], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["--exec", "cat"], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-p", "grep . | batch 1000 100ms"], expected: "a\nb\n"),
+        TrickleCase(
+            producer: "(echo a | gzip; sleep 2; echo b | gzip)", arguments: ["-e", "."], expected: "a\nb\n"
+        ),
+    ]
+
+    @Test("trickling input reaches stdout within the batch timeout", arguments: trickleCases)
+    func trickle(trickleCase: TrickleCase) async throws {
+        let run = try await Shell.run("\(trickleCase.producer) | \"$SLUICE\" \(Shell.quote(trickleCase.arguments))")
+        #expect(run.stdoutText == trickleCase.expected, "stderr: \(run.stderr)")
+        #expect(run.status == 0)
+        let firstLineBytes = Array(trickleCase.expected.utf8).firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        let firstLineArrival = run.stdoutArrivals.first { $0.totalBytes >= firstLineBytes }?.at
+        let lastArrival = run.stdoutArrivals.last?.at
+        try #require(firstLineArrival != nil && lastArrival != nil, "no output at all")
+        #expect(firstLineArrival! < .milliseconds(1500), "the first line arrived after \(firstLineArrival!)")
+        #expect(lastArrival! - firstLineArrival! > .milliseconds(500), "the first line waited for the second one")
+    }
+
+    @Test("--batch-timeout 0 holds a partial batch until the end of input")
+    func zeroTimeoutWaitsForEnd() async throws {
+        let run = try await Shell.run("(echo a; sleep 1.5; echo b) | \"$SLUICE\" --batch-timeout 0 -e .")
+        #expect(run.stdoutText == "a\nb\n")
+        let firstArrival = run.stdoutArrivals.first?.at
+        #expect((firstArrival ?? .zero) > .milliseconds(1200), "a partial batch was emitted at \(String(describing: firstArrival))")
+    }
+
+    @Test("--stats: one line on stderr, stdout unchanged", arguments: [
+        ["-e", "ERROR"], ["-c", "-i", "-e", "error"], ["-v", "-e", "INFO"], ["-e", "no such text anywhere"],
+    ])
+    func statsLine(flags: [String]) async throws {
+        let inputs = [Paths.loghub("Hadoop_2k.log"), Paths.fixture("multi-member.log.gz")]
+        let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: inputs)
+        let sluice = try await Sluice.run(["--stats", "-j", "2"] + flags + inputs)
+        expectMatchesOracle(sluice, oracle, "sluice --stats \(Shell.quote(flags))")
+        #expect(sluice.stderr.hasSuffix("\n"), "stderr: \(escaped(Array(sluice.stderr.utf8)))")
+        #expect(sluice.stderr.split(separator: "\n").count == 1, "stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.contains { $0.isNumber }, "stderr: \(sluice.stderr)")
+    }
+
+    @Test("no --stats, no error: stderr stays empty")
+    func quietByDefault() async throws {
+        let sluice = try await Sluice.run(["-e", "ERROR", Paths.fixture("app.log.gz"), Paths.loghub("Hadoop_2k.log")])
+        #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0)
+    }
+}
+
+/// `-m N` and `-q` stop reading once satisfied, as grep does: they must not wait for an input
+/// that has not ended.
+@Suite struct EarlyStopTests {
+    @Test("-m and -q exit once satisfied while stdin stays open", arguments: [
+        (["-m", "1", "-e", "a"], "a\n"),
+        (["-m", "2", "-c", "-e", "a"], "2\n"),
+        (["-q", "-e", "a"], ""),
+    ])
+    func stopsWithoutEndOfInput(arguments: [String], expected: String) async throws {
+        let sluice = try await Sluice.run(
+            arguments, stdin: .prefixThenHeldOpen(Array("a\nb\na\n".utf8)), timeout: .seconds(10)
+        )
+        #expect(!sluice.timedOut, "sluice \(Shell.quote(arguments)) waited for the end of input")
+        #expect(sluice.stdoutText == expected)
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.elapsed < .seconds(3), "took \(sluice.elapsed)")
+    }
+}
