@@ -2,15 +2,15 @@
 # Both install the Debian packages the build needs first (idempotent; root or sudo).
 SHELL := /bin/bash
 DEB_PACKAGES := libisal-dev libpcre2-dev zlib1g-dev
-TEST_TOOLS := gzip grep sed tabix
+# Oracles and probes the tests use (bgzip from tabix, /usr/bin/time from time).
+TEST_PACKAGES := gzip grep sed perl tabix time procps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_FLAGS ?=
 
 .PHONY: deps build release demo test bench fuzz clean
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || { [ $$t = tabix ] && command -v bgzip >/dev/null 2>&1; } || missing="$$missing $$t"; done; \
+	@missing=""; for p in $(DEB_PACKAGES) $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -64,8 +64,30 @@ size_t sluice_count_newlines(const unsigned char *p, size_t n) {
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t received = 0;
 
+#define SLUICE_MAX_CHILDREN 1024
+static volatile pid_t children[SLUICE_MAX_CHILDREN];
+
+void sluice_register_child(pid_t pid) {
+    for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+        if (__sync_bool_compare_and_swap(&children[i], 0, pid)) return;
+    }
+}
+
+void sluice_unregister_child(pid_t pid) {
+    for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+        if (__sync_bool_compare_and_swap(&children[i], pid, 0)) return;
+    }
+}
+
 static void on_signal(int sig) {
-    if (received) _exit(128 + sig);
+    if (received) {
+        /* A second signal: take the --exec commands down with us and exit at once. */
+        for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+            pid_t child = children[i];
+            if (child > 0) kill(-child, SIGTERM);
+        }
+        _exit(128 + sig);
+    }
     received = sig;
     int saved = errno;
     char byte = (char)sig;

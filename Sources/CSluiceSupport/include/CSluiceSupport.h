@@ -32,5 +32,8 @@ size_t sluice_count_newlines(const unsigned char *p, size_t n);
 /* Signal plumbing: installs handlers for SIGINT/SIGTERM that record the signal and write a
    byte to a self-pipe; returns the read end. A second signal exits at once with 128+sig. */
 int sluice_install_signal_pipe(void);
+/* Children (process-group leaders) that a second signal must take down before exiting. */
+void sluice_register_child(pid_t pid);
+void sluice_unregister_child(pid_t pid);
 int sluice_received_signal(void);
 #endif

@@ -129,6 +129,7 @@ final class ChildHandle: Sendable {
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
         Self.live.withLock { _ = $0.insert(child) }
+        sluice_register_child(child)
         if killed.withLock({ $0 }) { Glibc.kill(-child, SIGTERM) }
     }
 
@@ -139,6 +140,7 @@ final class ChildHandle: Sendable {
             return old
         }
         Self.live.withLock { _ = $0.remove(child) }
+        if child > 0 { sluice_unregister_child(child) }
     }
 
     func kill() {
