@@ -51,8 +51,8 @@ struct SluiceCommand: ParsableCommand {
 
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses); a name with {n} or {n:W} writes one file per batch.", valueName: "TARGET"))
     var output: String?
-    @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs, 1 (fast) to 9 (small). Default 6.", valueName: "N"))
-    var compressionLevel: Int32 = 6
+    @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs: 1-3 ISA-L (fast), 4-9 zlib (smaller, slower). Default 1.", valueName: "N"))
+    var compressionLevel: Int32 = 1
     @Option(name: [.customShort("p"), .customLong("pipeline")], help: ArgumentHelp("Stages as an expression: 'grep -i ERROR | map upper | exec \"cut -c1-80\" | batch 500 1s'.", valueName: "EXPR"))
     var pipeline: String?
     @Flag(name: .customLong("explain"), help: "Print the compiled stages and exit without reading input.")

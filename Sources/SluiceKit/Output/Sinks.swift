@@ -102,7 +102,7 @@ final class AtomicFile {
     let finalPath: String
     let temporaryPath: String
     let writer: OutputWriter
-    let gzip: GzipWriter?
+    let gzip: (any GzipCompressor)?
     private(set) var lineCount = 0
     private var closed = false
     static let counter = Atomic<Int>(0)
@@ -120,7 +120,7 @@ final class AtomicFile {
         }
         writer = OutputWriter(fd: fd, name: path, capacity: 256 * 1024)
         do {
-            gzip = path.hasSuffix(".gz") ? try GzipWriter(out: writer, level: compressionLevel) : nil
+            gzip = path.hasSuffix(".gz") ? try Gzip.compressor(out: writer, level: compressionLevel) : nil
         } catch {
             close(fd)
             unlink(temporaryPath)
@@ -169,7 +169,7 @@ final class AtomicFile {
 public final class SingleFileSink: LineSink {
     let file: AtomicFile
 
-    public init(path: String, compressionLevel: Int32 = 6) throws {
+    public init(path: String, compressionLevel: Int32 = 1) throws {
         file = try AtomicFile(path: path, compressionLevel: compressionLevel)
     }
 
@@ -197,7 +197,7 @@ public final class SplitFileSink: LineSink {
     var number = 1
     public private(set) var committedFiles: [String] = []
 
-    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 6) throws {
+    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1) throws {
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile

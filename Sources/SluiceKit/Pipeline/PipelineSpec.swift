@@ -43,8 +43,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var quiet = false
     public var stats = false
     public var lineBuffered = false
-    /// gzip level for `.gz` outputs (1 fastest … 9 smallest).
-    public var compressionLevel: Int32 = 6
+    /// gzip level for `.gz` outputs: 1–3 ISA-L (fast), 4–9 zlib (smaller, slower).
+    public var compressionLevel: Int32 = 1
     /// Chunk size read from the inputs.
     public var chunkSize = 512 * 1024
 
