@@ -7,7 +7,7 @@ TEST_PACKAGES := gzip grep sed perl tabix time procps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_FLAGS ?=
 
-.PHONY: deps build release demo test bench fuzz clean
+.PHONY: deps build release demo test sanitize bench fuzz clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES) $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,8 +32,17 @@ demo: release
 test: deps
 	SWIFT_BACKTRACE=enable=no swift test $(SWIFT_FLAGS)
 
+# The whole suite under ThreadSanitizer (memory-limit tests are skipped: shadow memory).
+sanitize: deps
+	SWIFT_BACKTRACE=enable=no SLUICE_SANITIZER=thread swift test --sanitize=thread --scratch-path .build-tsan
+
+# Both libFuzzer targets for FUZZ_SECONDS each (Fuzz/README.md).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	Fuzz/run.sh all $(FUZZ_SECONDS)
+
 bench: deps
 	python3 Benchmarks/bench.py
 
 clean:
-	rm -rf .build demo-out
+	rm -rf .build .build-tsan .build-fuzz .build-release demo-out

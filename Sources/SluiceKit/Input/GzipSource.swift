@@ -17,6 +17,8 @@ struct GzipSource: ByteSource {
     /// Valid bytes are `input[inputStart ..< inputEnd]` (mirrored into `state.next_in`).
     private var atEndOfFile = false
     private var betweenMembers = false
+    /// Set while a member header is being read (by `GzipHeaderParser`, not ISA-L).
+    private var header: GzipHeaderParser? = GzipHeaderParser()
     private var ended = false
 
     static let inputCapacity = 256 * 1024
@@ -27,7 +29,7 @@ struct GzipSource: ByteSource {
         state = .allocate(capacity: 1)
         input = .allocate(byteCount: Self.inputCapacity, alignment: 64)
         isal_inflate_init(state)
-        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        state.pointee.crc_flag = UInt32(ISAL_GZIP_NO_HDR_VER)
         prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         state.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
         state.pointee.avail_in = UInt32(prefix.count)
@@ -77,9 +79,8 @@ struct GzipSource: ByteSource {
                 if available == 0 { return finish(produced, nil) }
                 let next = state.pointee.next_in!
                 if available >= 2 && next[0] == 0x1F && next[1] == 0x8B {
-                    isal_inflate_reset(state)
-                    state.pointee.crc_flag = UInt32(ISAL_GZIP)
                     betweenMembers = false
+                    header = GzipHeaderParser()
                     continue
                 }
                 if next[0] == 0 {
@@ -96,6 +97,37 @@ struct GzipSource: ByteSource {
                 }
                 return finish(produced, SluiceError(.warning, place: name,
                     "trailing garbage after gzip data at byte \(position) ignored"))
+            }
+            if header != nil {
+                if state.pointee.avail_in == 0 {
+                    if atEndOfFile {
+                        return finish(produced, SluiceError(.corruptInput, place: name,
+                            "gzip stream truncated at byte \(consumedByteCount) (inside a member header)"))
+                    }
+                    if produced > 0 { break }
+                    if let failure = refill() { return finish(produced, failure) }
+                    continue
+                }
+                let available = UnsafeBufferPointer(start: state.pointee.next_in, count: Int(state.pointee.avail_in))
+                let (used, step) = header!.consume(available)
+                state.pointee.next_in += used
+                state.pointee.avail_in -= UInt32(used)
+                switch step {
+                case .needMore:
+                    continue
+                case .done:
+                    header = nil
+                    let next = state.pointee.next_in
+                    let pending = state.pointee.avail_in
+                    isal_inflate_reset(state)
+                    state.pointee.crc_flag = UInt32(ISAL_GZIP_NO_HDR_VER)
+                    state.pointee.next_in = next
+                    state.pointee.avail_in = pending
+                    continue
+                case .invalid(let reason):
+                    return finish(produced, SluiceError(.corruptInput, place: name,
+                        "invalid gzip header near byte \(position): \(reason)"))
+                }
             }
             if state.pointee.avail_in == 0 {
                 if atEndOfFile {

@@ -183,7 +183,7 @@ public func parseDuration(_ text: String) -> Duration?? {
     if text == "0" { return .some(nil) }
     let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60)]
     for (unit, scale) in units where text.hasSuffix(unit) {
-        guard let value = Double(text.dropLast(unit.count)), value >= 0, value.isFinite else { return nil }
+        guard let value = Double(text.dropLast(unit.count)), value >= 0, value * scale < 1e9 else { return nil }  // under ~31 years
         if value == 0 { return .some(nil) }
         return .some(.nanoseconds(Int64((value * scale * 1e9).rounded())))
     }

@@ -9,7 +9,10 @@ public enum MatcherBuilder {
 
     /// The matcher for `spec`, and a short description for `--explain`.
     public static func matcher(for spec: GrepSpec, place: String = "-e") throws -> (any Matcher, String) {
-        let patterns = spec.patterns.flatMap { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+        // Split on the newline byte (a Character split would keep "\r\n" whole).
+        let patterns = spec.patterns.flatMap { pattern in
+            Array(pattern.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        }
         let literal = spec.fixedStrings || patterns.allSatisfy(isLiteral)
         let plain = !spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp
         if plain && literal && patterns.contains("") {
