@@ -109,33 +109,62 @@ int sluice_install_signal_pipe(void) {
 
 int sluice_received_signal(void) { return received; }
 
-const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m) {
+/* Bytes ordered from most to least frequent in log text; anything missing is rarer still. */
+static const char frequent_bytes[] =
+    " e0t1a2o3i4n5s6r7h8l9:d-c.u/m=f_p,g[w]y\"b(v)k'x;j{q}zETAOINSRHLDCUMFPGWYBVKXJQZ\t<>+*#@!?&%$|~^`\\";
+
+static int byte_rank(unsigned char byte) {
+    for (int i = 0; frequent_bytes[i]; i++) {
+        if ((unsigned char)frequent_bytes[i] == byte) return i;
+    }
+    return 255; /* rarer than anything listed */
+}
+
+void sluice_rare_offsets(const void *needle, size_t m, size_t *first, size_t *second) {
+    const unsigned char *nd = needle;
+    *first = 0;
+    *second = m > 1 ? m - 1 : 0;
+    if (m < 2) return;
+    size_t best = 0, next = 1;
+    for (size_t i = 0; i < m; i++) {
+        if (byte_rank(nd[i]) > byte_rank(nd[best])) best = i;
+    }
+    int next_rank = -1;
+    for (size_t i = 0; i < m; i++) {
+        if (i == best || nd[i] == nd[best]) continue;
+        if (byte_rank(nd[i]) > next_rank) { next_rank = byte_rank(nd[i]); next = i; }
+    }
+    if (next_rank < 0) next = best == 0 ? m - 1 : 0; /* every byte the same */
+    *first = best < next ? best : next;
+    *second = best < next ? next : best;
+}
+
+const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
+                        size_t first, size_t second) {
     const unsigned char *h = haystack, *nd = needle;
     if (m == 0) return haystack;
     if (m > n) return NULL;
     if (m == 1) return memchr(h, nd[0], n);
 #if defined(__x86_64__)
-    /* Wojciech Mula's "generic SIMD" search: compare 16 positions at once against the
-       needle's first and last bytes, then check the candidates with memcmp. */
-    const __m128i first = _mm_set1_epi8((char)nd[0]);
-    const __m128i last = _mm_set1_epi8((char)nd[m - 1]);
+    /* Wojciech Mula's "generic SIMD" search: compare 16 positions at once against two of the
+       needle's bytes, then check the candidates with memcmp. */
+    const __m128i a_byte = _mm_set1_epi8((char)nd[first]);
+    const __m128i b_byte = _mm_set1_epi8((char)nd[second]);
     size_t i = 0;
-    for (; i + m - 1 + 16 <= n; i += 16) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(h + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(h + i + m - 1));
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+    for (; i + m + 16 <= n + 1; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(h + i + first));
+        __m128i b = _mm_loadu_si128((const __m128i *)(h + i + second));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, a_byte), _mm_cmpeq_epi8(b, b_byte)));
         while (mask) {
             unsigned bit = (unsigned)__builtin_ctz(mask);
-            if (memcmp(h + i + bit + 1, nd + 1, m - 2) == 0) return h + i + bit;
+            if (memcmp(h + i + bit, nd, m) == 0) return h + i + bit;
             mask &= mask - 1;
         }
     }
-    if (i < n) {
-        const void *rest = memmem(h + i, n - i, nd, m);
-        return rest;
-    }
+    if (i < n) return memmem(h + i, n - i, nd, m);
     return NULL;
 #else
+    (void)first; (void)second;
     return memmem(h, n, nd, m);
 #endif
 }

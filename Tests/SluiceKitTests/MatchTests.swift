@@ -225,7 +225,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     @Test func regexWithARequiredLiteralGetsAPrefilter() throws {
         let (matcher, how) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["ERROR.*timeout \\d+ms"]))
         let regex = try #require(matcher as? RegexMatcher)
-        #expect(regex.prefilter.map(text) == "timeout ")
+        #expect(regex.prefilter.map { text($0.needle) } == "timeout ")
         #expect(how.contains("prefilter"))
     }
 
@@ -359,5 +359,29 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         ]
         #expect(try steps.apply(chunk("ab\na\nb\nba\n")).lines.map(text) == ["ab\n", "ba\n"])
         #expect(try steps.apply(chunk("x\n")).isEmpty)
+    }
+}
+
+@Suite struct LiteralSearchTests {
+    /// The SIMD search against a plain scan, on random haystacks over a small alphabet (many
+    /// near misses) and needles of 2 to 20 bytes, at every start offset near the end.
+    @Test(arguments: [2, 3, 5, 14, 20])
+    func findsWhatAPlainScanFinds(needleLength: Int) {
+        var random = SeededGenerator(seed: UInt64(needleLength))
+        let alphabet = Array("ab ERO\n".utf8)
+        for _ in 0..<200 {
+            let haystack = (0..<Int.random(in: 0...90, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            let needle = (0..<needleLength).map { _ in alphabet.randomElement(using: &random)! }
+            let search = LiteralSearch(needle)
+            haystack.withUnsafeBufferPointer { buffer in
+                for from in 0..<max(1, haystack.count) {
+                    let expected = from + needle.count <= haystack.count
+                        ? (from...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }
+                        : nil
+                    let got = buffer.baseAddress.flatMap { search.find(in: $0, from: from, count: haystack.count) }
+                    #expect(got == expected, "needle \(needle) in \(haystack) from \(from)")
+                }
+            }
+        }
     }
 }

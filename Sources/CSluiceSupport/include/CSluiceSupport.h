@@ -12,9 +12,15 @@ void *memrchr(const void *s, int c, size_t n);
    leads a process group of its own (signal -pid to reach everything it started). */
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
 
+/* Picks the two needle positions holding the bytes least frequent in typical log text
+   (first < second), so a search checks few false candidates. */
+void sluice_rare_offsets(const void *needle, size_t m, size_t *first, size_t *second);
+
 /* The first occurrence of needle in haystack, like memmem, but with a SIMD scan for the
-   needle's first and last bytes (SSE2 on x86_64; memmem elsewhere). */
-const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m);
+   needle's bytes at offsets `first` and `second` (from sluice_rare_offsets), then memcmp
+   (SSE2 on x86_64; memmem elsewhere). */
+const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
+                        size_t first, size_t second);
 
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
    (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */

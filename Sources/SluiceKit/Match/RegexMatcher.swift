@@ -12,7 +12,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     // `@unchecked`: `code` is immutable after init and PCRE2 documents compiled patterns,
     // JIT code included, as safe to share between threads; match data is per call.
     let code: OpaquePointer
-    let prefilter: [UInt8]?
+    let prefilter: LiteralSearch?
     let matchEachLine: Bool
     public let pattern: String
 
@@ -35,7 +35,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         }
         code = compiled
         _ = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE))  // falls back to the interpreter if JIT is unavailable
-        self.prefilter = caseless ? nil : prefilter
+        self.prefilter = caseless ? nil : prefilter.map(LiteralSearch.init)
         self.matchEachLine = matchEachLine
     }
 
@@ -70,9 +70,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         var position = from
         if let prefilter {
             while position < count {
-                let found = prefilter.withUnsafeBytes { sluice_find(base + position, count - position, $0.baseAddress!, $0.count) }
-                guard let found else { return nil }
-                let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                guard let at = prefilter.find(in: base, from: position, count: count) else { return nil }
                 var start = position
                 if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
                     start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1

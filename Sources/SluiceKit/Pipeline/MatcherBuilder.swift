@@ -19,7 +19,7 @@ public enum MatcherBuilder {
             return (MatchEverything(), "every line (empty pattern)")
         }
         if plain && literal && patterns.count == 1 {
-            return (LiteralMatcher(Array(patterns[0].utf8)), "literal, memmem over whole chunks")
+            return (LiteralMatcher(Array(patterns[0].utf8)), "literal, SIMD search over whole chunks")
         }
         let alternatives = patterns.map { literal ? escape($0) : $0 }
         var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0))" }.joined(separator: "|")
@@ -37,7 +37,7 @@ public enum MatcherBuilder {
                                        matchEachLine: looksPastItsLine)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
-            how += ", prefilter memmem \"\(String(decoding: prefilter, as: UTF8.self))\""
+            how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""
         }
         return (matcher, how)
     }
