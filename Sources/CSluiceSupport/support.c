@@ -171,7 +171,8 @@ const void *sluice_find(const void *haystack, size_t n, const void *needle, size
 
 void sluice_tune_malloc(void) {
 #ifdef M_MMAP_THRESHOLD
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+    mallopt(M_ARENA_MAX, 4); /* worker threads share a few heaps: bounded RSS */
 #endif
 }

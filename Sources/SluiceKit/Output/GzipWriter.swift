@@ -1,143 +1,160 @@
 import CISAL
 import CZlib
+import Dispatch
 
-/// Compresses a byte stream into one gzip member and hands the compressed bytes to an
-/// `OutputWriter`. Levels 1–3 use ISA-L's `isal_deflate` (several times faster than zlib at a
-/// similar ratio); 4–9 use zlib for smaller files.
-protocol GzipCompressor: AnyObject {
-    func write(_ bytes: UnsafeRawBufferPointer) throws
-    /// Makes everything written so far decodable from the file (a sync flush).
-    func flush() throws
-    /// Writes the gzip trailer; nothing can be written after this.
-    func finish() throws
-}
-
-enum Gzip {
-    static func compressor(out: OutputWriter, level: Int32) throws -> any GzipCompressor {
-        level <= 3 ? try IsalGzipWriter(out: out, level: max(1, level)) : try ZlibGzipWriter(out: out, level: level)
+/// gzip members compressed on worker threads and written in order: a `.gz` output is a
+/// series of complete members (as bgzip and pigz --independent write), so `-j` cores compress
+/// at once. Levels 1–3 use ISA-L's deflate (several times faster than zlib at a similar
+/// ratio); 4–9 use zlib for smaller files.
+enum GzipMember {
+    /// `input` as one complete gzip member.
+    static func compress(_ input: [UInt8], level: Int32) throws -> [UInt8] {
+        try input.withUnsafeBytes { level <= 3 ? try isal($0, level: max(1, level)) : try zlib($0, level: level) }
     }
-}
 
-/// ISA-L deflate, levels 1–3.
-final class IsalGzipWriter: GzipCompressor {
-    private let stream: UnsafeMutablePointer<isal_zstream>
-    private let levelBuffer: UnsafeMutableRawBufferPointer
-    private let out: OutputWriter
-    private var scratch = [UInt8](repeating: 0, count: 256 * 1024)
-
-    init(out: OutputWriter, level: Int32) throws {
-        self.out = out
-        stream = .allocate(capacity: 1)
+    static func isal(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+        let stream = UnsafeMutablePointer<isal_zstream>.allocate(capacity: 1)
         let size = Int(sluice_isal_level_buffer_size(level))
-        levelBuffer = .allocate(byteCount: size, alignment: 64)
+        let levelBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer {
+            stream.deallocate()
+            levelBuffer.deallocate()
+        }
         isal_deflate_init(stream)
         stream.pointee.level = UInt32(level)
         stream.pointee.level_buf = levelBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         stream.pointee.level_buf_size = UInt32(size)
         stream.pointee.gzip_flag = UInt16(IGZIP_GZIP)
-    }
-
-    deinit {
-        stream.deallocate()
-        levelBuffer.deallocate()
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count > 0 else { return }
-        var offset = 0
-        while offset < bytes.count {
-            // avail_in is 32-bit: feed at most 1 GiB at a time.
-            let piece = min(bytes.count - offset, 1 << 30)
-            try run(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + piece)]), flush: UInt16(NO_FLUSH), end: false)
-            offset += piece
-        }
-    }
-
-    func flush() throws {
-        try run(UnsafeRawBufferPointer(start: nil, count: 0), flush: UInt16(SYNC_FLUSH), end: false)
-        try out.flush()
-    }
-
-    func finish() throws {
-        try run(UnsafeRawBufferPointer(start: nil, count: 0), flush: UInt16(NO_FLUSH), end: true)
-        try out.flush()
-    }
-
-    private func run(_ input: UnsafeRawBufferPointer, flush: UInt16, end: Bool) throws {
+        stream.pointee.end_of_stream = 1
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
         stream.pointee.avail_in = UInt32(input.count)
-        stream.pointee.flush = flush
-        stream.pointee.end_of_stream = end ? 1 : 0
-        let capacity = scratch.count
-        while true {
+        var output: [UInt8] = []
+        output.reserveCapacity(input.count / 3 + 1024)
+        var scratch = [UInt8](repeating: 0, count: 256 * 1024)
+        repeat {
             let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
                 stream.pointee.next_out = buffer.baseAddress
-                stream.pointee.avail_out = UInt32(capacity)
+                stream.pointee.avail_out = UInt32(buffer.count)
                 let status = isal_deflate(stream)
-                return (status, capacity - Int(stream.pointee.avail_out))
+                return (status, buffer.count - Int(stream.pointee.avail_out))
             }
             guard status == COMP_OK else {
-                throw SluiceError(.output, place: out.name, "gzip compression failed (ISA-L status \(status))")
+                throw SluiceError(.output, "gzip compression failed (ISA-L status \(status))")
             }
-            if produced > 0 { try scratch.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[..<produced])) } }
-            let done = end
-                ? stream.pointee.internal_state.state == ZSTATE_END
-                : stream.pointee.avail_in == 0 && stream.pointee.avail_out != 0
-            if done { break }
+            output.append(contentsOf: scratch[..<produced])
+        } while stream.pointee.internal_state.state != ZSTATE_END
+        return output
+    }
+
+    static func zlib(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+        var stream = z_stream()
+        guard sluice_deflate_init_gzip(&stream, level) == Z_OK else {
+            throw SluiceError(.output, "cannot start gzip compression (level \(level))")
+        }
+        defer { deflateEnd(&stream) }
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.avail_in = uInt(input.count)
+        var output: [UInt8] = []
+        var scratch = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
+                stream.next_out = buffer.baseAddress
+                stream.avail_out = uInt(buffer.count)
+                let status = deflate(&stream, Z_FINISH)
+                return (status, buffer.count - Int(stream.avail_out))
+            }
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw SluiceError(.output, "gzip compression failed (zlib status \(status))")
+            }
+            output.append(contentsOf: scratch[..<produced])
+            if status == Z_STREAM_END { return output }
         }
     }
 }
 
-/// zlib deflate, levels 4–9.
-final class ZlibGzipWriter: GzipCompressor {
-    private var stream = z_stream()
-    private let out: OutputWriter
-    private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
-    private var open = false
+/// Compresses members on worker threads, at most `limit` at once, and carries out the file
+/// writes and commits in the order they were asked for.
+///
+/// Used by one sink on one task. `submit` blocks (waiting for the oldest member) once `limit`
+/// members are in flight: back-pressure instead of an unbounded queue. Errors (compression or
+/// write) surface from the call that reaches them.
+final class CompressionQueue {
+    /// A member being compressed. `@unchecked Sendable`: `result` is written by the worker
+    /// before `done.signal()` and read only after `done.wait()`.
+    final class Job: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var result: Result<[UInt8], any Error> = .success([])
+        var finished = false
+    }
 
-    init(out: OutputWriter, level: Int32) throws {
-        self.out = out
-        guard sluice_deflate_init_gzip(&stream, level) == Z_OK else {
-            throw SluiceError(.output, place: out.name, "cannot start gzip compression (level \(level))")
+    enum Step {
+        case member(AtomicFile, Job)
+        case commit(AtomicFile)
+    }
+
+    let level: Int32
+    let limit: Int
+    /// Steps not carried out yet (a handful: submitting waits once `limit` members are in
+    /// flight), so removing from the front is cheap and releases each member at once.
+    private var steps: [Step] = []
+    private var inFlight = 0
+
+    init(level: Int32, limit: Int) {
+        self.level = level
+        self.limit = max(1, limit)
+    }
+
+    func submit(_ bytes: [UInt8], to file: AtomicFile) throws {
+        let job = Job()
+        let level = self.level
+        DispatchQueue.global().async {
+            job.result = Result { try GzipMember.compress(bytes, level: level) }
+            job.done.signal()
         }
-        open = true
+        steps.append(.member(file, job))
+        inFlight += 1
+        try drain(waitingWhileAbove: limit)
     }
 
-    deinit { if open { deflateEnd(&stream) } }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count > 0 else { return }
-        try run(bytes, flush: Z_NO_FLUSH)
+    func commitWhenWritten(_ file: AtomicFile) throws {
+        steps.append(.commit(file))
+        try drain(waitingWhileAbove: limit)
     }
 
-    func flush() throws {
-        try run(UnsafeRawBufferPointer(start: nil, count: 0), flush: Z_SYNC_FLUSH)
-        try out.flush()
+    /// Writes and commits everything asked for so far.
+    func drainAll() throws {
+        try drain(waitingWhileAbove: 0)
     }
 
-    func finish() throws {
-        try run(UnsafeRawBufferPointer(start: nil, count: 0), flush: Z_FINISH)
-        deflateEnd(&stream)
-        open = false
-        try out.flush()
-    }
-
-    private func run(_ input: UnsafeRawBufferPointer, flush: Int32) throws {
-        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        stream.avail_in = uInt(input.count)
-        let capacity = scratch.count
-        while true {
-            let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
-                stream.next_out = buffer.baseAddress
-                stream.avail_out = uInt(capacity)
-                let status = deflate(&stream, flush)
-                return (status, capacity - Int(stream.avail_out))
+    /// Waits for the jobs still running (their results are dropped) and forgets every step.
+    func abandon() {
+        for step in steps {
+            if case .member(let file, let job) = step {
+                job.done.wait()
+                file.discard()
+            } else if case .commit(let file) = step {
+                file.discard()
             }
-            if status == Z_STREAM_ERROR {
-                throw SluiceError(.output, place: out.name, "gzip compression failed")
+        }
+        steps = []
+        inFlight = 0
+    }
+
+    /// Carries out finished steps from the front; waits for the front member while more than
+    /// `bound` are in flight.
+    private func drain(waitingWhileAbove bound: Int) throws {
+        while let step = steps.first {
+            switch step {
+            case .member(let file, let job):
+                if inFlight <= bound && job.done.wait(timeout: .now()) == .timedOut { return }
+                if inFlight > bound { job.done.wait() }
+                inFlight -= 1
+                steps.removeFirst()
+                try file.writeCompressed(try job.result.get())
+            case .commit(let file):
+                steps.removeFirst()
+                try file.finishCommit()
             }
-            if produced > 0 { try scratch.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[..<produced])) } }
-            if flush == Z_FINISH ? status == Z_STREAM_END : stream.avail_out != 0 { break }
         }
     }
 }

@@ -98,16 +98,22 @@ public final class StandardOutputSink: LineSink {
 }
 
 /// A file written under a hidden temporary name in its folder, renamed when complete.
+///
+/// With a `CompressionQueue` (names ending `.gz`), bytes collect into pieces of
+/// `memberSize` that the queue compresses as gzip members on worker threads and writes back
+/// in order; the rename waits until every member is written.
 final class AtomicFile {
     let finalPath: String
     let temporaryPath: String
     let writer: OutputWriter
-    let gzip: (any GzipCompressor)?
+    let compression: CompressionQueue?
+    private var pending: [UInt8] = []
     private(set) var lineCount = 0
     private var closed = false
     static let counter = Atomic<Int>(0)
+    static let memberSize = 512 * 1024
 
-    init(path: String, compressionLevel: Int32) throws {
+    init(path: String, compression: CompressionQueue?) throws {
         finalPath = path
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
@@ -119,30 +125,59 @@ final class AtomicFile {
             throw SluiceError(.output, place: path, "cannot create file: \(SluiceError.systemReason(errno))")
         }
         writer = OutputWriter(fd: fd, name: path, capacity: 256 * 1024)
-        do {
-            gzip = path.hasSuffix(".gz") ? try Gzip.compressor(out: writer, level: compressionLevel) : nil
-        } catch {
-            close(fd)
-            unlink(temporaryPath)
-            throw error
-        }
+        self.compression = compression
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, lines: Int) throws {
-        if let gzip { try gzip.write(bytes) } else { try writer.write(bytes) }
         lineCount += lines
+        guard let compression else { return try writer.write(bytes) }
+        var rest = bytes
+        while !rest.isEmpty {
+            if pending.capacity == 0 { pending.reserveCapacity(Self.memberSize) }
+            let take = min(rest.count, Self.memberSize - pending.count)
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<take]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+            if pending.count == Self.memberSize {
+                try compression.submit(pending, to: self)
+                pending = []
+            }
+        }
     }
 
+    /// Called by the queue, in order, with each compressed member.
+    func writeCompressed(_ member: [UInt8]) throws {
+        try writer.write(member)
+    }
+
+    /// Makes everything written so far reach the temporary file.
     func flush() throws {
-        if let gzip { try gzip.flush() } else { try writer.flush() }
+        if let compression {
+            if !pending.isEmpty {
+                try compression.submit(pending, to: self)
+                pending = []
+            }
+            try compression.drainAll()
+        }
+        try writer.flush()
     }
 
-    /// Completes the file and gives it its final name.
+    /// Completes the file and gives it its final name (once its members are written, when
+    /// compressing: call the queue's `drainAll` to be sure it happened).
     func commit() throws {
+        guard let compression else { return try finishCommit() }
+        if !pending.isEmpty || lineCount == 0 {
+            try compression.submit(pending, to: self)  // an empty input still makes a valid gzip file
+            pending = []
+        }
+        try compression.commitWhenWritten(self)
+    }
+
+    /// Flushes, closes and renames into place.
+    func finishCommit() throws {
         guard !closed else { return }
         closed = true
         do {
-            if let gzip { try gzip.finish() } else { try writer.flush() }
+            try writer.flush()
             if close(writer.fd) != 0 {
                 throw SluiceError(.output, place: finalPath, "close failed: \(SluiceError.systemReason(errno))")
             }
@@ -164,13 +199,18 @@ final class AtomicFile {
     }
 }
 
+/// The compression queue for `path`, or nil when it is not a `.gz` name.
+func compressionQueue(for path: String, level: Int32, concurrency: Int) -> CompressionQueue? {
+    path.hasSuffix(".gz") ? CompressionQueue(level: level, limit: concurrency) : nil
+}
+
 /// `-o FILE`: every line into one file, created at the start (so an unwritable target fails
 /// before any input is read) and renamed into place at the end.
 public final class SingleFileSink: LineSink {
     let file: AtomicFile
 
-    public init(path: String, compressionLevel: Int32 = 1) throws {
-        file = try AtomicFile(path: path, compressionLevel: compressionLevel)
+    public init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
+        file = try AtomicFile(path: path, compression: compressionQueue(for: path, level: compressionLevel, concurrency: concurrency))
     }
 
     public func write(_ chunk: LineChunk) throws {
@@ -181,8 +221,15 @@ public final class SingleFileSink: LineSink {
         if closing == .timeout { try file.flush() }
     }
 
-    public func finish() throws { try file.commit() }
-    public func abort() { file.discard() }
+    public func finish() throws {
+        try file.commit()
+        try file.compression?.drainAll()
+    }
+
+    public func abort() {
+        file.compression?.abandon()
+        file.discard()
+    }
 }
 
 /// `-o 'part-{n}.log'`: one file per `linesPerFile` lines, as `split -l` cuts. The first
@@ -192,17 +239,17 @@ public final class SingleFileSink: LineSink {
 public final class SplitFileSink: LineSink {
     let template: FileNameTemplate
     let linesPerFile: Int
-    let compressionLevel: Int32
+    let compression: CompressionQueue?
     var current: AtomicFile?
     var number = 1
     public private(set) var committedFiles: [String] = []
 
-    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1) throws {
+    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile
-        self.compressionLevel = compressionLevel
-        current = try AtomicFile(path: template.name(1), compressionLevel: compressionLevel)
+        compression = compressionQueue(for: template.name(1), level: compressionLevel, concurrency: concurrency)
+        current = try AtomicFile(path: template.name(1), compression: compression)
     }
 
     public func write(_ chunk: LineChunk) throws {
@@ -213,7 +260,7 @@ public final class SplitFileSink: LineSink {
             while offset < raw.count {
                 if current == nil {
                     number += 1
-                    current = try AtomicFile(path: template.name(number), compressionLevel: compressionLevel)
+                    current = try AtomicFile(path: template.name(number), compression: compression)
                 }
                 let file = current!
                 let room = linesPerFile - file.lineCount
@@ -243,17 +290,20 @@ public final class SplitFileSink: LineSink {
     }
 
     public func finish() throws {
-        guard let file = current else { return }
-        current = nil
-        if file.lineCount == 0 {
-            file.discard()
-        } else {
-            try file.commit()
-            committedFiles.append(file.finalPath)
+        if let file = current {
+            current = nil
+            if file.lineCount == 0 {
+                file.discard()
+            } else {
+                try file.commit()
+                committedFiles.append(file.finalPath)
+            }
         }
+        try compression?.drainAll()
     }
 
     public func abort() {
+        compression?.abandon()
         current?.discard()
         current = nil
     }

@@ -135,10 +135,10 @@ public struct PipelineRunner: Sendable {
         case .standardOutput:
             return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
         case .file(let path):
-            return try SingleFileSink(path: path, compressionLevel: spec.compressionLevel)
+            return try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
         case .split(let template):
-            if spec.countOnly { return try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel) }
-            return try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel)
+            if spec.countOnly { return try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: spec.concurrency) }
+            return try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
         }
     }
 
