@@ -20,8 +20,6 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
         case exec
         /// The reader of the output went away (a closed pipe): stop quietly.
         case closedOutput
-        /// SIGINT or SIGTERM asked the run to stop.
-        case interrupted
     }
 
     public var code: Code

@@ -246,7 +246,7 @@ public struct PipelineRunner: Sendable {
                 remaining -= count
             } else {
                 if remaining > 0 {
-                    kept.append(BatchStateMachine<ContinuousClock.Instant>.split(segment, afterLines: remaining).0)
+                    kept.append(segment.split(afterLines: remaining).0)
                 }
                 break
             }

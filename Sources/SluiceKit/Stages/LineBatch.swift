@@ -92,7 +92,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
                 lines = 0
                 rest = LineChunk(bytes: [])
             } else {
-                let (head, tail) = Self.split(rest, afterLines: room)
+                let (head, tail) = rest.split(afterLines: room)
                 hold(head, lines: room)
                 rest = tail
                 lines -= room
@@ -145,10 +145,5 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         batchLines = 0
         openedAt = nil
         return batch
-    }
-
-    /// Splits a chunk after its first `lines` lines; the notes stay with the tail.
-    static func split(_ chunk: LineChunk, afterLines lines: Int) -> (LineChunk, LineChunk) {
-        chunk.split(afterLines: lines)
     }
 }
