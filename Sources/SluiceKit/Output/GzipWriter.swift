@@ -1,36 +1,45 @@
 import CISAL
 import CZlib
 import Dispatch
+import Foundation
 
 /// gzip members compressed on worker threads and written in order: a `.gz` output is a
 /// series of complete members (as bgzip and pigz --independent write), so `-j` cores compress
 /// at once. Levels 1–3 use ISA-L's deflate (several times faster than zlib at a similar
 /// ratio); 4–9 use zlib for smaller files.
-enum GzipMember {
-    /// `input` as one complete gzip member.
-    static func compress(_ input: [UInt8], level: Int32) throws -> [UInt8] {
-        try input.withUnsafeBytes { level <= 3 ? try isal($0, level: max(1, level)) : try zlib($0, level: level) }
+final class GzipMember {
+    let level: Int32
+    private let stream = UnsafeMutablePointer<isal_zstream>.allocate(capacity: 1)
+    private let levelBuffer: UnsafeMutableRawBufferPointer
+    private var scratch = [UInt8](repeating: 0, count: 256 * 1024)
+
+    /// A compressor whose buffers are reused member after member (one per worker thread).
+    init(level: Int32) {
+        self.level = level
+        levelBuffer = .allocate(byteCount: Int(sluice_isal_level_buffer_size(max(1, min(3, level)))), alignment: 64)
     }
 
-    static func isal(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
-        let stream = UnsafeMutablePointer<isal_zstream>.allocate(capacity: 1)
-        let size = Int(sluice_isal_level_buffer_size(level))
-        let levelBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-        defer {
-            stream.deallocate()
-            levelBuffer.deallocate()
-        }
+    deinit {
+        stream.deallocate()
+        levelBuffer.deallocate()
+    }
+
+    /// `input` as one complete gzip member.
+    func compress(_ input: [UInt8]) throws -> [UInt8] {
+        try input.withUnsafeBytes { level <= 3 ? try isal($0) : try zlib($0) }
+    }
+
+    private func isal(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         isal_deflate_init(stream)
-        stream.pointee.level = UInt32(level)
+        stream.pointee.level = UInt32(max(1, level))
         stream.pointee.level_buf = levelBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        stream.pointee.level_buf_size = UInt32(size)
+        stream.pointee.level_buf_size = UInt32(levelBuffer.count)
         stream.pointee.gzip_flag = UInt16(IGZIP_GZIP)
         stream.pointee.end_of_stream = 1
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
         stream.pointee.avail_in = UInt32(input.count)
         var output: [UInt8] = []
         output.reserveCapacity(input.count / 3 + 1024)
-        var scratch = [UInt8](repeating: 0, count: 256 * 1024)
         repeat {
             let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
                 stream.pointee.next_out = buffer.baseAddress
@@ -46,7 +55,7 @@ enum GzipMember {
         return output
     }
 
-    static func zlib(_ input: UnsafeRawBufferPointer, level: Int32) throws -> [UInt8] {
+    private func zlib(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         var stream = z_stream()
         guard sluice_deflate_init_gzip(&stream, level) == Z_OK else {
             throw SluiceError(.output, "cannot start gzip compression (level \(level))")
@@ -55,7 +64,6 @@ enum GzipMember {
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.avail_in = uInt(input.count)
         var output: [UInt8] = []
-        var scratch = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
                 stream.next_out = buffer.baseAddress
@@ -68,6 +76,43 @@ enum GzipMember {
             }
             output.append(contentsOf: scratch[..<produced])
             if status == Z_STREAM_END { return output }
+        }
+    }
+}
+
+/// `count` threads that compress members, each with its own reusable `GzipMember`, so a long
+/// export allocates its compression buffers once. Threads end with `shutDown()`.
+final class CompressionWorkers: @unchecked Sendable {
+    // `@unchecked`: `queue` is guarded by `lock`; `available` counts its entries.
+    private let lock = Locked<[(@Sendable (GzipMember) -> Void)?]>([])
+    private let available = DispatchSemaphore(value: 0)
+    private let count: Int
+
+    init(count: Int, level: Int32) {
+        self.count = count
+        for _ in 0..<count {
+            let thread = Thread { [self] in
+                let compressor = GzipMember(level: level)
+                while true {
+                    available.wait()
+                    guard let job = lock.withLock({ $0.removeFirst() }) else { return }
+                    job(compressor)
+                }
+            }
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+    }
+
+    func run(_ job: @escaping @Sendable (GzipMember) -> Void) {
+        lock.withLock { $0.append(job) }
+        available.signal()
+    }
+
+    func shutDown() {
+        for _ in 0..<count {
+            lock.withLock { $0.append(nil) }
+            available.signal()
         }
     }
 }
@@ -92,23 +137,24 @@ final class CompressionQueue {
         case commit(AtomicFile)
     }
 
-    let level: Int32
     let limit: Int
+    private let workers: CompressionWorkers
     /// Steps not carried out yet (a handful: submitting waits once `limit` members are in
     /// flight), so removing from the front is cheap and releases each member at once.
     private var steps: [Step] = []
     private var inFlight = 0
 
     init(level: Int32, limit: Int) {
-        self.level = level
         self.limit = max(1, limit)
+        workers = CompressionWorkers(count: self.limit, level: level)
     }
+
+    deinit { workers.shutDown() }
 
     func submit(_ bytes: [UInt8], to file: AtomicFile) throws {
         let job = Job()
-        let level = self.level
-        DispatchQueue.global().async {
-            job.result = Result { try GzipMember.compress(bytes, level: level) }
+        workers.run { compressor in
+            job.result = Result { try compressor.compress(bytes) }
             job.done.signal()
         }
         steps.append(.member(file, job))
