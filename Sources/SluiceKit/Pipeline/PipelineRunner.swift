@@ -158,12 +158,7 @@ public struct PipelineRunner: Sendable {
             return out
         }
         var policy = spec.batch
-        if execPhases.isEmpty {
-            // Nothing needs whole or exact batches: hand on large ones in pieces (bounded
-            // memory) and never cut a chunk just to mark a flush point.
-            policy.pieceBytes = 4 << 20
-            policy.exactSize = false
-        }
+        if execPhases.isEmpty { policy.pieceBytes = 4 << 20 }  // nothing needs whole batches: bound memory
         let batched = filtered.batched(policy)
         let stream: any AsyncSequence<LineBatch, any Error>
         if execPhases.isEmpty {

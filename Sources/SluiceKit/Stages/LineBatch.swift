@@ -46,17 +46,12 @@ public struct BatchPolicy: Sendable, Equatable {
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
     /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
     public var pieceBytes: Int?
-    /// Whether a batch must hold exactly `size` lines (`--exec` batches). When false a chunk
-    /// is never cut: the batch closes once it holds `size` lines or more, which saves scanning
-    /// for the cut when batches only mark flush points (file outputs count lines themselves).
-    public var exactSize: Bool
 
-    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil, exactSize: Bool = true) {
+    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil) {
         precondition(size > 0)
         self.size = size
         self.timeout = timeout
         self.pieceBytes = pieceBytes
-        self.exactSize = exactSize
     }
 }
 
@@ -92,7 +87,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         while lines > 0 {
             if batchLines == 0 && openedAt == nil { openedAt = now }
             let room = policy.size - batchLines
-            if lines <= room || !policy.exactSize {
+            if lines <= room {
                 hold(rest, lines: lines)
                 lines = 0
                 rest = LineChunk(bytes: [])
@@ -102,7 +97,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
                 rest = tail
                 lines -= room
             }
-            if batchLines >= policy.size {
+            if batchLines == policy.size {
                 closed.append(take(.size))
             } else if let limit = policy.pieceBytes, pendingBytes >= limit {
                 closed.append(takePiece())
