@@ -11,7 +11,7 @@ mkdir -p "$DIR"
 for size in 100MB 1GB 5GB; do
   f="$DIR/text-$size.log"
   [ -f "$f" ] || python3 "$SHARED/bench/gen_corpus.py" --bytes "$size" --seed 7 --out "$f" 2>/dev/null
-  [ -f "$f.gz" ] || gzip -6 -n -c "$f" > "$f.gz"
+  if [ ! -f "$f.gz" ]; then if command -v pigz >/dev/null; then pigz -6 -n -c "$f" > "$f.gz"; else gzip -6 -n -c "$f" > "$f.gz"; fi; fi
 done
 
 # median wall seconds and max RSS (MiB) of 3 runs; stdout drained through a pipe
