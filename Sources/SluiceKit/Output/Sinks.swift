@@ -74,27 +74,64 @@ public protocol LineSink: AnyObject {
     func write(_ chunk: LineChunk) throws
     /// A batch ended; a timeout closing means "make it visible", not "cut a file".
     func batchEnded(_ closing: BatchClosing) throws
+    /// Everything written so far has reached its file or descriptor (before a diagnostic).
+    func flushCompletely() throws
     func finish() throws
     func abort()
 }
 
-/// Standard output; flushed at every batch end (and every write when line-buffered).
+extension LineSink {
+    public func flushCompletely() throws { try batchEnded(.timeout) }
+}
+
+/// Standard output, written from a thread of its own (`WriterThread`) as chunks arrive, so
+/// every batch end is already a flush. Small chunks are gathered into 64 KiB blocks unless
+/// line-buffered; a batch end hands over what was gathered.
 public final class StandardOutputSink: LineSink {
-    let writer = OutputWriter(fd: 1, name: "(standard output)")
+    let writer = WriterThread(fd: 1, name: "(standard output)")
     let lineBuffered: Bool
+    private var gathered: [UInt8] = []
+    static let blockSize = 64 * 1024
 
     public init(lineBuffered: Bool) {
         self.lineBuffered = lineBuffered
     }
 
     public func write(_ chunk: LineChunk) throws {
-        try chunk.withUnsafeBytes { try writer.write($0) }
-        if lineBuffered { try writer.flush() }
+        if lineBuffered || chunk.byteCount >= Self.blockSize {
+            try handOver()
+            try writer.enqueue(chunk)
+            return
+        }
+        chunk.withUnsafeBufferPointer { gathered.append(contentsOf: $0) }
+        if gathered.count >= Self.blockSize { try handOver() }
     }
 
-    public func batchEnded(_ closing: BatchClosing) throws { try writer.flush() }
-    public func finish() throws { try writer.flush() }
-    public func abort() { try? writer.flush() }
+    private func handOver() throws {
+        guard !gathered.isEmpty else { return }
+        try writer.enqueue(LineChunk(bytes: gathered))
+        gathered = []
+    }
+
+    public func batchEnded(_ closing: BatchClosing) throws {
+        try handOver()
+    }
+
+    /// Everything written so far has reached the descriptor (before a diagnostic is printed).
+    public func flushCompletely() throws {
+        try handOver()
+        try writer.drain()
+    }
+
+    public func finish() throws {
+        try handOver()
+        try writer.stop()
+    }
+
+    public func abort() {
+        try? handOver()
+        try? writer.stop()
+    }
 }
 
 /// A file written under a hidden temporary name in its folder, renamed when complete.

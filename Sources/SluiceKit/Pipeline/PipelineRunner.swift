@@ -191,7 +191,7 @@ public struct PipelineRunner: Sendable {
                 for segment in batch.segments {
                     if !spec.quiet && !spec.countOnly && !segment.isEmpty { try sink.write(segment) }
                     if !segment.notes.isEmpty {
-                        try? sink.batchEnded(.timeout)
+                        try? sink.flushCompletely()
                         for note in segment.notes {
                             if note.isFatalToStatus { result.failed = true }
                             report(note)

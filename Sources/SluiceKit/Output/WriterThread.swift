@@ -1,0 +1,111 @@
+import CSluiceSupport
+import Foundation
+import Glibc
+
+/// Writes chunks to a descriptor from a thread of its own, so a slow reader of stdout (a pipe
+/// into `less`, or a benchmark draining it) blocks that thread instead of one of the task
+/// pool's few threads, which keep filtering meanwhile.
+///
+/// Bound: at most `capacity` chunks wait. Errors: the first write error is kept, later chunks
+/// are dropped, and the next `enqueue`/`drain` throws it. `drain()` returns once everything
+/// enqueued is written; `stop()` drains and ends the thread.
+///
+/// `@unchecked Sendable`: the queue and flags are touched only while `lock` is held.
+final class WriterThread: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [LineChunk] = []
+    private var writing = false
+    private var stopping = false
+    private var failure: SluiceError?
+    private let capacity: Int
+    let fd: Int32
+    let name: String
+
+    init(fd: Int32, name: String, capacity: Int = 8) {
+        self.fd = fd
+        self.name = name
+        self.capacity = capacity
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(changed, nil)
+        let thread = Thread { [self] in run() }
+        thread.stackSize = 256 * 1024
+        thread.start()
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+        changed.deallocate()
+    }
+
+    func enqueue(_ chunk: LineChunk) throws {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while queue.count >= capacity && failure == nil { pthread_cond_wait(changed, lock) }
+        if let failure { throw failure }
+        queue.append(chunk)
+        pthread_cond_broadcast(changed)
+    }
+
+    /// Waits until every enqueued chunk is written.
+    func drain() throws {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while (!queue.isEmpty || writing) && failure == nil { pthread_cond_wait(changed, lock) }
+        if let failure { throw failure }
+    }
+
+    /// Drains, then ends the thread.
+    func stop() throws {
+        defer {
+            pthread_mutex_lock(lock)
+            stopping = true
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(lock)
+        }
+        try drain()
+    }
+
+    private func run() {
+        sluice_block_sigpipe_in_thread()  // a closed pipe is EPIPE, handled, even if SIGPIPE is not ignored
+        while true {
+            pthread_mutex_lock(lock)
+            while queue.isEmpty && !stopping { pthread_cond_wait(changed, lock) }
+            if queue.isEmpty && stopping {
+                pthread_mutex_unlock(lock)
+                return
+            }
+            let chunk = queue.removeFirst()
+            writing = true
+            pthread_cond_broadcast(changed)
+            let skip = failure != nil
+            pthread_mutex_unlock(lock)
+
+            let error = skip ? nil : writeAll(chunk)
+
+            pthread_mutex_lock(lock)
+            writing = false
+            if let error, failure == nil { failure = error }
+            pthread_cond_broadcast(changed)
+            pthread_mutex_unlock(lock)
+        }
+    }
+
+    private func writeAll(_ chunk: LineChunk) -> SluiceError? {
+        chunk.withUnsafeBytes { bytes -> SluiceError? in
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EPIPE { return SluiceError.closedOutput }
+                    return SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(errno))")
+                }
+                offset += n
+            }
+            return nil
+        }
+    }
+}
