@@ -1,9 +1,17 @@
-/// Rewrites grep-style attached short options into the separate words ArgumentParser reads:
-/// `-j2` → `-j 2`, `-eERROR` → `-e ERROR`, `-ive x` → `-i -v -e x`. Words after `--`, and
-/// words that are not option clusters, pass unchanged.
+/// Rewrites grep-style options into words ArgumentParser reads the way grep would:
+/// `-j2` → `--concurrency=2`, `-eERROR` and `-e ERROR` → `--regexp=ERROR`, `-ive x` →
+/// `-i -v --regexp=x`, `--map -x` → `--map=-x`. The `=` form keeps a value that starts with
+/// `-` (`-e '-> 200'`) from being read as an option. Words after `--`, and words that are not
+/// option clusters, pass unchanged.
 enum ShortOptions {
     static let flags: Set<Character> = ["F", "i", "v", "w", "x", "c", "q", "h"]
-    static let valued: Set<Character> = ["e", "m", "j", "b", "o", "p"]
+    static let valued: [Character: String] = [
+        "e": "regexp", "m": "max-count", "j": "concurrency", "b": "batch-size", "o": "output", "p": "pipeline",
+    ]
+    static let valuedLong: Set<String> = [
+        "--regexp", "--max-count", "--concurrency", "--batch-size", "--output", "--pipeline",
+        "--map", "--exec", "--batch-timeout", "--compression-level",
+    ]
 
     static func normalize(_ arguments: [String]) -> [String] {
         var out: [String] = []
@@ -15,38 +23,40 @@ enum ShortOptions {
                 out.append(contentsOf: arguments[(index - 1)...])
                 break
             }
-            guard word.count > 2, word.hasPrefix("-"), !word.hasPrefix("--") else {
+            if valuedLong.contains(word), index < arguments.count {
+                out.append(contentsOf: option(word, arguments[index]))
+                index += 1
+                continue
+            }
+            guard word.count >= 2, word.hasPrefix("-"), !word.hasPrefix("--") else {
                 out.append(word)
-                // A valued option's next word is its value, even if it starts with '-'.
-                if word.count == 2, word.hasPrefix("-"), valued.contains(word.last!), index < arguments.count {
-                    out.append(arguments[index])
-                    index += 1
-                }
                 continue
             }
             let letters = Array(word.dropFirst())
-            let optionLetters = letters.prefix { !valued.contains($0) }
-            let clusterIsValid = optionLetters.allSatisfy(flags.contains) && (optionLetters.count < letters.count || !optionLetters.isEmpty)
-            guard clusterIsValid else {
+            let optionLetters = letters.prefix { valued[$0] == nil }
+            guard optionLetters.allSatisfy(flags.contains) else {
                 out.append(word)
                 continue
             }
-            var position = 0
-            while position < letters.count {
-                let letter = letters[position]
-                position += 1
-                out.append("-\(letter)")
-                if valued.contains(letter) {
-                    if position < letters.count {
-                        out.append(String(letters[position...]))
-                    } else if index < arguments.count {
-                        out.append(arguments[index])
-                        index += 1
-                    }
-                    break
-                }
+            out.append(contentsOf: optionLetters.map { "-\($0)" })
+            guard optionLetters.count < letters.count else { continue }
+            let long = valued[letters[optionLetters.count]]!
+            let attached = String(letters[(optionLetters.count + 1)...])
+            if !attached.isEmpty {
+                out.append(contentsOf: option("--\(long)", attached))
+            } else if index < arguments.count {
+                out.append(contentsOf: option("--\(long)", arguments[index]))
+                index += 1
+            } else {
+                out.append("--\(long)")  // ArgumentParser reports the missing value
             }
         }
         return out
+    }
+
+    /// `--name=value` when the value starts with `-` (so it is not read as an option), else
+    /// two words (ArgumentParser reads `--name=` with an empty value as a missing one).
+    static func option(_ name: String, _ value: String) -> [String] {
+        value.hasPrefix("-") ? ["\(name)=\(value)"] : [name, value]
     }
 }

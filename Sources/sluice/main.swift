@@ -22,7 +22,8 @@ func runMain() async -> Int32 {
             print(message)
             return 0
         }
-        FileHandle.standardError.write(Data("sluice: \(message)\n".utf8))
+        let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+        FileHandle.standardError.write(Data("sluice: \(text)\n".utf8))
         return 2
     }
     let spec: PipelineSpec

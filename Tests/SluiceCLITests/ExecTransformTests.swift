@@ -80,6 +80,15 @@ import Testing
         #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
     }
 
+    @Test("grep finding nothing in a batch (exit 1, no output) is not a fault; the other batches are kept")
+    func grepFindingNothingIsNotAFault() async throws {
+        let sluice = try await Sluice.run(["-b", "10", "--exec", "grep '^line 2'"], stdin: .bytes(Self.numbered(35)))
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
+        let expected = (1...35).map { "line \($0)" }.filter { $0.hasPrefix("line 2") }
+        #expect(sluice.stdoutText == expected.map { $0 + "\n" }.joined())
+    }
+
     @Test("the last line reaches the command with its newline")
     func lastLineWithoutNewline() async throws {
         let sluice = try await Sluice.run(["--exec", "od -An -c | tr -s ' '"], stdin: .bytes(Array("a\nb".utf8)))
@@ -96,7 +105,7 @@ import Testing
 
     @Test("a failing middle batch: no later batch is written")
     func failingMiddleBatch() async throws {
-        let command = #"read n; if [ "$n" = 3 ]; then exit 1; fi; sleep 0.$((9 - n)); echo "$n""#
+        let command = #"read n; if [ "$n" = 3 ]; then exit 3; fi; sleep 0.$((9 - n)); echo "$n""#
         let sluice = try await Sluice.run(
             ["-b", "1", "-j", "2", "--exec", command],
             stdin: .bytes(lines((1...6).map(String.init)))

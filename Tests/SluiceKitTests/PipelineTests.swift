@@ -147,7 +147,7 @@ import Testing
         report.writtenLines = 3
         report.batches = 2
         report.seconds = 0.5
-        #expect(report.summary == "read 2.00 MB (10 lines), selected 4 lines, wrote 3 lines in 2 batches, 0.500 s, 4.0 MB/s")
+        #expect(report.summary == "read 2.00 MB (as stored: gzip inputs count compressed) (10 lines), selected 4 lines, wrote 3 lines in 2 batches, 0.500 s, 4.0 MB/s")
     }
 }
 

@@ -336,12 +336,26 @@ func batchLines(_ batch: LineBatch) -> [String] {
 
     @Test func notesAloneMakeABatchAtTheEnd() {
         let note = SluiceError(.input, place: "a", "missing")
-        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2))
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2, timeout: nil))
         #expect(machine.append(LineChunk(bytes: [], notes: [note]), now: t0).isEmpty)
         #expect(machine.deadline == nil)
         let last = machine.finish()
         #expect(last?.notes == [note])
         #expect(last?.lineCount == 0)
+    }
+
+    /// A diagnostic with no lines never waits for lines that may not come (a missing file
+    /// before a trickling stdin): it starts the batch clock like a line would.
+    @Test func notesAloneCloseByTheTimeout() {
+        let note = SluiceError(.input, place: "a", "missing")
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 2))
+        #expect(machine.append(LineChunk(bytes: [], notes: [note]), now: t0).isEmpty)
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(200)))
+        #expect(machine.timeout(now: t0.advanced(by: .milliseconds(100))) == nil)
+        let batch = machine.timeout(now: t0.advanced(by: .milliseconds(200)))
+        #expect(batch?.notes == [note])
+        #expect(batch?.lineCount == 0)
+        #expect(batch?.closing == .timeout)
     }
 
     @Test func chunkWithAKnownLineCountIsTrusted() {

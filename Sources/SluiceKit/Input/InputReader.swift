@@ -133,7 +133,12 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 var plain = PlainSource(fd: fd, name: name, prefix: prefix)
                 ok = pump(&plain, framer: &framer, notes: &pendingNotes, channel: channel)
             }
-            if !ok { return }
+            if !ok {
+                // Stopped (a signal): the partial last line was read too; hand it on.
+                let last = framer.finish()
+                if !last.isEmpty && !channel.isCancelled { _ = channel.sendBlocking(LineChunk(bytes: last)) }
+                return
+            }
         }
         let last = framer.finish()
         if !last.isEmpty || !pendingNotes.isEmpty {

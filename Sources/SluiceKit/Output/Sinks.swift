@@ -213,8 +213,10 @@ final class AtomicFile {
     func finishCommit() throws {
         guard !closed else { return }
         closed = true
+        var open = true
         do {
             try writer.flush()
+            open = false
             if close(writer.fd) != 0 {
                 throw SluiceError(.output, place: finalPath, "close failed: \(SluiceError.systemReason(errno))")
             }
@@ -222,6 +224,7 @@ final class AtomicFile {
                 throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
             }
         } catch {
+            if open { close(writer.fd) }
             unlink(temporaryPath)
             throw error
         }

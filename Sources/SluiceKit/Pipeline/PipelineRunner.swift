@@ -26,7 +26,7 @@ public struct RunReport: Sendable {
         let megabytes = Double(bytesRead) / 1e6
         let rate = seconds > 0 ? megabytes / seconds : 0
         let lines = linesRead.map { " (\($0) lines)" } ?? ""
-        return String(format: "read %.2f MB%@, selected %d lines, wrote %d lines in %d batches, %.3f s, %.1f MB/s",
+        return String(format: "read %.2f MB (as stored: gzip inputs count compressed)%@, selected %d lines, wrote %d lines in %d batches, %.3f s, %.1f MB/s",
                       megabytes, lines, selectedLines, writtenLines, batches, seconds, rate)
     }
 }
@@ -158,7 +158,11 @@ public struct PipelineRunner: Sendable {
             return out
         }
         var policy = spec.batch
-        if execPhases.isEmpty { policy.pieceBytes = 4 << 20 }  // nothing needs whole batches: bound memory
+        if execPhases.isEmpty {
+            policy.pieceBytes = 4 << 20  // nothing needs whole batches: bound memory
+            // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
+            if spec.quiet || spec.maxCount != nil { policy.timeout = .zero }
+        }
         let batched = filtered.batched(policy)
         let stream: any AsyncSequence<LineBatch, any Error>
         if execPhases.isEmpty {
@@ -208,14 +212,14 @@ public struct PipelineRunner: Sendable {
             sink.abort()
         } catch let error as SluiceError {
             result.failed = true
+            report(error)
             if error.code == .output {
                 sink.abort()
             } else {
-                try? sink.finish()
+                finishKeepingWhatWasWritten(sink, &result, report)
             }
-            report(error)
         } catch is CancellationError {
-            try? sink.finish()
+            finishKeepingWhatWasWritten(sink, &result, report)
         } catch {
             result.failed = true
             sink.abort()
@@ -228,6 +232,19 @@ public struct PipelineRunner: Sendable {
         let elapsed = ContinuousClock.now - started
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return result
+    }
+
+    /// After a failure that is not the output's: commit what was written; if even that fails,
+    /// remove the temporary files and report it.
+    private func finishKeepingWhatWasWritten(_ sink: any LineSink, _ result: inout RunReport,
+                                             _ report: (SluiceError) -> Void) {
+        do {
+            try sink.finish()
+        } catch {
+            sink.abort()
+            result.failed = true
+            if let error = error as? SluiceError, error.code != .closedOutput { report(error) }
+        }
     }
 
     struct ExecPhase: Sendable {

@@ -29,6 +29,8 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     private var failure: (any Error)?
     private var waitingConsumer: (id: UInt64, continuation: CheckedContinuation<Received, Never>)?
     private var waitingProducers: [CheckedContinuation<Void, Never>] = []
+    /// Threads waiting in `sendBlocking`: the end is not reported while one may still deliver.
+    private var blockedSenders = 0
     private var nextWaitID: UInt64 = 0
 
     public init(capacity: Int) {
@@ -57,12 +59,33 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     /// Enqueues `element`, blocking the calling thread while the channel is full.
     /// Returns false (and drops the element) once the channel is cancelled.
     @discardableResult
+    ///
+    /// A send that was waiting when the stream was finished (a stop request) still delivers its
+    /// element, past the bound, then returns false: what a reader already read is not lost.
     public func sendBlocking(_ element: Element) -> Bool {
         pthread_mutex_lock(lock)
-        while queuedCount >= capacity && !cancelled {
+        blockedSenders += 1
+        while queuedCount >= capacity && !cancelled && !finished {
             pthread_cond_wait(spaceAvailable, lock)
         }
+        blockedSenders -= 1
+        if finished && !cancelled {
+            deliverLocked(element)
+            return false
+        }
         return enqueueLocked(element)
+    }
+
+    /// With `lock` held (released here): hands `element` to the waiting consumer or queues it.
+    private func deliverLocked(_ element: Element) {
+        if let consumer = waitingConsumer {
+            waitingConsumer = nil
+            pthread_mutex_unlock(lock)
+            consumer.continuation.resume(returning: .element(element))
+            return
+        }
+        items.append(element)
+        pthread_mutex_unlock(lock)
     }
 
     /// Enqueues `element`, suspending while the channel is full.
@@ -92,14 +115,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
             pthread_mutex_unlock(lock)
             return false
         }
-        if let consumer = waitingConsumer {
-            waitingConsumer = nil
-            pthread_mutex_unlock(lock)
-            consumer.continuation.resume(returning: .element(element))
-            return true
-        }
-        items.append(element)
-        pthread_mutex_unlock(lock)
+        deliverLocked(element)
         return true
     }
 
@@ -109,16 +125,20 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         guard !finished else { pthread_mutex_unlock(lock); return }
         finished = true
         failure = error
-        let consumer = waitingConsumer
-        waitingConsumer = nil
+        pthread_cond_broadcast(spaceAvailable)  // a blocked sender delivers, then stops
+        let consumer = blockedSenders == 0 ? waitingConsumer : nil
+        if consumer != nil { waitingConsumer = nil }
         pthread_mutex_unlock(lock)
         consumer?.continuation.resume(returning: error.map { .failed($0) } ?? .finished)
     }
 
-    /// Drops what is queued and wakes every waiter; later sends return false.
-    public func cancel() {
+    /// Drops what is queued (returning it, so the caller can release it) and wakes every
+    /// waiter; later sends return false.
+    @discardableResult
+    public func cancel() -> [Element] {
         pthread_mutex_lock(lock)
         cancelled = true
+        let dropped = items[head...].compactMap { $0 }
         items.removeAll()
         head = 0
         let consumer = waitingConsumer
@@ -129,6 +149,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         pthread_mutex_unlock(lock)
         consumer?.continuation.resume(returning: .finished)
         for producer in producers { producer.resume() }
+        return dropped
     }
 
     // MARK: consumer
@@ -207,7 +228,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
             }
             return .element(element)
         }
-        if finished { return failure.map { .failed($0) } ?? .finished }
+        if finished && blockedSenders == 0 { return failure.map { .failed($0) } ?? .finished }
         return nil
     }
 }

@@ -64,7 +64,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
 
         deinit {
             intake?.cancel()
-            handles.cancel()
+            for task in handles.cancel() { task.cancel() }  // transforms nobody will await
             results.cancel()
             slots.cancel()
         }
@@ -90,7 +90,8 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                 }
             } else {
                 intake = Task {
-                    await withTaskGroup(of: Void.self) { group in
+                    var failure: (any Error)?
+                    await withDiscardingTaskGroup { group in
                         do {
                             for try await element in sequence.base {
                                 guard await slots.send(()) else { break }
@@ -99,13 +100,11 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                                     await results.send(result)
                                 }
                             }
-                            await group.waitForAll()
-                            results.finish()
                         } catch {
-                            await group.waitForAll()
-                            results.finish(throwing: error)
+                            failure = error
                         }
-                    }
+                    }  // every child has sent its result here
+                    results.finish(throwing: failure)
                 }
             }
         }

@@ -75,7 +75,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
 
     /// When the open batch must be closed by the timeout, if it holds a line.
     public var deadline: Instant? {
-        guard let openedAt, let timeout = policy.timeout, pendingLines > 0 else { return nil }
+        guard let openedAt, let timeout = policy.timeout, !segments.isEmpty else { return nil }
         return openedAt.advanced(by: timeout)
     }
 
@@ -107,7 +107,9 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             closed.append(take(.timeout))  // line-buffered: every arrival closes the batch
         }
         if !rest.notes.isEmpty || (chunk.lineCount == 0 && !chunk.notes.isEmpty) {
-            // Notes with no lines ride with the open batch (or close as their own at the end).
+            // Notes with no lines ride with the open batch; alone, they start its clock so a
+            // diagnostic never waits for lines that may not come.
+            if segments.isEmpty && openedAt == nil { openedAt = now }
             segments.append(LineChunk(bytes: [], notes: rest.notes))
         }
         return closed

@@ -6,7 +6,8 @@ import Glibc
 /// its stdout (a last line without `\n` gets one).
 ///
 /// The child runs on a dedicated thread (its pipes are blocking I/O). A child that stops
-/// reading early (`head -1`) is fine: the rest of the batch is dropped. A non-zero exit or death
+/// reading early (`head -1`) is fine: the rest of the batch is dropped. Exit status 1 with no
+/// output (grep selecting nothing) is fine too. Any other non-zero exit or death
 /// by a signal throws a `SluiceError` naming the command. Cancellation kills the child and
 /// everything it started (it leads its own process group).
 public struct ExecCommand: Sendable {
@@ -95,7 +96,9 @@ public struct ExecCommand: Sendable {
             throw failure("killed by signal \(signal) (\(Self.signalName(signal)))")
         }
         let code = (status >> 8) & 0xFF
-        if code != 0 { throw failure("exited with status \(code)") }
+        // Status 1 with no output is grep's "nothing selected" (`--exec 'grep x'` on a batch
+        // without x), not a failure; any other non-zero status is.
+        if code != 0 && !(code == 1 && output.isEmpty) { throw failure("exited with status \(code)") }
         if let last = output.last, last != 0x0A { output.append(0x0A) }
         return output
     }
