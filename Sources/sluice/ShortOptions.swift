@@ -4,7 +4,7 @@
 /// `-` (`-e '-> 200'`) from being read as an option. Words after `--`, and words that are not
 /// option clusters, pass unchanged.
 enum ShortOptions {
-    static let flags: Set<Character> = ["F", "i", "v", "w", "x", "c", "q", "h"]
+    static let flags: Set<Character> = ["F", "E", "P", "i", "v", "w", "x", "c", "q", "h"]
     static let valued: [Character: String] = [
         "e": "regexp", "m": "max-count", "j": "concurrency", "b": "batch-size", "o": "output", "p": "pipeline",
     ]

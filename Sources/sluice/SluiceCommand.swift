@@ -20,6 +20,9 @@ struct SluiceCommand: ParsableCommand {
     var patterns: [String] = []
     @Flag(name: [.customShort("F"), .customLong("fixed-strings")], help: "Patterns are fixed strings.")
     var fixedStrings = false
+    @Flag(name: [.customShort("E"), .customLong("extended-regexp"), .customShort("P"), .customLong("perl-regexp")],
+          help: "Accepted for grep compatibility: patterns are always PCRE.")
+    var regexSyntax = false
     @Flag(name: [.customShort("i"), .customLong("ignore-case")], help: "Ignore ASCII case.")
     var ignoreCase = false
     @Flag(name: [.customShort("v"), .customLong("invert-match")], help: "Select the lines that do not match.")

@@ -11,6 +11,8 @@ import Testing
         (["-cieerror"], ["-c", "-i", "-e", "error"]),
         (["-m5", "-eINFO"], ["-m", "5", "-e", "INFO"]),
         (["-vxe", ""], ["-v", "-x", "-e", ""]),
+        (["-E", "-e", "(WARN|ERROR) .*[0-9]{3}"], ["-E", "-e", "(WARN|ERROR) .*[0-9]{3}"]),
+        (["-Pie", "error\\b"], ["-P", "-i", "-e", "error\\b"]),
     ])
     func spellings(sluiceFlags: [String], grepFlags: [String]) async throws {
         let input = Paths.fixture("app.log.gz")
