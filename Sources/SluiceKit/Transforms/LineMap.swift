@@ -141,14 +141,32 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
     // `@unchecked`: the matcher is immutable and thread-safe (see RegexMatcher); `template`
     // is immutable.
     enum Piece { case literal([UInt8]), group(Int) }
+    /// The template flattened for the per-match loop (no reference counting there): each step
+    /// is a capture group, or (`group < 0`) the bytes `literals[start ..< start + count]`.
+    struct Step { var group: Int; var start: Int; var count: Int }
     let matcher: RegexMatcher
     let template: [Piece]
+    let steps: [Step]
+    let literals: [UInt8]
     let global: Bool
 
     init(pattern: String, replacement: String, global: Bool, caseless: Bool) throws {
         matcher = try RegexMatcher(pattern: pattern, caseless: caseless, place: "--map s///")
         self.global = global
         template = try Self.parse(Array(replacement.utf8))
+        var steps: [Step] = []
+        var literals: [UInt8] = []
+        for piece in template {
+            switch piece {
+            case .literal(let bytes):
+                steps.append(Step(group: -1, start: literals.count, count: bytes.count))
+                literals.append(contentsOf: bytes)
+            case .group(let n):
+                steps.append(Step(group: n, start: 0, count: 0))
+            }
+        }
+        self.steps = steps
+        self.literals = literals
         let groups = Int(Self.captureCount(matcher))
         for case .group(let n) in template where n > groups {
             throw SluiceError(.usage, place: "--map", "replacement refers to group \(n) but '\(pattern)' has \(groups)")
@@ -205,6 +223,8 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
         out.reserveCapacity(chunk.byteCount + chunk.byteCount / 8)
         let scratch = matcher.makeScratch()
         let data = scratch.pointer
+        steps.withUnsafeBufferPointer { steps in
+        literals.withUnsafeBufferPointer { literals in
         chunk.forEachLine { line in
             guard let base = line.baseAddress else { out.append(0x0A); return }
             var copied = 0
@@ -215,15 +235,16 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
                 let ovector = pcre2_get_ovector_pointer_8(data)!
                 let (start, end) = (ovector[0], ovector[1])
                 out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: start - copied))
-                for piece in template {
-                    switch piece {
-                    case .literal(let bytes): out.append(contentsOf: bytes)
-                    case .group(let n):
-                        guard n < Int(rc) else { continue }
-                        let s = ovector[2 * n], e = ovector[2 * n + 1]
-                        if s != sluice_pcre2_unset() && e >= s {
-                            out.append(contentsOf: UnsafeBufferPointer(start: base + s, count: e - s))
-                        }
+                for step in steps {
+                    if step.group < 0 {
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: literals[step.start..<(step.start + step.count)]))
+                        continue
+                    }
+                    let n = step.group
+                    guard n < Int(rc) else { continue }
+                    let s = ovector[2 * n], e = ovector[2 * n + 1]
+                    if s != sluice_pcre2_unset() && e >= s {
+                        out.append(contentsOf: UnsafeBufferPointer(start: base + s, count: e - s))
                     }
                 }
                 copied = end
@@ -241,6 +262,8 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
                 out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: line.count - copied))
             }
             out.append(0x0A)
+        }
+        }
         }
         return LineChunk(bytes: out, notes: chunk.notes, inputByteCount: chunk.inputByteCount)
     }
