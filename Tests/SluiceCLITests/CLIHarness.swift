@@ -495,10 +495,7 @@ enum Shell {
         stdin: StandardInput = .empty,
         timeout: Duration = .seconds(60)
     ) async throws -> ProcessOutput {
-        try await runProcess(
-            "/bin/sh", ["-c", script], stdin: stdin,
-            environment: ["SLUICE": SluiceBinary.path, "LC_ALL": "C"], timeout: timeout
-        )
+        try await run(script, shell: "/bin/sh", stdin: stdin, timeout: timeout)
     }
 
     /// Runs `script` with `bash -c` (for `PIPESTATUS`).
@@ -507,8 +504,12 @@ enum Shell {
         stdin: StandardInput = .empty,
         timeout: Duration = .seconds(60)
     ) async throws -> ProcessOutput {
+        try await run(script, shell: "/bin/bash", stdin: stdin, timeout: timeout)
+    }
+
+    private static func run(_ script: String, shell: String, stdin: StandardInput, timeout: Duration) async throws -> ProcessOutput {
         try await runProcess(
-            "/bin/bash", ["-c", script], stdin: stdin,
+            shell, ["-c", script], stdin: stdin,
             environment: ["SLUICE": SluiceBinary.path, "LC_ALL": "C"], timeout: timeout
         )
     }

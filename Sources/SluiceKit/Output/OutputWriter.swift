@@ -46,17 +46,23 @@ public final class OutputWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EPIPE { throw SluiceError.closedOutput }
-                throw SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(errno))")
-            }
-            offset += n
-            writtenByteCount += n
+        try writeFully(fd, bytes, name: name)
+        writtenByteCount += bytes.count
+    }
+}
+
+/// write(2) until every byte is out, retrying on EINTR. A closed pipe throws
+/// `SluiceError.closedOutput`; anything else an `.output` error naming `name`.
+func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, name: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            if errno == EPIPE { throw SluiceError.closedOutput }
+            throw SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(errno))")
         }
+        offset += n
     }
 }
 

@@ -94,18 +94,11 @@ final class WriterThread: @unchecked Sendable {
     }
 
     private func writeAll(_ chunk: LineChunk) -> SluiceError? {
-        chunk.withUnsafeBytes { bytes -> SluiceError? in
-            var offset = 0
-            while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EPIPE { return SluiceError.closedOutput }
-                    return SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(errno))")
-                }
-                offset += n
-            }
+        do {
+            try chunk.withUnsafeBytes { try writeFully(fd, $0, name: name) }
             return nil
+        } catch {
+            return error as? SluiceError ?? SluiceError(.output, place: name, "\(error)")
         }
     }
 }
