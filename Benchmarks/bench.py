@@ -120,6 +120,9 @@ def define_cases(paths, shared, outdir):
         ("map", "sluice -j1", "sha256", [
             ("sluice -j1", "{sluice} -j1 --map %s {S}" % mp, S, True, None),
             ("sluice -j2", "{sluice} -j2 --map %s {S}" % mp, S, True, None)]),
+        ("export", "plain", None, [
+            ("plain", "{sluice} -e INFO -b 100000 -o {out}/p-{{n}}.log {F}", F, "files", None),
+            ("gzip", "{sluice} -e INFO -b 100000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None)]),
         ("seed", "seed", "lines", [
             ("sluice", "{sluice} -e ERROR {F}", F, True, None),
             ("seed", seed + " --reader chunks {F}", F, True, "python3")]),
@@ -275,6 +278,7 @@ TARGETS = [
     ("regex ≤ 1.0× rg", "regex", "sluice", "rg", "<=", 1.0),
     ("map -j2 ≥ 1.7× faster than -j1", "map", "sluice -j1", "sluice -j2", ">=", 1.7),
     ("≥ 20× faster than the seed", "seed", "seed", "sluice", ">=", 20.0),
+    ("gzip export ≤ 2× plain export", "export", "gzip", "plain", "<=", 2.0),
 ]
 
 

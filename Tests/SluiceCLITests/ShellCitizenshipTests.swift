@@ -112,6 +112,22 @@ import Testing
         #expect(sluice.stderr.contains { $0.isNumber }, "stderr: \(sluice.stderr)")
     }
 
+    /// Batches are counted as if cut at every `-b` lines, whatever the chunking (stdout and
+    /// single-file output let chunks through uncut).
+    @Test("--stats counts ceil(lines / -b) batches", arguments: [
+        (["-b", "1000"], 2000), (["-b", "7"], 2000), (["-b", "1"], 2000), (["-b", "3000"], 2000), (["-b", "400", "-o", "{dir}/all.log"], 2000),
+        (["-b", "333", "-o", "{dir}/p-{n}.log"], 2000),
+    ])
+    func statsCountsBatches(flags: [String], lines: Int) async throws {
+        let dir = try TemporaryDirectory()
+        let arguments = flags.map { $0.replacingOccurrences(of: "{dir}", with: dir.path) }
+        let sluice = try await Sluice.run(["--stats", "-j", "2", "-e", "."] + arguments + [Paths.loghub("Hadoop_2k.log")])
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let size = Int(flags[1])!
+        let expected = (lines + size - 1) / size
+        #expect(sluice.stderr.contains("wrote \(lines) lines in \(expected) batches"), "stderr: \(sluice.stderr)")
+    }
+
     @Test("no --stats, no error: stderr stays empty")
     func quietByDefault() async throws {
         let sluice = try await Sluice.run(["-e", "ERROR", Paths.fixture("app.log.gz"), Paths.loghub("Hadoop_2k.log")])

@@ -208,10 +208,11 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
     }
 
     /// "Bound: at most `limit` transforms run" (ConcurrentMap.swift).
-    @Test(arguments: [(1, true), (2, true), (3, true), (1, false), (2, false), (3, false)])
-    func atMostLimitTransformsRunAtOnce(limit: Int, ordered: Bool) async throws {
+    @Test(arguments: [(1, true, 0), (2, true, 0), (3, true, 0), (1, false, 0), (2, false, 0), (3, false, 0),
+                      (1, true, 2), (2, true, 2), (3, true, 2), (1, false, 2), (2, false, 2), (3, false, 2)])
+    func atMostLimitTransformsRunAtOnce(limit: Int, ordered: Bool, lookahead: Int) async throws {
         let gauge = ConcurrencyGauge()
-        let mapped = stream(Array(0..<12)).concurrentMap(limit: limit, ordered: ordered) { i in
+        let mapped = stream(Array(0..<12)).concurrentMap(limit: limit, ordered: ordered, lookahead: lookahead) { i in
             gauge.enter()
             defer { gauge.leave() }
             try await Task.sleep(for: .milliseconds(15))
@@ -222,6 +223,26 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
         #expect(count == 12)
         #expect(gauge.peak <= limit, "peak \(gauge.peak) transforms at once with limit \(limit)")
         #expect(gauge.peak >= 1)
+    }
+
+    /// While a slow first element holds up ordered output, `lookahead` more elements are
+    /// started (not only `limit`), and no more than that.
+    @Test(arguments: [0, 1, 2, 5])
+    func lookaheadLetsWorkersPassASlowElement(lookahead: Int) async throws {
+        let started = Locked<Int>(0)
+        let mapped = stream(Array(0..<12)).concurrentMap(limit: 2, lookahead: lookahead) { i in
+            started.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(i == 0 ? 400 : 5))
+            return i
+        }
+        var output: [Int] = []
+        var startedWhenTheFirstCameOut = 0
+        for try await value in mapped {
+            if value == 0 { startedWhenTheFirstCameOut = started.withLock { $0 } }
+            output.append(value)
+        }
+        #expect(output == Array(0..<12))
+        #expect(startedWhenTheFirstCameOut == 2 + lookahead)
     }
 
     @Test func emptyBaseEndsAtOnce() async throws {
@@ -363,6 +384,48 @@ func batchLines(_ batch: LineBatch) -> [String] {
         let batches = machine.append(LineChunk(bytes: "a\nb\nc\n".bytes, lineCount: 3), now: t0)
         #expect(batches.map(batchLines) == [["a\n", "b\n"]])
         #expect(machine.finish().map(batchLines) == ["c\n"])
+    }
+
+    /// Without exact boundaries, chunks pass uncut and the batch ends add up to what exact
+    /// cutting would have made, for every chunking of the input.
+    @Test(arguments: [1, 2, 3, 5, 7, 10, 11, 25])
+    func unexactBoundariesCountTheSameEnds(size: Int) {
+        for cuts in [[10], [1, 9], [3, 3, 4], [4, 6], [2, 2, 2, 2, 2], [9, 1]] {
+            var exact = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: size, timeout: nil))
+            var loose = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: size, timeout: nil, exactBoundaries: false))
+            var exactBatches: [LineBatch] = []
+            var looseBatches: [LineBatch] = []
+            var start = 0
+            for count in cuts {
+                let piece = lines(start..<start + count)
+                start += count
+                exactBatches += exact.append(piece, now: t0)
+                let handed = loose.append(piece, now: t0)
+                #expect(handed.allSatisfy { $0.segments.allSatisfy { $0.lineCount == 0 || $0.byteCount > 0 } })
+                looseBatches += handed
+            }
+            if let last = exact.finish() { exactBatches.append(last) }
+            if let last = loose.finish() { looseBatches.append(last) }
+            let context = "size \(size), chunks \(cuts)"
+            #expect(looseBatches.flatMap(batchLines) == (0..<10).map { "l\($0)\n" }, "\(context)")
+            #expect(looseBatches.reduce(0) { $0 + $1.ends } == exactBatches.count, "\(context)")
+            #expect(exactBatches.allSatisfy { $0.ends == 1 }, "\(context)")
+            #expect(looseBatches.map(\.segments.count).allSatisfy { $0 <= cuts.count }, "\(context)")
+        }
+    }
+
+    @Test func unexactBoundariesKeepTheTimeout() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 3, timeout: .seconds(1), exactBoundaries: false))
+        let handed = machine.append(lines(0..<4), now: t0)
+        #expect(handed.map(\.lineCount) == [4], "the chunk is not cut at 3 lines")
+        #expect(handed.map(\.ends) == [1])
+        #expect(machine.deadline == nil, "nothing held: the carried line was handed on")
+        _ = machine.append(lines(4..<5), now: t0.advanced(by: .milliseconds(300)))
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(1300)))
+        let timedOut = machine.timeout(now: t0.advanced(by: .milliseconds(1300)))
+        #expect(timedOut?.lineCount == 1)
+        #expect(timedOut?.ends == 1, "the timeout ends the batch holding lines 3 and 4")
+        #expect(machine.finish() == nil)
     }
 
     @Test func joinedConcatenatesSegments() {

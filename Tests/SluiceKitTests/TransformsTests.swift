@@ -153,6 +153,21 @@ func mapped(_ spec: String, _ input: [UInt8]) throws -> [UInt8] {
         #expect(out.lineCount == 3)
     }
 
+    @Test(arguments: ["s/,/;/g", "s/(a)(,)/$2$1/", "s/^/> /", "s/x*//g"])
+    func knownLineCountIsTheInputsWhenNoNewlineIsInserted(spec: String) throws {
+        let out = try MapSpec(parsing: spec).makeStep().apply(chunk("a,b\n\nc,,\nlast\n"))
+        #expect(out.knownLineCount == 4)
+        #expect(out.lines.count == 4)
+    }
+
+    /// The JIT's 32 KiB stack runs out on `(a|b)*` over a long line; the interpreter must take
+    /// over rather than leave the line unsubstituted (as it did before).
+    @Test func aPatternThatExhaustsTheJITStackStillSubstitutes() throws {
+        let line = String(repeating: "ab", count: 100_000)
+        #expect(try mapped("s/^(a|b)*$/X/", line + "\n") == "X\n")
+        #expect(try mapped("s/(a|b)*$/X/", "z" + line + "\n") == "zX\n")
+    }
+
     @Test func bytesOutsideTheMatchPassThrough() throws {
         let input: [UInt8] = [0xFF, 0x61, 0x00, 0x0D, 0x0A]
         #expect(try mapped("s/a/b/", input) == [0xFF, 0x62, 0x00, 0x0D, 0x0A])

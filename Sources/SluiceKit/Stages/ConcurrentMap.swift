@@ -2,16 +2,18 @@ extension AsyncSequence where Self: Sendable, Element: Sendable {
     /// Transforms up to `limit` elements at once, emitting results in input order (or, with
     /// `ordered: false`, as they finish).
     ///
-    /// Bound: at most `limit` transforms run, and at most `limit` finished results wait for
-    /// the consumer; a slow consumer stops the intake. End: after the base ends and every
+    /// Bound: at most `limit` transforms run, and at most `limit + lookahead` are started and
+    /// not yet consumed; a slow consumer stops the intake. `lookahead` lets a worker go on
+    /// while an earlier, slower element holds up ordered output (with 0, a worker that
+    /// finishes first idles until its predecessor is consumed). End: after the base ends and every
     /// transform has been emitted. Error: the first error (from the base or a transform, in
     /// emission order) is thrown and the rest is cancelled. Cancellation: dropping the iterator
     /// cancels the intake and every transform still running.
     public func concurrentMap<T: Sendable>(
-        limit: Int, ordered: Bool = true,
+        limit: Int, ordered: Bool = true, lookahead: Int = 0,
         _ transform: @escaping @Sendable (Element) async throws -> T
     ) -> ConcurrentMapSequence<Self, T> {
-        ConcurrentMapSequence(base: self, limit: limit, ordered: ordered, transform: transform)
+        ConcurrentMapSequence(base: self, limit: limit, ordered: ordered, lookahead: lookahead, transform: transform)
     }
 }
 
@@ -19,14 +21,16 @@ extension AsyncSequence where Self: Sendable, Element: Sendable {
 ///
 /// Design: an intake task pulls from the base and starts one child `Task` per element; the
 /// handles travel through a channel, so the consumer awaits them in input order (ordered) or
-/// receives results as they complete (unordered). A slot channel of `limit` tokens bounds the
-/// tasks started but not yet consumed. Child tasks are unstructured so results can be
+/// receives results as they complete (unordered). A slot channel of `limit + lookahead` tokens
+/// bounds the tasks started but not yet consumed, and a running channel of `limit` tokens the
+/// tasks running (taken before a task starts, given back as it finishes). Child tasks are unstructured so results can be
 /// awaited one at a time; their lifetime is tied to the iterator, which cancels them on deinit.
 public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>: AsyncSequence, Sendable where Base.Element: Sendable {
     public typealias Element = T
     let base: Base
     let limit: Int
     let ordered: Bool
+    let lookahead: Int
     let transform: @Sendable (Base.Element) async throws -> T
 
     public func makeAsyncIterator() -> Iterator {
@@ -52,14 +56,17 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
         let handles: BoundedChannel<Task<T, any Error>>
         let results: BoundedChannel<Result<T, any Error>>
         let slots: BoundedChannel<Void>
+        let running: BoundedChannel<Void>
         var intake: Task<Void, Never>?
 
         init(sequence: ConcurrentMapSequence) {
             self.sequence = sequence
             let limit = Swift.max(1, sequence.limit)
-            handles = BoundedChannel(capacity: limit)
-            results = BoundedChannel(capacity: limit)
-            slots = BoundedChannel(capacity: limit)
+            let window = limit + Swift.max(0, sequence.lookahead)
+            handles = BoundedChannel(capacity: window)
+            results = BoundedChannel(capacity: window)
+            slots = BoundedChannel(capacity: window)
+            running = BoundedChannel(capacity: limit)
         }
 
         deinit {
@@ -67,6 +74,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
             for task in handles.cancel() { task.cancel() }  // transforms nobody will await
             results.cancel()
             slots.cancel()
+            running.cancel()
         }
 
         func start() {
@@ -74,13 +82,19 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
             let handles = self.handles
             let results = self.results
             let slots = self.slots
+            let running = self.running
             if sequence.ordered {
                 intake = Task {
                     do {
                         for try await element in sequence.base {
                             // A slot per task, released when the consumer takes its result.
                             guard await slots.send(()) else { return }
-                            let task = Task { try await sequence.transform(element) }
+                            guard await running.send(()) else { return }
+                            let task = Task {
+                                let result = await Result(catching: { try await sequence.transform(element) })
+                                _ = await running.receive()
+                                return try result.get()
+                            }
                             if await !handles.send(task) { task.cancel(); return }
                         }
                         handles.finish()
@@ -95,8 +109,10 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                         do {
                             for try await element in sequence.base {
                                 guard await slots.send(()) else { break }
+                                guard await running.send(()) else { break }
                                 group.addTask {
                                     let result = await Result(catching: { try await sequence.transform(element) })
+                                    _ = await running.receive()
                                     await results.send(result)
                                 }
                             }

@@ -16,11 +16,15 @@ public struct LineBatch: Sendable {
     public var segments: [LineChunk]
     public var lineCount: Int
     public var closing: BatchClosing
+    /// How many batch ends this holds: 0 for a `.partial` piece or an empty batch, else 1,
+    /// or more when the policy lets a chunk through uncut (`exactBoundaries == false`).
+    public var ends: Int
 
-    public init(segments: [LineChunk], lineCount: Int, closing: BatchClosing) {
+    public init(segments: [LineChunk], lineCount: Int, closing: BatchClosing, ends: Int? = nil) {
         self.segments = segments
         self.lineCount = lineCount
         self.closing = closing
+        self.ends = ends ?? (closing == .partial || lineCount == 0 ? 0 : 1)
     }
 
     public var byteCount: Int { segments.reduce(0) { $0 + $1.byteCount } }
@@ -46,12 +50,19 @@ public struct BatchPolicy: Sendable, Equatable {
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
     /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
     public var pieceBytes: Int?
+    /// Whether a batch ends exactly after `size` lines, a chunk straddling the end being cut
+    /// there. When nothing downstream needs whole batches (no `--exec`; file sinks count
+    /// lines themselves), cutting is a serial scan for nothing: chunks then pass uncut, and a
+    /// handed-on batch carries the number of batch ends it completed (`LineBatch.ends`).
+    public var exactBoundaries: Bool
 
-    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil) {
+    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil,
+                exactBoundaries: Bool = true) {
         precondition(size > 0)
         self.size = size
         self.timeout = timeout
         self.pieceBytes = pieceBytes
+        self.exactBoundaries = exactBoundaries
     }
 }
 
@@ -84,6 +95,20 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         var closed: [LineBatch] = []
         var rest = chunk
         var lines = rest.lineCount
+        if !policy.exactBoundaries && lines > 0 {
+            if segments.isEmpty && openedAt == nil { openedAt = now }
+            hold(rest, lines: lines)
+            lines = 0
+            rest = LineChunk(bytes: [])
+            if batchLines >= policy.size {
+                let ends = batchLines / policy.size
+                let carried = batchLines % policy.size  // handed on already: the open batch's start
+                closed.append(take(.size, ends: ends))
+                batchLines = carried
+            } else if let limit = policy.pieceBytes, pendingBytes >= limit {
+                closed.append(takePiece())
+            }
+        }
         while lines > 0 {
             if batchLines == 0 && openedAt == nil { openedAt = now }
             let room = policy.size - batchLines
@@ -130,7 +155,10 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
 
     /// The open batch at the end of input (nil if it is empty).
     public mutating func finish() -> LineBatch? {
-        segments.isEmpty ? nil : take(.end)
+        if !segments.isEmpty { return take(.end) }
+        guard batchLines > 0 else { return nil }
+        // The open batch was handed on in pieces: only its end is left to count.
+        return take(.end, ends: 1)
     }
 
     private mutating func takePiece() -> LineBatch {
@@ -141,9 +169,10 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         return piece
     }
 
-    private mutating func take(_ closing: BatchClosing) -> LineBatch {
+    private mutating func take(_ closing: BatchClosing, ends: Int = 1) -> LineBatch {
         var batch = takePiece()
         batch.closing = closing
+        batch.ends = batch.lineCount == 0 && batchLines == 0 ? 0 : ends
         batchLines = 0
         openedAt = nil
         return batch

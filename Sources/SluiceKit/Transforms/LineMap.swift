@@ -149,6 +149,9 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
     let steps: [Step]
     let literals: [UInt8]
     let global: Bool
+    /// Whether the replacement can insert a newline (`\n`): if not, lines in = lines out,
+    /// and the output's line count is known without scanning it.
+    let insertsNewlines: Bool
 
     init(pattern: String, replacement: String, global: Bool, caseless: Bool) throws {
         matcher = try RegexMatcher(pattern: pattern, caseless: caseless, place: "--map s///")
@@ -167,6 +170,7 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
         }
         self.steps = steps
         self.literals = literals
+        insertsNewlines = literals.contains(0x0A)
         let groups = Int(Self.captureCount(matcher))
         for case .group(let n) in template where n > groups {
             throw SluiceError(.usage, place: "--map", "replacement refers to group \(n) but '\(pattern)' has \(groups)")
@@ -223,14 +227,16 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
         out.reserveCapacity(chunk.byteCount + chunk.byteCount / 8)
         let scratch = matcher.makeScratch()
         let data = scratch.pointer
+        var lines = 0
         steps.withUnsafeBufferPointer { steps in
         literals.withUnsafeBufferPointer { literals in
         chunk.forEachLine { line in
+            lines += 1
             guard let base = line.baseAddress else { out.append(0x0A); return }
             var copied = 0
             var offset = 0
             while offset <= line.count {
-                let rc = pcre2_match_8(matcher.code, base, line.count, offset, 0, data, nil)
+                let rc = matcher.matchResult(base, length: line.count, offset: offset, data: data)
                 guard rc > 0 else { break }
                 let ovector = pcre2_get_ovector_pointer_8(data)!
                 let (start, end) = (ovector[0], ovector[1])
@@ -265,6 +271,6 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
         }
         }
         }
-        return LineChunk(bytes: out, notes: chunk.notes, inputByteCount: chunk.inputByteCount)
+        return LineChunk(bytes: out, lineCount: insertsNewlines ? nil : lines, notes: chunk.notes, inputByteCount: chunk.inputByteCount)
     }
 }
