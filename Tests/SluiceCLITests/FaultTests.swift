@@ -30,6 +30,29 @@ import Testing
         return try directory.write("big.log", Array(text.utf8))
     }
 
+    /// Large plain files are read through mapped windows; a page the file lost (truncated
+    /// while sluice reads it, as `logrotate copytruncate` does) raises SIGBUS. It must end in
+    /// an error naming the file, with only the file's real lines written before it.
+    @Test("a file truncated while being read: exit 2 naming it, no crash, only real lines written")
+    func fileTruncatedWhileRead() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let big = directory.path + "/big.log"
+        let script = """
+            yes 'a line of the log that will be truncated under sluice' | head -n 1200000 > \(Shell.quote(big))
+            set -o pipefail
+            ( sleep 0.5; truncate -s 100000 \(Shell.quote(big)) ) &
+            "$SLUICE" -e line \(Shell.quote(big)) | ( sleep 1.5; cat )
+            """
+        let result = try await Shell.bash(script)
+        #expect(result.status == 2, "status \(result.status), stderr: \(result.stderr)")
+        #expect(result.stderr.contains(big) && result.stderr.contains("shrank"), "stderr: \(result.stderr)")
+        let lines = result.stdoutLines
+        #expect(!lines.isEmpty && lines.count < 1_200_000, "\(lines.count) lines")
+        #expect(lines.allSatisfy { $0 == "a line of the log that will be truncated under sluice" }, "a line that is not the file's")
+        #expect(!result.stdout.contains(0), "NUL bytes from zero-filled pages reached the output")
+    }
+
     @Test("stdout on /dev/full: exit 2 with the system's reason")
     func standardOutputOnDevFull() async throws {
         let result = try await Shell.run("\"$SLUICE\" -e ERROR \(Shell.quote(Paths.loghub("Hadoop_2k.log"))) > /dev/full")

@@ -363,6 +363,25 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
 }
 
 @Suite struct LiteralSearchTests {
+    /// A needle planted at every position of a haystack long enough for the 64-byte AVX2 steps
+    /// (low and high halves, the step's end, the scalar tail), among near misses.
+    @Test(arguments: [2, 5, 20, 64, 100])
+    func findsAPlantedNeedleAtEveryPosition(needleLength: Int) {
+        var random = SeededGenerator(seed: UInt64(needleLength) &+ 77)
+        let alphabet = Array("ab ERO\n".utf8)
+        let needle = (0..<needleLength).map { _ in alphabet.randomElement(using: &random)! }
+        let search = LiteralSearch(needle)
+        let filler = (0..<400).map { _ in alphabet.randomElement(using: &random)! }
+        for position in 0...(filler.count - needleLength) {
+            var haystack = filler
+            haystack.replaceSubrange(position..<(position + needleLength), with: needle)
+            let expected = (0...(haystack.count - needleLength)).first { Array(haystack[$0..<($0 + needleLength)]) == needle }
+            let got = haystack.withUnsafeBufferPointer { search.find(in: $0.baseAddress!, from: 0, count: $0.count) }
+            #expect(got == expected, "needle at \(position)")
+            #expect(expected! <= position)
+        }
+    }
+
     /// The SIMD search against a plain scan, on random haystacks over a small alphabet (many
     /// near misses) and needles of 2 to 20 bytes, at every start offset near the end.
     @Test(arguments: [2, 3, 5, 14, 20])

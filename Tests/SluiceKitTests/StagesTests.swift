@@ -232,7 +232,17 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
         let started = Locked<Int>(0)
         let mapped = stream(Array(0..<12)).concurrentMap(limit: 2, lookahead: lookahead) { i in
             started.withLock { $0 += 1 }
-            try await Task.sleep(for: .milliseconds(i == 0 ? 400 : 5))
+            if i == 0 {
+                // Hold the first element until the others have had their chance (a loaded
+                // machine may take a while), then a little longer for any overshoot to show.
+                let deadline = ContinuousClock.now + .seconds(10)
+                while started.withLock({ $0 }) < 2 + lookahead && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            } else {
+                try await Task.sleep(for: .milliseconds(1))
+            }
             return i
         }
         var output: [Int] = []

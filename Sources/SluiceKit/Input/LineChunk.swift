@@ -8,9 +8,16 @@ import Glibc
 /// `notes` carries diagnostics (a damaged gzip stream, an unreadable file) that belong
 /// after these lines: the sink reports them once the lines before them are written.
 public struct LineChunk: Sendable {
+    /// Where the bytes live: an owned array, or a window of a mapped file (read without a
+    /// copy; see `MappedWindow`).
+    enum Storage: Sendable {
+        case owned([UInt8])
+        case mapped(MappedWindow)
+    }
+
     /// The buffer the lines live in; the chunk is `storage[range]`, so cutting a chunk in two
     /// (a batch boundary) shares the buffer instead of copying it.
-    private var storage: [UInt8]
+    private var storage: Storage
     private var range: Range<Int>
     /// The number of lines in the chunk, when a stage has counted them.
     public var knownLineCount: Int?
@@ -21,21 +28,48 @@ public struct LineChunk: Sendable {
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
-        self.storage = bytes
+        self.storage = .owned(bytes)
         self.range = 0..<bytes.count
         self.knownLineCount = lineCount
         self.notes = notes
         self.inputByteCount = inputByteCount
     }
 
-    /// The lines as one array (a copy when the chunk is part of a larger buffer).
+    /// The lines `window[range]` of a mapped file, in place.
+    init(window: MappedWindow, range: Range<Int>, inputByteCount: Int) {
+        self.storage = .mapped(window)
+        self.range = range
+        self.knownLineCount = nil
+        self.notes = []
+        self.inputByteCount = inputByteCount
+    }
+
+    /// The lines as one array (a copy when the chunk is part of a larger buffer or mapped).
     public var bytes: [UInt8] {
-        get { range.count == storage.count ? storage : Array(storage[range]) }
+        get {
+            if case .owned(let array) = storage, range.count == array.count { return array }
+            return withUnsafeBufferPointer { Array($0) }
+        }
         set {
             precondition(newValue.isEmpty || newValue.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
-            storage = newValue
+            storage = .owned(newValue)
             range = 0..<newValue.count
         }
+    }
+
+    /// The mapped window the bytes are read from, if they are not owned.
+    var window: MappedWindow? {
+        if case .mapped(let window) = storage { return window }
+        return nil
+    }
+
+    /// The same lines in an owned buffer (the chunk itself when it already owns them).
+    func owned() -> LineChunk {
+        guard window != nil else { return self }
+        var copy = self
+        copy.storage = .owned(bytes)
+        copy.range = 0..<range.count
+        return copy
     }
 
     public var byteCount: Int { range.count }
@@ -43,8 +77,15 @@ public struct LineChunk: Sendable {
 
     /// Calls `body` with the chunk's bytes, without copying.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try storage.withUnsafeBufferPointer { all in
-            try body(UnsafeBufferPointer(rebasing: all[range]))
+        switch storage {
+        case .owned(let array):
+            return try array.withUnsafeBufferPointer { all in
+                try body(UnsafeBufferPointer(rebasing: all[range]))
+            }
+        case .mapped(let window):
+            return try withExtendedLifetime(window) {
+                try body(UnsafeBufferPointer(start: window.base + range.lowerBound, count: range.count))
+            }
         }
     }
 
@@ -55,11 +96,18 @@ public struct LineChunk: Sendable {
 
     /// Lets `body` rewrite the bytes in place (copying first only if the buffer is shared).
     public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        if range.count != storage.count {
-            storage = Array(storage[range])
-            range = 0..<storage.count
+        var array: [UInt8]
+        if case .owned(let owned) = storage, range.count == owned.count {
+            array = owned
+        } else {
+            array = bytes
         }
-        return try storage.withUnsafeMutableBufferPointer { try body($0) }
+        storage = .owned([])  // the array's only reference: mutated in place
+        defer {
+            storage = .owned(array)
+            range = 0..<array.count
+        }
+        return try array.withUnsafeMutableBufferPointer { try body($0) }
     }
 
     /// The chunk cut after its first `lines` lines (notes stay with the second part). Shares
@@ -121,4 +169,34 @@ func lineEnd(_ base: UnsafePointer<UInt8>, from: Int, count: Int) -> Int {
 func lineStart(_ base: UnsafePointer<UInt8>, before at: Int) -> Int {
     guard at > 0, let hit = memrchr(base, 0x0A, at) else { return 0 }
     return base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+}
+
+/// A read-only window of a regular file mapped into memory, shared by the chunks cut from it
+/// and unmapped when the last of them goes. If the file shrinks while mapped, reading the
+/// lost pages gives zeros instead of SIGBUS, and `faulted` turns true: whoever read the
+/// window checks it afterwards and discards what it read.
+final class MappedWindow: @unchecked Sendable {
+    // `@unchecked`: the mapping is read-only and immutable; the fault mark is atomic in C.
+    let base: UnsafePointer<UInt8>
+    let length: Int
+    /// The file's name, for the error when it shrank.
+    let name: String
+    private let slot: Int32
+
+    /// Maps `length` bytes of `fd` from `offset`; nil if that fails (read instead).
+    init?(fd: Int32, offset: Int, length: Int, name: String) {
+        var slot: Int32 = -1
+        guard length > 0, let data = sluice_map_window(fd, off_t(offset), length, &slot) else { return nil }
+        base = data.assumingMemoryBound(to: UInt8.self)
+        self.length = length
+        self.name = name
+        self.slot = slot
+    }
+
+    deinit { sluice_unmap_window(base, length, slot) }
+
+    /// Whether some read of the window hit a page the file no longer has.
+    var faulted: Bool { sluice_window_faulted(slot) != 0 }
+
+    static let shrankMessage = "the file shrank while being read (truncated?): its lines from here on are lost"
 }

@@ -19,6 +19,12 @@ struct LineFramer {
 
     var hasPartialLine: Bool { !carry.isEmpty }
 
+    /// Starts the next buffer with `bytes`, a line without its newline yet (read elsewhere).
+    mutating func setPartialLine(_ bytes: [UInt8]) {
+        precondition(carry.isEmpty && !bytes.contains(0x0A))
+        carry = bytes
+    }
+
     /// Fills one buffer from `source` and returns the complete lines in it (possibly none)
     /// and whether the source ended (with its diagnostic, if any).
     mutating func nextChunk(from source: inout some ByteSource) -> (chunk: [UInt8], ended: Bool, failure: SluiceError?) {

@@ -156,6 +156,12 @@ public struct PipelineRunner: Sendable {
             counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out = try head.apply(chunk)
+            if let window = chunk.window {
+                out = out.owned()  // lines passed through unchanged are copied out of the mapping
+                if window.faulted {
+                    throw SluiceError(.input, place: window.name, MappedWindow.shrankMessage)
+                }
+            }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
         }
