@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Glibc
 import SluiceKit
 
 /// The command line: flags only. Everything is validated into a `PipelineSpec` here; the
@@ -136,7 +136,7 @@ struct SluiceCommand: ParsableCommand {
             throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(compressionLevel)")
         }
         spec.compressionLevel = compressionLevel
-        if let kib = ProcessInfo.processInfo.environment["SLUICE_CHUNK_KIB"].flatMap(Int.init), kib >= 4 {
+        if let kib = getenv("SLUICE_CHUNK_KIB").flatMap({ Int(String(cString: $0)) }), kib >= 4 {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }
         if let output { spec.output = try OutputTarget.parse(output) }

@@ -1,12 +1,17 @@
 import ArgumentParser
 import CSluiceSupport
-import Foundation
 import Glibc
 import SluiceKit
 
 /// Entry point: parse, validate, open the output, run, map the outcome to an exit status.
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data("sluice: \(line)\n".utf8))
+    var bytes = Array("sluice: \(line)\n".utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
 }
 
 func runMain() async -> Int32 {
@@ -23,13 +28,13 @@ func runMain() async -> Int32 {
             return 0
         }
         let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-        FileHandle.standardError.write(Data("sluice: \(text)\n".utf8))
+        printError(text)
         return 2
     }
     let spec: PipelineSpec
     let runner: PipelineRunner
     do {
-        spec = try command.makeSpec(cores: ProcessInfo.processInfo.activeProcessorCount)
+        spec = try command.makeSpec(cores: Int(sluice_available_cores()))
         runner = try PipelineRunner(spec: spec)
     } catch {
         printError("\(error)")
@@ -50,12 +55,11 @@ func runMain() async -> Int32 {
     let stop = StopRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
-        let watcher = Thread {
+        startDetachedThread(stackSize: 64 * 1024) {
             var byte: UInt8 = 0
             while read(signalFD, &byte, 1) < 0 && errno == EINTR {}
             stop.stop()
         }
-        watcher.start()
     }
     let report = await runner.run(sink: sink, stop: stop) { error in
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")

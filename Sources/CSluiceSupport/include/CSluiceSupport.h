@@ -25,6 +25,8 @@ const void *sluice_find(const void *haystack, size_t n, const void *needle, size
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
    (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
 void sluice_tune_malloc(void);
+/* The cores this process may run on (its affinity mask), at least 1. */
+int sluice_available_cores(void);
 
 /* pipe2(fds, O_CLOEXEC). */
 int sluice_pipe_cloexec(int fds[2]);

@@ -1,5 +1,4 @@
 import CSluiceSupport
-import Foundation
 import Glibc
 
 /// One input named on the command line.
@@ -83,11 +82,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
             source.stop.register(channel)
             let source = self.source
             let channel = self.channel
-            let thread = Thread {
+            startDetachedThread(stackSize: 1 << 20) {
                 source.readAll(into: channel)
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
 
         deinit { channel.cancel() }

@@ -1,7 +1,6 @@
 import CISAL
 import CZlib
 import Dispatch
-import Foundation
 
 /// gzip members compressed on worker threads and written in order: a `.gz` output is a
 /// series of complete members (as bgzip and pigz --independent write), so `-j` cores compress
@@ -91,7 +90,7 @@ final class CompressionWorkers: @unchecked Sendable {
     init(count: Int, level: Int32) {
         self.count = count
         for _ in 0..<count {
-            let thread = Thread { [self] in
+            startDetachedThread(stackSize: 512 * 1024) { [self] in
                 let compressor = GzipMember(level: level)
                 while true {
                     available.wait()
@@ -99,8 +98,6 @@ final class CompressionWorkers: @unchecked Sendable {
                     job(compressor)
                 }
             }
-            thread.stackSize = 512 * 1024
-            thread.start()
         }
     }
 

@@ -37,7 +37,7 @@ public struct FileNameTemplate: Sendable, Equatable {
 
     public init(parsing text: String) throws {
         self.text = text
-        guard let open = text.range(of: "{n") else {
+        guard let open = text.firstRange(of: "{n") else {
             throw SluiceError(.usage, place: "--output", "'\(text)' has no {n}")
         }
         guard let close = text[open.upperBound...].firstIndex(of: "}") else {

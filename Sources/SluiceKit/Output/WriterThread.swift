@@ -1,5 +1,4 @@
 import CSluiceSupport
-import Foundation
 import Glibc
 
 /// Writes chunks to a descriptor from a thread of its own, so a slow reader of stdout (a pipe
@@ -28,9 +27,7 @@ final class WriterThread: @unchecked Sendable {
         self.capacity = capacity
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
-        let thread = Thread { [self] in run() }
-        thread.stackSize = 256 * 1024
-        thread.start()
+        startDetachedThread(stackSize: 256 * 1024) { [self] in run() }
     }
 
     deinit {

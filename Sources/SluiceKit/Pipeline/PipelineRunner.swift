@@ -1,5 +1,4 @@
 import CSluiceSupport
-import Foundation
 import Glibc
 import Synchronization
 
@@ -26,8 +25,16 @@ public struct RunReport: Sendable {
         let megabytes = Double(bytesRead) / 1e6
         let rate = seconds > 0 ? megabytes / seconds : 0
         let lines = linesRead.map { " (\($0) lines)" } ?? ""
-        return String(format: "read %.2f MB (as stored: gzip inputs count compressed)%@, selected %d lines, wrote %d lines in %d batches, %.3f s, %.1f MB/s",
-                      megabytes, lines, selectedLines, writtenLines, batches, seconds, rate)
+        return "read \(Self.fixed(megabytes, 2)) MB (as stored: gzip inputs count compressed)\(lines), "
+            + "selected \(selectedLines) lines, wrote \(writtenLines) lines in \(batches) batches, "
+            + "\(Self.fixed(seconds, 3)) s, \(Self.fixed(rate, 1)) MB/s"
+    }
+
+    /// `value` with `digits` decimals, as printf's `%.Nf`.
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.\(digits)f", $0) }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

@@ -1,5 +1,4 @@
 import CSluiceSupport
-import Foundation
 import Glibc
 
 /// `--exec CMD`: runs `/bin/sh -c CMD` once per batch, the batch on its stdin, and returns
@@ -23,12 +22,10 @@ public struct ExecCommand: Sendable {
         let child = ChildHandle()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
-                let thread = Thread {
+                startDetachedThread(stackSize: 512 * 1024) {
                     sluice_block_sigpipe_in_thread()
                     continuation.resume(with: Result { try runBlocking(input, child: child) })
                 }
-                thread.stackSize = 512 * 1024
-                thread.start()
             }
         } onCancel: {
             child.kill()

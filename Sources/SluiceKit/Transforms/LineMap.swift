@@ -1,5 +1,4 @@
 import CPCRE2
-import Foundation
 
 /// A `--map` transform: a one-line-in, one-line-out rewrite of each line's bytes.
 public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
@@ -79,7 +78,7 @@ public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     static func escapeSlashes(_ text: String) -> String {
-        text.replacingOccurrences(of: "/", with: "\\/")
+        text.split(separator: "/", omittingEmptySubsequences: false).joined(separator: "\\/")
     }
 
     /// The step that carries out this transform.
