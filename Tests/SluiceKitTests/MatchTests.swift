@@ -346,6 +346,21 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(everything.lineCount == 2)
     }
 
+    /// Runs of selected lines are copied whole; a chunk selected entirely is passed on as it is,
+    /// with its line count known.
+    @Test func runsOfSelectedLinesAndAWholeChunk() {
+        let filter = LineFilter(matcher: LiteralMatcher("a".bytes), invert: false)
+        let all = filter.apply(chunk("a1\na2\na3\n"))
+        #expect(all.lines.map(text) == ["a1\n", "a2\n", "a3\n"])
+        #expect(all.knownLineCount == 3)
+        let runs = filter.apply(chunk("a1\na2\nx\na3\nx\nx\na4\na5\n"))
+        #expect(runs.lines.map(text) == ["a1\n", "a2\n", "a3\n", "a4\n", "a5\n"])
+        #expect(runs.knownLineCount == 5)
+        let tail = filter.apply(chunk("x\na1\na2\n"))
+        #expect(tail.lines.map(text) == ["a1\n", "a2\n"])
+        #expect(tail.knownLineCount == 2)
+    }
+
     @Test func singleLineChunkCountsOneLine() {
         let out = LineFilter(matcher: LiteralMatcher("a".bytes), invert: false).apply(chunk("abc\n"))
         #expect(out.lineCount == 1)

@@ -37,6 +37,10 @@ public struct LineFilter: ChunkStep {
             var scratch = matcher.makeScratch()
             var position = 0
             var countKnown = true
+            // Selected lines that follow each other are copied as one run (a common pattern
+            // selects most lines: one copy per run, not per line).
+            var runStart = 0
+            var runEnd = 0
             while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
                 if invert {
                     if start > position {
@@ -46,10 +50,20 @@ public struct LineFilter: ChunkStep {
                     }
                 } else {
                     if start == 0 && newline == buffer.count - 1 { everything = true; keptLines = 1; return }
-                    kept.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+                    if start != runEnd {
+                        if runEnd > runStart {
+                            kept.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: runEnd - runStart))
+                        }
+                        runStart = start
+                    }
+                    runEnd = newline + 1
                     keptLines += 1
                 }
                 position = newline + 1
+            }
+            if runEnd > runStart {
+                if runStart == 0 && runEnd == buffer.count { everything = true; return }
+                kept.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: runEnd - runStart))
             }
             if invert {
                 if position == 0 { everything = true; return }
@@ -62,7 +76,7 @@ public struct LineFilter: ChunkStep {
         }
         if everything {
             var same = chunk
-            if !invert { same.knownLineCount = 1 }
+            if !invert { same.knownLineCount = keptLines }
             return same
         }
         return LineChunk(bytes: kept, lineCount: keptLines >= 0 ? keptLines : nil,
