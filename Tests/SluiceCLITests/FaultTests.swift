@@ -5,18 +5,39 @@ import Testing
 /// a second signal while an --exec command hangs, thousands of inputs, a 200 MB line, a huge
 /// batch streamed into its file.
 @Suite(.serialized) struct FaultTests {
-    /// A 2 MiB tmpfs we mounted, or nil where mounting is not allowed (not root, a container).
-    static let smallDisk: String? = {
+    /// Mounts a fresh 2 MiB tmpfs; nil where mounting is not allowed (not root, a container).
+    /// The caller unmounts it (`unmount`), so no run leaves mounts behind.
+    static func mountSmallDisk() -> String? {
         guard getuid() == 0 else { return nil }
-        let path = NSTemporaryDirectory() + "sluice-full-\(getpid())"
+        let path = NSTemporaryDirectory() + "sluice-full-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=2m", "tmpfs", path]
-        mount.standardError = FileHandle.nullDevice
-        guard (try? mount.run()) != nil else { return nil }
-        mount.waitUntilExit()
-        return mount.terminationStatus == 0 ? path : nil
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", path]) else {
+            try? FileManager.default.removeItem(atPath: path)
+            return nil
+        }
+        return path
+    }
+
+    static func unmount(_ path: String) {
+        _ = run("/bin/umount", ["-l", path])
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    private static func run(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    /// Whether a tmpfs can be mounted here (tried once).
+    static let canMountSmallDisk: Bool = {
+        guard let path = mountSmallDisk() else { return false }
+        unmount(path)
+        return true
     }()
 
     /// Peak-memory limits mean nothing under a sanitizer's shadow memory (`make sanitize` sets this).
@@ -53,6 +74,26 @@ import Testing
         #expect(!result.stdout.contains(0), "NUL bytes from zero-filled pages reached the output")
     }
 
+    /// A growing log (appended to while sluice reads its mapped windows) is read to its new end,
+    /// as reading would: the appended lines come out, after the others, in order.
+    @Test("a file appended to while being read: the new lines are read too")
+    func fileAppendedWhileRead() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let big = directory.path + "/big.log"
+        let script = """
+            yes 'a line of the log' | head -n 1000000 > \(Shell.quote(big))
+            printf 'no newline yet, ' >> \(Shell.quote(big))
+            ( sleep 0.5; printf 'now one\\nappended 1\\nappended 2\\n' >> \(Shell.quote(big)) ) &
+            "$SLUICE" -e . \(Shell.quote(big)) | ( sleep 1.5; cat )
+            """
+        let result = try await Shell.bash(script)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let lines = result.stdoutLines
+        #expect(lines.count == 1_000_003)
+        #expect(Array(lines.suffix(3)) == ["no newline yet, now one", "appended 1", "appended 2"])
+    }
+
     @Test("stdout on /dev/full: exit 2 with the system's reason")
     func standardOutputOnDevFull() async throws {
         let result = try await Shell.run("\"$SLUICE\" -e ERROR \(Shell.quote(Paths.loghub("Hadoop_2k.log"))) > /dev/full")
@@ -61,9 +102,10 @@ import Testing
     }
 
     @Test("disk full with -o FILE: exit 2 naming the file, nothing under the final name, no temporary",
-          .enabled(if: smallDisk != nil, "needs root to mount a 2 MiB tmpfs"))
+          .enabled(if: canMountSmallDisk, "needs root to mount a 2 MiB tmpfs"))
     func diskFullSingleFile() async throws {
-        let disk = try #require(Self.smallDisk)
+        let disk = try #require(Self.mountSmallDisk())
+        defer { Self.unmount(disk) }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let input = try Self.bigInput(directory, lines: 80_000)  // ~4.5 MB: more than the disk
@@ -78,9 +120,10 @@ import Testing
     }
 
     @Test("disk full with {n} files: every file under a final name is complete, no temporary",
-          .enabled(if: smallDisk != nil, "needs root to mount a 2 MiB tmpfs"))
+          .enabled(if: canMountSmallDisk, "needs root to mount a 2 MiB tmpfs"))
     func diskFullSplitFiles() async throws {
-        let disk = try #require(Self.smallDisk)
+        let disk = try #require(Self.mountSmallDisk())
+        defer { Self.unmount(disk) }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let input = try Self.bigInput(directory, lines: 80_000)

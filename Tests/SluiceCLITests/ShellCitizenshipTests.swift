@@ -120,6 +120,7 @@ import Testing
     ])
     func statsCountsBatches(flags: [String], lines: Int) async throws {
         let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         let arguments = flags.map { $0.replacingOccurrences(of: "{dir}", with: dir.path) }
         let sluice = try await Sluice.run(["--stats", "-j", "2", "-e", "."] + arguments + [Paths.loghub("Hadoop_2k.log")])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
