@@ -70,6 +70,24 @@ import Testing
         #expect(chunks.allSatisfy { $0.count <= 2 * long.count })
     }
 
+    /// A long line arriving in small pieces (a pipe) is copied into larger buffers only as
+    /// they double: about twice its length in all, not once per piece (2 MB in 4 KiB pieces
+    /// copied ~250 GB before).
+    @Test func aLongLineInSmallPiecesIsNotCopiedPerPiece() {
+        let line = [UInt8](repeating: UInt8(ascii: "x"), count: 2_000_000) + [0x0A]
+        var source = PieceSource(line + "next\n".bytes, pieces: [4096])
+        var framer = LineFramer(targetSize: 64 * 1024)
+        var seen: [UInt8] = []
+        while true {
+            let (bytes, ended, _) = framer.nextChunk(from: &source)
+            seen += bytes
+            if ended { break }
+        }
+        seen += framer.finish()
+        #expect(seen == line + "next\n".bytes)
+        #expect(framer.carriedBytes <= 2 * line.count, "copied \(framer.carriedBytes) bytes of partial lines")
+    }
+
     /// LineFramer's documented bound: "a chunk holds at most `targetSize` bytes unless one
     /// line is longer".
     @Test(arguments: [1, 7, 4096])

@@ -25,27 +25,45 @@ struct LineFramer {
         carry = bytes
     }
 
+    /// Bytes of partial lines copied into a new, larger buffer so far: at most about twice
+    /// the longest line, since buffers double (reading a long line in small pieces must not
+    /// copy it once per piece).
+    private(set) var carriedBytes = 0
+
     /// Fills one buffer from `source` and returns the complete lines in it (possibly none)
-    /// and whether the source ended (with its diagnostic, if any).
+    /// and whether the source ended (with its diagnostic, if any). Reads until the buffer
+    /// holds a newline (a short read with one is handed on at once: a trickling pipe), the
+    /// buffer is full (it doubles, for a line longer than it) or the source ends.
     mutating func nextChunk(from source: inout some ByteSource) -> (chunk: [UInt8], ended: Bool, failure: SluiceError?) {
         var capacity = max(targetSize, carry.count * 2)
         while true {
-            var result = FillResult(count: 0, ended: false)
+            var ended = false
+            var failure: SluiceError?
+            var lastNewline: Int?
             let carried = carry
+            carriedBytes += carried.count
             var buffer = [UInt8](unsafeUninitializedCapacity: capacity) { storage, initialized in
                 let raw = UnsafeMutableRawBufferPointer(storage)
                 carried.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                let room = UnsafeMutableRawBufferPointer(rebasing: raw[carried.count...])
-                result = source.fill(room)
-                initialized = carried.count + result.count
+                var filled = carried.count
+                while filled < raw.count {
+                    let piece = source.fill(UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                    if piece.count > 0, let hit = memrchr(raw.baseAddress! + filled, 0x0A, piece.count) {
+                        lastNewline = raw.baseAddress!.distance(to: hit)
+                    }
+                    filled += piece.count
+                    if piece.ended {
+                        ended = true
+                        failure = piece.failure
+                        break
+                    }
+                    if lastNewline != nil { break }
+                }
+                initialized = filled
             }
-            let lastNewline = buffer.withUnsafeBufferPointer { b -> Int? in
-                guard b.count > 0, let hit = memrchr(b.baseAddress!, 0x0A, b.count) else { return nil }
-                return b.baseAddress!.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            }
-            if result.ended {
+            if ended {
                 carry = []
-                if let failure = result.failure, failure.code == .corruptInput || failure.code == .input {
+                if let failure, failure.code == .corruptInput || failure.code == .input {
                     // Damage: the partial line decoded before it still counts as a line.
                     if buffer.last != 0x0A && !buffer.isEmpty { buffer.append(0x0A) }
                     return (buffer, true, failure)
@@ -57,20 +75,15 @@ struct LineFramer {
                     carry = buffer
                     buffer = []
                 }
-                return (buffer, true, result.failure)
+                return (buffer, true, failure)
             }
             if let lastNewline {
                 carry = Array(buffer[(lastNewline + 1)...])
                 buffer.removeSubrange((lastNewline + 1)...)
                 return (buffer, false, nil)
             }
-            // No newline yet.
+            // Full, and no newline yet: one line longer than the buffer.
             carry = buffer
-            if buffer.count < capacity / 2 && result.count > 0 {
-                // A short read (a pipe): hand on nothing yet, read again into the same size.
-                continue
-            }
-            if result.count == 0 { continue }
             capacity *= 2
         }
     }
