@@ -59,11 +59,17 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let big = directory.path + "/big.log"
+        // sluice writes into a fifo nobody reads until it has started (its first bytes are
+        // read), so the file changes under a running sluice, blocked far from the end.
         let script = """
             yes 'a line of the log that will be truncated under sluice' | head -n 1200000 > \(Shell.quote(big))
-            set -o pipefail
-            ( sleep 0.5; truncate -s 100000 \(Shell.quote(big)) ) &
-            "$SLUICE" -e line \(Shell.quote(big)) | ( sleep 1.5; cat )
+            mkfifo \(Shell.quote(directory.path + "/out"))
+            "$SLUICE" -e line \(Shell.quote(big)) > \(Shell.quote(directory.path + "/out")) &
+            exec 3< \(Shell.quote(directory.path + "/out"))
+            head -c 55 <&3
+            truncate -s 100000 \(Shell.quote(big))
+            cat <&3
+            wait $!
             """
         let result = try await Shell.bash(script)
         #expect(result.status == 2, "status \(result.status), stderr: \(result.stderr)")
@@ -84,8 +90,13 @@ import Testing
         let script = """
             yes 'a line of the log' | head -n 1000000 > \(Shell.quote(big))
             printf 'no newline yet, ' >> \(Shell.quote(big))
-            ( sleep 0.5; printf 'now one\\nappended 1\\nappended 2\\n' >> \(Shell.quote(big)) ) &
-            "$SLUICE" -e . \(Shell.quote(big)) | ( sleep 1.5; cat )
+            mkfifo \(Shell.quote(directory.path + "/out"))
+            "$SLUICE" -e . \(Shell.quote(big)) > \(Shell.quote(directory.path + "/out")) &
+            exec 3< \(Shell.quote(directory.path + "/out"))
+            head -c 18 <&3
+            printf 'now one\\nappended 1\\nappended 2\\n' >> \(Shell.quote(big))
+            cat <&3
+            wait $!
             """
         let result = try await Shell.bash(script)
         #expect(result.status == 0, "stderr: \(result.stderr)")

@@ -181,6 +181,27 @@ import Testing
         #expect(got.inputBytes == data.count)
     }
 
+    /// Mapped files (at least 4 chunks long) join as `cat` joins: a last line without a
+    /// newline runs into the next input's first line, mapped or read; a line longer than the
+    /// window doubles it.
+    @Test(arguments: [16, 100, 4096])
+    func mappedFilesConcatenateAsCatDoes(chunkSize: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let long = [UInt8](repeating: UInt8(ascii: "L"), count: 20 * chunkSize) + [0x0A]
+        let a = Self.sampleLines(300, seed: 2) + long + Self.sampleLines(50, seed: 3) + "a ends without newline, ".bytes
+        let b = Self.sampleLines(300, seed: 4) + "b too".bytes
+        let small = "small".bytes
+        let c = Self.sampleLines(300, seed: 5)
+        let d = Self.sampleLines(300, seed: 6) + long + "d ends without newline".bytes  // mapped, after a whole line
+        let paths = [try folder.write("a.log", a), try folder.write("b.log", b),
+                     try folder.write("small.log", small), try folder.write("c.log", c), try folder.write("d.log", d)]
+        let got = try await Self.collect(paths, chunkSize: chunkSize)
+        #expect(difference(got.bytes, a + b + small + c + d + [0x0A]) == nil)
+        #expect(got.notes.isEmpty)
+        #expect(got.inputBytes == a.count + b.count + small.count + c.count + d.count)
+    }
+
     @Test(arguments: [100, 4096, 512 * 1024])
     func singleMemberGzip(chunkSize: Int) async throws {
         let folder = try TemporaryFolder()

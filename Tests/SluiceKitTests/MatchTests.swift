@@ -361,6 +361,15 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(tail.knownLineCount == 2)
     }
 
+    /// `(*UTF)` turns on UTF-8 mode; invalid sequences in the logs are data that never
+    /// matches, and the valid lines (and valid parts of lines) still match.
+    @Test func utfPatternOnInvalidUTF8() throws {
+        let matcher = try builtMatcher(["(*UTF)é+"])
+        let input: [UInt8] = [0xFF] + " bad é\n".bytes + "ok é\n".bytes + [0xC3, 0x0A] + "plain\n".bytes
+        let out = LineFilter(matcher: matcher, invert: false).apply(LineChunk(bytes: input))
+        #expect(out.lines == [[0xFF] + " bad é\n".bytes, "ok é\n".bytes])
+    }
+
     @Test func singleLineChunkCountsOneLine() {
         let out = LineFilter(matcher: LiteralMatcher("a".bytes), invert: false).apply(chunk("abc\n"))
         #expect(out.lineCount == 1)

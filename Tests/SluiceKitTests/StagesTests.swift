@@ -429,13 +429,28 @@ func batchLines(_ batch: LineBatch) -> [String] {
         let handed = machine.append(lines(0..<4), now: t0)
         #expect(handed.map(\.lineCount) == [4], "the chunk is not cut at 3 lines")
         #expect(handed.map(\.ends) == [1])
-        #expect(machine.deadline == nil, "nothing held: the carried line was handed on")
+        #expect(machine.deadline == t0.advanced(by: .seconds(1)), "line 3 was handed on, its batch is open")
         _ = machine.append(lines(4..<5), now: t0.advanced(by: .milliseconds(300)))
-        #expect(machine.deadline == t0.advanced(by: .milliseconds(1300)))
-        let timedOut = machine.timeout(now: t0.advanced(by: .milliseconds(1300)))
+        #expect(machine.deadline == t0.advanced(by: .seconds(1)))
+        let timedOut = machine.timeout(now: t0.advanced(by: .seconds(1)))
         #expect(timedOut?.lineCount == 1)
         #expect(timedOut?.ends == 1, "the timeout ends the batch holding lines 3 and 4")
         #expect(machine.finish() == nil)
+        // A batch whose lines were all handed on still ends by the timeout, as a cut one would:
+        // 1500 lines, a pause, 100 lines with -b 1000 make 3 batches either way.
+        var loose = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 1000, timeout: .seconds(1), exactBoundaries: false))
+        var exact = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 1000, timeout: .seconds(1)))
+        var looseEnds = loose.append(lines(0..<1500), now: t0).reduce(0) { $0 + $1.ends }
+        var exactEnds = exact.append(lines(0..<1500), now: t0).count
+        let later = t0.advanced(by: .seconds(2))
+        looseEnds += loose.timeout(now: later).map(\.ends) ?? 0
+        exactEnds += exact.timeout(now: later) == nil ? 0 : 1
+        looseEnds += loose.append(lines(1500..<1600), now: later).reduce(0) { $0 + $1.ends }
+        exactEnds += exact.append(lines(1500..<1600), now: later).count
+        looseEnds += loose.finish()?.ends ?? 0
+        exactEnds += exact.finish() == nil ? 0 : 1
+        #expect(looseEnds == 3)
+        #expect(exactEnds == 3)
     }
 
     @Test func joinedConcatenatesSegments() {

@@ -183,17 +183,20 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if !channel.sendBlocking(LineChunk(bytes: [], notes: notes)) { return false }
             notes = []
         }
+        guard let file = MappedFile(fd: fd, name: name) else {
+            return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, channel: channel)
+        }
         var offset = 0
         while offset < size {
             var length = Swift.min(chunkSize, size - offset)
             while true {
-                guard let window = MappedWindow(fd: fd, offset: offset, length: length, name: name) else {
+                guard let window = MappedWindow(file: file, offset: offset, length: length) else {
                     return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, channel: channel)
                 }
                 let hit = memrchr(window.base, 0x0A, length)
                 let tail = hit == nil && offset + length >= size
                     ? Array(UnsafeBufferPointer(start: window.base, count: length)) : []
-                if window.faulted {
+                if !window.isIntact {
                     // Shrunk since fstat: what follows is not the file's. Earlier chunks that
                     // read lost pages are caught by their workers.
                     notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
@@ -213,6 +216,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 }
                 length = Swift.min(length * 2, size - offset)  // one line longer than the window
             }
+        }
+        if file.size < size {
+            notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
+            return true
         }
         return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel)
     }

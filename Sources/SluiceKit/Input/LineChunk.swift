@@ -171,32 +171,64 @@ func lineStart(_ base: UnsafePointer<UInt8>, before at: Int) -> Int {
     return base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
 }
 
+/// A plain regular file being read through mapped windows: a descriptor of its own (a dup,
+/// closed when the last window goes) to ask the file's size after a window was read.
+final class MappedFile: Sendable {
+    let fd: Int32
+    /// The file's name, for the error when it shrank.
+    let name: String
+
+    init?(fd: Int32, name: String) {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { return nil }
+        self.fd = copy
+        self.name = name
+    }
+
+    deinit { close(fd) }
+
+    /// The file's size now (0 if it cannot be known).
+    var size: Int {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+}
+
 /// A read-only window of a regular file mapped into memory, shared by the chunks cut from it
-/// and unmapped when the last of them goes. If the file shrinks while mapped, reading the
-/// lost pages gives zeros instead of SIGBUS, and `faulted` turns true: whoever read the
-/// window checks it afterwards and discards what it read.
+/// and unmapped when the last of them goes.
+///
+/// If the file shrinks while mapped (`logrotate copytruncate`), reading the pages it lost
+/// gives zeros instead of SIGBUS and marks the window (`faulted`); the page holding the new
+/// end raises nothing and its tail reads as zeros, so the file's size is checked as well.
+/// Whoever reads a window checks `isIntact` afterwards and discards what it read if not.
 final class MappedWindow: @unchecked Sendable {
     // `@unchecked`: the mapping is read-only and immutable; the fault mark is atomic in C.
     let base: UnsafePointer<UInt8>
     let length: Int
-    /// The file's name, for the error when it shrank.
-    let name: String
+    let offset: Int
+    let file: MappedFile
     private let slot: Int32
 
-    /// Maps `length` bytes of `fd` from `offset`; nil if that fails (read instead).
-    init?(fd: Int32, offset: Int, length: Int, name: String) {
+    /// Maps `length` bytes of `file` from `offset`; nil if that fails (read instead).
+    init?(file: MappedFile, offset: Int, length: Int) {
         var slot: Int32 = -1
-        guard length > 0, let data = sluice_map_window(fd, off_t(offset), length, &slot) else { return nil }
+        guard length > 0, let data = sluice_map_window(file.fd, off_t(offset), length, &slot) else { return nil }
         base = data.assumingMemoryBound(to: UInt8.self)
         self.length = length
-        self.name = name
+        self.offset = offset
+        self.file = file
         self.slot = slot
     }
 
     deinit { sluice_unmap_window(base, length, slot) }
 
-    /// Whether some read of the window hit a page the file no longer has.
-    var faulted: Bool { sluice_window_faulted(slot) != 0 }
+    var name: String { file.name }
+
+    /// Whether everything read from the window so far was the file's: no lost page was
+    /// touched and the file still reaches the window's end.
+    var isIntact: Bool {
+        sluice_window_faulted(slot) == 0 && file.size >= offset + length
+    }
 
     static let shrankMessage = "the file shrank while being read (truncated?): its lines from here on are lost"
 }

@@ -36,8 +36,25 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             let text = length > 0 ? String(decoding: message[..<Int(length)], as: UTF8.self) : "error \(errorCode)"
             throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): \(text)")
         }
-        code = compiled
-        jitted = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE)) == 0  // else the interpreter
+        var allOptions: UInt32 = 0
+        pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_ALLOPTIONS), &allOptions)
+        if allOptions & UInt32(PCRE2_UTF) != 0 {
+            // `(*UTF)` in the pattern: logs hold invalid UTF-8, which must be data (never
+            // matched, as grep -P does), not an error for the whole buffer, nor undefined
+            // behaviour in `pcre2_jit_match` (which skips the UTF check).
+            pcre2_code_free_8(compiled)
+            let again = bytes.withUnsafeBufferPointer {
+                pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count,
+                                options | UInt32(PCRE2_MATCH_INVALID_UTF), &errorCode, &errorOffset, nil)
+            }
+            guard let again else {
+                throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): error \(errorCode)")
+            }
+            code = again
+        } else {
+            code = compiled
+        }
+        jitted = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE)) == 0
         self.prefilter = caseless ? nil : prefilter.map(LiteralSearch.init)
         self.matchEachLine = matchEachLine
     }
@@ -63,10 +80,10 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// pathological pattern on a long line), so a match is never missed for want of stack.
     @inline(__always)
     func matchResult(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, data: OpaquePointer?) -> Int32 {
-        if jitted {
-            let rc = pcre2_jit_match_8(code, subject, length, offset, 0, data, nil)
-            if rc != PCRE2_ERROR_JIT_STACKLIMIT { return rc }
-        }
+        let rc = jitted
+            ? pcre2_jit_match_8(code, subject, length, offset, 0, data, nil)
+            : pcre2_match_8(code, subject, length, offset, 0, data, nil)
+        if rc != PCRE2_ERROR_JIT_STACKLIMIT { return rc }
         return pcre2_match_8(code, subject, length, offset, UInt32(PCRE2_NO_JIT), data, nil)
     }
 

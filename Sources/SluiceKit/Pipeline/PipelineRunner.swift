@@ -165,7 +165,7 @@ public struct PipelineRunner: Sendable {
             var out = try head.apply(chunk)
             if let window = chunk.window {
                 out = out.owned()  // lines passed through unchanged are copied out of the mapping
-                if window.faulted {
+                if !window.isIntact {
                     throw SluiceError(.input, place: window.name, MappedWindow.shrankMessage)
                 }
             }

@@ -84,9 +84,10 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
 
     public var isEmpty: Bool { segments.isEmpty }
 
-    /// When the open batch must be closed by the timeout, if it holds a line.
+    /// When the open batch must be closed by the timeout, if it has a line (held, or handed
+    /// on already as a piece or an uncut chunk's tail: then the timeout only ends the batch).
     public var deadline: Instant? {
-        guard let openedAt, let timeout = policy.timeout, !segments.isEmpty else { return nil }
+        guard let openedAt, let timeout = policy.timeout, !segments.isEmpty || batchLines > 0 else { return nil }
         return openedAt.advanced(by: timeout)
     }
 
@@ -105,6 +106,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
                 let carried = batchLines % policy.size  // handed on already: the open batch's start
                 closed.append(take(.size, ends: ends))
                 batchLines = carried
+                if carried > 0 { openedAt = now }
             } else if let limit = policy.pieceBytes, pendingBytes >= limit {
                 closed.append(takePiece())
             }
