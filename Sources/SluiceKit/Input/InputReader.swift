@@ -209,7 +209,13 @@ public struct ChunkSource: AsyncSequence, Sendable {
                     break
                 }
                 if offset + length >= size {
-                    framer.setPartialLine(tail)  // its bytes are counted now, its line at the end
+                    // Its bytes are counted now, its line at the end. (The copy is checked again:
+                    // a file rewritten in place may have gained a newline since the search.)
+                    guard !tail.contains(0x0A) else {
+                        notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
+                        return true
+                    }
+                    framer.setPartialLine(tail)
                     if !channel.sendBlocking(LineChunk(bytes: [], inputByteCount: length)) { return false }
                     offset = size
                     break

@@ -79,6 +79,11 @@ public struct LineFilter: ChunkStep {
             if !invert { same.knownLineCount = keptLines }
             return same
         }
+        if let last = kept.last, last != 0x0A {
+            // Only for a mapped file changed under us (its last newline overwritten or zeroed):
+            // the runner discards this chunk (`MappedWindow.isIntact`); never trap on it.
+            kept.append(0x0A)
+        }
         return LineChunk(bytes: kept, lineCount: keptLines >= 0 ? keptLines : nil,
                          notes: chunk.notes, inputByteCount: chunk.inputByteCount)
     }
