@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <spawn.h>
 #include <string.h>
@@ -171,9 +172,15 @@ static const void *find_avx2(const unsigned char *h, size_t n, const unsigned ch
     return NULL;
 }
 
+static _Atomic int avx2_known = -1;  /* every thread computes the same answer; atomic for TSan */
+
 static int has_avx2(void) {
-    static int known = -1;  /* a benign race: every thread computes the same answer */
-    if (known < 0) known = __builtin_cpu_supports("avx2") ? 1 : 0;
+    int known = atomic_load_explicit(&avx2_known, memory_order_relaxed);
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        atomic_store_explicit(&avx2_known, known, memory_order_relaxed);
+    }
     return known;
 }
 #endif
@@ -237,7 +244,6 @@ void sluice_tune_malloc(void) {
  * page holding the file's new end raises nothing (its tail reads as zeros): the Swift side
  * also compares the file's size with the window after reading it (MappedWindow.isIntact). */
 
-#include <stdatomic.h>
 #include <sys/mman.h>
 
 #define SLUICE_WINDOW_SLOTS 256
