@@ -51,27 +51,36 @@ import Testing
         return try directory.write("big.log", Array(text.utf8))
     }
 
+    /// Makes `big.log` with `create` (a shell command), runs `sluice PATTERN big.log` into a
+    /// fifo nobody reads until sluice has written its first line, then runs `change` on the
+    /// file and reads the rest: the file changes under a running sluice, blocked far from the
+    /// end. Returns the run (stdout holds all of sluice's output, status is sluice's).
+    static func runWhileTheFileChanges(create: String, pattern: String, change: String) async throws -> (ProcessOutput, String) {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let big = Shell.quote(directory.path + "/big.log")
+        let fifo = Shell.quote(directory.path + "/out")
+        let script = """
+            \(create) > \(big)
+            mkfifo \(fifo)
+            "$SLUICE" -e \(pattern) \(big) > \(fifo) &
+            exec 3< \(fifo)
+            IFS= read -r first <&3 && printf '%s\\n' "$first"
+            \(change) \(big)
+            cat <&3
+            wait $!
+            """
+        return (try await Shell.bash(script), directory.path + "/big.log")
+    }
+
     /// Large plain files are read through mapped windows; a page the file lost (truncated
     /// while sluice reads it, as `logrotate copytruncate` does) raises SIGBUS. It must end in
     /// an error naming the file, with only the file's real lines written before it.
     @Test("a file truncated while being read: exit 2 naming it, no crash, only real lines written")
     func fileTruncatedWhileRead() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let big = directory.path + "/big.log"
-        // sluice writes into a fifo nobody reads until it has started (its first bytes are
-        // read), so the file changes under a running sluice, blocked far from the end.
-        let script = """
-            yes 'a line of the log that will be truncated under sluice' | head -n 1200000 > \(Shell.quote(big))
-            mkfifo \(Shell.quote(directory.path + "/out"))
-            "$SLUICE" -e line \(Shell.quote(big)) > \(Shell.quote(directory.path + "/out")) &
-            exec 3< \(Shell.quote(directory.path + "/out"))
-            head -c 55 <&3
-            truncate -s 100000 \(Shell.quote(big))
-            cat <&3
-            wait $!
-            """
-        let result = try await Shell.bash(script)
+        let (result, big) = try await Self.runWhileTheFileChanges(
+            create: "yes 'a line of the log that will be truncated under sluice' | head -n 1200000",
+            pattern: "line", change: "truncate -s 100000")
         #expect(result.status == 2, "status \(result.status), stderr: \(result.stderr)")
         #expect(result.stderr.contains(big) && result.stderr.contains("shrank"), "stderr: \(result.stderr)")
         let lines = result.stdoutLines
@@ -84,21 +93,9 @@ import Testing
     /// as reading would: the appended lines come out, after the others, in order.
     @Test("a file appended to while being read: the new lines are read too")
     func fileAppendedWhileRead() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let big = directory.path + "/big.log"
-        let script = """
-            yes 'a line of the log' | head -n 1000000 > \(Shell.quote(big))
-            printf 'no newline yet, ' >> \(Shell.quote(big))
-            mkfifo \(Shell.quote(directory.path + "/out"))
-            "$SLUICE" -e . \(Shell.quote(big)) > \(Shell.quote(directory.path + "/out")) &
-            exec 3< \(Shell.quote(directory.path + "/out"))
-            head -c 18 <&3
-            printf 'now one\\nappended 1\\nappended 2\\n' >> \(Shell.quote(big))
-            cat <&3
-            wait $!
-            """
-        let result = try await Shell.bash(script)
+        let (result, _) = try await Self.runWhileTheFileChanges(
+            create: "{ yes 'a line of the log' | head -n 1000000; printf 'no newline yet, '; }",
+            pattern: ".", change: "printf 'now one\\nappended 1\\nappended 2\\n' >>")
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let lines = result.stdoutLines
         #expect(lines.count == 1_000_003)
