@@ -54,6 +54,34 @@ enum ShortOptions {
         return out
     }
 
+    /// Splits normalized words into options (with their values) and input names, so the
+    /// inputs never go through ArgumentParser: its positional parsing is quadratic in the
+    /// number of words (5,000 files took 1.5 s, 70 s under ThreadSanitizer). After `--` every
+    /// word is an input; `-` alone is one (stdin).
+    static func separateInputs(_ words: [String]) -> (options: [String], inputs: [String]) {
+        var options: [String] = []
+        var inputs: [String] = []
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            if word == "--" {
+                inputs.append(contentsOf: words[index...])
+                break
+            }
+            guard word.count >= 2, word.hasPrefix("-") else {
+                inputs.append(word)
+                continue
+            }
+            options.append(word)
+            if valuedLong.contains(word), index < words.count {
+                options.append(words[index])
+                index += 1
+            }
+        }
+        return (options, inputs)
+    }
+
     /// `--name=value` when the value starts with `-` (so it is not read as an option), else
     /// two words (ArgumentParser reads `--name=` with an empty value as a missing one).
     static func option(_ name: String, _ value: String) -> [String] {

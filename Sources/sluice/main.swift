@@ -19,7 +19,10 @@ func runMain() async -> Int32 {
     sluice_tune_malloc()
     let command: SluiceCommand
     do {
-        command = try SluiceCommand.parse(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
+        let (options, inputs) = ShortOptions.separateInputs(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
+        var parsed = try SluiceCommand.parse(options)
+        parsed.inputs = inputs
+        command = parsed
     } catch {
         let code = SluiceCommand.exitCode(for: error)
         let message = SluiceCommand.fullMessage(for: error)
