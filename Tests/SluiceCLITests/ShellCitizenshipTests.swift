@@ -126,7 +126,7 @@ import Testing
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let size = Int(flags[1])!
         let expected = (lines + size - 1) / size
-        #expect(sluice.stderr.contains("wrote \(lines) lines in \(expected) batches"), "stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.contains("wrote \(lines) lines in \(expected) batch\(expected == 1 ? "" : "es")"), "stderr: \(sluice.stderr)")
     }
 
     @Test("no --stats, no error: stderr stays empty")

@@ -26,7 +26,7 @@ public struct RunReport: Sendable {
         let rate = seconds > 0 ? megabytes / seconds : 0
         let lines = linesRead.map { " (\($0) lines)" } ?? ""
         return "read \(Self.fixed(megabytes, 2)) MB (as stored: gzip inputs count compressed)\(lines), "
-            + "selected \(selectedLines) lines, wrote \(writtenLines) lines in \(batches) batches, "
+            + "selected \(selectedLines) lines, wrote \(writtenLines) lines in \(batches) batch\(batches == 1 ? "" : "es"), "
             + "\(Self.fixed(seconds, 3)) s, \(Self.fixed(rate, 1)) MB/s"
     }
 
