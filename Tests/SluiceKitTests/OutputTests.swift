@@ -102,6 +102,23 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
         #expect(difference(decoded.output, data) == nil)
     }
 
+
+    /// Random bytes do not compress: each member's output outgrows the first guess (half the
+    /// input), so the compressor must append more pieces, at every level.
+    @Test(arguments: [1, 3, 6])
+    func incompressibleBytesDecodeToTheSameBytes(level: Int32) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var generator = SeededGenerator(seed: 42)
+        var data = (0..<(1_300_000)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        data.append(UInt8(ascii: "\n"))
+        let sink = try SingleFileSink(path: folder.file("noise.gz"), compressionLevel: level)
+        try sink.write(LineChunk(bytes: data))
+        try sink.finish()
+        let decoded = try await shell("zcat '\(folder.file("noise.gz"))'")
+        #expect(decoded.status == 0)
+        #expect(difference(decoded.output, data) == nil)
+    }
     @Test func aTimeoutMakesGzipBytesSoFarDecodable() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -37,19 +37,22 @@ final class GzipMember {
         stream.pointee.end_of_stream = 1
         stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
         stream.pointee.avail_in = UInt32(input.count)
+        // Compressed straight into the member's own array (log lines compress 4-5×); more
+        // pieces are appended only if that guess is short (incompressible input).
         var output: [UInt8] = []
-        output.reserveCapacity(input.count / 3 + 1024)
         repeat {
-            let (status, produced) = scratch.withUnsafeMutableBufferPointer { buffer -> (Int32, Int) in
+            let room = output.isEmpty ? input.count / 2 + 4096 : max(output.count, 64 * 1024)
+            var status = COMP_OK
+            let piece = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
                 stream.pointee.next_out = buffer.baseAddress
                 stream.pointee.avail_out = UInt32(buffer.count)
-                let status = isal_deflate(stream)
-                return (status, buffer.count - Int(stream.pointee.avail_out))
+                status = isal_deflate(stream)
+                initialized = buffer.count - Int(stream.pointee.avail_out)
             }
             guard status == COMP_OK else {
                 throw SluiceError(.output, "gzip compression failed (ISA-L status \(status))")
             }
-            output.append(contentsOf: scratch[..<produced])
+            if output.isEmpty { output = piece } else { output.append(contentsOf: piece) }
         } while stream.pointee.internal_state.state != ZSTATE_END
         return output
     }
