@@ -185,16 +185,11 @@ static int has_avx2(void) {
 }
 #endif
 
-const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
-                        size_t first, size_t second) {
-    const unsigned char *h = haystack, *nd = needle;
-    if (m == 0) return haystack;
-    if (m > n) return NULL;
-    if (m == 1) return memchr(h, nd[0], n);
 #if defined(__x86_64__)
-    if (has_avx2()) return find_avx2(h, n, nd, m, first, second);
-    /* Wojciech Mula's "generic SIMD" search: compare 16 positions at once against two of the
-       needle's bytes, then check the candidates with memcmp. */
+/* Wojciech Mula's "generic SIMD" search: compare 16 positions at once against two of the
+   needle's bytes, then check the candidates with memcmp. */
+static const void *find_sse2(const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
+                             size_t first, size_t second) {
     const __m128i a_byte = _mm_set1_epi8((char)nd[first]);
     const __m128i b_byte = _mm_set1_epi8((char)nd[second]);
     size_t i = 0;
@@ -210,9 +205,37 @@ const void *sluice_find(const void *haystack, size_t n, const void *needle, size
     }
     if (i < n) return memmem(h + i, n - i, nd, m);
     return NULL;
+}
+#endif
+
+int sluice_find_best_isa(void) {
+#if defined(__x86_64__)
+    return has_avx2() ? SLUICE_FIND_AVX2 : SLUICE_FIND_SSE2;
 #else
-    (void)first; (void)second;
+    return SLUICE_FIND_PORTABLE;
+#endif
+}
+
+const void *sluice_find_using(int isa, const void *haystack, size_t n, const void *needle, size_t m,
+                              size_t first, size_t second) {
+    const unsigned char *h = haystack, *nd = needle;
+    if (m == 0) return haystack;
+    if (m > n) return NULL;
+    if (m == 1) return memchr(h, nd[0], n);
+#if defined(__x86_64__)
+    if (isa == SLUICE_FIND_AVX2 && has_avx2()) return find_avx2(h, n, nd, m, first, second);
+    if (isa >= SLUICE_FIND_SSE2) return find_sse2(h, n, nd, m, first, second);
+#endif
+    (void)first; (void)second; (void)isa;
     return memmem(h, n, nd, m);
+}
+
+const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
+                        size_t first, size_t second) {
+#if defined(__x86_64__)
+    return sluice_find_using(has_avx2() ? SLUICE_FIND_AVX2 : SLUICE_FIND_SSE2, haystack, n, needle, m, first, second);
+#else
+    return sluice_find_using(SLUICE_FIND_PORTABLE, haystack, n, needle, m, first, second);
 #endif
 }
 

@@ -1,3 +1,4 @@
+import CSluiceSupport
 import Foundation
 import Testing
 
@@ -387,10 +388,27 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
 }
 
 @Suite struct LiteralSearchTests {
+    /// Every code path of the search, whichever this CPU would pick (an AVX2 path on a CPU
+    /// without AVX2 runs SSE2, so the list is the same everywhere).
+    static let paths: [Int32] = [Int32(SLUICE_FIND_PORTABLE), Int32(SLUICE_FIND_SSE2), Int32(SLUICE_FIND_AVX2)]
+
+    @Test func findUsesTheBestPathThisCPUHas() {
+        let haystack = Array("xxERRORyy".utf8)
+        let search = LiteralSearch(Array("ERROR".utf8))
+        let best = sluice_find_best_isa()
+        #if arch(x86_64)
+        #expect(best >= Int32(SLUICE_FIND_SSE2))
+        #endif
+        haystack.withUnsafeBufferPointer {
+            #expect(search.find(in: $0.baseAddress!, from: 0, count: $0.count) == 2)
+            #expect(search.find(in: $0.baseAddress!, from: 0, count: $0.count, using: best) == 2)
+        }
+    }
+
     /// A needle planted at every position of a haystack long enough for the 64-byte AVX2 steps
     /// (low and high halves, the step's end, the scalar tail), among near misses.
-    @Test(arguments: [2, 5, 20, 64, 100])
-    func findsAPlantedNeedleAtEveryPosition(needleLength: Int) {
+    @Test(arguments: [2, 5, 20, 64, 100], LiteralSearchTests.paths)
+    func findsAPlantedNeedleAtEveryPosition(needleLength: Int, path: Int32) {
         var random = SeededGenerator(seed: UInt64(needleLength) &+ 77)
         let alphabet = Array("ab ERO\n".utf8)
         let needle = (0..<needleLength).map { _ in alphabet.randomElement(using: &random)! }
@@ -400,7 +418,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
             var haystack = filler
             haystack.replaceSubrange(position..<(position + needleLength), with: needle)
             let expected = (0...(haystack.count - needleLength)).first { Array(haystack[$0..<($0 + needleLength)]) == needle }
-            let got = haystack.withUnsafeBufferPointer { search.find(in: $0.baseAddress!, from: 0, count: $0.count) }
+            let got = haystack.withUnsafeBufferPointer { search.find(in: $0.baseAddress!, from: 0, count: $0.count, using: path) }
             #expect(got == expected, "needle at \(position)")
             #expect(expected! <= position)
         }
@@ -408,8 +426,8 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
 
     /// The SIMD search against a plain scan, on random haystacks over a small alphabet (many
     /// near misses) and needles of 2 to 20 bytes, at every start offset near the end.
-    @Test(arguments: [2, 3, 5, 14, 20])
-    func findsWhatAPlainScanFinds(needleLength: Int) {
+    @Test(arguments: [2, 3, 5, 14, 20], LiteralSearchTests.paths)
+    func findsWhatAPlainScanFinds(needleLength: Int, path: Int32) {
         var random = SeededGenerator(seed: UInt64(needleLength))
         let alphabet = Array("ab ERO\n".utf8)
         for _ in 0..<200 {
@@ -421,7 +439,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
                     let expected = from + needle.count <= haystack.count
                         ? (from...(haystack.count - needle.count)).first { Array(haystack[$0..<($0 + needle.count)]) == needle }
                         : nil
-                    let got = buffer.baseAddress.flatMap { search.find(in: $0, from: from, count: haystack.count) }
+                    let got = buffer.baseAddress.flatMap { search.find(in: $0, from: from, count: haystack.count, using: path) }
                     #expect(got == expected, "needle \(needle) in \(haystack) from \(from)")
                 }
             }

@@ -18,9 +18,17 @@ void sluice_rare_offsets(const void *needle, size_t m, size_t *first, size_t *se
 
 /* The first occurrence of needle in haystack, like memmem, but with a SIMD scan for the
    needle's bytes at offsets `first` and `second` (from sluice_rare_offsets), then memcmp
-   (SSE2 on x86_64; memmem elsewhere). */
+   (AVX2 or SSE2 on x86_64; memmem elsewhere). */
 const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
                         size_t first, size_t second);
+
+/* The code paths of sluice_find; sluice_find uses the best this CPU has. */
+enum { SLUICE_FIND_PORTABLE = 0, SLUICE_FIND_SSE2 = 1, SLUICE_FIND_AVX2 = 2 };
+/* The best path this CPU runs (what sluice_find uses). */
+int sluice_find_best_isa(void);
+/* sluice_find with a chosen path, for tests: one the CPU lacks falls back to the next best. */
+const void *sluice_find_using(int isa, const void *haystack, size_t n, const void *needle, size_t m,
+                              size_t first, size_t second);
 
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
    (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
