@@ -68,6 +68,7 @@ func runMain() async -> Int32 {
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")
     }
     ExecCommand.terminateRunningCommands()
+    if report.failed, let hint = spec.forgottenPatternHint { printError(hint) }
     if spec.stats { printError(report.summary) }
     var result = report
     let signal = sluice_received_signal()

@@ -42,4 +42,23 @@ import Testing
         let oracle = try await Oracle.grep(["-c", "-e", "ERROR"], inputs: [Paths.loghub("Hadoop_2k.log"), Paths.loghub("Zookeeper_2k.log")])
         expectMatchesOracle(several, oracle, "one count for all inputs, no file names")
     }
+
+    @Test("a pattern typed without -e: the file is still read (as cat would), then a hint")
+    func forgottenPatternHint() async throws {
+        let log = Paths.loghub("Hadoop_2k.log")
+        let sluice = try await Sluice.run(["ERROR", log])
+        #expect(sluice.status == 2)
+        var whole = try Array(Data(contentsOf: URL(fileURLWithPath: log)))
+        if whole.last != UInt8(ascii: "\n") { whole.append(UInt8(ascii: "\n")) }  // as grep ends a last line
+        #expect(sluice.stdout == whole)
+        let lines = sluice.stderr.split(separator: "\n").map(String.init)
+        #expect(lines == ["sluice: ERROR: No such file or directory",
+                          "sluice: hint: no pattern was given, so 'ERROR' was read as an input file; "
+                          + "to select the lines that match it, write -e 'ERROR'"])
+        for arguments in [["-e", "INFO", "ERROR", log], ["ERROR"], ["missing/ERROR", log]] {
+            let other = try await Sluice.run(arguments, stdin: .bytes([]))
+            #expect(other.status == 2)
+            #expect(!other.stderr.contains("hint"), "sluice \(Shell.quote(arguments))")
+        }
+    }
 }

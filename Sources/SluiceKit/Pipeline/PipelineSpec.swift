@@ -1,3 +1,5 @@
+import Glibc
+
 /// What to select: grep's patterns and modifiers. Patterns are OR-ed; a pattern holding
 /// newlines is several patterns, as in grep.
 public struct GrepSpec: Sendable, Equatable {
@@ -49,4 +51,18 @@ public struct PipelineSpec: Sendable, Equatable {
     public var chunkSize = 512 * 1024
 
     public init() {}
+}
+
+extension PipelineSpec {
+    /// A hint for grep's habit of a pattern without `-e` (`sluice ERROR app.log`): with no
+    /// filter stage, several inputs and a first one that names no file (and no folder), that
+    /// name was most likely meant as the pattern. nil otherwise. Shown after the run's errors.
+    public var forgottenPatternHint: String? {
+        let filters = stages.contains { if case .grep = $0 { true } else { false } }
+        guard !filters, inputs.count >= 2, case .path(let name) = inputs[0], !name.contains("/") else { return nil }
+        var info = stat()
+        guard stat(name, &info) != 0 && errno == ENOENT else { return nil }
+        return "hint: no pattern was given, so '\(name)' was read as an input file; "
+            + "to select the lines that match it, write -e '\(name)'"
+    }
 }
