@@ -175,8 +175,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// Each chunk is a window cut after its last newline; a line longer than the window
     /// doubles it. The tail without a newline becomes the framer's partial line, and whatever
     /// the file gained since `fstat` (a growing log) is read as usual, so the result is what
-    /// reading would give. A file that shrinks under its windows is caught by the worker that
-    /// reads the lost pages (`MappedWindow.faulted`). Returns false if the channel was cancelled.
+    /// reading would give. A file that shrinks under its windows is caught here (the reader
+    /// stops at the window that lost its end and goes on with the next input) or by the worker
+    /// that reads the lost pages (`MappedWindow.isIntact`, `lossGuarded`); either way it is
+    /// reported once. Returns false if the channel was cancelled.
     private func pumpMapped(fd: Int32, name: String, size: Int, framer: inout LineFramer,
                             notes: inout [SluiceError], channel: BoundedChannel<LineChunk>) -> Bool {
         if !notes.isEmpty {
@@ -199,7 +201,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 if !window.isIntact {
                     // Shrunk since fstat: what follows is not the file's. Earlier chunks that
                     // read lost pages are caught by their workers.
-                    notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
+                    if let note = file.shrinkReport() { notes.append(note) }
                     return true
                 }
                 if let hit {
@@ -212,7 +214,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
                     // Its bytes are counted now, its line at the end. (The copy is checked again:
                     // a file rewritten in place may have gained a newline since the search.)
                     guard !tail.contains(0x0A) else {
-                        notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
+                        if let note = file.shrinkReport() { notes.append(note) }
                         return true
                     }
                     framer.setPartialLine(tail)
@@ -224,7 +226,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             }
         }
         if file.size < size {
-            notes.append(SluiceError(.input, place: name, MappedWindow.shrankMessage))
+            if let note = file.shrinkReport() { notes.append(note) }
             return true
         }
         return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel)

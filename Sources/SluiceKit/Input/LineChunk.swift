@@ -1,5 +1,6 @@
 import CSluiceSupport
 import Glibc
+import Synchronization
 
 /// The unit that flows between stages: one owned buffer of whole lines.
 ///
@@ -25,6 +26,10 @@ public struct LineChunk: Sendable {
     public var notes: [SluiceError]
     /// Input bytes (before decompression) this chunk accounts for, for `--stats`.
     public var inputByteCount: Int
+    /// The mapped file the lines were read from, after they were copied out of it; with
+    /// `lostPages` when they were dropped because the file shrank under them (`LossGuard`).
+    var origin: MappedFile?
+    var lostPages = false
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
@@ -177,6 +182,7 @@ final class MappedFile: Sendable {
     let fd: Int32
     /// The file's name, for the error when it shrank.
     let name: String
+    private let shrinkReported = Atomic<Bool>(false)
 
     init?(fd: Int32, name: String) {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
@@ -186,6 +192,13 @@ final class MappedFile: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// The error for a file that shrank while read, the first time it is asked for (the reader
+    /// and several workers may each notice); nil after that.
+    func shrinkReport() -> SluiceError? {
+        guard !shrinkReported.exchange(true, ordering: .relaxed) else { return nil }
+        return SluiceError(.input, place: name, MappedWindow.shrankMessage)
+    }
 
     /// The file's size now (0 if it cannot be known).
     var size: Int {
@@ -231,4 +244,37 @@ final class MappedWindow: @unchecked Sendable {
     }
 
     static let shrankMessage = "the file shrank while being read (truncated?): its lines from here on are lost"
+}
+
+extension AsyncSequence where Self: Sendable, Element == LineChunk {
+    /// The chunks in order, except that once a chunk of a mapped file was dropped because the
+    /// file shrank under it (`lostPages`), that file's later chunks are emptied too (their
+    /// notes kept). Workers check their windows independently, so a later window may have
+    /// been read intact before an earlier one lost its pages: without this, a truncated file
+    /// could give lines after a hole. With it, it gives a prefix of its lines, then the error.
+    func lossGuarded() -> LossGuardedChunks<Self> { LossGuardedChunks(base: self) }
+}
+
+/// See `lossGuarded()`.
+struct LossGuardedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == LineChunk {
+    typealias Element = LineChunk
+    let base: Base
+
+    func makeAsyncIterator() -> Iterator { Iterator(base: base.makeAsyncIterator()) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var lostFile: MappedFile?
+
+        mutating func next() async throws -> LineChunk? {
+            guard var chunk = try await base.next() else { return nil }
+            guard let origin = chunk.origin else { return chunk }
+            if chunk.lostPages {
+                lostFile = origin
+            } else if origin === lostFile {
+                chunk = LineChunk(bytes: [], notes: chunk.notes, inputByteCount: chunk.inputByteCount)
+            }
+            return chunk
+        }
+    }
 }

@@ -165,13 +165,20 @@ public struct PipelineRunner: Sendable {
             var out = try head.apply(chunk)
             if let window = chunk.window {
                 out = out.owned()  // lines passed through unchanged are copied out of the mapping
+                out.origin = window.file
                 if !window.isIntact {
-                    throw SluiceError(.input, place: window.name, MappedWindow.shrankMessage)
+                    // The file shrank under these lines: they are not all its own. Dropped, as
+                    // is the rest of the file (`lossGuarded`); the run goes on with the next input.
+                    var notes = out.notes
+                    if let note = window.file.shrinkReport() { notes.append(note) }
+                    out = LineChunk(bytes: [], notes: notes)
+                    out.origin = window.file
+                    out.lostPages = true
                 }
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
-        }
+        }.lossGuarded()
         var policy = spec.batch
         if execPhases.isEmpty {
             policy.pieceBytes = 4 << 20  // nothing needs whole batches: bound memory
