@@ -45,6 +45,11 @@ import Testing
         // A negated class may match a newline in a whole-chunk search; grep's lines never do.
         ["-e", "WARN[^a-z]*[0-9]{4}"],
         ["-e", "([0-9])\\1\\1"],
+        // Each -e's back-references are its own: the second pattern's \1 is its own group 1.
+        ["-e", "(ERROR)x\\1", "-e", "([0-9])\\1\\1"],
+        ["-c", "-v", "-e", "(zq)", "-e", "([0-9])\\1"],
+        ["-x", "-e", "([0-9]).*\\1", "-e", "INFO"],
+        ["-w", "-i", "-e", "(e)rror", "-e", "([a-z])\\1"],
     ]
 
     enum Compression: String, CaseIterable, Sendable, CustomTestStringConvertible {

@@ -115,6 +115,38 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(error?.message.contains("invalid regular expression at offset 7") == true)
     }
 
+    /// Several patterns are joined into one alternation only when that keeps each one's
+    /// meaning; otherwise each is matched alone (`AnyOfMatcher`).
+    @Test func eachPatternKeepsItsOwnGroupsAndSyntax() throws {
+        let text = "aa\nbb\nab\ncc\na.b\nfoo\nxfoo\n"
+        #expect(selectedLines(try builtMatcher(["(a)\\1", "(b)\\1"]), text) == ["aa\n", "bb\n"])
+        #expect(selectedLines(try builtMatcher(["(z)", "(c)\\1"]), text) == ["cc\n"])
+        #expect(selectedLines(try builtMatcher(["(?<k>a)\\k<k>", "(?<k>b)\\k<k>"]), text) == ["aa\n", "bb\n"])
+        #expect(selectedLines(try builtMatcher(["(a)\\1", "(b)\\1"], line: true), text) == ["aa\n", "bb\n"])
+        #expect(selectedLines(try builtMatcher(["\\Qa.b"], line: true), text) == ["a.b\n"])
+        #expect(selectedLines(try builtMatcher(["\\Qa.b"], word: true), text) == ["a.b\n"])
+        #expect(selectedLines(try builtMatcher(["\\Qz", "cc"]), text) == ["cc\n"])
+        #expect(selectedLines(try builtMatcher(["(?x)foo#comment"], line: true), text) == ["foo\n"])
+        #expect(selectedLines(try builtMatcher(["(?x) f o o #c", "bb"]), text) == ["bb\n", "foo\n", "xfoo\n"])
+        #expect(selectedLines(try builtMatcher(["(*UTF)foo"], word: true), text) == ["foo\n"])
+    }
+
+    /// The next-hit cache of `AnyOfMatcher` over a buffer where the patterns' hits interleave.
+    @Test func anyOfMatchesWhatEachPatternMatchesInOrder() throws {
+        var random = SeededGenerator(seed: 5)
+        let lines = (0..<3000).map { _ in ["aa", "bb", "ab", "cc", "ba", "x"].randomElement(using: &random)! }
+        let text = lines.map { $0 + "\n" }.joined()
+        let got = selectedLines(try builtMatcher(["(a)\\1", "(b)\\1", "^(c)\\1$"]), text)
+        #expect(got == lines.filter { ["aa", "bb", "cc"].contains($0) }.map { $0 + "\n" })
+    }
+
+    @Test func anInvalidPatternIsNamedWithItsOwnOffset() {
+        for (patterns, word) in [(["ok", "ab["], false), (["ok", "ab["], true)] {
+            let error = #expect(throws: SluiceError.self) { _ = try builtMatcher(patterns, word: word) }
+            #expect(error?.message == "invalid regular expression 'ab[': missing terminating ] for character class at offset 3")
+        }
+    }
+
     @Test func lookbehindDoesNotSeeThePreviousLine() throws {
         let matcher = try builtMatcher(["(?<=\\s)b"])
         #expect(selectedLines(matcher, "a\nb\n").isEmpty)

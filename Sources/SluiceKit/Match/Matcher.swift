@@ -11,14 +11,50 @@ public protocol Matcher: Sendable {
 }
 
 /// Working memory a matcher needs while scanning one chunk (not thread-safe, never shared).
+/// A scratch serves one buffer, scanned with `from` never decreasing.
 public final class MatchScratch {
     let release: () -> Void
     let pointer: OpaquePointer?
+    /// `AnyOfMatcher`: each matcher's scratch, and its next matching line once known (a line
+    /// at or after every `from` asked since, so it stays the answer until `from` passes it).
+    var parts: [MatchScratch] = []
+    var nextHits: [(start: Int, newline: Int)?] = []
+    var known: [Bool] = []
+
     init(pointer: OpaquePointer? = nil, release: @escaping () -> Void = {}) {
         self.pointer = pointer
         self.release = release
     }
     deinit { release() }
+}
+
+/// Lines that match any of several matchers: the `-e` patterns that cannot be joined into one
+/// PCRE2 alternation (a back-reference's group number would point into another pattern).
+/// Each matcher's next hit is remembered, so a buffer is scanned once per matcher.
+public struct AnyOfMatcher: Matcher {
+    let matchers: [any Matcher]
+
+    public init(_ matchers: [any Matcher]) { self.matchers = matchers }
+
+    public func makeScratch() -> MatchScratch {
+        let scratch = MatchScratch()
+        scratch.parts = matchers.map { $0.makeScratch() }
+        scratch.nextHits = Array(repeating: nil, count: matchers.count)
+        scratch.known = Array(repeating: false, count: matchers.count)
+        return scratch
+    }
+
+    public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
+        var best: (start: Int, newline: Int)?
+        for index in matchers.indices {
+            if !scratch.known[index] || (scratch.nextHits[index].map { $0.start < from } ?? false) {
+                scratch.nextHits[index] = matchers[index].nextMatchingLine(in: buffer, from: from, scratch: &scratch.parts[index])
+                scratch.known[index] = true
+            }
+            if let hit = scratch.nextHits[index], hit.start < (best?.start ?? Int.max) { best = hit }
+        }
+        return best
+    }
 }
 
 /// Selects every line (an empty pattern).

@@ -19,22 +19,24 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     let jitted: Bool
     public let pattern: String
 
-    /// Compiles `pattern`. Throws a usage error naming `place` and the column of the mistake.
-    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil, matchEachLine: Bool = false) throws {
+    /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
+    /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
+    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil,
+                matchEachLine: Bool = false, wholeLine: Bool = false) throws {
         self.pattern = pattern
         var options = UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
         var errorOffset = 0
         let bytes = Array(pattern.utf8)
+        let context = wholeLine ? pcre2_compile_context_create_8(nil) : nil
+        defer { if let context { pcre2_compile_context_free_8(context) } }
+        if let context { pcre2_set_compile_extra_options_8(context, UInt32(PCRE2_EXTRA_MATCH_LINE)) }
         let compiled = bytes.withUnsafeBufferPointer {
-            pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, nil)
+            pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, context)
         }
         guard let compiled else {
-            var message = [UInt8](repeating: 0, count: 256)
-            let length = pcre2_get_error_message_8(errorCode, &message, message.count)
-            let text = length > 0 ? String(decoding: message[..<Int(length)], as: UTF8.self) : "error \(errorCode)"
-            throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): \(text)")
+            throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): \(Self.errorMessage(errorCode))")
         }
         var allOptions: UInt32 = 0
         pcre2_pattern_info_8(compiled, UInt32(PCRE2_INFO_ALLOPTIONS), &allOptions)
@@ -45,7 +47,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             pcre2_code_free_8(compiled)
             let again = bytes.withUnsafeBufferPointer {
                 pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count,
-                                options | UInt32(PCRE2_MATCH_INVALID_UTF), &errorCode, &errorOffset, nil)
+                                options | UInt32(PCRE2_MATCH_INVALID_UTF), &errorCode, &errorOffset, context)
             }
             guard let again else {
                 throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): error \(errorCode)")
@@ -60,6 +62,28 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     }
 
     deinit { pcre2_code_free_8(code) }
+
+    /// PCRE2's text for a compile error code.
+    static func errorMessage(_ code: Int32) -> String {
+        var message = [UInt8](repeating: 0, count: 256)
+        let length = pcre2_get_error_message_8(code, &message, message.count)
+        return length > 0 ? String(decoding: message[..<Int(length)], as: UTF8.self) : "error \(code)"
+    }
+
+    /// Why `pattern` alone does not compile (with its offset in the pattern), nil if it does.
+    /// Each `-e` is checked alone before any joining, so the message is about what the user wrote.
+    static func compileError(_ pattern: String, caseless: Bool) -> String? {
+        var errorCode: Int32 = 0
+        var errorOffset = 0
+        let bytes = Array(pattern.utf8)
+        let options = UInt32(PCRE2_MULTILINE) | (caseless ? UInt32(PCRE2_CASELESS) : 0)
+        let compiled = bytes.withUnsafeBufferPointer {
+            pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, nil)
+        }
+        guard let compiled else { return "\(errorMessage(errorCode)) at offset \(errorOffset)" }
+        pcre2_code_free_8(compiled)
+        return nil
+    }
 
     public func makeScratch() -> MatchScratch {
         let data = pcre2_match_data_create_from_pattern_8(code, nil)

@@ -21,12 +21,27 @@ public enum MatcherBuilder {
         if plain && literal && patterns.count == 1 {
             return (LiteralMatcher(Array(patterns[0].utf8)), "literal, SIMD search over whole chunks")
         }
+        for pattern in patterns where !literal {
+            if let why = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
+                throw SluiceError(.usage, place: place, "invalid regular expression '\(pattern)': \(why)")
+            }
+        }
+        if patterns.count > 1 && !literal && !patterns.allSatisfy(isJoinable) {
+            let each = try patterns.map { try regexMatcher([$0], literal: false, spec: spec, place: place).0 }
+            return (AnyOfMatcher(each), "any of \(each.count) PCRE2 JIT patterns (one cannot be joined to the others: a back-reference, a named group, a verb or extended mode)")
+        }
+        return try regexMatcher(patterns, literal: literal, spec: spec, place: place)
+    }
+
+    /// One PCRE2 matcher for `patterns` joined with `|`, with grep's `-x`/`-w`, the prefilter
+    /// and the line-by-line mode as the patterns allow.
+    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String) throws -> (RegexMatcher, String) {
         let alternatives = patterns.map { literal ? escape($0) : $0 }
-        var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0))" }.joined(separator: "|")
-        if spec.lineRegexp {
-            regex = "^(?:\(regex))$"
-        } else if spec.wordRegexp {
-            regex = "(?<![A-Za-z0-9_])(?:\(regex))(?![A-Za-z0-9_])"
+        // `\E` ends a `\Q` a pattern left open, so the text that follows stays syntax.
+        var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0)\\E)" }.joined(separator: "|")
+        if spec.wordRegexp && !spec.lineRegexp {
+            let (verbs, rest) = leadingVerbs(regex)  // `(*UTF)` and the like stay at the start
+            regex = "\(verbs)(?<![A-Za-z0-9_])(?:\(rest)\\E)(?![A-Za-z0-9_])"
         }
         let prefilter = patterns.count == 1 && !spec.ignoreCase
             ? (literal ? Array(patterns[0].utf8) : RequiredLiteral.extract(from: patterns[0]))
@@ -34,12 +49,71 @@ public enum MatcherBuilder {
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
         let matcher = try RegexMatcher(pattern: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
-                                       matchEachLine: looksPastItsLine)
+                                       matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""
         }
         return (matcher, how)
+    }
+
+    /// A pattern's leading `(*VERB)`s (`(*UTF)`, `(*CRLF)`, `(*LIMIT_MATCH=9)`), which PCRE2
+    /// accepts only at the very start, and the rest.
+    static func leadingVerbs(_ pattern: String) -> (String, String) {
+        var rest = Substring(pattern)
+        var verbs = ""
+        while rest.hasPrefix("(*"), let close = rest.firstIndex(of: ")"),
+              rest[rest.index(rest.startIndex, offsetBy: 2)..<close].allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" || $0 == "=" }) {
+            verbs += rest[...close]
+            rest = rest[rest.index(after: close)...]
+        }
+        return (verbs, String(rest))
+    }
+
+    /// Whether a pattern keeps its meaning inside `(?:…)|(?:…)` after other patterns: not so
+    /// for a back-reference or subroutine call by number (`\1`, `\g2`, `(?1)`: the numbers
+    /// shift), named groups (two patterns may use one name), `(*VERB)`s (only at the start),
+    /// branch resets, and extended mode (a `#` comment would swallow the closing parenthesis).
+    static func isJoinable(_ pattern: String) -> Bool {
+        let bytes = Array(pattern.utf8)
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\\"), i + 1 < bytes.count {
+                let next = bytes[i + 1]
+                if next == UInt8(ascii: "Q") {  // literal text up to \E: skip it
+                    i += 2
+                    while i + 1 < bytes.count && !(bytes[i] == UInt8(ascii: "\\") && bytes[i + 1] == UInt8(ascii: "E")) { i += 1 }
+                    i += 2
+                    continue
+                }
+                if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(next) || next == UInt8(ascii: "g") || next == UInt8(ascii: "k") {
+                    return false
+                }
+                i += 2
+                continue
+            }
+            if byte == UInt8(ascii: "("), i + 1 < bytes.count {
+                let next = bytes[i + 1]
+                if next == UInt8(ascii: "*") { return false }
+                if next == UInt8(ascii: "?"), i + 2 < bytes.count {
+                    let kind = bytes[i + 2]
+                    if "0123456789+-R&P|'".utf8.contains(kind) { return false }
+                    if kind == UInt8(ascii: "<"), i + 3 < bytes.count, bytes[i + 3] != UInt8(ascii: "="), bytes[i + 3] != UInt8(ascii: "!") {
+                        return false
+                    }
+                    // Inline options: (?x), (?ix-s), (?^x:
+                    var j = i + 2
+                    while j < bytes.count, bytes[j] == UInt8(ascii: "^") || bytes[j] == UInt8(ascii: "-")
+                            || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[j]) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(bytes[j]) {
+                        if bytes[j] == UInt8(ascii: "x") { return false }
+                        j += 1
+                    }
+                }
+            }
+            i += 1
+        }
+        return true
     }
 
     /// Whether a pattern may see bytes outside its line when run over a whole buffer
