@@ -314,6 +314,20 @@ import Testing
         #expect(note.message.contains("CRC"))
     }
 
+    /// ISA-L reports a bad CRC and a bad length alike; the message tells them apart, as gzip does.
+    @Test func badLengthIsALengthMismatch() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = "the length\nwill not match\n".bytes
+        var compressed = try await gzipped(data)
+        compressed[compressed.count - 4] ^= 0x01  // the low byte of ISIZE
+        let got = try await Self.collect([try folder.write("length.gz", compressed)])
+        #expect(got.bytes == data)
+        let note = try #require(got.notes.first)
+        #expect(note.code == .corruptInput)
+        #expect(note.message.hasSuffix("length mismatch (the trailer says \(data.count ^ 1) bytes, the member has \(data.count))"), "\(note.message)")
+    }
+
     @Test func missingFileAndDirectoryAreNotesAndTheOtherInputsGoOn() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -141,7 +141,7 @@ struct GzipSource: ByteSource {
                     produced += drained
                     if status < 0 {
                         return finish(produced, SluiceError(.corruptInput, place: name,
-                            "gzip data corrupt near byte \(position): \(Self.describe(status))"))
+                            "gzip data corrupt near byte \(position): \(failureReason(status))"))
                     }
                     if state.pointee.block_state == ISAL_BLOCK_FINISH { betweenMembers = true; continue }
                     if drained > 0 { continue }
@@ -160,7 +160,7 @@ struct GzipSource: ByteSource {
             produced += room - Int(state.pointee.avail_out)
             if status < 0 {
                 return finish(produced, SluiceError(.corruptInput, place: name,
-                    "gzip data corrupt near byte \(position): \(Self.describe(status))"))
+                    "gzip data corrupt near byte \(position): \(failureReason(status))"))
             }
             if state.pointee.block_state == ISAL_BLOCK_FINISH {
                 betweenMembers = true
@@ -172,6 +172,21 @@ struct GzipSource: ByteSource {
     private mutating func finish(_ produced: Int, _ failure: SluiceError?) -> FillResult {
         ended = true
         return FillResult(count: produced, ended: true, failure: failure)
+    }
+
+    /// What `status` means here. A bad trailer is a CRC or a length mismatch (ISA-L says
+    /// "checksum" for both): as gzip, the CRC is blamed first, the length when the CRC is right.
+    private func failureReason(_ status: Int32) -> String {
+        guard status == ISAL_INCORRECT_CHECKSUM, let next = state.pointee.next_in,
+              input.baseAddress!.distance(to: UnsafeMutableRawPointer(next)) >= 8 else { return Self.describe(status) }
+        let trailer = UnsafeRawPointer(next) - 8
+        let storedCRC = trailer.loadUnaligned(as: UInt32.self).littleEndian
+        let storedLength = trailer.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+        let length = state.pointee.total_out
+        if storedCRC == state.pointee.crc && storedLength != length {
+            return "length mismatch (the trailer says \(storedLength) bytes, the member has \(length))"
+        }
+        return Self.describe(status)
     }
 
     static func describe(_ status: Int32) -> String {
