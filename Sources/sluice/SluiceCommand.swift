@@ -31,8 +31,8 @@ struct SluiceCommand: ParsableCommand {
     var wordRegexp = false
     @Flag(name: [.customShort("x"), .customLong("line-regexp")], help: "Match whole lines only.")
     var lineRegexp = false
-    @Option(name: [.customShort("m"), .customLong("max-count")], help: ArgumentHelp("Stop after N output lines.", valueName: "N"))
-    var maxCount: Int?
+    @Option(name: [.customShort("m"), .customLong("max-count")], help: ArgumentHelp("Stop after N output lines (negative: no limit).", valueName: "N"))
+    var maxCount: String?
     @Flag(name: [.customShort("c"), .customLong("count")], help: "Print only the number of selected lines.")
     var count = false
     @Flag(name: [.customShort("q"), .customLong("quiet"), .customLong("silent")], help: "Print nothing; exit 0 at the first selected line.")
@@ -55,7 +55,7 @@ struct SluiceCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses); a name with {n} or {n:W} writes one file per batch.", valueName: "TARGET"))
     var output: String?
     @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs: 1-3 ISA-L (fast), 4-9 zlib (smaller, slower). Default 1.", valueName: "N"))
-    var compressionLevel: Int32 = 1
+    var compressionLevel: Int32?
     @Option(name: [.customShort("p"), .customLong("pipeline")], help: ArgumentHelp("Stages as an expression: 'grep -i ERROR | map upper | exec \"cut -c1-80\" | batch 500 1s'.", valueName: "EXPR"))
     var pipeline: String?
     @Flag(name: .customLong("explain"), help: "Print the compiled stages and exit without reading input.")
@@ -124,18 +124,23 @@ struct SluiceCommand: ParsableCommand {
         }
         spec.ordered = !unordered
         if let maxCount {
-            guard maxCount >= 0 else { throw SluiceError(.usage, place: "--max-count", "must be 0 or more, not \(maxCount)") }
-            spec.maxCount = maxCount
+            // As grep: a negative count is no limit, and a count past Int.max is Int.max.
+            let digits = maxCount.hasPrefix("-") ? maxCount.dropFirst() : Substring(maxCount)
+            guard !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                throw SluiceError(.usage, place: "--max-count", "'\(maxCount)' is not a number")
+            }
+            spec.maxCount = maxCount.hasPrefix("-") ? nil : (Int(digits) ?? Int.max)
         }
         spec.countOnly = count
         spec.quiet = quiet
         spec.stats = stats
         spec.lineBuffered = lineBuffered
         if lineBuffered { spec.batch.timeout = .zero }
-        guard (1...9).contains(compressionLevel) else {
-            throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(compressionLevel)")
+        let level = compressionLevel ?? 1
+        guard (1...9).contains(level) else {
+            throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(level)")
         }
-        spec.compressionLevel = compressionLevel
+        spec.compressionLevel = level
         if let kib = getenv("SLUICE_CHUNK_KIB").flatMap({ Int(String(cString: $0)) }), kib >= 4 {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }

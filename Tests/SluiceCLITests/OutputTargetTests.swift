@@ -189,6 +189,9 @@ import Testing
         "/nonexistent-sluice-test/dir/x.log.gz",
         "FILE/x.log",
         "FILE/part-{n}.log.gz",
+        "DIR",                       // an existing folder, as a file name
+        "DIR/part-{n:1}.log",        // its first file name is a folder
+        "DIR.gz",
     ]
 
     @Test("an unwritable target fails with exit 2 before any input is read", arguments: unwritableTargets)
@@ -196,7 +199,11 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let aFile = try directory.write("a-file", Array("x\n".utf8))
+        for folder in ["folder", "folder/part-1.log", "folder.gz"] {
+            try FileManager.default.createDirectory(atPath: directory.path + "/" + folder, withIntermediateDirectories: true)
+        }
         let resolved = target.replacingOccurrences(of: "FILE", with: aFile)
+            .replacingOccurrences(of: "DIR", with: directory.path + "/folder")
         // stdin never ends: sluice must fail on the target, not wait for input.
         let sluice = try await Sluice.run(["-e", "x", "-o", resolved], stdin: .heldOpen, timeout: .seconds(10))
         #expect(!sluice.timedOut, "sluice waited for input instead of failing on \(resolved)")

@@ -19,6 +19,8 @@ import Testing
         ["-e", "[z-a]"],
         ["-e", "x", "--exec"],
         ["-p"],
+        ["-m", "1x", "-e", "x"],
+        ["-o", "-e", "x"],          // grep's -o: would make a file named "-e"
     ]
 
     @Test("a bad command line: exit 2 before reading input", arguments: badCommandLines)
@@ -59,6 +61,16 @@ import Testing
             let other = try await Sluice.run(arguments, stdin: .bytes([]))
             #expect(other.status == 2)
             #expect(!other.stderr.contains("hint"), "sluice \(Shell.quote(arguments))")
+        }
+    }
+
+    @Test("-m: a negative count is no limit and a huge one is accepted, as grep does")
+    func maxCountSpellings() async throws {
+        let log = Paths.loghub("Hadoop_2k.log")
+        for count in ["-1", "-5", "99999999999999999999"] {
+            let sluice = try await Sluice.run(["-m", count, "-e", "INFO", log])
+            let oracle = try await Oracle.grep(["-m", count, "-e", "INFO"], inputs: [log])
+            expectMatchesOracle(sluice, oracle, "-m \(count)")
         }
     }
 }

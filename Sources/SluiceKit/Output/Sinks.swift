@@ -11,6 +11,11 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
 
     public static func parse(_ text: String) throws -> OutputTarget {
         if text == "-" { return .standardOutput }
+        if text.hasPrefix("-") {
+            // `sluice -o -e ERROR app.log` (grep's -o, only-matching) would write a file "-e".
+            throw SluiceError(.usage, place: "--output", "'\(text)' looks like an option, not a file name "
+                + "(-o names the output; for a file of that name write ./\(text))")
+        }
         if text.contains("{n") { return .split(try FileNameTemplate(parsing: text)) }
         if text.isEmpty || text.hasSuffix("/") {
             throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
@@ -151,6 +156,10 @@ final class AtomicFile {
     static let memberSize = 512 * 1024
 
     init(path: String, compression: CompressionQueue?) throws {
+        var existing = stat()
+        if stat(path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFDIR {
+            throw SluiceError(.output, place: path, "cannot write the output: Is a directory")
+        }
         finalPath = path
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
