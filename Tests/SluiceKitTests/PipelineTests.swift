@@ -142,12 +142,22 @@ import Testing
     @Test func summaryMentionsTheCounts() async {
         var report = RunReport()
         report.bytesRead = 2_000_000
+        report.bytesDecoded = 2_000_000
         report.linesRead = 10
         report.selectedLines = 4
         report.writtenLines = 3
         report.batches = 2
         report.seconds = 0.5
-        #expect(report.summary == "read 2.00 MB (as stored: gzip inputs count compressed) (10 lines), selected 4 lines, wrote 3 lines in 2 batches, 0.500 s, 4.0 MB/s")
+        #expect(report.summary == "read 2.00 MB in 10 lines, selected 4 lines, wrote 3 lines in 2 batches, 0.500 s, 4.0 MB/s")
+        report.bytesRead = 500_000  // some input was gzip: MB/s counts the lines' bytes
+        report.linesRead = 1
+        report.selectedLines = 1
+        report.writtenLines = 1
+        report.batches = 1
+        #expect(report.summary == "read 2.00 MB in 1 line (0.50 MB compressed), selected 1 line, wrote 1 line in 1 batch, 0.500 s, 4.0 MB/s")
+        report.counted = true
+        report.writtenLines = 0
+        #expect(report.summary == "read 2.00 MB in 1 line (0.50 MB compressed), selected 1 line, counted (-c), 0.500 s, 4.0 MB/s")
     }
 }
 
