@@ -350,3 +350,21 @@ void sluice_unmap_window(const void *data, size_t length, int slot) {
     atomic_store(&window_start[slot], 0);  /* first: the range may be mapped again at once */
     munmap((void *)aligned, length + (address - aligned));
 }
+
+/* Descriptors 0-2 closed when sluice starts (`<&-`, `>&-`) get /dev/null before anything
+   else runs (the Swift runtime's own descriptors would otherwise land there, and "stdout"
+   would be an epoll instance). Which were closed is kept, to report them as grep does. */
+static int closed_at_start = 0;
+
+__attribute__((constructor(101)))
+static void occupy_closed_standard_descriptors(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+            closed_at_start |= 1 << fd;
+            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (null >= 0 && null != fd) { dup2(null, fd); close(null); }
+        }
+    }
+}
+
+int sluice_closed_standard_descriptors(void) { return closed_at_start; }

@@ -15,6 +15,7 @@ func printError(_ line: String) {
 }
 
 func runMain() async -> Int32 {
+    let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
     signal(SIGPIPE, SIG_IGN)
     sluice_tune_malloc()
     let command: SluiceCommand
@@ -34,10 +35,15 @@ func runMain() async -> Int32 {
         printError(text)
         return 2
     }
-    let spec: PipelineSpec
+    var spec: PipelineSpec
     let runner: PipelineRunner
     do {
         spec = try command.makeSpec(cores: Int(sluice_available_cores()))
+        spec.standardInputClosed = closed & 1 != 0
+        if closed & 2 != 0 && spec.output == .standardOutput && !spec.quiet && !command.explain {
+            printError("(standard output): Bad file descriptor")
+            return 2
+        }
         runner = try PipelineRunner(spec: spec)
     } catch {
         printError("\(error)")

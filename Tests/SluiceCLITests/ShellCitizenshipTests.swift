@@ -129,6 +129,23 @@ import Testing
         #expect(sluice.stderr.contains("wrote \(lines) lines in \(expected) batch\(expected == 1 ? "" : "es")"), "stderr: \(sluice.stderr)")
     }
 
+    /// A closed descriptor is grep's "Bad file descriptor", not whatever descriptor the
+    /// runtime opened in its place ("Invalid argument" from an epoll instance, before).
+    @Test("closed stdout or stdin: exit 2 with 'Bad file descriptor', the other inputs still read")
+    func closedStandardDescriptors() async throws {
+        let log = Shell.quote(Paths.loghub("Hadoop_2k.log"))
+        let noStdout = try await Shell.run("\"$SLUICE\" -e INFO \(log) >&-")
+        #expect(noStdout.status == 2)
+        #expect(noStdout.stderr == "sluice: (standard output): Bad file descriptor\n", "stderr: \(noStdout.stderr)")
+        let noStdin = try await Shell.run("\"$SLUICE\" -e INFO \(log) - <&-")
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [Paths.loghub("Hadoop_2k.log")])
+        #expect(noStdin.stdout == oracle.stdout)
+        #expect(noStdin.status == 2)
+        #expect(noStdin.stderr == "sluice: (standard input): Bad file descriptor\n", "stderr: \(noStdin.stderr)")
+        let quiet = try await Shell.run("\"$SLUICE\" -q -e INFO \(log) >&-")
+        #expect(quiet.status == 0, "-q writes nothing: a closed stdout is no error")
+    }
+
     @Test("no --stats, no error: stderr stays empty")
     func quietByDefault() async throws {
         let sluice = try await Sluice.run(["-e", "ERROR", Paths.fixture("app.log.gz"), Paths.loghub("Hadoop_2k.log")])

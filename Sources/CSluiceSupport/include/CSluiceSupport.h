@@ -33,6 +33,8 @@ const void *sluice_find_using(int isa, const void *haystack, size_t n, const voi
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
    (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
 void sluice_tune_malloc(void);
+/* Bit N set: descriptor N (0-2) was closed when the process started; it now holds /dev/null. */
+int sluice_closed_standard_descriptors(void);
 /* The cores this process may run on (its affinity mask), at least 1. */
 int sluice_available_cores(void);
 

@@ -34,6 +34,8 @@ public struct ChunkSource: AsyncSequence, Sendable {
 
     /// Finishing the stream early (a signal) goes through this.
     public let stop: StopRequest
+    /// sluice was started with descriptor 0 closed (`<&-`): reading `-` is an error, as in grep.
+    public var standardInputClosed = false
 
     public init(inputs: [InputName], chunkSize: Int = 512 * 1024, readAhead: Int = 4, stop: StopRequest = StopRequest()) {
         self.inputs = inputs.isEmpty ? [.standardInput] : inputs
@@ -100,6 +102,12 @@ public struct ChunkSource: AsyncSequence, Sendable {
             var regularFileSize: Int?
             switch input {
             case .standardInput:
+                if standardInputClosed {
+                    let note = SluiceError(.input, place: input.description, "Bad file descriptor")
+                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
+                    pendingNotes = []
+                    continue
+                }
                 fd = 0
             case .path(let path):
                 fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -170,7 +170,8 @@ public struct PipelineRunner: Sendable {
         let counters = RunCounters()
         let countInput = spec.stats
         let head = headSteps
-        let source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
+        var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
+        source.standardInputClosed = spec.standardInputClosed
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
         // instead of idling (-j2 --map: 1.63x -> 1.74x of -j1, Benchmarks/README.md).
         let filtered = source.concurrentMap(limit: spec.concurrency, ordered: spec.ordered, lookahead: 2) { chunk in

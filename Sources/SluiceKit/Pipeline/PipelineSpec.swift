@@ -49,6 +49,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var compressionLevel: Int32 = 1
     /// Chunk size read from the inputs.
     public var chunkSize = 512 * 1024
+    /// Descriptor 0 was closed at start (its slot now holds /dev/null): `-` is an input error.
+    public var standardInputClosed = false
 
     public init() {}
 }
