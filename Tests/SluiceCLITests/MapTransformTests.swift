@@ -35,6 +35,12 @@ import Testing
         MapCase(specs: ["upper", "s/ERROR/x/"], oracle: "tr a-z A-Z | sed -E 's/ERROR/x/'"),
         MapCase(specs: ["trim", "s/^/[/", "s/$/]/"], oracle: trimOracle + " | sed -E 's/^/[/; s/$/]/'"),
         MapCase(specs: ["lower", "s/(error|warn)/<$1>/g", "upper"], oracle: "tr A-Z a-z | sed -E 's/(error|warn)/<\\1>/g' | tr a-z A-Z"),
+        // Any delimiter, letters and digits too, as GNU sed takes them.
+        MapCase(specs: ["s1O1o1g"], oracle: "sed -E 's1O1o1g'"),
+        MapCase(specs: ["sXEXeXg"], oracle: "sed -E 'sXEXeXg'"),
+        MapCase(specs: ["s|a|\\||g"], oracle: "sed -E 's|a|\\||g'"),
+        // A named group by name, as perl's $+{name}.
+        MapCase(specs: ["s/(?<level>INFO|WARN)/<${level}>/g"], oracle: "perl -pe 's/(?<level>INFO|WARN)/<$+{level}>/g'"),
     ]
 
     static let inputs: [String] = [

@@ -29,6 +29,8 @@ func mapped(_ spec: String, _ input: [UInt8]) throws -> [UInt8] {
         ("s/(x)//", .substitute(pattern: "(x)", replacement: "", global: false, caseless: false)),
         ("s///", .substitute(pattern: "", replacement: "", global: false, caseless: false)),
         ("s/ /_/g", .substitute(pattern: " ", replacement: "_", global: true, caseless: false)),
+        ("s1a1b1", .substitute(pattern: "a", replacement: "b", global: false, caseless: false)),
+        ("sXaXbXg", .substitute(pattern: "a", replacement: "b", global: true, caseless: false)),
     ])
     func valid(text: String, expected: MapSpec) throws {
         #expect(try MapSpec(parsing: text) == expected)
@@ -39,7 +41,8 @@ func mapped(_ spec: String, _ input: [UInt8]) throws -> [UInt8] {
         ("", "unknown transform"),
         ("s", "unknown transform"),
         ("sa", "unknown transform"),
-        ("s1a1b1", "unknown transform"),
+        ("strip", "unknown transform"),
+        ("s1a1b", "unknown transform"),  // a letter or digit delimiter that does not close: a typo
         ("s\\a\\b\\", "unknown transform"),
         ("s/a/b", "unterminated substitution"),
         ("s/a", "unterminated substitution"),
@@ -60,6 +63,10 @@ func mapped(_ spec: String, _ input: [UInt8]) throws -> [UInt8] {
         let group = #expect(throws: SluiceError.self) { _ = try MapSpec(parsing: "s/(a)/\\2/").makeStep() }
         #expect(group?.code == .usage)
         #expect(group?.message.contains("group 2") == true)
+        let named = #expect(throws: SluiceError.self) { _ = try MapSpec(parsing: "s/(?<k>a)/${nope}/").makeStep() }
+        #expect(named?.message.contains("group 'nope'") == true)
+        let escape = #expect(throws: SluiceError.self) { _ = try MapSpec(parsing: "s/(a)/\\U$1/").makeStep() }
+        #expect(escape?.message.contains("unsupported escape '\\U'") == true, "\(escape?.message ?? "")")
     }
 
     @Test func descriptionRoundTrips() throws {

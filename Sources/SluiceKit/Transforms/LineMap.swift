@@ -21,10 +21,9 @@ public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
         default: break
         }
         let chars = Array(text)
-        guard chars.count >= 2, chars[0] == "s", !chars[1].isLetter, !chars[1].isNumber,
-              chars[1] != "\\", chars[1] != "\n" else {
-            throw SluiceError(.usage, place: "--map", "unknown transform '\(text)' (expected upper, lower, trim or s/REGEX/REPLACEMENT/[gi])")
-        }
+        let unknown = SluiceError(.usage, place: "--map", "unknown transform '\(text)' (expected upper, lower, trim or s/REGEX/REPLACEMENT/[gi])")
+        // Any delimiter but backslash and newline, letters and digits included, as in GNU sed.
+        guard chars.count >= 2, chars[0] == "s", chars[1] != "\\", chars[1] != "\n" else { throw unknown }
         let delimiter = chars[1]
         var parts: [String] = []
         var current = ""
@@ -52,6 +51,7 @@ public enum MapSpec: Sendable, Equatable, CustomStringConvertible {
             i += 1
         }
         guard parts.count == 2 else {
+            if chars[1].isLetter || chars[1].isNumber { throw unknown }  // `strip`: not meant as s///
             throw SluiceError(.usage, place: "--map", "unterminated substitution '\(text)' (expected s\(delimiter)REGEX\(delimiter)REPLACEMENT\(delimiter)[gi])")
         }
         var global = false
@@ -155,7 +155,14 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
     init(pattern: String, replacement: String, global: Bool, caseless: Bool) throws {
         matcher = try RegexMatcher(pattern: pattern, caseless: caseless, place: "--map s///")
         self.global = global
-        template = try Self.parse(Array(replacement.utf8))
+        let code = matcher.code
+        template = try Self.parse(Array(replacement.utf8)) { name in
+            let number = pcre2_substring_number_from_name_8(code, name)
+            guard number > 0 else {
+                throw SluiceError(.usage, place: "--map", "replacement refers to group '\(name)' but '\(pattern)' has no group of that name")
+            }
+            return Int(number)
+        }
         var steps: [Step] = []
         var literals: [UInt8] = []
         for piece in template {
@@ -182,7 +189,11 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
         return count
     }
 
-    static func parse(_ r: [UInt8]) throws -> [Piece] {
+    /// The replacement's pieces: `$N`, `${N}`, `\N`, `$0`/`&` (the match), `${name}` (a named
+    /// group, numbered by `number(name)`), `\n`, `\t`; a backslash before any other
+    /// punctuation makes it literal. Other escapes (sed's `\U`, `\L`) are an error rather than
+    /// silently dropped.
+    static func parse(_ r: [UInt8], number: (String) throws -> Int = { _ in 0 }) throws -> [Piece] {
         var pieces: [Piece] = []
         var literal: [UInt8] = []
         func flush() { if !literal.isEmpty { pieces.append(.literal(literal)); literal = [] } }
@@ -200,6 +211,13 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
                     flush(); pieces.append(.group(n)); i = j + 1; continue
                 }
                 if let (n, j) = digits(i + 1) { flush(); pieces.append(.group(n)); i = j; continue }
+                if i + 1 < r.count, r[i + 1] == UInt8(ascii: "{"), let close = r[(i + 2)...].firstIndex(of: UInt8(ascii: "}")) {
+                    let name = String(decoding: r[(i + 2)..<close], as: UTF8.self)
+                    if let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+                       name.unicodeScalars.allSatisfy({ $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) }) {
+                        flush(); pieces.append(.group(try number(name))); i = close + 1; continue
+                    }
+                }
                 literal.append(c); i += 1; continue
             }
             if c == UInt8(ascii: "&") { flush(); pieces.append(.group(0)); i += 1; continue }
@@ -209,6 +227,9 @@ final class SubstituteMap: ChunkStep, @unchecked Sendable {
                 switch e {
                 case UInt8(ascii: "n"): literal.append(0x0A)
                 case UInt8(ascii: "t"): literal.append(0x09)
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                    throw SluiceError(.usage, place: "--map", "unsupported escape '\\\(UnicodeScalar(e))' in the replacement "
+                        + "(known: \\n, \\t, \\0-\\9, $N, ${N}, ${name}, & and \\ before punctuation)")
                 default: literal.append(e)
                 }
                 i += 2
