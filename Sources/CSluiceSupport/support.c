@@ -368,3 +368,100 @@ static void occupy_closed_standard_descriptors(void) {
 }
 
 int sluice_closed_standard_descriptors(void) { return closed_at_start; }
+
+/* ---- Aho-Corasick over many literal patterns (grep -F -e A -e B ...) ----
+   A full DFA over byte classes: bytes that occur in no pattern share class 0, so the table is
+   states x (distinct pattern bytes + 1) entries. Built breadth-first with failure links
+   resolved into the table, so scanning is one load per byte. */
+struct sluice_ac {
+    int classes;            /* columns of the table */
+    int states;
+    unsigned char class_of[256];
+    int32_t *next;          /* states * classes */
+    unsigned char *accepts; /* per state: some pattern ends here (directly or by failure) */
+};
+
+void sluice_ac_free(struct sluice_ac *ac) {
+    if (!ac) return;
+    free(ac->next);
+    free(ac->accepts);
+    free(ac);
+}
+
+static unsigned char fold(unsigned char byte, int caseless) {
+    return caseless && byte >= 'A' && byte <= 'Z' ? (unsigned char)(byte + 32) : byte;
+}
+
+struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const size_t *lengths, size_t count,
+                                  int caseless, size_t max_entries) {
+    struct sluice_ac *ac = calloc(1, sizeof *ac);
+    if (!ac) return NULL;
+    size_t total = 1;
+    for (size_t p = 0; p < count; p++) {
+        if (lengths[p] == 0) { free(ac); return NULL; }  /* an empty pattern matches every line */
+        total += lengths[p];
+        for (size_t i = 0; i < lengths[p]; i++) {
+            unsigned char b = fold(patterns[p][i], caseless);
+            if (!ac->class_of[b]) ac->class_of[b] = (unsigned char)++ac->classes;
+        }
+    }
+    ac->classes += 1;
+    if (caseless) for (int b = 'A'; b <= 'Z'; b++) ac->class_of[b] = ac->class_of[b + 32];
+    if (total > max_entries / (size_t)ac->classes) { free(ac); return NULL; }
+    int c = ac->classes;
+    ac->next = calloc(total * (size_t)c, sizeof(int32_t));
+    ac->accepts = calloc(total, 1);
+    if (!ac->next || !ac->accepts) { sluice_ac_free(ac); return NULL; }
+    /* Trie: 0 means "no edge yet" (state 0 is the root, never a target of a trie edge). */
+    int states = 1;
+    for (size_t p = 0; p < count; p++) {
+        int s = 0;
+        for (size_t i = 0; i < lengths[p]; i++) {
+            int k = ac->class_of[fold(patterns[p][i], caseless)];
+            int32_t *edge = &ac->next[(size_t)s * c + k];
+            if (!*edge) *edge = states++;
+            s = *edge;
+        }
+        ac->accepts[s] = 1;
+    }
+    ac->states = states;
+    /* Breadth-first: fail links, resolved into the table. */
+    int32_t *fail = calloc((size_t)states, sizeof(int32_t));
+    int32_t *queue = malloc((size_t)states * sizeof(int32_t));
+    if (!fail || !queue) { free(fail); free(queue); sluice_ac_free(ac); return NULL; }
+    size_t head = 0, tail = 0;
+    for (int k = 0; k < c; k++) {
+        int32_t t = ac->next[k];
+        if (t) { fail[t] = 0; queue[tail++] = t; }
+    }
+    while (head < tail) {
+        int32_t s = queue[head++];
+        if (ac->accepts[fail[s]]) ac->accepts[s] = 1;
+        for (int k = 0; k < c; k++) {
+            int32_t *edge = &ac->next[(size_t)s * c + k];
+            if (*edge) {
+                fail[*edge] = ac->next[(size_t)fail[s] * c + k];
+                queue[tail++] = *edge;
+            } else {
+                *edge = ac->next[(size_t)fail[s] * c + k];
+            }
+        }
+    }
+    free(fail);
+    free(queue);
+    return ac;
+}
+
+/* Offset of the last byte of the first match (the earliest-ending one) in haystack[0..n),
+   or -1. */
+long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, size_t n) {
+    const int32_t *next = ac->next;
+    const unsigned char *class_of = ac->class_of, *accepts = ac->accepts;
+    const size_t c = (size_t)ac->classes;
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s = next[(size_t)s * c + class_of[haystack[i]]];
+        if (accepts[s]) return (long)i;
+    }
+    return -1;
+}

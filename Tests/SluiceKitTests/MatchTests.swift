@@ -419,6 +419,49 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     }
 }
 
+@Suite struct MultiLiteralSearchTests {
+    /// Random needle sets over a small alphabet (needles inside needles, shared prefixes and
+    /// suffixes: the failure links' cases) against a per-line scan, case-sensitive and folded.
+    @Test(arguments: [false, true])
+    func findsTheLinesAPlainScanFinds(caseless: Bool) throws {
+        var random = SeededGenerator(seed: caseless ? 11 : 12)
+        let alphabet = Array("abAB \n".utf8)
+        for _ in 0..<300 {
+            let needles = (0..<Int.random(in: 1...6, using: &random)).map { _ in
+                (0..<Int.random(in: 1...4, using: &random)).map { _ in Array("abAB ".utf8).randomElement(using: &random)! }
+            }
+            var haystack = (0..<Int.random(in: 0...120, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            haystack.append(0x0A)
+            let search = try #require(MultiLiteralSearch(needles, caseless: caseless))
+            let fold: ([UInt8]) -> [UInt8] = { caseless ? $0.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 } : $0 }
+            let expected = linesWithNewline(haystack).filter { line in
+                let folded = fold(line)
+                return needles.contains { needle in
+                    let n = fold(needle)
+                    return folded.count >= n.count && (0...(folded.count - n.count)).contains { Array(folded[$0..<($0 + n.count)]) == n }
+                }
+            }
+            #expect(selectedLines(MultiLiteralMatcher(search), haystack) == expected, "\(needles.map(text)) in \(text(haystack))")
+        }
+    }
+
+    @Test func anEmptyNeedleOrATooLargeTableIsNoAutomaton() {
+        #expect(MultiLiteralSearch([[], Array("a".utf8)], caseless: false) == nil)
+        #expect(MultiLiteralSearch([Array("abcdef".utf8), Array("ghij".utf8)], caseless: false, maxCells: 20) == nil)
+    }
+
+    @Test func manyFixedStringsWithWordAndLineMatchTheRegexAlone() throws {
+        let words = ["error", "warn", "fail", "x.y"]
+        let text = "error here\nwarning\nfail\nx.y\nxay\nERROR\nsome error\n"
+        for (word, line, ignoreCase) in [(true, false, false), (false, true, false), (true, false, true), (false, true, true)] {
+            let fast = try builtMatcher(words, fixed: true, ignoreCase: ignoreCase, word: word, line: line)
+            let slow = try RegexMatcher(pattern: (word ? "(?<![A-Za-z0-9_])(?:" : "^(?:") + words.map(MatcherBuilder.escape).joined(separator: "|") + (word ? ")(?![A-Za-z0-9_])" : ")$"),
+                                        caseless: ignoreCase, place: "test")
+            #expect(selectedLines(fast, text) == selectedLines(slow, text), "-w \(word) -x \(line) -i \(ignoreCase)")
+        }
+    }
+}
+
 @Suite struct LiteralSearchTests {
     /// Every code path of the search, whichever this CPU would pick (an AVX2 path on a CPU
     /// without AVX2 runs SSE2, so the list is the same everywhere).

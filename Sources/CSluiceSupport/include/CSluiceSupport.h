@@ -33,6 +33,15 @@ const void *sluice_find_using(int isa, const void *haystack, size_t n, const voi
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
    (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
 void sluice_tune_malloc(void);
+/* Aho-Corasick automaton over literal patterns (none empty); caseless folds ASCII letters.
+   NULL when its table would pass max_entries cells (or memory runs out): match otherwise. */
+struct sluice_ac;
+struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const size_t *lengths, size_t count,
+                                  int caseless, size_t max_entries);
+/* Offset of the last byte of the earliest-ending match in haystack[0..n), or -1. */
+long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, size_t n);
+void sluice_ac_free(struct sluice_ac *ac);
+
 /* Bit N set: descriptor N (0-2) was closed when the process started; it now holds /dev/null. */
 int sluice_closed_standard_descriptors(void);
 /* The cores this process may run on (its affinity mask), at least 1. */

@@ -21,6 +21,13 @@ public enum MatcherBuilder {
         if plain && literal && patterns.count == 1 {
             return (LiteralMatcher(Array(patterns[0].utf8)), "literal, SIMD search over whole chunks")
         }
+        // Several literals (or one with -i): one Aho-Corasick pass finds the lines, exact for
+        // -F and -i; with -w/-x it finds the candidate lines PCRE2 then checks.
+        let manyLiterals = literal && (patterns.count >= Self.multiLiteralThreshold || (spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp))
+            ? MultiLiteralSearch(patterns.map { Array($0.utf8) }, caseless: spec.ignoreCase) : nil
+        if let manyLiterals, !spec.wordRegexp && !spec.lineRegexp {
+            return (MultiLiteralMatcher(manyLiterals), "\(patterns.count) literal\(patterns.count == 1 ? "" : "s")\(spec.ignoreCase ? " (ASCII case folded)" : ""), one Aho-Corasick pass over whole chunks")
+        }
         for pattern in patterns where !literal {
             if let why = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
                 throw SluiceError(.usage, place: place, "invalid regular expression '\(pattern)': \(why)")
@@ -30,12 +37,17 @@ public enum MatcherBuilder {
             let each = try patterns.map { try regexMatcher([$0], literal: false, spec: spec, place: place).0 }
             return (AnyOfMatcher(each), "any of \(each.count) PCRE2 JIT patterns (one cannot be joined to the others: a back-reference, a named group, a verb or extended mode)")
         }
-        return try regexMatcher(patterns, literal: literal, spec: spec, place: place)
+        return try regexMatcher(patterns, literal: literal, spec: spec, place: place, anyLiteral: manyLiterals)
     }
+
+    /// From this many literal patterns on, one Aho-Corasick pass beats PCRE2's alternation
+    /// (Benchmarks/README.md).
+    static let multiLiteralThreshold = 3
 
     /// One PCRE2 matcher for `patterns` joined with `|`, with grep's `-x`/`-w`, the prefilter
     /// and the line-by-line mode as the patterns allow.
-    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String) throws -> (RegexMatcher, String) {
+    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String,
+                             anyLiteral: MultiLiteralSearch? = nil) throws -> (RegexMatcher, String) {
         let alternatives = patterns.map { literal ? escape($0) : $0 }
         // `\E` ends a `\Q` a pattern left open, so the text that follows stays syntax.
         var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0)\\E)" }.joined(separator: "|")
@@ -49,10 +61,13 @@ public enum MatcherBuilder {
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
         let matcher = try RegexMatcher(pattern: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
+                                       anyLiteral: (prefilter?.count ?? 0) >= 3 ? nil : anyLiteral,
                                        matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""
+        } else if let anyLiteral = matcher.anyLiteral {
+            how += ", prefilter: any of \(anyLiteral.needles.count) literals (Aho-Corasick)"
         }
         return (matcher, how)
     }
