@@ -407,7 +407,7 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
     }
     ac->classes += 1;
     if (caseless) for (int b = 'A'; b <= 'Z'; b++) ac->class_of[b] = ac->class_of[b + 32];
-    if (total > max_entries / (size_t)ac->classes) { free(ac); return NULL; }
+    if (total > max_entries / (size_t)ac->classes || total * (size_t)ac->classes > INT32_MAX / 2) { free(ac); return NULL; }
     int c = ac->classes;
     ac->next = calloc(total * (size_t)c, sizeof(int32_t));
     ac->accepts = calloc(total, 1);
@@ -449,6 +449,12 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
     }
     free(fail);
     free(queue);
+    /* Entries become the target's row offset, negative (-offset - 1) when the target accepts:
+       scanning is then one load and one sign test per byte. */
+    for (size_t e = 0; e < (size_t)states * c; e++) {
+        int32_t t = ac->next[e];
+        ac->next[e] = ac->accepts[t] ? -(t * c) - 1 : t * c;
+    }
     return ac;
 }
 
@@ -456,12 +462,11 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
    or -1. */
 long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, size_t n) {
     const int32_t *next = ac->next;
-    const unsigned char *class_of = ac->class_of, *accepts = ac->accepts;
-    const size_t c = (size_t)ac->classes;
-    int32_t s = 0;
+    const unsigned char *class_of = ac->class_of;
+    int32_t row = 0;
     for (size_t i = 0; i < n; i++) {
-        s = next[(size_t)s * c + class_of[haystack[i]]];
-        if (accepts[s]) return (long)i;
+        row = next[row + class_of[haystack[i]]];
+        if (row < 0) return (long)i;
     }
     return -1;
 }

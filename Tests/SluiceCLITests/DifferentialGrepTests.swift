@@ -50,7 +50,13 @@ import Testing
         ["-c", "-v", "-e", "(zq)", "-e", "([0-9])\\1"],
         ["-x", "-e", "([0-9]).*\\1", "-e", "INFO"],
         ["-w", "-i", "-e", "(e)rror", "-e", "([a-z])\\1"],
+        // Many literals: one Aho-Corasick pass (exact, or candidates for -w/-x).
+        ["-F"] + manyWords.flatMap { ["-e", $0] },
+        ["-F", "-i", "-w"] + manyWords.flatMap { ["-e", $0] },
+        ["-v", "-c"] + manyWords.flatMap { ["-e", $0] },
     ]
+
+    static let manyWords = ["ERROR", "Exception", "failed", "session", "root", "block", "Received", "TCP", "a.b", "[x]"]
 
     enum Compression: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case plain

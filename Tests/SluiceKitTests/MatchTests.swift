@@ -451,10 +451,11 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     }
 
     @Test func manyFixedStringsWithWordAndLineMatchTheRegexAlone() throws {
-        let words = ["error", "warn", "fail", "x.y"]
+        let words = ["error", "warn", "fail", "x.y", "p1", "p2", "p3", "p4", "p5"]  // past multiLiteralThreshold
         let text = "error here\nwarning\nfail\nx.y\nxay\nERROR\nsome error\n"
         for (word, line, ignoreCase) in [(true, false, false), (false, true, false), (true, false, true), (false, true, true)] {
             let fast = try builtMatcher(words, fixed: true, ignoreCase: ignoreCase, word: word, line: line)
+            #expect((fast as? RegexMatcher)?.anyLiteral != nil, "the automaton is the prefilter")
             let slow = try RegexMatcher(pattern: (word ? "(?<![A-Za-z0-9_])(?:" : "^(?:") + words.map(MatcherBuilder.escape).joined(separator: "|") + (word ? ")(?![A-Za-z0-9_])" : ")$"),
                                         caseless: ignoreCase, place: "test")
             #expect(selectedLines(fast, text) == selectedLines(slow, text), "-w \(word) -x \(line) -i \(ignoreCase)")

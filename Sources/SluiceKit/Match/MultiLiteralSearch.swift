@@ -35,8 +35,8 @@ public final class MultiLiteralSearch: @unchecked Sendable {
     }
 }
 
-/// Lines holding any of several literals (grep -F with several -e, or -i): the search's hit
-/// is the line's match, no regex needed.
+/// Lines holding any of many literals (grep -F with many -e): the search's hit is the line's
+/// match, no regex needed.
 public struct MultiLiteralMatcher: Matcher {
     let search: MultiLiteralSearch
 
