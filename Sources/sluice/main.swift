@@ -20,9 +20,10 @@ func runMain() async -> Int32 {
     sluice_tune_malloc()
     let command: SluiceCommand
     do {
-        let (options, inputs) = ShortOptions.separateInputs(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
+        let (options, inputs, patterns) = ShortOptions.separateInputs(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
         var parsed = try SluiceCommand.parse(options)
         parsed.inputs = inputs
+        parsed.patterns = patterns
         command = parsed
     } catch {
         let code = SluiceCommand.exitCode(for: error)
