@@ -376,7 +376,7 @@ int sluice_closed_standard_descriptors(void) { return closed_at_start; }
 struct sluice_ac {
     int classes;            /* columns of the table */
     int states;
-    unsigned char class_of[256];
+    uint16_t class_of[256]; /* up to 256 byte classes, plus class 0 */
     int32_t *next;          /* states * classes */
     unsigned char *accepts; /* per state: some pattern ends here (directly or by failure) */
 };
@@ -402,7 +402,7 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
         total += lengths[p];
         for (size_t i = 0; i < lengths[p]; i++) {
             unsigned char b = fold(patterns[p][i], caseless);
-            if (!ac->class_of[b]) ac->class_of[b] = (unsigned char)++ac->classes;
+            if (!ac->class_of[b]) ac->class_of[b] = (uint16_t)++ac->classes;
         }
     }
     ac->classes += 1;
@@ -462,7 +462,7 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
    or -1. */
 long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, size_t n) {
     const int32_t *next = ac->next;
-    const unsigned char *class_of = ac->class_of;
+    const uint16_t *class_of = ac->class_of;
     int32_t row = 0;
     for (size_t i = 0; i < n; i++) {
         row = next[row + class_of[haystack[i]]];

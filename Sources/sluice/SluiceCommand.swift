@@ -129,7 +129,8 @@ struct SluiceCommand: ParsableCommand {
             guard !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw SluiceError(.usage, place: "--max-count", "'\(maxCount)' is not a number")
             }
-            spec.maxCount = maxCount.hasPrefix("-") ? nil : (Int(digits) ?? Int.max)
+            let value = Int(digits) ?? Int.max
+            spec.maxCount = maxCount.hasPrefix("-") && value > 0 ? nil : value  // -0 is 0, as grep reads it
         }
         spec.countOnly = count
         spec.quiet = quiet

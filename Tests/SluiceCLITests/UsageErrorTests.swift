@@ -67,7 +67,7 @@ import Testing
     @Test("-m: a negative count is no limit and a huge one is accepted, as grep does")
     func maxCountSpellings() async throws {
         let log = Paths.loghub("Hadoop_2k.log")
-        for count in ["-1", "-5", "99999999999999999999"] {
+        for count in ["-1", "-5", "-0", "99999999999999999999"] {
             let sluice = try await Sluice.run(["-m", count, "-e", "INFO", log])
             let oracle = try await Oracle.grep(["-m", count, "-e", "INFO"], inputs: [log])
             expectMatchesOracle(sluice, oracle, "-m \(count)")

@@ -142,6 +142,29 @@ import Testing
 }
 
 /// Gzip decoding and file handling through the public `ChunkSource`.
+@Suite struct LossGuardTests {
+    /// Once a chunk of a file lost its pages, that file's later chunks (mapped or read after
+    /// the mapped part: the growth of a live log) are emptied, notes kept; other inputs pass.
+    @Test func afterALostChunkTheFileIsDroppedButNotTheOthers() async throws {
+        let fd = open("/dev/null", O_RDONLY)
+        defer { close(fd) }
+        let file = try #require(MappedFile(fd: fd, name: "a.log"))
+        let other = try #require(MappedFile(fd: fd, name: "b.log"))
+        func piece(_ text: String, _ origin: MappedFile?, lost: Bool = false, note: String? = nil) -> LineChunk {
+            var chunk = LineChunk(bytes: Array(text.utf8), notes: note.map { [SluiceError(.input, place: "a.log", $0)] } ?? [])
+            chunk.origin = origin
+            chunk.lostPages = lost
+            return chunk
+        }
+        let chunks = [piece("a1\n", file), piece("", file, lost: true, note: "shrank"), piece("a3\n", file),
+                      piece("a4 read after the mapping\n", file, note: "kept"), piece("b1\n", other), piece("c1\n", nil)]
+        var got: [LineChunk] = []
+        for try await chunk in stream(chunks).lossGuarded() { got.append(chunk) }
+        #expect(got.map { text($0.bytes) } == ["a1\n", "", "", "", "b1\n", "c1\n"])
+        #expect(got.flatMap(\.notes).map(\.message) == ["shrank", "kept"])
+    }
+}
+
 @Suite struct ChunkSourceTests {
     struct Collected {
         var bytes: [UInt8] = []

@@ -129,6 +129,10 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(selectedLines(try builtMatcher(["(?x)foo#comment"], line: true), text) == ["foo\n"])
         #expect(selectedLines(try builtMatcher(["(?x) f o o #c", "bb"]), text) == ["bb\n", "foo\n", "xfoo\n"])
         #expect(selectedLines(try builtMatcher(["(*UTF)foo"], word: true), text) == ["foo\n"])
+        #expect(selectedLines(try builtMatcher(["(?x)foo # c"], word: true), text) == ["foo\n"])
+        #expect(selectedLines(try builtMatcher(["x(y)", "(a)?(?(1)b|c)d"]), "abd\ncd\nbd\n") == ["abd\n", "cd\n"])
+        #expect(MatcherBuilder.leadingVerbs("(*UTF)(*LIMIT_MATCH=9)(*COMMIT)a") == ("(*UTF)(*LIMIT_MATCH=9)", "(*COMMIT)a"))
+        #expect(MatcherBuilder.usesExtendedMode("(?x)a # b") && !MatcherBuilder.usesExtendedMode("(?x)a(?-x) b"))
     }
 
     /// The next-hit cache of `AnyOfMatcher` over a buffer where the patterns' hits interleave.
@@ -445,6 +449,19 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 
+    /// 256 distinct first bytes: 257 byte classes, more than a byte can number.
+    @Test func everyByteValueIsItsOwnClass() throws {
+        let needles = (0...255).map { [UInt8($0), UInt8(255 - $0)] }
+        let search = try #require(MultiLiteralSearch(needles, caseless: false))
+        var random = SeededGenerator(seed: 3)
+        for _ in 0..<200 {
+            let haystack = (0..<64).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let expected = (1..<haystack.count).first { haystack[$0] == 255 - haystack[$0 - 1] }
+            let got = haystack.withUnsafeBufferPointer { search.find(in: $0.baseAddress!, from: 0, count: $0.count) }
+            #expect(got == expected)
+        }
+    }
+
     @Test func anEmptyNeedleOrATooLargeTableIsNoAutomaton() {
         #expect(MultiLiteralSearch([[], Array("a".utf8)], caseless: false) == nil)
         #expect(MultiLiteralSearch([Array("abcdef".utf8), Array("ghij".utf8)], caseless: false, maxCells: 20) == nil)
@@ -455,7 +472,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         let text = "error here\nwarning\nfail\nx.y\nxay\nERROR\nsome error\n"
         for (word, line, ignoreCase) in [(true, false, false), (false, true, false), (true, false, true), (false, true, true)] {
             let fast = try builtMatcher(words, fixed: true, ignoreCase: ignoreCase, word: word, line: line)
-            #expect((fast as? RegexMatcher)?.anyLiteral != nil, "the automaton is the prefilter")
+            #expect(fast is CandidateLinesMatcher, "the automaton finds the candidate lines")
             let slow = try RegexMatcher(pattern: (word ? "(?<![A-Za-z0-9_])(?:" : "^(?:") + words.map(MatcherBuilder.escape).joined(separator: "|") + (word ? ")(?![A-Za-z0-9_])" : ")$"),
                                         caseless: ignoreCase, place: "test")
             #expect(selectedLines(fast, text) == selectedLines(slow, text), "-w \(word) -x \(line) -i \(ignoreCase)")

@@ -237,30 +237,34 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if let note = file.shrinkReport() { notes.append(note) }
             return true
         }
-        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel)
+        // What the file gained since fstat: its chunks carry the file too, so that if a window
+        // before them lost its pages they are dropped with it (no lines after a hole).
+        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel, origin: file)
     }
 
     /// Reads `fd` from `offset` to its end through the framer.
     private func pumpRead(fd: Int32, name: String, from offset: Int, framer: inout LineFramer,
-                          notes: inout [SluiceError], channel: BoundedChannel<LineChunk>) -> Bool {
+                          notes: inout [SluiceError], channel: BoundedChannel<LineChunk>, origin: MappedFile? = nil) -> Bool {
         if lseek(fd, off_t(offset), SEEK_SET) < 0 {
             notes.append(SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(errno))"))
             return true
         }
         var plain = PlainSource(fd: fd, name: name, prefix: [])
-        return pump(&plain, framer: &framer, notes: &notes, channel: channel)
+        return pump(&plain, framer: &framer, notes: &notes, channel: channel, origin: origin)
     }
 
-    /// Frames one source into the channel. Returns false if the channel was cancelled.
+    /// Frames one source into the channel (its chunks marked as `origin`'s, when given).
+    /// Returns false if the channel was cancelled.
     private func pump(_ source: inout some ByteSource, framer: inout LineFramer,
-                      notes: inout [SluiceError], channel: BoundedChannel<LineChunk>) -> Bool {
+                      notes: inout [SluiceError], channel: BoundedChannel<LineChunk>, origin: MappedFile? = nil) -> Bool {
         var lastConsumed = 0
         while true {
             let (bytes, ended, failure) = framer.nextChunk(from: &source)
             if let failure { notes.append(failure) }
             let consumed = source.consumedByteCount
             if !bytes.isEmpty || !notes.isEmpty || consumed != lastConsumed {
-                let chunk = LineChunk(bytes: bytes, notes: notes, inputByteCount: consumed - lastConsumed)
+                var chunk = LineChunk(bytes: bytes, notes: notes, inputByteCount: consumed - lastConsumed)
+                chunk.origin = origin
                 notes = []
                 lastConsumed = consumed
                 if !channel.sendBlocking(chunk) { return false }

@@ -251,7 +251,10 @@ extension AsyncSequence where Self: Sendable, Element == LineChunk {
     /// file shrank under it (`lostPages`), that file's later chunks are emptied too (their
     /// notes kept). Workers check their windows independently, so a later window may have
     /// been read intact before an earlier one lost its pages: without this, a truncated file
-    /// could give lines after a hole. With it, it gives a prefix of its lines, then the error.
+    /// could give lines after a hole. With it, it gives a prefix of its lines, then the error
+    /// (with `--unordered`, chunks come in completion order: only those after the loss in that
+    /// order are dropped, so there is no prefix to keep). A last line without a newline is
+    /// held by the framer and may still follow.
     func lossGuarded() -> LossGuardedChunks<Self> { LossGuardedChunks(base: self) }
 }
 

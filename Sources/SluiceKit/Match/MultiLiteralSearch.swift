@@ -54,3 +54,39 @@ public struct MultiLiteralMatcher: Matcher {
         return (start, lineEnd(base, from: at, count: buffer.count))
     }
 }
+
+/// Lines holding one of many literals as grep's `-w` or `-x` wants it: the search finds the
+/// candidate lines in one pass, then each is checked by PCRE2 regexes of at most
+/// `groupSize` patterns (one alternation of 2,000 would pass PCRE2's compiled-size limit).
+public struct CandidateLinesMatcher: Matcher {
+    let search: MultiLiteralSearch
+    let checks: [RegexMatcher]
+
+    public init(_ search: MultiLiteralSearch, checks: [RegexMatcher]) {
+        self.search = search
+        self.checks = checks
+    }
+
+    public func makeScratch() -> MatchScratch {
+        let scratch = MatchScratch()
+        scratch.parts = checks.map { $0.makeScratch() }
+        return scratch
+    }
+
+    public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
+        guard let base = buffer.baseAddress else { return nil }
+        var position = from
+        while position < buffer.count, let at = search.find(in: base, from: position, count: buffer.count) {
+            var start = position
+            if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
+                start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+            let newline = lineEnd(base, from: at, count: buffer.count)
+            for (check, part) in zip(checks, scratch.parts) where check.lineMatches(base, start: start, newline: newline, scratch: part) {
+                return (start, newline)
+            }
+            position = newline + 1
+        }
+        return nil
+    }
+}

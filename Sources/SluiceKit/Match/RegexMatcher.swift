@@ -13,9 +13,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     // JIT code included, as safe to share between threads; match data is per call.
     let code: OpaquePointer
     let prefilter: LiteralSearch?
-    /// Like `prefilter`, for several literals one of which every match holds (`-w`/`-x` with
-    /// several `-F` patterns): candidate lines are found in one pass, then checked by PCRE2.
-    let anyLiteral: MultiLiteralSearch?
     let matchEachLine: Bool
     /// Whether the JIT compiled the pattern: matches then go straight to `pcre2_jit_match`,
     /// skipping `pcre2_match`'s per-call option checks (a measurable share of per-line calls).
@@ -25,7 +22,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
     /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
     public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil,
-                anyLiteral: MultiLiteralSearch? = nil, matchEachLine: Bool = false, wholeLine: Bool = false) throws {
+                matchEachLine: Bool = false, wholeLine: Bool = false) throws {
         self.pattern = pattern
         var options = UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
@@ -61,7 +58,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         }
         jitted = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE)) == 0
         self.prefilter = caseless ? nil : prefilter.map(LiteralSearch.init)
-        self.anyLiteral = anyLiteral
         self.matchEachLine = matchEachLine
     }
 
@@ -125,10 +121,9 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         guard let base = buffer.baseAddress else { return nil }
         let count = buffer.count
         var position = from
-        if prefilter != nil || anyLiteral != nil {
+        if let prefilter {
             while position < count {
-                guard let at = prefilter.map({ $0.find(in: base, from: position, count: count) })
-                        ?? anyLiteral!.find(in: base, from: position, count: count) else { return nil }
+                guard let at = prefilter.find(in: base, from: position, count: count) else { return nil }
                 var start = position
                 if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
                     start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1

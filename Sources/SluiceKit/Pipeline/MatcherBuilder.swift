@@ -25,8 +25,15 @@ public enum MatcherBuilder {
         // it finds the candidate lines PCRE2 then checks.
         let manyLiterals = literal && patterns.count >= Self.multiLiteralThreshold
             ? MultiLiteralSearch(patterns.map { Array($0.utf8) }, caseless: spec.ignoreCase) : nil
-        if let manyLiterals, !spec.wordRegexp && !spec.lineRegexp {
-            return (MultiLiteralMatcher(manyLiterals), "\(patterns.count) literal\(patterns.count == 1 ? "" : "s")\(spec.ignoreCase ? " (ASCII case folded)" : ""), one Aho-Corasick pass over whole chunks")
+        if let manyLiterals {
+            let folded = spec.ignoreCase ? " (ASCII case folded)" : ""
+            if !spec.wordRegexp && !spec.lineRegexp {
+                return (MultiLiteralMatcher(manyLiterals), "\(patterns.count) literals\(folded), one Aho-Corasick pass over whole chunks")
+            }
+            let groups = stride(from: 0, to: patterns.count, by: Self.checkGroupSize).map { Array(patterns[$0..<min($0 + Self.checkGroupSize, patterns.count)]) }
+            let checks = try groups.map { try regexMatcher($0, literal: true, spec: spec, place: place).0 }
+            return (CandidateLinesMatcher(manyLiterals, checks: checks),
+                    "\(patterns.count) literals\(folded): candidate lines by one Aho-Corasick pass, checked by \(checks.count) PCRE2 JIT pattern\(checks.count == 1 ? "" : "s")")
         }
         for pattern in patterns where !literal {
             if let why = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
@@ -37,8 +44,12 @@ public enum MatcherBuilder {
             let each = try patterns.map { try regexMatcher([$0], literal: false, spec: spec, place: place).0 }
             return (AnyOfMatcher(each), "any of \(each.count) PCRE2 JIT patterns (one cannot be joined to the others: a back-reference, a named group, a verb or extended mode)")
         }
-        return try regexMatcher(patterns, literal: literal, spec: spec, place: place, anyLiteral: manyLiterals)
+        return try regexMatcher(patterns, literal: literal, spec: spec, place: place)
     }
+
+    /// Literal patterns per PCRE2 check of `CandidateLinesMatcher` (well inside the compiled
+    /// size limit even for long, escaped patterns).
+    static let checkGroupSize = 100
 
     /// From this many literal patterns on, one Aho-Corasick pass (~750 MB/s whatever their
     /// number) beats PCRE2's alternation, whose JIT is faster for a few (its first-byte scan)
@@ -48,14 +59,16 @@ public enum MatcherBuilder {
 
     /// One PCRE2 matcher for `patterns` joined with `|`, with grep's `-x`/`-w`, the prefilter
     /// and the line-by-line mode as the patterns allow.
-    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String,
-                             anyLiteral: MultiLiteralSearch? = nil) throws -> (RegexMatcher, String) {
+    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String) throws -> (RegexMatcher, String) {
         let alternatives = patterns.map { literal ? escape($0) : $0 }
         // `\E` ends a `\Q` a pattern left open, so the text that follows stays syntax.
         var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0)\\E)" }.joined(separator: "|")
         if spec.wordRegexp && !spec.lineRegexp {
             let (verbs, rest) = leadingVerbs(regex)  // `(*UTF)` and the like stay at the start
-            regex = "\(verbs)(?<![A-Za-z0-9_])(?:\(rest)\\E)(?![A-Za-z0-9_])"
+            // In extended mode a `#` comment runs to a newline: end it before the wrapper's `)`
+            // (a newline is blank space there).
+            let endComment = usesExtendedMode(rest) ? "\n" : ""
+            regex = "\(verbs)(?<![A-Za-z0-9_])(?:\(rest)\\E\(endComment))(?![A-Za-z0-9_])"
         }
         let prefilter = patterns.count == 1 && !spec.ignoreCase
             ? (literal ? Array(patterns[0].utf8) : RequiredLiteral.extract(from: patterns[0]))
@@ -63,28 +76,54 @@ public enum MatcherBuilder {
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
         let matcher = try RegexMatcher(pattern: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
-                                       anyLiteral: (prefilter?.count ?? 0) >= 3 ? nil : anyLiteral,
                                        matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""
-        } else if let anyLiteral = matcher.anyLiteral {
-            how += ", prefilter: any of \(anyLiteral.needles.count) literals (Aho-Corasick)"
         }
         return (matcher, how)
     }
 
-    /// A pattern's leading `(*VERB)`s (`(*UTF)`, `(*CRLF)`, `(*LIMIT_MATCH=9)`), which PCRE2
-    /// accepts only at the very start, and the rest.
+    /// A pattern's leading option settings (`(*UTF)`, `(*CRLF)`, `(*LIMIT_MATCH=9)`), which
+    /// PCRE2 accepts only at the very start, and the rest. Backtracking verbs (`(*COMMIT)`,
+    /// `(*F)`) stay where they are: their place is their meaning.
     static func leadingVerbs(_ pattern: String) -> (String, String) {
+        let options: Set<Substring> = ["UTF", "UTF8", "UCP", "NO_AUTO_POSSESS", "NO_DOTSTAR_ANCHOR", "NO_JIT",
+                                       "NO_START_OPT", "NOTEMPTY", "NOTEMPTY_ATSTART", "CR", "LF", "CRLF",
+                                       "ANYCRLF", "ANY", "NUL", "BSR_ANYCRLF", "BSR_UNICODE"]
+        let limits = ["LIMIT_HEAP=", "LIMIT_MATCH=", "LIMIT_DEPTH=", "LIMIT_RECURSION="]
         var rest = Substring(pattern)
         var verbs = ""
-        while rest.hasPrefix("(*"), let close = rest.firstIndex(of: ")"),
-              rest[rest.index(rest.startIndex, offsetBy: 2)..<close].allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" || $0 == "=" }) {
+        while rest.hasPrefix("(*"), let close = rest.firstIndex(of: ")") {
+            let name = rest[rest.index(rest.startIndex, offsetBy: 2)..<close]
+            guard options.contains(name) || limits.contains(where: { name.hasPrefix($0) }) else { break }
             verbs += rest[...close]
             rest = rest[rest.index(after: close)...]
         }
         return (verbs, String(rest))
+    }
+
+    /// Whether the pattern turns on extended mode (`(?x)`, `(?xx)`, `(?ix:…)`) and never off
+    /// (`(?-x)`), so that it ends in it.
+    static func usesExtendedMode(_ pattern: String) -> Bool {
+        var on = false
+        var i = pattern.utf8.startIndex
+        let bytes = pattern.utf8
+        while let open = bytes[i...].firstIndex(of: UInt8(ascii: "(")) {
+            var j = bytes.index(after: open)
+            guard j < bytes.endIndex, bytes[j] == UInt8(ascii: "?") else { i = j; continue }
+            j = bytes.index(after: j)
+            var negative = false
+            while j < bytes.endIndex, let c = Optional(bytes[j]),
+                  c == UInt8(ascii: "-") || c == UInt8(ascii: "^") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
+                    || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) {
+                if c == UInt8(ascii: "-") { negative = true }
+                if c == UInt8(ascii: "x") { on = !negative }
+                j = bytes.index(after: j)
+            }
+            i = j
+        }
+        return on
     }
 
     /// Whether a pattern keeps its meaning inside `(?:…)|(?:…)` after other patterns: not so
@@ -115,7 +154,9 @@ public enum MatcherBuilder {
                 if next == UInt8(ascii: "*") { return false }
                 if next == UInt8(ascii: "?"), i + 2 < bytes.count {
                     let kind = bytes[i + 2]
-                    if "0123456789+-R&P|'".utf8.contains(kind) { return false }
+                    // Calls and references by number or name, branch resets, conditionals
+                    // (`(?(1)…)` tests a group by number).
+                    if "0123456789+-R&P|'(".utf8.contains(kind) { return false }
                     if kind == UInt8(ascii: "<"), i + 3 < bytes.count, bytes[i + 3] != UInt8(ascii: "="), bytes[i + 3] != UInt8(ascii: "!") {
                         return false
                     }

@@ -179,9 +179,9 @@ public struct PipelineRunner: Sendable {
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out = try head.apply(chunk)
+            out.origin = chunk.origin ?? chunk.window?.file
             if let window = chunk.window {
                 out = out.owned()  // lines passed through unchanged are copied out of the mapping
-                out.origin = window.file
                 if !window.isIntact {
                     // The file shrank under these lines: they are not all its own. Dropped, as
                     // is the rest of the file (`lossGuarded`); the run goes on with the next input.
