@@ -475,12 +475,18 @@ func batchLines(_ batch: LineBatch) -> [String] {
 
     @Test func aTricklingInputClosesABatchByTimeout() async throws {
         let thirdSent = Counter()
+        let firstBatchCame = Counter()
         let base = AsyncStream<LineChunk> { c in
             let task = Task {
                 c.yield(lines(0..<1))
                 try? await Task.sleep(for: .milliseconds(10))
                 c.yield(lines(1..<2))
-                try? await Task.sleep(for: .milliseconds(700))
+                // The next line comes only once the first batch did (or after 10 s): a fixed
+                // 700 ms was too short on a loaded machine under ThreadSanitizer.
+                let giveUp = ContinuousClock.now + .seconds(10)
+                while firstBatchCame.value == 0 && ContinuousClock.now < giveUp {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
                 thirdSent.increment()
                 c.yield(lines(2..<3))
                 c.finish()
@@ -490,7 +496,10 @@ func batchLines(_ batch: LineBatch) -> [String] {
         var batches: [LineBatch] = []
         var thirdSentWhenFirstBatchCame: Bool?
         for try await batch in base.batched(BatchPolicy(size: 100, timeout: .milliseconds(50))) {
-            if batches.isEmpty { thirdSentWhenFirstBatchCame = thirdSent.value > 0 }
+            if batches.isEmpty {
+                thirdSentWhenFirstBatchCame = thirdSent.value > 0
+                firstBatchCame.increment()
+            }
             batches.append(batch)
         }
         #expect(batches.map(\.closing) == [.timeout, .end])
