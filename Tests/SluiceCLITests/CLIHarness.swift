@@ -69,6 +69,10 @@ enum SluiceBinary {
 }
 
 /// Tools an oracle may need that a minimal machine might lack.
+/// Whether the suite runs under a sanitizer (`make sanitize` sets SLUICE_SANITIZER): every
+/// process is 10-20x slower, so the broadest differential sweeps run a rotating part.
+let underSanitizer = ProcessInfo.processInfo.environment["SLUICE_SANITIZER"] != nil
+
 enum Tool {
     static func available(_ name: String) -> Bool {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

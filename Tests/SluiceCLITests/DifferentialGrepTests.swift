@@ -112,7 +112,11 @@ import Testing
         for compression in compressions {
             inputs.append((compression, try await compression.prepare(source, in: directory)))
         }
-        for flags in Self.flagSets {
+        // Under a sanitizer (10-20x slower) each flag set runs on a third of the sources, in
+        // rotation: every flag set still runs, and the suite no longer starves the timing
+        // tests that share the machine.
+        let rotation = source.utf8.reduce(0) { $0 + Int($1) } % 3
+        for (index, flags) in Self.flagSets.enumerated() where !underSanitizer || (index + rotation) % 3 == 0 {
             let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [source])
             for (compression, input) in inputs {
                 let sluice = try await Sluice.run(flags + [input])
@@ -160,11 +164,11 @@ import Testing
         // "97 ERROR line" but not in "197 ERROR line".
         let patterns = (1...2000).map { format.replacingOccurrences(of: "%d", with: "\($0 * 97)") }
         let list = try directory.write("patterns", Array(patterns.map { $0 + "\n" }.joined().utf8))
-        let input = try directory.write("input.log", Array((1...200_000).map { "\($0) ERROR line\n" }.joined().utf8))
+        let input = try directory.write("input.log", Array((1...40_000).map { "\($0) ERROR line\n" }.joined().utf8))
         let sluice = try await Sluice.run(["-F"] + extra + patterns.flatMap { ["-e", $0] } + [input])
         let oracle = try await Oracle.grep(["-F"] + extra + ["-f", list], inputs: [input])
         expectMatchesOracle(sluice, oracle, "2,000 patterns \(extra)")
-        #expect(!sluice.stdout.isEmpty && sluice.stdoutLines.count < 200_000, "\(sluice.stdoutLines.count) lines")
+        #expect(!sluice.stdout.isEmpty && sluice.stdoutLines.count < 40_000, "\(sluice.stdoutLines.count) lines")
     }
 
     @Test("the same flags read from stdin give the same bytes", arguments: [["-e", "ERROR"], ["-i", "-v", "-e", "info"]])
