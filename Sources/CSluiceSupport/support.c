@@ -232,11 +232,7 @@ const void *sluice_find_using(int isa, const void *haystack, size_t n, const voi
 
 const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,
                         size_t first, size_t second) {
-#if defined(__x86_64__)
-    return sluice_find_using(has_avx2() ? SLUICE_FIND_AVX2 : SLUICE_FIND_SSE2, haystack, n, needle, m, first, second);
-#else
-    return sluice_find_using(SLUICE_FIND_PORTABLE, haystack, n, needle, m, first, second);
-#endif
+    return sluice_find_using(sluice_find_best_isa(), haystack, n, needle, m, first, second);
 }
 
 int sluice_available_cores(void) {

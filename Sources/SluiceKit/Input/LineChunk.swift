@@ -169,6 +169,17 @@ func lineEnd(_ base: UnsafePointer<UInt8>, from: Int, count: Int) -> Int {
     return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
 }
 
+/// The line holding byte `at` (a match), found by searching back no further than `from` (a
+/// line start): its first byte and its `\n`. What every matcher reports for a hit.
+@inline(__always)
+func line(holding at: Int, from: Int, in base: UnsafePointer<UInt8>, count: Int) -> (start: Int, newline: Int) {
+    var start = from
+    if at > from, let hit = memrchr(base + from, 0x0A, at - from) {
+        start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+    }
+    return (start, lineEnd(base, from: at, count: count))
+}
+
 /// The index where the line holding byte `at` starts.
 @inline(__always)
 func lineStart(_ base: UnsafePointer<UInt8>, before at: Int) -> Int {

@@ -17,12 +17,6 @@ public struct LiteralMatcher: Matcher {
     public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
         guard let base = buffer.baseAddress, from < buffer.count else { return nil }
         guard let at = search.find(in: base, from: from, count: buffer.count) else { return nil }
-        let start: Int
-        if at > from, let hit = memrchr(base + from, 0x0A, at - from) {
-            start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-        } else {
-            start = from
-        }
-        return (start, lineEnd(base, from: at, count: buffer.count))
+        return line(holding: at, from: from, in: base, count: buffer.count)
     }
 }

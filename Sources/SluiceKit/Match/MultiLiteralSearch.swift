@@ -47,11 +47,7 @@ public struct MultiLiteralMatcher: Matcher {
     public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
         guard let base = buffer.baseAddress, from < buffer.count,
               let at = search.find(in: base, from: from, count: buffer.count) else { return nil }
-        var start = from
-        if at > from, let hit = memrchr(base + from, 0x0A, at - from) {
-            start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-        }
-        return (start, lineEnd(base, from: at, count: buffer.count))
+        return line(holding: at, from: from, in: base, count: buffer.count)
     }
 }
 
@@ -77,11 +73,7 @@ public struct CandidateLinesMatcher: Matcher {
         guard let base = buffer.baseAddress else { return nil }
         var position = from
         while position < buffer.count, let at = search.find(in: base, from: position, count: buffer.count) {
-            var start = position
-            if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
-                start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-            }
-            let newline = lineEnd(base, from: at, count: buffer.count)
+            let (start, newline) = line(holding: at, from: position, in: base, count: buffer.count)
             for (check, part) in zip(checks, scratch.parts) where check.lineMatches(base, start: start, newline: newline, scratch: part) {
                 return (start, newline)
             }

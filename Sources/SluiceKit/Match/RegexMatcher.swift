@@ -124,11 +124,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         if let prefilter {
             while position < count {
                 guard let at = prefilter.find(in: base, from: position, count: count) else { return nil }
-                var start = position
-                if at > position, let hit = memrchr(base + position, 0x0A, at - position) {
-                    start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-                }
-                let newline = lineEnd(base, from: at, count: count)
+                let (start, newline) = line(holding: at, from: position, in: base, count: count)
                 if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
                 position = newline + 1
             }
@@ -145,11 +141,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         while position < count {
             guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch),
                   matchStart < count else { return nil }
-            var start = position
-            if matchStart > position, let hit = memrchr(base + position, 0x0A, matchStart - position) {
-                start = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-            }
-            let newline = lineEnd(base, from: matchStart, count: count)
+            let (start, newline) = line(holding: matchStart, from: position, in: base, count: count)
             if matchEnd <= newline { return (start, newline) }
             if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
             position = newline + 1
