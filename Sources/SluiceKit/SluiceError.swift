@@ -20,6 +20,9 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
         case exec
         /// The reader of the output went away (a closed pipe): stop quietly.
         case closedOutput
+        /// A reader was stopped (`StopRequest`) before its input ended: never reported; it
+        /// travels from a byte source to the line framer, which then drops the partial line.
+        case interrupted
     }
 
     public var code: Code

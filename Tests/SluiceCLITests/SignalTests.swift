@@ -48,4 +48,24 @@ import Testing
         #expect(content.status == 0, "not valid gzip: \(content.stderr)")
         expectSameBytes(content.stdout, Self.numbers, "zcat all.log.gz after SIGTERM")
     }
+
+    /// Issue 8, finding 1: a stop while the reader waited for room downstream (a slow
+    /// `--exec`) used to hand on the partial line it had read, with a newline added: a line
+    /// that was never read whole, exported as if it were. Now the output is always whole lines
+    /// and a prefix of the input, plain or gzip.
+    @Test("A stop never writes a cut line: the output is a prefix of the input, whole lines", arguments: [false, true])
+    func stopWritesOnlyWholeLines(gzip: Bool) async throws {
+        let text = lines((1...150_000).map { "line " + String(repeating: "0", count: 6 - String($0).count) + "\($0) some text here" })
+        let input = gzip ? try await Shell.output("gzip -1n", stdin: .bytes(text)) : text
+        let sluice = try await Sluice.run(
+            ["-b", "2000", "--exec", "sleep 0.05; cat"], stdin: .bytes(input), timeout: .seconds(60),
+            signal: (SIGTERM, .milliseconds(700))
+        )
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 143 || sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stdout.last ?? 0x0A == 0x0A)
+        if let mismatch = difference(sluice.stdout, Array(text.prefix(sluice.stdout.count))) {
+            Issue.record("not a prefix of whole input lines (\(sluice.stdout.count) bytes written): \(mismatch)")
+        }
+    }
 }

@@ -27,18 +27,34 @@ func readRetrying(_ fd: Int32, _ pointer: UnsafeMutableRawPointer, _ count: Int)
     }
 }
 
+/// What `readInterruptibly` returns when the reader was interrupted before reading.
+let interruptedRead = Int.min
+
+/// `readRetrying`, unless `interrupt` (when given) was requested first: then `interruptedRead`.
+func readInterruptibly(_ fd: Int32, _ pointer: UnsafeMutableRawPointer, _ count: Int,
+                       _ interrupt: ReadInterrupt?, mayBlock: Bool) -> Int {
+    guard let interrupt else { return readRetrying(fd, pointer, count) }
+    return interrupt.read(fd, pointer, count, mayBlock: mayBlock) ?? interruptedRead
+}
+
 /// An undecoded source: bytes pass through as read.
 struct PlainSource: ByteSource {
     let fd: Int32
     let name: String
     var prefix: [UInt8]
     private(set) var consumedByteCount: Int
+    /// Ends the source early (a stop or a cancellation), even while a read waits on a pipe.
+    let interrupt: ReadInterrupt?
+    /// `fd` is a pipe, terminal or socket: a read may wait for ever.
+    let mayBlock: Bool
 
-    init(fd: Int32, name: String, prefix: [UInt8]) {
+    init(fd: Int32, name: String, prefix: [UInt8], interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) {
         self.fd = fd
         self.name = name
         self.prefix = prefix
         self.consumedByteCount = prefix.count
+        self.interrupt = interrupt
+        self.mayBlock = mayBlock
     }
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> FillResult {
@@ -53,7 +69,10 @@ struct PlainSource: ByteSource {
         }
         while produced < buffer.count {
             let want = buffer.count - produced
-            let n = readRetrying(fd, buffer.baseAddress! + produced, want)
+            let n = readInterruptibly(fd, buffer.baseAddress! + produced, want, interrupt, mayBlock: mayBlock)
+            if n == interruptedRead {
+                return FillResult(count: produced, ended: true, failure: SluiceError(.interrupted, place: name, "stopped"))
+            }
             if n < 0 {
                 return FillResult(count: produced, ended: true,
                                   failure: SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(Int32(-n)))"))

@@ -23,9 +23,16 @@ struct GzipSource: ByteSource {
 
     static let inputCapacity = 256 * 1024
 
-    init(fd: Int32, name: String, prefix: [UInt8]) {
+    /// Ends the source early (a stop or a cancellation), even while a read waits on a pipe.
+    let interrupt: ReadInterrupt?
+    /// `fd` is a pipe, terminal or socket: a read may wait for ever.
+    let mayBlock: Bool
+
+    init(fd: Int32, name: String, prefix: [UInt8], interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) {
         self.fd = fd
         self.name = name
+        self.interrupt = interrupt
+        self.mayBlock = mayBlock
         state = .allocate(capacity: 1)
         input = .allocate(byteCount: Self.inputCapacity, alignment: 64)
         isal_inflate_init(state)
@@ -54,7 +61,11 @@ struct GzipSource: ByteSource {
         }
         state.pointee.next_in = base.assumingMemoryBound(to: UInt8.self)
         let want = Self.inputCapacity - pending
-        let n = readRetrying(fd, base + pending, want)
+        let n = readInterruptibly(fd, base + pending, want, interrupt, mayBlock: mayBlock)
+        if n == interruptedRead {
+            state.pointee.avail_in = UInt32(pending)
+            return SluiceError(.interrupted, place: name, "stopped")
+        }
         if n < 0 {
             atEndOfFile = true
             return SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(Int32(-n)))")

@@ -24,7 +24,10 @@ public enum InputName: Sendable, Equatable, CustomStringConvertible {
 /// The inputs form one stream, as `cat`/`zcat -f` would concatenate them. Gzip is detected
 /// from the first two bytes of each input. An input that cannot be opened or read adds a note
 /// to the stream and the next input follows. Only one input descriptor is open at a time.
-/// Ends when the inputs are exhausted or the channel is cancelled.
+/// End: the stream finishes when the inputs are exhausted, or at a stop request (`StopRequest`:
+/// after the last complete line read; the partial line after it is dropped). Cancellation:
+/// dropping the iterator cancels the reader, which returns at once, even from a read waiting
+/// on a pipe, and sends nothing more.
 public struct ChunkSource: AsyncSequence, Sendable {
     public typealias Element = LineChunk
     public let inputs: [InputName]
@@ -71,6 +74,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         // `started` is touched only by the iterator's owner (one task at a time).
         let channel: BoundedChannel<LineChunk>
         let source: ChunkSource
+        let interrupt = ReadInterrupt()
         private var started = false
 
         init(source: ChunkSource) {
@@ -81,23 +85,29 @@ public struct ChunkSource: AsyncSequence, Sendable {
         func startIfNeeded() {
             guard !started else { return }
             started = true
-            source.stop.register(channel)
+            source.stop.register(interrupt)
             let source = self.source
             let channel = self.channel
+            let interrupt = self.interrupt
             startDetachedThread(stackSize: 1 << 20) {
-                source.readAll(into: channel)
+                source.readAll(into: channel, interrupt: interrupt)
             }
         }
 
-        deinit { channel.cancel() }
+        deinit {
+            interrupt.cancel()
+            channel.cancel()
+            source.stop.unregister(interrupt)
+        }
     }
 
     /// The reading loop; runs on its own thread.
-    func readAll(into channel: BoundedChannel<LineChunk>) {
+    func readAll(into channel: BoundedChannel<LineChunk>, interrupt: ReadInterrupt) {
         var framer = LineFramer(targetSize: chunkSize)
         var pendingNotes: [SluiceError] = []
         for input in inputs {
-            if channel.isCancelled { return }
+            if channel.isCancelled || interrupt.isCancelled { return }
+            if interrupt.isStopping { break }
             let fd: Int32
             var regularFileSize: Int?
             switch input {
@@ -130,26 +140,26 @@ public struct ChunkSource: AsyncSequence, Sendable {
             }
             defer { if fd != 0 { close(fd) } }
             let name = input.description
-            guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &pendingNotes) else { continue }
+            var kind = stat()
+            let mayBlock = fstat(fd, &kind) != 0 || !((kind.st_mode & S_IFMT) == S_IFREG || (kind.st_mode & S_IFMT) == S_IFBLK)
+            guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &pendingNotes, interrupt: interrupt, mayBlock: mayBlock) else { continue }
             let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
             let ok: Bool
             if isGzip {
-                var gzip = GzipSource(fd: fd, name: name, prefix: prefix)
+                var gzip = GzipSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
                 ok = pump(&gzip, framer: &framer, notes: &pendingNotes, channel: channel)
                 gzip.release()
             } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine {
-                ok = pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &pendingNotes, channel: channel)
+                ok = pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &pendingNotes, channel: channel, interrupt: interrupt)
             } else {
-                var plain = PlainSource(fd: fd, name: name, prefix: prefix)
+                var plain = PlainSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
                 ok = pump(&plain, framer: &framer, notes: &pendingNotes, channel: channel)
             }
-            if !ok {
-                // Stopped (a signal): the partial last line was read too; hand it on.
-                let last = framer.finish()
-                if !last.isEmpty && !channel.isCancelled { _ = channel.sendBlocking(LineChunk(bytes: last)) }
-                return
-            }
+            if !ok { return }  // cancelled
         }
+        if interrupt.isCancelled { return }
+        // At a stop the framer has already dropped a partial line of the input it was reading
+        // (what it still holds here ended its file, which a real end of input makes a line).
         let last = framer.finish()
         if !last.isEmpty || !pendingNotes.isEmpty {
             channel.sendBlocking(LineChunk(bytes: last, notes: pendingNotes))
@@ -158,11 +168,21 @@ public struct ChunkSource: AsyncSequence, Sendable {
     }
 
     /// Reads until at least two bytes (enough to spot gzip) or end of file.
-    static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError]) -> [UInt8]? {
+    /// Nil when the input cannot be read or the reader was interrupted first (a byte read
+    /// without its line is dropped at a stop, as any partial line is).
+    static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError],
+                           interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) -> [UInt8]? {
         var prefix = [UInt8](repeating: 0, count: 64 * 1024)
         var count = 0
         while count < 2 {
-            let n = prefix.withUnsafeMutableBytes { readRetrying(fd, $0.baseAddress! + count, $0.count - count) }
+            let n = prefix.withUnsafeMutableBytes { readInterruptibly(fd, $0.baseAddress! + count, $0.count - count, interrupt, mayBlock: mayBlock) }
+            if n == interruptedRead {
+                if count > 0, let newline = prefix[..<count].lastIndex(of: 0x0A) {
+                    prefix.removeSubrange((newline + 1)...)  // whole lines before the stop are kept
+                    return prefix
+                }
+                return nil
+            }
             if n < 0 {
                 notes.append(SluiceError(.input, place: name, SluiceError.systemReason(Int32(-n))))
                 return nil
@@ -188,20 +208,23 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// that reads the lost pages (`MappedWindow.isIntact`, `lossGuarded`); either way it is
     /// reported once. Returns false if the channel was cancelled.
     private func pumpMapped(fd: Int32, name: String, size: Int, framer: inout LineFramer,
-                            notes: inout [SluiceError], channel: BoundedChannel<LineChunk>) -> Bool {
+                            notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
+                            interrupt: ReadInterrupt) -> Bool {
         if !notes.isEmpty {
             if !channel.sendBlocking(LineChunk(bytes: [], notes: notes)) { return false }
             notes = []
         }
         guard let file = MappedFile(fd: fd, name: name) else {
-            return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, channel: channel)
+            return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt)
         }
         var offset = 0
         while offset < size {
+            if interrupt.isCancelled { return false }
+            if interrupt.isStopping { return true }  // every window sent ended with a newline
             var length = Swift.min(chunkSize, size - offset)
             while true {
                 guard let window = MappedWindow(file: file, offset: offset, length: length) else {
-                    return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, channel: channel)
+                    return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt)
                 }
                 let hit = memrchr(window.base, 0x0A, length)
                 let tail = hit == nil && offset + length >= size
@@ -239,28 +262,30 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
         // What the file gained since fstat: its chunks carry the file too, so that if a window
         // before them lost its pages they are dropped with it (no lines after a hole).
-        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel, origin: file)
+        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt, origin: file)
     }
 
     /// Reads `fd` from `offset` to its end through the framer.
     private func pumpRead(fd: Int32, name: String, from offset: Int, framer: inout LineFramer,
-                          notes: inout [SluiceError], channel: BoundedChannel<LineChunk>, origin: MappedFile? = nil) -> Bool {
+                          notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
+                          interrupt: ReadInterrupt, origin: MappedFile? = nil) -> Bool {
         if lseek(fd, off_t(offset), SEEK_SET) < 0 {
             notes.append(SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(errno))"))
             return true
         }
-        var plain = PlainSource(fd: fd, name: name, prefix: [])
+        var plain = PlainSource(fd: fd, name: name, prefix: [], interrupt: interrupt)
         return pump(&plain, framer: &framer, notes: &notes, channel: channel, origin: origin)
     }
 
     /// Frames one source into the channel (its chunks marked as `origin`'s, when given).
-    /// Returns false if the channel was cancelled.
+    /// Returns false if the channel was cancelled. At a stop, returns true after the last
+    /// complete line.
     private func pump(_ source: inout some ByteSource, framer: inout LineFramer,
                       notes: inout [SluiceError], channel: BoundedChannel<LineChunk>, origin: MappedFile? = nil) -> Bool {
         var lastConsumed = 0
         while true {
             let (bytes, ended, failure) = framer.nextChunk(from: &source)
-            if let failure { notes.append(failure) }
+            if let failure, failure.code != .interrupted { notes.append(failure) }
             let consumed = source.consumedByteCount
             if !bytes.isEmpty || !notes.isEmpty || consumed != lastConsumed {
                 var chunk = LineChunk(bytes: bytes, notes: notes, inputByteCount: consumed - lastConsumed)

@@ -7,7 +7,8 @@ import Glibc
 /// its last `\n`; the partial line after it is carried into the next buffer. Bound: a chunk
 /// holds at most `targetSize` bytes unless one line is longer, in which case the buffer doubles
 /// until the line fits: memory grows with the longest line, never with the input.
-/// End of input: a last line without `\n` gets one (as grep prints it).
+/// End of input: a last line without `\n` gets one (as grep prints it). A stop (the source
+/// ends with an `.interrupted` failure) is not an end of input: the partial line is dropped.
 struct LineFramer {
     let targetSize: Int
     private var carry: [UInt8] = []
@@ -63,6 +64,12 @@ struct LineFramer {
             }
             if ended {
                 carry = []
+                if let failure, failure.code == .interrupted {
+                    // A stop: the lines read so far are whole; the partial one after them is
+                    // dropped, never written as if it were complete.
+                    if let lastNewline { buffer.removeSubrange((lastNewline + 1)...) } else { buffer = [] }
+                    return (buffer, true, failure)
+                }
                 if let failure, failure.code == .corruptInput || failure.code == .input {
                     // Damage: the partial line decoded before it still counts as a line.
                     if buffer.last != 0x0A && !buffer.isEmpty { buffer.append(0x0A) }

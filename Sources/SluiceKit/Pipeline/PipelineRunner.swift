@@ -59,26 +59,6 @@ final class RunCounters: Sendable {
     let selected = Atomic<Int>(0)
 }
 
-/// A request to stop reading (SIGINT/SIGTERM): what was read is finished and written.
-public final class StopRequest: Sendable {
-    private let channel = Locked<BoundedChannel<LineChunk>?>(nil)
-    private let requested = Atomic<Bool>(false)
-
-    public init() {}
-
-    func register(_ channel: BoundedChannel<LineChunk>) {
-        self.channel.withLock { $0 = channel }
-        if requested.load(ordering: .acquiring) { channel.finish() }
-    }
-
-    public func stop() {
-        requested.store(true, ordering: .releasing)
-        channel.withLock { $0 }?.finish()
-    }
-
-    public var isRequested: Bool { requested.load(ordering: .acquiring) }
-}
-
 /// Compiles a `PipelineSpec` into stages and runs them:
 ///
 ///     ChunkSource ─▶ concurrentMap(steps before the first exec) ─▶ batched
