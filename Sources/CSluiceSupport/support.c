@@ -85,10 +85,11 @@ void sluice_unregister_child(pid_t pid) {
 
 static void on_signal(int sig) {
     if (received) {
-        /* A second signal: take the --exec commands down with us and exit at once. */
+        /* A second signal: take the --exec commands down with us and exit at once (SIGKILL:
+           an exit at once has no time for a grace period, and no child may outlive sluice). */
         for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
             pid_t child = children[i];
-            if (child > 0) kill(-child, SIGTERM);
+            if (child > 0) kill(-child, SIGKILL);
         }
         _exit(128 + sig);
     }

@@ -74,7 +74,6 @@ func runMain() async -> Int32 {
     let report = await runner.run(sink: sink, stop: stop) { error in
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")
     }
-    ExecCommand.terminateRunningCommands()
     if report.failed, let hint = spec.forgottenPatternHint { printError(hint) }
     if spec.stats { printError(report.summary) }
     var result = report

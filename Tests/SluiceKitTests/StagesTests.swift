@@ -11,6 +11,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
     case .finished: "finished"
     case .failed(let error): "failed(\(error))"
     case .timedOut: "timedOut"
+    case .cancelled: "cancelled"
     }
 }
 
@@ -27,7 +28,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
             switch await channel.receive() {
             case .element(let value): received.append(value)
             case .finished: break loop
-            case .failed, .timedOut: Issue.record("unexpected end"); break loop
+            case .failed, .timedOut, .cancelled: Issue.record("unexpected end"); break loop
             }
         }
         #expect(received == Array(0..<200))
@@ -93,7 +94,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
         let consumer = Task { received(await consumerChannel.receive()) }
         try await Task.sleep(for: .milliseconds(20))
         consumerChannel.cancel()
-        #expect(await consumer.value == "finished", "the consumer sees the end")
+        #expect(await consumer.value == "cancelled", "the consumer is told, not shown an end")
 
         let full = BoundedChannel<Int>(capacity: 1)
         await full.send(0)
@@ -107,7 +108,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
         for _ in 0..<200 where threadResult.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
         #expect(threadResult.withLock { $0 } == false)
         #expect(full.isCancelled)
-        guard case .finished = await full.receive() else { Issue.record("cancelled channel is finished"); return }
+        guard case .cancelled = await full.receive() else { Issue.record("a cancelled channel says so"); return }
     }
 
     @Test func aCancelledConsumerTaskCancelsTheChannel() async throws {
@@ -115,7 +116,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
         let consumer = Task { received(await channel.receive()) }
         try await Task.sleep(for: .milliseconds(20))
         consumer.cancel()
-        #expect(await consumer.value == "finished")
+        #expect(await consumer.value == "cancelled")
         #expect(channel.isCancelled)
         #expect(await channel.send(1) == false)
     }

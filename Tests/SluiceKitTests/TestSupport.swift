@@ -262,6 +262,6 @@ final class Box<Value: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout sending Value) -> sending R) -> R { storage.withLock(body) }
 }
 
-/// Suites that start `--exec` children. `PipelineRunner.run` ends by terminating every live
-/// exec child in the process (`ChildHandle.killAll()`), so these run one at a time.
+/// Suites that start `--exec` children, one at a time (a suite's timing must not depend on
+/// another's children competing for two cores).
 @Suite(.serialized) enum ChildProcessTests {}

@@ -65,6 +65,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             case .finished: return nil
             case .failed(let error): throw error
             case .timedOut: return nil
+            case .cancelled: throw CancellationError()
             }
         }
     }
@@ -89,7 +90,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             let source = self.source
             let channel = self.channel
             let interrupt = self.interrupt
-            startDetachedThread(stackSize: 1 << 20) {
+            RunScope.thread(stackSize: 1 << 20) {
                 source.readAll(into: channel, interrupt: interrupt)
             }
         }

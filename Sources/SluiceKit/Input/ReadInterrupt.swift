@@ -32,6 +32,9 @@ final class ReadInterrupt: Sendable {
         if wake.write >= 0 { close(wake.write) }
     }
 
+    /// Readable once a request was made: for a `poll(2)` set of one's own (-1 if none).
+    var wakeDescriptor: Int32 { wake.read }
+
     /// A stop was requested (and no cancellation).
     var isStopping: Bool { state.load(ordering: .acquiring) == Self.stopping }
     var isCancelled: Bool { state.load(ordering: .acquiring) == Self.cancelled }

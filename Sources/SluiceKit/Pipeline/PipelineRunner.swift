@@ -16,12 +16,16 @@ public struct RunReport: Sendable {
     public var batches = 0
     public var seconds = 0.0
     public var failed = false
+    /// The task running the pipeline was cancelled before the input ended: the sink was
+    /// aborted (nothing more committed; files committed before stay), the run is not a success.
+    public var cancelled = false
     public var interruptedBy: Int32?
 
     /// grep's rule: 0 if a line was selected, 1 if none, 2 on error (but 0 for `-q` with a
     /// selected line); 128+N after signal N.
     public func exitStatus(quiet: Bool) -> Int32 {
         if let signal = interruptedBy { return 128 + signal }
+        if cancelled { return 2 }
         if failed && !(quiet && selectedLines > 0) { return 2 }
         return selectedLines > 0 ? 0 : 1
     }
@@ -144,8 +148,23 @@ public struct PipelineRunner: Sendable {
     }
 
     /// Runs to the end of input (or `-m`, `-q`, a closed output, an error, a stop request).
+    ///
+    /// Every task, thread and `--exec` child the stages start belongs to this call (`RunScope`)
+    /// and has ended when it returns. A stop request (`stop`) ends the input at a line
+    /// boundary and the run finishes as at the end of input. Cancelling the calling task ends
+    /// the run early: the report says `cancelled`, the sink is aborted, never committed.
     public func run(sink: any LineSink, stop: StopRequest = StopRequest(),
                     report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
+        let scope = RunScope()
+        let result = await RunScope.$current.withValue(scope) {
+            await runStages(sink: sink, stop: stop, report: report)
+        }
+        await scope.join()
+        return result
+    }
+
+    private func runStages(sink: any LineSink, stop: StopRequest,
+                           report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
         let started = ContinuousClock.now
         let counters = RunCounters()
         let countInput = spec.stats
@@ -241,7 +260,8 @@ public struct PipelineRunner: Sendable {
                 finishKeepingWhatWasWritten(sink, &result, report)
             }
         } catch is CancellationError {
-            finishKeepingWhatWasWritten(sink, &result, report)
+            sink.abort()
+            result.cancelled = true
         } catch {
             result.failed = true
             sink.abort()

@@ -4,7 +4,8 @@ extension AsyncSequence where Self: Sendable, Element == LineChunk {
     ///
     /// Bound: one open batch (at most `size` lines) plus two chunks read ahead. End: the last
     /// partial batch is emitted, then nil. Error: the base's error is thrown after the batches
-    /// before it. Cancellation: dropping the iterator cancels the intake.
+    /// before it. Cancellation: throws `CancellationError` (the open batch is not emitted);
+    /// dropping the iterator cancels the intake.
     public func batched<C: Clock>(_ policy: BatchPolicy, clock: C) -> BatchedLines<Self, C> where C.Duration == Duration {
         BatchedLines(base: self, policy: policy, clock: clock)
     }
@@ -62,6 +63,9 @@ where Base.Element == LineChunk, C.Duration == Duration {
                 case .failed(let error):
                     ended = true
                     intake.failure = error
+                case .cancelled:
+                    // Not an end of input: the open batch is dropped, never emitted as if whole.
+                    throw CancellationError()
                 }
             }
         }
@@ -80,7 +84,7 @@ where Base.Element == LineChunk, C.Duration == Duration {
             guard task == nil else { return }
             let base = self.base
             let channel = self.channel
-            task = Task {
+            task = RunScope.task {
                 do {
                     for try await chunk in base {
                         if await !channel.send(chunk) { return }

@@ -7,7 +7,8 @@ import Glibc
 /// suspends (task) until the consumer takes one, so a slow consumer slows the producer.
 /// End: `finish(throwing:)` lets the consumer drain what is queued, then see the end or the
 /// error. Cancellation: `cancel()` drops what is queued, wakes everyone, and makes every later
-/// `send` return false; a consumer task that is cancelled while waiting cancels the channel.
+/// `send` return false and every `receive` return `.cancelled`; a consumer task that is
+/// cancelled while waiting cancels the channel.
 ///
 /// `@unchecked Sendable`: every stored property is read and written only while `lock` is
 /// held, and continuations are resumed after it is released.
@@ -17,6 +18,9 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         case finished
         case failed(any Error)
         case timedOut
+        /// The channel was cancelled (its consumer task was, or its owner went away): not an
+        /// end of the stream, so a consumer throws `CancellationError` instead of finishing.
+        case cancelled
     }
 
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -147,7 +151,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         waitingProducers = []
         pthread_cond_broadcast(spaceAvailable)
         pthread_mutex_unlock(lock)
-        consumer?.continuation.resume(returning: .finished)
+        consumer?.continuation.resume(returning: .cancelled)
         for producer in producers { producer.resume() }
         return dropped
     }
@@ -208,7 +212,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
 
     /// With `lock` held: an element or the end if one is ready, waking a producer.
     private func takeLocked() -> Received? {
-        if cancelled { return .finished }
+        if cancelled { return .cancelled }
         if queuedCount > 0 {
             let element = items[head]!
             items[head] = nil

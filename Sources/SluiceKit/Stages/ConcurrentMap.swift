@@ -84,13 +84,13 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
             let slots = self.slots
             let running = self.running
             if sequence.ordered {
-                intake = Task {
+                intake = RunScope.task {
                     do {
                         for try await element in sequence.base {
                             // A slot per task, released when the consumer takes its result.
                             guard await slots.send(()) else { return }
                             guard await running.send(()) else { return }
-                            let task = Task {
+                            let task = RunScope.task {
                                 let result = await Result(catching: { try await sequence.transform(element) })
                                 _ = await running.receive()
                                 return try result.get()
@@ -103,7 +103,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                     }
                 }
             } else {
-                intake = Task {
+                intake = RunScope.task {
                     var failure: (any Error)?
                     await withDiscardingTaskGroup { group in
                         do {
@@ -139,6 +139,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                     return value
                 case .finished, .timedOut: return nil
                 case .failed(let error): throw error
+                case .cancelled: throw CancellationError()
                 }
             }
             switch await results.receive() {
@@ -147,6 +148,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                 return try result.get()
             case .finished, .timedOut: return nil
             case .failed(let error): throw error
+            case .cancelled: throw CancellationError()
             }
         }
     }

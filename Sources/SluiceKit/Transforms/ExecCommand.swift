@@ -7,8 +7,11 @@ import Glibc
 /// The child runs on a dedicated thread (its pipes are blocking I/O). A child that stops
 /// reading early (`head -1`) is fine: the rest of the batch is dropped. Exit status 1 with no
 /// output (grep selecting nothing) is fine too. Any other non-zero exit or death
-/// by a signal throws a `SluiceError` naming the command. Cancellation kills the child and
-/// everything it started (it leads its own process group).
+/// by a signal throws a `SluiceError` naming the command. Cancellation ends the child and
+/// everything it started (it leads its own process group): SIGTERM to the group, SIGKILL
+/// after `terminationGrace` if the shell has not exited by then (a command that ignores
+/// SIGTERM), and the child is reaped before `run` throws `CancellationError`. The thread that
+/// waits for the child belongs to the caller's `RunScope`, so the run joins it.
 public struct ExecCommand: Sendable {
     public let command: String
 
@@ -18,11 +21,15 @@ public struct ExecCommand: Sendable {
 
     var place: String { "exec '\(command)'" }
 
+    /// How long a cancelled command has between SIGTERM and SIGKILL (DESIGN.md §3: children
+    /// never outlive sluice; a stop exits within 2 s).
+    static let terminationGrace: Duration = .milliseconds(500)
+
     public func run(_ input: [UInt8]) async throws -> [UInt8] {
         let child = ChildHandle()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], any Error>) in
-                startDetachedThread(stackSize: 512 * 1024) {
+                RunScope.thread(stackSize: 512 * 1024) {
                     sluice_block_sigpipe_in_thread()
                     continuation.resume(with: Result { try runBlocking(input, child: child) })
                 }
@@ -49,6 +56,7 @@ public struct ExecCommand: Sendable {
         }
         child.started(pid)
         defer { child.finished() }
+        let wake = child.interrupt.wakeDescriptor
 
         var output: [UInt8] = []
         var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -60,15 +68,22 @@ public struct ExecCommand: Sendable {
         if input.isEmpty { close(writeFD); writing = false }
         var reading = true
         while reading || writing {
+            if child.interrupt.isCancelled {
+                if writing { close(writeFD) }
+                close(readFD)
+                terminate(pid)
+                throw CancellationError()
+            }
             var fds: [pollfd] = []
             if reading { fds.append(pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)) }
             if writing { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            if wake >= 0 { fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0)) }
             let ready = poll(&fds, nfds_t(fds.count), -1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            for entry in fds where entry.revents != 0 {
+            for entry in fds where entry.revents != 0 && entry.fd != wake {
                 if entry.fd == readFD {
                     let n = readBuffer.withUnsafeMutableBytes { readRetrying(readFD, $0.baseAddress!, $0.count) }
                     if n <= 0 { reading = false } else { output.append(contentsOf: readBuffer[..<n]) }
@@ -87,7 +102,24 @@ public struct ExecCommand: Sendable {
         if writing { close(writeFD) }
         close(readFD)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if !child.interrupt.isCancelled {
+            // The command closed its output; it exits now, or is cancelled while it lingers.
+            var reaped = false
+            while !reaped {
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == pid || (result < 0 && errno != EINTR) { reaped = true; break }
+                var wait = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+                _ = poll(&wait, wake >= 0 ? 1 : 0, 10)
+                if child.interrupt.isCancelled { break }
+            }
+            if !reaped {
+                terminate(pid)
+                throw CancellationError()
+            }
+        } else {
+            terminate(pid)
+            throw CancellationError()
+        }
         let signal = status & 0x7F
         if signal != 0 {
             throw failure("killed by signal \(signal) (\(Self.signalName(signal)))")
@@ -98,6 +130,22 @@ public struct ExecCommand: Sendable {
         if code != 0 && !(code == 1 && output.isEmpty) { throw failure("exited with status \(code)") }
         if let last = output.last, last != 0x0A { output.append(0x0A) }
         return output
+    }
+
+    /// Ends a cancelled child's process group: SIGTERM, SIGKILL after `terminationGrace` (or
+    /// at once once the shell is gone, for what it left running), then reaps the shell.
+    func terminate(_ pid: pid_t) {
+        Glibc.kill(-pid, SIGTERM)
+        var status: Int32 = 0
+        var reaped = false
+        let deadline = ContinuousClock.now + Self.terminationGrace
+        while ContinuousClock.now < deadline {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid || (result < 0 && errno != EINTR) { reaped = true; break }
+            usleep(5_000)
+        }
+        Glibc.kill(-pid, SIGKILL)
+        if !reaped { while waitpid(pid, &status, 0) < 0 && errno == EINTR {} }
     }
 
     func failure(_ message: String) -> SluiceError {
@@ -118,19 +166,15 @@ public struct ExecCommand: Sendable {
     }
 }
 
-/// The pid of a running child, so cancellation (or the end of the run) can kill it.
+/// One `--exec` child: its pid for the second-signal handler (which kills every registered
+/// group before exiting at once), and the request that wakes its waiting thread on cancellation.
 final class ChildHandle: Sendable {
     private let pid = Locked<pid_t>(0)
-    private let killed = Locked<Bool>(false)
-
-    /// Every child still running, so the process never leaves one behind when it exits.
-    static let live = Locked<Set<pid_t>>([])
+    let interrupt = ReadInterrupt()
 
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
-        Self.live.withLock { _ = $0.insert(child) }
         sluice_register_child(child)
-        if killed.withLock({ $0 }) { Glibc.kill(-child, SIGTERM) }
     }
 
     func finished() {
@@ -139,21 +183,11 @@ final class ChildHandle: Sendable {
             value = 0
             return old
         }
-        Self.live.withLock { _ = $0.remove(child) }
         if child > 0 { sluice_unregister_child(child) }
     }
 
+    /// Cancellation: the waiting thread terminates the child (see `ExecCommand.terminate`).
     func kill() {
-        killed.withLock { $0 = true }
-        let child = pid.withLock { $0 }
-        if child > 0 { Glibc.kill(-child, SIGTERM) }
-    }
-}
-
-extension ExecCommand {
-    /// Terminates every command still running in this process, with everything it started
-    /// (for the end of a process, so no child outlives it).
-    public static func terminateRunningCommands() {
-        for child in ChildHandle.live.withLock({ $0 }) { Glibc.kill(-child, SIGTERM) }
+        interrupt.cancel()
     }
 }

@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+@testable import SluiceKit
+
+/// Issue 8, findings 2 and 3: `PipelineRunner.run` owns what it starts. Cancelling it is an
+/// interrupted run (never a success, nothing committed), and when it returns no reader thread,
+/// task or `--exec` child of it is left.
+@Suite struct LifecycleTests {
+    /// A pipe whose write end the test holds: input that never ends by itself.
+    final class HeldPipe: @unchecked Sendable {
+        // `@unchecked`: both descriptors are set in init and only closed in `close()`.
+        let readEnd: Int32
+        let writeEnd: Int32
+
+        init() throws {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { throw TestFailure(id: Int(errno)) }
+            readEnd = fds[0]
+            writeEnd = fds[1]
+        }
+
+        /// The read end as an input name (the reader opens the pipe anew through /proc).
+        var input: InputName { .path("/proc/self/fd/\(readEnd)") }
+
+        func write(_ text: String) {
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { Glibc.write(writeEnd, $0.baseAddress, $0.count) }
+        }
+
+        /// Descriptors of this process open on the pipe (the test's two included).
+        var openDescriptors: Int {
+            var own = stat()
+            fstat(readEnd, &own)
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+            return entries.filter { entry in
+                var info = stat()
+                return stat("/proc/self/fd/\(entry)", &info) == 0 && info.st_ino == own.st_ino && info.st_dev == own.st_dev
+            }.count
+        }
+
+        func close() {
+            Glibc.close(readEnd)
+            Glibc.close(writeEnd)
+        }
+    }
+
+    /// A sink that records what reached it and fires `written` at its first write.
+    final class WatchedSink: LineSink, @unchecked Sendable {
+        // `@unchecked`: the pipeline calls the sink from one task at a time; the test reads it
+        // only after `run` has returned.
+        var bytes: [UInt8] = []
+        var finished = false
+        var aborted = false
+        let written = AsyncStream<Void>.makeStream()
+
+        func write(_ chunk: LineChunk) throws {
+            bytes += chunk.bytes
+            written.continuation.yield()
+        }
+        func batchEnded(_ closing: BatchClosing) throws {}
+        func finish() throws { finished = true }
+        func abort() { aborted = true }
+    }
+
+    static func spec(_ input: InputName, stages: [Stage] = [], batch: Int = 1000) -> PipelineSpec {
+        var spec = PipelineSpec()
+        spec.inputs = [input]
+        spec.stages = stages
+        spec.batch = BatchPolicy(size: batch, timeout: nil)
+        return spec
+    }
+
+    @Test("Cancelling run() is an interrupted run: the sink is aborted, not committed")
+    func cancellationIsNotSuccess() async throws {
+        let pipe = try HeldPipe()
+        defer { pipe.close() }
+        let runner = try PipelineRunner(spec: Self.spec(pipe.input, batch: 1))
+        let sink = WatchedSink()
+        pipe.write("one\ntwo\n")
+        let run = Task { await runner.run(sink: sink) { _ in } }
+        var arrivals = sink.written.stream.makeAsyncIterator()
+        _ = await arrivals.next()  // the lines went through: the run is under way
+        run.cancel()
+        let report = await run.value
+        #expect(report.cancelled)
+        #expect(report.exitStatus(quiet: false) == 2)
+        #expect(sink.aborted)
+        #expect(!sink.finished)
+    }
+
+    @Test("Cancelling run() never emits the open batch as if it were whole")
+    func cancellationDropsTheOpenBatch() async throws {
+        let pipe = try HeldPipe()
+        defer { pipe.close() }
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        // The command reports each batch it receives; a batch of 1000 never fills here.
+        let marker = folder.file("batches")
+        let runner = try PipelineRunner(spec: Self.spec(pipe.input, stages: [.exec("cat; echo >> '\(marker)'")]))
+        let sink = WatchedSink()
+        pipe.write("one\ntwo\n")
+        let run = Task { await runner.run(sink: sink) { _ in } }
+        try await Task.sleep(for: .milliseconds(300))  // time to read the two lines (not needed to pass)
+        run.cancel()
+        let report = await run.value
+        #expect(report.cancelled)
+        #expect(sink.bytes.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(!sink.finished)
+    }
+
+    @Test("run() returns after its reader thread has let go of the input (none left in read(2))")
+    func runJoinsTheReader() async throws {
+        let pipe = try HeldPipe()
+        defer { pipe.close() }
+        let runner = try PipelineRunner(spec: Self.spec(pipe.input, batch: 1))
+        let sink = WatchedSink()
+        pipe.write("one\n")
+        let run = Task { await runner.run(sink: sink) { _ in } }
+        var arrivals = sink.written.stream.makeAsyncIterator()
+        _ = await arrivals.next()
+        #expect(pipe.openDescriptors == 3)  // the test's two ends and the reader's
+        run.cancel()
+        _ = await run.value
+        #expect(pipe.openDescriptors == 2, "the reader thread still holds the input after run() returned")
+    }
+
+    @Test("run() returns after its --exec child and everything it started are gone, even one that ignores SIGTERM")
+    func runJoinsExecChildren() async throws {
+        let pipe = try HeldPipe()
+        defer { pipe.close() }
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let pidFile = folder.file("pid")
+        let command = "trap '' TERM; echo $$ > '\(pidFile).tmp'; mv '\(pidFile).tmp' '\(pidFile)'; cat > /dev/null; sleep 60"
+        let runner = try PipelineRunner(spec: Self.spec(pipe.input, stages: [.exec(command)], batch: 1))
+        pipe.write("one\n")
+        let run = Task { await runner.run(sink: WatchedSink()) { _ in } }
+        var group: pid_t = 0
+        for _ in 0..<600 where group == 0 {  // the command starts (at most 60 s on a loaded machine)
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                group = pid
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        try #require(group > 0, "the command never started")
+        #expect(kill(-group, 0) == 0)
+        run.cancel()
+        let report = await run.value
+        #expect(report.cancelled)
+        // SIGKILL reached the whole group before run() returned; what it killed may take a
+        // moment to be reaped by init (a zombie still answers kill -0), so look for the living.
+        var alive: [String] = []
+        for _ in 0..<100 {
+            alive = Self.livingMembers(of: group)
+            if alive.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(alive.isEmpty, "the command's process group outlived run(): \(alive)")
+    }
+
+    /// Processes of group `group` that are not zombies, as "pid state".
+    static func livingMembers(of group: pid_t) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> String? in
+            guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 3, pid_t(fields[2]) == group, fields[0] != "Z" else { return nil }
+            return "\(entry) \(fields[0])"
+        }
+    }
+}
