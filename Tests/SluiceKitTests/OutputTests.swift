@@ -306,3 +306,40 @@ extension Array {
         #expect(error?.message.contains("write failed") == true)
     }
 }
+
+@Suite struct OutputDestinationTests {
+    @Test func aChainOfRelativeLinksEndsAtItsTarget() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try FileManager.default.createDirectory(atPath: folder.file("a/b"), withIntermediateDirectories: true)
+        #expect(symlink("b/second", folder.file("a/first")) == 0)
+        #expect(symlink("../../final.log", folder.file("a/b/second")) == 0)
+        let destination = try OutputDestination(name: folder.file("a/first"))
+        #expect(destination.path == folder.file("a/b/../../final.log"))
+        #expect(destination.name == folder.file("a/first"))
+        #expect(destination.replacedFile == nil, "a dangling link: its target is created")
+    }
+
+    @Test func aLoopOfLinksIsAnError() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        #expect(symlink("two", folder.file("one")) == 0)
+        #expect(symlink("one", folder.file("two")) == 0)
+        let error = #expect(throws: SluiceError.self) { _ = try OutputDestination(name: folder.file("one")) }
+        #expect(error?.code == .output)
+        #expect(error?.message.contains("Too many levels of symbolic links") == true, "\(error?.message ?? "")")
+    }
+
+    @Test func aDeviceIsWrittenThroughAndNeverRemoved() throws {
+        let destination = try OutputDestination(name: "/dev/null")
+        guard case .writeThrough = destination.kind else {
+            Issue.record("/dev/null would be replaced")
+            return
+        }
+        let file = try AtomicFile(destination: destination, compression: nil)
+        #expect(file.temporaryPath == nil)
+        file.discard()
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
+    }
+}

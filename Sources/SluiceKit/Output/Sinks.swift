@@ -83,10 +83,17 @@ public protocol LineSink: AnyObject {
     func flushCompletely() throws
     func finish() throws
     func abort()
+    /// The regular file this sink appends to as lines come (stdout redirected to a file): an
+    /// input that is that file would read what is being written, without end.
+    var appendedFile: FileIdentity? { get }
+    /// The existing regular files this sink replaces (an `-o` target): no input may be one.
+    var replacedFiles: [FileIdentity] { get }
 }
 
 extension LineSink {
     public func flushCompletely() throws { try batchEnded(.timeout) }
+    public var appendedFile: FileIdentity? { nil }
+    public var replacedFiles: [FileIdentity] { [] }
 }
 
 /// Standard output, written from a thread of its own (`WriterThread`) as chunks arrive, so
@@ -95,6 +102,8 @@ extension LineSink {
 public final class StandardOutputSink: LineSink {
     let writer = WriterThread(fd: 1, name: "(standard output)")
     let lineBuffered: Bool
+    /// Standard output's file, when it is a regular file (`>> s.log`), as it was at the start.
+    public let appendedFile = FileIdentity(regularFileOpenOn: 1)
     private var gathered: [UInt8] = []
     static let blockSize = 64 * 1024
 
@@ -139,38 +148,35 @@ public final class StandardOutputSink: LineSink {
     }
 }
 
-/// A file written under a hidden temporary name in its folder, renamed when complete.
+/// One output file, written as `OutputDestination` decides: under a hidden temporary name in
+/// its folder and renamed over the name when complete, or (a device, a FIFO) written through.
 ///
 /// With a `CompressionQueue` (names ending `.gz`), bytes collect into pieces of
 /// `memberSize` that the queue compresses as gzip members on worker threads and writes back
 /// in order; the rename waits until every member is written.
 final class AtomicFile {
+    /// The name as given (the file's name once committed).
     let finalPath: String
-    let temporaryPath: String
+    let destination: OutputDestination
+    /// nil when the destination is written through.
+    let temporaryPath: String?
     let writer: OutputWriter
     let compression: CompressionQueue?
     private var pending: [UInt8] = []
     private(set) var lineCount = 0
     private var closed = false
-    static let counter = Atomic<Int>(0)
     static let memberSize = 512 * 1024
 
-    init(path: String, compression: CompressionQueue?) throws {
-        var existing = stat()
-        if stat(path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFDIR {
-            throw SluiceError(.output, place: path, "cannot write the output: Is a directory")
-        }
-        finalPath = path
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[...$0]) } ?? ""
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let serial = Self.counter.add(1, ordering: .relaxed).newValue
-        temporaryPath = "\(folder).\(base).sluice-\(getpid())-\(serial).tmp"
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw SluiceError(.output, place: path, "cannot create file: \(SluiceError.systemReason(errno))")
-        }
-        writer = OutputWriter(fd: fd, name: path, capacity: 256 * 1024)
+    convenience init(path: String, compression: CompressionQueue?) throws {
+        try self.init(destination: OutputDestination(name: path), compression: compression)
+    }
+
+    init(destination: OutputDestination, compression: CompressionQueue?) throws {
+        self.destination = destination
+        finalPath = destination.name
+        let (fd, temporaryPath) = try destination.open()
+        self.temporaryPath = temporaryPath
+        writer = OutputWriter(fd: fd, name: destination.name, capacity: 256 * 1024)
         self.compression = compression
     }
 
@@ -229,22 +235,22 @@ final class AtomicFile {
             if close(writer.fd) != 0 {
                 throw SluiceError(.output, place: finalPath, "close failed: \(SluiceError.systemReason(errno))")
             }
-            if rename(temporaryPath, finalPath) != 0 {
+            if let temporaryPath, rename(temporaryPath, destination.path) != 0 {
                 throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
             }
         } catch {
             if open { close(writer.fd) }
-            unlink(temporaryPath)
+            if let temporaryPath { unlink(temporaryPath) }
             throw error
         }
     }
 
-    /// Removes the temporary file.
+    /// Removes the temporary file (a destination written through keeps what reached it).
     func discard() {
         guard !closed else { return }
         closed = true
         close(writer.fd)
-        unlink(temporaryPath)
+        if let temporaryPath { unlink(temporaryPath) }
     }
 }
 
@@ -254,13 +260,16 @@ func compressionQueue(for path: String, level: Int32, concurrency: Int) -> Compr
 }
 
 /// `-o FILE`: every line into one file, created at the start (so an unwritable target fails
-/// before any input is read) and renamed into place at the end.
+/// before any input is read) and renamed into place at the end; a device or a FIFO is
+/// written through instead (`OutputDestination`).
 public final class SingleFileSink: LineSink {
     let file: AtomicFile
 
     public init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
         file = try AtomicFile(path: path, compression: compressionQueue(for: path, level: compressionLevel, concurrency: concurrency))
     }
+
+    public var replacedFiles: [FileIdentity] { file.destination.replacedFile.map { [$0] } ?? [] }
 
     public func write(_ chunk: LineChunk) throws {
         try chunk.withUnsafeBytes { try file.write($0, lines: 0) }

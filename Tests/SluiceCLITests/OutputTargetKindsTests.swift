@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 8, findings 5, 6, 11 and 12: what `-o` does to what is already at its name (a
+/// device, a FIFO, a symlink, a read-only file, an earlier `{n}` set), an output that is also
+/// an input, `{n:W}` running out of digits, and `--stats` for `{n}` outputs.
+extension OutputTargetTests {
+    static func fileType(_ path: String) -> mode_t? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return info.st_mode & S_IFMT
+    }
+
+    static func statOf(_ path: String) throws -> stat {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw HarnessError("stat \(path): errno \(errno)") }
+        return info
+    }
+
+    // MARK: Finding 5: devices, FIFOs, symlinks, existing files
+
+    @Test("-o onto a device node writes through it: the node stays a device (/dev/full: ENOSPC)",
+          .enabled(if: geteuid() == 0, "mknod needs root"))
+    func deviceTargetIsWrittenThrough() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let null = directory.path("null"), full = directory.path("full")
+        _ = try await Shell.output("mknod \(Shell.quote(null)) c 1 3 && mknod \(Shell.quote(full)) c 1 7")
+        let input = Paths.loghub("Hadoop_2k.log")
+
+        let toNull = try await Sluice.run(["-e", "INFO", "-o", null, input])
+        #expect(toNull.status == 0, "stderr: \(toNull.stderr)")
+        #expect(Self.fileType(null) == S_IFCHR, "-o onto a character device replaced it")
+
+        // The bytes really go to the device: /dev/full refuses them, as `grep > /dev/full` sees.
+        let oracle = try await Shell.run("grep INFO \(Shell.quote(input)) > \(Shell.quote(full))")
+        let toFull = try await Sluice.run(["-e", "INFO", "-o", full, input])
+        #expect(oracle.status == 2 && oracle.stderr.contains("No space left on device"), "oracle: \(oracle.stderr)")
+        #expect(toFull.status == 2, "stderr: \(toFull.stderr)")
+        #expect(toFull.stderr.contains("No space left on device"), "stderr: \(toFull.stderr)")
+        #expect(Self.fileType(full) == S_IFCHR, "-o onto a character device replaced it")
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
+
+    @Test("-o onto a FIFO writes through it (a gzip name: the gzip stream goes through)",
+          arguments: ["fifo", "fifo.gz"])
+    func fifoTargetIsWrittenThrough(name: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let fifo = directory.path(name), received = directory.path("received")
+        let input = Paths.loghub("Spark_2k.log")
+        // If sluice replaced the FIFO, the reader would wait forever: it is killed then.
+        let run = try await Shell.run("""
+            mkfifo \(Shell.quote(fifo)) || exit 99
+            cat \(Shell.quote(fifo)) > \(Shell.quote(received)) & reader=$!
+            "$SLUICE" -e INFO -o \(Shell.quote(fifo)) \(Shell.quote(input)); status=$?
+            if [ -p \(Shell.quote(fifo)) ]; then wait $reader; else kill $reader; echo 'the FIFO was replaced' >&2; fi
+            exit $status
+            """, timeout: .seconds(60))
+        #expect(!run.timedOut)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(Self.fileType(fifo) == S_IFIFO, "stderr: \(run.stderr)")
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [input])
+        let got = name.hasSuffix(".gz") ? try await Shell.output("zcat \(Shell.quote(received))") : try readBytes(received)
+        expectSameBytes(got, oracle.stdout, "what the FIFO's reader got")
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
+
+    @Test("-o through a symlink replaces its target, not the link (a dangling link's target is created)",
+          arguments: ["old.log", "missing.log", "old.log.gz"])
+    func symlinkIsFollowed(targetName: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let real = try directory.makeSubdirectory("real")
+        let target = "\(real)/\(targetName)"
+        if targetName.hasPrefix("old") { try directory.write("real/\(targetName)", Array("old content\n".utf8)) }
+        // The name given decides gzip, as it would for a new file.
+        let link = directory.path(targetName.hasSuffix(".gz") ? "link.log.gz" : "link.log")
+        #expect(symlink("real/\(targetName)", link) == 0)  // relative to the link's folder
+        let input = Paths.loghub("Spark_2k.log")
+        let sluice = try await Sluice.run(["-e", "INFO", "-o", link, input])
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(Self.fileType(link) == S_IFLNK, "the link was replaced")
+        #expect(Self.fileType(target) == S_IFREG)
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [input])
+        let got = targetName.hasSuffix(".gz") ? try await Shell.output("zcat \(Shell.quote(target))") : try readBytes(target)
+        expectSameBytes(got, oracle.stdout, "the link's target")
+        try Self.expectNoHiddenFiles(in: directory.path)
+        try Self.expectNoHiddenFiles(in: real)
+    }
+
+    /// The documented choice (`OutputDestination`): the file is replaced by a rename, so it is
+    /// never half-written under its name; its mode and owner are kept, a hard link is not.
+    @Test("-o over an existing read-only file keeps its mode, owner and group; a hard link keeps the old bytes",
+          .enabled(if: geteuid() == 0, "chown needs root"))
+    func existingFileKeepsModeAndOwner() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let target = try directory.write("report.log", Array("old content\n".utf8))
+        let other = directory.path("other-name.log")
+        #expect(link(target, other) == 0)
+        #expect(chown(target, 1234, 5678) == 0)
+        #expect(chmod(target, 0o440) == 0)
+        let input = Paths.loghub("Spark_2k.log")
+        let sluice = try await Sluice.run(["-e", "INFO", "-o", target, input])
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let info = try Self.statOf(target)
+        #expect(info.st_mode & 0o7777 == 0o440, "mode \(String(info.st_mode & 0o7777, radix: 8))")
+        #expect(info.st_uid == 1234 && info.st_gid == 5678, "owner \(info.st_uid):\(info.st_gid)")
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [input])
+        expectSameBytes(try readBytes(target), oracle.stdout, "the replaced file")
+        #expect(try readBytes(other) == Array("old content\n".utf8), "the other hard link")
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
+}
