@@ -116,4 +116,70 @@ extension OutputTargetTests {
         #expect(try readBytes(other) == Array("old content\n".utf8), "the other hard link")
         try Self.expectNoHiddenFiles(in: directory.path)
     }
+
+    // MARK: Finding 6: an output that is also an input
+
+    struct SameFileCase: Sendable, CustomTestStringConvertible {
+        /// A shell command line; PROG is grep (with `-h`, as sluice prints no file names) or sluice.
+        let script: String
+        var testDescription: String { script }
+    }
+
+    /// grep 3.8 is the oracle: same stderr (modulo the program name), exit status and file.
+    @Test("an input that is also stdout's file is refused as grep refuses it", arguments: [
+        SameFileCase(script: "PROG -e kernel s.log >> s.log"),
+        SameFileCase(script: "PROG -e kernel t.log s.log t.log >> s.log"),
+        SameFileCase(script: "PROG -e kernel < s.log >> s.log"),
+        SameFileCase(script: "PROG -e kernel - t.log < s.log >> s.log"),
+        SameFileCase(script: "PROG -e kernel empty.log t.log >> empty.log"),
+        SameFileCase(script: "PROG -e kernel s.log 1<>s.log"),
+        SameFileCase(script: "PROG -c -e kernel s.log >> s.log"),
+        SameFileCase(script: "PROG -m 1 -e kernel s.log >> s.log"),
+        SameFileCase(script: "PROG -q -e kernel s.log >> s.log"),
+        SameFileCase(script: "PROG -e kernel s.log > /dev/null"),
+        SameFileCase(script: "ln s.log hard.log; PROG -e kernel hard.log >> s.log"),
+    ])
+    func inputThatIsStdoutIsRefused(sameFile: SameFileCase) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var results: [(ProcessOutput, [UInt8])] = []
+        for (name, program) in [("grep", "grep -h"), ("sluice", "\"$SLUICE\"")] {
+            let folder = try directory.makeSubdirectory(name)
+            try directory.write("\(name)/s.log", lines(["kernel: one", "user: two", "kernel: three"]))
+            try directory.write("\(name)/t.log", lines(["kernel: from t"]))
+            try directory.write("\(name)/empty.log", [])
+            let script = sameFile.script.replacingOccurrences(of: "PROG", with: program)
+            let run = try await Shell.run("cd \(Shell.quote(folder)) && \(script)", timeout: .seconds(30))
+            #expect(!run.timedOut, "\(name): \(script)")
+            let file = sameFile.script.contains("empty.log >>") ? "empty.log" : "s.log"
+            results.append((run, try readBytes("\(folder)/\(file)")))
+        }
+        let (grep, sluice) = (results[0], results[1])
+        #expect(sluice.0.status == grep.0.status, "sluice stderr: \(sluice.0.stderr)")
+        #expect(sluice.0.stderr.replacingOccurrences(of: "sluice: ", with: "grep: ") == grep.0.stderr,
+                "sluice: \(sluice.0.stderr)\ngrep: \(grep.0.stderr)")
+        expectSameBytes(sluice.1, grep.1, "the file both read and appended to")
+    }
+
+    @Test("-o naming an input (or a link to it) is refused before reading; the file is untouched",
+          arguments: [["-o", "s.log", "t.log", "s.log"], ["-o", "link.log", "s.log"], ["-o", "s.log", "-"],
+                      ["-o", "hard.log", "s.log"]])
+    func outputNamingAnInputIsRefused(arguments: [String]) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let content = lines(["kernel: one", "user: two"])
+        let source = try directory.write("s.log", content)
+        try directory.write("t.log", lines(["kernel: from t"]))
+        #expect(symlink("s.log", directory.path("link.log")) == 0)
+        #expect(link(source, directory.path("hard.log")) == 0)
+        let stdin: StandardInput = arguments.contains("-") ? .file(source) : .heldOpen
+        let sluice = try await Sluice.run(["-e", "kernel"] + arguments, stdin: stdin, currentDirectory: directory.path,
+                                          timeout: .seconds(20))
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 2)
+        let input = arguments.contains("-") ? "(standard input)" : "s.log"
+        #expect(sluice.stderr == "sluice: \(input): input file is also the output\n", "stderr: \(sluice.stderr)")
+        #expect(try readBytes(source) == content)
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
 }

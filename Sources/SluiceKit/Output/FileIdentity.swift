@@ -35,3 +35,33 @@ public struct FileIdentity: Hashable, Sendable {
         }
     }
 }
+
+extension SluiceError {
+    /// grep's words for an input that is also the output.
+    static func inputIsOutput(_ input: InputName) -> SluiceError {
+        SluiceError(.input, place: input.description, "input file is also the output")
+    }
+}
+
+extension PipelineSpec {
+    /// Throws `input file is also the output` for the first input that is one of `outputs`
+    /// (the files an `-o` target replaces): refused before anything is read, so the file is
+    /// left as it was.
+    func refuseInputs(among outputs: [FileIdentity]) throws {
+        guard !outputs.isEmpty else { return }
+        for input in inputs.isEmpty ? [.standardInput] : inputs {
+            if let identity = FileIdentity(input: input), outputs.contains(identity) {
+                throw SluiceError.inputIsOutput(input)
+            }
+        }
+    }
+
+    /// The file stdout writes to that no input may be, as grep 3.8 decides: stdout is a
+    /// regular file (not a pipe, a terminal or /dev/null), and lines are printed (not `-q`
+    /// or `-c`, and `-m` allows more than one). Such an input is skipped with
+    /// `input file is also the output` (exit 2) and the other inputs are read.
+    func inputsMayNotBe(_ sink: any LineSink) -> FileIdentity? {
+        guard !quiet, !countOnly, (maxCount ?? .max) > 1 else { return nil }
+        return sink.appendedFile
+    }
+}
