@@ -182,4 +182,78 @@ extension OutputTargetTests {
         #expect(try readBytes(source) == content)
         try Self.expectNoHiddenFiles(in: directory.path)
     }
+
+    // MARK: Finding 11: an earlier {n} set; {n:W} running out
+
+    @Test("a {n} output refuses an existing set, naming its first file, before reading input")
+    func existingSetIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        for number in [3, 4, 12] { try directory.write("out/p-\(String(format: "%06d", number)).log", lines(["old"])) }
+        try directory.write("out/p-0000001.log", lines(["not of the set: 7 digits with a leading zero"]))
+        try directory.write("out/p-x.log", lines(["not of the set"]))
+        let before = try TemporaryDirectory.entries(of: outputs)
+        let sluice = try await Sluice.run(["-b", "1", "-o", "\(outputs)/p-{n}.log"], stdin: .heldOpen, timeout: .seconds(20))
+        #expect(!sluice.timedOut, "sluice read input instead of refusing")
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.hasPrefix("sluice: \(outputs)/p-000003.log: "), "stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.contains("--overwrite"), "stderr: \(sluice.stderr)")
+        #expect(try TemporaryDirectory.entries(of: outputs) == before)
+    }
+
+    @Test("--overwrite replaces an existing set: the old run's higher-numbered files are removed",
+          arguments: ["p-{n}.log", "p-{n:2}.log.gz"])
+    func overwriteReplacesTheSet(pattern: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        let template = "\(outputs)/\(pattern)"
+        let old = try await Sluice.run(["-b", "2", "-o", template], stdin: .bytes(lines((1...9).map { "old \($0)" })))
+        #expect(old.status == 0, "stderr: \(old.stderr)")
+        #expect(try TemporaryDirectory.entries(of: outputs).count == 5)
+        let new = lines((1...3).map { "new \($0)" })
+        let sluice = try await Sluice.run(["--overwrite", "-b", "2", "-o", template], stdin: .bytes(new))
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let names = try TemporaryDirectory.entries(of: outputs)
+        #expect(names.count == 2, "\(names)")
+        let all = try await Shell.output("cd \(Shell.quote(outputs)) && zcat -f -- *")
+        expectSameBytes(all, new, "zcat -f out/*")
+    }
+
+    @Test("--overwrite after a failing run removes nothing that was not overwritten")
+    func overwriteKeepsOldFilesWhenTheRunFails() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        let template = "\(outputs)/p-{n:1}.log"
+        _ = try await Sluice.run(["-b", "1", "-o", template], stdin: .bytes(lines(["o1", "o2", "o3", "o4"])))
+        let failing = #"input=$(cat); case "$input" in *n3*) exit 3;; esac; printf '%s\n' "$input""#
+        let sluice = try await Sluice.run(["--overwrite", "-b", "1", "-j", "1", "--exec", failing, "-o", template],
+                                          stdin: .bytes(lines(["n1", "n2", "n3", "n4"])))
+        #expect(sluice.status == 2, "stderr: \(sluice.stderr)")
+        #expect(try TemporaryDirectory.entries(of: outputs) == ["p-1.log", "p-2.log", "p-3.log", "p-4.log"])
+        #expect(try readBytes("\(outputs)/p-1.log") == lines(["n1"]))
+        #expect(try readBytes("\(outputs)/p-3.log") == lines(["o3"]))
+    }
+
+    @Test("{n:W} stops with split's 'output file suffixes exhausted' when W digits run out; files written stay complete",
+          arguments: ["q-{n:1}.log", "q-{n:1}.log.gz"])
+    func suffixesExhausted(pattern: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        let input = lines((1...12).map { "line \($0)" })
+        let oracle = try await Shell.run("cd \(Shell.quote(directory.path)) && split -l 1 -a 1 -d - q-", stdin: .bytes(input))
+        #expect(oracle.stderr == "split: output file suffixes exhausted\n")
+        let sluice = try await Sluice.run(["-b", "1", "-o", "\(outputs)/\(pattern)"], stdin: .bytes(input))
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.contains(": output file suffixes exhausted"), "stderr: \(sluice.stderr)")
+        let names = try TemporaryDirectory.entries(of: outputs)
+        #expect(names == (1...9).map { pattern.replacingOccurrences(of: "{n:1}", with: String($0)) })
+        for (index, name) in names.enumerated() {
+            let content = try await Shell.output("zcat -f \(Shell.quote("\(outputs)/\(name)"))")
+            expectSameBytes(content, lines(["line \(index + 1)"]), name)
+        }
+    }
 }

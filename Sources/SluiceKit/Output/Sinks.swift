@@ -32,47 +32,6 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `dir/part-{n}.log.gz`: `{n}` is the file number from 1, zero-padded to 6 digits
-/// (`{n:3}` for 3).
-public struct FileNameTemplate: Sendable, Equatable {
-    public let text: String
-    let prefix: String
-    let suffix: String
-    let width: Int
-
-    public init(parsing text: String) throws {
-        self.text = text
-        guard let open = text.firstRange(of: "{n") else {
-            throw SluiceError(.usage, place: "--output", "'\(text)' has no {n}")
-        }
-        guard let close = text[open.upperBound...].firstIndex(of: "}") else {
-            throw SluiceError(.usage, place: "--output", "unclosed {n in '\(text)'")
-        }
-        let spec = text[open.upperBound..<close]
-        if spec.isEmpty {
-            width = 6
-        } else if spec.first == ":", let w = Int(spec.dropFirst()), w >= 1, w <= 20 {
-            width = w
-        } else {
-            throw SluiceError(.usage, place: "--output", "'{n\(spec)}' in '\(text)' should be {n} or {n:WIDTH}")
-        }
-        prefix = String(text[..<open.lowerBound])
-        suffix = String(text[text.index(after: close)...])
-        if suffix.contains("{n") {
-            throw SluiceError(.usage, place: "--output", "'\(text)' has more than one {n}")
-        }
-        if suffix.isEmpty && prefix.hasSuffix("/") == false && prefix.isEmpty == false && suffix.hasSuffix("/") {
-            throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
-        }
-    }
-
-    public func name(_ number: Int) -> String {
-        let digits = String(number)
-        let padding = String(repeating: "0", count: max(0, width - digits.count))
-        return prefix + padding + digits + suffix
-    }
-}
-
 /// Receives output lines. Writes happen between `open` and either `finish` (success: files
 /// get their final names) or `abort` (failure: temporary files are removed).
 public protocol LineSink: AnyObject {
@@ -88,12 +47,16 @@ public protocol LineSink: AnyObject {
     var appendedFile: FileIdentity? { get }
     /// The existing regular files this sink replaces (an `-o` target): no input may be one.
     var replacedFiles: [FileIdentity] { get }
+    /// Called once the whole run has succeeded (after `finish`, no error, no stop): removes
+    /// what the output replaces but did not overwrite (an earlier `{n}` set's later files).
+    func removeSupersededFiles() throws
 }
 
 extension LineSink {
     public func flushCompletely() throws { try batchEnded(.timeout) }
     public var appendedFile: FileIdentity? { nil }
     public var replacedFiles: [FileIdentity] { [] }
+    public func removeSupersededFiles() throws {}
 }
 
 /// Standard output, written from a thread of its own (`WriterThread`) as chunks arrive, so
@@ -294,6 +257,15 @@ public final class SingleFileSink: LineSink {
 /// file's temporary is created at the start (failing early if the folder is unwritable); a
 /// file gets its final name once it holds `linesPerFile` lines, or at the end. No lines, no
 /// files.
+///
+/// An earlier set: if any name of the template's set exists at the start, the sink refuses
+/// to start, naming the first one, unless `overwrite`. With `overwrite`, each file replaces
+/// its namesake when it is committed, and the old set's files numbered after this run's last
+/// are removed by `removeSupersededFiles()` once the whole run has succeeded: a failed or
+/// stopped run removes nothing it did not replace (exit 2 says the set is mixed).
+///
+/// When the digits run out (`{n:3}` past 999, `{n}` past 999,999) the sink throws
+/// `output file suffixes exhausted` (split's words) after the files before are complete.
 public final class SplitFileSink: LineSink {
     let template: FileNameTemplate
     let linesPerFile: Int
@@ -301,11 +273,22 @@ public final class SplitFileSink: LineSink {
     var current: AtomicFile?
     var number = 1
     public private(set) var committedFiles: [String] = []
+    /// The earlier set's names found at the start (only with `overwrite`).
+    let earlierSet: [(number: Int, path: String)]
+    public let replacedFiles: [FileIdentity]
 
-    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
+    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
+                overwrite: Bool = false) throws {
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile
+        let existing = template.existingNames()
+        if let first = existing.first, !overwrite {
+            throw SluiceError(.output, place: first.path, "already exists (a set of \(template.text) from an earlier run?): "
+                + "remove that set, or give --overwrite to replace it")
+        }
+        earlierSet = existing
+        replacedFiles = existing.compactMap { FileIdentity(regularFileAt: $0.path) }
         compression = compressionQueue(for: template.name(1), level: compressionLevel, concurrency: concurrency)
         current = try AtomicFile(path: template.name(1), compression: compression)
     }
@@ -317,8 +300,7 @@ public final class SplitFileSink: LineSink {
             var lines = chunk.knownLineCount ?? -1
             while offset < raw.count {
                 if current == nil {
-                    number += 1
-                    current = try AtomicFile(path: template.name(number), compression: compression)
+                    try startNextFile()
                 }
                 let file = current!
                 let room = linesPerFile - file.lineCount
@@ -343,6 +325,18 @@ public final class SplitFileSink: LineSink {
         }
     }
 
+    /// Opens the next file, or throws when the template has no name left for it (once the
+    /// files before it are renamed into place).
+    private func startNextFile() throws {
+        guard number < template.largestNumber else {
+            try compression?.drainAll()
+            throw SluiceError(.output, place: template.text, "output file suffixes exhausted: "
+                + "\(template.name(number)) was the last name; write a wider {n:WIDTH} or a larger -b")
+        }
+        number += 1
+        current = try AtomicFile(path: template.name(number), compression: compression)
+    }
+
     public func batchEnded(_ closing: BatchClosing) throws {
         if closing == .timeout { try current?.flush() }
     }
@@ -364,5 +358,15 @@ public final class SplitFileSink: LineSink {
         compression?.abandon()
         current?.discard()
         current = nil
+    }
+
+    /// After a run that succeeded (`finish` returned and nothing failed): removes the earlier
+    /// set's names numbered after this run's last file, so the set holds this run alone.
+    public func removeSupersededFiles() throws {
+        for old in earlierSet where old.number > committedFiles.count {
+            if unlink(old.path) != 0 && errno != ENOENT {
+                throw SluiceError(.output, place: old.path, "cannot remove the earlier run's file: \(SluiceError.systemReason(errno))")
+            }
+        }
     }
 }

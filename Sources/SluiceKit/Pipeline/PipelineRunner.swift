@@ -163,7 +163,8 @@ public struct PipelineRunner: Sendable {
             if spec.countOnly {
                 sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
             } else {
-                sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
+                sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
+                                         concurrency: spec.concurrency, overwrite: spec.overwrite)
             }
         }
         do {
