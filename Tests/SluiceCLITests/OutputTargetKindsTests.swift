@@ -256,4 +256,31 @@ extension OutputTargetTests {
             expectSameBytes(content, lines(["line \(index + 1)"]), name)
         }
     }
+
+    // MARK: Finding 12: --stats counts {n} files
+
+    /// The input waits until a timeout has flushed the first line into the first file's
+    /// temporary, and again for the second (so at least two timeouts happened), then the rest
+    /// comes: 5 lines at -b 3 are 2 files, whatever the timing.
+    @Test("--stats counts the files of a {n} output, not the timeout flushes")
+    func statsCountsFiles() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        let run = try await Shell.run("""
+            out=\(Shell.quote(outputs))
+            flushed() {
+              i=0
+              while [ $i -lt 200 ]; do
+                for f in "$out"/.p-*.tmp; do [ -f "$f" ] && [ "$(wc -c < "$f")" -ge "$1" ] && return; done
+                sleep 0.05; i=$((i + 1))
+              done
+            }
+            { echo 1; flushed 2; echo 2; flushed 4; echo 3; echo 4; echo 5; } |
+              "$SLUICE" --stats -b 3 --batch-timeout 20ms -o "$out/p-{n}.log"
+            """)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(try TemporaryDirectory.entries(of: outputs) == ["p-000001.log", "p-000002.log"])
+        #expect(run.stderr.contains("wrote 5 lines in 2 batches"), "stderr: \(run.stderr)")
+    }
 }

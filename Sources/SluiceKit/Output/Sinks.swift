@@ -50,6 +50,9 @@ public protocol LineSink: AnyObject {
     /// Called once the whole run has succeeded (after `finish`, no error, no stop): removes
     /// what the output replaces but did not overwrite (an earlier `{n}` set's later files).
     func removeSupersededFiles() throws
+    /// The batches as this sink counts them when it cuts its own (a `{n}` output: its files,
+    /// since a timeout only flushes); nil when the batcher's count of batch ends stands.
+    var committedFileCount: Int? { get }
 }
 
 extension LineSink {
@@ -57,6 +60,7 @@ extension LineSink {
     public var appendedFile: FileIdentity? { nil }
     public var replacedFiles: [FileIdentity] { [] }
     public func removeSupersededFiles() throws {}
+    public var committedFileCount: Int? { nil }
 }
 
 /// Standard output, written from a thread of its own (`WriterThread`) as chunks arrive, so
@@ -273,6 +277,7 @@ public final class SplitFileSink: LineSink {
     var current: AtomicFile?
     var number = 1
     public private(set) var committedFiles: [String] = []
+    public var committedFileCount: Int? { committedFiles.count }
     /// The earlier set's names found at the start (only with `overwrite`).
     let earlierSet: [(number: Int, path: String)]
     public let replacedFiles: [FileIdentity]

@@ -281,6 +281,7 @@ public struct PipelineRunner: Sendable {
             sink.abort()
             report(SluiceError(.input, "\(error)"))
         }
+        if let files = sink.committedFileCount { result.batches = files }  // {n}: a file is a batch
         result.selectedLines = output
         result.writtenLines = spec.quiet || spec.countOnly ? 0 : output
         result.bytesRead = counters.bytesRead.load(ordering: .relaxed)
