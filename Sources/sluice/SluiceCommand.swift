@@ -52,7 +52,7 @@ struct SluiceCommand: ParsableCommand {
     @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
     var batchTimeout: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses); a name with {n} or {n:W} writes one file per batch.", valueName: "TARGET"))
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses; a device, FIFO or symlink is written through, as by > FILE); a name with {n} or {n:W} writes one file per batch, numbered in W digits (default 6) and no more.", valueName: "TARGET"))
     var output: String?
     @Flag(name: .customLong("overwrite"), help: "A {n} output replaces an earlier set of its names (its later files are removed after a successful run); without it an existing set is an error.")
     var overwrite = false
