@@ -70,6 +70,41 @@ extension OutputTargetTests {
         try Self.expectNoHiddenFiles(in: directory.path)
     }
 
+    @Test("-o onto a Unix stream socket connects and writes through it; the socket stays",
+          .enabled(if: Tool.available("python3")))
+    func socketTargetIsWrittenThrough() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let socket = directory.path("sock"), received = directory.path("received")
+        let input = Paths.loghub("Spark_2k.log")
+        let server = #"""
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(sys.argv[1]); s.listen(1)
+            c, _ = s.accept()
+            with open(sys.argv[2], "wb") as f:
+                while True:
+                    d = c.recv(65536)
+                    if not d: break
+                    f.write(d)
+            """#
+        let run = try await Shell.run("""
+            python3 -c \(Shell.quote(server)) \(Shell.quote(socket)) \(Shell.quote(received)) >/dev/null 2>&1 & server=$!
+            i=0; while [ ! -S \(Shell.quote(socket)) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+            "$SLUICE" -e INFO -o \(Shell.quote(socket)) \(Shell.quote(input)); status=$?
+            # If sluice never connected, one empty connection lets the server end.
+            [ $status -eq 0 ] || python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \(Shell.quote(socket))
+            wait $server
+            exit $status
+            """, timeout: .seconds(60))
+        #expect(!run.timedOut)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(Self.fileType(socket) == S_IFSOCK)
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [input])
+        expectSameBytes(try readBytes(received), oracle.stdout, "what the socket's server got")
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
+
     @Test("-o through a symlink replaces its target, not the link (a dangling link's target is created)",
           arguments: ["old.log", "missing.log", "old.log.gz"])
     func symlinkIsFollowed(targetName: String) async throws {

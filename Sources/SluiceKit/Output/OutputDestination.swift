@@ -15,8 +15,9 @@ import Synchronization
 ///   stays a link.
 /// - **A device, a FIFO or a socket** is opened and written through: no temporary, and a
 ///   gzip name's stream goes straight through. Opening a FIFO waits for its reader, as the
-///   shell's open does; a socket cannot be opened (`No such device or address`), as in the
-///   shell.
+///   shell's open does. A Unix stream socket, which open(2) cannot open (the shell says
+///   `No such device or address`), is connected to and written (as `socat - UNIX-CONNECT:`
+///   would); a datagram socket is refused.
 ///
 /// **Hard links: the rename breaks them.** The name gets a new file; the file's other names
 /// keep the old bytes. A shell redirect truncates in place and so keeps the links, but then a
@@ -29,6 +30,8 @@ struct OutputDestination {
         case replace(existing: stat?)
         /// `path` itself is opened and written.
         case writeThrough
+        /// `path` is a Unix socket: connected to and written.
+        case connect
     }
 
     /// The name as given (messages name it).
@@ -55,6 +58,9 @@ struct OutputDestination {
                     throw SluiceError(.output, place: name, "cannot write the output: \(SluiceError.systemReason(EACCES))")
                 }
                 kind = .replace(existing: info)
+            case S_IFSOCK:
+                path = name
+                kind = .connect
             default:
                 path = name
                 kind = .writeThrough
@@ -84,6 +90,8 @@ struct OutputDestination {
                 throw SluiceError(.output, place: name, "cannot open: \(SluiceError.systemReason(errno))")
             }
             return (fd, nil)
+        case .connect:
+            return (try connectToSocket(), nil)
         case .replace(let existing):
             let slash = path.lastIndex(of: "/")
             let folder = slash.map { String(path[...$0]) } ?? ""
@@ -101,6 +109,34 @@ struct OutputDestination {
             }
             return (fd, temporaryPath)
         }
+    }
+
+    /// A stream connection to the Unix socket at `path`.
+    private func connectToSocket() throws -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SluiceError(.output, place: name, "cannot connect: \(SluiceError.systemReason(ENAMETOOLONG))")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            throw SluiceError(.output, place: name, "cannot connect: \(SluiceError.systemReason(errno))")
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else {
+            let reason = errno == EPROTOTYPE ? "not a stream socket (a datagram socket cannot take lines of any length)"
+                : SluiceError.systemReason(errno)
+            close(fd)
+            throw SluiceError(.output, place: name, "cannot connect: \(reason)")
+        }
+        return fd
     }
 
     /// Gives `fd` the owner, group and mode of `existing`; returns the errno of a failed chmod.
