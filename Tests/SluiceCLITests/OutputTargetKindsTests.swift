@@ -152,6 +152,27 @@ extension OutputTargetTests {
         try Self.expectNoHiddenFiles(in: directory.path)
     }
 
+    /// As another user, a file that user may not write is refused, as the redirect refuses
+    /// it (the folder being writable would let a rename replace it).
+    @Test("-o over a file the user may not write is refused, as > FILE is, and left as it was",
+          .enabled(if: geteuid() == 0 && Tool.available("setpriv"), "needs root to become nobody"))
+    func unwritableExistingFileIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        #expect(chmod(directory.path, 0o777) == 0)
+        let target = try directory.write("ro.log", Array("old content\n".utf8))
+        #expect(chown(target, 65534, 65534) == 0 && chmod(target, 0o444) == 0)
+        let input = try directory.write("in.log", lines(["INFO a"]))
+        let asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
+        let shell = try await Shell.run("\(asNobody) sh -c 'cat \(input) > \(target)'")
+        let sluice = try await Shell.run("\(asNobody) \"$SLUICE\" -e INFO -o \(Shell.quote(target)) \(Shell.quote(input))")
+        #expect(shell.status != 0 && shell.stderr.contains("Permission denied"), "shell: \(shell.stderr)")
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr == "sluice: \(target): cannot write the output: Permission denied\n", "stderr: \(sluice.stderr)")
+        #expect(try readBytes(target) == Array("old content\n".utf8))
+        try Self.expectNoHiddenFiles(in: directory.path)
+    }
+
     // MARK: Finding 6: an output that is also an input
 
     struct SameFileCase: Sendable, CustomTestStringConvertible {
