@@ -219,7 +219,7 @@ extension OutputTargetTests {
 
     @Test("-o naming an input (or a link to it) is refused before reading; the file is untouched",
           arguments: [["-o", "s.log", "t.log", "s.log"], ["-o", "link.log", "s.log"], ["-o", "s.log", "-"],
-                      ["-o", "hard.log", "s.log"]])
+                      ["-o", "hard.log", "s.log"], ["--overwrite", "-b", "1", "-o", "p-{n:1}.log", "s.log"]])
     func outputNamingAnInputIsRefused(arguments: [String]) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -228,6 +228,7 @@ extension OutputTargetTests {
         try directory.write("t.log", lines(["kernel: from t"]))
         #expect(symlink("s.log", directory.path("link.log")) == 0)
         #expect(link(source, directory.path("hard.log")) == 0)
+        #expect(link(source, directory.path("p-2.log")) == 0)  // in an earlier {n:1} set
         let stdin: StandardInput = arguments.contains("-") ? .file(source) : .heldOpen
         let sluice = try await Sluice.run(["-e", "kernel"] + arguments, stdin: stdin, currentDirectory: directory.path,
                                           timeout: .seconds(20))
