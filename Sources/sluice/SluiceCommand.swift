@@ -52,8 +52,10 @@ struct SluiceCommand: ParsableCommand {
     @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
     var batchTimeout: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses); a name with {n} or {n:W} writes one file per batch.", valueName: "TARGET"))
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses; a device, FIFO or symlink is written through, as by > FILE); a name with {n} or {n:W} writes one file per batch, numbered in W digits (default 6) and no more.", valueName: "TARGET"))
     var output: String?
+    @Flag(name: .customLong("overwrite"), help: "A {n} output replaces an earlier set of its names (its later files are removed after a successful run); without it an existing set is an error.")
+    var overwrite = false
     @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs: 1-3 ISA-L (fast), 4-9 zlib (smaller, slower). Default 1.", valueName: "N"))
     var compressionLevel: Int32?
     @Option(name: [.customShort("p"), .customLong("pipeline")], help: ArgumentHelp("Stages as an expression: 'grep -i ERROR | map upper | exec \"cut -c1-80\" | batch 500 1s'.", valueName: "EXPR"))
@@ -146,6 +148,12 @@ struct SluiceCommand: ParsableCommand {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }
         if let output { spec.output = try OutputTarget.parse(output) }
+        if overwrite {
+            guard case .split = spec.output else {
+                throw SluiceError(.usage, place: "--overwrite", "applies to a {n} output only (-o 'NAME-{n}.log'); a single -o FILE is always replaced")
+            }
+            spec.overwrite = true
+        }
         return spec
     }
 }

@@ -71,8 +71,16 @@ func runMain() async -> Int32 {
             stop.stop()
         }
     }
-    let report = await runner.run(sink: sink, stop: stop) { error in
+    var report = await runner.run(sink: sink, stop: stop) { error in
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")
+    }
+    if !report.failed && sluice_received_signal() == 0 {
+        do {
+            try sink.removeSupersededFiles()  // only after a run that succeeded: a failed one loses nothing
+        } catch {
+            printError("\(error)")
+            report.failed = true
+        }
     }
     if report.failed, let hint = spec.forgottenPatternHint { printError(hint) }
     if spec.stats { printError(report.summary) }

@@ -21,6 +21,8 @@ import Testing
         ["-p"],
         ["-m", "1x", "-e", "x"],
         ["-o", "-e", "x"],          // grep's -o: would make a file named "-e"
+        ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
+        ["--overwrite", "-o", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
     ]
 
     @Test("a bad command line: exit 2 before reading input", arguments: badCommandLines)

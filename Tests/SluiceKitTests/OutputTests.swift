@@ -306,3 +306,107 @@ extension Array {
         #expect(error?.message.contains("write failed") == true)
     }
 }
+
+@Suite struct OutputDestinationTests {
+    @Test func aChainOfRelativeLinksEndsAtItsTarget() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try FileManager.default.createDirectory(atPath: folder.file("a/b"), withIntermediateDirectories: true)
+        #expect(symlink("b/second", folder.file("a/first")) == 0)
+        #expect(symlink("../../final.log", folder.file("a/b/second")) == 0)
+        let destination = try OutputDestination(name: folder.file("a/first"))
+        #expect(destination.path == folder.file("a/b/../../final.log"))
+        #expect(destination.name == folder.file("a/first"))
+        #expect(destination.replacedFile == nil, "a dangling link: its target is created")
+    }
+
+    @Test func aLoopOfLinksIsAnError() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        #expect(symlink("two", folder.file("one")) == 0)
+        #expect(symlink("one", folder.file("two")) == 0)
+        let error = #expect(throws: SluiceError.self) { _ = try OutputDestination(name: folder.file("one")) }
+        #expect(error?.code == .output)
+        #expect(error?.message.contains("Too many levels of symbolic links") == true, "\(error?.message ?? "")")
+    }
+
+    @Test func aDeviceIsWrittenThroughAndNeverRemoved() throws {
+        let destination = try OutputDestination(name: "/dev/null")
+        guard case .writeThrough = destination.kind else {
+            Issue.record("/dev/null would be replaced")
+            return
+        }
+        let file = try AtomicFile(destination: destination, compression: nil)
+        #expect(file.temporaryPath == nil)
+        file.discard()
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
+    }
+}
+
+@Suite struct FileNameSetTests {
+    @Test func existingNamesAreExactlyTheSetsNames() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for name in ["p-000001.log", "p-000012.log", "p-1234567.log", "p-0000001.log", "p-1.log", "p-x.log",
+                     "p-000003.log.gz", "q-000004.log", ".p-000002.log.sluice-1-1.tmp", "p-000000.log"] {
+            #expect(FileManager.default.createFile(atPath: folder.file(name), contents: Data("x\n".utf8)))
+        }
+        let template = try FileNameTemplate(parsing: folder.file("p-{n}.log"))
+        #expect(template.existingNames().map(\.number) == [1, 12, 1_234_567])
+        #expect(template.existingNames().first?.path == folder.file("p-000001.log"))
+    }
+
+    @Test func aSetAcrossFolders() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for name in ["d01", "d02", "d03"] { try FileManager.default.createDirectory(atPath: folder.file(name), withIntermediateDirectories: true) }
+        #expect(FileManager.default.createFile(atPath: folder.file("d01/x.log"), contents: Data()))
+        #expect(FileManager.default.createFile(atPath: folder.file("d03/x.log"), contents: Data()))
+        let template = try FileNameTemplate(parsing: folder.file("d{n:2}/x.log"))
+        #expect(template.existingNames().map(\.number) == [1, 3])
+    }
+
+    @Test func aMissingFolderHasNoSet() throws {
+        #expect(try FileNameTemplate(parsing: "/nonexistent-sluice-dir/p{n}.log").existingNames().isEmpty)
+    }
+
+    @Test(arguments: [(1, 9), (3, 999), (6, 999_999), (18, 999_999_999_999_999_999), (20, Int.max)])
+    func largestNumber(width: Int, largest: Int) throws {
+        #expect(try FileNameTemplate(parsing: "p{n:\(width)}").largestNumber == largest)
+    }
+
+    @Test func anExistingSetIsRefusedUnlessOverwriting() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let template = try FileNameTemplate(parsing: folder.file("p{n:1}.log"))
+        for number in 1...4 { #expect(FileManager.default.createFile(atPath: template.name(number), contents: Data("old\n".utf8))) }
+        let error = #expect(throws: SluiceError.self) { _ = try SplitFileSink(template: template, linesPerFile: 1) }
+        #expect(error?.place == folder.file("p1.log"))
+        #expect(try temporaries(folder).isEmpty)
+
+        let sink = try SplitFileSink(template: template, linesPerFile: 1, overwrite: true)
+        try sink.write(chunk("a\nb\n"))
+        try sink.finish()
+        #expect(try folder.listing().filter { !$0.hasPrefix(".") } == ["p1.log", "p2.log", "p3.log", "p4.log"],
+                "nothing is removed before the run is known to have succeeded")
+        try sink.removeSupersededFiles()
+        #expect(try folder.listing() == ["p1.log", "p2.log"])
+        #expect(text(try folder.read("p2.log")) == "b\n")
+    }
+
+    @Test(arguments: ["q{n:1}", "q{n:1}.gz"])
+    func runningOutOfDigitsKeepsTheFilesBefore(name: String) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file(name)), linesPerFile: 1)
+        let error = #expect(throws: SluiceError.self) { try sink.write(chunk((1...10).map { "\($0)\n" }.joined())) }
+        #expect(error?.message.hasPrefix("output file suffixes exhausted") == true, "\(error?.message ?? "")")
+        sink.abort()
+        #expect(try folder.listing() == (1...9).map { name.replacingOccurrences(of: "{n:1}", with: String($0)) })
+        for number in 1...9 {
+            let path = folder.file(name.replacingOccurrences(of: "{n:1}", with: String(number)))
+            #expect(try await shell("zcat -f '\(path)'").output == "\(number)\n".bytes)
+        }
+    }
+}

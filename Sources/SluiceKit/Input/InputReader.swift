@@ -39,6 +39,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
     public let stop: StopRequest
     /// sluice was started with descriptor 0 closed (`<&-`): reading `-` is an error, as in grep.
     public var standardInputClosed = false
+    /// The file the output goes to as it is written (stdout's `>> s.log`): an input that is it
+    /// is skipped with grep's `input file is also the output` (reading it would read what is
+    /// being written, without end), and the next input follows.
+    public var outputFile: FileIdentity?
 
     public init(inputs: [InputName], chunkSize: Int = 512 * 1024, readAhead: Int = 4, stop: StopRequest = StopRequest()) {
         self.inputs = inputs.isEmpty ? [.standardInput] : inputs
@@ -119,6 +123,11 @@ public struct ChunkSource: AsyncSequence, Sendable {
                     pendingNotes = []
                     continue
                 }
+                if let outputFile, FileIdentity(regularFileOpenOn: 0) == outputFile {
+                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [.inputIsOutput(input)])) { return }
+                    pendingNotes = []
+                    continue
+                }
                 fd = 0
             case .path(let path):
                 fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -134,6 +143,12 @@ public struct ChunkSource: AsyncSequence, Sendable {
                     close(fd)
                     let note = SluiceError(.input, place: path, "Is a directory")
                     if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
+                    pendingNotes = []
+                    continue
+                }
+                if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {
+                    close(fd)
+                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [.inputIsOutput(input)])) { return }
                     pendingNotes = []
                     continue
                 }

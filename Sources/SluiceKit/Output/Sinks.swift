@@ -32,47 +32,6 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// `dir/part-{n}.log.gz`: `{n}` is the file number from 1, zero-padded to 6 digits
-/// (`{n:3}` for 3).
-public struct FileNameTemplate: Sendable, Equatable {
-    public let text: String
-    let prefix: String
-    let suffix: String
-    let width: Int
-
-    public init(parsing text: String) throws {
-        self.text = text
-        guard let open = text.firstRange(of: "{n") else {
-            throw SluiceError(.usage, place: "--output", "'\(text)' has no {n}")
-        }
-        guard let close = text[open.upperBound...].firstIndex(of: "}") else {
-            throw SluiceError(.usage, place: "--output", "unclosed {n in '\(text)'")
-        }
-        let spec = text[open.upperBound..<close]
-        if spec.isEmpty {
-            width = 6
-        } else if spec.first == ":", let w = Int(spec.dropFirst()), w >= 1, w <= 20 {
-            width = w
-        } else {
-            throw SluiceError(.usage, place: "--output", "'{n\(spec)}' in '\(text)' should be {n} or {n:WIDTH}")
-        }
-        prefix = String(text[..<open.lowerBound])
-        suffix = String(text[text.index(after: close)...])
-        if suffix.contains("{n") {
-            throw SluiceError(.usage, place: "--output", "'\(text)' has more than one {n}")
-        }
-        if suffix.isEmpty && prefix.hasSuffix("/") == false && prefix.isEmpty == false && suffix.hasSuffix("/") {
-            throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
-        }
-    }
-
-    public func name(_ number: Int) -> String {
-        let digits = String(number)
-        let padding = String(repeating: "0", count: max(0, width - digits.count))
-        return prefix + padding + digits + suffix
-    }
-}
-
 /// Receives output lines. Writes happen between `open` and either `finish` (success: files
 /// get their final names) or `abort` (failure: temporary files are removed).
 public protocol LineSink: AnyObject {
@@ -83,10 +42,25 @@ public protocol LineSink: AnyObject {
     func flushCompletely() throws
     func finish() throws
     func abort()
+    /// The regular file this sink appends to as lines come (stdout redirected to a file): an
+    /// input that is that file would read what is being written, without end.
+    var appendedFile: FileIdentity? { get }
+    /// The existing regular files this sink replaces (an `-o` target): no input may be one.
+    var replacedFiles: [FileIdentity] { get }
+    /// Called once the whole run has succeeded (after `finish`, no error, no stop): removes
+    /// what the output replaces but did not overwrite (an earlier `{n}` set's later files).
+    func removeSupersededFiles() throws
+    /// The batches as this sink counts them when it cuts its own (a `{n}` output: its files,
+    /// since a timeout only flushes); nil when the batcher's count of batch ends stands.
+    var committedFileCount: Int? { get }
 }
 
 extension LineSink {
     public func flushCompletely() throws { try batchEnded(.timeout) }
+    public var appendedFile: FileIdentity? { nil }
+    public var replacedFiles: [FileIdentity] { [] }
+    public func removeSupersededFiles() throws {}
+    public var committedFileCount: Int? { nil }
 }
 
 /// Standard output, written from a thread of its own (`WriterThread`) as chunks arrive, so
@@ -95,6 +69,8 @@ extension LineSink {
 public final class StandardOutputSink: LineSink {
     let writer = WriterThread(fd: 1, name: "(standard output)")
     let lineBuffered: Bool
+    /// Standard output's file, when it is a regular file (`>> s.log`), as it was at the start.
+    public let appendedFile = FileIdentity(regularFileOpenOn: 1)
     private var gathered: [UInt8] = []
     static let blockSize = 64 * 1024
 
@@ -139,38 +115,35 @@ public final class StandardOutputSink: LineSink {
     }
 }
 
-/// A file written under a hidden temporary name in its folder, renamed when complete.
+/// One output file, written as `OutputDestination` decides: under a hidden temporary name in
+/// its folder and renamed over the name when complete, or (a device, a FIFO) written through.
 ///
 /// With a `CompressionQueue` (names ending `.gz`), bytes collect into pieces of
 /// `memberSize` that the queue compresses as gzip members on worker threads and writes back
 /// in order; the rename waits until every member is written.
 final class AtomicFile {
+    /// The name as given (the file's name once committed).
     let finalPath: String
-    let temporaryPath: String
+    let destination: OutputDestination
+    /// nil when the destination is written through.
+    let temporaryPath: String?
     let writer: OutputWriter
     let compression: CompressionQueue?
     private var pending: [UInt8] = []
     private(set) var lineCount = 0
     private var closed = false
-    static let counter = Atomic<Int>(0)
     static let memberSize = 512 * 1024
 
-    init(path: String, compression: CompressionQueue?) throws {
-        var existing = stat()
-        if stat(path, &existing) == 0 && (existing.st_mode & S_IFMT) == S_IFDIR {
-            throw SluiceError(.output, place: path, "cannot write the output: Is a directory")
-        }
-        finalPath = path
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[...$0]) } ?? ""
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let serial = Self.counter.add(1, ordering: .relaxed).newValue
-        temporaryPath = "\(folder).\(base).sluice-\(getpid())-\(serial).tmp"
-        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw SluiceError(.output, place: path, "cannot create file: \(SluiceError.systemReason(errno))")
-        }
-        writer = OutputWriter(fd: fd, name: path, capacity: 256 * 1024)
+    convenience init(path: String, compression: CompressionQueue?) throws {
+        try self.init(destination: OutputDestination(name: path), compression: compression)
+    }
+
+    init(destination: OutputDestination, compression: CompressionQueue?) throws {
+        self.destination = destination
+        finalPath = destination.name
+        let (fd, temporaryPath) = try destination.open()
+        self.temporaryPath = temporaryPath
+        writer = OutputWriter(fd: fd, name: destination.name, capacity: 256 * 1024)
         self.compression = compression
     }
 
@@ -229,22 +202,22 @@ final class AtomicFile {
             if close(writer.fd) != 0 {
                 throw SluiceError(.output, place: finalPath, "close failed: \(SluiceError.systemReason(errno))")
             }
-            if rename(temporaryPath, finalPath) != 0 {
+            if let temporaryPath, rename(temporaryPath, destination.path) != 0 {
                 throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
             }
         } catch {
             if open { close(writer.fd) }
-            unlink(temporaryPath)
+            if let temporaryPath { unlink(temporaryPath) }
             throw error
         }
     }
 
-    /// Removes the temporary file.
+    /// Removes the temporary file (a destination written through keeps what reached it).
     func discard() {
         guard !closed else { return }
         closed = true
         close(writer.fd)
-        unlink(temporaryPath)
+        if let temporaryPath { unlink(temporaryPath) }
     }
 }
 
@@ -254,13 +227,16 @@ func compressionQueue(for path: String, level: Int32, concurrency: Int) -> Compr
 }
 
 /// `-o FILE`: every line into one file, created at the start (so an unwritable target fails
-/// before any input is read) and renamed into place at the end.
+/// before any input is read) and renamed into place at the end; a device or a FIFO is
+/// written through instead (`OutputDestination`).
 public final class SingleFileSink: LineSink {
     let file: AtomicFile
 
     public init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
         file = try AtomicFile(path: path, compression: compressionQueue(for: path, level: compressionLevel, concurrency: concurrency))
     }
+
+    public var replacedFiles: [FileIdentity] { file.destination.replacedFile.map { [$0] } ?? [] }
 
     public func write(_ chunk: LineChunk) throws {
         try chunk.withUnsafeBytes { try file.write($0, lines: 0) }
@@ -285,6 +261,15 @@ public final class SingleFileSink: LineSink {
 /// file's temporary is created at the start (failing early if the folder is unwritable); a
 /// file gets its final name once it holds `linesPerFile` lines, or at the end. No lines, no
 /// files.
+///
+/// An earlier set: if any name of the template's set exists at the start, the sink refuses
+/// to start, naming the first one, unless `overwrite`. With `overwrite`, each file replaces
+/// its namesake when it is committed, and the old set's files numbered after this run's last
+/// are removed by `removeSupersededFiles()` once the whole run has succeeded: a failed or
+/// stopped run removes nothing it did not replace (exit 2 says the set is mixed).
+///
+/// When the digits run out (`{n:3}` past 999, `{n}` past 999,999) the sink throws
+/// `output file suffixes exhausted` (split's words) after the files before are complete.
 public final class SplitFileSink: LineSink {
     let template: FileNameTemplate
     let linesPerFile: Int
@@ -292,11 +277,23 @@ public final class SplitFileSink: LineSink {
     var current: AtomicFile?
     var number = 1
     public private(set) var committedFiles: [String] = []
+    public var committedFileCount: Int? { committedFiles.count }
+    /// The earlier set's names found at the start (only with `overwrite`).
+    let earlierSet: [(number: Int, path: String)]
+    public let replacedFiles: [FileIdentity]
 
-    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
+    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
+                overwrite: Bool = false) throws {
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile
+        let existing = template.existingNames()
+        if let first = existing.first, !overwrite {
+            throw SluiceError(.output, place: first.path, "already exists (a set of \(template.text) from an earlier run?): "
+                + "remove that set, or give --overwrite to replace it")
+        }
+        earlierSet = existing
+        replacedFiles = existing.compactMap { FileIdentity(regularFileAt: $0.path) }
         compression = compressionQueue(for: template.name(1), level: compressionLevel, concurrency: concurrency)
         current = try AtomicFile(path: template.name(1), compression: compression)
     }
@@ -308,8 +305,7 @@ public final class SplitFileSink: LineSink {
             var lines = chunk.knownLineCount ?? -1
             while offset < raw.count {
                 if current == nil {
-                    number += 1
-                    current = try AtomicFile(path: template.name(number), compression: compression)
+                    try startNextFile()
                 }
                 let file = current!
                 let room = linesPerFile - file.lineCount
@@ -334,6 +330,18 @@ public final class SplitFileSink: LineSink {
         }
     }
 
+    /// Opens the next file, or throws when the template has no name left for it (once the
+    /// files before it are renamed into place).
+    private func startNextFile() throws {
+        guard number < template.largestNumber else {
+            try compression?.drainAll()
+            throw SluiceError(.output, place: template.text, "output file suffixes exhausted: "
+                + "\(template.name(number)) was the last name; write a wider {n:WIDTH} or a larger -b")
+        }
+        number += 1
+        current = try AtomicFile(path: template.name(number), compression: compression)
+    }
+
     public func batchEnded(_ closing: BatchClosing) throws {
         if closing == .timeout { try current?.flush() }
     }
@@ -355,5 +363,15 @@ public final class SplitFileSink: LineSink {
         compression?.abandon()
         current?.discard()
         current = nil
+    }
+
+    /// After a run that succeeded (`finish` returned and nothing failed): removes the earlier
+    /// set's names numbered after this run's last file, so the set holds this run alone.
+    public func removeSupersededFiles() throws {
+        for old in earlierSet where old.number > committedFiles.count {
+            if unlink(old.path) != 0 && errno != ENOENT {
+                throw SluiceError(.output, place: old.path, "cannot remove the earlier run's file: \(SluiceError.systemReason(errno))")
+            }
+        }
     }
 }

@@ -133,18 +133,31 @@ public struct PipelineRunner: Sendable {
         explanation = lines.enumerated().map { "\($0.offset + 1). \($0.element)" }
     }
 
-    /// Opens the output (failing before any input is read if it cannot be created).
+    /// Opens the output (failing before any input is read if it cannot be created, or if an
+    /// input is a file it would replace: `input file is also the output`).
     public func makeSink() throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
+        let sink: any LineSink
         switch spec.output {
         case .standardOutput:
             return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
         case .file(let path):
-            return try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
+            sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
         case .split(let template):
-            if spec.countOnly { return try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: spec.concurrency) }
-            return try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
+            if spec.countOnly {
+                sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: spec.concurrency)
+            } else {
+                sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
+                                         concurrency: spec.concurrency, overwrite: spec.overwrite)
+            }
         }
+        do {
+            try spec.refuseInputs(among: sink.replacedFiles)
+        } catch {
+            sink.abort()
+            throw error
+        }
+        return sink
     }
 
     /// Runs to the end of input (or `-m`, `-q`, a closed output, an error, a stop request).
@@ -171,6 +184,7 @@ public struct PipelineRunner: Sendable {
         let head = headSteps
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.standardInputClosed = spec.standardInputClosed
+        source.outputFile = spec.inputsMayNotBe(sink)
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
         // instead of idling (-j2 --map: 1.63x -> 1.74x of -j1, Benchmarks/README.md).
         let filtered = source.concurrentMap(limit: spec.concurrency, ordered: spec.ordered, lookahead: 2) { chunk in
@@ -267,6 +281,7 @@ public struct PipelineRunner: Sendable {
             sink.abort()
             report(SluiceError(.input, "\(error)"))
         }
+        if let files = sink.committedFileCount { result.batches = files }  // {n}: a file is a batch
         result.selectedLines = output
         result.writtenLines = spec.quiet || spec.countOnly ? 0 : output
         result.bytesRead = counters.bytesRead.load(ordering: .relaxed)

@@ -37,6 +37,9 @@ public struct PipelineSpec: Sendable, Equatable {
     public var concurrency = 2
     public var ordered = true
     public var output: OutputTarget = .standardOutput
+    /// A `{n}` output may replace an earlier set of its names (its later files are removed
+    /// after a successful run); without it such a set is refused before reading.
+    public var overwrite = false
     /// Stop after this many output lines.
     public var maxCount: Int?
     /// Print only the number of output lines.

@@ -1,0 +1,77 @@
+import Glibc
+
+/// `dir/part-{n}.log.gz`: `{n}` is the file number from 1, zero-padded to 6 digits
+/// (`{n:3}` for 3). The numbers stop where the digits do (`largestNumber`), so the names of a
+/// set sort as their numbers do.
+public struct FileNameTemplate: Sendable, Equatable {
+    public let text: String
+    let prefix: String
+    let suffix: String
+    let width: Int
+
+    public init(parsing text: String) throws {
+        self.text = text
+        guard let open = text.firstRange(of: "{n") else {
+            throw SluiceError(.usage, place: "--output", "'\(text)' has no {n}")
+        }
+        guard let close = text[open.upperBound...].firstIndex(of: "}") else {
+            throw SluiceError(.usage, place: "--output", "unclosed {n in '\(text)'")
+        }
+        let spec = text[open.upperBound..<close]
+        if spec.isEmpty {
+            width = 6
+        } else if spec.first == ":", let w = Int(spec.dropFirst()), w >= 1, w <= 20 {
+            width = w
+        } else {
+            throw SluiceError(.usage, place: "--output", "'{n\(spec)}' in '\(text)' should be {n} or {n:WIDTH}")
+        }
+        prefix = String(text[..<open.lowerBound])
+        suffix = String(text[text.index(after: close)...])
+        if suffix.contains("{n") {
+            throw SluiceError(.usage, place: "--output", "'\(text)' has more than one {n}")
+        }
+        if suffix.isEmpty && prefix.hasSuffix("/") == false && prefix.isEmpty == false && suffix.hasSuffix("/") {
+            throw SluiceError(.usage, place: "--output", "'\(text)' is not a file name")
+        }
+    }
+
+    public func name(_ number: Int) -> String {
+        let digits = String(number)
+        let padding = String(repeating: "0", count: max(0, width - digits.count))
+        return prefix + padding + digits + suffix
+    }
+}
+
+extension FileNameTemplate {
+    /// The last number that fits the width: 999 for `{n:3}`, 999,999 for `{n}` (as `split -a`,
+    /// whose suffixes run out rather than grow and break the order of a glob).
+    public var largestNumber: Int {
+        width >= 19 ? Int.max : (1...width).reduce(1) { value, _ in value * 10 } - 1
+    }
+
+    /// The names of this template's set that exist now (any kind of file), by number: what an
+    /// earlier run into the same names left. A name counts only if it is exactly `name(n)` for
+    /// some n (`part-0000001.log` is not of `part-{n}.log`'s set).
+    public func existingNames() -> [(number: Int, path: String)] {
+        let slash = prefix.lastIndex(of: "/")
+        let folder = slash.map { String(prefix[...$0]) } ?? ""
+        let stem = Array((slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix).utf8)
+        let entryEnd = Array((suffix.firstIndex(of: "/").map { String(suffix[..<$0]) } ?? suffix).utf8)
+        guard let directory = opendir(folder.isEmpty ? "." : folder) else { return [] }
+        defer { closedir(directory) }
+        var found: [(number: Int, path: String)] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            guard name.count > stem.count + entryEnd.count, name.starts(with: stem),
+                  name.suffix(entryEnd.count).elementsEqual(entryEnd) else { continue }
+            let digits = name[stem.count..<(name.count - entryEnd.count)]
+            guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                  let number = Int(String(decoding: digits, as: UTF8.self)), number >= 1 else { continue }
+            let path = self.name(number)
+            var info = stat()
+            guard path == folder + String(decoding: stem + digits, as: UTF8.self) + suffix, lstat(path, &info) == 0 else { continue }
+            found.append((number, path))
+        }
+        return found.sorted { $0.number < $1.number }
+    }
+}
