@@ -16,6 +16,10 @@
 #include <emmintrin.h>
 #endif
 
+/* SIGINT/SIGTERM ignored when the process started (nohup, `trap '' INT`, a background job of
+   a non-interactive shell): they stay ignored, in sluice and in its --exec children. */
+static volatile sig_atomic_t int_ignored = 0, term_ignored = 0;
+
 extern char **environ;
 
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
@@ -28,8 +32,8 @@ pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
     sigset_t defaults;
     sigemptyset(&defaults);
     sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
+    if (!int_ignored) sigaddset(&defaults, SIGINT);
+    if (!term_ignored) sigaddset(&defaults, SIGTERM);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     sigset_t none;
     sigemptyset(&none);
@@ -68,6 +72,35 @@ size_t sluice_count_newlines(const unsigned char *p, size_t n) {
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t received = 0;
 
+/* Temporary output files, removed by the second-signal handler before it exits: fixed slots
+   (no allocation, nothing freed under the handler). A slot is 0 free, 1 being written, 2 set. */
+#define SLUICE_MAX_TEMPORARIES 64
+static char temporary_paths[SLUICE_MAX_TEMPORARIES][4096];
+static volatile int temporary_state[SLUICE_MAX_TEMPORARIES];
+
+void sluice_register_temporary(const char *path) {
+    size_t length = strlen(path);
+    if (length >= sizeof temporary_paths[0]) return;
+    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+        if (__sync_bool_compare_and_swap(&temporary_state[i], 0, 1)) {
+            memcpy(temporary_paths[i], path, length + 1);
+            __sync_synchronize();
+            temporary_state[i] = 2;
+            return;
+        }
+    }
+}
+
+void sluice_unregister_temporary(const char *path) {
+    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+        if (temporary_state[i] == 2 && strcmp(temporary_paths[i], path) == 0 &&
+            __sync_bool_compare_and_swap(&temporary_state[i], 2, 1)) {
+            temporary_state[i] = 0;
+            return;
+        }
+    }
+}
+
 #define SLUICE_MAX_CHILDREN 1024
 static volatile pid_t children[SLUICE_MAX_CHILDREN];
 
@@ -85,8 +118,13 @@ void sluice_unregister_child(pid_t pid) {
 
 static void on_signal(int sig) {
     if (received) {
-        /* A second signal: take the --exec commands down with us and exit at once (SIGKILL:
-           an exit at once has no time for a grace period, and no child may outlive sluice). */
+        /* A second signal: remove the temporary files first (a rename the run may still reach
+           before _exit then fails instead of committing), take the --exec commands down with us
+           (SIGKILL: an exit at once has no time for a grace period, and no child may outlive
+           sluice), and exit at once. */
+        for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+            if (temporary_state[i] == 2) unlink(temporary_paths[i]);
+        }
         for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
             pid_t child = children[i];
             if (child > 0) kill(-child, SIGKILL);
@@ -103,12 +141,14 @@ static void on_signal(int sig) {
 int sluice_install_signal_pipe(void) {
     if (signal_pipe[0] >= 0) return signal_pipe[0];
     if (pipe2(signal_pipe, O_CLOEXEC) != 0) return -1;
-    struct sigaction sa;
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN) int_ignored = 1;
+    else sigaction(SIGINT, &sa, NULL);
+    if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == SIG_IGN) term_ignored = 1;
+    else sigaction(SIGTERM, &sa, NULL);
     return signal_pipe[0];
 }
 

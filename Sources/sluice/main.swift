@@ -55,13 +55,7 @@ func runMain() async -> Int32 {
         return 0
     }
     if spec.maxCount == 0 { return 1 }
-    let sink: any LineSink
-    do {
-        sink = try runner.makeSink()
-    } catch {
-        printError("\(error)")
-        return 2
-    }
+    // Signals first: the sink creates its temporary files, which a second signal removes.
     let stop = StopRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
@@ -70,6 +64,13 @@ func runMain() async -> Int32 {
             while read(signalFD, &byte, 1) < 0 && errno == EINTR {}
             stop.stop()
         }
+    }
+    let sink: any LineSink
+    do {
+        sink = try runner.makeSink()
+    } catch {
+        printError("\(error)")
+        return 2
     }
     var report = await runner.run(sink: sink, stop: stop) { error in
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")

@@ -57,12 +57,19 @@ void sluice_block_sigpipe_in_thread(void);
 size_t sluice_count_newlines(const unsigned char *p, size_t n);
 
 /* Signal plumbing: installs handlers for SIGINT/SIGTERM that record the signal and write a
-   byte to a self-pipe; returns the read end. A second signal exits at once with 128+sig. */
+   byte to a self-pipe; returns the read end. A second signal kills the --exec children's
+   groups, removes the registered temporary files and exits at once with 128+sig. A signal
+   ignored when the process started stays ignored (also in the children spawned after). */
 int sluice_install_signal_pipe(void);
 /* Children (process-group leaders) that a second signal must take down before exiting. */
 void sluice_register_child(pid_t pid);
 void sluice_unregister_child(pid_t pid);
 int sluice_received_signal(void);
+/* A temporary output file that the second-signal handler removes before it exits (at most
+   64 at once, paths under 4096 bytes; others are not removed). Unregister it once renamed or
+   removed. */
+void sluice_register_temporary(const char *path);
+void sluice_unregister_temporary(const char *path);
 
 /* Maps `length` bytes of `fd` from `offset` (any offset) read-only; NULL on failure (then
    read instead). `*slot` names the window for `sluice_window_faulted` and the unmap. A page

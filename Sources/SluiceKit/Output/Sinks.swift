@@ -1,3 +1,4 @@
+import CSluiceSupport
 import Glibc
 import Synchronization
 
@@ -143,6 +144,7 @@ final class AtomicFile {
         finalPath = destination.name
         let (fd, temporaryPath) = try destination.open()
         self.temporaryPath = temporaryPath
+        if let temporaryPath { sluice_register_temporary(temporaryPath) }  // a second signal removes it
         writer = OutputWriter(fd: fd, name: destination.name, capacity: 256 * 1024)
         self.compression = compression
     }
@@ -205,9 +207,10 @@ final class AtomicFile {
             if let temporaryPath, rename(temporaryPath, destination.path) != 0 {
                 throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
             }
+            if let temporaryPath { sluice_unregister_temporary(temporaryPath) }
         } catch {
             if open { close(writer.fd) }
-            if let temporaryPath { unlink(temporaryPath) }
+            if let temporaryPath { unlink(temporaryPath); sluice_unregister_temporary(temporaryPath) }
             throw error
         }
     }
@@ -217,7 +220,7 @@ final class AtomicFile {
         guard !closed else { return }
         closed = true
         close(writer.fd)
-        if let temporaryPath { unlink(temporaryPath) }
+        if let temporaryPath { unlink(temporaryPath); sluice_unregister_temporary(temporaryPath) }
     }
 }
 

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// Issue 8: what sluice leaves behind when it stops, seen from outside (children, temporary
+/// files, signal dispositions).
+@Suite struct LifecycleCLITests {
+    /// Finding 3: `-m1` ends the run while an `--exec` command that ignores SIGTERM still runs;
+    /// sluice used to exit with it still running, holding sluice's stderr (a shell waited the
+    /// whole sleep). Now it gets SIGKILL after a short grace, with everything it started, and
+    /// is reaped before sluice exits. (The first batch's command answers at once; the second
+    /// one, running beside it under -j2, ignores SIGTERM and sleeps.)
+    @Test("-m ends the run without waiting for an --exec command that ignores SIGTERM")
+    func execChildIgnoringTermDoesNotHoldTheRun() async throws {
+        let input = lines((1...300).map { "line \($0)" })
+        let command = #"read x; if [ "$x" = "line 1" ]; then echo hi; cat >/dev/null; else trap '' TERM; cat >/dev/null; sleep 61.3; fi"#
+        let sluice = try await Sluice.run(
+            ["-m1", "-b100", "-j2", "--exec", command], stdin: .bytes(input), timeout: .seconds(30)
+        )
+        #expect(!sluice.timedOut, "sluice (or a child holding its stderr) was still there after 30 s")
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stdoutText == "hi\n")
+        let left = try await Shell.run("pgrep -f '^sleep 61.3$'")
+        #expect(left.stdout.isEmpty, "a child outlived sluice: \(left.stdoutText)")
+    }
+
+    /// Finding 9: a signal ignored when sluice starts (nohup, `trap '' INT`, background jobs)
+    /// stays ignored; sluice used to catch it and stop.
+    @Test("A signal ignored at start stays ignored", arguments: ["INT", "TERM"])
+    func ignoredSignalStaysIgnored(signal: String) async throws {
+        let script = """
+            trap '' \(signal)
+            sleep 29.1 | "$SLUICE" -e . & p=$!
+            sleep 0.5; kill -\(signal) $p; sleep 0.5
+            if kill -0 $p 2>/dev/null; then echo alive; else echo dead; fi
+            kill -KILL $p; pkill -f '^sleep 29.1$'; wait
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(30))
+        #expect(result.stdoutText == "alive\n", "stderr: \(result.stderr)")
+    }
+
+    /// Finding 8: a second signal exits at once; it used to leave the hidden temporary file
+    /// behind (and the handlers came after the file was made). Now the file is removed and the
+    /// `--exec` children are killed with it.
+    @Test("A second signal exits at once, leaving no temporary file and no child")
+    func secondSignalLeavesNothing() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let script = """
+            f=$(mktemp -d); mkfifo "$f/in"; exec 3<>"$f/in"; echo a >&3
+            "$SLUICE" -b 1 --exec 'cat; sleep 31.7' -o \(Shell.quote(directory.path("out.log"))) < "$f/in" & p=$!
+            sleep 1; kill -TERM $p; sleep 0.3; kill -TERM $p
+            wait $p; echo "status=$?"
+            exec 3>&-; rm -r "$f"
+            sleep 0.2; pgrep -f '^sleep 31.7$' >/dev/null && echo "child left"
+            ls -A \(Shell.quote(directory.path))
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(30))
+        #expect(result.stdoutText == "status=143\n", "stderr: \(result.stderr)")
+    }
+}
