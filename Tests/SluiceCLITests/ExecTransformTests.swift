@@ -131,6 +131,23 @@ import Testing
         #expect(limited.stdoutText == "a\nba\n", "stderr: \(limited.stderr)")
     }
 
+    @Test("--line-buffered only flushes: --exec still gets batches of exactly -b lines, across read chunks",
+          arguments: [["-b", "1000"], ["-b", "3000", "--batch-timeout", "0"]])
+    func lineBufferedKeepsBatches(options: [String]) async throws {
+        // 100,000 lines, 589 KB: more than one 512 KiB read chunk, cut at no multiple of -b.
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input = try directory.write("numbers.txt", lines((1...100_000).map(String.init)))
+        let size = Int(options[1])!
+        var expected = String(repeating: "\(size)\n", count: 100_000 / size)
+        if 100_000 % size != 0 { expected += "\(100_000 % size)\n" }
+        let plain = try await Sluice.run(options + ["--exec", "wc -l", input])
+        let lineBuffered = try await Sluice.run(options + ["--line-buffered", "--exec", "wc -l", input])
+        #expect(plain.stdoutText == expected, "stderr: \(plain.stderr)")
+        #expect(lineBuffered.stdoutText == expected, "--line-buffered changed the batches; stderr: \(lineBuffered.stderr)")
+        #expect(lineBuffered.status == 0)
+    }
+
     @Test("a failing command: error naming it, exit 2")
     func failingCommand() async throws {
         let command = "cat; exit 7"

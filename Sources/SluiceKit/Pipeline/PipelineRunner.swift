@@ -197,7 +197,9 @@ public struct PipelineRunner: Sendable {
         }.lossGuarded()
         var policy = spec.batch
         if execPhases.isEmpty {
-            policy.pieceBytes = 4 << 20  // nothing needs whole batches: bound memory
+            // Nothing needs whole batches: bound memory. --line-buffered: hand every chunk on
+            // at once as a piece, so it is written without waiting for its batch to close.
+            policy.pieceBytes = spec.lineBuffered ? 1 : 4 << 20
             // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
             if spec.quiet || spec.maxCount != nil {
                 policy.timeout = .zero
