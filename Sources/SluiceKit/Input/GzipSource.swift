@@ -3,10 +3,13 @@ import Glibc
 
 /// A gzip stream decoded with ISA-L's `isal_inflate`.
 ///
-/// Decodes every member of a multi-member file (BGZF included) and every header flag; zero
-/// bytes after a member are ignored, anything else after a member ends the stream with a
-/// warning (as gzip does). A stream cut short or damaged ends with a diagnostic giving the
-/// compressed byte offset, after every byte decoded before the damage has been returned.
+/// Decodes every member of a multi-member file (BGZF included) and every header flag. After a
+/// member, gzip's rules (`gzip -dc` as the oracle): `1f 8b` starts the next member; zero bytes
+/// up to the end are padding, ignored silently; anything else, or anything after zero bytes
+/// (a member included), ends the stream with a trailing-garbage warning; a single byte before
+/// the end is a member cut short, an error. A stream cut short or damaged ends with a
+/// diagnostic giving the compressed byte offset, after every byte decoded before the damage
+/// has been returned.
 struct GzipSource: ByteSource {
     private let state: UnsafeMutablePointer<inflate_state>
     private let input: UnsafeMutableRawBufferPointer
@@ -17,6 +20,8 @@ struct GzipSource: ByteSource {
     /// Valid bytes are `input[inputStart ..< inputEnd]` (mirrored into `state.next_in`).
     private var atEndOfFile = false
     private var betweenMembers = false
+    /// Zero bytes were skipped after the last member: only more zeros or the end may follow.
+    private var inPadding = false
     /// Set while a member header is being read (by `GzipHeaderParser`, not ISA-L).
     private var header: GzipHeaderParser? = GzipHeaderParser()
     private var ended = false
@@ -78,22 +83,34 @@ struct GzipSource: ByteSource {
                 let available = Int(state.pointee.avail_in)
                 if available == 0 { return finish(produced, nil) }
                 let next = state.pointee.next_in!
+                if next[0] == 0 || inPadding {
+                    // Zero padding (tar, some BGZF writers) up to the end: skipped silently.
+                    // Anything after it, even a member, is trailing garbage (gzip stops there).
+                    var zeros = 0
+                    while zeros < available && next[zeros] == 0 { zeros += 1 }
+                    state.pointee.next_in = next + zeros
+                    state.pointee.avail_in -= UInt32(zeros)
+                    if zeros < available {
+                        return finish(produced, SluiceError(.warning, place: name,
+                            "trailing garbage after gzip data at byte \(position) ignored"))
+                    }
+                    inPadding = true
+                    if !atEndOfFile {
+                        if produced > 0 { return FillResult(count: produced, ended: false) }
+                        if let failure = refill() { return finish(produced, failure) }
+                    }
+                    continue
+                }
                 if available >= 2 && next[0] == 0x1F && next[1] == 0x8B {
                     betweenMembers = false
                     header = GzipHeaderParser()
                     continue
                 }
-                if next[0] == 0 {
-                    // Zero padding (tar, some BGZF writers): skip it silently.
-                    var zeros = 0
-                    while zeros < available && next[zeros] == 0 { zeros += 1 }
-                    state.pointee.next_in = next + zeros
-                    state.pointee.avail_in -= UInt32(zeros)
-                    if zeros == available && !atEndOfFile {
-                        if produced > 0 { return FillResult(count: produced, ended: false) }
-                        if let failure = refill() { return finish(produced, failure) }
-                    }
-                    continue
+                if available == 1 {
+                    // One byte, then the end: gzip reads it as the start of a member cut short
+                    // ("unexpected end of file"), not as garbage.
+                    return finish(produced, SluiceError(.corruptInput, place: name,
+                        "gzip stream truncated at byte \(consumedByteCount) (inside a member header)"))
                 }
                 return finish(produced, SluiceError(.warning, place: name,
                     "trailing garbage after gzip data at byte \(position) ignored"))
