@@ -30,6 +30,9 @@ struct GzipSource: ByteSource {
     /// member's compressed bytes from `retainedStart` are kept, up to `retentionLimit`.
     private let fileOffset: Int?
     private var retained: [UInt8] = []
+    /// `retained[retainedHead]` is the byte at compressed offset `retainedStart` (the bytes
+    /// before it, of earlier members, are dropped lazily: BGZF members are small).
+    private var retainedHead = 0
     private var retainedStart = 0
     private var retentionOverflowed = false
     /// Decoded bytes still to hand on, then the failure that ends the stream.
@@ -91,11 +94,12 @@ struct GzipSource: ByteSource {
         }
         if n == 0 { atEndOfFile = true }
         if fileOffset == nil && n > 0 && !retentionOverflowed {
-            if retained.count + n <= Self.retentionLimit {
+            if retained.count - retainedHead + n <= Self.retentionLimit {
                 retained.append(contentsOf: UnsafeRawBufferPointer(start: base + pending, count: n))
             } else {
                 retentionOverflowed = true
                 retained = []
+                retainedHead = 0
             }
         }
         consumedByteCount += n
@@ -178,7 +182,11 @@ struct GzipSource: ByteSource {
                     deflateStart = position
                     memberOutput = 0
                     if fileOffset == nil && !retentionOverflowed {
-                        retained.removeFirst(min(retained.count, deflateStart - retainedStart))
+                        retainedHead = min(retained.count, retainedHead + deflateStart - retainedStart)
+                        if retainedHead >= retained.count / 2 {
+                            retained.removeFirst(retainedHead)
+                            retainedHead = 0
+                        }
                     }
                     retainedStart = deflateStart
                     let next = state.pointee.next_in
@@ -259,8 +267,8 @@ struct GzipSource: ByteSource {
             let reader = PositionalReader(fd: fd, offset: fileOffset + deflateStart)
             model = GzipCutStreamModel(count: count) { reader.byte(at: $0) }
         } else {
-            guard !retentionOverflowed, retained.count == count else { return [] }
-            let bytes = retained
+            guard !retentionOverflowed, retained.count - retainedHead == count else { return [] }
+            let bytes = Array(retained[retainedHead...])
             model = GzipCutStreamModel(count: count) { bytes[$0] }
         }
         let written = model.run()
