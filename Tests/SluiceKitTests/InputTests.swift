@@ -139,6 +139,21 @@ import Testing
         #expect(LineChunk(bytes: []).lineCount == 0)
         #expect(LineChunk(bytes: []).isEmpty)
     }
+
+    /// An `--exec` command's output keeps a last line without newline: framed as a line, written
+    /// without the newline; a cut before it leaves the mark with the part that holds it.
+    @Test func bytesAsWrittenFrameALastLineButWriteItAsIs() {
+        let c = LineChunk(bytesAsWritten: "a\nb".bytes)
+        #expect(c.lineCount == 2 && c.endsWithoutNewline && c.byteCount == 4)
+        #expect(c.withWrittenBytes { text(Array($0)) } == "a\nb")
+        let (head, tail) = c.split(afterLines: 1)
+        #expect(head.withWrittenBytes { text(Array($0)) } == "a\n" && !head.endsWithoutNewline)
+        #expect(tail.withWrittenBytes { text(Array($0)) } == "b" && tail.lineCount == 1)
+        let whole = c.split(afterLines: 2).0
+        #expect(whole.withWrittenBytes { text(Array($0)) } == "a\nb")
+        #expect(!LineChunk(bytesAsWritten: "a\n".bytes).endsWithoutNewline)
+        #expect(LineChunk(bytesAsWritten: []).isEmpty)
+    }
 }
 
 /// Gzip decoding and file handling through the public `ChunkSource`.
