@@ -147,14 +147,16 @@ struct GzipCutStreamModel {
             lengths[Self.codeLengthOrder[index]] = take(3)
         }
         let built = Self.build(lengths, simple: 19, bases: [], extras: [], rootBits: 7)
-        guard let codeLengths = built.table, !built.incomplete else { return false }
+        guard let codeLengths = built.table, !built.incomplete, !codeLengths.entries.isEmpty else { return false }
         let total = literalCount + distanceCount
         var all = [Int](repeating: 0, count: total)
         var index = 0
         var previous = 0
         while index < total {
             guard need(codeLengths.rootBits) else { return false }
-            let entry = codeLengths.entries[codeLengths.root + peek(codeLengths.rootBits)]
+            let slot = codeLengths.root + peek(codeLengths.rootBits)
+            guard slot < codeLengths.entries.count, codeLengths.entries[slot].extra != 99 else { return false }
+            let entry = codeLengths.entries[slot]
             drop(entry.bits)
             let symbol = entry.value
             if symbol < 16 {
@@ -182,13 +184,17 @@ struct GzipCutStreamModel {
     /// Looks a code up in `table` as gzip does: the root bits, then one table per level.
     private mutating func decode(_ table: Table) -> Entry? {
         guard !table.entries.isEmpty, need(table.rootBits) else { return nil }
-        var entry = table.entries[table.root + peek(table.rootBits)]
+        var slot = table.root + peek(table.rootBits)
+        guard slot < table.entries.count else { return nil }  // only for corrupt data
+        var entry = table.entries[slot]
         while entry.extra > 16 {
             guard entry.extra != 99 else { return nil }
             drop(entry.bits)
             let bits = entry.extra - 16
             guard need(bits) else { return nil }
-            entry = table.entries[entry.value + peek(bits)]
+            slot = entry.value + peek(bits)
+            guard slot < table.entries.count else { return nil }
+            entry = table.entries[slot]
         }
         drop(entry.bits)
         return entry

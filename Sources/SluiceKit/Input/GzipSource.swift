@@ -45,7 +45,7 @@ struct GzipSource: ByteSource {
     static let inputCapacity = 256 * 1024
     /// Compressed bytes of one member kept from a pipe, to decode it again if it is cut short.
     static let retentionLimit = 4 << 20
-    /// Input bytes ISA-L is not shown until more input follows or the input ends (see `fill`).
+    /// Input bytes ISA-L is not shown while a member's data is being decoded (see `fill`).
     static let reserve = 2
 
     init(fd: Int32, name: String, prefix: [UInt8]) {
@@ -218,7 +218,7 @@ struct GzipSource: ByteSource {
                     state.pointee.avail_out = UInt32(room)
                     state.pointee.avail_in = 0
                     let status = isal_inflate(state)
-                    state.pointee.avail_in += UInt32(hidden)
+                    state.pointee.avail_in &+= UInt32(hidden)
                     let drained = room - Int(state.pointee.avail_out)
                     produced += drained
                     memberOutput += drained
@@ -242,7 +242,10 @@ struct GzipSource: ByteSource {
             state.pointee.avail_out = UInt32(room)
             state.pointee.avail_in -= UInt32(hidden)
             let status = isal_inflate(state)
-            state.pointee.avail_in += UInt32(hidden)
+            // Wrapping: after corrupt data ISA-L may leave `avail_in` one below zero (its
+            // rewind of `next_in` and `avail_in` disagree); with the hidden bytes back it is what
+            // it would have been had they been shown.
+            state.pointee.avail_in &+= UInt32(hidden)
             produced += room - Int(state.pointee.avail_out)
             memberOutput += room - Int(state.pointee.avail_out)
             if status < 0 {
