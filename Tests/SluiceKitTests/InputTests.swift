@@ -317,6 +317,21 @@ import Testing
         return lengths
     }
 
+    /// Inputs the gzip-framer fuzzer found while the cut-stream handling was written: corrupt
+    /// data where ISA-L leaves `avail_in` below zero (an overflow trap), and code-length codes
+    /// the model's tables did not cover (an index out of range). Both end with one error.
+    @Test(arguments: [
+        [0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0x03, 0x0B, 0x00, 0x29, 0xC8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x48, 0x00,
+         0x46, 0xB5, 0x59, 0xF6, 0x10, 0, 0, 0] as [UInt8],
+        [0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0xCB, 0x00, 0x1A, 0x0C, 0x30, 0x00, 0x00],
+    ])
+    func corruptOrCutStreamsFoundByTheFuzzer(input: [UInt8]) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let got = try await Self.collect([try folder.write("fuzz.gz", input)])
+        #expect(got.notes.map(\.code) == [.corruptInput], "\(got.notes)")
+    }
+
     /// Issue 8, finding 13: ISA-L decodes a different amount of a cut member than gzip (one
     /// byte more or less of the last partial line at about a fifth of cut points). At every
     /// cut of two small streams (one of repetitive lines, one of random numbers: short and
