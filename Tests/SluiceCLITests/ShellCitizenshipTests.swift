@@ -180,7 +180,7 @@ import Testing
     func writesBeforeEndOfInput() async throws {
         let sluice = try await Sluice.run(
             ["--line-buffered", "--batch-timeout", "0", "-e", "a"],
-            stdin: .prefixThenHeldOpen(Array("a\nb\na\n".utf8)), timeout: .seconds(8)
+            stdin: .prefixThenHeldOpen(Array("a\nb\na\n".utf8)), timeout: .seconds(10)
         )
         #expect(sluice.timedOut, "stdin never ends, so sluice is stopped by the test's timeout")
         #expect(sluice.stdoutText == "a\na\n", "nothing written before the end of input; stderr: \(sluice.stderr)")
