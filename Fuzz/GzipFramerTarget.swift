@@ -18,8 +18,8 @@
 //   * framer / plain file: chunks + finish() == the input, plus "\n" if it is non-empty and
 //     lacks one; the framer passes on the source's note (and no other);
 //   * gzip, against zlib's inflate decoding the members one after another with GzipSource's
-//     documented rules (zero bytes between members are skipped; anything else that does not
-//     start 1f 8b is trailing garbage):
+//     documented rules, which are gzip's (zero bytes to the end are padding; anything after
+//     zeros, or two bytes not 1f 8b, is trailing garbage; one byte is a member cut short):
 //       - zlib decodes everything             -> the same bytes (+ final "\n"), no note;
 //       - zlib decodes, then trailing garbage -> the same bytes (+ final "\n"), a .warning note;
 //       - zlib fails (corrupt, truncated)     -> a .corruptInput note, and sluice's bytes agree
@@ -103,9 +103,14 @@ func zlibDecode(_ original: [UInt8], ignoreReservedFlags: Bool) -> ([UInt8], Zli
                 if produced == 0 && stream.avail_in == 0 { return (out, .failed, memberFlags) }
             }
             position = inBuf.count - Int(stream.avail_in)
-            while position < inBuf.count && inBuf[position] == 0 { position += 1 }
             if position == inBuf.count { return (out, .complete, memberFlags) }
-            if inBuf.count - position >= 2 && inBuf[position] == 0x1F && inBuf[position + 1] == 0x8B { continue }
+            if inBuf[position] == 0 {
+                // Zero padding to the end; anything after it, a member included, is garbage.
+                while position < inBuf.count && inBuf[position] == 0 { position += 1 }
+                return (out, position == inBuf.count ? .complete : .trailingGarbage, memberFlags)
+            }
+            if inBuf.count - position == 1 { return (out, .failed, memberFlags) }  // a member cut after one byte
+            if inBuf[position] == 0x1F && inBuf[position + 1] == 0x8B { continue }
             return (out, .trailingGarbage, memberFlags)
         }
     }

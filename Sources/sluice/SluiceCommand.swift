@@ -137,8 +137,7 @@ struct SluiceCommand: ParsableCommand {
         spec.countOnly = count
         spec.quiet = quiet
         spec.stats = stats
-        spec.lineBuffered = lineBuffered
-        if lineBuffered { spec.batch.timeout = .zero }
+        spec.lineBuffered = lineBuffered  // flushing only: the batches stay those of -b and --batch-timeout
         let level = compressionLevel ?? 1
         guard (1...9).contains(level) else {
             throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(level)")

@@ -95,6 +95,59 @@ import Testing
         #expect(sluice.stdoutText == " a \\n b \\n\n", "stderr: \(sluice.stderr)")
     }
 
+    @Test("the command's output is passed byte for byte: no newline added after a batch (parallel --pipe -k)")
+    func outputPassedByteForByte() async throws {
+        let sluice = try await Sluice.run(["-b", "10", "--exec", "printf X"], stdin: .bytes(Self.numbered(25)))
+        #expect(sluice.stdoutText == "XXX", "stderr: \(sluice.stderr)")
+        #expect(sluice.status == 0, "a last line without a newline still counts as a line")
+    }
+
+    @Test("--exec 'gzip -1' gives a valid multi-member gzip stream of the input (zcat as oracle)")
+    func gzipPerBatchDecodes() async throws {
+        let input = Self.numbered(2500)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let sluice = try await Sluice.run(["-b", "1000", "-o", directory.path("members.bin"), "--exec", "gzip -1"], stdin: .bytes(input))
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let decoded = try await Shell.output("gzip -dc < \(Shell.quote(directory.path("members.bin")))")
+        expectSameBytes(decoded, input, "sluice -b 1000 --exec 'gzip -1' | gzip -dc")
+    }
+
+    @Test("an exec after an exec gets the first command's bytes unchanged")
+    func execAfterExecGetsRawBytes() async throws {
+        let sluice = try await Sluice.run(["-b", "2", "--exec", "printf 'a\\nb'", "--exec", "od -An -c | tr -s ' '"],
+                                          stdin: .bytes(Self.numbered(4)))
+        #expect(sluice.stdoutText == " a \\n b\n a \\n b\n", "stderr: \(sluice.stderr)")
+    }
+
+    @Test("steps after an exec work on lines: a last line without a newline is a line for them, written with one")
+    func stepsAfterExecFrameTheLastLine() async throws {
+        let sluice = try await Sluice.run(["-p", #"exec "printf 'a\nbx'" | grep x | map upper | batch 2"#],
+                                          stdin: .bytes(Self.numbered(4)))
+        #expect(sluice.stdoutText == "BX\nBX\n", "stderr: \(sluice.stderr)")
+        let counted = try await Sluice.run(["-c", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
+        #expect(counted.stdoutText == "6\n", "-c counts a last line without a newline per batch; stderr: \(counted.stderr)")
+        let limited = try await Sluice.run(["-m", "3", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
+        #expect(limited.stdoutText == "a\nba\n", "stderr: \(limited.stderr)")
+    }
+
+    @Test("--line-buffered only flushes: --exec still gets batches of exactly -b lines, across read chunks",
+          arguments: [["-b", "1000"], ["-b", "3000", "--batch-timeout", "0"]])
+    func lineBufferedKeepsBatches(options: [String]) async throws {
+        // 100,000 lines, 589 KB: more than one 512 KiB read chunk, cut at no multiple of -b.
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input = try directory.write("numbers.txt", lines((1...100_000).map(String.init)))
+        let size = Int(options[1])!
+        var expected = String(repeating: "\(size)\n", count: 100_000 / size)
+        if 100_000 % size != 0 { expected += "\(100_000 % size)\n" }
+        let plain = try await Sluice.run(options + ["--exec", "wc -l", input])
+        let lineBuffered = try await Sluice.run(options + ["--line-buffered", "--exec", "wc -l", input])
+        #expect(plain.stdoutText == expected, "stderr: \(plain.stderr)")
+        #expect(lineBuffered.stdoutText == expected, "--line-buffered changed the batches; stderr: \(lineBuffered.stderr)")
+        #expect(lineBuffered.status == 0)
+    }
+
     @Test("a failing command: error naming it, exit 2")
     func failingCommand() async throws {
         let command = "cat; exit 7"

@@ -40,6 +40,71 @@ import Testing
         #expect(none.status == 1, "stderr: \(none.stderr)")
     }
 
+    /// Issue 8, finding 13: `seq -f 'line %06g some text here' 1 3000 | gzip -6n | head -c 203`
+    /// ends `line 00006` in gzip -dc's output; sluice wrote `line 0000`. Cut after a first
+    /// whole member too (the cut member starts inside the file), from a file and from a pipe.
+    @Test("a cut gzip stream: exactly gzip -dc's stdout (last line ended), one error, exit 2",
+          arguments: [203, 1000, 5013, 5020], [false, true])
+    func cutStreamGivesWhatGzipWrites(cut: Int, afterAMember: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let whole = try await Shell.output("seq -f 'line %06g some text here' 1 3000 | gzip -6n")
+        let first = afterAMember ? try await Shell.output("printf 'first member\\n' | gzip -n") : []
+        let path = try directory.write("cut.gz", first + Array(whole[..<cut]))
+        let gzip = try await Shell.run("gzip -dc \(Shell.quote(path))")
+        #expect(gzip.status == 1 && gzip.stderr.contains("unexpected end of file"), "\(gzip.stderr)")
+        for (how, sluice) in [("file", try await Sluice.run([path])),
+                              ("pipe", try await Sluice.run([], stdin: .bytes(try readBytes(path))))] {
+            expectSameBytes(sluice.stdout, endingInNewline(gzip.stdout), "sluice (\(how)) on a cut at \(cut)")
+            #expect(sluice.status == 2, "\(how): \(sluice.stderr)")
+            #expect(sluice.stderr.split(separator: "\n").count == 1 && sluice.stderr.contains("gzip stream truncated"),
+                    "\(how): \(sluice.stderr)")
+        }
+    }
+
+    /// What follows a member, with `gzip -dc` as the oracle: zeros then the end are padding
+    /// (silent); zeros then anything, even a member, or two bytes that are not `1f 8b`, are
+    /// trailing garbage (gzip warns: sluice warns, exit status unchanged); one byte, or `1f 8b`
+    /// and no complete header, is a cut member (gzip: "unexpected end of file": sluice exit 2).
+    @Test("bytes after a member: the same output as gzip -dc, a warning where gzip warns, exit 2 where it fails",
+          arguments: [
+              ("zeros", [UInt8](repeating: 0, count: 16)),
+              ("one zero", [0]),
+              ("zeros then a member", [UInt8](repeating: 0, count: 8) + [0x1F, 0x8B]),
+              ("garbage", Array("garbage\n".utf8)),
+              ("zeros then garbage", [0, 0, 0] + Array("garbage".utf8)),
+              ("1f", [0x1F]),
+              ("1f 8b", [0x1F, 0x8B]),
+              ("1f 8b 08", [0x1F, 0x8B, 0x08]),
+              ("one other byte", [0x67]),
+              ("zero then 1f", [0, 0x1F]),
+              ("1f then other", [0x1F, 0x58]),
+          ])
+    func bytesAfterAMember(name: String, tail: [UInt8]) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let member = try await Shell.output("printf 'first line\\nsecond line\\n' | gzip -n")
+        let second = try await Shell.output("printf 'other member\\n' | gzip -n")
+        // "zeros then a member" ends with a whole member, not only its magic bytes.
+        let bytes = member + (name == "zeros then a member" ? Array(tail.dropLast(2)) + second : tail)
+        let path = try directory.write("tail.gz", bytes)
+        let gzip = try await Shell.run("gzip -dc \(Shell.quote(path))")
+        let sluice = try await Sluice.run([path])
+        expectSameBytes(sluice.stdout, endingInNewline(gzip.stdout), "sluice \(name) against gzip -dc")
+        switch gzip.status {
+        case 0:
+            #expect(sluice.status == 0 && sluice.stderr.isEmpty, "\(name): gzip is silent; sluice: \(sluice.status) \(sluice.stderr)")
+        case 2:
+            #expect(gzip.stderr.contains("trailing garbage ignored"), "\(name): \(gzip.stderr)")
+            #expect(sluice.status == 0, "\(name): gzip only warns; stderr: \(sluice.stderr)")
+            #expect(sluice.stderr.contains("warning") && sluice.stderr.contains("trailing garbage"), "\(name): \(sluice.stderr)")
+        default:
+            #expect(gzip.stderr.contains("unexpected end of file"), "\(name): \(gzip.stderr)")
+            #expect(sluice.status == 2, "\(name): gzip fails; sluice: \(sluice.status) \(sluice.stderr)")
+            #expect(sluice.stderr.contains("sluice: \(path): gzip stream truncated"), "\(name): \(sluice.stderr)")
+        }
+    }
+
     @Test("truncated gzip: every complete line before the damage, then an error naming the file, exit 2")
     func truncatedStream() async throws {
         let input = Paths.fixture("truncated.log.gz")

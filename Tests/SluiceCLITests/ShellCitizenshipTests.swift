@@ -172,3 +172,17 @@ import Testing
         #expect(sluice.elapsed < .seconds(3), "took \(sluice.elapsed)")
     }
 }
+
+/// `--line-buffered` flushes: each line is written once read and selected, even with no batch
+/// timeout to close the batch.
+@Suite struct LineBufferedTests {
+    @Test("--line-buffered writes selected lines while stdin stays open (no batch timeout)")
+    func writesBeforeEndOfInput() async throws {
+        let sluice = try await Sluice.run(
+            ["--line-buffered", "--batch-timeout", "0", "-e", "a"],
+            stdin: .prefixThenHeldOpen(Array("a\nb\na\n".utf8)), timeout: .seconds(10)
+        )
+        #expect(sluice.timedOut, "stdin never ends, so sluice is stopped by the test's timeout")
+        #expect(sluice.stdoutText == "a\na\n", "nothing written before the end of input; stderr: \(sluice.stderr)")
+    }
+}

@@ -139,6 +139,21 @@ import Testing
         #expect(LineChunk(bytes: []).lineCount == 0)
         #expect(LineChunk(bytes: []).isEmpty)
     }
+
+    /// An `--exec` command's output keeps a last line without newline: framed as a line, written
+    /// without the newline; a cut before it leaves the mark with the part that holds it.
+    @Test func bytesAsWrittenFrameALastLineButWriteItAsIs() {
+        let c = LineChunk(bytesAsWritten: "a\nb".bytes)
+        #expect(c.lineCount == 2 && c.endsWithoutNewline && c.byteCount == 4)
+        #expect(c.withWrittenBytes { text(Array($0)) } == "a\nb")
+        let (head, tail) = c.split(afterLines: 1)
+        #expect(head.withWrittenBytes { text(Array($0)) } == "a\n" && !head.endsWithoutNewline)
+        #expect(tail.withWrittenBytes { text(Array($0)) } == "b" && tail.lineCount == 1)
+        let whole = c.split(afterLines: 2).0
+        #expect(whole.withWrittenBytes { text(Array($0)) } == "a\nb")
+        #expect(!LineChunk(bytesAsWritten: "a\n".bytes).endsWithoutNewline)
+        #expect(LineChunk(bytesAsWritten: []).isEmpty)
+    }
 }
 
 /// Gzip decoding and file handling through the public `ChunkSource`.
@@ -266,7 +281,9 @@ import Testing
         #expect(got.bytes == data)
     }
 
-    @Test(arguments: ["garbage".bytes, [0x1F], [0, 0, 0x41]])
+    /// As `gzip -dc`: two bytes that do not start a member, or anything after zero padding (a
+    /// member included), are trailing garbage. (A lone byte is a cut member: an error.)
+    @Test(arguments: ["garbage".bytes, [0x1F, 0x41], [0, 0, 0x41], [0, 0x1F, 0x8B]])
     func trailingGarbageIsAWarning(garbage: [UInt8]) async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -278,6 +295,67 @@ import Testing
         #expect(got.notes.first?.code == .warning)
         #expect(got.notes.first?.place == path)
         #expect(got.notes.first?.message.contains("trailing garbage") == true)
+    }
+
+    /// How many bytes `gzip -dc` writes to stdout for each cut `2 ..< compressed.count` of
+    /// `compressed` (one gzip run per cut, stderr dropped).
+    static func gzipOutputLengths(of compressed: [UInt8], in folder: TemporaryFolder) async throws -> [Int] {
+        let stream = try folder.write("whole.gz", compressed)
+        let script = try folder.write("cuts.pl", Array(#"""
+            open(STDERR, ">", "/dev/null");
+            my ($whole, $cut) = @ARGV;
+            open(my $in, "<:raw", $whole) or die; my $data = do { local $/; <$in> };
+            for my $n (2 .. length($data) - 1) {
+                open(my $out, ">:raw", $cut) or die; print $out substr($data, 0, $n); close $out;
+                open(my $gzip, "-|:raw", "gzip", "-dc", $cut) or die; my $got = do { local $/; <$gzip> }; close $gzip;
+                print length($got // ""), "\n";
+            }
+            """#.utf8))
+        let result = try await shell("perl '\(script)' '\(stream)' '\(folder.file("oracle-cut.gz"))'")
+        let lengths = String(decoding: result.output, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }
+        precondition(lengths.count == compressed.count - 2, "the gzip oracle failed")
+        return lengths
+    }
+
+    /// Inputs the gzip-framer fuzzer found while the cut-stream handling was written: corrupt
+    /// data where ISA-L leaves `avail_in` below zero (an overflow trap), and code-length codes
+    /// the model's tables did not cover (an index out of range). Both end with one error.
+    @Test(arguments: [
+        [0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 0x03, 0x0B, 0x00, 0x29, 0xC8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x48, 0x00,
+         0x46, 0xB5, 0x59, 0xF6, 0x10, 0, 0, 0] as [UInt8],
+        [0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0xCB, 0x00, 0x1A, 0x0C, 0x30, 0x00, 0x00],
+    ])
+    func corruptOrCutStreamsFoundByTheFuzzer(input: [UInt8]) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let got = try await Self.collect([try folder.write("fuzz.gz", input)])
+        #expect(got.notes.map(\.code) == [.corruptInput], "\(got.notes)")
+    }
+
+    /// Issue 8, finding 13: ISA-L decodes a different amount of a cut member than gzip (one
+    /// byte more or less of the last partial line at about a fifth of cut points). At every
+    /// cut of two small streams (one of repetitive lines, one of random numbers: short and
+    /// long codes), sluice gives exactly gzip -dc's stdout (its last line ended, as every
+    /// line is), then one truncation error.
+    @Test(arguments: [(0, 6), (1, 9)])
+    func everyCutGivesWhatGzipWrites(stream: Int, level: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = stream == 0
+            ? (1...1000).flatMap { "line \(String(repeating: "0", count: 6 - String($0).count))\($0) some text here\n".bytes }
+            : Self.sampleLines(140, seed: 13)
+        let compressed = try await gzipped(data, level: level)
+        #expect((1500...4500).contains(compressed.count), "\(compressed.count) bytes")
+        let lengths = try await Self.gzipOutputLengths(of: compressed, in: folder)
+        var wrong: [Int] = []
+        for cut in 2..<compressed.count {
+            let expected = Array(data[..<lengths[cut - 2]])
+            let path = try folder.write("cut.gz", Array(compressed[..<cut]))
+            let got = try await Self.collect([path], chunkSize: 1024)
+            let framed = expected.isEmpty || expected.last == 0x0A ? expected : expected + [0x0A]
+            if got.bytes != framed || got.notes.map(\.code) != [.corruptInput] { wrong.append(cut) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.count) of \(compressed.count - 2) cuts differ from gzip -dc, first \(wrong.prefix(10))")
     }
 
     /// DESIGN §3: "every line decoded before the damage is processed and written". With the

@@ -186,6 +186,25 @@ extension Array {
         }
     }
 
+    /// `--exec` output whose last line has no newline: the files hold the bytes as written, cut
+    /// as if that line had one.
+    @Test func lastLineWithoutNewlineIsWrittenAsIs() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 2)
+        try sink.write(LineChunk(bytesAsWritten: "a\nb\nc".bytes))
+        try sink.write(LineChunk(bytesAsWritten: "X".bytes))
+        try sink.finish()
+        #expect(try folder.listing() == ["p1.log", "p2.log"])
+        #expect(text(try folder.read("p1.log")) == "a\nb\n")
+        #expect(text(try folder.read("p2.log")) == "cX")
+        let single = try SingleFileSink(path: folder.file("all.log"))
+        try single.write(LineChunk(bytesAsWritten: "a\nb".bytes))
+        try single.write(LineChunk(bytesAsWritten: "c".bytes))
+        try single.finish()
+        #expect(text(try folder.read("all.log")) == "a\nbc")
+    }
+
     @Test func aFileAppearsOnlyWhenComplete() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -193,8 +193,8 @@ extension ChildProcessTests {
             #expect(difference(try await ExecCommand("cat").run(input), input) == nil)
         }
 
-        @Test func aLastLineWithoutNewlineGetsOne() async throws {
-            #expect(text(try await ExecCommand("printf 'a\\nb'").run("x\n".bytes)) == "a\nb\n")
+        @Test func outputIsPassedByteForByte() async throws {
+            #expect(text(try await ExecCommand("printf 'a\\nb'").run("x\n".bytes)) == "a\nb")
         }
 
         @Test func emptyOutput() async throws {

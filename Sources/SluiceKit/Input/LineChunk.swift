@@ -5,7 +5,8 @@ import Synchronization
 /// The unit that flows between stages: one owned buffer of whole lines.
 ///
 /// Every line in `bytes` ends with `\n` (the framer terminates a last line that had none,
-/// as grep does on output), so a chunk can be written out or searched as one block.
+/// as grep does on output), so a chunk can be written out or searched as one block. The one
+/// exception is an `--exec` command's output, written byte for byte: see `endsWithoutNewline`.
 /// `notes` carries diagnostics (a damaged gzip stream, an unreadable file) that belong
 /// after these lines: the sink reports them once the lines before them are written.
 public struct LineChunk: Sendable {
@@ -30,6 +31,12 @@ public struct LineChunk: Sendable {
     /// `lostPages` when they were dropped because the file shrank under them (`LossGuard`).
     var origin: MappedFile?
     var lostPages = false
+    /// The last line had no `\n` where it came from (an `--exec` command's output, which is
+    /// passed on byte for byte). The buffer still ends with one, so the line is framed like the
+    /// others (it counts as a line for `-m`, `-c`, `--stats`, and a cut keeps it whole), but
+    /// sinks write the bytes without it (`withWrittenBytes`). Steps that read lines make new
+    /// chunks without this mark: what they write is lines, newline-terminated.
+    public var endsWithoutNewline = false
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
@@ -38,6 +45,17 @@ public struct LineChunk: Sendable {
         self.knownLineCount = lineCount
         self.notes = notes
         self.inputByteCount = inputByteCount
+    }
+
+    /// Bytes to be written as they are (an `--exec` command's output): a last line without
+    /// `\n` is framed with one, marked so it is written without it (`endsWithoutNewline`).
+    public init(bytesAsWritten bytes: [UInt8]) {
+        if let last = bytes.last, last != UInt8(ascii: "\n") {
+            self.init(bytes: bytes + [UInt8(ascii: "\n")])
+            endsWithoutNewline = true
+        } else {
+            self.init(bytes: bytes)
+        }
     }
 
     /// The lines `window[range]` of a mapped file, in place.
@@ -59,6 +77,18 @@ public struct LineChunk: Sendable {
             precondition(newValue.isEmpty || newValue.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
             storage = .owned(newValue)
             range = 0..<newValue.count
+            endsWithoutNewline = false
+        }
+    }
+
+    /// The bytes a sink writes: the chunk's bytes, less the newline framing a last line that
+    /// had none (`endsWithoutNewline`).
+    public var writtenByteCount: Int { endsWithoutNewline ? range.count - 1 : range.count }
+
+    /// Calls `body` with the bytes a sink writes (see `writtenByteCount`), without copying.
+    public func withWrittenBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes { all in
+            try body(endsWithoutNewline ? UnsafeRawBufferPointer(rebasing: all.dropLast()) : all)
         }
     }
 
@@ -128,6 +158,7 @@ public struct LineChunk: Sendable {
         head.knownLineCount = lines
         head.notes = []
         head.inputByteCount = 0
+        head.endsWithoutNewline = endsWithoutNewline && head.range.upperBound == range.upperBound
         var tail = self
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }

@@ -85,13 +85,13 @@ public final class StandardOutputSink: LineSink {
             try writer.enqueue(chunk)
             return
         }
-        chunk.withUnsafeBufferPointer { gathered.append(contentsOf: $0) }
+        chunk.withWrittenBytes { gathered.append(contentsOf: $0) }
         if gathered.count >= Self.blockSize { try handOver() }
     }
 
     private func handOver() throws {
         guard !gathered.isEmpty else { return }
-        try writer.enqueue(LineChunk(bytes: gathered))
+        try writer.enqueue(LineChunk(bytesAsWritten: gathered))
         gathered = []
     }
 
@@ -242,7 +242,7 @@ public final class SingleFileSink: LineSink {
     public var replacedFiles: [FileIdentity] { file.destination.replacedFile.map { [$0] } ?? [] }
 
     public func write(_ chunk: LineChunk) throws {
-        try chunk.withUnsafeBytes { try file.write($0, lines: 0) }
+        try chunk.withWrittenBytes { try file.write($0, lines: 0) }
     }
 
     public func batchEnded(_ closing: BatchClosing) throws {
@@ -301,9 +301,11 @@ public final class SplitFileSink: LineSink {
         current = try AtomicFile(path: template.name(1), compression: compression)
     }
 
+    /// A chunk whose last line has no newline (`endsWithoutNewline`) is cut as if it had one.
     public func write(_ chunk: LineChunk) throws {
-        try chunk.withUnsafeBytes { raw in
-            let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        try chunk.withWrittenBytes { raw in
+            guard let start = raw.baseAddress else { return }
+            let base = start.assumingMemoryBound(to: UInt8.self)
             var offset = 0
             var lines = chunk.knownLineCount ?? -1
             while offset < raw.count {

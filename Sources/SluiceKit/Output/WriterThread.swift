@@ -92,7 +92,7 @@ final class WriterThread: @unchecked Sendable {
 
     private func writeAll(_ chunk: LineChunk) -> SluiceError? {
         do {
-            try chunk.withUnsafeBytes { try writeFully(fd, $0, name: name) }
+            try chunk.withWrittenBytes { try writeFully(fd, $0, name: name) }
             return nil
         } catch {
             return error as? SluiceError ?? SluiceError(.output, place: name, "\(error)")

@@ -210,7 +210,9 @@ public struct PipelineRunner: Sendable {
         }.lossGuarded()
         var policy = spec.batch
         if execPhases.isEmpty {
-            policy.pieceBytes = 4 << 20  // nothing needs whole batches: bound memory
+            // Nothing needs whole batches: bound memory. --line-buffered: hand every chunk on
+            // at once as a piece, so it is written without waiting for its batch to close.
+            policy.pieceBytes = spec.lineBuffered ? 1 : 4 << 20
             // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
             if spec.quiet || spec.maxCount != nil {
                 policy.timeout = .zero
@@ -225,12 +227,11 @@ public struct PipelineRunner: Sendable {
         } else {
             let phases = execPhases.map { ExecPhase(command: $0.0, steps: $0.1) }
             stream = batched.concurrentMap(limit: spec.concurrency, ordered: spec.ordered) { batch in
-                var bytes = batch.joined()
+                var input = batch.joined()
                 var chunk = LineChunk(bytes: [])
                 for phase in phases {
-                    bytes = try await phase.command.run(bytes)
-                    chunk = try phase.steps.apply(LineChunk(bytes: bytes))
-                    bytes = chunk.bytes
+                    chunk = try await phase.run(input)
+                    input = chunk.endsWithoutNewline ? chunk.withWrittenBytes { Array($0) } : chunk.bytes
                 }
                 chunk.notes = batch.notes
                 return LineBatch(segments: [chunk], lineCount: chunk.lineCount, closing: batch.closing)
@@ -306,9 +307,26 @@ public struct PipelineRunner: Sendable {
         }
     }
 
+    /// One `exec` and the line steps (grep, map) up to the next one, run per batch.
+    ///
+    /// The command's output is kept byte for byte: it feeds the next command unchanged, and
+    /// when no step follows it is what the sink writes, a last line without `\n` included
+    /// (`LineChunk.endsWithoutNewline`). Steps read lines, so for them that last line is framed
+    /// as a line (newline added, as grep prints it) and their output is lines. A last line
+    /// without `\n` counts as a line for `-m`, `-c`, `--stats` and the exit status: `printf X`
+    /// on three batches writes `XXX` and counts three lines (one per batch).
     struct ExecPhase: Sendable {
         let command: ExecCommand
         let steps: [any ChunkStep]
+
+        /// Runs the command on `input`; its output as a chunk (framed for the steps, if any).
+        func run(_ input: [UInt8]) async throws -> LineChunk {
+            let output = LineChunk(bytesAsWritten: try await command.run(input))
+            guard !steps.isEmpty else { return output }
+            var framed = output
+            framed.endsWithoutNewline = false
+            return try steps.apply(framed)
+        }
     }
 
     /// The first `lines` lines of `batch`.

@@ -47,6 +47,8 @@ public struct PipelineSpec: Sendable, Equatable {
     /// Print nothing; stop at the first output line.
     public var quiet = false
     public var stats = false
+    /// Write output as soon as it is produced (`--line-buffered`). Flushing only: batch
+    /// boundaries (what each `exec` gets, where `{n}` files are cut) stay those of `batch`.
     public var lineBuffered = false
     /// gzip level for `.gz` outputs: 1–3 ISA-L (fast), 4–9 zlib (smaller, slower).
     public var compressionLevel: Int32 = 1

@@ -131,7 +131,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             }
         }
         if policy.timeout == .zero && pendingLines > 0 {
-            closed.append(take(.timeout))  // line-buffered: every arrival closes the batch
+            closed.append(take(.timeout))  // a zero timeout (-q, -m): every arrival closes the batch
         }
         if !rest.notes.isEmpty || (chunk.lineCount == 0 && !chunk.notes.isEmpty) {
             // Notes with no lines ride with the open batch; alone, they start its clock so a

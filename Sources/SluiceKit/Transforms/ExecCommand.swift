@@ -2,7 +2,8 @@ import CSluiceSupport
 import Glibc
 
 /// `--exec CMD`: runs `/bin/sh -c CMD` once per batch, the batch on its stdin, and returns
-/// its stdout (a last line without `\n` gets one).
+/// its stdout byte for byte, as `parallel --pipe -k` passes it on (nothing added: `gzip` per
+/// batch gives a valid multi-member stream, `printf X` on three batches gives `XXX`).
 ///
 /// The child runs on a dedicated thread (its pipes are blocking I/O). A child that stops
 /// reading early (`head -1`) is fine: the rest of the batch is dropped. Exit status 1 with no
@@ -128,7 +129,6 @@ public struct ExecCommand: Sendable {
         // Status 1 with no output is grep's "nothing selected" (`--exec 'grep x'` on a batch
         // without x), not a failure; any other non-zero status is.
         if code != 0 && !(code == 1 && output.isEmpty) { throw failure("exited with status \(code)") }
-        if let last = output.last, last != 0x0A { output.append(0x0A) }
         return output
     }
 
