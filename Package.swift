@@ -16,18 +16,25 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceKit",
+                "CSluiceMain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(
             name: "SluiceKit",
-            dependencies: ["CSluiceSupport", "CISAL", "CPCRE2", "CZlib"]
+            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib"]
         ),
-        .target(name: "CSluiceSupport"),
+        // C by concern: literal search (SIMD, Aho-Corasick), mapped input windows, child
+        // processes; CSluiceMain is the executable's process-wide setup (signals, fds 0-2,
+        // malloc tuning), which the library never links.
+        .target(name: "CSluiceSearch"),
+        .target(name: "CSluiceMappedFile"),
+        .target(name: "CSluiceProcess"),
+        .target(name: "CSluiceMain", dependencies: ["CSluiceProcess"]),
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit"]),
+        .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
     ]
 )

@@ -2,7 +2,7 @@
 // PipelineRunner builds from its result (MatcherBuilder, RegexMatcher/PCRE2, MapSpec steps).
 //
 // Input bytes -> String (lossy UTF-8) -> ExpressionParser.parse. Checked:
-//   * nothing traps or crashes (ASan instruments the Swift code and support.c, e.g. sluice_find;
+//   * nothing traps or crashes (ASan instruments the Swift code and the C targets, e.g. sluice_find;
 //     PCRE2 itself is the uninstrumented system library);
 //   * a parse error is a SluiceError with code .usage whose message starts "column N: " with
 //     1 <= N <= (characters in the expression) + 1;

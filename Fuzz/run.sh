@@ -42,22 +42,27 @@ started=$(date +%s)
 swiftc="$(command -v swiftc)" || { echo "run.sh: swiftc not found" >&2; exit 2; }
 clang="$(dirname "$swiftc")/clang"
 [ -x "$clang" ] || clang="$(command -v clang)"
-mkdir -p "$OUT/modules/CSluiceSupport" "$OUT/obj" "$OUT/logs" "$OUT/crashes" "$OUT/corpus"
+# The library's C targets (CSluiceMain is the executable's, not fuzzed).
+c_targets=(CSluiceSearch CSluiceMappedFile CSluiceProcess)
+mkdir -p "$OUT/obj" "$OUT/logs" "$OUT/crashes" "$OUT/corpus"
 
-# SwiftPM generates CSluiceSupport's module map; a plain swiftc build needs one of its own.
-cat > "$OUT/modules/CSluiceSupport/module.modulemap" <<EOF
-module CSluiceSupport {
-    header "$OUT/src/CSluiceSupport/include/CSluiceSupport.h"
+# SwiftPM generates the C targets' module maps; a plain swiftc build needs its own.
+for c in "${c_targets[@]}"; do
+    mkdir -p "$OUT/modules/$c"
+    cat > "$OUT/modules/$c/module.modulemap" <<EOF
+module $c {
+    header "$OUT/src/$c/include/$c.h"
     export *
 }
 EOF
+done
 
 # Compile a snapshot of Sources/ (.build-fuzz/src): swiftc refuses a file that changes while it
 # builds, and people edit Sources/ while a run goes on. Stack traces name .build-fuzz/src/.
 snapshot() {
     rm -rf "$OUT/src.new" && mkdir -p "$OUT/src.new"
     touch "$OUT/obj/snapshot-time"   # the binaries get this time: later edits make them stale
-    cp -pR Sources/SluiceKit Sources/CSluiceSupport Sources/CISAL Sources/CPCRE2 Sources/CZlib "$OUT/src.new/"
+    cp -pR Sources/SluiceKit "${c_targets[@]/#/Sources/}" Sources/CISAL Sources/CPCRE2 Sources/CZlib "$OUT/src.new/"
     rm -rf "$OUT/src" && mv "$OUT/src.new" "$OUT/src"
 }
 
@@ -77,7 +82,7 @@ needs_build() {  # binary missing or older than any input
     local bin="$OUT/$1"
     [ "${FUZZ_REBUILD:-0}" = 1 ] && return 0
     [ -x "$bin" ] || return 0
-    [ -n "$(find Sources/SluiceKit Sources/CSluiceSupport Sources/CISAL Sources/CPCRE2 Sources/CZlib \
+    [ -n "$(find Sources/SluiceKit "${c_targets[@]/#/Sources/}" Sources/CISAL Sources/CPCRE2 Sources/CZlib \
             Fuzz/FuzzCheck.swift "$(target_file "$1")" Fuzz/run.sh -newer "$bin" -print -quit)" ]
 }
 
@@ -88,14 +93,22 @@ if [ ${#to_build[@]} -gt 0 ]; then
     echo "== building ${to_build[*]} (swiftc -sanitize=fuzzer,address -O) from $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git status --porcelain -- Sources 2>/dev/null)" ] && echo ' + uncommitted changes in Sources/')"
     snapshot
     mapfile -t kit_sources < <(find "$OUT/src/SluiceKit" -name '*.swift' | LC_ALL=C sort)
-    "$clang" -c -O1 -g -fsanitize=address,fuzzer-no-link \
-        -I "$OUT/src/CSluiceSupport/include" "$OUT/src/CSluiceSupport/support.c" -o "$OUT/obj/support.o"
+    c_objects=()
+    c_includes=()
+    for c in "${c_targets[@]}"; do
+        for file in "$OUT/src/$c"/*.c; do
+            "$clang" -c -O1 -g -fsanitize=address,fuzzer-no-link \
+                -I "$OUT/src/$c/include" "$file" -o "$OUT/obj/$c-$(basename "$file" .c).o"
+            c_objects+=("$OUT/obj/$c-$(basename "$file" .c).o")
+        done
+        c_includes+=(-I "$OUT/modules/$c")
+    done
     pids=()
     for t in "${to_build[@]}"; do
         # The SluiceKit sources and the harness form one module, so internal types are visible.
         "$swiftc" -sanitize=fuzzer,address -parse-as-library -module-name SluiceFuzz -O -g \
-            -I "$OUT/modules/CSluiceSupport" -I "$OUT/src/CISAL" -I "$OUT/src/CPCRE2" -I "$OUT/src/CZlib" \
-            "${kit_sources[@]}" Fuzz/FuzzCheck.swift "$(target_file "$t")" "$OUT/obj/support.o" \
+            "${c_includes[@]}" -I "$OUT/src/CISAL" -I "$OUT/src/CPCRE2" -I "$OUT/src/CZlib" \
+            "${kit_sources[@]}" Fuzz/FuzzCheck.swift "$(target_file "$t")" "${c_objects[@]}" \
             -lisal -lpcre2-8 -lz "${link_flags[@]}" -o "$OUT/$t.new" >"$OUT/logs/build-$t.log" 2>&1 &
         pids+=($!)
     done

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSluiceSupport
+import CSluiceMain
 import Glibc
 import SluiceKit
 

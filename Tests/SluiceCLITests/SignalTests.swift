@@ -68,4 +68,34 @@ import Testing
             Issue.record("not a prefix of whole input lines (\(sluice.stdout.count) bytes written): \(mismatch)")
         }
     }
+
+    /// Issue 8, item 9: a stop at a random moment, as the report's reproducer did it (a gzip
+    /// stream on stdin, `-e INFO`, gzip `{n}` files): whatever was written is whole lines, a
+    /// prefix of `grep INFO`, every file a complete gzip stream and no temporary file left.
+    @Test("A stop at random moments: {n}.gz files hold a prefix of grep's lines, whole", arguments: [0, 1, 2, 3, 4, 5])
+    func stopAtRandomMoments(seed: Int) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let text = lines((1...120_000).map { n in
+            "2026-11-30 12:00:\(n % 60) \(n % 3 == 0 ? "INFO" : "DEBUG") worker-\(n % 7) request \(n) took \(n % 997) ms"
+        })
+        let input = seed % 2 == 0 ? try await Shell.output("gzip -1n", stdin: .bytes(text)) : text
+        let expected = try await Shell.output("grep INFO", stdin: .bytes(text))
+        var generator = SystemRandomNumberGenerator()
+        let delay = 100 + Int.random(in: 0..<1200, using: &generator)
+        let sluice = try await Sluice.run(
+            ["-e", "INFO", "-b", "2000", "--exec", "sleep 0.02; cat", "-o", directory.path("p-{n}.log.gz")],
+            stdin: .bytes(input), timeout: .seconds(60), signal: (SIGTERM, .milliseconds(delay))
+        )
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 143 || sluice.status == 0, "stopped after \(delay) ms; stderr: \(sluice.stderr)")
+        let names = try TemporaryDirectory.entries(of: directory.path)
+        #expect(names.allSatisfy { $0.hasPrefix("p-") && $0.hasSuffix(".log.gz") }, "left behind: \(names)")
+        // Every file must decode whole (a damaged one fails the oracle, which throws).
+        let written = try await Shell.output("for f in \(Shell.quote(directory.path))/p-*.log.gz; do [ -e \"$f\" ] || continue; gzip -dc \"$f\" || exit 1; done")
+        if let mismatch = difference(written, Array(expected.prefix(written.count))) {
+            Issue.record("stopped after \(delay) ms: not a prefix of grep's whole lines: \(mismatch)")
+        }
+        #expect(written.last ?? 0x0A == 0x0A)
+    }
 }

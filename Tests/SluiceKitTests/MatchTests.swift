@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceSearch
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceSearch
 import Glibc
 
 /// One input named on the command line.

@@ -1,4 +1,5 @@
-import CSluiceSupport
+import CSluiceSearch
+import CSluiceMappedFile
 import Glibc
 import Synchronization
 

@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceSearch
 import Glibc
 
 /// Cuts a decoded byte stream into `LineChunk`s of whole lines.

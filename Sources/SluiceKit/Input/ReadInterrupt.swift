@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceProcess
 import Glibc
 import Synchronization
 

@@ -1,4 +1,3 @@
-import CSluiceSupport
 
 /// A case-sensitive fixed string, found with a SIMD search over the whole buffer (ripgrep's
 /// approach): one call skips every line without the string.

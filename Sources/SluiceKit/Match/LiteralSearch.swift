@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceSearch
 
 /// A fixed byte string searched with SIMD over a buffer: two of its rarest bytes (in log
 /// text) are compared 64 (AVX2) or 16 (SSE2) positions at a time, candidates are confirmed

@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceSearch
 
 /// Several fixed byte strings searched at once (Aho-Corasick, `sluice_ac_*`): one pass over a
 /// buffer whatever their number, where a PCRE2 alternation of 2,000 literals tried each one at

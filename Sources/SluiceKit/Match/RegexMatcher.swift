@@ -1,5 +1,5 @@
 import CPCRE2
-import CSluiceSupport
+import CSluiceSearch
 
 /// A PCRE2 pattern (JIT-compiled, byte semantics as `LC_ALL=C grep`), matched over the whole
 /// buffer with `^`/`$` at line boundaries.

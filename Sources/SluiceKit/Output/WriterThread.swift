@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceProcess
 import Glibc
 
 /// Writes chunks to a descriptor from a thread of its own, so a slow reader of stdout (a pipe

@@ -1,4 +1,3 @@
-import CSluiceSupport
 import Glibc
 import Synchronization
 

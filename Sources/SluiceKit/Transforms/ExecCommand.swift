@@ -1,4 +1,4 @@
-import CSluiceSupport
+import CSluiceProcess
 import Glibc
 
 /// `--exec CMD`: runs `/bin/sh -c CMD` once per batch, the batch on its stdin, and returns

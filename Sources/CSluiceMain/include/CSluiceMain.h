@@ -1,0 +1,19 @@
+#ifndef CSLUICE_MAIN_H
+#define CSLUICE_MAIN_H
+
+/* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
+   (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
+void sluice_tune_malloc(void);
+/* Bit N set: descriptor N (0-2) was closed when the process started; it now holds /dev/null. */
+int sluice_closed_standard_descriptors(void);
+/* The cores this process may run on (its affinity mask), at least 1. */
+int sluice_available_cores(void);
+
+/* Signal plumbing: installs handlers for SIGINT/SIGTERM that record the signal and write a
+   byte to a self-pipe; returns the read end. A second signal kills the --exec children's
+   groups, removes the registered temporary files and exits at once with 128+sig. A signal
+   ignored when the process started stays ignored (also in the children spawned after). */
+int sluice_install_signal_pipe(void);
+int sluice_received_signal(void);
+
+#endif

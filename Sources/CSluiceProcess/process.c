@@ -1,0 +1,107 @@
+#define _GNU_SOURCE
+#include "CSluiceProcess.h"
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+    posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    /* SIGINT/SIGTERM back to their default, unless sluice ignores them (it was started with
+       them ignored: nohup, `trap '' INT`, a background job), which the command inherits. */
+    struct sigaction current;
+    if (sigaction(SIGINT, NULL, &current) != 0 || current.sa_handler != SIG_IGN) sigaddset(&defaults, SIGINT);
+    if (sigaction(SIGTERM, NULL, &current) != 0 || current.sa_handler != SIG_IGN) sigaddset(&defaults, SIGTERM);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0); /* its own group: cancelling kills the whole pipeline */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc == 0 ? pid : -rc;
+}
+
+void sluice_block_sigpipe_in_thread(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int sluice_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+/* Temporary output files, removed by the second-signal handler before it exits: fixed slots
+   (no allocation, nothing freed under the handler). A slot is 0 free, 1 being written, 2 set. */
+#define SLUICE_MAX_TEMPORARIES 64
+static char temporary_paths[SLUICE_MAX_TEMPORARIES][4096];
+static volatile int temporary_state[SLUICE_MAX_TEMPORARIES];
+
+void sluice_register_temporary(const char *path) {
+    size_t length = strlen(path);
+    if (length >= sizeof temporary_paths[0]) return;
+    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+        if (__sync_bool_compare_and_swap(&temporary_state[i], 0, 1)) {
+            memcpy(temporary_paths[i], path, length + 1);
+            __sync_synchronize();
+            temporary_state[i] = 2;
+            return;
+        }
+    }
+}
+
+void sluice_unregister_temporary(const char *path) {
+    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+        if (temporary_state[i] == 2 && strcmp(temporary_paths[i], path) == 0 &&
+            __sync_bool_compare_and_swap(&temporary_state[i], 2, 1)) {
+            temporary_state[i] = 0;
+            return;
+        }
+    }
+}
+
+/* Async-signal-safe: unlinks every registered temporary file. */
+void sluice_remove_registered_temporaries(void) {
+    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
+        if (temporary_state[i] == 2) unlink(temporary_paths[i]);
+    }
+}
+
+#define SLUICE_MAX_CHILDREN 1024
+static volatile pid_t children[SLUICE_MAX_CHILDREN];
+
+void sluice_register_child(pid_t pid) {
+    for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+        if (__sync_bool_compare_and_swap(&children[i], 0, pid)) return;
+    }
+}
+
+void sluice_unregister_child(pid_t pid) {
+    for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+        if (__sync_bool_compare_and_swap(&children[i], pid, 0)) return;
+    }
+}
+
+/* Async-signal-safe: SIGKILL to the process group of every registered child. */
+void sluice_kill_registered_children(void) {
+    for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
+        pid_t child = children[i];
+        if (child > 0) kill(-child, SIGKILL);
+    }
+}
