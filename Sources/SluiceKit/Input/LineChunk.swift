@@ -134,6 +134,33 @@ public struct LineChunk: Sendable {
         return (head, tail)
     }
 
+    /// The chunk cut after its last line that ends within its first `bytes` bytes (at least
+    /// one line, however long), with the number of lines in the head. Shares the buffer; the
+    /// head's newlines are counted, the tail's count is kept when it was known.
+    public func split(atMostBytes bytes: Int) -> (head: LineChunk, tail: LineChunk, headLines: Int) {
+        var cut = 0
+        var lines = 0
+        withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let limit = Swift.min(bytes, buffer.count)
+            if limit > 0, let hit = memrchr(base, 0x0A, limit) {
+                cut = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            } else {
+                cut = lineEnd(base, from: 0, count: buffer.count) + 1  // one line longer than the bound
+            }
+            lines = sluice_count_newlines(base, cut)
+        }
+        var head = self
+        head.range = range.lowerBound..<(range.lowerBound + cut)
+        head.knownLineCount = lines
+        head.notes = []
+        head.inputByteCount = 0
+        var tail = self
+        tail.range = (range.lowerBound + cut)..<range.upperBound
+        tail.knownLineCount = knownLineCount.map { $0 - lines }
+        return (head, tail, lines)
+    }
+
     /// The number of lines, counting newlines if no stage has.
     public var lineCount: Int {
         if let knownLineCount { return knownLineCount }

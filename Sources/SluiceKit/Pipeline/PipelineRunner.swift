@@ -91,7 +91,8 @@ public struct PipelineRunner: Sendable {
             guard !batchShown else { return }
             batchShown = true
             let timeout = spec.batch.timeout.map { "\($0)" } ?? "no timeout"
-            lines.append("batch    \(spec.batch.size) lines or \(timeout)")
+            let bytes = spec.batch.maxBytes.map { " or \(formatByteSize($0))" } ?? ""
+            lines.append("batch    \(spec.batch.size) lines\(bytes) or \(timeout)")
         }
         for (index, stage) in spec.stages.enumerated() {
             switch stage {
@@ -210,7 +211,10 @@ public struct PipelineRunner: Sendable {
         }.lossGuarded()
         var policy = spec.batch
         if execPhases.isEmpty {
-            policy.pieceBytes = 4 << 20  // nothing needs whole batches: bound memory
+            // Nothing needs whole batches: the byte bound only bounds what is held (pieces of
+            // at most 4 MiB), batches and {n} files stay cut by lines (BatchPolicy.maxBytes).
+            policy.pieceBytes = min(policy.maxBytes ?? 4 << 20, 4 << 20)
+            policy.maxBytes = nil
             // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
             if spec.quiet || spec.maxCount != nil {
                 policy.timeout = .zero
