@@ -115,6 +115,22 @@ public struct LineChunk: Sendable {
         return try array.withUnsafeMutableBufferPointer { try body($0) }
     }
 
+    /// Appends the lines of `other` (its bytes and line count, not its notes), growing this
+    /// chunk's buffer in place when it owns it alone (a copy first otherwise).
+    mutating func appendLines(of other: LineChunk, lines: Int) {
+        var array: [UInt8]
+        if case .owned(let owned) = storage, range.count == owned.count {
+            array = owned
+        } else {
+            array = bytes
+        }
+        storage = .owned([])  // the array's only reference: appended to in place
+        other.withUnsafeBufferPointer { array.append(contentsOf: $0) }
+        knownLineCount = knownLineCount.map { $0 + lines }
+        storage = .owned(array)
+        range = 0..<array.count
+    }
+
     /// The chunk cut after its first `lines` lines (notes stay with the second part). Shares
     /// the buffer; only the newlines up to the cut are scanned.
     public func split(afterLines lines: Int) -> (LineChunk, LineChunk) {
