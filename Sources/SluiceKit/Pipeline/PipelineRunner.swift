@@ -83,6 +83,8 @@ public struct PipelineRunner: Sendable {
         let inputs = spec.inputs.isEmpty ? "(standard input)" : spec.inputs.map(\.description).joined(separator: " ")
         lines.append("read     \(inputs)  (gzip detected by content; chunks of \(spec.chunkSize / 1024) KiB)")
         let parallel = "\(spec.concurrency) at once, \(spec.ordered ? "ordered" : "unordered")"
+        // Chunk steps run at most one per core (runStages' chunkLimit); --exec children follow -j.
+        let chunksParallel = "\(min(spec.concurrency, Int(sluice_available_cores()))) at once, \(spec.ordered ? "ordered" : "unordered")"
         var batchShown = false
         func add(_ step: any ChunkStep) {
             if phases.isEmpty { head.append(step) } else { phases[phases.count - 1].1.append(step) }
@@ -106,10 +108,10 @@ public struct PipelineRunner: Sendable {
                 if grep.wordRegexp { flags += "-w " }
                 if grep.lineRegexp { flags += "-x " }
                 let patterns = grep.patterns.map { "-e '\($0)'" }.joined(separator: " ")
-                lines.append("grep     \(flags)\(patterns)  (\(how); \(phases.isEmpty ? parallel + " chunks" : "per batch"))")
+                lines.append("grep     \(flags)\(patterns)  (\(how); \(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
             case .map(let map):
                 add(try map.makeStep())
-                lines.append("map      \(map)  (\(phases.isEmpty ? parallel + " chunks" : "per batch"))")
+                lines.append("map      \(map)  (\(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
             case .exec(let command):
                 showBatch()
                 phases.append((ExecCommand(command), []))
