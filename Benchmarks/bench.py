@@ -24,6 +24,16 @@ SLICE_BYTES = 300 * 10**6                              # the map rows read this 
 REGEX = "ERROR.*timeout after [0-9]+ms"
 MAP = "s/([a-z_]+)=([^ ]+)/$2=$1/g"
 RSS_LIMIT_MIB = 64
+SMALL_BYTES = 300 * 10**3                              # the -j 1024 row's small input
+TRICKLE_LINES = 30000                                  # lines of the trickling-input rows
+TRICKLE = """# Writes N log lines to stdout, one write(2) each, pausing after each: a trickling pipe
+# (the reader gets one line per read). Made by bench.py for the memory rows.
+import os, sys, time
+line = b"2026-11-30T12:00:00Z INFO api request_id=abcdef0123456789 status=200 took=12ms path=/v1/items\\n"
+for _ in range(int(sys.argv[1])):
+    os.write(1, line)
+    time.sleep(0.00002)
+"""
 
 
 def parse_size(s):
@@ -101,12 +111,29 @@ def make_corpus(shared, d, size):
     return f, gz, sl, info
 
 
-def define_cases(paths, shared, outdir):
+def make_memory_inputs(d, f):
+    """DIR/text-SIZE-300KB.log (the first 300 KB of F cut at a line end) and DIR/trickle.py."""
+    small = d / (f.stem + "-300KB.log")
+    if not small.exists():
+        with open(f, "rb") as src:
+            data = src.read(SMALL_BYTES)
+        with open(str(small) + ".tmp", "wb") as out:
+            out.write(data[:data.rfind(b"\n") + 1])
+        os.replace(str(small) + ".tmp", small)
+    trickle = d / "trickle.py"
+    if not trickle.exists() or trickle.read_text() != TRICKLE:
+        trickle.write_text(TRICKLE)
+    return small, trickle
+
+
+def define_cases(paths, shared, outdir, memory_inputs):
     """Cases: rows of (name, command template, input for MB/s, check, tool needed).
     check: True = output must agree with the case's reference row, 'floor' = not comparable,
     False = not checked. The ratio column is relative to the case's `base` row."""
     F, G, S, I = paths
+    K, T = memory_inputs
     seed = "python3 {shared}/bench/seed_pipeline.py"
+    trickle = "python3 {T} %d | " % TRICKLE_LINES
     rx, mp = shlex.quote(REGEX), shlex.quote(MAP)
     cases = [
         ("literal", "grep -F", "lines", [
@@ -141,10 +168,18 @@ def define_cases(paths, shared, outdir):
             ("-e ERROR F.gz", "{sluice} -e ERROR {G}", F, False, None),
             ("-v -e ERROR F", "{sluice} -v -e ERROR {F}", F, False, None),
             ("-j2 --map F", "{sluice} -j2 --map %s {F}" % mp, F, False, None),
-            ("-b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None)]),
+            ("-b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None),
+            # Issue 8, finding 4: the paths off the defaults.
+            ("-b 500000 --exec cat S", "{sluice} -e '' -b 500000 --exec cat {S}", S, False, None),
+            ("trickle --exec cat", trickle + "{sluice} -e . -b 100000 --batch-timeout 10s --exec cat", K, False, "python3"),
+            ("trickle -e .", trickle + "{sluice} -e . --batch-timeout 10s", K, False, "python3"),
+            ("-j 1024 -o gz 300KB", "{sluice} -e INFO -j 1024 -o {out}/x.log.gz {K}", K, "files", None),
+            ("-j 1024 -o gz S", "{sluice} -e INFO -j 1024 -o {out}/x.log.gz {S}", S, "files", None),
+            ("F.gz -b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {G}", F, "files", None)]),
     ]
-    short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "I": "I", "shared": "SHARED", "out": "DIR/out"}
-    real = {"F": F, "G": G, "S": S, "I": I, "shared": shared, "out": outdir}
+    short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "I": "I", "K": "K", "T": "DIR/trickle.py",
+             "shared": "SHARED", "out": "DIR/out"}
+    real = {"F": F, "G": G, "S": S, "I": I, "K": K, "T": T, "shared": shared, "out": outdir}
     return [{"name": name, "base": base, "mode": mode,
              "rows": [{"name": rn, "tmpl": t, "display": t.format(**short), "real": real,
                        "bytes": inp.stat().st_size, "check": chk, "needs": need,
@@ -361,7 +396,8 @@ def main():
     a.dir = a.dir.resolve()
     paths = make_corpus(a.shared.resolve(), a.dir, a.size)
     outdir = a.dir / "out"
-    cases = define_cases(paths, a.shared.resolve(), outdir)
+    memory_inputs = make_memory_inputs(a.dir, paths[0])
+    cases = define_cases(paths, a.shared.resolve(), outdir, memory_inputs)
     skipped, notes = {}, []
     for case in cases:
         keep = []
@@ -387,6 +423,7 @@ def main():
             "F.gz = %s  (%d B)" % (G, G.stat().st_size),
             "S    = %s  (%d B)" % (S, S.stat().st_size),
             "I    = %s  (%d B, the INFO lines of F)" % (I, I.stat().st_size),
+            "K    = %s  (%d B, the first 300 KB of F)" % (memory_inputs[0], memory_inputs[0].stat().st_size),
             "SHARED = %s;  %d timed rounds after 1 warm-up, interleaved; wall = median" % (a.shared.resolve(), a.rounds),
             "```"]
     print("\n".join(head), flush=True)

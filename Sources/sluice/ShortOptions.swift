@@ -10,7 +10,7 @@ enum ShortOptions {
     ]
     static let valuedLong: Set<String> = [
         "--regexp", "--max-count", "--concurrency", "--batch-size", "--output", "--pipeline",
-        "--map", "--exec", "--batch-timeout", "--compression-level",
+        "--map", "--exec", "--batch-timeout", "--batch-bytes", "--compression-level",
     ]
 
     static func normalize(_ arguments: [String]) -> [String] {

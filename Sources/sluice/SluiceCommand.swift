@@ -49,6 +49,8 @@ struct SluiceCommand: ParsableCommand {
     var unordered = false
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: ArgumentHelp("Lines per batch (and per {n} output file). Default 1000.", valueName: "N"))
     var batchSize: Int?
+    @Option(name: .customLong("batch-bytes"), help: ArgumentHelp("Bound on the bytes a batch holds: 4MiB, 500KB, 65536. With --exec a batch closes at whichever of -b and this comes first; otherwise it only bounds memory ({n} files still hold -b lines). Default 2MiB.", valueName: "SIZE"))
+    var batchBytes: String?
     @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
     var batchTimeout: String?
 
@@ -73,6 +75,7 @@ struct SluiceCommand: ParsableCommand {
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
         var spec = PipelineSpec()
+        spec.cores = max(1, cores)
         spec.inputs = inputs.map(InputName.init(argument:))
         if let pipeline {
             var mixed: [String] = []
@@ -86,6 +89,7 @@ struct SluiceCommand: ParsableCommand {
             if !execs.isEmpty { mixed.append("--exec") }
             if batchSize != nil { mixed.append("-b") }
             if batchTimeout != nil { mixed.append("--batch-timeout") }
+            if batchBytes != nil { mixed.append("--batch-bytes") }
             if !mixed.isEmpty {
                 throw SluiceError(.usage, place: "--pipeline", "cannot be combined with \(mixed.joined(separator: ", ")): spell those stages inside the expression")
             }
@@ -108,6 +112,12 @@ struct SluiceCommand: ParsableCommand {
             if let batchSize {
                 guard batchSize > 0 else { throw SluiceError(.usage, place: "--batch-size", "must be at least 1, not \(batchSize)") }
                 spec.batch.size = batchSize
+            }
+            if let batchBytes {
+                guard let bytes = parseByteSize(batchBytes) else {
+                    throw SluiceError(.usage, place: "--batch-bytes", "'\(batchBytes)' is not a size from 1 byte to 1TiB (4MiB, 500KB, 65536)")
+                }
+                spec.batch.maxBytes = bytes
             }
             if let batchTimeout {
                 guard let timeout = parseDuration(batchTimeout) else {

@@ -11,6 +11,20 @@ import Testing
         ["-j", "several"],
         ["--batch-timeout", "soon"],
         ["--batch-timeout", "5parsecs"],
+        ["--batch-bytes", "lots"],
+        ["--batch-bytes", "0"],
+        ["--batch-bytes", "0MiB"],
+        ["--batch-bytes", "-5"],
+        ["--batch-bytes", "4XB"],
+        ["--batch-bytes", "4 MiB"],
+        ["--batch-bytes", "1.5MiB"],
+        ["--batch-bytes", "2048GiB"],       // over 1 TiB
+        ["--batch-bytes", "99999999999999999999"],
+        ["--batch-bytes", ""],
+        ["-p", "grep x", "--batch-bytes", "4MiB"],  // -p spells it inside: batch N T BYTES
+        ["-p", "grep x | batch 10 1s 4MiB 5"],
+        ["-p", "grep x | batch 10 4XB"],
+        ["-p", "grep x | batch 10 4MiB 1s"],  // the timeout comes before the bytes
         ["--map", "sideways"],
         ["--map", "s/unterminated"],
         ["--map", "s/(/x/"],

@@ -128,6 +128,31 @@ import Testing
     }
 }
 
+/// A short read (a trickling pipe) gives a chunk in a buffer of its own size, not the whole
+/// read buffer; full reads keep theirs (no copy on the bulk path). Same lines either way.
+@Suite struct LineFramerRightSizeTests {
+    @Test(arguments: [[90], [45, 45], [1000], [70_000], [65_536, 1]])
+    func shortReadsAreRightSized(pieces: [Int]) {
+        let line = Array(String(repeating: "x", count: 89).utf8) + [0x0A]
+        let input = Array((0..<2000).map { _ in line }.joined())
+        var source = PieceSource(input, pieces: pieces)
+        var framer = LineFramer(targetSize: 64 * 1024)
+        var framed: [UInt8] = []
+        while true {
+            let (bytes, ended, _) = framer.nextChunk(from: &source)
+            framed += bytes
+            if !bytes.isEmpty {
+                // Each chunk either fills a quarter of its buffer or was copied into its own.
+                #expect(bytes.count * 4 > bytes.capacity || bytes.capacity < 2 * bytes.count + 64,
+                        "\(bytes.count) bytes kept a buffer of \(bytes.capacity) (reads of \(pieces))")
+            }
+            if ended { break }
+        }
+        framed += framer.finish()
+        #expect(framed == input)
+    }
+}
+
 @Suite struct LineChunkTests {
     @Test func linesAndCounts() async {
         let c = chunk("a\n\nbc\r\n")

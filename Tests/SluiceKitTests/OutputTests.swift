@@ -429,3 +429,25 @@ extension Array {
         }
     }
 }
+
+/// Compression workers: at most one per core whatever `-j` asks, and each level's compressor
+/// makes valid gzip members (ISA-L for 1–3, zlib for 4–9, each with only its own buffers).
+@Suite struct CompressionQueueTests {
+    @Test func workersAreCappedAtTheCores() {
+        #expect(CompressionQueue(level: 1, limit: 1024, cores: 2).limit == 2)
+        #expect(CompressionQueue(level: 6, limit: 1, cores: 8).limit == 1)
+        #expect(CompressionQueue(level: 1, limit: 0, cores: 4).limit == 1)
+    }
+
+    @Test(arguments: [1, 3, 4, 9])
+    func membersDecompressToTheirInput(level: Int32) async throws {
+        let input = Array((0..<5000).map { "line \($0) of level \(level)\n" }.joined().utf8)
+        let member = GzipMember(level: level)
+        for _ in 0..<2 {  // buffers reused member after member
+            let compressed = try member.compress(input)
+            let unzipped = try await shell("gzip -dc", input: compressed)
+            #expect(unzipped.status == 0)
+            #expect(unzipped.output == input)
+        }
+    }
+}

@@ -456,6 +456,85 @@ func batchLines(_ batch: LineBatch) -> [String] {
         #expect(exactEnds == 3)
     }
 
+    /// The byte bound beside the line bound (vector's `max_bytes`): a batch closes before the
+    /// line that would take it past `maxBytes` bytes, or at `size` lines, whichever comes
+    /// first; a line longer than the bound is a batch of its own. Checked against a line-by-line
+    /// reference for every chunking of the input, so a chunk straddling the bound is cut.
+    @Test(arguments: [1, 3, 1000])
+    func closesAtTheByteBoundOrTheLineBound(size: Int) {
+        // Lines of 3 to 12 bytes, and one of 40 (longer than every bound below but 64).
+        let all = (0..<24).map { i in i == 9 ? String(repeating: "x", count: 39) + "\n" : "l\(i)" + String(repeating: "-", count: i % 7) + "\n" }
+        for maxBytes in [1, 10, 16, 25, 64] {
+            var reference: [(lines: [String], closing: BatchClosing)] = []
+            var open: [String] = []
+            for line in all {
+                if !open.isEmpty && open.joined().utf8.count + line.utf8.count > maxBytes {
+                    reference.append((open, .bytes))
+                    open = []
+                }
+                open.append(line)
+                if open.count == size {
+                    reference.append((open, .size))
+                    open = []
+                }
+            }
+            if !open.isEmpty { reference.append((open, .end)) }
+            for cuts in [[24], [1, 23], [5, 5, 5, 9], [2, 8, 1, 13], Array(repeating: 1, count: 24)] {
+                var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: size, timeout: nil, maxBytes: maxBytes))
+                var batches: [LineBatch] = []
+                var start = 0
+                for count in cuts {
+                    batches += machine.append(LineChunk(bytes: all[start..<start + count].joined().bytes), now: t0)
+                    start += count
+                }
+                if let last = machine.finish() { batches.append(last) }
+                let context = "size \(size), maxBytes \(maxBytes), chunks \(cuts)"
+                #expect(batches.map(batchLines) == reference.map(\.lines), "\(context)")
+                #expect(batches.map(\.closing) == reference.map(\.closing), "\(context)")
+                #expect(batches.map(\.lineCount) == batches.map { batchLines($0).count }, "\(context)")
+                #expect(batches.allSatisfy { $0.byteCount <= maxBytes || $0.lineCount == 1 }, "\(context)")
+            }
+        }
+    }
+
+    @Test func aBatchClosedByBytesStartsTheNextClock() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 1000, timeout: .seconds(1), maxBytes: 8))
+        #expect(machine.append(chunk("aaa\n"), now: t0).isEmpty)
+        #expect(machine.deadline == t0.advanced(by: .seconds(1)))
+        let closed = machine.append(chunk("bbb\nccc\n"), now: t0.advanced(by: .milliseconds(400)))
+        #expect(closed.map(batchLines) == [["aaa\n", "bbb\n"]])
+        #expect(closed.map(\.closing) == [.bytes])
+        #expect(closed.map(\.ends) == [1])
+        #expect(machine.deadline == t0.advanced(by: .milliseconds(1400)), "ccc opened the next batch")
+        let timedOut = machine.timeout(now: t0.advanced(by: .milliseconds(1400)))
+        #expect(timedOut.map(batchLines) == ["ccc\n"])
+        #expect(timedOut?.closing == .timeout)
+    }
+
+    /// Without exact boundaries (no `--exec`) chunks pass uncut, and the byte bound only hands
+    /// on pieces: the batch, and its count of ends, stays cut by lines.
+    @Test func unexactBoundariesTurnTheByteBoundIntoPieces() {
+        var machine = BatchStateMachine<FakeInstant>(policy: BatchPolicy(size: 10, timeout: nil, maxBytes: 9, exactBoundaries: false))
+        var handed = machine.append(lines(0..<3), now: t0)  // 9 bytes
+        #expect(handed.map(\.closing) == [.partial])
+        #expect(handed.map(\.ends) == [0])
+        handed = machine.append(lines(3..<10), now: t0)
+        #expect(handed.map(\.closing) == [.size])
+        #expect(handed.map(\.ends) == [1])
+        #expect(machine.finish() == nil)
+    }
+
+    @Test func splitAtMostBytesKeepsWholeLines() {
+        let lines = chunk("ab\ncde\nf\n")
+        for (bytes, head, count) in [(0, "ab\n", 1), (1, "ab\n", 1), (3, "ab\n", 1), (6, "ab\n", 1), (7, "ab\ncde\n", 2), (8, "ab\ncde\n", 2), (9, "ab\ncde\nf\n", 3), (100, "ab\ncde\nf\n", 3)] {
+            let (first, rest, headLines) = lines.split(atMostBytes: bytes)
+            #expect(text(first.bytes) == head, "at most \(bytes) bytes")
+            #expect(headLines == count)
+            #expect(first.lineCount == count)
+            #expect(text(first.bytes + rest.bytes) == "ab\ncde\nf\n")
+        }
+    }
+
     @Test func joinedConcatenatesSegments() {
         let batch = LineBatch(segments: [chunk("a\n"), chunk("b\nc\n")], lineCount: 3, closing: .end)
         #expect(text(batch.joined()) == "a\nb\nc\n")

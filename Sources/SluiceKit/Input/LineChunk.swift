@@ -146,6 +146,22 @@ public struct LineChunk: Sendable {
         return try array.withUnsafeMutableBufferPointer { try body($0) }
     }
 
+    /// Appends the lines of `other` (its bytes and line count, not its notes), growing this
+    /// chunk's buffer in place when it owns it alone (a copy first otherwise).
+    mutating func appendLines(of other: LineChunk, lines: Int) {
+        var array: [UInt8]
+        if case .owned(let owned) = storage, range.count == owned.count {
+            array = owned
+        } else {
+            array = bytes
+        }
+        storage = .owned([])  // the array's only reference: appended to in place
+        other.withUnsafeBufferPointer { array.append(contentsOf: $0) }
+        knownLineCount = knownLineCount.map { $0 + lines }
+        storage = .owned(array)
+        range = 0..<array.count
+    }
+
     /// The chunk cut after its first `lines` lines (notes stay with the second part). Shares
     /// the buffer; only the newlines up to the cut are scanned.
     public func split(afterLines lines: Int) -> (LineChunk, LineChunk) {
@@ -164,6 +180,33 @@ public struct LineChunk: Sendable {
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }
         return (head, tail)
+    }
+
+    /// The chunk cut after its last line that ends within its first `bytes` bytes (at least
+    /// one line, however long), with the number of lines in the head. Shares the buffer; the
+    /// head's newlines are counted, the tail's count is kept when it was known.
+    public func split(atMostBytes bytes: Int) -> (head: LineChunk, tail: LineChunk, headLines: Int) {
+        var cut = 0
+        var lines = 0
+        withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let limit = Swift.min(bytes, buffer.count)
+            if limit > 0, let hit = memrchr(base, 0x0A, limit) {
+                cut = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            } else {
+                cut = lineEnd(base, from: 0, count: buffer.count) + 1  // one line longer than the bound
+            }
+            lines = sluice_count_newlines(base, cut)
+        }
+        var head = self
+        head.range = range.lowerBound..<(range.lowerBound + cut)
+        head.knownLineCount = lines
+        head.notes = []
+        head.inputByteCount = 0
+        var tail = self
+        tail.range = (range.lowerBound + cut)..<range.upperBound
+        tail.knownLineCount = knownLineCount.map { $0 - lines }
+        return (head, tail, lines)
     }
 
     /// The number of lines, counting newlines if no stage has.

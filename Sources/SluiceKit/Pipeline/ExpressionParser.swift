@@ -1,6 +1,6 @@
 /// Parses a `-p` pipeline expression:
 ///
-///     grep [-i -v -w -x -F] PATTERN | map SPEC | exec "CMD" | batch N [TIMEOUT]
+///     grep [-i -v -w -x -F] PATTERN | map SPEC | exec "CMD" | batch N [TIMEOUT] [BYTES]
 ///
 /// Stages in any order and number (`grep A | grep B` is AND; `grep -e A -e B` is OR). Words
 /// are quoted as in the shell (`'…'`, `"…"` with `\"` and `\\`, `\x` outside quotes); an
@@ -52,18 +52,33 @@ public struct ExpressionParser {
                 guard !args.isEmpty else { throw error(name.column + 4, "exec needs a command") }
                 stages.append(.exec(args.map(\.text).joined(separator: " ")))
             case "batch":
-                guard (1...2).contains(args.count) else {
-                    throw error(args.count > 2 ? args[2].column : name.column + 5, "batch takes a size and an optional timeout (batch 500 1s)")
+                guard (1...3).contains(args.count) else {
+                    throw error(args.count > 3 ? args[3].column : name.column + 5,
+                                "batch takes a size, an optional timeout and an optional byte bound (batch 500 1s 4MiB)")
                 }
                 guard let size = Int(args[0].text), size > 0 else {
                     throw error(args[0].column, "batch size '\(args[0].text)' is not a positive whole number")
                 }
                 var policy = BatchPolicy(size: size)
-                if args.count == 2 {
-                    guard let timeout = parseDuration(args[1].text) else {
-                        throw error(args[1].column, "batch timeout '\(args[1].text)' is not a duration (200ms, 1s, 0)")
+                var timeoutSeen = false
+                var bytesSeen = false
+                for arg in args.dropFirst() {
+                    // A byte bound has a byte unit (4MiB, 500KB); anything else is a timeout.
+                    if !bytesSeen, arg.text.last.map({ "bB".contains($0) }) == true {
+                        guard let bytes = parseByteSize(arg.text) else {
+                            throw error(arg.column, "batch byte bound '\(arg.text)' is not a size (4MiB, 500KB, 1048576B)")
+                        }
+                        policy.maxBytes = bytes
+                        bytesSeen = true
+                    } else if !timeoutSeen && !bytesSeen {
+                        guard let timeout = parseDuration(arg.text) else {
+                            throw error(arg.column, "batch timeout '\(arg.text)' is not a duration (200ms, 1s, 0)")
+                        }
+                        policy.timeout = timeout
+                        timeoutSeen = true
+                    } else {
+                        throw error(arg.column, "batch takes a size, an optional timeout and an optional byte bound (batch 500 1s 4MiB)")
                     }
-                    policy.timeout = timeout
                 }
                 if batch != nil { throw error(name.column, "only one batch stage is allowed") }
                 batch = policy
@@ -188,4 +203,29 @@ public func parseDuration(_ text: String) -> Duration?? {
         return .some(.nanoseconds(Int64((value * scale * 1e9).rounded())))
     }
     return nil
+}
+
+/// A byte count: digits with an optional unit, `B`, `KB`/`MB`/`GB` (10^3 steps) or
+/// `K`/`KiB`, `M`/`MiB`, `G`/`GiB` (2^10 steps), case-insensitive: `4MiB`, `500KB`, `65536`.
+/// nil for anything else, for zero, and for more than 2^40 (1 TiB).
+public func parseByteSize(_ text: String) -> Int? {
+    let lower = text.lowercased()
+    let digits = lower.prefix { $0.isASCII && $0.isNumber }
+    guard !digits.isEmpty, digits.count <= 13, let value = Int(digits), value > 0 else { return nil }
+    let units: [String: Int] = ["": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1000,
+                                "m": 1 << 20, "mib": 1 << 20, "mb": 1_000_000,
+                                "g": 1 << 30, "gib": 1 << 30, "gb": 1_000_000_000]
+    guard let scale = units[String(lower.dropFirst(digits.count))] else { return nil }
+    let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+    guard !overflow, bytes <= 1 << 40 else { return nil }
+    return bytes
+}
+
+/// `bytes` as the shortest exact spelling `parseByteSize` reads back: `8MiB`, `500KB`, `100B`.
+public func formatByteSize(_ bytes: Int) -> String {
+    for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000)]
+    where bytes % scale == 0 {
+        return "\(bytes / scale)\(unit)"
+    }
+    return "\(bytes)B"
 }

@@ -35,6 +35,9 @@ public struct PipelineSpec: Sendable, Equatable {
     public var batch = BatchPolicy()
     /// Transforms in flight (chunks for filters and maps, batches for `--exec`).
     public var concurrency = 2
+    /// The cores this process may run on (the executable reads its affinity mask): chunk
+    /// steps and compression threads never outnumber them, whatever `concurrency` says.
+    public var cores = 2
     public var ordered = true
     public var output: OutputTarget = .standardOutput
     /// A `{n}` output may replace an earlier set of its names (its later files are removed

@@ -5,7 +5,9 @@ import Glibc
 /// into `less`, or a benchmark draining it) blocks that thread instead of one of the task
 /// pool's few threads, which keep filtering meanwhile.
 ///
-/// Bound: at most `capacity` chunks wait. Errors: the first write error is kept, later chunks
+/// Bound: at most `capacity` chunks wait, holding at most `byteCapacity` bytes (one larger
+/// chunk waits alone: `--exec` output comes as one chunk per batch, up to `--batch-bytes`).
+/// Errors: the first write error is kept, later chunks
 /// are dropped, and the next `enqueue`/`drain` throws it. `drain()` returns once everything
 /// enqueued is written; `stop()` drains and ends the thread.
 ///
@@ -14,17 +16,20 @@ final class WriterThread: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [LineChunk] = []
+    private var queuedBytes = 0
     private var writing = false
     private var stopping = false
     private var failure: SluiceError?
     private let capacity: Int
+    private let byteCapacity: Int
     let fd: Int32
     let name: String
 
-    init(fd: Int32, name: String, capacity: Int = 8) {
+    init(fd: Int32, name: String, capacity: Int = 8, byteCapacity: Int = 4 << 20) {
         self.fd = fd
         self.name = name
         self.capacity = capacity
+        self.byteCapacity = byteCapacity
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
         startDetachedThread(stackSize: 256 * 1024) { [self] in run() }
@@ -40,9 +45,12 @@ final class WriterThread: @unchecked Sendable {
     func enqueue(_ chunk: LineChunk) throws {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        while queue.count >= capacity && failure == nil { pthread_cond_wait(changed, lock) }
+        while !queue.isEmpty && (queue.count >= capacity || queuedBytes + chunk.byteCount > byteCapacity) && failure == nil {
+            pthread_cond_wait(changed, lock)
+        }
         if let failure { throw failure }
         queue.append(chunk)
+        queuedBytes += chunk.byteCount
         pthread_cond_broadcast(changed)
     }
 
@@ -75,6 +83,7 @@ final class WriterThread: @unchecked Sendable {
                 return
             }
             let chunk = queue.removeFirst()
+            queuedBytes -= chunk.byteCount
             writing = true
             pthread_cond_broadcast(changed)
             let skip = failure != nil

@@ -2,6 +2,8 @@
 public enum BatchClosing: Sendable, Equatable {
     /// It reached the batch size.
     case size
+    /// It reached the byte bound (`BatchPolicy.maxBytes`) before the batch size.
+    case bytes
     /// Its first line had waited for the batch timeout (a trickling input).
     case timeout
     /// The input ended.
@@ -42,11 +44,24 @@ public struct LineBatch: Sendable {
     }
 }
 
-/// How lines are grouped into batches: `size` lines, or fewer once the first line of the
-/// batch is `timeout` old (nil: only size or the end of input close a batch).
+/// How lines are grouped into batches: `size` lines or `maxBytes` bytes, whichever comes
+/// first (vector's `max_events` and `max_bytes`), or fewer once the first line of the batch is
+/// `timeout` old (nil: only the bounds or the end of input close a batch).
 public struct BatchPolicy: Sendable, Equatable {
     public var size: Int
     public var timeout: Duration?
+    /// The byte bound: a batch closes (`.bytes`) before a line that would take it past this
+    /// many bytes; one line longer than the bound is a batch of its own. nil: lines only.
+    /// This is what one `--exec` child is given at once, so it bounds the memory a batch
+    /// holds whatever `-b` is. Without `--exec` the runner turns it into `pieceBytes` instead
+    /// (batches, and `{n}` files, stay cut by line count; only what is held is bounded).
+    public var maxBytes: Int?
+    /// The default byte bound, `--batch-bytes`: 2 MiB. An `--exec` batch in flight costs about
+    /// 3.5 times its bytes (the batch, its copy for the child, the child's output collected
+    /// whole): `-e '' -b 500000 --exec cat` on 200 MB peaks at 42 MiB with 1 MiB, 51 MiB with
+    /// 2 MiB, 67 MiB with 4 MiB and 96 MiB with 8 MiB (`-j 2`; 485 MiB with no byte bound),
+    /// against DESIGN.md's 64 MiB. At the default `-b 1000` a batch of log lines is far below it.
+    public static let defaultMaxBytes = 2 << 20
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
     /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
     public var pieceBytes: Int?
@@ -56,11 +71,12 @@ public struct BatchPolicy: Sendable, Equatable {
     /// handed-on batch carries the number of batch ends it completed (`LineBatch.ends`).
     public var exactBoundaries: Bool
 
-    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), pieceBytes: Int? = nil,
-                exactBoundaries: Bool = true) {
-        precondition(size > 0)
+    public init(size: Int = 1000, timeout: Duration? = .milliseconds(200), maxBytes: Int? = BatchPolicy.defaultMaxBytes,
+                pieceBytes: Int? = nil, exactBoundaries: Bool = true) {
+        precondition(size > 0 && (maxBytes ?? 1) > 0)
         self.size = size
         self.timeout = timeout
+        self.maxBytes = maxBytes
         self.pieceBytes = pieceBytes
         self.exactBoundaries = exactBoundaries
     }
@@ -74,6 +90,12 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
     private(set) var segments: [LineChunk] = []
     private(set) var pendingLines = 0
     private(set) var pendingBytes = 0
+    /// Whether the last segment is the batcher's own buffer gathering small chunks.
+    private var gathering = false
+    /// Chunks this small are copied into one buffer of the batch instead of held each alone:
+    /// a trickling input brings a line per read, and a batch of 20,000 chunks held ~3 KiB per
+    /// line (the chunk, its buffer, the allocator's holes between them) instead of its bytes.
+    static var gatherBelow: Int { 4096 }
     /// Lines of the open batch, including pieces already handed on.
     private(set) var batchLines = 0
     private(set) var openedAt: Instant?
@@ -107,25 +129,36 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
                 closed.append(take(.size, ends: ends))
                 batchLines = carried
                 if carried > 0 { openedAt = now }
-            } else if let limit = policy.pieceBytes, pendingBytes >= limit {
-                closed.append(takePiece())
+            } else if let limit = [policy.pieceBytes, policy.maxBytes].compactMap({ $0 }).min(), pendingBytes >= limit {
+                closed.append(takePiece())  // uncut chunks: a byte bound can only hand on pieces
             }
         }
         while lines > 0 {
             if batchLines == 0 && openedAt == nil { openedAt = now }
-            let room = policy.size - batchLines
-            if lines <= room {
-                hold(rest, lines: lines)
-                lines = 0
-                rest = LineChunk(bytes: [])
-            } else {
-                let (head, tail) = rest.split(afterLines: room)
-                hold(head, lines: room)
-                rest = tail
-                lines -= room
+            // Lines that fit the byte bound: all, or those ending within it (one at least into
+            // an empty batch, however long; none when the next line would take a batch that
+            // holds lines past the bound, which then closes and the line opens the next).
+            var fit = lines
+            var cut: (head: LineChunk, tail: LineChunk)?
+            if let limit = policy.maxBytes, pendingBytes + rest.byteCount > limit {
+                let (head, tail, headLines) = rest.split(atMostBytes: limit - pendingBytes)
+                fit = head.byteCount > limit - pendingBytes && pendingLines > 0 ? 0 : headLines
+                cut = (head, tail)
             }
+            let moved = Swift.min(fit, policy.size - batchLines)
+            if moved == lines {
+                hold(rest, lines: lines)
+                rest = LineChunk(bytes: [])
+            } else if moved > 0 {
+                let (head, tail) = moved == fit && cut != nil ? cut! : rest.split(afterLines: moved)
+                hold(head, lines: moved)
+                rest = tail
+            }
+            lines -= moved
             if batchLines == policy.size {
                 closed.append(take(.size))
+            } else if moved == fit && lines > 0 {
+                closed.append(take(.bytes))
             } else if let limit = policy.pieceBytes, pendingBytes >= limit {
                 closed.append(takePiece())
             }
@@ -138,12 +171,23 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             // diagnostic never waits for lines that may not come.
             if segments.isEmpty && openedAt == nil { openedAt = now }
             segments.append(LineChunk(bytes: [], notes: rest.notes))
+            gathering = false
         }
         return closed
     }
 
     private mutating func hold(_ chunk: LineChunk, lines: Int) {
-        segments.append(chunk)
+        if chunk.byteCount < Self.gatherBelow && chunk.notes.isEmpty {
+            if gathering {
+                segments[segments.count - 1].appendLines(of: chunk, lines: lines)
+            } else {
+                segments.append(LineChunk(bytes: chunk.withUnsafeBufferPointer { Array($0) }, lineCount: lines))  // its own buffer
+                gathering = true
+            }
+        } else {
+            segments.append(chunk)
+            gathering = false
+        }
         pendingLines += lines
         pendingBytes += chunk.byteCount
         batchLines += lines
@@ -166,6 +210,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
     private mutating func takePiece() -> LineBatch {
         let piece = LineBatch(segments: segments, lineCount: pendingLines, closing: .partial)
         segments = []
+        gathering = false
         pendingLines = 0
         pendingBytes = 0
         return piece

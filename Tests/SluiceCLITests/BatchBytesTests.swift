@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// `--batch-bytes SIZE` (and `batch N TIMEOUT BYTES` in `-p`): with `--exec` a batch closes at
+/// whichever of `-b` lines and SIZE bytes comes first; without it the bound only limits what
+/// is held, and `{n}` files still hold `-b` lines. The output stays byte for byte the same.
+@Suite struct BatchBytesTests {
+    @Test("--exec is given at most SIZE bytes a batch (a longer line alone), every byte once", arguments: [
+        ["--batch-bytes", "1KB"], ["--batch-bytes", "1000"], ["-p", "exec 'wc -c' | batch 100000 1s 1000B"],
+    ])
+    func execBatchesStayUnderTheBound(arguments: [String]) async throws {
+        let input = Paths.loghub("Hadoop_2k.log")
+        let size = try readBytes(input).count
+        let flags = arguments[0] == "-p" ? arguments : ["-e", "", "-b", "100000", "--exec", "wc -c"] + arguments
+        let sluice = try await Sluice.run(flags + [input])
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let counts = sluice.stdoutText.split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let longest = try await Shell.output("awk '{ if (length($0) + 1 > m) m = length($0) + 1 } END { print m }' \(Shell.quote(input))")
+        let longestLine = Int(String(decoding: longest, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(counts.count > size / 1000, "the line bound (100000) closed the batches, not the byte bound: \(counts.count) batches")
+        #expect(counts.allSatisfy { $0 <= max(1000, longestLine) }, "a batch over 1000 bytes: \(counts.filter { $0 > 1000 })")
+        #expect(counts.reduce(0, +) == size + (try readBytes(input).last == UInt8(ascii: "\n") ? 0 : 1))
+    }
+
+    @Test("--exec cat with a small byte bound gives what grep gives", arguments: ["1", "100B", "4KiB", "500KB"])
+    func execOutputUnchanged(bound: String) async throws {
+        let inputs = [Paths.loghub("Hadoop_2k.log"), Paths.loghub("Zookeeper_2k.log")]
+        let oracle = try await Oracle.grep(["-e", "ERROR"], inputs: inputs)
+        let sluice = try await Sluice.run(["-e", "ERROR", "-b", "700", "-j", "3", "--batch-bytes", bound, "--exec", "cat"] + inputs)
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        expectSameBytes(sluice.stdout, oracle.stdout, "--batch-bytes \(bound) --exec cat")
+    }
+
+    @Test("{n} files hold -b lines whatever the byte bound, with and without --exec", arguments: [
+        [String](), ["--exec", "cat"],
+    ])
+    func filesStayCutByLines(exec: [String]) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outputs = try directory.makeSubdirectory("out")
+        let inputs = [Paths.loghub("Zookeeper_2k.log"), Paths.loghub("Spark_2k.log")]
+        let oracle = try await Oracle.grep(["-e", "INFO"], inputs: inputs)
+        let sluice = try await Sluice.run(
+            ["-e", "INFO", "-b", "250", "--batch-bytes", "2KB", "-o", "\(outputs)/part-{n}.log"] + exec + inputs
+        )
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let expected = try await OutputTargetTests.splitPieces(
+            oracle.stdout, lines: 250, prefix: "part-", width: 6, suffix: ".log", in: directory
+        )
+        let written = try TemporaryDirectory.entries(of: outputs)
+        #expect(written == expected.keys.sorted())
+        for name in written {
+            expectSameBytes(try readBytes("\(outputs)/\(name)"), expected[name] ?? [], "content of \(name)")
+        }
+    }
+
+    @Test("--explain shows the byte bound as given, or the default 2MiB", arguments: [
+        (["-e", "x"], "1000 lines or 2MiB or"),
+        (["-e", "x", "--batch-bytes", "4MiB"], "1000 lines or 4MiB or"),
+        (["-e", "x", "--batch-bytes", "500kb", "-b", "20"], "20 lines or 500KB or"),
+        (["-e", "x", "--batch-bytes", "64k"], "1000 lines or 64KiB or"),
+        (["-p", "grep x | batch 10 1s 2MB"], "10 lines or 2MB or 1.0 seconds"),
+        (["-p", "grep x | batch 10 3MiB"], "10 lines or 3MiB or"),
+    ])
+    func explainShowsTheBound(arguments: [String], shown: String) async throws {
+        let sluice = try await Sluice.run(arguments + ["--explain"])
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stdoutText.contains(shown), "\(sluice.stdoutText)")
+    }
+}
