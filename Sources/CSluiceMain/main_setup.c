@@ -14,10 +14,11 @@
    tuning of its own). */
 
 static int signal_pipe[2] = {-1, -1};
-static volatile sig_atomic_t received = 0;
+static int received = 0;  /* the first signal; atomic: two signals may arrive on two threads */
 
 static void on_signal(int sig) {
-    if (received) {
+    int first = __atomic_exchange_n(&received, sig, __ATOMIC_SEQ_CST);
+    if (first) {
         /* A second signal: remove the temporary files first (a rename the run may still reach
            before _exit then fails instead of committing), take the --exec commands down with us
            (SIGKILL: an exit at once has no time for a grace period, and no child may outlive
@@ -26,7 +27,6 @@ static void on_signal(int sig) {
         sluice_kill_registered_children();
         _exit(128 + sig);
     }
-    received = sig;
     int saved = errno;
     char byte = (char)sig;
     if (signal_pipe[1] >= 0) (void)!write(signal_pipe[1], &byte, 1);
@@ -46,7 +46,7 @@ int sluice_install_signal_pipe(void) {
     return signal_pipe[0];
 }
 
-int sluice_received_signal(void) { return received; }
+int sluice_received_signal(void) { return __atomic_load_n(&received, __ATOMIC_SEQ_CST); }
 
 int sluice_available_cores(void) {
     cpu_set_t set;

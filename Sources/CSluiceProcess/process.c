@@ -48,60 +48,59 @@ void sluice_block_sigpipe_in_thread(void) {
 int sluice_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 /* Temporary output files, removed by the second-signal handler before it exits: fixed slots
-   (no allocation, nothing freed under the handler). A slot is 0 free, 1 being written, 2 set. */
-#define SLUICE_MAX_TEMPORARIES 64
+   (no allocation, nothing freed under the handler). A slot's state is 0 free, 1 being
+   written, 2 set; every access is atomic (acquire/release), and a slot is released by its
+   index, so no thread reads a path another thread is writing. */
+#define SLUICE_MAX_TEMPORARIES 1024
 static char temporary_paths[SLUICE_MAX_TEMPORARIES][4096];
-static volatile int temporary_state[SLUICE_MAX_TEMPORARIES];
+static int temporary_state[SLUICE_MAX_TEMPORARIES];
 
-void sluice_register_temporary(const char *path) {
+int sluice_register_temporary(const char *path) {
     size_t length = strlen(path);
-    if (length >= sizeof temporary_paths[0]) return;
+    if (length >= sizeof temporary_paths[0]) return -1;
     for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
-        if (__sync_bool_compare_and_swap(&temporary_state[i], 0, 1)) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&temporary_state[i], &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             memcpy(temporary_paths[i], path, length + 1);
-            __sync_synchronize();
-            temporary_state[i] = 2;
-            return;
+            __atomic_store_n(&temporary_state[i], 2, __ATOMIC_RELEASE);
+            return i;
         }
     }
+    return -1;
 }
 
-void sluice_unregister_temporary(const char *path) {
-    for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
-        if (temporary_state[i] == 2 && strcmp(temporary_paths[i], path) == 0 &&
-            __sync_bool_compare_and_swap(&temporary_state[i], 2, 1)) {
-            temporary_state[i] = 0;
-            return;
-        }
-    }
+void sluice_unregister_temporary(int slot) {
+    if (slot >= 0 && slot < SLUICE_MAX_TEMPORARIES) __atomic_store_n(&temporary_state[slot], 0, __ATOMIC_RELEASE);
 }
 
 /* Async-signal-safe: unlinks every registered temporary file. */
 void sluice_remove_registered_temporaries(void) {
     for (int i = 0; i < SLUICE_MAX_TEMPORARIES; i++) {
-        if (temporary_state[i] == 2) unlink(temporary_paths[i]);
+        if (__atomic_load_n(&temporary_state[i], __ATOMIC_ACQUIRE) == 2) unlink(temporary_paths[i]);
     }
 }
 
 #define SLUICE_MAX_CHILDREN 1024
-static volatile pid_t children[SLUICE_MAX_CHILDREN];
+static pid_t children[SLUICE_MAX_CHILDREN];
 
 void sluice_register_child(pid_t pid) {
     for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
-        if (__sync_bool_compare_and_swap(&children[i], 0, pid)) return;
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&children[i], &expected, pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) return;
     }
 }
 
 void sluice_unregister_child(pid_t pid) {
     for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
-        if (__sync_bool_compare_and_swap(&children[i], pid, 0)) return;
+        pid_t expected = pid;
+        if (__atomic_compare_exchange_n(&children[i], &expected, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) return;
     }
 }
 
 /* Async-signal-safe: SIGKILL to the process group of every registered child. */
 void sluice_kill_registered_children(void) {
     for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
-        pid_t child = children[i];
+        pid_t child = __atomic_load_n(&children[i], __ATOMIC_ACQUIRE);
         if (child > 0) kill(-child, SIGKILL);
     }
 }

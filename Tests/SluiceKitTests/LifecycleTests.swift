@@ -46,7 +46,7 @@ import Testing
     }
 
     /// A sink that records what reached it and fires `written` at its first write.
-    final class WatchedSink: LineSink, @unchecked Sendable {
+    class WatchedSink: LineSink, @unchecked Sendable {
         // `@unchecked`: the pipeline calls the sink from one task at a time; the test reads it
         // only after `run` has returned.
         var bytes: [UInt8] = []
@@ -171,5 +171,31 @@ import Testing
             guard fields.count > 3, pid_t(fields[2]) == group, fields[0] != "Z" else { return nil }
             return "\(entry) \(fields[0])"
         }
+    }
+
+    /// The review's R1b: with the sink as the bottleneck, batches wait in the channels; a
+    /// cancellation must still end the run there, uncommitted (it used to run to the end and
+    /// commit, `cancelled` false).
+    @Test("Cancelling run() while batches wait for a slow sink: nothing more written, nothing committed")
+    func cancellationWithASlowSink() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let input = try folder.write("in.log", Array((1...20_000).map { "line \($0)\n" }.joined().utf8))
+        let runner = try PipelineRunner(spec: Self.spec(.path(input), batch: 1))
+        final class SlowSink: WatchedSink, @unchecked Sendable {
+            override func write(_ chunk: LineChunk) throws {
+                try super.write(chunk)
+                usleep(2_000)
+            }
+        }
+        let sink = SlowSink()
+        let run = Task { await runner.run(sink: sink) { _ in } }
+        var arrivals = sink.written.stream.makeAsyncIterator()
+        _ = await arrivals.next()
+        run.cancel()
+        let report = await run.value
+        #expect(report.cancelled)
+        #expect(!sink.finished)
+        #expect(sink.aborted)
     }
 }

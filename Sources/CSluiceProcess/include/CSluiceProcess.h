@@ -21,10 +21,10 @@ void sluice_block_sigpipe_in_thread(void);
 void sluice_register_child(pid_t pid);
 void sluice_unregister_child(pid_t pid);
 /* A temporary output file that the second-signal handler removes before it exits (at most
-   64 at once, paths under 4096 bytes; others are not removed). Unregister it once renamed or
-   removed. */
-void sluice_register_temporary(const char *path);
-void sluice_unregister_temporary(const char *path);
+   1024 at once, paths under 4096 bytes; others are not removed). Returns its slot (-1 if not
+   registered), to unregister once the file is renamed or removed. */
+int sluice_register_temporary(const char *path);
+void sluice_unregister_temporary(int slot);
 
 /* Async-signal-safe, for a handler that exits at once: remove every registered temporary
    file; SIGKILL the process group of every registered child. */

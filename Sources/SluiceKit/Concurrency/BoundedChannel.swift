@@ -173,6 +173,11 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     /// One timer serves every wait with the same deadline; it is cancelled when the deadline
     /// changes or the stream ends.
     public func receive<C: Clock>(deadline: C.Instant?, clock: C) async -> Received {
+        if Task.isCancelled {
+            // A cancelled consumer gets nothing more, also while elements are queued.
+            cancel()
+            return .cancelled
+        }
         let key = deadline.map { AnyHashable($0) }
         pthread_mutex_lock(lock)
         if let immediate = takeLocked() {

@@ -110,9 +110,15 @@ public struct ChunkSource: AsyncSequence, Sendable {
     func readAll(into channel: BoundedChannel<LineChunk>, interrupt: ReadInterrupt) {
         var framer = LineFramer(targetSize: chunkSize)
         var pendingNotes: [SluiceError] = []
+        var stoppedBetweenInputs = false
         for input in inputs {
             if channel.isCancelled || interrupt.isCancelled { return }
-            if interrupt.isStopping { break }
+            if interrupt.isStopping {
+                // Inputs remain: the partial line carried over from the last one would have
+                // gone on in the next (the inputs are one stream): never written as a line.
+                stoppedBetweenInputs = true
+                break
+            }
             let fd: Int32
             var regularFileSize: Int?
             switch input {
@@ -174,9 +180,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if !ok { return }  // cancelled
         }
         if interrupt.isCancelled { return }
-        // At a stop the framer has already dropped a partial line of the input it was reading
-        // (what it still holds here ended its file, which a real end of input makes a line).
-        let last = framer.finish()
+        // At a stop the framer has already dropped a partial line of the input it was reading;
+        // what it still holds here ended the last input, a real end of input, unless inputs
+        // remained after it.
+        let last = stoppedBetweenInputs ? [] : framer.finish()
         if !last.isEmpty || !pendingNotes.isEmpty {
             channel.sendBlocking(LineChunk(bytes: last, notes: pendingNotes))
         }

@@ -251,6 +251,7 @@ public struct PipelineRunner: Sendable {
         var output = 0
         do {
             loop: for try await incoming in stream {
+                try Task.checkCancellation()  // a channel may still hold batches: not written
                 var batch = incoming
                 if let max = spec.maxCount, output + batch.lineCount >= max {
                     batch = Self.truncate(batch, toLines: max - output)
@@ -271,6 +272,7 @@ public struct PipelineRunner: Sendable {
                 if spec.quiet && output > 0 { break loop }
                 if let max = spec.maxCount, output >= max { break loop }
             }
+            try Task.checkCancellation()  // never commit a cancelled run
             if spec.countOnly { try sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
             try sink.finish()
         } catch let error as SluiceError where error.code == .closedOutput {
@@ -278,8 +280,9 @@ public struct PipelineRunner: Sendable {
         } catch let error as SluiceError {
             result.failed = true
             report(error)
-            if error.code == .output {
+            if error.code == .output || Task.isCancelled {
                 sink.abort()
+                result.cancelled = Task.isCancelled
             } else {
                 finishKeepingWhatWasWritten(sink, &result, report)
             }

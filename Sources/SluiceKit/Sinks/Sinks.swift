@@ -128,6 +128,8 @@ final class AtomicFile {
     let destination: OutputDestination
     /// nil when the destination is written through.
     let temporaryPath: String?
+    /// The temporary file's slot in the registry a second signal empties (-1: none).
+    private let temporarySlot: Int32
     let writer: OutputWriter
     let compression: CompressionQueue?
     private var pending: [UInt8] = []
@@ -144,7 +146,7 @@ final class AtomicFile {
         finalPath = destination.name
         let (fd, temporaryPath) = try destination.open()
         self.temporaryPath = temporaryPath
-        if let temporaryPath { sluice_register_temporary(temporaryPath) }  // a second signal removes it
+        temporarySlot = temporaryPath.map { sluice_register_temporary($0) } ?? -1  // a second signal removes it
         writer = OutputWriter(fd: fd, name: destination.name, capacity: 256 * 1024)
         self.compression = compression
     }
@@ -207,10 +209,11 @@ final class AtomicFile {
             if let temporaryPath, rename(temporaryPath, destination.path) != 0 {
                 throw SluiceError(.output, place: finalPath, "cannot rename into place: \(SluiceError.systemReason(errno))")
             }
-            if let temporaryPath { sluice_unregister_temporary(temporaryPath) }
+            sluice_unregister_temporary(temporarySlot)
         } catch {
             if open { close(writer.fd) }
-            if let temporaryPath { unlink(temporaryPath); sluice_unregister_temporary(temporaryPath) }
+            if let temporaryPath { unlink(temporaryPath) }
+            sluice_unregister_temporary(temporarySlot)
             throw error
         }
     }
@@ -220,7 +223,8 @@ final class AtomicFile {
         guard !closed else { return }
         closed = true
         close(writer.fd)
-        if let temporaryPath { unlink(temporaryPath); sluice_unregister_temporary(temporaryPath) }
+        if let temporaryPath { unlink(temporaryPath) }
+        sluice_unregister_temporary(temporarySlot)
     }
 }
 
