@@ -198,4 +198,16 @@ import Testing
         #expect(!sink.finished)
         #expect(sink.aborted)
     }
+
+    @Test("JoinableThread.join returns after the body has returned, once")
+    func joinWaitsForTheBody() {
+        let done = Locked(false)
+        let thread = JoinableThread(stackSize: 64 * 1024) {
+            usleep(50_000)
+            done.withLock { $0 = true }
+        }
+        thread.join()
+        #expect(done.withLock { $0 })
+        thread.join()  // a second join returns at once
+    }
 }

@@ -102,11 +102,15 @@ final class CompressionWorkers: @unchecked Sendable {
     private let lock = Locked<[(@Sendable (GzipMember) -> Void)?]>([])
     private let available = DispatchSemaphore(value: 0)
     private let count: Int
+    private var threads: [JoinableThread] = []
+    private let shutDownOnce = Locked(false)
 
     init(count: Int, level: Int32) {
         self.count = count
-        for _ in 0..<count {
-            startDetachedThread(stackSize: 512 * 1024) { [self] in
+        let lock = self.lock
+        let available = self.available
+        threads = (0..<count).map { _ in
+            JoinableThread(stackSize: 512 * 1024) {
                 let compressor = GzipMember(level: level)
                 while true {
                     available.wait()
@@ -122,11 +126,14 @@ final class CompressionWorkers: @unchecked Sendable {
         available.signal()
     }
 
+    /// Ends the threads once the jobs before have run, and joins them. Idempotent.
     func shutDown() {
+        guard shutDownOnce.withLock({ done in defer { done = true }; return !done }) else { return }
         for _ in 0..<count {
             lock.withLock { $0.append(nil) }
             available.signal()
         }
+        for thread in threads { thread.join() }
     }
 }
 
@@ -167,6 +174,10 @@ final class CompressionQueue {
     }
 
     deinit { workers.shutDown() }
+
+    /// Ends and joins the worker threads (after `drainAll` or `abandon`); the sink's `finish`
+    /// and `abort` call it, so no thread of a run outlives it.
+    func shutDown() { workers.shutDown() }
 
     func submit(_ bytes: [UInt8], to file: AtomicFile) throws {
         let job = Job()

@@ -254,6 +254,7 @@ public final class SingleFileSink: LineSink {
     }
 
     public func finish() throws {
+        defer { file.compression?.shutDown() }
         try file.commit()
         try file.compression?.drainAll()
     }
@@ -261,6 +262,7 @@ public final class SingleFileSink: LineSink {
     public func abort() {
         file.compression?.abandon()
         file.discard()
+        file.compression?.shutDown()
     }
 }
 
@@ -365,6 +367,7 @@ public final class SplitFileSink: LineSink {
                 committedFiles.append(file.finalPath)
             }
         }
+        defer { compression?.shutDown() }
         try compression?.drainAll()
     }
 
@@ -372,6 +375,7 @@ public final class SplitFileSink: LineSink {
         compression?.abandon()
         current?.discard()
         current = nil
+        compression?.shutDown()
     }
 
     /// After a run that succeeded (`finish` returned and nothing failed): removes the earlier

@@ -24,6 +24,8 @@ final class WriterThread: @unchecked Sendable {
     private let byteCapacity: Int
     let fd: Int32
     let name: String
+    /// Set once in init; joined by `stop()`.
+    private var thread: JoinableThread?
 
     init(fd: Int32, name: String, capacity: Int = 8, byteCapacity: Int = 4 << 20) {
         self.fd = fd
@@ -32,7 +34,7 @@ final class WriterThread: @unchecked Sendable {
         self.byteCapacity = byteCapacity
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
-        startDetachedThread(stackSize: 256 * 1024) { [self] in run() }
+        thread = JoinableThread(stackSize: 256 * 1024) { [self] in run() }
     }
 
     deinit {
@@ -69,6 +71,7 @@ final class WriterThread: @unchecked Sendable {
             stopping = true
             pthread_cond_broadcast(changed)
             pthread_mutex_unlock(lock)
+            thread?.join()
         }
         try drain()
     }
