@@ -23,6 +23,25 @@ extension OutputTargetTests {
 
     // MARK: Finding 5: devices, FIFOs, symlinks, existing files
 
+    /// A new user's finding: `-o /dev/stdout` with stdout a regular file replaced that file by
+    /// rename, losing what the shell wrote around it. bash duplicates the descriptor instead.
+    @Test("-o /dev/stdout, /dev/stderr, /dev/fd/N write through the descriptor, as bash's redirect does")
+    func ownDescriptorsAreWrittenThrough() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input = try directory.write("in.log", Array("x1\ny\nx2\n".utf8))
+        let script = """
+            cd \(Shell.quote(directory.path))
+            { echo a; "$SLUICE" -e x -o /dev/stdout in.log; echo "rc=$?"; echo b; } > out1
+            { echo a >&2; "$SLUICE" -e x -o /dev/stderr in.log; echo b >&2; } 2> out2
+            { echo a; "$SLUICE" -e x -o /dev/fd/3 in.log 3>&1; echo b; } > out3
+            cat out1 out2 out3
+            """
+        _ = input
+        let result = try await Shell.run(script)
+        #expect(result.stdoutText == "a\nx1\nx2\nrc=0\nb\n" + "a\nx1\nx2\nb\n" + "a\nx1\nx2\nb\n", "stderr: \(result.stderr)")
+    }
+
     @Test("-o onto a device node writes through it: the node stays a device (/dev/full: ENOSPC)",
           .enabled(if: geteuid() == 0, "mknod needs root"))
     func deviceTargetIsWrittenThrough() async throws {

@@ -19,6 +19,10 @@ import Synchronization
 ///   `No such device or address`), is connected to and written (as `socat - UNIX-CONNECT:`
 ///   would); a datagram socket is refused.
 ///
+/// - **`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`** (and `/proc/self/fd/N`) name a descriptor of
+///   this process: it is duplicated and written through, as bash's redirect does, so a regular
+///   file behind it is appended to where the shell left it, never replaced.
+///
 /// **Hard links: the rename breaks them.** The name gets a new file; the file's other names
 /// keep the old bytes. A shell redirect truncates in place and so keeps the links, but then a
 /// reader, a failure or a kill finds a half-written file under the name, and "no partial file
@@ -32,6 +36,21 @@ struct OutputDestination {
         case writeThrough
         /// `path` is a Unix socket: connected to and written.
         case connect
+        /// `path` names this descriptor of the process (`/dev/stdout`): duplicated, written.
+        case descriptor(Int32)
+    }
+
+    /// The descriptor `name` stands for, as bash reads `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`.
+    static func ownDescriptor(_ name: String) -> Int32? {
+        switch name {
+        case "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where name.hasPrefix(prefix) {
+                if let fd = Int32(name.dropFirst(prefix.count)), fd >= 0 { return fd }
+            }
+            return nil
+        }
     }
 
     /// The name as given (messages name it).
@@ -48,7 +67,13 @@ struct OutputDestination {
     init(name: String) throws {
         self.name = name
         var info = stat()
-        if stat(name, &info) == 0 {
+        if let fd = Self.ownDescriptor(name) {
+            guard fstat(fd, &info) == 0 else {
+                throw SluiceError(.output, place: name, "cannot write the output: \(SluiceError.systemReason(errno))")
+            }
+            path = name
+            kind = .descriptor(fd)
+        } else if stat(name, &info) == 0 {
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 throw SluiceError(.output, place: name, "cannot write the output: Is a directory")
@@ -92,6 +117,12 @@ struct OutputDestination {
             return (fd, nil)
         case .connect:
             return (try connectToSocket(), nil)
+        case .descriptor(let own):
+            let fd = fcntl(own, F_DUPFD_CLOEXEC, 3)
+            guard fd >= 0 else {
+                throw SluiceError(.output, place: name, "cannot write the output: \(SluiceError.systemReason(errno))")
+            }
+            return (fd, nil)
         case .replace(let existing):
             let slash = path.lastIndex(of: "/")
             let folder = slash.map { String(path[...$0]) } ?? ""
