@@ -180,22 +180,27 @@ import Testing
     func cancellationWithASlowSink() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let input = try folder.write("in.log", Array((1...20_000).map { "line \($0)\n" }.joined().utf8))
+        // 4 MB: several chunks, so batches wait in the channels while the sink holds the first.
+        let input = try folder.write("in.log", Array((1...400_000).map { "line \($0)\n" }.joined().utf8))
         let runner = try PipelineRunner(spec: Self.spec(.path(input), batch: 1))
-        final class SlowSink: WatchedSink, @unchecked Sendable {
+        /// Holds its first write until the test has cancelled the run.
+        final class HeldSink: WatchedSink, @unchecked Sendable {
+            let cancelled = Locked(false)
             override func write(_ chunk: LineChunk) throws {
                 try super.write(chunk)
-                usleep(2_000)
+                while !cancelled.withLock({ $0 }) { usleep(1_000) }
             }
         }
-        let sink = SlowSink()
+        let sink = HeldSink()
         let run = Task { await runner.run(sink: sink) { _ in } }
         var arrivals = sink.written.stream.makeAsyncIterator()
         _ = await arrivals.next()
         run.cancel()
+        sink.cancelled.withLock { $0 = true }
         let report = await run.value
         #expect(report.cancelled)
         #expect(!sink.finished)
+        #expect(sink.bytes.count < 4_000_000, "the batches waiting in the channels were written")
         #expect(sink.aborted)
     }
 
@@ -209,5 +214,25 @@ import Testing
         thread.join()
         #expect(done.withLock { $0 })
         thread.join()  // a second join returns at once
+    }
+
+    /// The review's R2: a FIFO input without a writer held the reader in open(2), where no
+    /// stop or cancellation reached it, and run() never returned.
+    @Test("A FIFO input with no writer: a stop and a cancellation both end the run", .timeLimit(.minutes(1)), arguments: [false, true])
+    func fifoWithoutAWriter(cancel: Bool) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let fifo = folder.file("fifo")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let runner = try PipelineRunner(spec: Self.spec(.path(fifo), batch: 1))
+        let stop = StopRequest()
+        let sink = WatchedSink()
+        let run = Task { await runner.run(sink: sink, stop: stop) { _ in } }
+        try await Task.sleep(for: .milliseconds(200))  // the reader is waiting (not needed to pass)
+        if cancel { run.cancel() } else { stop.stop() }
+        let report = await run.value
+        #expect(report.cancelled == cancel)
+        #expect(sink.bytes.isEmpty)
+        #expect(sink.finished != cancel)
     }
 }

@@ -136,7 +136,13 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 }
                 fd = 0
             case .path(let path):
-                fd = open(path, O_RDONLY | O_CLOEXEC)
+                // A FIFO's open(2) waits for a writer, where no stop or cancellation could reach
+                // the reader: it is opened without waiting, then read blocking, each read
+                // after poll(2) with the wake pipe (it is not a regular file).
+                var before = stat()
+                let isFIFO = stat(path, &before) == 0 && (before.st_mode & S_IFMT) == S_IFIFO
+                fd = open(path, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0))
+                if isFIFO && fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
                 if fd < 0 {
                     // Reported at once, after the lines before it (the partial line waits).
                     let note = SluiceError(.input, place: path, SluiceError.systemReason(errno))
