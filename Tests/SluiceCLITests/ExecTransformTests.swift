@@ -178,7 +178,7 @@ import Testing
         let input = Self.numbered(30_000)
         let expected = try await Shell.output("split -l 7000 --filter \(Shell.quote(command))", stdin: .bytes(input))
         for jobs in ["1", "3"] {
-            let sluice = try await Sluice.run(["-b", "7000", "-j", jobs, "--exec", command], stdin: .bytes(input))
+            let sluice = try await Sluice.run(["-b", "7000", "--batch-timeout", "0", "-j", jobs, "--exec", command], stdin: .bytes(input))
             expectSameBytes(sluice.stdout, expected, "sluice -b 7000 -j \(jobs) --exec \(Shell.quote(command))")
             #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         }
@@ -187,7 +187,7 @@ import Testing
     @Test("--exec 'gzip -1' on batches larger than a pipe: zcat gives the input back")
     func streamedGzipRoundTrip() async throws {
         let input = Self.numbered(60_000)
-        let sluice = try await Sluice.run(["-b", "25000", "-j", "2", "--exec", "gzip -1"], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-b", "25000", "--batch-timeout", "0", "-j", "2", "--exec", "gzip -1"], stdin: .bytes(input))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let decoded = try await Shell.output("zcat", stdin: .bytes(sluice.stdout))
         expectSameBytes(decoded, input, "sluice -b 25000 --exec 'gzip -1' | zcat")
@@ -204,7 +204,7 @@ import Testing
             expected += lines((batch * 5000 + 1...batch * 5000 + 5000).map { "line \($0)" })
             expected += Array((1...3000).map(String.init).joined().utf8)
         }
-        let sluice = try await Sluice.run(["-b", "5000", "-j", "4", "--exec", command], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-b", "5000", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(input))
         expectSameBytes(sluice.stdout, expected, "sluice -b 5000 -j 4 --exec <random sleep; cat; 3000 numbers>")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
     }
@@ -212,7 +212,7 @@ import Testing
     @Test("an error in batch 2 of 5: batch 1, then what batch 2 wrote before failing, then nothing")
     func errorInSecondOfFiveBatches() async throws {
         let command = #"read first; if [ "$first" = "line 6" ]; then cat; exit 4; fi; echo "$first"; cat"#
-        let sluice = try await Sluice.run(["-b", "5", "-j", "4", "--exec", command], stdin: .bytes(Self.numbered(25)))
+        let sluice = try await Sluice.run(["-b", "5", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(Self.numbered(25)))
         #expect(sluice.status == 2)
         #expect(sluice.stderr.contains("exited with status 4") && sluice.stderr.contains(command), "stderr: \(sluice.stderr)")
         // Batch 2's output is passed on as it comes (as parallel --pipe -k does); its status is

@@ -162,10 +162,11 @@ struct ExecStreamSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
         }
 
         deinit {
-            intake?.cancel()
-            slots.cancel()
-            for job in queue.cancel() { job.cancel() }
+            // The jobs first: a command must not see its batch end because the intake stopped.
             jobs.cancelAll()
+            for job in queue.cancel() { job.cancel() }
+            slots.cancel()
+            intake?.cancel()
         }
 
         func start() {
@@ -224,7 +225,8 @@ struct ExecStreamSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
                 job?.input.finish()
                 if sequence.ordered || jobs.intakeEnded() { queue.finish() }
             } catch {
-                job?.input.finish()
+                // Cancelled: the open batch is not whole, its command must not see it end.
+                if error is CancellationError { job?.cancel() } else { job?.input.finish() }
                 // Unordered with jobs still to announce: the last announcement ends the queue.
                 failure.withLock { $0 = error }
                 if sequence.ordered || jobs.intakeEnded() { queue.finish(throwing: error) }
