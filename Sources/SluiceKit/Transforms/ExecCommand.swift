@@ -24,11 +24,18 @@ import Glibc
 /// SIGKILL after `terminationGrace` if the shell has not exited by then (a command that
 /// ignores SIGTERM), and reaps it; `output` is then left as cancelled.
 ///
-/// Why not swift-subprocess (1.0.2, evaluated for issue 8): its Linux spawn resets every
-/// signal to SIG_DFL in the child with no hook to keep one ignored, which breaks finding 9
-/// (a signal ignored when sluice starts stays ignored in its `--exec` children); its child
-/// monitor is a process-wide thread a run cannot join (`RunScope`); and it added 50 s of
-/// fresh release build for the package (see Benchmarks/README.md, "--exec streamed").
+/// Why not swift-subprocess (1.0.2, evaluated for issue 8 on 2026-11-30; numbers on this
+/// project's 2-core machine, loaded): with its `SubprocessFoundation` trait off it links no
+/// Foundation (only libdispatch, which the concurrency runtime links anyway), has process
+/// groups (`processGroupID = 0`) and a SIGTERM-then-SIGKILL `teardownSequence`, and streams
+/// both ways with back-pressure; a bare stdin→`cat`→stdout loop over it moved 200 MB in
+/// 0.31–0.83 s against 0.43–0.63 s for `sluice -b 10000000 --exec cat` (no measurable
+/// difference). It is not adopted because (1) its Linux spawn resets every signal to SIG_DFL
+/// in the child (`_subprocess_fork_exec`), with no hook to keep one ignored: that breaks
+/// finding 9 (a signal ignored when sluice starts stays ignored in its `--exec` children);
+/// (2) it reaps children on a process-wide monitor thread that a run cannot join (`RunScope`);
+/// (3) it and swift-system add 58 s wall (37 s CPU) to a fresh release build of the package,
+/// which CI does on every run.
 public struct ExecCommand: Sendable {
     public let command: String
 
