@@ -112,7 +112,7 @@ public struct PipelineRunner: Sendable {
             case .exec(let command):
                 showBatch()
                 phases.append((ExecCommand(command), []))
-                lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, \(parallel))")
+                lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, streamed in and out, \(parallel))")
             }
         }
         showBatch()

@@ -32,7 +32,7 @@ public struct LineBatch: Sendable {
     /// Diagnostics carried by the batch's chunks, in order.
     public var notes: [SluiceError] { segments.flatMap(\.notes) }
 
-    /// The batch's bytes in one buffer (for `--exec`).
+    /// The batch's bytes in one buffer.
     public func joined() -> [UInt8] {
         if segments.count == 1 { return segments[0].bytes }
         var bytes: [UInt8] = []
@@ -48,7 +48,8 @@ public struct BatchPolicy: Sendable, Equatable {
     public var size: Int
     public var timeout: Duration?
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
-    /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
+    /// (its lines still count towards `size`). nil: batches are whole. (`--exec` sets 1: each
+    /// chunk goes to its command as the batch forms.)
     public var pieceBytes: Int?
     /// Whether a batch ends exactly after `size` lines, a chunk straddling the end being cut
     /// there. When nothing downstream needs whole batches (no `--exec`; file sinks count
