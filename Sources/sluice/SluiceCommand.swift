@@ -49,7 +49,7 @@ struct SluiceCommand: ParsableCommand {
     var unordered = false
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: ArgumentHelp("Lines per batch (and per {n} output file). Default 1000.", valueName: "N"))
     var batchSize: Int?
-    @Option(name: .customLong("batch-bytes"), help: ArgumentHelp("Bound on the bytes a batch holds: 4MiB, 500KB, 65536. With --exec a batch closes at whichever of -b and this comes first; otherwise it only bounds memory ({n} files still hold -b lines). Default 2MiB.", valueName: "SIZE"))
+    @Option(name: .customLong("batch-bytes"), help: ArgumentHelp("Bound on the bytes a batch holds: 4MiB, 500KB, 65536. With --exec a batch closes at whichever of -b and this comes first; otherwise it only bounds memory ({n} files still hold -b lines). Default: none (lines only).", valueName: "SIZE"))
     var batchBytes: String?
     @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
     var batchTimeout: String?

@@ -54,8 +54,8 @@ import Testing
         }
     }
 
-    @Test("--explain shows the byte bound as given, or the default 2MiB", arguments: [
-        (["-e", "x"], "1000 lines or 2MiB or"),
+    @Test("--explain shows the byte bound as given, or none by default", arguments: [
+        (["-e", "x"], "1000 lines or 0.2 seconds"),
         (["-e", "x", "--batch-bytes", "4MiB"], "1000 lines or 4MiB or"),
         (["-e", "x", "--batch-bytes", "500kb", "-b", "20"], "20 lines or 500KB or"),
         (["-e", "x", "--batch-bytes", "64k"], "1000 lines or 64KiB or"),

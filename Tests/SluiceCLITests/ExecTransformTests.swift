@@ -166,4 +166,81 @@ import Testing
         #expect(sluice.status == 2)
         #expect("1\n2\n".utf8.starts(with: sluice.stdout), "got \(escaped(sluice.stdout))")
     }
+
+    // MARK: streamed (issue 8, item 4): the batch goes in as it forms, the output comes out as
+    // it is written; the bytes are those of running the command on each whole batch.
+
+    /// `split -l B --filter CMD` runs CMD once per B lines, in order: the unstreamed semantics.
+    @Test("streamed output is what the command gives on each whole batch (split --filter as oracle)",
+          arguments: ["cat", "wc -l", "sort -r", "head -1", "printf X", "tail -c 5", "grep 7"])
+    func streamedMatchesWholeBatches(command: String) async throws {
+        // 30,000 lines (about 290 KB): batches of 7,000 lines are larger than a pipe holds.
+        let input = Self.numbered(30_000)
+        let expected = try await Shell.output("split -l 7000 --filter \(Shell.quote(command))", stdin: .bytes(input))
+        for jobs in ["1", "3"] {
+            let sluice = try await Sluice.run(["-b", "7000", "--batch-timeout", "0", "-j", jobs, "--exec", command], stdin: .bytes(input))
+            expectSameBytes(sluice.stdout, expected, "sluice -b 7000 -j \(jobs) --exec \(Shell.quote(command))")
+            #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        }
+    }
+
+    @Test("--exec 'gzip -1' on batches larger than a pipe: zcat gives the input back")
+    func streamedGzipRoundTrip() async throws {
+        let input = Self.numbered(60_000)
+        let sluice = try await Sluice.run(["-b", "25000", "--batch-timeout", "0", "-j", "2", "--exec", "gzip -1"], stdin: .bytes(input))
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        let decoded = try await Shell.output("zcat", stdin: .bytes(sluice.stdout))
+        expectSameBytes(decoded, input, "sluice -b 25000 --exec 'gzip -1' | zcat")
+    }
+
+    @Test("large outputs of commands of different speeds keep input order (-j 4)")
+    func streamedOrderKeptWithLargeOutputs() async throws {
+        // Each batch's output (about 100 KB) is larger than a pipe: a later command that is
+        // faster must wait, blocked on its full pipe, until the earlier output has ended.
+        let input = Self.numbered(40_000)
+        let command = #"perl -e 'select(undef, undef, undef, rand(0.2)); print while <STDIN>; print for 1..3000'"#
+        var expected: [UInt8] = []
+        for batch in 0..<8 {
+            expected += lines((batch * 5000 + 1...batch * 5000 + 5000).map { "line \($0)" })
+            expected += Array((1...3000).map(String.init).joined().utf8)
+        }
+        let sluice = try await Sluice.run(["-b", "5000", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(input))
+        expectSameBytes(sluice.stdout, expected, "sluice -b 5000 -j 4 --exec <random sleep; cat; 3000 numbers>")
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+    }
+
+    @Test("an error in batch 2 of 5: batch 1, then what batch 2 wrote before failing, then nothing")
+    func errorInSecondOfFiveBatches() async throws {
+        let command = #"read first; if [ "$first" = "line 6" ]; then cat; exit 4; fi; echo "$first"; cat"#
+        let sluice = try await Sluice.run(["-b", "5", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(Self.numbered(25)))
+        #expect(sluice.status == 2)
+        #expect(sluice.stderr.contains("exited with status 4") && sluice.stderr.contains(command), "stderr: \(sluice.stderr)")
+        // Batch 2's output is passed on as it comes (as parallel --pipe -k does); its status is
+        // known only once it has ended, and nothing of batches 3-5 follows it.
+        let expected = lines((1...5).map { "line \($0)" } + (7...10).map { "line \($0)" })
+        expectSameBytes(sluice.stdout, expected, "sluice -b 5 -j 4 --exec <fails on batch 2>")
+    }
+
+    @Test("-m stops a command that never stops writing", arguments: [["-m", "5"], ["-q"]])
+    func maxCountStopsAnEndlessCommand(options: [String]) async throws {
+        let sluice = try await Sluice.run(options + ["-j", "2", "--exec", "cat >/dev/null; yes"],
+                                          stdin: .bytes(Self.numbered(10)), timeout: .seconds(30))
+        #expect(!sluice.timedOut, "sluice did not stop the endless command")
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stdoutText == (options == ["-q"] ? "" : String(repeating: "y\n", count: 5)))
+    }
+
+    @Test("--unordered streams each batch's output whole, never interleaved with another's")
+    func unorderedKeepsEachBatchTogether() async throws {
+        let command = #"read n; sleep 0.$((9 - n)); yes "batch $n" | head -20000"#
+        let sluice = try await Sluice.run(["-b", "1", "-j", "4", "--unordered", "--exec", command],
+                                          stdin: .bytes(lines((1...8).map(String.init))))
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        var runs: [(String, Int)] = []
+        for line in sluice.stdoutLines {
+            if let last = runs.last, last.0 == line { runs[runs.count - 1].1 += 1 } else { runs.append((line, 1)) }
+        }
+        #expect(runs.map(\.1) == Array(repeating: 20000, count: 8), "runs: \(runs.map { "\($0.0) x\($0.1)" })")
+        #expect(Set(runs.map(\.0)) == Set((1...8).map { "batch \($0)" }))
+    }
 }

@@ -12,11 +12,29 @@ import Testing
     @Test("-m ends the run without waiting for an --exec command that ignores SIGTERM")
     func execChildIgnoringTermDoesNotHoldTheRun() async throws {
         let input = lines((1...300).map { "line \($0)" })
-        let command = #"read x; if [ "$x" = "line 1" ]; then echo hi; cat >/dev/null; else trap '' TERM; cat >/dev/null; sleep 61.3; fi"#
+        let command = #"read x; if [ "$x" = "line 1" ]; then echo hi; cat >/dev/null; else trap '' TERM; cat >/dev/null; sleep 61.9; fi"#
         let sluice = try await Sluice.run(
             ["-m1", "-b100", "-j2", "--exec", command], stdin: .bytes(input), timeout: .seconds(30)
         )
         #expect(!sluice.timedOut, "sluice (or a child holding its stderr) was still there after 30 s")
+        #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
+        #expect(sluice.stdoutText == "hi\n")
+        let left = try await Shell.run("pgrep -f '^sleep 61.9$'")
+        #expect(left.stdout.isEmpty, "a child outlived sluice: \(left.stdoutText)")
+    }
+
+    /// Finding 3 as first reported: the first batch's command prints `hi` and then sleeps with
+    /// SIGTERM ignored, holding its stdout open. With the output streamed, `-m1` is reached as
+    /// soon as `hi` is read; the command (and the second batch's) get SIGTERM, SIGKILL after
+    /// 0.5 s, and are reaped; sluice exits 0 at once instead of waiting out the sleep.
+    @Test("-m1 stops as soon as a streamed command has printed its line, ending the commands")
+    func execStreamedStopsAtTheFirstLine() async throws {
+        let input = lines((1...300).map { "line \($0)" })
+        let sluice = try await Sluice.run(
+            ["-m1", "-b100", "-j2", "--exec", #"trap "" TERM; cat >/dev/null; echo hi; sleep 61.3"#],
+            stdin: .bytes(input), timeout: .seconds(30)
+        )
+        #expect(!sluice.timedOut, "sluice waited for the command's sleep")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(sluice.stdoutText == "hi\n")
         let left = try await Shell.run("pgrep -f '^sleep 61.3$'")

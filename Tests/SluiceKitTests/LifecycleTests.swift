@@ -105,7 +105,9 @@ import Testing
         run.cancel()
         let report = await run.value
         #expect(report.cancelled)
-        #expect(sink.bytes.isEmpty)
+        // The open batch's lines went to the command as they came, and what it wrote may have
+        // reached the sink (--exec is streamed, issue 8, item 4): the sink is aborted, not
+        // committed. The command never saw its input end, as it would for a whole batch.
         #expect(!FileManager.default.fileExists(atPath: marker))
         #expect(!sink.finished)
     }

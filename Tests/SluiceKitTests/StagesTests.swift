@@ -161,6 +161,48 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
     }
 }
 
+/// `receiveBlocking`: a consumer that is a plain thread (the writer of a streamed `--exec`).
+@Suite struct BoundedChannelBlockingReceiveTests {
+    /// Runs `body` on a thread; the result comes back through an async stream.
+    static func onThread(_ body: @escaping @Sendable () -> [String]) async -> [String] {
+        let (stream, continuation) = AsyncStream<[String]>.makeStream()
+        Thread {
+            continuation.yield(body())
+            continuation.finish()
+        }.start()
+        for await value in stream { return value }
+        return []
+    }
+
+    @Test func aThreadConsumerGetsEveryElementInOrderThenTheEnd() async {
+        let channel = BoundedChannel<Int>(capacity: 2)
+        let producer = Task {
+            for i in 0..<500 { await channel.send(i) }
+            channel.finish(throwing: TestFailure(id: 7))
+        }
+        let got = await Self.onThread {
+            var seen: [String] = []
+            while true {
+                let value = channel.receiveBlocking()
+                seen.append(received(value))
+                if case .element = value { continue }
+                return seen
+            }
+        }
+        await producer.value
+        #expect(got.dropLast() == (0..<500).map { "element(\($0))" })
+        #expect(got.last?.hasPrefix("failed(") == true)
+    }
+
+    @Test func cancellingWakesAThreadWaitingOnAnEmptyChannel() async throws {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        let waiter = Task { await Self.onThread { [received(channel.receiveBlocking())] } }
+        try await Task.sleep(for: .milliseconds(50))  // the thread is waiting, most likely (not needed to pass)
+        channel.cancel()
+        #expect(await waiter.value == ["cancelled"])
+    }
+}
+
 @Suite struct ConcurrentMapTests {
     @Test(arguments: [1, 2, 4, 8])
     func orderedOutputFollowsInputOrderWhenLaterElementsFinishFirst(limit: Int) async throws {

@@ -262,3 +262,42 @@ extension ChildProcessTests {
         }
     }
 }
+
+/// `--exec` output read in pieces of any size (issue 8, item 4): passed on byte for byte, each
+/// line counted once, where it ends; steps after the exec see whole lines.
+@Suite struct ExecOutputFramerTests {
+    static let outputs = ["", "a", "a\n", "a\nbb", "a\n\nccc\n", "x\r\ny\u{0}z", String(repeating: "long", count: 3000) + "\nend"]
+
+    static func frame(_ bytes: [UInt8], pieceSize: Int, steps: [any ChunkStep]) throws -> [LineChunk] {
+        var framer = ExecOutputFramer(steps: steps)
+        var chunks: [LineChunk] = []
+        for start in stride(from: 0, to: bytes.count, by: pieceSize) {
+            chunks += try Array(bytes[start..<min(start + pieceSize, bytes.count)]).withUnsafeBufferPointer { try framer.append($0) }
+        }
+        return chunks + (try framer.finish())
+    }
+
+    @Test(arguments: [1, 2, 7, 4096])
+    func piecesKeepTheBytesAndCountEachLineOnce(pieceSize: Int) throws {
+        for output in Self.outputs {
+            let bytes = output.bytes
+            let chunks = try Self.frame(bytes, pieceSize: pieceSize, steps: [])
+            var written: [UInt8] = []
+            for chunk in chunks { chunk.withWrittenBytes { written.append(contentsOf: $0) } }
+            #expect(written == bytes, "\(text(bytes).debugDescription) in pieces of \(pieceSize)")
+            let lines = bytes.filter { $0 == 0x0A }.count + (bytes.last.map { $0 == 0x0A ? 0 : 1 } ?? 0)
+            #expect(chunks.reduce(0) { $0 + $1.lineCount } == lines, "\(text(bytes).debugDescription) in pieces of \(pieceSize)")
+        }
+    }
+
+    @Test(arguments: [1, 2, 7, 4096])
+    func stepsSeeWholeLinesAndTheLastLineWithANewline(pieceSize: Int) throws {
+        let steps: [any ChunkStep] = [try MapSpec(parsing: "upper").makeStep()]
+        for output in Self.outputs {
+            let chunks = try Self.frame(output.bytes, pieceSize: pieceSize, steps: steps)
+            let expected = output.isEmpty || output.hasSuffix("\n") ? output : output + "\n"
+            #expect(text(chunks.flatMap(\.bytes)) == expected.uppercased(), "pieces of \(pieceSize)")
+            #expect(chunks.allSatisfy { !$0.endsWithoutNewline })
+        }
+    }
+}

@@ -25,6 +25,9 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
 
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let spaceAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Signalled when an element is queued, the stream ends or the channel is cancelled, for a
+    /// consumer thread waiting in `receiveBlocking`.
+    private let itemAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let capacity: Int
     private var items: [Element?] = []  // taken slots are nil'ed at once, so memory is released
     private var head = 0
@@ -47,14 +50,17 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         self.capacity = capacity
         pthread_mutex_init(lock, nil)
         pthread_cond_init(spaceAvailable, nil)
+        pthread_cond_init(itemAvailable, nil)
     }
 
     deinit {
         timer?.task.cancel()
         pthread_cond_destroy(spaceAvailable)
+        pthread_cond_destroy(itemAvailable)
         pthread_mutex_destroy(lock)
         lock.deallocate()
         spaceAvailable.deallocate()
+        itemAvailable.deallocate()
     }
 
     private var queuedCount: Int { items.count - head }
@@ -95,6 +101,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
             return
         }
         items.append(element)
+        pthread_cond_signal(itemAvailable)
         pthread_mutex_unlock(lock)
     }
 
@@ -136,6 +143,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         finished = true
         failure = error
         pthread_cond_broadcast(spaceAvailable)  // a blocked sender delivers, then stops
+        pthread_cond_broadcast(itemAvailable)
         let consumer = blockedSenders == 0 ? waitingConsumer : nil
         if consumer != nil { waitingConsumer = nil }
         pthread_mutex_unlock(lock)
@@ -156,6 +164,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         let producers = waitingProducers
         waitingProducers = []
         pthread_cond_broadcast(spaceAvailable)
+        pthread_cond_broadcast(itemAvailable)
         pthread_mutex_unlock(lock)
         consumer?.continuation.resume(returning: .cancelled)
         for producer in producers { producer.resume() }
@@ -163,6 +172,17 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     }
 
     // MARK: consumer
+
+    /// The next element, or the end, blocking the calling thread while the channel is empty
+    /// (for a consumer that is a plain thread, such as an `--exec` child's stdin writer).
+    public func receiveBlocking() -> Received {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while true {
+            if let received = takeLocked() { return received }
+            pthread_cond_wait(itemAvailable, lock)
+        }
+    }
 
     /// The next element, or the end. Waits while the channel is empty.
     public func receive() async -> Received {

@@ -114,7 +114,7 @@ public struct PipelineRunner: Sendable {
             case .exec(let command):
                 showBatch()
                 phases.append((ExecCommand(command), []))
-                lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, \(parallel))")
+                lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, streamed in and out, \(parallel))")
             }
         }
         showBatch()
@@ -228,23 +228,20 @@ public struct PipelineRunner: Sendable {
             } else {
                 policy.exactBoundaries = false  // sinks cut files by their own line count
             }
+        } else {
+            // --exec streams: each chunk of a batch goes to its command as it arrives (the
+            // batch is never held whole); the batch still ends after exactly -b lines.
+            policy.pieceBytes = 1
         }
         let batched = filtered.batched(policy)
         let stream: any AsyncSequence<LineBatch, any Error>
         if execPhases.isEmpty {
             stream = batched
         } else {
-            let phases = execPhases.map { ExecPhase(command: $0.0, steps: $0.1) }
-            stream = batched.concurrentMap(limit: spec.concurrency, ordered: spec.ordered) { batch in
-                var input = batch.joined()
-                var chunk = LineChunk(bytes: [])
-                for phase in phases {
-                    chunk = try await phase.run(input)
-                    input = chunk.endsWithoutNewline ? chunk.withWrittenBytes { Array($0) } : chunk.bytes
-                }
-                chunk.notes = batch.notes
-                return LineBatch(segments: [chunk], lineCount: chunk.lineCount, closing: batch.closing)
-            }
+            // One command per batch, its output byte for byte (`ExecOutputFramer`: a last line
+            // without `\n` is written without it and counts as a line for -m, -c, --stats and
+            // the exit status; steps after an exec read it as a line and write it with one).
+            stream = batched.execStreamed(execPhases, limit: spec.concurrency, ordered: spec.ordered)
         }
 
         var result = RunReport()
@@ -319,35 +316,15 @@ public struct PipelineRunner: Sendable {
         }
     }
 
-    /// One `exec` and the line steps (grep, map) up to the next one, run per batch.
-    ///
-    /// The command's output is kept byte for byte: it feeds the next command unchanged, and
-    /// when no step follows it is what the sink writes, a last line without `\n` included
-    /// (`LineChunk.endsWithoutNewline`). Steps read lines, so for them that last line is framed
-    /// as a line (newline added, as grep prints it) and their output is lines. A last line
-    /// without `\n` counts as a line for `-m`, `-c`, `--stats` and the exit status: `printf X`
-    /// on three batches writes `XXX` and counts three lines (one per batch).
-    struct ExecPhase: Sendable {
-        let command: ExecCommand
-        let steps: [any ChunkStep]
-
-        /// Runs the command on `input`; its output as a chunk (framed for the steps, if any).
-        func run(_ input: [UInt8]) async throws -> LineChunk {
-            let output = LineChunk(bytesAsWritten: try await command.run(input))
-            guard !steps.isEmpty else { return output }
-            var framed = output
-            framed.endsWithoutNewline = false
-            return try steps.apply(framed)
-        }
-    }
-
-    /// The first `lines` lines of `batch`.
+    /// The first `lines` lines of `batch`. A piece of `--exec` output that ends inside a line
+    /// (`endsWithoutNewline`, counting only its newlines) is cut after its last counted line
+    /// when that line is the last one wanted: the partial line after it is not one of them.
     static func truncate(_ batch: LineBatch, toLines lines: Int) -> LineBatch {
         var kept: [LineChunk] = []
         var remaining = lines
         for segment in batch.segments {
             let count = segment.lineCount
-            if count <= remaining {
+            if count < remaining || (count == remaining && !segment.endsWithoutNewline) {
                 kept.append(segment)
                 remaining -= count
             } else {

@@ -34,7 +34,7 @@ public struct LineBatch: Sendable {
     /// Diagnostics carried by the batch's chunks, in order.
     public var notes: [SluiceError] { segments.flatMap(\.notes) }
 
-    /// The batch's bytes in one buffer (for `--exec`).
+    /// The batch's bytes in one buffer.
     public func joined() -> [UInt8] {
         if segments.count == 1 { return segments[0].bytes }
         var bytes: [UInt8] = []
@@ -52,18 +52,19 @@ public struct BatchPolicy: Sendable, Equatable {
     public var timeout: Duration?
     /// The byte bound: a batch closes (`.bytes`) before a line that would take it past this
     /// many bytes; one line longer than the bound is a batch of its own. nil: lines only.
-    /// This is what one `--exec` child is given at once, so it bounds the memory a batch
-    /// holds whatever `-b` is. Without `--exec` the runner turns it into `pieceBytes` instead
-    /// (batches, and `{n}` files, stay cut by line count; only what is held is bounded).
+    /// With `--exec` it cuts what each command is given (vector's `max_bytes`). Without
+    /// `--exec` the runner turns it into `pieceBytes` instead (batches, and `{n}` files, stay
+    /// cut by line count; only what is held is bounded).
     public var maxBytes: Int?
-    /// The default byte bound, `--batch-bytes`: 2 MiB. An `--exec` batch in flight costs about
-    /// 3.5 times its bytes (the batch, its copy for the child, the child's output collected
-    /// whole): `-e '' -b 500000 --exec cat` on 200 MB peaks at 42 MiB with 1 MiB, 51 MiB with
-    /// 2 MiB, 67 MiB with 4 MiB and 96 MiB with 8 MiB (`-j 2`; 485 MiB with no byte bound),
-    /// against DESIGN.md's 64 MiB. At the default `-b 1000` a batch of log lines is far below it.
-    public static let defaultMaxBytes = 2 << 20
+    /// The default byte bound: none. `--exec` is streamed (a command gets its batch as it
+    /// forms, and memory holds two chunks of it, whatever its size), so a default bound would
+    /// only change what each command is given, where `-b N` should mean what `split -l N
+    /// --filter` means. (Before streaming, a 2 MiB default bounded `-e '' -b 500000 --exec cat`
+    /// on 200 MB at 51 MiB; streamed, it peaks at about 30 MiB without any byte bound.)
+    public static let defaultMaxBytes: Int? = nil
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
-    /// (its lines still count towards `size`). nil: batches are whole (needed by `--exec`).
+    /// (its lines still count towards `size`). nil: batches are whole. (`--exec` sets 1: each
+    /// chunk goes to its command as the batch forms.)
     public var pieceBytes: Int?
     /// Whether a batch ends exactly after `size` lines, a chunk straddling the end being cut
     /// there. When nothing downstream needs whole batches (no `--exec`; file sinks count
