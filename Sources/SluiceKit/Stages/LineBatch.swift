@@ -99,6 +99,9 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
     static var gatherBelow: Int { 4096 }
     /// Lines of the open batch, including pieces already handed on.
     private(set) var batchLines = 0
+    /// Bytes of the open batch, including pieces already handed on (what `maxBytes` bounds:
+    /// with `--exec` streamed, the batch goes on in pieces of one chunk).
+    private(set) var batchBytes = 0
     private(set) var openedAt: Instant?
 
     public init(policy: BatchPolicy) {
@@ -141,9 +144,9 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             // holds lines past the bound, which then closes and the line opens the next).
             var fit = lines
             var cut: (head: LineChunk, tail: LineChunk)?
-            if let limit = policy.maxBytes, pendingBytes + rest.byteCount > limit {
-                let (head, tail, headLines) = rest.split(atMostBytes: limit - pendingBytes)
-                fit = head.byteCount > limit - pendingBytes && pendingLines > 0 ? 0 : headLines
+            if let limit = policy.maxBytes, batchBytes + rest.byteCount > limit {
+                let (head, tail, headLines) = rest.split(atMostBytes: max(0, limit - batchBytes))
+                fit = head.byteCount > limit - batchBytes && batchLines > 0 ? 0 : headLines
                 cut = (head, tail)
             }
             let moved = Swift.min(fit, policy.size - batchLines)
@@ -192,6 +195,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         pendingLines += lines
         pendingBytes += chunk.byteCount
         batchLines += lines
+        batchBytes += chunk.byteCount
     }
 
     /// The open batch, if the deadline has passed at `now`.
@@ -222,6 +226,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
         batch.closing = closing
         batch.ends = batch.lineCount == 0 && batchLines == 0 ? 0 : ends
         batchLines = 0
+        batchBytes = 0
         openedAt = nil
         return batch
     }
