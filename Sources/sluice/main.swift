@@ -67,7 +67,7 @@ func runMain() async -> Int32 {
     }
     let sink: any LineSink
     do {
-        sink = try runner.makeSink()
+        sink = try await runner.makeSink()
     } catch {
         printError("\(error)")
         return 2

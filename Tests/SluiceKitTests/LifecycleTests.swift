@@ -54,13 +54,13 @@ import Testing
         var aborted = false
         let written = AsyncStream<Void>.makeStream()
 
-        func write(_ chunk: LineChunk) throws {
+        func write(_ chunk: LineChunk) async throws {
             bytes += chunk.bytes
             written.continuation.yield()
         }
-        func batchEnded(_ closing: BatchClosing) throws {}
-        func finish() throws { finished = true }
-        func abort() { aborted = true }
+        func batchEnded(_ closing: BatchClosing) async throws {}
+        func finish() async throws { finished = true }
+        func abort() async { aborted = true }
     }
 
     static func spec(_ input: InputName, stages: [Stage] = [], batch: Int = 1000) -> PipelineSpec {
@@ -188,8 +188,8 @@ import Testing
         /// Holds its first write until the test has cancelled the run.
         final class HeldSink: WatchedSink, @unchecked Sendable {
             let cancelled = Locked(false)
-            override func write(_ chunk: LineChunk) throws {
-                try super.write(chunk)
+            override func write(_ chunk: LineChunk) async throws {
+                try await super.write(chunk)
                 while !cancelled.withLock({ $0 }) { usleep(1_000) }
             }
         }

@@ -54,36 +54,36 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
 }
 
 @Suite struct SingleFileSinkTests {
-    @Test func theFileAppearsOnlyAfterFinish() throws {
+    @Test func theFileAppearsOnlyAfterFinish() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SingleFileSink(path: folder.file("out.log"))
         #expect(try temporaries(folder).count == 1, "created at the start, under a hidden name")
         #expect(try temporaries(folder).first?.hasPrefix(".out.log.sluice-") == true)
-        try sink.write(chunk("a\nb\n"))
-        try sink.batchEnded(.size)
-        try sink.write(chunk("c\u{0}\r\n"))
-        try sink.batchEnded(.timeout)
+        try await sink.write(chunk("a\nb\n"))
+        try await sink.batchEnded(.size)
+        try await sink.write(chunk("c\u{0}\r\n"))
+        try await sink.batchEnded(.timeout)
         #expect(!FileManager.default.fileExists(atPath: folder.file("out.log")))
-        try sink.finish()
+        try await sink.finish()
         #expect(try folder.listing() == ["out.log"])
         #expect(try folder.read("out.log") == "a\nb\nc\u{0}\r\n".bytes)
     }
 
-    @Test func abortRemovesTheTemporary() throws {
+    @Test func abortRemovesTheTemporary() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SingleFileSink(path: folder.file("out.log"))
-        try sink.write(chunk("a\n"))
-        sink.abort()
+        try await sink.write(chunk("a\n"))
+        await sink.abort()
         #expect(try folder.listing().isEmpty)
     }
 
-    @Test func noLinesStillMakesAnEmptyFile() throws {
+    @Test func noLinesStillMakesAnEmptyFile() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SingleFileSink(path: folder.file("empty.log"))
-        try sink.finish()
+        try await sink.finish()
         #expect(try folder.listing() == ["empty.log"])
         #expect(try folder.read("empty.log").isEmpty)
     }
@@ -94,8 +94,8 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
         defer { folder.remove() }
         let data = ChunkSourceTests.sampleLines(20_000)
         let sink = try SingleFileSink(path: folder.file("out.log.gz"), compressionLevel: level)
-        for part in linesWithNewline(data).chunks(of: 777) { try sink.write(LineChunk(bytes: Array(part.joined()))) }
-        try sink.finish()
+        for part in linesWithNewline(data).chunks(of: 777) { try await sink.write(LineChunk(bytes: Array(part.joined()))) }
+        try await sink.finish()
         #expect(try folder.listing() == ["out.log.gz"])
         let decoded = try await shell("zcat '\(folder.file("out.log.gz"))'")
         #expect(decoded.status == 0)
@@ -113,8 +113,8 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
         var data = (0..<(1_300_000)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         data.append(UInt8(ascii: "\n"))
         let sink = try SingleFileSink(path: folder.file("noise.gz"), compressionLevel: level)
-        try sink.write(LineChunk(bytes: data))
-        try sink.finish()
+        try await sink.write(LineChunk(bytes: data))
+        try await sink.finish()
         let decoded = try await shell("zcat '\(folder.file("noise.gz"))'")
         #expect(decoded.status == 0)
         #expect(difference(decoded.output, data) == nil)
@@ -123,12 +123,12 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SingleFileSink(path: folder.file("live.gz"))
-        try sink.write(chunk("first\nsecond\n"))
-        try sink.batchEnded(.timeout)
+        try await sink.write(chunk("first\nsecond\n"))
+        try await sink.batchEnded(.timeout)
         let temporary = try #require(try temporaries(folder).first)
         let partial = try await shell("gzip -dc '\(folder.file(temporary))' 2>/dev/null")
         #expect(text(partial.output) == "first\nsecond\n")
-        try sink.finish()
+        try await sink.finish()
         #expect(try await shell("zcat '\(folder.file("live.gz"))'").output == "first\nsecond\n".bytes)
     }
 
@@ -149,14 +149,14 @@ extension Array {
 }
 
 @Suite struct SplitFileSinkTests {
-    static func write(_ lines: [String], in pieces: [Int], to sink: SplitFileSink, knownCounts: Bool) throws {
+    static func write(_ lines: [String], in pieces: [Int], to sink: SplitFileSink, knownCounts: Bool) async throws {
         var index = 0
         var piece = 0
         while index < lines.count {
             let size = min(pieces[piece % pieces.count], lines.count - index)
             piece += 1
             let bytes = lines[index..<(index + size)].joined().bytes
-            try sink.write(LineChunk(bytes: bytes, lineCount: knownCounts ? size : nil))
+            try await sink.write(LineChunk(bytes: bytes, lineCount: knownCounts ? size : nil))
             index += size
         }
     }
@@ -167,8 +167,8 @@ extension Array {
         defer { folder.remove() }
         let lines = (0..<23).map { "line \($0)\n" }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("part-{n:3}.log")), linesPerFile: 5)
-        try Self.write(lines, in: pieces, to: sink, knownCounts: knownCounts)
-        try sink.finish()
+        try await Self.write(lines, in: pieces, to: sink, knownCounts: knownCounts)
+        try await sink.finish()
         let names = ["part-001.log", "part-002.log", "part-003.log", "part-004.log", "part-005.log"]
         #expect(try folder.listing() == names)
         #expect(sink.committedFiles == names.map(folder.file))
@@ -188,63 +188,63 @@ extension Array {
 
     /// `--exec` output whose last line has no newline: the files hold the bytes as written, cut
     /// as if that line had one.
-    @Test func lastLineWithoutNewlineIsWrittenAsIs() throws {
+    @Test func lastLineWithoutNewlineIsWrittenAsIs() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 2)
-        try sink.write(LineChunk(bytesAsWritten: "a\nb\nc".bytes))
-        try sink.write(LineChunk(bytesAsWritten: "X".bytes))
-        try sink.finish()
+        try await sink.write(LineChunk(bytesAsWritten: "a\nb\nc".bytes))
+        try await sink.write(LineChunk(bytesAsWritten: "X".bytes))
+        try await sink.finish()
         #expect(try folder.listing() == ["p1.log", "p2.log"])
         #expect(text(try folder.read("p1.log")) == "a\nb\n")
         #expect(text(try folder.read("p2.log")) == "cX")
         let single = try SingleFileSink(path: folder.file("all.log"))
-        try single.write(LineChunk(bytesAsWritten: "a\nb".bytes))
-        try single.write(LineChunk(bytesAsWritten: "c".bytes))
-        try single.finish()
+        try await single.write(LineChunk(bytesAsWritten: "a\nb".bytes))
+        try await single.write(LineChunk(bytesAsWritten: "c".bytes))
+        try await single.finish()
         #expect(text(try folder.read("all.log")) == "a\nbc")
     }
 
-    @Test func aFileAppearsOnlyWhenComplete() throws {
+    @Test func aFileAppearsOnlyWhenComplete() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 3)
         #expect(try temporaries(folder).count == 1, "the first temporary is made at once")
-        try sink.write(chunk("a\nb\n"))
-        try sink.batchEnded(.timeout)  // a timeout flushes, never cuts a file short
+        try await sink.write(chunk("a\nb\n"))
+        try await sink.batchEnded(.timeout)  // a timeout flushes, never cuts a file short
         #expect(try folder.listing().filter { !$0.hasPrefix(".") }.isEmpty)
-        try sink.write(chunk("c\nd\n"))
+        try await sink.write(chunk("c\nd\n"))
         #expect(try folder.listing().filter { !$0.hasPrefix(".") } == ["p1.log"])
         #expect(text(try folder.read("p1.log")) == "a\nb\nc\n")
-        try sink.finish()
+        try await sink.finish()
         #expect(try folder.listing() == ["p1.log", "p2.log"])
         #expect(text(try folder.read("p2.log")) == "d\n")
     }
 
-    @Test func noLinesNoFilesAndNoTemporaries() throws {
+    @Test func noLinesNoFilesAndNoTemporaries() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n}.log")), linesPerFile: 3)
-        try sink.finish()
+        try await sink.finish()
         #expect(try folder.listing().isEmpty)
         #expect(sink.committedFiles.isEmpty)
     }
 
-    @Test func anExactMultipleLeavesNoEmptyLastFile() throws {
+    @Test func anExactMultipleLeavesNoEmptyLastFile() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}")), linesPerFile: 2)
-        try sink.write(chunk("a\nb\nc\nd\n"))
-        try sink.finish()
+        try await sink.write(chunk("a\nb\nc\nd\n"))
+        try await sink.finish()
         #expect(try folder.listing() == ["p1", "p2"])
     }
 
-    @Test func abortRemovesTheOpenTemporaryAndKeepsCompleteFiles() throws {
+    @Test func abortRemovesTheOpenTemporaryAndKeepsCompleteFiles() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 2)
-        try sink.write(chunk("a\nb\nc\n"))
-        sink.abort()
+        try await sink.write(chunk("a\nb\nc\n"))
+        await sink.abort()
         #expect(try folder.listing() == ["p1.log"])
         #expect(try temporaries(folder).isEmpty)
     }
@@ -254,8 +254,8 @@ extension Array {
         defer { folder.remove() }
         let lines = (0..<10).map { "gz line \($0)\n" }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log.gz")), linesPerFile: 4)
-        try Self.write(lines, in: [3], to: sink, knownCounts: false)
-        try sink.finish()
+        try await Self.write(lines, in: [3], to: sink, knownCounts: false)
+        try await sink.finish()
         #expect(try folder.listing() == ["p1.log.gz", "p2.log.gz", "p3.log.gz"])
         for (i, name) in ["p1.log.gz", "p2.log.gz", "p3.log.gz"].enumerated() {
             let decoded = try await shell("zcat '\(folder.file(name))'")
@@ -395,7 +395,7 @@ extension Array {
         #expect(try FileNameTemplate(parsing: "p{n:\(width)}").largestNumber == largest)
     }
 
-    @Test func anExistingSetIsRefusedUnlessOverwriting() throws {
+    @Test func anExistingSetIsRefusedUnlessOverwriting() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let template = try FileNameTemplate(parsing: folder.file("p{n:1}.log"))
@@ -405,8 +405,8 @@ extension Array {
         #expect(try temporaries(folder).isEmpty)
 
         let sink = try SplitFileSink(template: template, linesPerFile: 1, overwrite: true)
-        try sink.write(chunk("a\nb\n"))
-        try sink.finish()
+        try await sink.write(chunk("a\nb\n"))
+        try await sink.finish()
         #expect(try folder.listing().filter { !$0.hasPrefix(".") } == ["p1.log", "p2.log", "p3.log", "p4.log"],
                 "nothing is removed before the run is known to have succeeded")
         try sink.removeSupersededFiles()
@@ -419,9 +419,9 @@ extension Array {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file(name)), linesPerFile: 1)
-        let error = #expect(throws: SluiceError.self) { try sink.write(chunk((1...10).map { "\($0)\n" }.joined())) }
+        let error = await #expect(throws: SluiceError.self) { try await sink.write(chunk((1...10).map { "\($0)\n" }.joined())) }
         #expect(error?.message.hasPrefix("output file suffixes exhausted") == true, "\(error?.message ?? "")")
-        sink.abort()
+        await sink.abort()
         #expect(try folder.listing() == (1...9).map { name.replacingOccurrences(of: "{n:1}", with: String($0)) })
         for number in 1...9 {
             let path = folder.file(name.replacingOccurrences(of: "{n:1}", with: String(number)))

@@ -374,7 +374,7 @@ extension ChildProcessTests {
         @Test func makeSinkFailsEarlyForAnUnwritableFile() async {
             var spec = PipelineSpec()
             spec.output = .file("/nonexistent-sluice-dir/out.log")
-            let error = #expect(throws: SluiceError.self) { _ = try PipelineRunner(spec: spec).makeSink() }
+            let error = await #expect(throws: SluiceError.self) { _ = try await PipelineRunner(spec: spec).makeSink() }
             #expect(error?.code == .output)
         }
 
@@ -383,7 +383,7 @@ extension ChildProcessTests {
                 var spec = Self.spec([path], stages: [.grep(GrepSpec(patterns: ["WARN"]))], batch: BatchPolicy(size: 400, timeout: nil))
                 spec.output = .split(try FileNameTemplate(parsing: folder.file("out-{n:2}.log")))
                 let runner = try PipelineRunner(spec: spec)
-                let sink = try runner.makeSink()
+                let sink = try await runner.makeSink()
                 let report = await runner.run(sink: sink) { _ in }
                 #expect(report.exitStatus(quiet: false) == 0)
                 let names = try folder.listing().filter { $0.hasPrefix("out-") }

@@ -217,13 +217,13 @@ final class CollectingSink: LineSink {
     var finished = false
     var aborted = false
 
-    func write(_ chunk: LineChunk) throws {
+    func write(_ chunk: LineChunk) async throws {
         bytes += chunk.bytes
         writes += 1
     }
-    func batchEnded(_ closing: BatchClosing) throws { batchEnds.append(closing) }
-    func finish() throws { finished = true }
-    func abort() { aborted = true }
+    func batchEnded(_ closing: BatchClosing) async throws { batchEnds.append(closing) }
+    func finish() async throws { finished = true }
+    func abort() async { aborted = true }
 
     var lines: [String] { linesWithNewline(bytes).map(text) }
 }

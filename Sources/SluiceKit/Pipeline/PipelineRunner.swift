@@ -137,7 +137,7 @@ public struct PipelineRunner: Sendable {
 
     /// Opens the output (failing before any input is read if it cannot be created, or if an
     /// input is a file it would replace: `input file is also the output`).
-    public func makeSink() throws -> any LineSink {
+    public func makeSink() async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
         let sink: any LineSink
         switch spec.output {
@@ -156,7 +156,7 @@ public struct PipelineRunner: Sendable {
         do {
             try spec.refuseInputs(among: sink.replacedFiles)
         } catch {
-            sink.abort()
+            await sink.abort()
             throw error
         }
         return sink
@@ -256,39 +256,39 @@ public struct PipelineRunner: Sendable {
                 output += batch.lineCount
                 result.batches += batch.ends
                 for segment in batch.segments {
-                    if !spec.quiet && !spec.countOnly && !segment.isEmpty { try sink.write(segment) }
+                    if !spec.quiet && !spec.countOnly && !segment.isEmpty { try await sink.write(segment) }
                     if !segment.notes.isEmpty {
-                        try? sink.flushCompletely()
+                        try? await sink.flushCompletely()
                         for note in segment.notes {
                             if note.isFatalToStatus { result.failed = true }
                             report(note)
                         }
                     }
                 }
-                if !spec.quiet && !spec.countOnly { try sink.batchEnded(batch.closing) }
+                if !spec.quiet && !spec.countOnly { try await sink.batchEnded(batch.closing) }
                 if spec.quiet && output > 0 { break loop }
                 if let max = spec.maxCount, output >= max { break loop }
             }
             try Task.checkCancellation()  // never commit a cancelled run
-            if spec.countOnly { try sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
-            try sink.finish()
+            if spec.countOnly { try await sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
+            try await sink.finish()
         } catch let error as SluiceError where error.code == .closedOutput {
-            sink.abort()
+            await sink.abort()
         } catch let error as SluiceError {
             result.failed = true
             report(error)
             if error.code == .output || Task.isCancelled {
-                sink.abort()
+                await sink.abort()
                 result.cancelled = Task.isCancelled
             } else {
-                finishKeepingWhatWasWritten(sink, &result, report)
+                await finishKeepingWhatWasWritten(sink, &result, report)
             }
         } catch is CancellationError {
-            sink.abort()
+            await sink.abort()
             result.cancelled = true
         } catch {
             result.failed = true
-            sink.abort()
+            await sink.abort()
             report(SluiceError(.input, "\(error)"))
         }
         if let files = sink.committedFileCount { result.batches = files }  // {n}: a file is a batch
@@ -306,11 +306,11 @@ public struct PipelineRunner: Sendable {
     /// After a failure that is not the output's: commit what was written; if even that fails,
     /// remove the temporary files and report it.
     private func finishKeepingWhatWasWritten(_ sink: any LineSink, _ result: inout RunReport,
-                                             _ report: (SluiceError) -> Void) {
+                                             _ report: (SluiceError) -> Void) async {
         do {
-            try sink.finish()
+            try await sink.finish()
         } catch {
-            sink.abort()
+            await sink.abort()
             result.failed = true
             if let error = error as? SluiceError, error.code != .closedOutput { report(error) }
         }

@@ -33,16 +33,26 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Receives output lines. Writes happen between `open` and either `finish` (success: files
-/// get their final names) or `abort` (failure: temporary files are removed).
+/// The async sink protocol (issue 8, item 3): receives a run's output, batch by batch, and
+/// commits (`finish`) or aborts. Every call is `async`, so a sink may wait on a connection or
+/// a thread of its own instead of blocking; the database sinks planned next implement it with
+/// one transaction per batch. Called by one task at a time, in order: writes, then `finish`
+/// or `abort`. (The file sinks here still write(2) inline, each write bounded by their
+/// buffers; stdout is written by a thread of its own.)
 public protocol LineSink: AnyObject {
-    func write(_ chunk: LineChunk) throws
-    /// A batch ended; a timeout closing means "make it visible", not "cut a file".
-    func batchEnded(_ closing: BatchClosing) throws
+    /// Lines of the open batch (a piece of it, or all of it), in order.
+    func write(_ chunk: LineChunk) async throws
+    /// A batch ended: the unit a sink commits (a `{n}` file; a transaction, for a database).
+    /// A timeout closing means "make it visible", not "cut a file".
+    func batchEnded(_ closing: BatchClosing) async throws
     /// Everything written so far has reached its file or descriptor (before a diagnostic).
-    func flushCompletely() throws
-    func finish() throws
-    func abort()
+    func flushCompletely() async throws
+    /// Commits everything written (renames files into place). After it, only
+    /// `removeSupersededFiles`.
+    func finish() async throws
+    /// Ends without committing what is not committed yet (temporary files removed; what a
+    /// device or a committed file holds stays). Never throws; joins the sink's threads.
+    func abort() async
     /// The regular file this sink appends to as lines come (stdout redirected to a file): an
     /// input that is that file would read what is being written, without end.
     var appendedFile: FileIdentity? { get }
@@ -57,7 +67,7 @@ public protocol LineSink: AnyObject {
 }
 
 extension LineSink {
-    public func flushCompletely() throws { try batchEnded(.timeout) }
+    public func flushCompletely() async throws { try await batchEnded(.timeout) }
     public var appendedFile: FileIdentity? { nil }
     public var replacedFiles: [FileIdentity] { [] }
     public func removeSupersededFiles() throws {}
@@ -79,7 +89,7 @@ public final class StandardOutputSink: LineSink {
         self.lineBuffered = lineBuffered
     }
 
-    public func write(_ chunk: LineChunk) throws {
+    public func write(_ chunk: LineChunk) async throws {
         if lineBuffered || chunk.byteCount >= Self.blockSize {
             try handOver()
             try writer.enqueue(chunk)
@@ -95,22 +105,22 @@ public final class StandardOutputSink: LineSink {
         gathered = []
     }
 
-    public func batchEnded(_ closing: BatchClosing) throws {
+    public func batchEnded(_ closing: BatchClosing) async throws {
         try handOver()
     }
 
     /// Everything written so far has reached the descriptor (before a diagnostic is printed).
-    public func flushCompletely() throws {
+    public func flushCompletely() async throws {
         try handOver()
         try writer.drain()
     }
 
-    public func finish() throws {
+    public func finish() async throws {
         try handOver()
         try writer.stop()
     }
 
-    public func abort() {
+    public func abort() async {
         try? handOver()
         try? writer.stop()
     }
@@ -245,21 +255,21 @@ public final class SingleFileSink: LineSink {
 
     public var replacedFiles: [FileIdentity] { file.destination.replacedFile.map { [$0] } ?? [] }
 
-    public func write(_ chunk: LineChunk) throws {
+    public func write(_ chunk: LineChunk) async throws {
         try chunk.withWrittenBytes { try file.write($0, lines: 0) }
     }
 
-    public func batchEnded(_ closing: BatchClosing) throws {
+    public func batchEnded(_ closing: BatchClosing) async throws {
         if closing == .timeout { try file.flush() }
     }
 
-    public func finish() throws {
+    public func finish() async throws {
         defer { file.compression?.shutDown() }
         try file.commit()
         try file.compression?.drainAll()
     }
 
-    public func abort() {
+    public func abort() async {
         file.compression?.abandon()
         file.discard()
         file.compression?.shutDown()
@@ -308,7 +318,7 @@ public final class SplitFileSink: LineSink {
     }
 
     /// A chunk whose last line has no newline (`endsWithoutNewline`) is cut as if it had one.
-    public func write(_ chunk: LineChunk) throws {
+    public func write(_ chunk: LineChunk) async throws {
         try chunk.withWrittenBytes { raw in
             guard let start = raw.baseAddress else { return }
             let base = start.assumingMemoryBound(to: UInt8.self)
@@ -353,11 +363,11 @@ public final class SplitFileSink: LineSink {
         current = try AtomicFile(path: template.name(number), compression: compression)
     }
 
-    public func batchEnded(_ closing: BatchClosing) throws {
+    public func batchEnded(_ closing: BatchClosing) async throws {
         if closing == .timeout { try current?.flush() }
     }
 
-    public func finish() throws {
+    public func finish() async throws {
         if let file = current {
             current = nil
             if file.lineCount == 0 {
@@ -371,7 +381,7 @@ public final class SplitFileSink: LineSink {
         try compression?.drainAll()
     }
 
-    public func abort() {
+    public func abort() async {
         compression?.abandon()
         current?.discard()
         current = nil
