@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSluiceProcess.h"
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -104,3 +105,5 @@ void sluice_kill_registered_children(void) {
         if (child > 0) kill(-child, SIGKILL);
     }
 }
+
+void sluice_trim_heap(void) { malloc_trim(0); }

@@ -31,4 +31,8 @@ void sluice_unregister_temporary(int slot);
 void sluice_remove_registered_temporaries(void);
 void sluice_kill_registered_children(void);
 
+/* Returns the heap's free pages to the system (glibc malloc_trim(0): also the free pages in
+   the middle of each arena, which trimming at the top never reaches). */
+void sluice_trim_heap(void);
+
 #endif
