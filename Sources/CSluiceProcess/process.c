@@ -106,4 +106,9 @@ void sluice_kill_registered_children(void) {
     }
 }
 
-void sluice_trim_heap(void) { malloc_trim(0); }
+int sluice_trim_heap_above(size_t free_bytes) {
+    struct mallinfo2 info = mallinfo2();
+    if (info.fordblks <= free_bytes) return 0;
+    malloc_trim(0);
+    return 1;
+}

@@ -31,8 +31,9 @@ void sluice_unregister_temporary(int slot);
 void sluice_remove_registered_temporaries(void);
 void sluice_kill_registered_children(void);
 
-/* Returns the heap's free pages to the system (glibc malloc_trim(0): also the free pages in
-   the middle of each arena, which trimming at the top never reaches). */
-void sluice_trim_heap(void);
+/* When the heap holds more than free_bytes of free memory (glibc mallinfo2's fordblks),
+   returns its free pages to the system (malloc_trim(0): also those in the middle of each
+   arena, which trimming at the top never reaches); 1 if it trimmed. */
+int sluice_trim_heap_above(size_t free_bytes);
 
 #endif

@@ -355,24 +355,28 @@ public final class SplitFileSink: LineSink {
         }
     }
 
-    /// Bytes given to files since the heap was last trimmed.
+    /// Bytes given to files since the heap was last looked at.
     private var bytesSinceTrim = 0
-    /// A heap trim at most every this many bytes of output.
+    /// The heap is looked at once per this many bytes of output.
     static let trimInterval = 16 << 20
+    /// Free heap memory above which it is trimmed: the 4 arenas may each keep 4 MiB at their
+    /// top (`sluice_tune_malloc`), so less than that is the normal state.
+    static let trimAbove = 24 << 20
 
-    /// Returns the heap's free pages once `trimInterval` bytes have gone out since the last
-    /// time. Each file's buffers, freed between chunk-sized buffers of other threads, leave
-    /// holes in glibc's arenas that trimming at the top never returns: writing 895 `{n}` files
-    /// (`-e INFO -b 5000` on 1 GB) grew the resident size by about 170 KiB a file, to 155 MiB,
-    /// wherever closing and renaming were slow (a folder next to the corpus: 2x slower
-    /// writes), and stayed at 24 MiB elsewhere; with a trim it stays at 25 MiB in both (heap
-    /// peak 6 MiB under heaptrack: the rest was free memory). 16 MiB between trims bounds both
-    /// the holes and the cost (about 60 trims on 1 GB).
+    /// Returns the heap's free pages once they pass `trimAbove`, looking every `trimInterval`
+    /// bytes of output. Each file's buffers, freed between chunk-sized buffers of other
+    /// threads, leave holes in glibc's arenas that trimming at the top never returns: writing
+    /// 895 `{n}` files (`-e INFO -b 5000` on 1 GB) grew the resident size by about 170 KiB a
+    /// file, to 155 MiB, wherever closing and renaming were slow (a folder next to the corpus:
+    /// 2x slower writes), and stayed at 24 MiB elsewhere (heaptrack: heap peak 6 MiB, the rest
+    /// was free memory). Trimming unconditionally every 16 MiB cost the plain `-b 100000`
+    /// export 0.5 s of CPU on 1 GB (pages given back are faulted in again), so only a heap
+    /// that holds that much free memory is trimmed.
     private func trimHeapNow(after file: AtomicFile) {
         bytesSinceTrim += file.byteCount
         guard bytesSinceTrim >= Self.trimInterval else { return }
         bytesSinceTrim = 0
-        sluice_trim_heap()
+        _ = sluice_trim_heap_above(Self.trimAbove)
     }
 
     /// Opens the next file, or throws when the template has no name left for it (once the
