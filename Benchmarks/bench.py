@@ -102,24 +102,25 @@ def make_corpus(shared, d, size):
         os.replace(str(info) + ".tmp", info)
     if f.stat().st_size <= SLICE_BYTES:
         return f, gz, f, info
-    if not sl.exists():
-        with open(f, "rb") as src:
-            data = src.read(SLICE_BYTES)
-        with open(str(sl) + ".tmp", "wb") as out:
-            out.write(data[:data.rfind(b"\n") + 1])
-        os.replace(str(sl) + ".tmp", sl)
+    write_head(f, SLICE_BYTES, sl)
     return f, gz, sl, info
+
+
+def write_head(f, size, target):
+    """`target` = the first `size` bytes of `f`, cut after the last line end (once)."""
+    if target.exists():
+        return
+    with open(f, "rb") as src:
+        data = src.read(size)
+    with open(str(target) + ".tmp", "wb") as out:
+        out.write(data[:data.rfind(b"\n") + 1])
+    os.replace(str(target) + ".tmp", target)
 
 
 def make_memory_inputs(d, f):
     """DIR/text-SIZE-300KB.log (the first 300 KB of F cut at a line end) and DIR/trickle.py."""
     small = d / (f.stem + "-300KB.log")
-    if not small.exists():
-        with open(f, "rb") as src:
-            data = src.read(SMALL_BYTES)
-        with open(str(small) + ".tmp", "wb") as out:
-            out.write(data[:data.rfind(b"\n") + 1])
-        os.replace(str(small) + ".tmp", small)
+    write_head(f, SMALL_BYTES, small)
     trickle = d / "trickle.py"
     if not trickle.exists() or trickle.read_text() != TRICKLE:
         trickle.write_text(TRICKLE)
