@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <errno.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -111,4 +113,10 @@ int sluice_trim_heap_above(size_t free_bytes) {
     if (info.fordblks <= free_bytes) return 0;
     malloc_trim(0);
     return 1;
+}
+
+long sluice_write_nowait(int fd, const void *bytes, size_t count) {
+    struct iovec vector = { (void *)bytes, count };
+    ssize_t written = pwritev2(fd, &vector, 1, -1, RWF_NOWAIT);
+    return written >= 0 ? (long)written : -(long)errno;
 }

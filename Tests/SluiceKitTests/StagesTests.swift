@@ -161,6 +161,88 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
     }
 }
 
+/// The channel's second bound (bytes), cancellable sends, and its state machine on its own.
+@Suite struct BoundedChannelBoundsTests {
+    @Test func theByteBoundHoldsTheProducerBackButAHeavyElementPassesAlone() async throws {
+        let channel = BoundedChannel<Int>(capacity: 100, byteCapacity: 10, weigh: { $0 })
+        let sent = Counter()
+        let producer = Task {
+            for weight in [4, 4, 4, 50, 1] {
+                await channel.send(weight)
+                sent.increment()
+            }
+            channel.finish()
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sent.value == 2)  // 4 + 4 wait; a third 4 would pass 10 bytes
+        guard case .element(4) = await channel.receive() else { Issue.record("expected 4"); return }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sent.value == 3)  // 4 + 4 again; 50 waits for an empty channel
+        var rest: [Int] = []
+        while case .element(let value) = await channel.receive() { rest.append(value) }
+        #expect(rest == [4, 4, 50, 1])
+        await producer.value
+    }
+
+    @Test func aProducerTaskCancelledWhileWaitingGivesUpAndLeavesTheChannelAsItWas() async throws {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        #expect(await channel.send(1))
+        let waiting = Task { await channel.send(2) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value == false)
+        #expect(!channel.isCancelled)
+        guard case .element(1) = await channel.receive() else { Issue.record("expected 1"); return }
+        #expect(await channel.send(3))  // room again, for a producer that was not cancelled
+        guard case .element(3) = await channel.receive() else { Issue.record("expected 3"); return }
+    }
+
+    @Test func aProducerTaskCancelledBeforeItWaitsDoesNotWait() async {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        await channel.send(1)
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await channel.send(2)
+        }
+        #expect(await task.value == false)
+    }
+
+    @Test func severalThreadConsumersShareTheElementsAndAllSeeTheEnd() async {
+        let channel = BoundedChannel<Int>(capacity: 4)
+        let seen = Mutex<[Int]>([])
+        let ends = Counter()
+        let threads = (0..<3).map { _ in
+            Thread {
+                while case .element(let value) = channel.receiveBlocking() { seen.withLock { $0.append(value) } }
+                ends.increment()
+            }
+        }
+        for thread in threads { thread.start() }
+        for i in 0..<1000 { await channel.send(i) }
+        channel.finish()
+        while ends.value < 3 { try? await Task.sleep(for: .milliseconds(5)) }
+        #expect(seen.withLock { $0.sorted() } == Array(0..<1000))
+    }
+
+    @Test func theStateMachineDecidesWithoutWaiting() {
+        var state = ChannelState<Int>(capacity: 2, byteCapacity: 5)
+        #expect(state.hasRoom(for: 9))  // empty: anything passes alone
+        guard case .queued(accepted: true) = state.send(9, weight: 9, pastEnd: false) else { Issue.record("not queued"); return }
+        #expect(!state.hasRoom(for: 1))
+        #expect(state.take().map { received($0.received) } == "element(9)")
+        #expect(state.take().map { received($0.received) } == nil)  // empty and open: the consumer waits
+        let finish = state.finish(throwing: nil)
+        #expect(finish.consumer == nil && finish.producers.isEmpty)
+        guard case .rejected = state.send(1, weight: 1, pastEnd: false) else { Issue.record("a task's send after the end"); return }
+        guard case .queued(accepted: false) = state.send(2, weight: 1, pastEnd: true) else { Issue.record("a blocked send delivers"); return }
+        #expect(state.take().map { received($0.received) } == "element(2)")
+        #expect(state.take().map { received($0.received) } == "finished")
+        let cancel = state.cancel()
+        #expect(cancel.dropped.isEmpty)
+        #expect(state.take().map { received($0.received) } == "cancelled")
+    }
+}
+
 /// `receiveBlocking`: a consumer that is a plain thread (the writer of a streamed `--exec`).
 @Suite struct BoundedChannelBlockingReceiveTests {
     /// Runs `body` on a thread; the result comes back through an async stream.

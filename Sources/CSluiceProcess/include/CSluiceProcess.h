@@ -36,4 +36,8 @@ void sluice_kill_registered_children(void);
    arena, which trimming at the top never reaches); 1 if it trimmed. */
 int sluice_trim_heap_above(size_t free_bytes);
 
+/// write(2) that does not wait for room (pwritev2 with RWF_NOWAIT, at the file's position):
+/// the count written, or -errno (-EAGAIN: no room now; -EOPNOTSUPP: not on this descriptor).
+long sluice_write_nowait(int fd, const void *bytes, size_t count);
+
 #endif

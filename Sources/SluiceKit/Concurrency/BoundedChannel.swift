@@ -1,19 +1,31 @@
 import Glibc
 
-/// A bounded FIFO between one producer and one consumer, either of which may be a plain
-/// thread (blocking calls) or a task (async calls).
+/// A bounded FIFO between producers and a consumer, any of which may be a plain thread
+/// (blocking calls) or a task (async calls): the one kind of queue in sluice, between the
+/// reader and the stages, between stages, from a sink to its thread, and from a compressing
+/// sink to its worker threads.
 ///
-/// Bound: at most `capacity` elements wait; a producer that finds it full blocks (thread) or
-/// suspends (task) until the consumer takes one, so a slow consumer slows the producer.
-/// End: `finish(throwing:)` lets the consumer drain what is queued, then see the end or the
-/// error. Cancellation: `cancel()` drops what is queued, wakes everyone, and makes every later
-/// `send` return false and every `receive` return `.cancelled`; a consumer task that is
-/// cancelled while waiting cancels the channel.
+/// Shaped as swift-async-algorithms shapes its channels: `ChannelState`, a value-type state
+/// machine, decides every transition and returns what must happen (a continuation to resume,
+/// a condition to signal); this class is the storage that holds it under a mutex and carries
+/// those actions out after releasing it. Continuations are never resumed with the lock held.
 ///
-/// `@unchecked Sendable`: every stored property is read and written only while `lock` is
-/// held, and continuations are resumed after it is released.
+/// Bound: at most `capacity` elements wait, and, when `byteCapacity` is given, at most that
+/// many bytes as `weigh` counts them (one heavier element waits alone, so anything can pass).
+/// A producer that finds it full blocks (thread) or suspends (task) until the consumer takes
+/// one, so a slow consumer slows the producer. End: `finish(throwing:)` lets the consumer drain
+/// what is queued, then see the end or the error. Cancellation: `cancel()` drops what is
+/// queued, wakes everyone, and makes every later `send` return false and every `receive`
+/// return `.cancelled`; a consumer task cancelled while it waits cancels the channel; a
+/// producer task cancelled while it waits for room gives up (its `send` returns false) and
+/// leaves the channel as it was.
+///
+/// Consumers: one task, or any number of threads in `receiveBlocking` (the compression
+/// workers share one channel of jobs).
+///
+/// `@unchecked Sendable`: `state` is read and written only while `lock` is held.
 public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
-    public enum Received {
+    public enum Received: Sendable {
         case element(Element)
         case finished
         case failed(any Error)
@@ -24,37 +36,26 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     }
 
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Signalled when room appears, for producer threads waiting in `sendBlocking`.
     private let spaceAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Signalled when an element is queued, the stream ends or the channel is cancelled, for a
-    /// consumer thread waiting in `receiveBlocking`.
+    /// Signalled when an element is queued, the stream ends or the channel is cancelled, for
+    /// consumer threads waiting in `receiveBlocking`.
     private let itemAvailable = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private let capacity: Int
-    private var items: [Element?] = []  // taken slots are nil'ed at once, so memory is released
-    private var head = 0
-    private var finished = false
-    private var cancelled = false
-    private var failure: (any Error)?
-    private var waitingConsumer: (id: UInt64, continuation: CheckedContinuation<Received, Never>, deadline: AnyHashable?)?
-    /// The timer of the consumer's deadline, kept for every wait with that same deadline: a
-    /// trickling input waits once per line for one batch deadline, and a timer per wait (each
-    /// cancelled, but held by the executor until its deadline) kept ~0.7 KiB per line alive
-    /// for as long as the batch timeout (`--batch-timeout 10s`: 47 MiB for 50,000 lines).
-    private var timer: (deadline: AnyHashable, task: Task<Void, Never>)?
-    private var waitingProducers: [CheckedContinuation<Void, Never>] = []
-    /// Threads waiting in `sendBlocking`: the end is not reported while one may still deliver.
-    private var blockedSenders = 0
-    private var nextWaitID: UInt64 = 0
+    private var state: ChannelState<Element>
+    private let weigh: (@Sendable (Element) -> Int)?
 
-    public init(capacity: Int) {
+    /// `byteCapacity`/`weigh`: a second bound, on the sum of the waiting elements' weights.
+    public init(capacity: Int, byteCapacity: Int = .max, weigh: (@Sendable (Element) -> Int)? = nil) {
         precondition(capacity > 0)
-        self.capacity = capacity
+        state = ChannelState(capacity: capacity, byteCapacity: weigh == nil ? .max : byteCapacity)
+        self.weigh = weigh
         pthread_mutex_init(lock, nil)
         pthread_cond_init(spaceAvailable, nil)
         pthread_cond_init(itemAvailable, nil)
     }
 
     deinit {
-        timer?.task.cancel()
+        state.timer?.task.cancel()
         pthread_cond_destroy(spaceAvailable)
         pthread_cond_destroy(itemAvailable)
         pthread_mutex_destroy(lock)
@@ -63,91 +64,92 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         itemAvailable.deallocate()
     }
 
-    private var queuedCount: Int { items.count - head }
-
-    public var isCancelled: Bool {
-        pthread_mutex_lock(lock); defer { pthread_mutex_unlock(lock) }
-        return cancelled
+    private func locked<R>(_ body: (inout ChannelState<Element>) -> R) -> R {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return body(&state)
     }
+
+    public var isCancelled: Bool { locked { $0.cancelled } }
 
     // MARK: producer
 
     /// Enqueues `element`, blocking the calling thread while the channel is full.
     /// Returns false (and drops the element) once the channel is cancelled.
-    @discardableResult
     ///
     /// A send that was waiting when the stream was finished (a stop request) still delivers its
     /// element, past the bound, then returns false: what a reader already read is not lost.
+    @discardableResult
     public func sendBlocking(_ element: Element) -> Bool {
+        let weight = weigh?(element) ?? 0
         pthread_mutex_lock(lock)
-        blockedSenders += 1
-        while queuedCount >= capacity && !cancelled && !finished {
+        state.blockedSenders += 1
+        while !state.hasRoom(for: weight) && !state.cancelled && !state.finished {
             pthread_cond_wait(spaceAvailable, lock)
         }
-        blockedSenders -= 1
-        if finished && !cancelled {
-            deliverLocked(element)
-            return false
-        }
-        return enqueueLocked(element)
+        state.blockedSenders -= 1
+        let action = state.send(element, weight: weight, pastEnd: true)
+        return carryOut(action)
     }
 
-    /// With `lock` held (released here): hands `element` to the waiting consumer or queues it.
-    private func deliverLocked(_ element: Element) {
-        if let consumer = waitingConsumer {
-            waitingConsumer = nil
-            pthread_mutex_unlock(lock)
-            consumer.continuation.resume(returning: .element(element))
-            return
-        }
-        items.append(element)
-        pthread_cond_signal(itemAvailable)
-        pthread_mutex_unlock(lock)
-    }
-
-    /// Enqueues `element`, suspending while the channel is full.
-    /// Returns false (and drops the element) once the channel is cancelled.
+    /// Enqueues `element`, suspending while the channel is full. Returns false (and drops the
+    /// element) once the channel is cancelled or finished, or when the calling task is
+    /// cancelled while it waits for room.
     @discardableResult
     public func send(_ element: Element) async -> Bool {
+        let weight = weigh?(element) ?? 0
         while true {
             pthread_mutex_lock(lock)
-            if cancelled || queuedCount < capacity { return enqueueLocked(element) }
+            if state.cancelled || state.finished || state.hasRoom(for: weight) {
+                return carryOut(state.send(element, weight: weight, pastEnd: false))
+            }
+            let id = state.nextWaitID()
             pthread_mutex_unlock(lock)
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                pthread_mutex_lock(lock)
-                if cancelled || queuedCount < capacity {
-                    pthread_mutex_unlock(lock)
-                    continuation.resume()
-                } else {
-                    waitingProducers.append(continuation)
-                    pthread_mutex_unlock(lock)
+            if Task.isCancelled { return false }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    // Checked under the lock: a cancellation handler that ran before this
+                    // found nothing to remove, so this wait must not begin.
+                    let resumeNow = locked { Task.isCancelled || $0.suspendProducer(id: id, continuation, weight: weight) }
+                    if resumeNow { continuation.resume() }
                 }
+            } onCancel: {
+                locked { $0.removeProducer(id: id) }?.resume()
+            }
+            if Task.isCancelled {
+                // Room this producer was woken for goes to the next one waiting.
+                locked { $0.nextProducerIfRoom() }?.resume()
+                return false
             }
         }
     }
 
-    /// Called with `lock` held; releases it.
-    private func enqueueLocked(_ element: Element) -> Bool {
-        guard !cancelled, !finished else {
+    /// With `lock` held (released here): carries out a send's action.
+    private func carryOut(_ action: ChannelState<Element>.SendAction) -> Bool {
+        switch action {
+        case .rejected:
             pthread_mutex_unlock(lock)
             return false
+        case .queued(let accepted):
+            pthread_cond_signal(itemAvailable)
+            pthread_mutex_unlock(lock)
+            return accepted
+        case .handedOver(let consumer, let element, let accepted):
+            pthread_mutex_unlock(lock)
+            consumer.resume(returning: .element(element))
+            return accepted
         }
-        deliverLocked(element)
-        return true
     }
 
     /// Ends the stream: the consumer drains what is queued, then sees the end (or `error`).
     public func finish(throwing error: (any Error)? = nil) {
         pthread_mutex_lock(lock)
-        guard !finished else { pthread_mutex_unlock(lock); return }
-        finished = true
-        failure = error
+        let action = state.finish(throwing: error)
         pthread_cond_broadcast(spaceAvailable)  // a blocked sender delivers, then stops
         pthread_cond_broadcast(itemAvailable)
-        let consumer = blockedSenders == 0 ? waitingConsumer : nil
-        if consumer != nil { waitingConsumer = nil }
         pthread_mutex_unlock(lock)
-        consumer?.continuation.resume(returning: error.map { .failed($0) } ?? .finished)
+        action.consumer?.resume(returning: action.received)
+        for producer in action.producers { producer.resume() }
     }
 
     /// Drops what is queued (returning it, so the caller can release it) and wakes every
@@ -155,31 +157,30 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     @discardableResult
     public func cancel() -> [Element] {
         pthread_mutex_lock(lock)
-        cancelled = true
-        let dropped = items[head...].compactMap { $0 }
-        items.removeAll()
-        head = 0
-        let consumer = waitingConsumer
-        waitingConsumer = nil
-        let producers = waitingProducers
-        waitingProducers = []
+        let action = state.cancel()
         pthread_cond_broadcast(spaceAvailable)
         pthread_cond_broadcast(itemAvailable)
         pthread_mutex_unlock(lock)
-        consumer?.continuation.resume(returning: .cancelled)
-        for producer in producers { producer.resume() }
-        return dropped
+        action.timer?.cancel()
+        action.consumer?.resume(returning: .cancelled)
+        for producer in action.producers { producer.resume() }
+        return action.dropped
     }
 
     // MARK: consumer
 
     /// The next element, or the end, blocking the calling thread while the channel is empty
-    /// (for a consumer that is a plain thread, such as an `--exec` child's stdin writer).
+    /// (for consumers that are plain threads: an `--exec` child's stdin writer, a sink's
+    /// thread, the compression workers).
     public func receiveBlocking() -> Received {
         pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
         while true {
-            if let received = takeLocked() { return received }
+            if let taken = state.take() {
+                pthread_cond_signal(spaceAvailable)
+                pthread_mutex_unlock(lock)
+                taken.producer?.resume()
+                return taken.received
+            }
             pthread_cond_wait(itemAvailable, lock)
         }
     }
@@ -191,7 +192,9 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
 
     /// The next element, the end, or `.timedOut` once `deadline` (on `clock`) passes first.
     /// One timer serves every wait with the same deadline; it is cancelled when the deadline
-    /// changes or the stream ends.
+    /// changes or the stream ends. (A timer per wait, each cancelled but held by the executor
+    /// until its deadline, kept ~0.7 KiB per line of a trickling input alive for as long as the
+    /// batch timeout: `--batch-timeout 10s`, 47 MiB for 50,000 lines.)
     public func receive<C: Clock>(deadline: C.Instant?, clock: C) async -> Received {
         if Task.isCancelled {
             // A cancelled consumer gets nothing more, also while elements are queued.
@@ -200,22 +203,18 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         }
         let key = deadline.map { AnyHashable($0) }
         pthread_mutex_lock(lock)
-        if let immediate = takeLocked() {
+        if let taken = state.take() {
+            pthread_cond_signal(spaceAvailable)
             pthread_mutex_unlock(lock)
-            return ended(immediate)
+            taken.producer?.resume()
+            return ended(taken.received)
         }
         if let deadline, clock.now >= deadline {
             pthread_mutex_unlock(lock)
             return .timedOut
         }
-        nextWaitID += 1
-        let id = nextWaitID
-        var stale: Task<Void, Never>?
-        if let current = timer, current.deadline != key {
-            stale = current.task
-            timer = nil
-        }
-        let arm = key != nil && timer == nil
+        let id = state.nextWaitID()
+        let (stale, arm) = state.prepareTimer(for: key)
         pthread_mutex_unlock(lock)
         stale?.cancel()
         if let deadline, let key, arm {
@@ -224,17 +223,17 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
                 if Task.isCancelled { return }
                 self?.timeOut(deadline: AnyHashable(deadline))
             }
-            pthread_mutex_lock(lock)
-            timer = (key, task)
-            pthread_mutex_unlock(lock)
+            locked { $0.timer = (key, task) }
         }
 
         let received = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Received, Never>) in
                 pthread_mutex_lock(lock)
-                if let immediate = takeLocked() {
+                if let taken = state.take() {
+                    pthread_cond_signal(spaceAvailable)
                     pthread_mutex_unlock(lock)
-                    continuation.resume(returning: immediate)
+                    taken.producer?.resume()
+                    continuation.resume(returning: taken.received)
                     return
                 }
                 if let deadline, clock.now >= deadline {  // its timer fired before this wait
@@ -242,7 +241,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
                     continuation.resume(returning: .timedOut)
                     return
                 }
-                waitingConsumer = (id, continuation, key)
+                state.consumer = (id, continuation, key)
                 pthread_mutex_unlock(lock)
             }
         } onCancel: {
@@ -256,34 +255,103 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         switch received {
         case .element, .timedOut: break
         case .finished, .failed, .cancelled:
-            pthread_mutex_lock(lock)
-            let task = timer?.task
-            timer = nil
-            pthread_mutex_unlock(lock)
-            task?.cancel()
+            locked { $0.takeTimer() }?.cancel()
         }
         return received
     }
 
     private func timeOut(deadline: AnyHashable) {
-        pthread_mutex_lock(lock)
-        if timer?.deadline == deadline { timer = nil }
-        guard let consumer = waitingConsumer, consumer.deadline == deadline else {
-            pthread_mutex_unlock(lock)
-            return
-        }
-        waitingConsumer = nil
-        pthread_mutex_unlock(lock)
-        consumer.continuation.resume(returning: .timedOut)
+        locked { $0.timeOut(deadline: deadline) }?.resume(returning: .timedOut)
+    }
+}
+
+/// The state of a `BoundedChannel`, as a value: every transition is a mutating method that
+/// returns what the storage must do once it has released its lock. No locks, no waiting, no
+/// resuming here.
+struct ChannelState<Element: Sendable> {
+    typealias Consumer = CheckedContinuation<BoundedChannel<Element>.Received, Never>
+
+    let capacity: Int
+    let byteCapacity: Int
+    /// Waiting elements from `head` on; taken slots are nil'ed at once, so memory is released.
+    private var items: [(element: Element, weight: Int)?] = []
+    private var head = 0
+    private var queuedWeight = 0
+    private(set) var finished = false
+    private(set) var cancelled = false
+    private var failure: (any Error)?
+    /// The consumer task waiting for an element, with the deadline it waits for.
+    var consumer: (id: UInt64, continuation: Consumer, deadline: AnyHashable?)?
+    /// Producer tasks waiting for room, in order, with the weight each wants to add.
+    private var producers: [(id: UInt64, continuation: CheckedContinuation<Void, Never>, weight: Int)] = []
+    /// Threads waiting in `sendBlocking`: the end is not reported while one may still deliver.
+    var blockedSenders = 0
+    /// The timer of the consumer's deadline (see `receive(deadline:clock:)`).
+    var timer: (deadline: AnyHashable, task: Task<Void, Never>)?
+    private var waitIDs: UInt64 = 0
+
+    init(capacity: Int, byteCapacity: Int) {
+        self.capacity = capacity
+        self.byteCapacity = byteCapacity
     }
 
-    /// With `lock` held: an element or the end if one is ready, waking a producer.
-    private func takeLocked() -> Received? {
-        if cancelled { return .cancelled }
+    var queuedCount: Int { items.count - head }
+
+    mutating func nextWaitID() -> UInt64 {
+        waitIDs += 1
+        return waitIDs
+    }
+
+    /// An element of `weight` may be queued now.
+    func hasRoom(for weight: Int) -> Bool {
+        queuedCount == 0 || (queuedCount < capacity && queuedWeight + weight <= byteCapacity)
+    }
+
+    enum SendAction {
+        /// Dropped (cancelled, or finished for a task's send).
+        case rejected
+        /// Queued; `accepted` is false for an element delivered past the end (see `sendBlocking`).
+        case queued(accepted: Bool)
+        /// The waiting consumer takes it at once.
+        case handedOver(Consumer, Element, accepted: Bool)
+    }
+
+    /// `pastEnd`: a blocked sender whose stream was finished meanwhile still delivers.
+    mutating func send(_ element: Element, weight: Int, pastEnd: Bool) -> SendAction {
+        if cancelled || (finished && !pastEnd) { return .rejected }
+        let accepted = !finished
+        if let waiting = consumer {
+            consumer = nil
+            return .handedOver(waiting.continuation, element, accepted: accepted)
+        }
+        items.append((element, weight))
+        queuedWeight += weight
+        return .queued(accepted: accepted)
+    }
+
+    /// A producer task waits for room; true: there is room (or the channel ended) already,
+    /// resume it at once.
+    mutating func suspendProducer(id: UInt64, _ continuation: CheckedContinuation<Void, Never>, weight: Int) -> Bool {
+        if cancelled || finished || hasRoom(for: weight) { return true }
+        producers.append((id, continuation, weight))
+        return false
+    }
+
+    /// A waiting producer task was cancelled: its continuation, if it still waits.
+    mutating func removeProducer(id: UInt64) -> CheckedContinuation<Void, Never>? {
+        guard let index = producers.firstIndex(where: { $0.id == id }) else { return nil }
+        return producers.remove(at: index).continuation
+    }
+
+    /// An element or the end if one is ready (and the producer task to wake, if room now
+    /// suits the first waiting one); nil when the consumer must wait.
+    mutating func take() -> (received: BoundedChannel<Element>.Received, producer: CheckedContinuation<Void, Never>?)? {
+        if cancelled { return (.cancelled, nil) }
         if queuedCount > 0 {
-            let element = items[head]!
+            let (element, weight) = items[head]!
             items[head] = nil
             head += 1
+            queuedWeight -= weight
             if head == items.count {
                 items.removeAll(keepingCapacity: true)
                 head = 0
@@ -291,15 +359,74 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
                 items.removeFirst(head)
                 head = 0
             }
-            pthread_cond_signal(spaceAvailable)
-            if !waitingProducers.isEmpty {
-                let producer = waitingProducers.removeFirst()
-                // Resuming while holding the lock is safe: resume never runs the task inline.
-                producer.resume()
-            }
-            return .element(element)
+            return (.element(element), nextProducerIfRoom())
         }
-        if finished && blockedSenders == 0 { return failure.map { .failed($0) } ?? .finished }
+        if finished && blockedSenders == 0 { return (failure.map { .failed($0) } ?? .finished, nil) }
         return nil
+    }
+
+    /// The first waiting producer task, removed, if there is room for its element now.
+    mutating func nextProducerIfRoom() -> CheckedContinuation<Void, Never>? {
+        guard let first = producers.first, hasRoom(for: first.weight) else { return nil }
+        return producers.removeFirst().continuation
+    }
+
+    /// Ends the stream: the waiting consumer (if nothing is queued and no thread may still
+    /// deliver) gets `received`; waiting producer tasks are resumed to see the end.
+    mutating func finish(throwing error: (any Error)?) -> (consumer: Consumer?, received: BoundedChannel<Element>.Received,
+                                                         producers: [CheckedContinuation<Void, Never>]) {
+        let received: BoundedChannel<Element>.Received = error.map { .failed($0) } ?? .finished
+        guard !finished else { return (nil, received, []) }
+        finished = true
+        failure = error
+        var waiting: Consumer?
+        if blockedSenders == 0, queuedCount == 0, let current = consumer {
+            waiting = current.continuation
+            consumer = nil
+        }
+        let resumed = producers.map(\.continuation)
+        producers = []
+        return (waiting, received, resumed)
+    }
+
+    mutating func cancel() -> (dropped: [Element], consumer: Consumer?, producers: [CheckedContinuation<Void, Never>],
+                               timer: Task<Void, Never>?) {
+        cancelled = true
+        let dropped = items[head...].compactMap { $0?.element }
+        items.removeAll()
+        head = 0
+        queuedWeight = 0
+        let waiting = consumer?.continuation
+        consumer = nil
+        let resumed = producers.map(\.continuation)
+        producers = []
+        let task = timer?.task
+        timer = nil
+        return (dropped, waiting, resumed, task)
+    }
+
+    /// Before the consumer waits with the deadline `key`: the timer to cancel (another
+    /// deadline's) and whether a timer must be armed for this one.
+    mutating func prepareTimer(for key: AnyHashable?) -> (stale: Task<Void, Never>?, arm: Bool) {
+        var stale: Task<Void, Never>?
+        if let current = timer, current.deadline != key {
+            stale = current.task
+            timer = nil
+        }
+        return (stale, key != nil && timer == nil)
+    }
+
+    mutating func takeTimer() -> Task<Void, Never>? {
+        defer { timer = nil }
+        return timer?.task
+    }
+
+    /// The deadline `deadline` passed: the consumer to resume with `.timedOut`, if it waits
+    /// for that deadline.
+    mutating func timeOut(deadline: AnyHashable) -> Consumer? {
+        if timer?.deadline == deadline { timer = nil }
+        guard let waiting = consumer, waiting.deadline == deadline else { return nil }
+        consumer = nil
+        return waiting.continuation
     }
 }

@@ -32,7 +32,7 @@ let interruptedRead = Int.min
 
 /// `readRetrying`, unless `interrupt` (when given) was requested first: then `interruptedRead`.
 func readInterruptibly(_ fd: Int32, _ pointer: UnsafeMutableRawPointer, _ count: Int,
-                       _ interrupt: ReadInterrupt?, mayBlock: Bool) -> Int {
+                       _ interrupt: Interrupt?, mayBlock: Bool) -> Int {
     guard let interrupt else { return readRetrying(fd, pointer, count) }
     return interrupt.read(fd, pointer, count, mayBlock: mayBlock) ?? interruptedRead
 }
@@ -44,11 +44,11 @@ struct PlainSource: ByteSource {
     var prefix: [UInt8]
     private(set) var consumedByteCount: Int
     /// Ends the source early (a stop or a cancellation), even while a read waits on a pipe.
-    let interrupt: ReadInterrupt?
+    let interrupt: Interrupt?
     /// `fd` is a pipe, terminal or socket: a read may wait for ever.
     let mayBlock: Bool
 
-    init(fd: Int32, name: String, prefix: [UInt8], interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) {
+    init(fd: Int32, name: String, prefix: [UInt8], interrupt: Interrupt? = nil, mayBlock: Bool = false) {
         self.fd = fd
         self.name = name
         self.prefix = prefix

@@ -49,11 +49,11 @@ struct GzipSource: ByteSource {
     static let reserve = 2
 
     /// Ends the source early (a stop or a cancellation), even while a read waits on a pipe.
-    let interrupt: ReadInterrupt?
+    let interrupt: Interrupt?
     /// `fd` is a pipe, terminal or socket: a read may wait for ever.
     let mayBlock: Bool
 
-    init(fd: Int32, name: String, prefix: [UInt8], interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) {
+    init(fd: Int32, name: String, prefix: [UInt8], interrupt: Interrupt? = nil, mayBlock: Bool = false) {
         self.fd = fd
         self.name = name
         self.interrupt = interrupt

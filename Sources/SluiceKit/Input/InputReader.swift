@@ -79,7 +79,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         // `started` is touched only by the iterator's owner (one task at a time).
         let channel: BoundedChannel<LineChunk>
         let source: ChunkSource
-        let interrupt = ReadInterrupt()
+        let interrupt = Interrupt()
         private var started = false
 
         init(source: ChunkSource) {
@@ -107,7 +107,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
     }
 
     /// The reading loop; runs on its own thread.
-    func readAll(into channel: BoundedChannel<LineChunk>, interrupt: ReadInterrupt) {
+    func readAll(into channel: BoundedChannel<LineChunk>, interrupt: Interrupt) {
         var framer = LineFramer(targetSize: chunkSize)
         var pendingNotes: [SluiceError] = []
         var stoppedBetweenInputs = false
@@ -200,7 +200,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// Nil when the input cannot be read or the reader was interrupted first (a byte read
     /// without its line is dropped at a stop, as any partial line is).
     static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError],
-                           interrupt: ReadInterrupt? = nil, mayBlock: Bool = false) -> [UInt8]? {
+                           interrupt: Interrupt? = nil, mayBlock: Bool = false) -> [UInt8]? {
         var prefix = [UInt8](repeating: 0, count: 64 * 1024)
         var count = 0
         while count < 2 {
@@ -238,7 +238,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// reported once. Returns false if the channel was cancelled.
     private func pumpMapped(fd: Int32, name: String, size: Int, framer: inout LineFramer,
                             notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
-                            interrupt: ReadInterrupt) -> Bool {
+                            interrupt: Interrupt) -> Bool {
         if !notes.isEmpty {
             if !channel.sendBlocking(LineChunk(bytes: [], notes: notes)) { return false }
             notes = []
@@ -297,7 +297,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// Reads `fd` from `offset` to its end through the framer.
     private func pumpRead(fd: Int32, name: String, from offset: Int, framer: inout LineFramer,
                           notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
-                          interrupt: ReadInterrupt, origin: MappedFile? = nil) -> Bool {
+                          interrupt: Interrupt, origin: MappedFile? = nil) -> Bool {
         if lseek(fd, off_t(offset), SEEK_SET) < 0 {
             notes.append(SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(errno))"))
             return true

@@ -9,18 +9,18 @@ import Synchronization
 ///
 /// `stop()` may be called from any thread, any number of times, before or during a run.
 public final class StopRequest: Sendable {
-    private let readers = Locked<[ReadInterrupt]>([])
+    private let readers = Locked<[Interrupt]>([])
     private let requested = Atomic<Bool>(false)
 
     public init() {}
 
     /// A reader starting: it is told at once if the stop came first.
-    func register(_ reader: ReadInterrupt) {
+    func register(_ reader: Interrupt) {
         readers.withLock { $0.append(reader) }
         if requested.load(ordering: .acquiring) { reader.stop() }
     }
 
-    func unregister(_ reader: ReadInterrupt) {
+    func unregister(_ reader: Interrupt) {
         readers.withLock { $0.removeAll { $0 === reader } }
     }
 

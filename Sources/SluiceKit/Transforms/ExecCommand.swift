@@ -271,7 +271,7 @@ final class ChildHandle: Sendable {
     /// The child's stdin, when its writer was cancelled, to close after the child is reaped;
     /// `reaped` once it is.
     private let stdinAfterExit = Locked<(fd: Int32?, reaped: Bool)>((nil, false))
-    let interrupt = ReadInterrupt()
+    let interrupt = Interrupt()
 
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
