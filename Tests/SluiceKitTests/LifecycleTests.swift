@@ -237,4 +237,36 @@ import Testing
         #expect(sink.bytes.isEmpty)
         #expect(sink.finished != cancel)
     }
+
+    /// Item 3: a file sink writes from a thread of its own, and a cancelled run is not held by
+    /// an output nobody reads. Before, `-o FIFO` wrote inline on the run's task, blocked in
+    /// write(2) for as long as the FIFO's reader slept, and the cancellation waited with it.
+    @Test("Cancelling a run whose -o FIFO is never read ends it promptly", .timeLimit(.minutes(1)))
+    func cancelledRunWithAStalledOutput() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let fifo = folder.file("out")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)  // a reader that never reads
+        try #require(reader >= 0)
+        defer { close(reader) }
+        let input = folder.file("in.log")
+        let line = String(repeating: "x", count: 99) + "\n"
+        try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
+        var spec = Self.spec(.path(input), batch: 1000)
+        spec.output = .file(fifo)
+        let runner = try PipelineRunner(spec: spec)
+        let sink = try await runner.makeSink()
+        let run = Task { await runner.run(sink: sink) { _ in } }
+        try await Task.sleep(for: .milliseconds(300))  // the FIFO (64 KiB) is full by now (not needed to pass)
+        let cancelled = ContinuousClock.now
+        run.cancel()
+        let report = await run.value
+        #expect(report.cancelled)
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "the run waited for the FIFO's reader")
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var received = 0
+        while case let n = read(reader, &buffer, buffer.count), n > 0 { received += n }
+        #expect(received < 20_000_000, "a cancelled run wrote everything")
+    }
 }

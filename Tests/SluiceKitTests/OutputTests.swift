@@ -212,8 +212,10 @@ extension Array {
         #expect(try temporaries(folder).count == 1, "the first temporary is made at once")
         try await sink.write(chunk("a\nb\n"))
         try await sink.batchEnded(.timeout)  // a timeout flushes, never cuts a file short
+        try await sink.flushCompletely()  // the sink's thread has carried out what it was given
         #expect(try folder.listing().filter { !$0.hasPrefix(".") }.isEmpty)
         try await sink.write(chunk("c\nd\n"))
+        try await sink.flushCompletely()
         #expect(try folder.listing().filter { !$0.hasPrefix(".") } == ["p1.log"])
         #expect(text(try folder.read("p1.log")) == "a\nb\nc\n")
         try await sink.finish()
@@ -244,6 +246,7 @@ extension Array {
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file("p{n:1}.log")), linesPerFile: 2)
         try await sink.write(chunk("a\nb\nc\n"))
+        try await sink.flushCompletely()  // written; what is queued when abort comes is dropped
         await sink.abort()
         #expect(try folder.listing() == ["p1.log"])
         #expect(try temporaries(folder).isEmpty)
@@ -419,7 +422,11 @@ extension Array {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let sink = try SplitFileSink(template: FileNameTemplate(parsing: folder.file(name)), linesPerFile: 1)
-        let error = await #expect(throws: SluiceError.self) { try await sink.write(chunk((1...10).map { "\($0)\n" }.joined())) }
+        let error = await #expect(throws: SluiceError.self) {
+            // Written on the sink's thread: the error surfaces from the write or the next call.
+            try await sink.write(chunk((1...10).map { "\($0)\n" }.joined()))
+            try await sink.flushCompletely()
+        }
         #expect(error?.message.hasPrefix("output file suffixes exhausted") == true, "\(error?.message ?? "")")
         await sink.abort()
         #expect(try folder.listing() == (1...9).map { name.replacingOccurrences(of: "{n:1}", with: String($0)) })

@@ -59,31 +59,43 @@ final class Interrupt: Sendable {
     }
 
     /// Writes some of `bytes` to `fd` without waiting for ever: returns the count written (at
-    /// least 1), -errno on error, or nil once cancelled first. On a pipe or FIFO the write asks
-    /// not to block (`pwritev2` with `RWF_NOWAIT`: a partial write, or EAGAIN) and waits in
-    /// `poll(2)` on the descriptor and the wake pipe for room, so a cancelled sink is never
-    /// held by a reader that stopped reading. Where the system refuses `RWF_NOWAIT` (a
-    /// terminal, a socket on older kernels), it polls for room and then writes as usual.
-    /// Regular files and devices never wait for a reader: plain write(2).
+    /// least 1), -errno on error, or nil once cancelled first. `mayBlock`: `fd` may wait for a
+    /// reader (`descriptorMayBlock`); then the write never waits in write(2) but in `poll(2)`,
+    /// on the descriptor and the wake pipe, so a cancelled sink is never held by a reader that
+    /// stopped reading. How it avoids waiting in write(2): on a pipe, `pwritev2` with
+    /// `RWF_NOWAIT` (a partial write, or EAGAIN); on a descriptor opened non-blocking (the
+    /// FIFOs and sockets `OutputDestination` opens), a plain write; elsewhere (a FIFO or a
+    /// terminal inherited as stdout, whose open description sluice must not change), a poll
+    /// for room and then at most `PIPE_BUF` bytes, which a pipe with room takes at once.
+    /// Regular files and block devices never wait for a reader: plain write(2).
     func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, mayBlock: Bool) -> Int? {
         if isCancelled { return nil }
         guard mayBlock && wake.read >= 0 else { return writeRetrying(fd, bytes) }
+        let nonBlocking = fcntl(fd, F_GETFL) & O_NONBLOCK != 0
+        var room = false
         while true {
-            if !noWaitRefused.load(ordering: .relaxed) {
-                let written = sluice_write_nowait(fd, bytes.baseAddress, bytes.count)
-                if written >= 0 { return written }
-                switch Int32(-written) {
-                case EINTR: continue
-                case EAGAIN: break
-                case EOPNOTSUPP, EINVAL: noWaitRefused.store(true, ordering: .relaxed)
-                default: return written
+            let written: Int
+            if nonBlocking {
+                written = writeRetrying(fd, bytes)
+            } else if !noWaitRefused.load(ordering: .relaxed) {
+                written = sluice_write_nowait(fd, bytes.baseAddress, bytes.count)
+                if written == -Int(EOPNOTSUPP) || written == -Int(EINVAL) {
+                    noWaitRefused.store(true, ordering: .relaxed)
+                    continue
                 }
+                if written == -Int(EINTR) { continue }
+            } else if room {
+                written = writeRetrying(fd, UnsafeRawBufferPointer(rebasing: bytes.prefix(Int(PIPE_BUF))))
+                room = false
+            } else {
+                written = -Int(EAGAIN)
             }
+            if written != -Int(EAGAIN) && written != -Int(EWOULDBLOCK) { return written }
             var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0),
                        pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             while poll(&fds, 2, -1) < 0 && errno == EINTR {}
             if isCancelled { return nil }
-            if noWaitRefused.load(ordering: .relaxed) { return writeRetrying(fd, bytes) }
+            room = fds[0].revents != 0
         }
     }
 
@@ -117,4 +129,13 @@ func writeRetrying(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
         if written >= 0 { return written }
         if errno != EINTR { return -Int(errno) }
     }
+}
+
+/// A read or write on `fd` may wait for ever (a pipe, FIFO, socket or terminal): anything but
+/// a regular file or a block device (an unknown kind counts as one that may).
+func descriptorMayBlock(_ fd: Int32) -> Bool {
+    var kind = stat()
+    guard fstat(fd, &kind) == 0 else { return true }
+    let type = kind.st_mode & S_IFMT
+    return !(type == S_IFREG || type == S_IFBLK)
 }

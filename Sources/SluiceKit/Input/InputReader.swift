@@ -168,8 +168,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             }
             defer { if fd != 0 { close(fd) } }
             let name = input.description
-            var kind = stat()
-            let mayBlock = fstat(fd, &kind) != 0 || !((kind.st_mode & S_IFMT) == S_IFREG || (kind.st_mode & S_IFMT) == S_IFBLK)
+            let mayBlock = descriptorMayBlock(fd)
             guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &pendingNotes, interrupt: interrupt, mayBlock: mayBlock) else { continue }
             let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
             let ok: Bool

@@ -95,44 +95,32 @@ final class GzipMember {
 }
 
 /// `count` threads that compress members, each with its own reusable `GzipMember`, so a long
-/// export allocates its compression buffers once. Threads end with `shutDown()`. Callers cap
-/// `count` at the cores (`CompressionQueue`): more threads only hold more buffers.
-final class CompressionWorkers: @unchecked Sendable {
-    // `@unchecked`: `queue` is guarded by `lock`; `available` counts its entries.
-    private let lock = Locked<[(@Sendable (GzipMember) -> Void)?]>([])
-    private let available = DispatchSemaphore(value: 0)
-    private let count: Int
-    private var threads: [JoinableThread] = []
-    private let shutDownOnce = Locked(false)
+/// export allocates its compression buffers once. Jobs reach them through one
+/// `BoundedChannel` (`count` deep: `CompressionQueue` keeps at most `count` members in
+/// flight, so `run` never waits long). Threads end with `shutDown()`. Callers cap `count` at
+/// the cores (`CompressionQueue`): more threads only hold more buffers.
+final class CompressionWorkers: Sendable {
+    private let jobs: BoundedChannel<@Sendable (GzipMember) -> Void>
+    private let threads: [JoinableThread]
 
     init(count: Int, level: Int32) {
-        self.count = count
-        let lock = self.lock
-        let available = self.available
+        let jobs = BoundedChannel<@Sendable (GzipMember) -> Void>(capacity: max(1, count))
+        self.jobs = jobs
         threads = (0..<count).map { _ in
             JoinableThread(stackSize: 512 * 1024) {
                 let compressor = GzipMember(level: level)
-                while true {
-                    available.wait()
-                    guard let job = lock.withLock({ $0.removeFirst() }) else { return }
-                    job(compressor)
-                }
+                while case .element(let job) = jobs.receiveBlocking() { job(compressor) }
             }
         }
     }
 
     func run(_ job: @escaping @Sendable (GzipMember) -> Void) {
-        lock.withLock { $0.append(job) }
-        available.signal()
+        jobs.sendBlocking(job)
     }
 
     /// Ends the threads once the jobs before have run, and joins them. Idempotent.
     func shutDown() {
-        guard shutDownOnce.withLock({ done in defer { done = true }; return !done }) else { return }
-        for _ in 0..<count {
-            lock.withLock { $0.append(nil) }
-            available.signal()
-        }
+        jobs.finish()
         for thread in threads { thread.join() }
     }
 }
@@ -140,9 +128,11 @@ final class CompressionWorkers: @unchecked Sendable {
 /// Compresses members on worker threads, at most `limit` at once, and carries out the file
 /// writes and commits in the order they were asked for.
 ///
-/// Used by one sink on one task. `submit` blocks (waiting for the oldest member) once `limit`
-/// members are in flight: back-pressure instead of an unbounded queue. Errors (compression or
-/// write) surface from the call that reaches them.
+/// Used by one sink, on its thread (`SinkThread`): `submit` blocks that thread (waiting for
+/// the oldest member) once `limit` members are in flight, back-pressure instead of an
+/// unbounded queue. `steps` is not a queue between threads but that thread's list of results
+/// still to write, in order (as `ConcurrentMap` keeps its task handles), at most `limit`
+/// members long. Errors (compression or write) surface from the call that reaches them.
 final class CompressionQueue {
     /// A member being compressed. `@unchecked Sendable`: `result` is written by the worker
     /// before `done.signal()` and read only after `done.wait()`.

@@ -104,6 +104,15 @@ struct OutputDestination {
         return nil
     }
 
+    /// `fd` (a description this process opened itself, shared with no one) made non-blocking
+    /// when a write to it may wait for a reader: its writes then go through `Interrupt.write`,
+    /// which waits in poll(2), so an aborted sink is never held by a FIFO nobody reads (a FIFO
+    /// refuses `RWF_NOWAIT`). A dup'd `/dev/stdout` shares fd 1's description and stays as it is.
+    static func nonBlocking(_ fd: Int32) -> Int32 {
+        if descriptorMayBlock(fd) { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        return fd
+    }
+
     /// Opens the destination: the descriptor to write, and the temporary file's path (nil
     /// when written through). The temporary already has the replaced file's mode and owner.
     func open() throws -> (fd: Int32, temporaryPath: String?) {
@@ -114,9 +123,9 @@ struct OutputDestination {
             guard fd >= 0 else {
                 throw SluiceError(.output, place: name, "cannot open: \(SluiceError.systemReason(errno))")
             }
-            return (fd, nil)
+            return (Self.nonBlocking(fd), nil)
         case .connect:
-            return (try connectToSocket(), nil)
+            return (Self.nonBlocking(try connectToSocket()), nil)
         case .descriptor(let own):
             let fd = fcntl(own, F_DUPFD_CLOEXEC, 3)
             guard fd >= 0 else {

@@ -4,18 +4,29 @@ import Glibc
 /// write(2) per flush; a write larger than the buffer goes straight out.
 ///
 /// Errors: a closed pipe throws `SluiceError.closedOutput`; anything else an `.output` error
-/// naming `name` and the system's reason (`No space left on device`).
+/// naming `name` and the system's reason (`No space left on device`). With an `interrupt`, a
+/// write that waits for room (a FIFO nobody reads) gives up with `CancellationError` once it
+/// is cancelled.
 public final class OutputWriter {
     public let fd: Int32
     public let name: String
+    let interrupt: Interrupt?
+    /// `fd` may make a write wait for ever (`descriptorMayBlock`).
+    let mayBlock: Bool
     private var buffer: UnsafeMutableRawBufferPointer
     private var used = 0
     /// Bytes handed to write(2) so far.
     public private(set) var writtenByteCount = 0
 
-    public init(fd: Int32, name: String, capacity: Int = 64 * 1024) {
+    public convenience init(fd: Int32, name: String, capacity: Int = 64 * 1024) {
+        self.init(fd: fd, name: name, capacity: capacity, interrupt: nil)
+    }
+
+    init(fd: Int32, name: String, capacity: Int, interrupt: Interrupt?) {
         self.fd = fd
         self.name = name
+        self.interrupt = interrupt
+        mayBlock = interrupt != nil && descriptorMayBlock(fd)
         buffer = .allocate(byteCount: capacity, alignment: 64)
     }
 
@@ -46,21 +57,30 @@ public final class OutputWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        try writeFully(fd, bytes, name: name)
+        try writeFully(fd, bytes, name: name, interrupt: interrupt, mayBlock: mayBlock)
         writtenByteCount += bytes.count
     }
 }
 
 /// write(2) until every byte is out, retrying on EINTR. A closed pipe throws
-/// `SluiceError.closedOutput`; anything else an `.output` error naming `name`.
-func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, name: String) throws {
+/// `SluiceError.closedOutput`; anything else an `.output` error naming `name`. With an
+/// `interrupt`, each write goes through `Interrupt.write` (`mayBlock`: `fd` may wait for a
+/// reader), and a cancelled interrupt throws `CancellationError`.
+func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, name: String,
+                interrupt: Interrupt? = nil, mayBlock: Bool = false) throws {
     var offset = 0
     while offset < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+        let n: Int
+        if let interrupt {
+            guard let written = interrupt.write(fd, rest, mayBlock: mayBlock) else { throw CancellationError() }
+            n = written
+        } else {
+            n = writeRetrying(fd, rest)
+        }
         if n < 0 {
-            if errno == EINTR { continue }
-            if errno == EPIPE { throw SluiceError.closedOutput }
-            throw SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(errno))")
+            if Int32(-n) == EPIPE { throw SluiceError.closedOutput }
+            throw SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(Int32(-n)))")
         }
         offset += n
     }

@@ -1,0 +1,103 @@
+import CSluiceProcess
+import Glibc
+
+/// The thread a sink's blocking work runs on, so that writes, closes, renames and the waits
+/// for deflate never occupy one of the cooperative pool's threads (DESIGN.md §4), which keep
+/// filtering meanwhile; a slow reader of the output (a pipe into `less`) blocks this thread
+/// alone.
+///
+/// The sink's async methods hand it jobs through a `BoundedChannel` and go on (`submit`), or
+/// wait for one to be carried out (`perform`). Bound: at most `capacity` jobs, holding at
+/// most `byteCapacity` bytes of lines, wait (one larger job waits alone); a full channel
+/// suspends the sink's caller, so a slow output slows the pipeline instead of filling memory.
+///
+/// Errors: the first job that throws makes every later job skip; the next `submit` or
+/// `perform` throws that error. Ending: `finish()` lets the queued jobs run, then joins the
+/// thread; `abort()` drops the queued jobs, wakes a write that waits for a reader (through
+/// `interrupt`: a FIFO nobody reads, a stopped pipe) and joins. A task cancelled while it
+/// waits for a job or for room wakes that write too, so a cancelled run is never held by a
+/// stalled output.
+final class SinkThread: Sendable {
+    struct Job: Sendable {
+        let work: @Sendable () throws -> Void
+        /// Bytes of lines the job holds (the channel's second bound).
+        let weight: Int
+        let done: Completion?
+    }
+
+    /// Wakes a write of this thread that waits for room (see `Interrupt.write`).
+    let interrupt = Interrupt()
+    private let jobs: BoundedChannel<Job>
+    private let failure = Locked<(any Error)?>(nil)
+    /// Set by `abort(then:)`: run by the thread once it has left its last job.
+    private let cleanup = Locked<(@Sendable () -> Void)?>(nil)
+    private let thread: JoinableThread
+
+    init(capacity: Int = 8, byteCapacity: Int = 4 << 20) {
+        let jobs = BoundedChannel<Job>(capacity: capacity, byteCapacity: byteCapacity, weigh: { $0.weight })
+        let failure = self.failure
+        let cleanup = self.cleanup
+        self.jobs = jobs
+        thread = JoinableThread(stackSize: 512 * 1024) {
+            sluice_block_sigpipe_in_thread()  // a closed pipe is EPIPE, handled, even if SIGPIPE is not ignored
+            while case .element(let job) = jobs.receiveBlocking() {
+                let result: Result<Void, any Error>
+                if let earlier = failure.withLock({ $0 }) {
+                    result = .failure(earlier)
+                } else {
+                    result = Result { try job.work() }
+                    if case .failure(let error) = result { failure.withLock { $0 = $0 ?? error } }
+                }
+                job.done?.complete(result)
+            }
+            cleanup.withLock { pending in defer { pending = nil }; return pending }?()
+        }
+    }
+
+    /// Hands `work` to the thread, suspending while the channel is full; throws the error of
+    /// an earlier job, or `CancellationError` if the calling task is cancelled meanwhile.
+    func submit(weight: Int = 0, _ work: @escaping @Sendable () throws -> Void) async throws {
+        if let error = failure.withLock({ $0 }) { throw error }
+        let sent = await withTaskCancellationHandler {
+            await jobs.send(Job(work: work, weight: weight, done: nil))
+        } onCancel: { [interrupt] in
+            interrupt.cancel()
+        }
+        guard sent else { throw failure.withLock({ $0 }) ?? CancellationError() }
+    }
+
+    /// Runs `work` on the thread after every job before it, and returns once it has run
+    /// (throwing its error, or an earlier job's).
+    func perform(_ work: @escaping @Sendable () throws -> Void) async throws {
+        let done = Completion()
+        let sent = await withTaskCancellationHandler {
+            await jobs.send(Job(work: work, weight: 0, done: done))
+        } onCancel: { [interrupt] in
+            interrupt.cancel()
+        }
+        guard sent else { throw failure.withLock({ $0 }) ?? CancellationError() }
+        try await withTaskCancellationHandler {
+            try await done.wait()
+        } onCancel: { [interrupt] in
+            interrupt.cancel()  // the job ends promptly (a write waiting for room gives up)
+        }
+    }
+
+    /// Runs the queued jobs, then ends and joins the thread. Idempotent.
+    func finish() async {
+        jobs.finish()
+        await thread.joined()
+    }
+
+    /// Drops the queued jobs (their waiters get `CancellationError`), wakes a waiting write,
+    /// runs `cleanup` on the thread once its last job has returned (removing temporary files,
+    /// waiting for compression workers: blocking work, kept off the pool), and joins it. After
+    /// a `finish` (the thread has ended), `cleanup` runs on the caller. Idempotent.
+    func abort(then cleanup: @escaping @Sendable () -> Void = {}) async {
+        self.cleanup.withLock { $0 = cleanup }
+        interrupt.cancel()
+        for job in jobs.cancel() { job.done?.complete(.failure(CancellationError())) }
+        await thread.joined()
+        self.cleanup.withLock { pending in defer { pending = nil }; return pending }?()
+    }
+}
