@@ -56,6 +56,14 @@ func runMain() async -> Int32 {
     }
     if spec.maxCount == 0 { return 1 }
     // Signals first: the sink creates its temporary files, which a second signal removes.
+    //
+    // Not swift-service-lifecycle's `UnixSignals` (evaluated for issue 8): on Linux a Dispatch
+    // signal source replaces the process's sigaction handler with its own (measured: after
+    // `DispatchSource.makeSignalSource(signal: SIGTERM)`, a C handler installed before never
+    // runs again), so the C handler that must act on the *second* signal at once (remove the
+    // temporaries, SIGKILL the children, async-signal-safe, even while the runtime is busy)
+    // could not coexist with it; and it would catch signals ignored at start (`nohup`). The
+    // C handler (CSluiceMain) writes to a pipe, read by this one thread.
     let stop = StopRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
