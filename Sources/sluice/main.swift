@@ -17,6 +17,9 @@ func printError(_ line: String) {
 func runMain() async -> Int32 {
     let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
     signal(SIGPIPE, SIG_IGN)
+    // Inherited "ignore SIGCHLD" makes the kernel reap --exec children itself, and their exit
+    // status could never be read: children are sluice's own to wait for.
+    signal(SIGCHLD, SIG_DFL)
     sluice_tune_malloc()
     let command: SluiceCommand
     do {

@@ -56,6 +56,24 @@ import Testing
         #expect(result.stdoutText == "alive\n", "stderr: \(result.stderr)")
     }
 
+    /// The review's leftover: started with SIGCHLD ignored (inherited across exec), the kernel
+    /// reaped `--exec` children by itself, waitpid said ECHILD, and sluice read that as status
+    /// 0: a command that failed passed for one that succeeded. sluice now restores SIGCHLD's
+    /// default at start, and an unknown status is an error, never success.
+    @Test("Started with SIGCHLD ignored, an --exec command's exit status still counts")
+    func execStatusWithChildSignalIgnored() async throws {
+        let failing = try await Shell.bash(
+            #"printf 'a\n' | perl -e '$SIG{CHLD}="IGNORE"; exec @ARGV' "$SLUICE" -e a --exec 'cat; exit 3'"#,
+            timeout: .seconds(30))
+        #expect(failing.status == 2, "stdout: \(failing.stdoutText) stderr: \(failing.stderr)")
+        #expect(failing.stderr.contains("exited with status 3"))
+        let working = try await Shell.bash(
+            #"printf 'a\n' | perl -e '$SIG{CHLD}="IGNORE"; exec @ARGV' "$SLUICE" -e a --exec cat"#,
+            timeout: .seconds(30))
+        #expect(working.status == 0, "stderr: \(working.stderr)")
+        #expect(working.stdoutText == "a\n")
+    }
+
     /// Finding 8: a second signal exits at once; it used to leave the hidden temporary file
     /// behind (and the handlers came after the file was made). Now the file is removed and the
     /// `--exec` children are killed with it.

@@ -210,7 +210,12 @@ public struct ExecCommand: Sendable {
         var status: Int32 = 0
         while true {
             let result = waitpid(pid, &status, WNOHANG)
-            if result == pid || (result < 0 && errno != EINTR) { break }
+            if result == pid { break }
+            if result < 0 && errno != EINTR {
+                // The child was reaped elsewhere (a host process's SIGCHLD handler, or
+                // SIGCHLD ignored): its status is unknown, never read as success.
+                return .finished(failure("exit status unknown: \(SluiceError.systemReason(errno))"))
+            }
             var waiting = [pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
             _ = poll(&waiting, wake >= 0 ? 1 : 0, 10)
             if child.interrupt.isCancelled {
