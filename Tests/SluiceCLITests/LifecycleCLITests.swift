@@ -56,6 +56,27 @@ import Testing
         #expect(result.stdoutText == "alive\n", "stderr: \(result.stderr)")
     }
 
+    /// The new user's finding: SIGTERM never stopped sluice while its stdout (a FIFO the shell
+    /// opened, whose reader sleeps) took nothing; grep dies at once. A stop still drains
+    /// what was read, but waits at most 2 s for an output that takes nothing, then exits 143
+    /// with a one-line error naming the output.
+    @Test("SIGTERM ends sluice within the grace when its stdout is never read")
+    func stopWithAStalledStandardOutput() async throws {
+        let script = """
+            cd "$(mktemp -d)"; seq 1 2000000 > in; mkfifo f
+            sleep 29.7 < f & r=$!
+            "$SLUICE" -e 1 in > f & p=$!
+            sleep 0.5; start=$(date +%s%N); kill -TERM $p; wait $p; status=$?
+            echo "$status $(( ($(date +%s%N) - start) / 1000000 ))"
+            kill -KILL $r; wait
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(30))
+        let fields = result.stdoutText.split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        #expect(fields.first == 143, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
+        #expect((fields.last ?? 99_999) < 5000, "sluice took \(fields.last ?? -1) ms to stop")
+        #expect(result.stderr.contains("(standard output): took nothing for 2 s after the stop request"), "\(result.stderr)")
+    }
+
     /// The review's leftover: started with SIGCHLD ignored (inherited across exec), the kernel
     /// reaped `--exec` children by itself, waitpid said ECHILD, and sluice read that as status
     /// 0: a command that failed passed for one that succeeded. sluice now restores SIGCHLD's

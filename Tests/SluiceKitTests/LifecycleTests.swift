@@ -269,4 +269,39 @@ import Testing
         while case let n = read(reader, &buffer, buffer.count), n > 0 { received += n }
         #expect(received < 20_000_000, "a cancelled run wrote everything")
     }
+
+    /// The new user's finding: a stop request (SIGTERM) never ended a run whose output nobody
+    /// read (`-o FIFO` with a reader that sleeps, or `| sleep 100`): the stop drained into an
+    /// output that took nothing, for ever. Now a write waits at most 2 s for room after a stop,
+    /// then the run ends with an error naming the output.
+    @Test("A stop ends a run whose -o FIFO is never read, within the grace", .timeLimit(.minutes(1)))
+    func stoppedRunWithAStalledOutput() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let fifo = folder.file("out")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)  // a reader that never reads
+        try #require(reader >= 0)
+        defer { close(reader) }
+        let input = folder.file("in.log")
+        let line = String(repeating: "x", count: 99) + "\n"
+        try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
+        var spec = Self.spec(.path(input), batch: 1000)
+        spec.output = .file(fifo)
+        let runner = try PipelineRunner(spec: spec)
+        let sink = try await runner.makeSink()
+        let stop = StopRequest()
+        let errors = Locked<[SluiceError]>([])
+        let run = Task { await runner.run(sink: sink, stop: stop) { error in errors.withLock { $0.append(error) } } }
+        try await Task.sleep(for: .milliseconds(300))  // the FIFO (64 KiB) is full by now (not needed to pass)
+        let stopped = ContinuousClock.now
+        stop.stop()
+        let report = await run.value
+        let waited = ContinuousClock.now - stopped
+        #expect(waited < .seconds(6), "the stopped run waited \(waited) for the FIFO's reader")
+        #expect(waited >= .seconds(1), "gave up before the grace: \(waited)")
+        #expect(report.failed)
+        let messages = errors.withLock { $0.map(\.description) }
+        #expect(messages.contains { $0.contains(fifo) && $0.contains("after the stop request") }, "\(messages)")
+    }
 }

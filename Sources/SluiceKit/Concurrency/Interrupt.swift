@@ -59,7 +59,8 @@ final class Interrupt: Sendable {
     }
 
     /// Writes some of `bytes` to `fd` without waiting for ever: returns the count written (at
-    /// least 1), -errno on error, or nil once cancelled first. `mayBlock`: `fd` may wait for a
+    /// least 1), -errno on error, or nil once cancelled first, or once stopping and the output
+    /// took nothing for `stopGraceMilliseconds` (`isStopping` tells which). `mayBlock`: `fd` may wait for a
     /// reader (`descriptorMayBlock`); then the write never waits in write(2) but in `poll(2)`,
     /// on the descriptor and the wake pipe, so a cancelled sink is never held by a reader that
     /// stopped reading. How it avoids waiting in write(2): on a pipe, `pwritev2` with
@@ -91,12 +92,30 @@ final class Interrupt: Sendable {
                 written = -Int(EAGAIN)
             }
             if written != -Int(EAGAIN) && written != -Int(EWOULDBLOCK) { return written }
+            // Once a stop is requested, a wait for room is bounded: an output that takes
+            // nothing for `stopGrace` after a stop is given up (a pipe into a reader that
+            // stopped reading held a stopped sluice for ever; grep dies at once).
+            let stopping = isStopping
             var fds = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0),
                        pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
-            while poll(&fds, 2, -1) < 0 && errno == EINTR {}
+            var ready: Int32
+            repeat { ready = poll(&fds, 2, stopping ? Self.stopGraceMilliseconds : -1) } while ready < 0 && errno == EINTR
             if isCancelled { return nil }
+            if ready == 0 && stopping { return nil }
+            if fds[1].revents != 0 { drainWake() }  // the stop was seen: later waits use the grace
             room = fds[0].revents != 0
         }
+    }
+
+    /// How long a write may wait for room after a stop request before it gives up (`write`).
+    static let stopGraceMilliseconds: Int32 = 2000
+
+    /// Empties the wake pipe (a writer's own interrupt only: readers rely on it staying
+    /// readable after a stop), so that a wait after a stop sleeps until its grace ends or a
+    /// cancellation rings again.
+    private func drainWake() {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        while Glibc.read(wake.read, &bytes, bytes.count) > 0 {}
     }
 
     /// The system answered `RWF_NOWAIT` with EOPNOTSUPP for this object's descriptor.

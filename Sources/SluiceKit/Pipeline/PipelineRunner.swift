@@ -171,6 +171,10 @@ public struct PipelineRunner: Sendable {
     public func run(sink: any LineSink, stop: StopRequest = StopRequest(),
                     report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
         let scope = RunScope()
+        // After a stop, the sink's writes wait a bounded time for a reader (Interrupt.write).
+        let sinkInterrupt = (sink as? any ThreadedSink)?.sinkThread.interrupt
+        if let sinkInterrupt { stop.register(sinkInterrupt) }
+        defer { if let sinkInterrupt { stop.unregister(sinkInterrupt) } }
         let result = await RunScope.$current.withValue(scope) {
             await runStages(sink: sink, stop: stop, report: report)
         }

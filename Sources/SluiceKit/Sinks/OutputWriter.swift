@@ -73,7 +73,13 @@ func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, name: String,
         let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
         let n: Int
         if let interrupt {
-            guard let written = interrupt.write(fd, rest, mayBlock: mayBlock) else { throw CancellationError() }
+            guard let written = interrupt.write(fd, rest, mayBlock: mayBlock) else {
+                if interrupt.isStopping {
+                    throw SluiceError(.output, place: name, "took nothing for \(Interrupt.stopGraceMilliseconds / 1000) s after "
+                        + "the stop request; the lines not written yet are lost")
+                }
+                throw CancellationError()
+            }
             n = written
         } else {
             n = writeRetrying(fd, rest)

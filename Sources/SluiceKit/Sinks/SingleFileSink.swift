@@ -2,8 +2,9 @@
 /// before any input is read) and renamed into place at the end; a device or a FIFO is
 /// written through instead (`OutputDestination`). The file is written from the sink's own
 /// thread (`SinkThread`); `SingleFileWriter` is the blocking half that runs there.
-public final class SingleFileSink: LineSink {
+public final class SingleFileSink: LineSink, ThreadedSink {
     private let thread = SinkThread()
+    var sinkThread: SinkThread { thread }
     private let writer: SingleFileWriter
 
     public init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {

@@ -101,3 +101,10 @@ final class SinkThread: Sendable {
         self.cleanup.withLock { pending in defer { pending = nil }; return pending }?()
     }
 }
+
+/// A sink whose blocking work runs on a `SinkThread`: the runner registers that thread's
+/// interrupt with the run's `StopRequest`, so that after a stop a write waiting for a reader
+/// waits at most `Interrupt.stopGraceMilliseconds` for room.
+protocol ThreadedSink: LineSink {
+    var sinkThread: SinkThread { get }
+}

@@ -9,8 +9,9 @@ import Glibc
 /// `--batch-bytes`, waits alone). A reader that stops reading holds the run at that bound; a
 /// stop request still writes everything read (DESIGN.md §3), a cancelled run does not wait
 /// for it (`Interrupt.write`).
-public final class StandardOutputSink: LineSink {
+public final class StandardOutputSink: LineSink, ThreadedSink {
     private let thread = SinkThread(capacity: 8, byteCapacity: 4 << 20)
+    var sinkThread: SinkThread { thread }
     let lineBuffered: Bool
     /// Standard output's file, when it is a regular file (`>> s.log`), as it was at the start.
     public let appendedFile = FileIdentity(regularFileOpenOn: 1)
