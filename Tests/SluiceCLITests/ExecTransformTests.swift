@@ -243,4 +243,35 @@ import Testing
         #expect(runs.map(\.1) == Array(repeating: 20000, count: 8), "runs: \(runs.map { "\($0.0) x\($0.1)" })")
         #expect(Set(runs.map(\.0)) == Set((1...8).map { "batch \($0)" }))
     }
+
+    /// The new user's finding: with `--exec`, a `{n}` export cut files every -b "lines" of the
+    /// command's output (newline bytes, in gzip data), giving 13 broken gzip files for 61
+    /// batches. Each file now holds exactly one batch's output, as `split -l N --filter` makes
+    /// them; a batch closed by its timeout is a batch too, and a batch with no output makes no
+    /// file.
+    @Test("--exec with a {n} output: one file per batch, each exactly that batch's output", arguments: [false, true])
+    func execIntoNumberedFiles(trickle: Bool) async throws {
+        let script = """
+            set -e; cd "$(mktemp -d)"; seq -f 'line %g' 1 1234 > in; mkdir out w none t
+            \(trickle ? "{ head -n 300 in; sleep 1.2; tail -n +301 in; } | \"$SLUICE\" --batch-timeout 0.5s" : "\"$SLUICE\"") \
+                -e line -b 100 --exec 'gzip -1' -o 'out/x-{n:3}.bin' \(trickle ? "" : "in")
+            ls out | tr '\\n' ' '; echo
+            split -l 100 -d -a 3 in s-
+            for f in out/*; do gzip -t "$f"; done
+            i=0; for f in out/*; do zcat "$f" | cmp - "s-$(printf %03d $i)"; i=$((i + 1)); done; echo ok
+            \"$SLUICE\" -e line -b 1000 --exec 'wc -l' -o 'w/c-{n}.log' in; cat w/*
+            \"$SLUICE\" -e line -b 100 --exec 'grep -v line' -o 'none/n-{n}.log' in || echo "status $?"; ls none | wc -l
+            { seq 1 50; sleep 1.2; seq 51 60; } | \"$SLUICE\" --batch-timeout 0.5s -e . -b 100 --exec cat -o 't/t-{n:1}.log'
+            echo "$(ls t | tr '\\n' ' ')$(wc -l < t/t-1.log) $(head -1 t/t-2.log)"
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(60))
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let outputLines = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(outputLines.first == (1...13).map { String(format: "x-%03d.bin", $0) }.joined(separator: " ") + " ",
+                "files: \(outputLines.first ?? "")")
+        #expect(Array(outputLines.dropFirst().prefix(4)) == ["ok", "1000", "234", "status 1"], "\(result.stdoutText)")
+        #expect(outputLines.dropFirst(5).first == "0")
+        #expect(outputLines.dropFirst(6).first == "t-1.log t-2.log 50 51", "a batch closed by its timeout is a file")
+    }
 }
+

@@ -149,8 +149,10 @@ public struct PipelineRunner: Sendable {
             if spec.countOnly {
                 sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
             } else {
+                // --exec output: one file per batch, cut where each batch's output ends.
                 sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
-                                         concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite)
+                                         concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite,
+                                         cutAtBatchEnds: !execPhases.isEmpty)
             }
         }
         do {

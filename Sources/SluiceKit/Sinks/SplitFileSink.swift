@@ -20,10 +20,15 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     var sinkThread: SinkThread { thread }
     private let writer: SplitFileWriter
 
+    /// `cutAtBatchEnds`: one file per batch as the batches end (`batchEnded`, a timeout close
+    /// included), never cut by line count: for `--exec` output, whose bytes are the command's
+    /// (a batch through `gzip -1` is one gzip stream, and its "lines" are newline bytes), so
+    /// each file holds exactly one batch's output. A batch whose output is empty makes no file.
     public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
-                overwrite: Bool = false) throws {
+                overwrite: Bool = false, cutAtBatchEnds: Bool = false) throws {
         writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
-                                     concurrency: concurrency, overwrite: overwrite, interrupt: thread.interrupt)
+                                     concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
+                                     interrupt: thread.interrupt)
     }
 
     /// The files committed so far, in order.
@@ -36,7 +41,11 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     }
 
     public func batchEnded(_ closing: BatchClosing) async throws {
-        if closing == .timeout { try await thread.submit { [writer] in try writer.flush() } }
+        if writer.cutAtBatchEnds {
+            if closing != .partial { try await thread.submit { [writer] in try writer.endFile() } }
+        } else if closing == .timeout {
+            try await thread.submit { [writer] in try writer.flush() }
+        }
     }
 
     public func flushCompletely() async throws {
@@ -79,9 +88,12 @@ final class SplitFileWriter: @unchecked Sendable {
     let replacedFiles: [FileIdentity]
     let interrupt: Interrupt
 
+    let cutAtBatchEnds: Bool
+
     init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32, concurrency: Int,
-         overwrite: Bool, interrupt: Interrupt) throws {
+         overwrite: Bool, cutAtBatchEnds: Bool, interrupt: Interrupt) throws {
         self.interrupt = interrupt
+        self.cutAtBatchEnds = cutAtBatchEnds
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile
@@ -98,6 +110,12 @@ final class SplitFileWriter: @unchecked Sendable {
 
     /// A chunk whose last line has no newline (`endsWithoutNewline`) is cut as if it had one.
     func write(_ chunk: LineChunk) throws {
+        if cutAtBatchEnds {
+            if current == nil { try startNextFile() }
+            let file = current!
+            try chunk.withWrittenBytes { try file.write($0, lines: 0) }
+            return
+        }
         try chunk.withWrittenBytes { raw in
             guard let start = raw.baseAddress else { return }
             let base = start.assumingMemoryBound(to: UInt8.self)
@@ -171,10 +189,19 @@ final class SplitFileWriter: @unchecked Sendable {
         try current?.flush()
     }
 
+    /// `cutAtBatchEnds`: a batch ended; its file (if it holds any bytes) is committed.
+    func endFile() throws {
+        guard let file = current, file.byteCount > 0 else { return }
+        try file.commit()
+        committed.withLock { $0.append(file.finalPath) }
+        current = nil
+        trimHeapNow(after: file)
+    }
+
     func finish() throws {
         if let file = current {
             current = nil
-            if file.lineCount == 0 {
+            if file.byteCount == 0 {
                 file.discard()
             } else {
                 try file.commit()
