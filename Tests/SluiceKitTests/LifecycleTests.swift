@@ -293,7 +293,15 @@ import Testing
         let stop = StopRequest()
         let errors = Locked<[SluiceError]>([])
         let run = Task { await runner.run(sink: sink, stop: stop) { error in errors.withLock { $0.append(error) } } }
-        try await Task.sleep(for: .milliseconds(300))  // the FIFO (64 KiB) is full by now (not needed to pass)
+        // Wait until the FIFO is full (64 KiB): the run's writes now wait for its reader.
+        var queued: Int32 = 0
+        for _ in 0..<3000 {
+            _ = ioctl(reader, UInt(FIONREAD), &queued)
+            if queued >= 60_000 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(queued >= 60_000, "the run never filled the FIFO")
+        try await Task.sleep(for: .milliseconds(100))
         let stopped = ContinuousClock.now
         stop.stop()
         let report = await run.value
@@ -304,4 +312,50 @@ import Testing
         let messages = errors.withLock { $0.map(\.description) }
         #expect(messages.contains { $0.contains(fifo) && $0.contains("after the stop request") }, "\(messages)")
     }
+
+    /// The review's finds on the sink threads (each failed before its fix).
+    @Test("A SinkThread dropped without finish or abort ends its thread (a sink whose init threw)")
+    func droppedSinkThreadEnds() async throws {
+        var sinkThread: SinkThread? = SinkThread()
+        let thread = sinkThread!.thread
+        sinkThread = nil
+        for _ in 0..<200 where !thread.hasEnded { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(thread.hasEnded)
+        #expect(throws: SluiceError.self) { _ = try SingleFileSink(path: "/nonexistent-sluice-dir/x.log") }
+    }
+
+    @Test("JoinableThread.joined() returns to every task that waits")
+    func joinedByTwoTasks() async {
+        let thread = JoinableThread(stackSize: 64 * 1024) { usleep(100_000) }
+        async let first: Void = thread.joined()
+        async let second: Void = thread.joined()
+        _ = await (first, second)
+        #expect(thread.hasEnded)
+    }
+
+    @Test("finish() with a blocked thread sender reaches every consumer thread", .timeLimit(.minutes(1)))
+    func finishWithABlockedSenderWakesEveryConsumer() {
+        for round in 0..<50 {
+            let channel = BoundedChannel<Int>(capacity: 1)
+            channel.sendBlocking(0)
+            let producer = JoinableThread(stackSize: 64 * 1024) { channel.sendBlocking(1) }  // blocks: full
+            usleep(200)
+            let ended = Locked(0)
+            let consumers = (0..<3).map { _ in
+                JoinableThread(stackSize: 64 * 1024) {
+                    while case .element = channel.receiveBlocking() {}
+                    ended.withLock { $0 += 1 }
+                }
+            }
+            if round % 2 == 0 { usleep(200) }
+            channel.finish()
+            var waited = 0
+            while ended.withLock({ $0 }) < 3 && waited < 2000 { usleep(1000); waited += 1 }
+            #expect(ended.withLock { $0 } == 3, "round \(round): a consumer thread never saw the end")
+            if ended.withLock({ $0 }) < 3 { channel.cancel() }
+            producer.join()
+            for consumer in consumers { consumer.join() }
+        }
+    }
 }
+

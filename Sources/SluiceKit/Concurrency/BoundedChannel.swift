@@ -91,6 +91,11 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         }
         state.blockedSenders -= 1
         let action = state.send(element, weight: weight, pastEnd: true)
+        if state.finished && state.blockedSenders == 0 {
+            // The end was held back for this sender: every consumer thread asleep must see
+            // it now, not only the one its element wakes.
+            pthread_cond_broadcast(itemAvailable)
+        }
         return carryOut(action)
     }
 

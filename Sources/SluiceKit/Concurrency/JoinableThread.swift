@@ -31,6 +31,9 @@ final class JoinableThread: @unchecked Sendable {
         if first { pthread_join(thread, nil) }
     }
 
+    /// The body has returned.
+    var hasEnded: Bool { ended.isCompleted }
+
     /// `join()` for a task: suspends until the body has returned, then joins (at once).
     func joined() async {
         try? await ended.wait()

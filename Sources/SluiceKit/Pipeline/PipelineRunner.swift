@@ -294,8 +294,8 @@ public struct PipelineRunner: Sendable {
             result.cancelled = true
         } catch {
             result.failed = true
-            await sink.abort()
             report(SluiceError(.input, "\(error)"))
+            await finishKeepingWhatWasWritten(sink, &result, report)  // as for any input error
         }
         if let files = sink.committedFileCount { result.batches = files }  // {n}: a file is a batch
         result.selectedLines = output

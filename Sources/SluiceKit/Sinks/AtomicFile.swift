@@ -89,6 +89,8 @@ final class AtomicFile {
     /// Flushes, closes and renames into place.
     func finishCommit() throws {
         guard !closed else { return }
+        // A cancelled run never commits, even a file whose bytes are all written already.
+        if writer.interrupt?.isCancelled == true { throw CancellationError() }
         closed = true
         var open = true
         do {

@@ -31,7 +31,7 @@ final class SinkThread: Sendable {
     private let failure = Locked<(any Error)?>(nil)
     /// Set by `abort(then:)`: run by the thread once it has left its last job.
     private let cleanup = Locked<(@Sendable () -> Void)?>(nil)
-    private let thread: JoinableThread
+    let thread: JoinableThread
 
     init(capacity: Int = 8, byteCapacity: Int = 4 << 20) {
         let jobs = BoundedChannel<Job>(capacity: capacity, byteCapacity: byteCapacity, weigh: { $0.weight })
@@ -52,6 +52,12 @@ final class SinkThread: Sendable {
             }
             cleanup.withLock { pending in defer { pending = nil }; return pending }?()
         }
+    }
+
+    /// A sink dropped without `finish` or `abort` (its init threw after this was made): the
+    /// thread leaves its loop and ends on its own (`JoinableThread` detaches it).
+    deinit {
+        jobs.cancel()
     }
 
     /// Hands `work` to the thread, suspending while the channel is full; throws the error of

@@ -200,11 +200,14 @@ final class SplitFileWriter: @unchecked Sendable {
 
     func finish() throws {
         if let file = current {
-            current = nil
             if file.byteCount == 0 {
+                current = nil
                 file.discard()
             } else {
+                // `current` stays set until the commit is under way: a write failing inside
+                // it (an earlier member's) leaves the file for `abort` to remove.
                 try file.commit()
+                current = nil
                 committed.withLock { $0.append(file.finalPath) }
             }
         }
