@@ -73,3 +73,39 @@ import Testing
         }
     }
 }
+
+/// Issue 9: when PCRE2 gave up on a line (its backtracking limit), sluice read it as "no
+/// match" and skipped the rest of the 512 KiB chunk: `(a+)*c|x` printed nothing where grep -E
+/// prints `zx` and `ax`, and `-c` on 400,000 lines was short by thousands (each such line
+/// costs PCRE2 its whole match limit, about 25 ms in a debug build: the test keeps to 100). Such a line is now
+/// decided by PCRE2's DFA matcher (no backtracking, as grep's own DFA); one that cannot be
+/// decided (a back-reference) is an error naming the pattern and the line, exit 2, and the
+/// other lines are still decided.
+@Suite struct BacktrackingLimitTests {
+    @Test("A line PCRE2 gives up on is decided as grep -E decides it, and nothing after it is skipped")
+    func decidedLikeGrep() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var text = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\nzx\nax\n"
+        for i in 0..<5_000 {
+            text += i % 50 == 0 ? String(repeating: "a", count: 20 + i % 21) + "b\n" : (i % 3 == 0 ? "line \(i) ax\n" : "line \(i) q\n")
+        }
+        let input = try directory.write("bt.log", Array(text.utf8))
+        for flags in [["-e", "(a+)*c|x"], ["-c", "-e", "(a+)*c|x"], ["-v", "-e", "(a+)*c|x"]] {
+            let oracle = try await Oracle.grep(["-E"] + flags, inputs: [input])
+            let sluice = try await Sluice.run(flags + [input])
+            #expect(sluice.status == oracle.status, "\(flags): stderr \(sluice.stderr)")
+            expectSameBytes(sluice.stdout, oracle.stdout, "sluice \(flags.joined(separator: " "))")
+        }
+    }
+
+    @Test("A line not even the DFA matcher can decide is an error naming the pattern; the rest is decided")
+    func undecidableLineIsAnError() async throws {
+        let sluice = try await Sluice.run(["-e", #"(a+)*\1c|x"#],
+                                          stdin: .bytes(Array("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\nzx\nax\n".utf8)))
+        #expect(sluice.status == 2)
+        #expect(sluice.stdoutText == "zx\nax\n")
+        #expect(sluice.stderr.contains(#"pattern '(a+)*\1c|x': PCRE2 exceeded its backtracking limit on the line starting 'aaaa"#),
+                "\(sluice.stderr)")
+    }
+}

@@ -36,7 +36,9 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     let scratch = matcher.makeScratch()
     let body = line.last == 0x0A ? Array(line.dropLast()) : line
     return body.withUnsafeBufferPointer { buffer in
-        matcher.match(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, offset: 0, scratch: scratch) != nil
+        var gaveUp = false
+        return matcher.match(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, offset: 0,
+                             scratch: scratch, gaveUp: &gaveUp) != nil
     }
 }
 

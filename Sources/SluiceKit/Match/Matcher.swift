@@ -20,6 +20,9 @@ public final class MatchScratch {
     var parts: [MatchScratch] = []
     var nextHits: [(start: Int, newline: Int)?] = []
     var known: [Bool] = []
+    /// Lines a matcher could not decide in this buffer (PCRE2 gave up on them, and its DFA
+    /// matcher too): reported by the filter, never dropped silently.
+    var undecided: [SluiceError] = []
 
     init(pointer: OpaquePointer? = nil, release: @escaping () -> Void = {}) {
         self.pointer = pointer

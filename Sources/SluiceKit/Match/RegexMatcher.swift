@@ -90,13 +90,34 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         return MatchScratch(pointer: data) { pcre2_match_data_free_8(data) }
     }
 
-    /// Whether `subject[offset...]` holds a match; the match's range if so.
+    /// Whether `subject[offset...]` holds a match; the match's range if so. `gaveUp`: PCRE2
+    /// stopped without an answer (its match, depth or heap limit: a pattern that backtracks
+    /// exponentially on this subject); nil is then not "no match".
     @inline(__always)
-    func match(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch) -> (Int, Int)? {
+    func match(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch,
+               gaveUp: inout Bool) -> (Int, Int)? {
         let rc = matchResult(subject, length: length, offset: offset, data: scratch.pointer)
-        guard rc > 0 else { return nil }
+        guard rc > 0 else {
+            if rc != PCRE2_ERROR_NOMATCH && rc != PCRE2_ERROR_PARTIAL { gaveUp = true }
+            return nil
+        }
         let ovector = pcre2_get_ovector_pointer_8(scratch.pointer)!
         return (ovector[0], ovector[1])
+    }
+
+    /// Decides a line on which the backtracking matcher gave up, with PCRE2's DFA matcher
+    /// (no backtracking, so no such limit, as grep's own DFA decides such lines): true or
+    /// false, or nil when it cannot (a back-reference, or its own workspace running out).
+    func dfaMatches(_ subject: UnsafePointer<UInt8>, length: Int) -> Bool? {
+        guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
+        defer { pcre2_match_data_free_8(data) }
+        var workspace = [Int32](repeating: 0, count: 4096)
+        let rc = workspace.withUnsafeMutableBufferPointer {
+            pcre2_dfa_match_8(code, subject, length, 0, 0, data, nil, $0.baseAddress, $0.count)
+        }
+        if rc >= 0 { return true }  // 0: a match, more of them than the match data holds
+        if rc == PCRE2_ERROR_NOMATCH { return false }
+        return nil
     }
 
     /// PCRE2's result for one match attempt at `offset` (captures in `data`): the JIT when it
@@ -111,10 +132,20 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         return pcre2_match_8(code, subject, length, offset, UInt32(PCRE2_NO_JIT), data, nil)
     }
 
-    /// Whether the line `[start, newline)` matches on its own.
+    /// Whether the line `[start, newline)` matches on its own. A line the backtracking
+    /// matcher gives up on is decided by the DFA matcher; if that cannot either, the line is
+    /// recorded in `scratch.undecided` (an error the filter reports) and not selected.
     @inline(__always)
     func lineMatches(_ base: UnsafePointer<UInt8>, start: Int, newline: Int, scratch: MatchScratch) -> Bool {
-        match(base + start, length: newline - start, offset: 0, scratch: scratch) != nil
+        var gaveUp = false
+        if match(base + start, length: newline - start, offset: 0, scratch: scratch, gaveUp: &gaveUp) != nil { return true }
+        guard gaveUp else { return false }
+        if let decided = dfaMatches(base + start, length: newline - start) { return decided }
+        let shown = String(decoding: UnsafeBufferPointer(start: base + start, count: min(newline - start, 60)), as: UTF8.self)
+        scratch.undecided.append(SluiceError(.input, place: "pattern '\(pattern)'",
+            "PCRE2 exceeded its backtracking limit on the line starting '\(shown)', and its DFA matcher cannot decide it "
+            + "(a back-reference?): that line is not selected"))
+        return false
     }
 
     public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
@@ -139,8 +170,20 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             return nil
         }
         while position < count {
-            guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch),
-                  matchStart < count else { return nil }
+            var gaveUp = false
+            guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch, gaveUp: &gaveUp),
+                  matchStart < count else {
+                // PCRE2 gave up somewhere after `position` (a search over the whole buffer
+                // would otherwise read as "no line matches" and skip the rest of the chunk):
+                // the lines from here are decided one by one.
+                guard gaveUp else { return nil }
+                while position < count {
+                    let newline = lineEnd(base, from: position, count: count)
+                    if lineMatches(base, start: position, newline: newline, scratch: scratch) { return (position, newline) }
+                    position = newline + 1
+                }
+                return nil
+            }
             let (start, newline) = line(holding: matchStart, from: position, in: base, count: count)
             if matchEnd <= newline { return (start, newline) }
             if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }

@@ -32,9 +32,11 @@ public struct LineFilter: ChunkStep {
         var kept: [UInt8] = []
         var keptLines = 0
         var everything = false
+        var undecided: [SluiceError] = []
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
+            defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
             var position = 0
             var countKnown = true
             // Selected lines that follow each other are copied as one run (a common pattern
@@ -77,6 +79,7 @@ public struct LineFilter: ChunkStep {
         if everything {
             var same = chunk
             if !invert { same.knownLineCount = keptLines }
+            same.notes += undecided
             return same
         }
         if let last = kept.last, last != 0x0A {
@@ -85,6 +88,6 @@ public struct LineFilter: ChunkStep {
             kept.append(0x0A)
         }
         return LineChunk(bytes: kept, lineCount: keptLines >= 0 ? keptLines : nil,
-                         notes: chunk.notes, inputByteCount: chunk.inputByteCount)
+                         notes: chunk.notes + undecided, inputByteCount: chunk.inputByteCount)
     }
 }
