@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,3 +86,20 @@ static void occupy_closed_standard_descriptors(void) {
 
 int sluice_closed_standard_descriptors(void) { return closed_at_start; }
 
+
+int sluice_ignore_sigpipe(void) {
+    struct sigaction old;
+    int ignored = sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+    signal(SIGPIPE, SIG_IGN);
+    return ignored;
+}
+
+void sluice_die_of_sigpipe(void) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &pipe_only, NULL);
+    raise(SIGPIPE);
+    _exit(128 + SIGPIPE);
+}

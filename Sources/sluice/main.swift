@@ -16,7 +16,7 @@ func printError(_ line: String) {
 
 func runMain() async -> Int32 {
     let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
-    signal(SIGPIPE, SIG_IGN)
+    let pipeIgnoredAtStart = sluice_ignore_sigpipe() != 0
     // Inherited "ignore SIGCHLD" makes the kernel reap --exec children itself, and their exit
     // status could never be read: children are sluice's own to wait for.
     signal(SIGCHLD, SIG_DFL)
@@ -99,6 +99,15 @@ func runMain() async -> Int32 {
     var result = report
     let signal = sluice_received_signal()
     if signal != 0 { result.interruptedBy = signal }
+    if report.outputClosed && signal == 0 {
+        // grep's end when its reader goes away (`| head -1`): killed by SIGPIPE, status 141;
+        // with SIGPIPE ignored at start, a write error and exit 2.
+        if pipeIgnoredAtStart {
+            printError("write error: Broken pipe")
+            return 2
+        }
+        sluice_die_of_sigpipe()
+    }
     return result.exitStatus(quiet: spec.quiet)
 }
 

@@ -21,7 +21,7 @@ import Testing
         HeadCase(arguments: ["-e", "ERROR"], firstLine: "grep -a -m1 -e ERROR", gzipInput: true),
     ]
 
-    @Test("a closed stdout (| head -1) stops sluice at once, quietly, exit 0", arguments: headCases)
+    @Test("a closed stdout (| head -1) stops sluice at once, quietly, killed by SIGPIPE as grep (141)", arguments: headCases)
     func closedStdout(headCase: HeadCase) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -53,7 +53,7 @@ import Testing
         #expect(run.elapsed < .seconds(5), "\(headCase.testDescription) took \(run.elapsed)")
         expectSameBytes(run.stdout, expectedFirst, "first line of \(headCase.testDescription)")
         let exitStatus = (try? String(contentsOfFile: status, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(exitStatus == "0", "\(headCase.testDescription): sluice exited \(exitStatus ?? "?")")
+        #expect(exitStatus == "141", "\(headCase.testDescription): sluice exited \(exitStatus ?? "?") (grep: 141)")
         let stderrText = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "<missing>"
         #expect(stderrText.isEmpty, "\(headCase.testDescription) printed on stderr: \(stderrText)")
     }
@@ -184,5 +184,25 @@ import Testing
         )
         #expect(sluice.timedOut, "stdin never ends, so sluice is stopped by the test's timeout")
         #expect(sluice.stdoutText == "a\na\n", "nothing written before the end of input; stderr: \(sluice.stderr)")
+    }
+}
+
+/// Issue 9: `sluice … | head -1` exited 0 where grep is killed by SIGPIPE (141, what `set -o
+/// pipefail` scripts and PIPESTATUS see); with SIGPIPE ignored at start grep says "write
+/// error: Broken pipe" and exits 2. sluice now ends the same way in both cases.
+@Suite struct ClosedPipeTests {
+    @Test("A reader that goes away: the same status as grep, SIGPIPE default and ignored", arguments: [false, true])
+    func closedPipeStatus(ignored: Bool) async throws {
+        let input = Paths.loghub("Hadoop_2k.log")
+        let script = """
+            \(ignored ? "trap '' PIPE" : "")
+            for i in 1 2 3 4 5 6 7 8; do cat \(Shell.quote(input)); done > /tmp/closed-pipe-$$.log
+            "$SLUICE" -e INFO /tmp/closed-pipe-$$.log 2>/tmp/closed-pipe-$$.err | head -1 >/dev/null; s=${PIPESTATUS[0]}
+            LC_ALL=C grep -e INFO /tmp/closed-pipe-$$.log 2>/dev/null | head -1 >/dev/null; g=${PIPESTATUS[0]}
+            echo "$s $g $(sed 's/^[a-z]*: //' /tmp/closed-pipe-$$.err)"; rm -f /tmp/closed-pipe-$$.*
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(30))
+        let expected = ignored ? "2 2 write error: Broken pipe\n" : "141 141 \n"
+        #expect(result.stdoutText == expected, "stderr: \(result.stderr)")
     }
 }

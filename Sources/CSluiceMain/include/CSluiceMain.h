@@ -16,4 +16,10 @@ int sluice_available_cores(void);
 int sluice_install_signal_pipe(void);
 int sluice_received_signal(void);
 
+/// Ignores SIGPIPE (writes then fail with EPIPE, handled); returns 1 if it was ignored at start.
+int sluice_ignore_sigpipe(void);
+/// Ends the process as a writer into a closed pipe ends without handling it: killed by SIGPIPE
+/// (status 141 to a shell), as grep is.
+void sluice_die_of_sigpipe(void);
+
 #endif

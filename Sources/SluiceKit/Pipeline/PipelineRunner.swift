@@ -19,6 +19,9 @@ public struct RunReport: Sendable {
     /// aborted (nothing more committed; files committed before stay), the run is not a success.
     public var cancelled = false
     public var interruptedBy: Int32?
+    /// The output's reader went away (`| head`): the run stopped quietly; the executable ends
+    /// as grep does then (killed by SIGPIPE, or exit 2 when SIGPIPE was ignored at start).
+    public var outputClosed = false
 
     /// grep's rule: 0 if a line was selected, 1 if none, 2 on error (but 0 for `-q` with a
     /// selected line); 128+N after signal N.
@@ -279,6 +282,7 @@ public struct PipelineRunner: Sendable {
             if spec.countOnly { try await sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
             try await sink.finish()
         } catch let error as SluiceError where error.code == .closedOutput {
+            result.outputClosed = true
             await sink.abort()
         } catch let error as SluiceError {
             result.failed = true
