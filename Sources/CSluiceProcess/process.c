@@ -12,6 +12,9 @@
 
 extern char **environ;
 
+/* Spawns under way (see sluice_spawn_shell). */
+static int spawning = 0;
+
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
@@ -35,7 +38,20 @@ pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
     pid_t pid = -1;
+    /* Spawned and registered as one step for the second-signal handler: INT/TERM are blocked
+       in this thread meanwhile (the handler never runs here), and a handler running on another
+       thread waits while `spawning` is set, so a child started just before a second signal
+       is still killed with the others (it was missed, and outlived sluice). */
+    sigset_t stop_signals, saved;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &saved);
+    __atomic_add_fetch(&spawning, 1, __ATOMIC_ACQ_REL);
     int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+    if (rc == 0) sluice_register_child(pid);
+    __atomic_sub_fetch(&spawning, 1, __ATOMIC_ACQ_REL);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     return rc == 0 ? pid : -rc;
@@ -100,8 +116,10 @@ void sluice_unregister_child(pid_t pid) {
     }
 }
 
-/* Async-signal-safe: SIGKILL to the process group of every registered child. */
+/* Async-signal-safe: SIGKILL to the process group of every registered child, once no
+   spawn is between posix_spawn and its registration. */
 void sluice_kill_registered_children(void) {
+    while (__atomic_load_n(&spawning, __ATOMIC_ACQUIRE) > 0) {}
     for (int i = 0; i < SLUICE_MAX_CHILDREN; i++) {
         pid_t child = __atomic_load_n(&children[i], __ATOMIC_ACQUIRE);
         if (child > 0) kill(-child, SIGKILL);

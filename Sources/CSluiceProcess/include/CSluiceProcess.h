@@ -8,7 +8,8 @@
 /* Spawns `/bin/sh -c command` with stdin/stdout on the given descriptors (stderr inherited).
    Returns the pid, or -errno on failure. The child gets default SIGPIPE handling, and default
    SIGINT/SIGTERM unless this process ignores them, and leads a process group of its own
-   (signal -pid to reach everything it started). */
+   (signal -pid to reach everything it started). It is registered (sluice_register_child) as
+   part of the spawn, before any second-signal handler can look; unregister it once reaped. */
 pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd);
 
 /* pipe2(fds, O_CLOEXEC). */

@@ -278,9 +278,9 @@ final class ChildHandle: Sendable {
     private let stdinAfterExit = Locked<(fd: Int32?, reaped: Bool)>((nil, false))
     let interrupt = Interrupt()
 
+    /// `child` was spawned (and registered for the second-signal handler by `sluice_spawn_shell`).
     func started(_ child: pid_t) {
         pid.withLock { $0 = child }
-        sluice_register_child(child)
     }
 
     /// The child has been reaped (or never started).
