@@ -29,13 +29,7 @@ public final class SingleFileSink: LineSink, ThreadedSink {
     }
 
     public func finish() async throws {
-        do {
-            try await thread.perform { [writer] in try writer.finish() }
-        } catch {
-            await thread.finish()
-            throw error
-        }
-        await thread.finish()
+        try await thread.finish { [writer] in try writer.finish() }
     }
 
     public func abort() async {

@@ -89,6 +89,18 @@ final class SinkThread: Sendable {
         }
     }
 
+    /// Runs `work` after the queued jobs, then ends and joins the thread whether it threw or
+    /// not (throwing its error): the commit step every sink's `finish` is.
+    func finish(after work: @escaping @Sendable () throws -> Void) async throws {
+        do {
+            try await perform(work)
+        } catch {
+            await finish()
+            throw error
+        }
+        await finish()
+    }
+
     /// Runs the queued jobs, then ends and joins the thread. Idempotent.
     func finish() async {
         jobs.finish()

@@ -53,13 +53,7 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     }
 
     public func finish() async throws {
-        do {
-            try await thread.perform { [writer] in try writer.finish() }
-        } catch {
-            await thread.finish()
-            throw error
-        }
-        await thread.finish()
+        try await thread.finish { [writer] in try writer.finish() }
     }
 
     public func abort() async {

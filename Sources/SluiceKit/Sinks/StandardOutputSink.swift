@@ -60,12 +60,12 @@ public final class StandardOutputSink: LineSink, ThreadedSink {
 
     public func finish() async throws {
         do {
-            try await flushCompletely()
+            try await handOver()
         } catch {
             await thread.finish()
             throw error
         }
-        await thread.finish()
+        try await thread.finish {}
     }
 
     public func abort() async {
