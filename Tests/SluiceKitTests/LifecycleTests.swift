@@ -238,6 +238,22 @@ import Testing
         #expect(sink.finished != cancel)
     }
 
+    /// A run of 20 MB into `-o FIFO` whose reader (returned, non-blocking) never reads.
+    static func stalledFIFORun(in folder: TemporaryFolder) async throws
+        -> (fifo: String, reader: Int32, runner: PipelineRunner, sink: any LineSink) {
+        let fifo = folder.file("out")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)  // a reader that never reads
+        try #require(reader >= 0)
+        let input = folder.file("in.log")
+        let line = String(repeating: "x", count: 99) + "\n"
+        try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
+        var spec = Self.spec(.path(input), batch: 1000)
+        spec.output = .file(fifo)
+        let runner = try PipelineRunner(spec: spec)
+        return (fifo, reader, runner, try await runner.makeSink())
+    }
+
     /// Item 3: a file sink writes from a thread of its own, and a cancelled run is not held by
     /// an output nobody reads. Before, `-o FIFO` wrote inline on the run's task, blocked in
     /// write(2) for as long as the FIFO's reader slept, and the cancellation waited with it.
@@ -245,18 +261,8 @@ import Testing
     func cancelledRunWithAStalledOutput() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let fifo = folder.file("out")
-        try #require(mkfifo(fifo, 0o600) == 0)
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)  // a reader that never reads
-        try #require(reader >= 0)
+        let (_, reader, runner, sink) = try await Self.stalledFIFORun(in: folder)
         defer { close(reader) }
-        let input = folder.file("in.log")
-        let line = String(repeating: "x", count: 99) + "\n"
-        try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
-        var spec = Self.spec(.path(input), batch: 1000)
-        spec.output = .file(fifo)
-        let runner = try PipelineRunner(spec: spec)
-        let sink = try await runner.makeSink()
         let run = Task { await runner.run(sink: sink) { _ in } }
         try await Task.sleep(for: .milliseconds(300))  // the FIFO (64 KiB) is full by now (not needed to pass)
         let cancelled = ContinuousClock.now
@@ -278,18 +284,8 @@ import Testing
     func stoppedRunWithAStalledOutput() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let fifo = folder.file("out")
-        try #require(mkfifo(fifo, 0o600) == 0)
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)  // a reader that never reads
-        try #require(reader >= 0)
+        let (fifo, reader, runner, sink) = try await Self.stalledFIFORun(in: folder)
         defer { close(reader) }
-        let input = folder.file("in.log")
-        let line = String(repeating: "x", count: 99) + "\n"
-        try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
-        var spec = Self.spec(.path(input), batch: 1000)
-        spec.output = .file(fifo)
-        let runner = try PipelineRunner(spec: spec)
-        let sink = try await runner.makeSink()
         let stop = StopRequest()
         let errors = Locked<[SluiceError]>([])
         let run = Task { await runner.run(sink: sink, stop: stop) { error in errors.withLock { $0.append(error) } } }
