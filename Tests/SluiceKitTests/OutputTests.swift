@@ -125,9 +125,16 @@ func temporaries(_ folder: TemporaryFolder) throws -> [String] {
         let sink = try SingleFileSink(path: folder.file("live.gz"))
         try await sink.write(chunk("first\nsecond\n"))
         try await sink.batchEnded(.timeout)
+        // The flush runs on the sink's thread, after batchEnded returns: wait for it (a slow
+        // machine or a sanitizer can take a while), but without any further call on the sink.
         let temporary = try #require(try temporaries(folder).first)
-        let partial = try await shell("gzip -dc '\(folder.file(temporary))' 2>/dev/null")
-        #expect(text(partial.output) == "first\nsecond\n")
+        var decoded = ""
+        for _ in 0..<200 {
+            decoded = text(try await shell("gzip -dc '\(folder.file(temporary))' 2>/dev/null").output)
+            if decoded == "first\nsecond\n" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(decoded == "first\nsecond\n")
         try await sink.finish()
         #expect(try await shell("zcat '\(folder.file("live.gz"))'").output == "first\nsecond\n".bytes)
     }
