@@ -20,12 +20,12 @@ build: deps
 	swift build $(SWIFT_FLAGS)
 
 release: deps
-	swift build -c release --product sluice
+	swift build -c release --product sluice --static-swift-stdlib
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
 demo: release
 	@rm -rf demo-out && mkdir -p demo-out
-	.build/release/sluice --stats -e ERROR -b 100 -o 'demo-out/errors-{n:3}.log.gz' Fixtures/app.log.gz
+	.build/release/sluice --stats -e ERROR -b 100 -O 'demo-out/errors-{n:3}.log.gz' Fixtures/app.log.gz
 	@ls demo-out | head -5; echo "... $$(ls demo-out | wc -l) files in demo-out/"; \
 	echo "check: $$(zcat demo-out/*.gz | wc -l) lines exported; zcat | grep finds $$(zcat Fixtures/app.log.gz | LC_ALL=C grep -c ERROR)"
 

@@ -134,8 +134,8 @@ def exec_memory_rows(S):
     Before streaming they peaked at 420 MiB and 210 MiB (Benchmarks/README.md)."""
     hundred_mb = shlex.quote('cat; head -c 100000000 /dev/zero | tr "\\0" x')
     return [
-        ("--exec cat -b 500000", "{sluice} -b 500000 --exec cat {S}", S, False, None),
-        ("--exec 100 MB/batch", "{sluice} -b 1000000 --exec %s {S}" % hundred_mb, S, False, None),
+        ("--exec cat -b 500000", "{sluice} -e '' -b 500000 --exec cat {S}", S, False, None),
+        ("--exec 100 MB/batch", "{sluice} -e '' -b 1000000 --exec %s {S}" % hundred_mb, S, False, None),
     ]
 
 
@@ -163,11 +163,11 @@ def define_cases(paths, shared, outdir, memory_inputs):
             ("grep -E", "LC_ALL=C grep -E %s {F}" % rx, F, True, "grep"),
             ("rg", "rg %s {F}" % rx, F, True, "rg")]),
         ("map", "sluice -j1", "sha256", [
-            ("sluice -j1", "{sluice} -j1 --map %s {S}" % mp, S, True, None),
-            ("sluice -j2", "{sluice} -j2 --map %s {S}" % mp, S, True, None)]),
+            ("sluice -j1", "{sluice} -e '' -j1 --map %s {S}" % mp, S, True, None),
+            ("sluice -j2", "{sluice} -e '' -j2 --map %s {S}" % mp, S, True, None)]),
         ("export", "plain", None, [
-            ("plain", "{sluice} -e INFO -b 100000 -o {out}/p-{{n}}.log {F}", F, "files", None),
-            ("gzip", "{sluice} -e INFO -b 100000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None),
+            ("plain", "{sluice} -e INFO -b 100000 -O {out}/p-{{n}}.log {F}", F, "files", None),
+            ("gzip", "{sluice} -e INFO -b 100000 -O {out}/p-{{n}}.log.gz {F}", F, "files", None),
             ("grep|split", "LC_ALL=C grep -F INFO {F} | split -l 100000 -d -a 4 - {out}/s-", F, "files", "split"),
             ("grep|split igzip", "LC_ALL=C grep -F INFO {F} | split -l 100000 -d -a 4 "
              "--filter='igzip -1 > $FILE.gz' - {out}/s-", F, "files", "igzip"),
@@ -180,15 +180,15 @@ def define_cases(paths, shared, outdir, memory_inputs):
             ("-e ERROR F", "{sluice} -e ERROR {F}", F, False, None),
             ("-e ERROR F.gz", "{sluice} -e ERROR {G}", F, False, None),
             ("-v -e ERROR F", "{sluice} -v -e ERROR {F}", F, False, None),
-            ("-j2 --map F", "{sluice} -j2 --map %s {F}" % mp, F, False, None),
-            ("-b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {F}", F, "files", None),
+            ("-j2 --map F", "{sluice} -e '' -j2 --map %s {F}" % mp, F, False, None),
+            ("-b 5000 -o gz", "{sluice} -e INFO -b 5000 -O {out}/p-{{n}}.log.gz {F}", F, "files", None),
             # Issue 8, finding 4: the paths off the defaults.
             ("-b 500000 --exec cat S", "{sluice} -e '' -b 500000 --exec cat {S}", S, False, None),
             ("trickle --exec cat", trickle + "{sluice} -e . -b 100000 --batch-timeout 10s --exec cat", K, False, "python3"),
             ("trickle -e .", trickle + "{sluice} -e . --batch-timeout 10s", K, False, "python3"),
-            ("-j 1024 -o gz 300KB", "{sluice} -e INFO -j 1024 -o {out}/x.log.gz {K}", K, "files", None),
-            ("-j 1024 -o gz S", "{sluice} -e INFO -j 1024 -o {out}/x.log.gz {S}", S, "files", None),
-            ("F.gz -b 5000 -o gz", "{sluice} -e INFO -b 5000 -o {out}/p-{{n}}.log.gz {G}", F, "files", None)]
+            ("-j 1024 -o gz 300KB", "{sluice} -e INFO -j 1024 -O {out}/x.log.gz {K}", K, "files", None),
+            ("-j 1024 -o gz S", "{sluice} -e INFO -j 1024 -O {out}/x.log.gz {S}", S, "files", None),
+            ("F.gz -b 5000 -o gz", "{sluice} -e INFO -b 5000 -O {out}/p-{{n}}.log.gz {G}", F, "files", None)]
             + exec_memory_rows(S)),
     ]
     short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "I": "I", "K": "K", "T": "DIR/trickle.py",

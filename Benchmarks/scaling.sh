@@ -34,7 +34,7 @@ for size in 100MB 1GB 5GB; do
   read -r t1 m1 <<< "$(measure "$SLUICE" -e ERROR "$f")"
   read -r t2 m2 <<< "$(measure "$SLUICE" -e ERROR "$f.gz")"
   read -r t3 m3 <<< "$(measure "$SLUICE" -v -e ERROR "$f")"
-  read -r t4 _ <<< "$(measure "$SLUICE" -j1 --map 's/([a-z_]+)=([^ ]+)/$2=$1/g' "$f")"
-  read -r t5 m5 <<< "$(measure "$SLUICE" -j2 --map 's/([a-z_]+)=([^ ]+)/$2=$1/g' "$f")"
+  read -r t4 _ <<< "$(measure "$SLUICE" -e '' -j1 --map 's/([a-z_]+)=([^ ]+)/$2=$1/g' "$f")"
+  read -r t5 m5 <<< "$(measure "$SLUICE" -e '' -j2 --map 's/([a-z_]+)=([^ ]+)/$2=$1/g' "$f")"
   echo "| $size | $t1 | $m1 | $t2 | $m2 | $t3 | $m3 | $t4 | $t5 | $m5 |"
 done

@@ -1,76 +1,159 @@
-import ArgumentParser
 import Glibc
 import SluiceKit
 
-/// The command line: flags only. Everything is validated into a `PipelineSpec` here; the
-/// library does the work.
-struct SluiceCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "sluice",
-        abstract: "Filter, transform and batch log lines: grep/zgrep-compatible, concurrent, streaming.",
-        discussion: """
-        Inputs (files, - for stdin; none means stdin) form one stream, as zcat -f would join them; \
-        gzip is detected by content. Output equals LC_ALL=C grep -a on that stream.
-        Exit status: 0 if a line was selected, 1 if none, 2 on error; 130/143 after SIGINT/SIGTERM.
-        """,
-        version: "0.1.0"
-    )
-
-    @Option(name: [.customShort("e"), .customLong("regexp")], help: ArgumentHelp("A pattern (PCRE syntax); repeat for OR.", valueName: "PATTERN"))
+/// The command line, validated into a `PipelineSpec`: grep's options with grep's meaning, and
+/// sluice's own (transforms, batches, outputs). The library does the work.
+struct SluiceCommand {
     var patterns: [String] = []
-    @Flag(name: [.customShort("F"), .customLong("fixed-strings")], help: "Patterns are fixed strings.")
-    var fixedStrings = false
-    @Flag(name: [.customShort("E"), .customLong("extended-regexp"), .customShort("P"), .customLong("perl-regexp")],
-          help: "Accepted for grep compatibility: patterns are always PCRE.")
-    var regexSyntax = false
-    @Flag(name: [.customShort("i"), .customLong("ignore-case")], help: "Ignore ASCII case.")
+    var patternGiven = false  // -e or -f: then every operand is an input
+    var syntax: PatternSyntax?
+    var syntaxSpelling = ""
     var ignoreCase = false
-    @Flag(name: [.customShort("v"), .customLong("invert-match")], help: "Select the lines that do not match.")
     var invert = false
-    @Flag(name: [.customShort("w"), .customLong("word-regexp")], help: "Match whole words only.")
     var wordRegexp = false
-    @Flag(name: [.customShort("x"), .customLong("line-regexp")], help: "Match whole lines only.")
     var lineRegexp = false
-    @Option(name: [.customShort("m"), .customLong("max-count")], help: ArgumentHelp("Stop after N output lines (negative: no limit).", valueName: "N"))
     var maxCount: String?
-    @Flag(name: [.customShort("c"), .customLong("count")], help: "Print only the number of selected lines.")
     var count = false
-    @Flag(name: [.customShort("q"), .customLong("quiet"), .customLong("silent")], help: "Print nothing; exit 0 at the first selected line.")
     var quiet = false
-
-    @Option(name: .customLong("map"), help: ArgumentHelp("Transform each line: upper, lower, trim, s/RE/REPL/[gi]. Repeatable, applied in order.", valueName: "SPEC"))
+    var presentation = GrepPresentation()
+    var fileNames: Bool?
     var maps: [String] = []
-    @Option(name: .customLong("exec"), help: ArgumentHelp("Pipe each batch through /bin/sh -c CMD; its output replaces the batch.", valueName: "CMD"))
     var execs: [String] = []
-
-    @Option(name: [.customShort("j"), .customLong("concurrency")], help: ArgumentHelp("Transforms in flight (default: number of cores).", valueName: "N"))
-    var concurrency: Int?
-    @Flag(name: .customLong("unordered"), help: "Emit results as they finish instead of in input order.")
+    var concurrency: String?
     var unordered = false
-    @Option(name: [.customShort("b"), .customLong("batch-size")], help: ArgumentHelp("Lines per batch (and per {n} output file). Default 1000.", valueName: "N"))
-    var batchSize: Int?
-    @Option(name: .customLong("batch-bytes"), help: ArgumentHelp("Bound on the bytes a batch holds: 4MiB, 500KB, 65536. With --exec a batch closes at whichever of -b and this comes first; otherwise it only bounds memory ({n} files still hold -b lines). Default: none (lines only).", valueName: "SIZE"))
+    var batchSize: String?
     var batchBytes: String?
-    @Option(name: .customLong("batch-timeout"), help: ArgumentHelp("Close a partial batch when its first line is this old: 200ms, 1s; 0 = never. Default 200ms.", valueName: "DURATION"))
     var batchTimeout: String?
-
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("Write to FILE (FILE.gz compresses; a device, FIFO or symlink is written through, as by > FILE); a name with {n} or {n:W} writes one file per batch, numbered in W digits (default 6) and no more.", valueName: "TARGET"))
     var output: String?
-    @Flag(name: .customLong("overwrite"), help: "A {n} output replaces an earlier set of its names (its later files are removed after a successful run); without it an existing set is an error.")
     var overwrite = false
-    @Option(name: .customLong("compression-level"), help: ArgumentHelp("gzip level for .gz outputs: 1-3 ISA-L (fast), 4-9 zlib (smaller, slower). Default 1.", valueName: "N"))
-    var compressionLevel: Int32?
-    @Option(name: [.customShort("p"), .customLong("pipeline")], help: ArgumentHelp("Stages as an expression: 'grep -i ERROR | map upper | exec \"cut -c1-80\" | batch 500 1s'.", valueName: "EXPR"))
+    var compressionLevel: String?
     var pipeline: String?
-    @Flag(name: .customLong("explain"), help: "Print the compiled stages and exit without reading input.")
     var explain = false
-    @Flag(name: .customLong("stats"), help: "Print a summary line on stderr at the end.")
     var stats = false
-    @Flag(name: .customLong("line-buffered"), help: "Flush output after every line (default on a terminal).")
     var lineBuffered = false
-
-    @Argument(help: ArgumentHelp("Input files; - is stdin. None: stdin.", valueName: "INPUT"))
+    var showHelp = false
+    var showVersion = false
     var inputs: [String] = []
+
+    static let version = "sluice 0.2.0"
+
+    /// Reads the arguments (after the program name). Throws a usage error for what grep
+    /// would refuse, and for grep options sluice does not have (naming them).
+    init(arguments: [[UInt8]], posixlyCorrect: Bool) throws {
+        let parsed: (options: [GrepCommandLine.Given], operands: [[UInt8]])
+        do {
+            parsed = try GrepCommandLine.parse(arguments, posixlyCorrect: posixlyCorrect)
+        } catch {
+            throw CommandLineError(error.message, showUsage: true)
+        }
+        func text(_ given: GrepCommandLine.Given) -> String { String(decoding: given.value ?? [], as: UTF8.self) }
+        for given in parsed.options {
+            switch given.key {
+            case .regexp:
+                patterns.append(text(given))
+                patternGiven = true
+            case .file:
+                patterns += try Self.patternFile(text(given))
+                patternGiven = true
+            case .ignoreCase: ignoreCase = true
+            case .noIgnoreCase: ignoreCase = false
+            case .invert: invert = true
+            case .wordRegexp: wordRegexp = true
+            case .lineRegexp: lineRegexp = true
+            case .count: count = true
+            case .filesWithMatches: presentation.listFiles = .withMatches
+            case .filesWithoutMatch: presentation.listFiles = .withoutMatch
+            case .maxCount: maxCount = text(given)
+            case .onlyMatching: presentation.onlyMatching = true
+            case .quiet: quiet = true
+            case .noMessages: presentation.suppressInputErrors = true
+            case .lineNumber: presentation.lineNumbers = true
+            case .withFilename: fileNames = true
+            case .noFilename: fileNames = false
+            case .null: presentation.nullAfterName = true
+            case .label: presentation.standardInputLabel = text(given)
+            case .text, .binary: break  // sluice always reads text as bytes (grep -a); -U is a no-op on GNU systems
+            case .version: showVersion = true
+            case .help: showHelp = true
+            case .basic, .extended, .fixed, .perl:
+                let chosen: PatternSyntax = switch given.key {
+                case .basic: .basic
+                case .extended: .extended
+                case .fixed: .fixed
+                default: .perl
+                }
+                if let syntax, syntax != chosen { throw CommandLineError("conflicting matchers specified") }
+                syntax = chosen
+                syntaxSpelling = given.spelling
+            case .color:
+                let when = given.value.map { String(decoding: $0, as: UTF8.self) } ?? "auto"
+                switch when {
+                case "never", "no", "none": break
+                case "auto", "tty", "if-tty":
+                    if isatty(1) != 0 { throw Self.notYet(given.spelling, "colour on a terminal") }
+                case "always", "yes", "force": throw Self.notYet(given.spelling, "--color=always")
+                default:
+                    throw CommandLineError("invalid argument '\(when)' for '--color'\nValid arguments are:\n  - 'always', 'yes', 'force'\n  - 'never', 'no', 'none'\n  - 'auto', 'tty', 'if-tty'", showUsage: true)
+                }
+            case .afterContext, .beforeContext, .context:
+                throw Self.notYet(given.spelling, "context lines")
+            case .recursive, .dereferenceRecursive, .include, .exclude, .excludeDir, .excludeFrom:
+                throw Self.notYet(given.spelling, "searching folders; pass the files instead (find DIR -type f -exec sluice PATTERN {} +)")
+            case .groupSeparator, .noGroupSeparator:
+                throw Self.notYet(given.spelling, "context lines")
+            case .byteOffset:
+                throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
+            case .initialTab, .nullData, .directories, .devices, .binaryFiles, .ignoreBinary:
+                throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
+            case .concurrency: concurrency = text(given)
+            case .unordered: unordered = true
+            case .lineBuffered: lineBuffered = true
+            case .batchSize: batchSize = text(given)
+            case .batchBytes: batchBytes = text(given)
+            case .batchTimeout: batchTimeout = text(given)
+            case .output: output = text(given)
+            case .overwrite: overwrite = true
+            case .compressionLevel: compressionLevel = text(given)
+            case .pipeline: pipeline = text(given)
+            case .explain: explain = true
+            case .stats: stats = true
+            case .map: maps.append(text(given))
+            case .exec: execs.append(text(given))
+            }
+        }
+        var operands = parsed.operands.map { String(decoding: $0, as: UTF8.self) }
+        if showHelp || showVersion { return }
+        if !patternGiven && pipeline == nil {
+            guard !operands.isEmpty else { throw CommandLineError(nil, showUsage: true) }
+            patterns = [operands.removeFirst()]
+            patternGiven = true
+        }
+        inputs = operands
+    }
+
+    static func notYet(_ spelling: String, _ what: String) -> CommandLineError {
+        CommandLineError("\(spelling) is not supported yet (\(what))")
+    }
+
+    /// `-f FILE`: one pattern per line; a last newline ends the last pattern; an empty file
+    /// is no pattern at all (nothing matches).
+    static func patternFile(_ path: String) throws -> [String] {
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CommandLineError("\(path): \(String(cString: strerror(errno)))") }
+        defer { if fd != 0 { close(fd) } }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw CommandLineError("\(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += buffer[..<n]
+        }
+        if bytes.isEmpty { return [] }
+        if bytes.last == 0x0A { bytes.removeLast() }
+        return bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    }
 
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
@@ -79,12 +162,13 @@ struct SluiceCommand: ParsableCommand {
         spec.inputs = inputs.map(InputName.init(argument:))
         if let pipeline {
             var mixed: [String] = []
-            if !patterns.isEmpty { mixed.append("-e") }
-            if fixedStrings { mixed.append("-F") }
+            if patternGiven { mixed.append("-e") }
+            if syntax != nil { mixed.append(syntaxSpelling) }
             if ignoreCase { mixed.append("-i") }
             if invert { mixed.append("-v") }
             if wordRegexp { mixed.append("-w") }
             if lineRegexp { mixed.append("-x") }
+            if presentation.onlyMatching { mixed.append("-o") }
             if !maps.isEmpty { mixed.append("--map") }
             if !execs.isEmpty { mixed.append("--exec") }
             if batchSize != nil { mixed.append("-b") }
@@ -97,12 +181,13 @@ struct SluiceCommand: ParsableCommand {
             spec.stages = parsed.stages
             if let batch = parsed.batch { spec.batch = batch }
         } else {
-            if patterns.isEmpty && (fixedStrings || ignoreCase || invert || wordRegexp || lineRegexp) {
-                throw SluiceError(.usage, place: "-e", "-F, -i, -v, -w and -x need a pattern (-e PATTERN)")
-            }
-            if !patterns.isEmpty {
-                spec.stages.append(.grep(GrepSpec(patterns: patterns, fixedStrings: fixedStrings, ignoreCase: ignoreCase,
-                                                  invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)))
+            let syntax = syntax ?? .basic
+            let selectsEverything = patterns == [""] && !invert && !lineRegexp && !wordRegexp && !presentation.onlyMatching
+            if !selectsEverything {
+                var grep = GrepSpec(patterns: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
+                                    invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)
+                grep.syntax = syntax
+                spec.stages.append(.grep(grep))
             }
             for map in maps { spec.stages.append(.map(try MapSpec(parsing: map))) }
             for command in execs {
@@ -110,8 +195,10 @@ struct SluiceCommand: ParsableCommand {
                 spec.stages.append(.exec(command))
             }
             if let batchSize {
-                guard batchSize > 0 else { throw SluiceError(.usage, place: "--batch-size", "must be at least 1, not \(batchSize)") }
-                spec.batch.size = batchSize
+                guard let size = Int(batchSize), size > 0 else {
+                    throw SluiceError(.usage, place: "--batch-size", "must be a number of lines, at least 1, not '\(batchSize)'")
+                }
+                spec.batch.size = size
             }
             if let batchBytes {
                 guard let bytes = parseByteSize(batchBytes) else {
@@ -127,10 +214,10 @@ struct SluiceCommand: ParsableCommand {
             }
         }
         if let concurrency {
-            guard concurrency >= 1 && concurrency <= 1024 else {
-                throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not \(concurrency)")
+            guard let value = Int(concurrency), value >= 1 && value <= 1024 else {
+                throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not '\(concurrency)'")
             }
-            spec.concurrency = concurrency
+            spec.concurrency = value
         } else {
             spec.concurrency = max(1, cores)
         }
@@ -139,18 +226,21 @@ struct SluiceCommand: ParsableCommand {
             // As grep: a negative count is no limit, and a count past Int.max is Int.max.
             let digits = maxCount.hasPrefix("-") ? maxCount.dropFirst() : Substring(maxCount)
             guard !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-                throw SluiceError(.usage, place: "--max-count", "'\(maxCount)' is not a number")
+                throw SluiceError(.usage, place: "--max-count", "invalid max count")
             }
             let value = Int(digits) ?? Int.max
             spec.maxCount = maxCount.hasPrefix("-") && value > 0 ? nil : value  // -0 is 0, as grep reads it
         }
         spec.countOnly = count
         spec.quiet = quiet
+        var presentation = self.presentation
+        presentation.fileNames = fileNames ?? (inputs.count > 1)
+        spec.presentation = presentation
         spec.stats = stats
         spec.lineBuffered = lineBuffered  // flushing only: the batches stay those of -b and --batch-timeout
-        let level = compressionLevel ?? 1
+        let level = compressionLevel.map { Int32($0) ?? 0 } ?? 1
         guard (1...9).contains(level) else {
-            throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not \(level)")
+            throw SluiceError(.usage, place: "--compression-level", "must be 1 to 9, not '\(compressionLevel ?? "")'")
         }
         spec.compressionLevel = level
         if let kib = getenv("SLUICE_CHUNK_KIB").flatMap({ Int(String(cString: $0)) }), kib >= 4 {
@@ -159,10 +249,93 @@ struct SluiceCommand: ParsableCommand {
         if let output { spec.output = try OutputTarget.parse(output) }
         if overwrite {
             guard case .split = spec.output else {
-                throw SluiceError(.usage, place: "--overwrite", "applies to a {n} output only (-o 'NAME-{n}.log'); a single -o FILE is always replaced")
+                throw SluiceError(.usage, place: "--overwrite", "applies to a {n} output only (-O 'NAME-{n}.log'); a single -O FILE is always replaced")
             }
             spec.overwrite = true
         }
         return spec
+    }
+
+    static func usage(_ program: String) -> String {
+        "Usage: \(program) [OPTION]... PATTERNS [FILE]...\nTry '\(program) --help' for more information."
+    }
+
+    static func help(_ program: String) -> String {
+        """
+        Usage: \(program) [OPTION]... PATTERNS [FILE]...
+        Search for PATTERNS in each FILE, as GNU grep does; transform the selected lines
+        concurrently, batch them and export them. Compressed inputs (gzip) are read as text.
+        Example: \(program) -i 'hello world' menu.h main.c
+        PATTERNS can contain multiple patterns separated by newlines.
+
+        Pattern selection and interpretation (as grep):
+          -E, --extended-regexp     PATTERNS are extended regular expressions
+          -F, --fixed-strings       PATTERNS are strings
+          -G, --basic-regexp        PATTERNS are basic regular expressions (the default)
+          -P, --perl-regexp         PATTERNS are Perl regular expressions (PCRE2)
+          -e, --regexp=PATTERNS     use PATTERNS for matching
+          -f, --file=FILE           take PATTERNS from FILE
+          -i, --ignore-case         ignore case distinctions in patterns and data (ASCII)
+              --no-ignore-case      do not ignore case distinctions (default)
+          -w, --word-regexp         match only whole words
+          -x, --line-regexp         match only whole lines
+
+        Output control (as grep):
+          -m, --max-count=NUM       stop after NUM selected lines (per file)
+          -n, --line-number         print line number with output lines
+              --line-buffered       flush output on every line
+          -H, --with-filename       print file name with output lines
+          -h, --no-filename         suppress the file name prefix on output
+              --label=LABEL         use LABEL as the standard input file name prefix
+          -o, --only-matching       show only nonempty parts of lines that match
+          -q, --quiet, --silent     suppress all normal output
+          -s, --no-messages         suppress error messages about files
+          -v, --invert-match        select non-matching lines
+          -L, --files-without-match  print only names of FILEs with no selected lines
+          -l, --files-with-matches  print only names of FILEs with selected lines
+          -c, --count               print only a count of selected lines per FILE
+          -Z, --null                print 0 byte after FILE name
+          -a, --text                accepted: input is always read as text (bytes)
+              --color=never         accepted (colour is not supported yet)
+          -V, --version             display version information and exit
+              --help                display this help text and exit
+        Not supported yet: -A, -B, -C, -NUM (context), --color on a terminal, -r, -R.
+        Different from grep: -b is --batch-size (grep's byte offset is not available).
+
+        Transform, batch and export (sluice's own):
+              --map=SPEC            transform each line: upper, lower, trim, s/RE/REPL/[gi]
+                                    (repeatable, applied in order)
+              --exec=CMD            pipe each batch through /bin/sh -c CMD; its output
+                                    replaces the batch (as parallel --pipe -k)
+          -j, --concurrency=N       transforms in flight (default: number of cores)
+              --unordered           emit results as they finish, not in input order
+          -b, --batch-size=N        lines per batch and per {n} output file (default 1000)
+              --batch-bytes=SIZE    bound on the bytes of a batch (4MiB, 500KB)
+              --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
+          -O, --output=TARGET       write to FILE (FILE.gz compresses), or one file per batch
+                                    with {n} or {n:W} in the name; a device, FIFO or
+                                    symlink is written through, as by > FILE
+              --overwrite           a {n} output may replace an earlier set of its names
+              --compression-level=N gzip level 1-9 for .gz outputs (default 1)
+          -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
+                                    'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'
+              --explain             print the compiled stages and exit
+              --stats               print a summary line on stderr at the end
+
+        With no FILE, read standard input; - is standard input. Each file's lines are its own.
+        Exit status is 0 if any line is selected, 1 otherwise; if any error occurs and -q is
+        not given, the exit status is 2; 128+N after signal N (SIGINT, SIGTERM).
+        """
+    }
+}
+
+/// A command-line mistake: `program: message`, then grep's two usage lines when asked.
+struct CommandLineError: Error {
+    let message: String?
+    let showUsage: Bool
+
+    init(_ message: String?, showUsage: Bool = false) {
+        self.message = message
+        self.showUsage = showUsage
     }
 }

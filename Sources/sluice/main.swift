@@ -1,11 +1,22 @@
-import ArgumentParser
 import CSluiceMain
 import Glibc
 import SluiceKit
 
 /// Entry point: parse, validate, open the output, run, map the outcome to an exit status.
+
+/// The name sluice was invoked by (`grep` when installed as grep), for messages, as GNU tools do.
+let programName: String = {
+    guard let first = CommandLine.unsafeArgv[0] else { return "sluice" }
+    let path = String(cString: first)
+    return path.split(separator: "/").last.map(String.init) ?? "sluice"
+}()
+
 func printError(_ line: String) {
-    var bytes = Array("sluice: \(line)\n".utf8)[...]
+    writeStandardError("\(programName): \(line)\n")
+}
+
+func writeStandardError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
         let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
@@ -23,21 +34,27 @@ func runMain() async -> Int32 {
     sluice_tune_malloc()
     let command: SluiceCommand
     do {
-        let (options, inputs, patterns) = ShortOptions.separateInputs(ShortOptions.normalize(Array(CommandLine.arguments.dropFirst())))
-        var parsed = try SluiceCommand.parse(options)
-        parsed.inputs = inputs
-        parsed.patterns = patterns
-        command = parsed
-    } catch {
-        let code = SluiceCommand.exitCode(for: error)
-        let message = SluiceCommand.fullMessage(for: error)
-        if code == .success {
-            print(message)
-            return 0
+        // Arguments are bytes (a pattern or a name need not be UTF-8).
+        let arguments = (1..<Int(CommandLine.argc)).map { index in
+            Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[index].map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
+                                      count: CommandLine.unsafeArgv[index].map { strlen($0) } ?? 0))
         }
-        let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-        printError(text)
+        command = try SluiceCommand(arguments: arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil)
+    } catch let error as CommandLineError {
+        if let message = error.message { printError(message) }
+        if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
         return 2
+    } catch {
+        printError("\(error)")
+        return 2
+    }
+    if command.showHelp {
+        print(SluiceCommand.help(programName))
+        return 0
+    }
+    if command.showVersion {
+        print(SluiceCommand.version)
+        return 0
     }
     var spec: PipelineSpec
     let runner: PipelineRunner
@@ -53,6 +70,9 @@ func runMain() async -> Int32 {
         printError("\(error)")
         return 2
     }
+    // Debian's grep shows its "stray \" warnings only when asked to; sluice follows it.
+    let strayWarnings = getenv("DEB_GREP_ENABLE_STRAY_BACKSLASH_WARN") != nil
+    for warning in runner.warnings where strayWarnings || !warning.contains("stray \\") { printError(warning) }
     if command.explain {
         print(runner.explanation.joined(separator: "\n"))
         return 0
@@ -83,7 +103,9 @@ func runMain() async -> Int32 {
         printError("\(error)")
         return 2
     }
+    let quietInputs = spec.presentation.suppressInputErrors
     var report = await runner.run(sink: sink, stop: stop) { error in
+        if quietInputs && error.code == .input { return }  // -s: the exit status still says 2
         printError(error.code == .warning ? "warning: \(error)" : "\(error)")
     }
     if !report.failed && sluice_received_signal() == 0 {
@@ -94,7 +116,6 @@ func runMain() async -> Int32 {
             report.failed = true
         }
     }
-    if report.failed, let hint = spec.forgottenPatternHint { printError(hint) }
     if spec.stats { printError(report.summary) }
     var result = report
     let signal = sluice_received_signal()

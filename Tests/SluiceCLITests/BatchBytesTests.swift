@@ -12,7 +12,7 @@ import Testing
         let input = Paths.loghub("Hadoop_2k.log")
         let size = try readBytes(input).count
         let flags = arguments[0] == "-p" ? arguments : ["-e", "", "-b", "100000", "--exec", "wc -c"] + arguments
-        let sluice = try await Sluice.run(flags + [input])
+        let sluice = try await Sluice.run(Sluice.filter(flags) + [input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let counts = sluice.stdoutText.split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let longest = try await Shell.output("awk '{ if (length($0) + 1 > m) m = length($0) + 1 } END { print m }' \(Shell.quote(input))")
@@ -41,7 +41,7 @@ import Testing
         let inputs = [Paths.loghub("Zookeeper_2k.log"), Paths.loghub("Spark_2k.log")]
         let oracle = try await Oracle.grep(["-e", "INFO"], inputs: inputs)
         let sluice = try await Sluice.run(
-            ["-e", "INFO", "-b", "250", "--batch-bytes", "2KB", "-o", "\(outputs)/part-{n}.log"] + exec + inputs
+            ["-e", "INFO", "-b", "250", "--batch-bytes", "2KB", "-O", "\(outputs)/part-{n}.log"] + exec + inputs
         )
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let written = try TemporaryDirectory.entries(of: outputs)

@@ -470,6 +470,15 @@ private func launch(
 // MARK: - sluice and the oracles
 
 enum Sluice {
+    /// Filter flags as the differential tests give them to sluice, meaning what
+    /// `Oracle.grepArguments(forSluiceFilter:)` makes them mean to grep: extended syntax unless
+    /// one is named, and `-e ''` (every line) when no pattern is given.
+    static func filter(_ flags: [String]) -> [String] {
+        if flags.contains("-p") { return flags }
+        let syntax = flags.contains { ["-F", "-P", "-G", "-E"].contains($0) } ? [] : ["-E"]
+        return syntax + flags + (flags.contains("-e") ? [] : ["-e", ""])
+    }
+
     /// Runs the sluice binary. Fails the test early, with a clear message, when it is not built.
     static func run(
         _ arguments: [String],
@@ -547,8 +556,20 @@ enum Oracle {
         stdin: StandardInput = .empty,
         decompressor: String = "zcat -f"
     ) async throws -> ProcessOutput {
-        let source = inputs.isEmpty ? "cat" : "\(decompressor) -- \(Shell.quote(inputs))"
-        let result = try await Shell.run("\(source) | LC_ALL=C grep -a \(Shell.quote(grepArguments))", stdin: stdin)
+        let script: String
+        if inputs.count <= 1 {
+            let source = inputs.isEmpty ? "cat" : "\(decompressor) -- \(Shell.quote(inputs))"
+            script = "\(source) | LC_ALL=C grep -a \(Shell.quote(grepArguments))"
+        } else {
+            // As zgrep with several files: each file decompressed and searched on its own, its
+            // name shown (unless the arguments say -h), grep's exit status over them all.
+            script = "st=1; " + inputs.map { input in
+                let label = input == "-" ? "(standard input)" : input
+                return "\(decompressor) -- \(Shell.quote(input)) | LC_ALL=C grep -a -H --label=\(Shell.quote(label)) "
+                    + "\(Shell.quote(grepArguments)); r=$?; if [ $r = 0 ]; then st=0; elif [ $r -gt 1 ]; then exit $r; fi"
+            }.joined(separator: "; ") + "; exit $st"
+        }
+        let result = try await Shell.run(script, stdin: stdin)
         guard result.status <= 1 else {
             throw HarnessError("grep oracle failed (\(result.status)) for \(grepArguments) on \(inputs): \(result.stderr)")
         }

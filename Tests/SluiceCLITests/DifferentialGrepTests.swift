@@ -119,7 +119,7 @@ import Testing
         for (index, flags) in Self.flagSets.enumerated() where !underSanitizer || (index + rotation) % 3 == 0 {
             let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [source])
             for (compression, input) in inputs {
-                let sluice = try await Sluice.run(flags + [input])
+                let sluice = try await Sluice.run(Sluice.filter(flags) + [input])
                 expectMatchesOracle(
                     sluice, oracle,
                     "sluice \(Shell.quote(flags)) on \(compression.rawValue) \((source as NSString).lastPathComponent)"
@@ -146,7 +146,7 @@ import Testing
         for flags in flagSets {
             let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [plain])
             for input in [plain, gz] {
-                let sluice = try await Sluice.run(options + flags + [input])
+                let sluice = try await Sluice.run(options + Sluice.filter(flags) + [input])
                 expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(options + flags)) \((input as NSString).lastPathComponent)")
             }
         }
@@ -175,11 +175,11 @@ import Testing
     func stdinMatchesGrep(flags: [String]) async throws {
         let source = Paths.loghub("Hadoop_2k.log")
         let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [source])
-        let plain = try await Sluice.run(flags, stdin: .file(source))
+        let plain = try await Sluice.run(Sluice.filter(flags), stdin: .file(source))
         expectMatchesOracle(plain, oracle, "stdin, no input argument")
-        let dash = try await Sluice.run(flags + ["-"], stdin: .file(source))
+        let dash = try await Sluice.run(Sluice.filter(flags) + ["-"], stdin: .file(source))
         expectMatchesOracle(dash, oracle, "stdin as -")
-        let gzipped = try await Sluice.run(flags, stdin: .bytes(try await Shell.output("gzip -c < \(Shell.quote(source))")))
+        let gzipped = try await Sluice.run(Sluice.filter(flags), stdin: .bytes(try await Shell.output("gzip -c < \(Shell.quote(source))")))
         expectMatchesOracle(gzipped, oracle, "gzip on stdin")
     }
 
@@ -211,7 +211,7 @@ import Testing
     func concurrencyKeepsBytes(options: [String]) async throws {
         let sources = [Paths.loghub("HDFS_2k.log"), Paths.loghub("Hadoop_2k.log"), Paths.fixture("app.log.gz")]
         let oracle = try await Oracle.grep(["-E", "-e", "INFO|ERROR"], inputs: sources)
-        let sluice = try await Sluice.run(options + ["-e", "INFO|ERROR"] + sources)
+        let sluice = try await Sluice.run(options + ["-E", "-e", "INFO|ERROR"] + sources)
         expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(options)) -e 'INFO|ERROR' HDFS Hadoop app.log.gz")
     }
 }

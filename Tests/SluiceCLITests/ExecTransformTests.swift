@@ -10,7 +10,7 @@ import Testing
 
     @Test("each batch is one run of the command, with exactly -b lines")
     func batchBoundaries() async throws {
-        let sluice = try await Sluice.run(["-b", "10", "--exec", "wc -l"], stdin: .bytes(Self.numbered(25)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "10", "--exec", "wc -l"], stdin: .bytes(Self.numbered(25)))
         #expect(sluice.stdoutText == "10\n10\n5\n", "stderr: \(sluice.stderr)")
         #expect(sluice.status == 0)
     }
@@ -30,7 +30,7 @@ import Testing
     func orderKeptWithDecreasingSleeps() async throws {
         let command = #"read n; sleep 0.$((9 - n)); echo "out $n""#
         let sluice = try await Sluice.run(
-            ["-b", "1", "-j", "4", "--exec", command],
+            ["-e", "", "-b", "1", "-j", "4", "--exec", command],
             stdin: .bytes(lines((1...8).map(String.init)))
         )
         #expect(sluice.stdoutText == (1...8).map { "out \($0)\n" }.joined(), "stderr: \(sluice.stderr)")
@@ -44,7 +44,7 @@ import Testing
     @Test("batches with random delays keep input order", arguments: [["-j", "4", "-b", "3"], ["-j", "2", "-b", "7"]])
     func orderKeptWithRandomSleeps(options: [String]) async throws {
         let input = Self.numbered(60)
-        let sluice = try await Sluice.run(options + ["--exec", Self.randomSleepThenCat], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", ""] + options + ["--exec", Self.randomSleepThenCat], stdin: .bytes(input))
         expectSameBytes(sluice.stdout, input, "sluice \(Shell.quote(options)) --exec <random sleep; cat>")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
     }
@@ -53,7 +53,7 @@ import Testing
     func unorderedSameMultiset() async throws {
         let input = Self.numbered(60)
         let sluice = try await Sluice.run(
-            ["-j", "4", "-b", "3", "--unordered", "--exec", Self.randomSleepThenCat],
+            ["-e", "", "-j", "4", "-b", "3", "--unordered", "--exec", Self.randomSleepThenCat],
             stdin: .bytes(input)
         )
         #expect(sluice.stdoutLines.sorted() == (1...60).map { "line \($0)" }.sorted(), "stderr: \(sluice.stderr)")
@@ -66,7 +66,7 @@ import Testing
 
     @Test("a command reading only part of its input is fine")
     func commandReadsPartOfInput() async throws {
-        let sluice = try await Sluice.run(["-b", "1000", "--exec", "head -1"], stdin: .bytes(Self.numbered(5000)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "1000", "--exec", "head -1"], stdin: .bytes(Self.numbered(5000)))
         #expect(sluice.stdoutText == "line 1\nline 1001\nline 2001\nline 3001\nline 4001\n", "stderr: \(sluice.stderr)")
         #expect(sluice.status == 0)
         #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
@@ -74,7 +74,7 @@ import Testing
 
     @Test("a command printing nothing is fine: no output, exit 1")
     func commandPrintsNothing() async throws {
-        let sluice = try await Sluice.run(["-b", "10", "--exec", "cat > /dev/null"], stdin: .bytes(Self.numbered(25)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "10", "--exec", "cat > /dev/null"], stdin: .bytes(Self.numbered(25)))
         #expect(sluice.stdout.isEmpty)
         #expect(sluice.status == 1, "exit status follows the lines written; stderr: \(sluice.stderr)")
         #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
@@ -82,7 +82,7 @@ import Testing
 
     @Test("grep finding nothing in a batch (exit 1, no output) is not a fault; the other batches are kept")
     func grepFindingNothingIsNotAFault() async throws {
-        let sluice = try await Sluice.run(["-b", "10", "--exec", "grep '^line 2'"], stdin: .bytes(Self.numbered(35)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "10", "--exec", "grep '^line 2'"], stdin: .bytes(Self.numbered(35)))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
         let expected = (1...35).map { "line \($0)" }.filter { $0.hasPrefix("line 2") }
@@ -91,13 +91,13 @@ import Testing
 
     @Test("the last line reaches the command with its newline")
     func lastLineWithoutNewline() async throws {
-        let sluice = try await Sluice.run(["--exec", "od -An -c | tr -s ' '"], stdin: .bytes(Array("a\nb".utf8)))
+        let sluice = try await Sluice.run(["-e", "", "--exec", "od -An -c | tr -s ' '"], stdin: .bytes(Array("a\nb".utf8)))
         #expect(sluice.stdoutText == " a \\n b \\n\n", "stderr: \(sluice.stderr)")
     }
 
     @Test("the command's output is passed byte for byte: no newline added after a batch (parallel --pipe -k)")
     func outputPassedByteForByte() async throws {
-        let sluice = try await Sluice.run(["-b", "10", "--exec", "printf X"], stdin: .bytes(Self.numbered(25)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "10", "--exec", "printf X"], stdin: .bytes(Self.numbered(25)))
         #expect(sluice.stdoutText == "XXX", "stderr: \(sluice.stderr)")
         #expect(sluice.status == 0, "a last line without a newline still counts as a line")
     }
@@ -107,7 +107,7 @@ import Testing
         let input = Self.numbered(2500)
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let sluice = try await Sluice.run(["-b", "1000", "-o", directory.path("members.bin"), "--exec", "gzip -1"], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", "", "-b", "1000", "-O", directory.path("members.bin"), "--exec", "gzip -1"], stdin: .bytes(input))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let decoded = try await Shell.output("gzip -dc < \(Shell.quote(directory.path("members.bin")))")
         expectSameBytes(decoded, input, "sluice -b 1000 --exec 'gzip -1' | gzip -dc")
@@ -115,7 +115,7 @@ import Testing
 
     @Test("an exec after an exec gets the first command's bytes unchanged")
     func execAfterExecGetsRawBytes() async throws {
-        let sluice = try await Sluice.run(["-b", "2", "--exec", "printf 'a\\nb'", "--exec", "od -An -c | tr -s ' '"],
+        let sluice = try await Sluice.run(["-e", "", "-b", "2", "--exec", "printf 'a\\nb'", "--exec", "od -An -c | tr -s ' '"],
                                           stdin: .bytes(Self.numbered(4)))
         #expect(sluice.stdoutText == " a \\n b\n a \\n b\n", "stderr: \(sluice.stderr)")
     }
@@ -125,9 +125,9 @@ import Testing
         let sluice = try await Sluice.run(["-p", #"exec "printf 'a\nbx'" | grep x | map upper | batch 2"#],
                                           stdin: .bytes(Self.numbered(4)))
         #expect(sluice.stdoutText == "BX\nBX\n", "stderr: \(sluice.stderr)")
-        let counted = try await Sluice.run(["-c", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
+        let counted = try await Sluice.run(["-e", "", "-c", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
         #expect(counted.stdoutText == "6\n", "-c counts a last line without a newline per batch; stderr: \(counted.stderr)")
-        let limited = try await Sluice.run(["-m", "3", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
+        let limited = try await Sluice.run(["-e", "", "-m", "3", "-b", "10", "--exec", "printf 'a\\nb'"], stdin: .bytes(Self.numbered(25)))
         #expect(limited.stdoutText == "a\nba\n", "stderr: \(limited.stderr)")
     }
 
@@ -141,8 +141,8 @@ import Testing
         let size = Int(options[1])!
         var expected = String(repeating: "\(size)\n", count: 100_000 / size)
         if 100_000 % size != 0 { expected += "\(100_000 % size)\n" }
-        let plain = try await Sluice.run(options + ["--exec", "wc -l", input])
-        let lineBuffered = try await Sluice.run(options + ["--line-buffered", "--exec", "wc -l", input])
+        let plain = try await Sluice.run(["-e", ""] + options + ["--exec", "wc -l", input])
+        let lineBuffered = try await Sluice.run(["-e", ""] + options + ["--line-buffered", "--exec", "wc -l", input])
         #expect(plain.stdoutText == expected, "stderr: \(plain.stderr)")
         #expect(lineBuffered.stdoutText == expected, "--line-buffered changed the batches; stderr: \(lineBuffered.stderr)")
         #expect(lineBuffered.status == 0)
@@ -151,7 +151,7 @@ import Testing
     @Test("a failing command: error naming it, exit 2")
     func failingCommand() async throws {
         let command = "cat; exit 7"
-        let sluice = try await Sluice.run(["-b", "5", "--exec", command], stdin: .bytes(Self.numbered(12)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "5", "--exec", command], stdin: .bytes(Self.numbered(12)))
         #expect(sluice.status == 2)
         #expect(sluice.stderr.contains(command), "stderr must name the command: \(sluice.stderr)")
     }
@@ -160,7 +160,7 @@ import Testing
     func failingMiddleBatch() async throws {
         let command = #"read n; if [ "$n" = 3 ]; then exit 3; fi; sleep 0.$((9 - n)); echo "$n""#
         let sluice = try await Sluice.run(
-            ["-b", "1", "-j", "2", "--exec", command],
+            ["-e", "", "-b", "1", "-j", "2", "--exec", command],
             stdin: .bytes(lines((1...6).map(String.init)))
         )
         #expect(sluice.status == 2)
@@ -178,7 +178,7 @@ import Testing
         let input = Self.numbered(30_000)
         let expected = try await Shell.output("split -l 7000 --filter \(Shell.quote(command))", stdin: .bytes(input))
         for jobs in ["1", "3"] {
-            let sluice = try await Sluice.run(["-b", "7000", "--batch-timeout", "0", "-j", jobs, "--exec", command], stdin: .bytes(input))
+            let sluice = try await Sluice.run(["-e", "", "-b", "7000", "--batch-timeout", "0", "-j", jobs, "--exec", command], stdin: .bytes(input))
             expectSameBytes(sluice.stdout, expected, "sluice -b 7000 -j \(jobs) --exec \(Shell.quote(command))")
             #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         }
@@ -187,7 +187,7 @@ import Testing
     @Test("--exec 'gzip -1' on batches larger than a pipe: zcat gives the input back")
     func streamedGzipRoundTrip() async throws {
         let input = Self.numbered(60_000)
-        let sluice = try await Sluice.run(["-b", "25000", "--batch-timeout", "0", "-j", "2", "--exec", "gzip -1"], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", "", "-b", "25000", "--batch-timeout", "0", "-j", "2", "--exec", "gzip -1"], stdin: .bytes(input))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let decoded = try await Shell.output("zcat", stdin: .bytes(sluice.stdout))
         expectSameBytes(decoded, input, "sluice -b 25000 --exec 'gzip -1' | zcat")
@@ -204,7 +204,7 @@ import Testing
             expected += lines((batch * 5000 + 1...batch * 5000 + 5000).map { "line \($0)" })
             expected += Array((1...3000).map(String.init).joined().utf8)
         }
-        let sluice = try await Sluice.run(["-b", "5000", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", "", "-b", "5000", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(input))
         expectSameBytes(sluice.stdout, expected, "sluice -b 5000 -j 4 --exec <random sleep; cat; 3000 numbers>")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
     }
@@ -212,7 +212,7 @@ import Testing
     @Test("an error in batch 2 of 5: batch 1, then what batch 2 wrote before failing, then nothing")
     func errorInSecondOfFiveBatches() async throws {
         let command = #"read first; if [ "$first" = "line 6" ]; then cat; exit 4; fi; echo "$first"; cat"#
-        let sluice = try await Sluice.run(["-b", "5", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(Self.numbered(25)))
+        let sluice = try await Sluice.run(["-e", "", "-b", "5", "--batch-timeout", "0", "-j", "4", "--exec", command], stdin: .bytes(Self.numbered(25)))
         #expect(sluice.status == 2)
         #expect(sluice.stderr.contains("exited with status 4") && sluice.stderr.contains(command), "stderr: \(sluice.stderr)")
         // Batch 2's output is passed on as it comes (as parallel --pipe -k does); its status is
@@ -223,7 +223,7 @@ import Testing
 
     @Test("-m stops a command that never stops writing", arguments: [["-m", "5"], ["-q"]])
     func maxCountStopsAnEndlessCommand(options: [String]) async throws {
-        let sluice = try await Sluice.run(options + ["-j", "2", "--exec", "cat >/dev/null; yes"],
+        let sluice = try await Sluice.run(["-e", ""] + options + ["-j", "2", "--exec", "cat >/dev/null; yes"],
                                           stdin: .bytes(Self.numbered(10)), timeout: .seconds(30))
         #expect(!sluice.timedOut, "sluice did not stop the endless command")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
@@ -233,7 +233,7 @@ import Testing
     @Test("--unordered streams each batch's output whole, never interleaved with another's")
     func unorderedKeepsEachBatchTogether() async throws {
         let command = #"read n; sleep 0.$((9 - n)); yes "batch $n" | head -20000"#
-        let sluice = try await Sluice.run(["-b", "1", "-j", "4", "--unordered", "--exec", command],
+        let sluice = try await Sluice.run(["-e", "", "-b", "1", "-j", "4", "--unordered", "--exec", command],
                                           stdin: .bytes(lines((1...8).map(String.init))))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         var runs: [(String, Int)] = []
@@ -254,14 +254,14 @@ import Testing
         let script = """
             set -e; cd "$(mktemp -d)"; seq -f 'line %g' 1 1234 > in; mkdir out w none t
             \(trickle ? "{ head -n 300 in; sleep 1.2; tail -n +301 in; } | \"$SLUICE\" --batch-timeout 0.5s" : "\"$SLUICE\"") \
-                -e line -b 100 --exec 'gzip -1' -o 'out/x-{n:3}.bin' \(trickle ? "" : "in")
+                -e line -b 100 --exec 'gzip -1' -O 'out/x-{n:3}.bin' \(trickle ? "" : "in")
             ls out | tr '\\n' ' '; echo
             split -l 100 -d -a 3 in s-
             for f in out/*; do gzip -t "$f"; done
             i=0; for f in out/*; do zcat "$f" | cmp - "s-$(printf %03d $i)"; i=$((i + 1)); done; echo ok
-            \"$SLUICE\" -e line -b 1000 --exec 'wc -l' -o 'w/c-{n}.log' in; cat w/*
-            \"$SLUICE\" -e line -b 100 --exec 'grep -v line' -o 'none/n-{n}.log' in || echo "status $?"; ls none | wc -l
-            { seq 1 50; sleep 1.2; seq 51 60; } | \"$SLUICE\" --batch-timeout 0.5s -e . -b 100 --exec cat -o 't/t-{n:1}.log'
+            \"$SLUICE\" -e line -b 1000 --exec 'wc -l' -O 'w/c-{n}.log' in; cat w/*
+            \"$SLUICE\" -e line -b 100 --exec 'grep -v line' -O 'none/n-{n}.log' in || echo "status $?"; ls none | wc -l
+            { seq 1 50; sleep 1.2; seq 51 60; } | \"$SLUICE\" --batch-timeout 0.5s -e . -b 100 --exec cat -O 't/t-{n:1}.log'
             echo "$(ls t | tr '\\n' ' ')$(wc -l < t/t-1.log) $(head -1 t/t-2.log)"
             """
         let result = try await Shell.bash(script, timeout: .seconds(60))

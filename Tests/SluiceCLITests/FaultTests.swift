@@ -67,7 +67,7 @@ import Testing
             \(create) > \(big)
             \(next.map { "printf '%s' \(Shell.quote($0)) > \(second)" } ?? "")
             mkfifo \(fifo)
-            "$SLUICE" -e \(pattern) \(big) \(second) > \(fifo) &
+            "$SLUICE" -h -e \(pattern) \(big) \(second) > \(fifo) &
             exec 3< \(fifo)
             IFS= read -r first <&3 && printf '%s\\n' "$first"
             \(change) \(big)
@@ -130,7 +130,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let target = folder + "/all.log"
-        let result = try await Sluice.run(["-e", "ERROR", "-o", target, input])
+        let result = try await Sluice.run(["-e", "ERROR", "-O", target, input])
         #expect(result.status == 2)
         #expect(result.stderr.contains(target) && result.stderr.contains("No space left on device"), "stderr: \(result.stderr)")
         #expect(try TemporaryDirectory.entries(of: folder).isEmpty)
@@ -147,7 +147,7 @@ import Testing
         let output = disk + "/split"
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let result = try await Sluice.run(["-e", "ERROR", "-b", "5000", "-o", output + "/p-{n}.log", input])
+        let result = try await Sluice.run(["-e", "ERROR", "-b", "5000", "-O", output + "/p-{n}.log", input])
         #expect(result.status == 2)
         #expect(result.stderr.contains("No space left on device"), "stderr: \(result.stderr)")
         let names = try TemporaryDirectory.entries(of: output)
@@ -170,7 +170,7 @@ import Testing
         let output = try directory.makeSubdirectory("out")
         for delay in [50, 150, 400] {
             let result = try await Sluice.run(
-                ["-b", "1000", "--exec", "sleep 0.01; cat", "-o", output + "/p-{n}.log.gz", input],
+                ["-e", "", "-b", "1000", "--exec", "sleep 0.01; cat", "-O", output + "/p-{n}.log.gz", input],
                 timeout: .seconds(30), signal: (SIGKILL, .milliseconds(delay)))
             #expect(result.status == 128 + SIGKILL || result.status == 0)
             for name in try TemporaryDirectory.entries(of: output) where !name.hasPrefix(".") {
@@ -208,7 +208,7 @@ import Testing
             names.append(try directory.write("in-\(i).log", Array("file \(i) line a\(i % 3 == 0 ? " ERROR" : "")\nfile \(i) line b\n".utf8)))
         }
         let list = try directory.write("list", Array(names.joined(separator: "\n").utf8))
-        let result = try await Shell.bash("ulimit -n 24; xargs -a \(Shell.quote(list)) -d '\\n' sh -c '\"$SLUICE\" -e ERROR \"$@\"' sluice")
+        let result = try await Shell.bash("ulimit -n 24; xargs -a \(Shell.quote(list)) -d '\\n' sh -c '\"$SLUICE\" -h -e ERROR \"$@\"' sluice")
         let expected = try await Shell.output("xargs -a \(Shell.quote(list)) -d '\\n' cat | grep ERROR")
         #expect(result.status == 0, "stderr: \(result.stderr)")
         expectSameBytes(result.stdout, expected, "5000 inputs")
@@ -236,7 +236,7 @@ import Testing
         defer { directory.remove() }
         let script = """
             yes '2026-11-26 12:00:00 INFO service=api request handled in 12ms user=alice status=200' | head -c 300000000 \
-              | /usr/bin/time -f '%M' "$SLUICE" -b 100000000 -o \(Shell.quote(directory.path("part-{n}.log"))) 2>&1
+              | /usr/bin/time -f '%M' "$SLUICE" -e "" -b 100000000 -O \(Shell.quote(directory.path("part-{n}.log"))) 2>&1
             wc -c < \(Shell.quote(directory.path("part-000001.log")))
             """
         let result = try await Shell.bash(script, timeout: .seconds(120))

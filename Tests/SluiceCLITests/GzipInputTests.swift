@@ -13,7 +13,7 @@ import Testing
             let oracle = try await Oracle.grep(
                 Oracle.grepArguments(forSluiceFilter: flags), inputs: [input], decompressor: "zcat"
             )
-            let sluice = try await Sluice.run(flags + [input])
+            let sluice = try await Sluice.run(Sluice.filter(flags) + [input])
             expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(flags)) \(fixture)")
             #expect(sluice.stderr.isEmpty, "\(fixture): trailing zeros and header fields are silent; stderr: \(sluice.stderr)")
         }
@@ -24,7 +24,7 @@ import Testing
         let count = try await Sluice.run(["-c", "-F", "-e", "ERROR", Paths.fixture("app.log.gz")])
         let errors = Int(count.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         #expect(errors >= 100, "only \(errors) ERROR lines in app.log.gz")
-        let all = try await Sluice.run(["-c", Paths.fixture("app.log.gz")])
+        let all = try await Sluice.run(["-e", "", "-c", Paths.fixture("app.log.gz")])
         #expect((Int(all.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 5000)
     }
 
@@ -53,8 +53,8 @@ import Testing
         let path = try directory.write("cut.gz", first + Array(whole[..<cut]))
         let gzip = try await Shell.run("gzip -dc \(Shell.quote(path))")
         #expect(gzip.status == 1 && gzip.stderr.contains("unexpected end of file"), "\(gzip.stderr)")
-        for (how, sluice) in [("file", try await Sluice.run([path])),
-                              ("pipe", try await Sluice.run([], stdin: .bytes(try readBytes(path))))] {
+        for (how, sluice) in [("file", try await Sluice.run(["-e", "", path])),
+                              ("pipe", try await Sluice.run(["-e", ""], stdin: .bytes(try readBytes(path))))] {
             expectSameBytes(sluice.stdout, endingInNewline(gzip.stdout), "sluice (\(how)) on a cut at \(cut)")
             #expect(sluice.status == 2, "\(how): \(sluice.stderr)")
             #expect(sluice.stderr.split(separator: "\n").count == 1 && sluice.stderr.contains("gzip stream truncated"),
@@ -89,7 +89,7 @@ import Testing
         let bytes = member + (name == "zeros then a member" ? Array(tail.dropLast(2)) + second : tail)
         let path = try directory.write("tail.gz", bytes)
         let gzip = try await Shell.run("gzip -dc \(Shell.quote(path))")
-        let sluice = try await Sluice.run([path])
+        let sluice = try await Sluice.run(["-e", "", path])
         expectSameBytes(sluice.stdout, endingInNewline(gzip.stdout), "sluice \(name) against gzip -dc")
         switch gzip.status {
         case 0:
@@ -116,7 +116,7 @@ import Testing
             let oracle = try await Shell.run(
                 "head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log"))) | LC_ALL=C grep -a \(Shell.quote(Oracle.grepArguments(forSluiceFilter: flags)))"
             )
-            let sluice = try await Sluice.run(flags + [input])
+            let sluice = try await Sluice.run(Sluice.filter(flags) + [input])
             expectSameBytes(sluice.stdout, oracle.stdout, "sluice \(Shell.quote(flags)) truncated.log.gz")
             #expect(sluice.status == 2, "sluice \(Shell.quote(flags)) truncated.log.gz; stderr: \(sluice.stderr)")
             #expect(sluice.stderr.contains("sluice: \(input): "), "stderr: \(sluice.stderr)")
@@ -131,7 +131,7 @@ import Testing
         let expected = try await Shell.run(
             "{ head -n 1000 \(Shell.quote(Paths.loghub("Hadoop_2k.log"))); cat \(Shell.quote(after)); } | LC_ALL=C grep -a -e ERROR"
         )
-        let sluice = try await Sluice.run(["-e", "ERROR", input, after])
+        let sluice = try await Sluice.run(["-h", "-e", "ERROR", input, after])
         expectSameBytes(sluice.stdout, expected.stdout, "sluice -e ERROR truncated.log.gz crlf.log")
         #expect(sluice.status == 2)
         #expect(sluice.stderr.contains("truncated"), "stderr: \(sluice.stderr)")

@@ -14,7 +14,7 @@ import Testing
         let input = lines((1...300).map { "line \($0)" })
         let command = #"read x; if [ "$x" = "line 1" ]; then echo hi; cat >/dev/null; else trap '' TERM; cat >/dev/null; sleep 61.9; fi"#
         let sluice = try await Sluice.run(
-            ["-m1", "-b100", "-j2", "--exec", command], stdin: .bytes(input), timeout: .seconds(30)
+            ["-e", "", "-m1", "-b100", "-j2", "--exec", command], stdin: .bytes(input), timeout: .seconds(30)
         )
         #expect(!sluice.timedOut, "sluice (or a child holding its stderr) was still there after 30 s")
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
@@ -31,7 +31,7 @@ import Testing
     func execStreamedStopsAtTheFirstLine() async throws {
         let input = lines((1...300).map { "line \($0)" })
         let sluice = try await Sluice.run(
-            ["-m1", "-b100", "-j2", "--exec", #"trap "" TERM; cat >/dev/null; echo hi; sleep 61.3"#],
+            ["-e", "", "-m1", "-b100", "-j2", "--exec", #"trap "" TERM; cat >/dev/null; echo hi; sleep 61.3"#],
             stdin: .bytes(input), timeout: .seconds(30)
         )
         #expect(!sluice.timedOut, "sluice waited for the command's sleep")
@@ -87,7 +87,7 @@ import Testing
             cd "$(mktemp -d)"; head -c 1480000 /dev/urandom | base64 -w 76 > in.txt
             for i in $(seq 20); do
                 rm -rf out; mkdir out
-                bash -c "trap '' XFSZ; ulimit -f 1300; exec \"$SLUICE\" -j 2 -b 100000 -e . -o 'out/p-{n}.gz' in.txt" 2>/dev/null
+                bash -c "trap '' XFSZ; ulimit -f 1300; exec \"$SLUICE\" -j 2 -b 100000 -e . -O 'out/p-{n}.gz' in.txt" 2>/dev/null
                 echo "$? $(ls -A out | grep -c tmp)"
             done | sort | uniq -c
             """
@@ -127,7 +127,7 @@ import Testing
         defer { directory.remove() }
         let script = """
             f=$(mktemp -d); mkfifo "$f/in"; exec 3<>"$f/in"; echo a >&3
-            "$SLUICE" -b 1 --exec 'cat; sleep 31.7' -o \(Shell.quote(directory.path("out.log"))) < "$f/in" & p=$!
+            "$SLUICE" -e '' -b 1 --exec 'cat; sleep 31.7' -O \(Shell.quote(directory.path("out.log"))) < "$f/in" & p=$!
             sleep 1; kill -TERM $p; sleep 0.3; kill -TERM $p
             wait $p; echo "status=$?"
             exec 3>&-; rm -r "$f"

@@ -11,7 +11,7 @@ import Testing
         let inputs = [Paths.loghub("Zookeeper_2k.log"), Paths.loghub("Spark_2k.log")]
         let oracle = try await Oracle.grep(["-e", "INFO"], inputs: inputs)
         let target = directory.path("x.log.gz")
-        let sluice = try await Sluice.run(["-e", "INFO", "-j", "1024", "--compression-level", level, "-o", target] + inputs)
+        let sluice = try await Sluice.run(["-e", "INFO", "-j", "1024", "--compression-level", level, "-O", target] + inputs)
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let unzipped = try await Shell.run("gzip -t \(Shell.quote(target)) && zcat \(Shell.quote(target))")
         #expect(unzipped.status == 0, "not valid gzip: \(unzipped.stderr)")

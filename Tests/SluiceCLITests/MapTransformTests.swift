@@ -53,7 +53,7 @@ import Testing
     func mapMatchesOracle(mapCase: MapCase) async throws {
         for input in Self.inputs {
             let expected = endingInNewline(try await Shell.output("(\(mapCase.oracle)) < \(Shell.quote(input))"))
-            let sluice = try await Sluice.run(mapCase.specs.flatMap { ["--map", $0] } + [input])
+            let sluice = try await Sluice.run(["-e", ""] + mapCase.specs.flatMap { ["--map", $0] } + [input])
             expectSameBytes(sluice.stdout, expected, "\(mapCase.testDescription) \((input as NSString).lastPathComponent)")
             #expect(sluice.status == (expected.isEmpty ? 1 : 0), "\(mapCase.testDescription) \(input): \(sluice.stderr)")
             #expect(sluice.stderr.isEmpty, "stderr: \(sluice.stderr)")
@@ -77,7 +77,7 @@ import Testing
     func orderedUnderConcurrency(options: [String]) async throws {
         let input = Paths.loghub("HDFS_2k.log")
         let expected = try await Shell.output(#"LC_ALL=C sed -E 's/([0-9]+)/<\1>/g' "# + Shell.quote(input) + " | LC_ALL=C tr a-z A-Z")
-        let sluice = try await Sluice.run(options + ["--map", "s/([0-9]+)/<$1>/g", "--map", "upper", input])
+        let sluice = try await Sluice.run(["-e", ""] + options + ["--map", "s/([0-9]+)/<$1>/g", "--map", "upper", input])
         expectSameBytes(sluice.stdout, expected, "sluice \(Shell.quote(options)) --map s/// --map upper HDFS")
     }
 }

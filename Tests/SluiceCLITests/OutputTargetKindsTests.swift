@@ -32,9 +32,9 @@ extension OutputTargetTests {
         let input = try directory.write("in.log", Array("x1\ny\nx2\n".utf8))
         let script = """
             cd \(Shell.quote(directory.path))
-            { echo a; "$SLUICE" -e x -o /dev/stdout in.log; echo "rc=$?"; echo b; } > out1
-            { echo a >&2; "$SLUICE" -e x -o /dev/stderr in.log; echo b >&2; } 2> out2
-            { echo a; "$SLUICE" -e x -o /dev/fd/3 in.log 3>&1; echo b; } > out3
+            { echo a; "$SLUICE" -e x -O /dev/stdout in.log; echo "rc=$?"; echo b; } > out1
+            { echo a >&2; "$SLUICE" -e x -O /dev/stderr in.log; echo b >&2; } 2> out2
+            { echo a; "$SLUICE" -e x -O /dev/fd/3 in.log 3>&1; echo b; } > out3
             cat out1 out2 out3
             """
         _ = input
@@ -51,13 +51,13 @@ extension OutputTargetTests {
         _ = try await Shell.output("mknod \(Shell.quote(null)) c 1 3 && mknod \(Shell.quote(full)) c 1 7")
         let input = Paths.loghub("Hadoop_2k.log")
 
-        let toNull = try await Sluice.run(["-e", "INFO", "-o", null, input])
+        let toNull = try await Sluice.run(["-e", "INFO", "-O", null, input])
         #expect(toNull.status == 0, "stderr: \(toNull.stderr)")
         #expect(Self.fileType(null) == S_IFCHR, "-o onto a character device replaced it")
 
         // The bytes really go to the device: /dev/full refuses them, as `grep > /dev/full` sees.
         let oracle = try await Shell.run("grep INFO \(Shell.quote(input)) > \(Shell.quote(full))")
-        let toFull = try await Sluice.run(["-e", "INFO", "-o", full, input])
+        let toFull = try await Sluice.run(["-e", "INFO", "-O", full, input])
         #expect(oracle.status == 2 && oracle.stderr.contains("No space left on device"), "oracle: \(oracle.stderr)")
         #expect(toFull.status == 2, "stderr: \(toFull.stderr)")
         #expect(toFull.stderr.contains("No space left on device"), "stderr: \(toFull.stderr)")
@@ -76,7 +76,7 @@ extension OutputTargetTests {
         let run = try await Shell.run("""
             mkfifo \(Shell.quote(fifo)) || exit 99
             cat \(Shell.quote(fifo)) > \(Shell.quote(received)) & reader=$!
-            "$SLUICE" -e INFO -o \(Shell.quote(fifo)) \(Shell.quote(input)); status=$?
+            "$SLUICE" -e INFO -O \(Shell.quote(fifo)) \(Shell.quote(input)); status=$?
             if [ -p \(Shell.quote(fifo)) ]; then wait $reader; else kill $reader; echo 'the FIFO was replaced' >&2; fi
             exit $status
             """, timeout: .seconds(60))
@@ -110,7 +110,7 @@ extension OutputTargetTests {
         let run = try await Shell.run("""
             python3 -c \(Shell.quote(server)) \(Shell.quote(socket)) \(Shell.quote(received)) >/dev/null 2>&1 & server=$!
             i=0; while [ ! -S \(Shell.quote(socket)) ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
-            "$SLUICE" -e INFO -o \(Shell.quote(socket)) \(Shell.quote(input)); status=$?
+            "$SLUICE" -e INFO -O \(Shell.quote(socket)) \(Shell.quote(input)); status=$?
             # If sluice never connected, one empty connection lets the server end.
             [ $status -eq 0 ] || python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \(Shell.quote(socket))
             wait $server
@@ -136,7 +136,7 @@ extension OutputTargetTests {
         let link = directory.path(targetName.hasSuffix(".gz") ? "link.log.gz" : "link.log")
         #expect(symlink("real/\(targetName)", link) == 0)  // relative to the link's folder
         let input = Paths.loghub("Spark_2k.log")
-        let sluice = try await Sluice.run(["-e", "INFO", "-o", link, input])
+        let sluice = try await Sluice.run(["-e", "INFO", "-O", link, input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(Self.fileType(link) == S_IFLNK, "the link was replaced")
         #expect(Self.fileType(target) == S_IFREG)
@@ -160,7 +160,7 @@ extension OutputTargetTests {
         #expect(chown(target, 1234, 5678) == 0)
         #expect(chmod(target, 0o440) == 0)
         let input = Paths.loghub("Spark_2k.log")
-        let sluice = try await Sluice.run(["-e", "INFO", "-o", target, input])
+        let sluice = try await Sluice.run(["-e", "INFO", "-O", target, input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let info = try Self.statOf(target)
         #expect(info.st_mode & 0o7777 == 0o440, "mode \(String(info.st_mode & 0o7777, radix: 8))")
@@ -184,7 +184,7 @@ extension OutputTargetTests {
         let input = try directory.write("in.log", lines(["INFO a"]))
         let asNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
         let shell = try await Shell.run("\(asNobody) sh -c 'cat \(input) > \(target)'")
-        let sluice = try await Shell.run("\(asNobody) \"$SLUICE\" -e INFO -o \(Shell.quote(target)) \(Shell.quote(input))")
+        let sluice = try await Shell.run("\(asNobody) \"$SLUICE\" -e INFO -O \(Shell.quote(target)) \(Shell.quote(input))")
         #expect(shell.status != 0 && shell.stderr.contains("Permission denied"), "shell: \(shell.stderr)")
         #expect(sluice.status == 2)
         #expect(sluice.stderr == "sluice: \(target): cannot write the output: Permission denied\n", "stderr: \(sluice.stderr)")
@@ -218,7 +218,7 @@ extension OutputTargetTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         var results: [(ProcessOutput, [UInt8])] = []
-        for (name, program) in [("grep", "grep -h"), ("sluice", "\"$SLUICE\"")] {
+        for (name, program) in [("grep", "grep -h"), ("sluice", "\"$SLUICE\" -h")] {
             let folder = try directory.makeSubdirectory(name)
             try directory.write("\(name)/s.log", lines(["kernel: one", "user: two", "kernel: three"]))
             try directory.write("\(name)/t.log", lines(["kernel: from t"]))
@@ -237,8 +237,8 @@ extension OutputTargetTests {
     }
 
     @Test("-o naming an input (or a link to it) is refused before reading; the file is untouched",
-          arguments: [["-o", "s.log", "t.log", "s.log"], ["-o", "link.log", "s.log"], ["-o", "s.log", "-"],
-                      ["-o", "hard.log", "s.log"], ["--overwrite", "-b", "1", "-o", "p-{n:1}.log", "s.log"]])
+          arguments: [["-O", "s.log", "t.log", "s.log"], ["-O", "link.log", "s.log"], ["-O", "s.log", "-"],
+                      ["-O", "hard.log", "s.log"], ["--overwrite", "-b", "1", "-O", "p-{n:1}.log", "s.log"]])
     func outputNamingAnInputIsRefused(arguments: [String]) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -270,7 +270,7 @@ extension OutputTargetTests {
         try directory.write("out/p-0000001.log", lines(["not of the set: 7 digits with a leading zero"]))
         try directory.write("out/p-x.log", lines(["not of the set"]))
         let before = try TemporaryDirectory.entries(of: outputs)
-        let sluice = try await Sluice.run(["-b", "1", "-o", "\(outputs)/p-{n}.log"], stdin: .heldOpen, timeout: .seconds(20))
+        let sluice = try await Sluice.run(["-e", "", "-b", "1", "-O", "\(outputs)/p-{n}.log"], stdin: .heldOpen, timeout: .seconds(20))
         #expect(!sluice.timedOut, "sluice read input instead of refusing")
         #expect(sluice.status == 2)
         #expect(sluice.stderr.hasPrefix("sluice: \(outputs)/p-000003.log: "), "stderr: \(sluice.stderr)")
@@ -285,11 +285,11 @@ extension OutputTargetTests {
         defer { directory.remove() }
         let outputs = try directory.makeSubdirectory("out")
         let template = "\(outputs)/\(pattern)"
-        let old = try await Sluice.run(["-b", "2", "-o", template], stdin: .bytes(lines((1...9).map { "old \($0)" })))
+        let old = try await Sluice.run(["-e", "", "-b", "2", "-O", template], stdin: .bytes(lines((1...9).map { "old \($0)" })))
         #expect(old.status == 0, "stderr: \(old.stderr)")
         #expect(try TemporaryDirectory.entries(of: outputs).count == 5)
         let new = lines((1...3).map { "new \($0)" })
-        let sluice = try await Sluice.run(["--overwrite", "-b", "2", "-o", template], stdin: .bytes(new))
+        let sluice = try await Sluice.run(["-e", "", "--overwrite", "-b", "2", "-O", template], stdin: .bytes(new))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let names = try TemporaryDirectory.entries(of: outputs)
         #expect(names.count == 2, "\(names)")
@@ -303,9 +303,9 @@ extension OutputTargetTests {
         defer { directory.remove() }
         let outputs = try directory.makeSubdirectory("out")
         let template = "\(outputs)/p-{n:1}.log"
-        _ = try await Sluice.run(["-b", "1", "-o", template], stdin: .bytes(lines(["o1", "o2", "o3", "o4"])))
+        _ = try await Sluice.run(["-e", "", "-b", "1", "-O", template], stdin: .bytes(lines(["o1", "o2", "o3", "o4"])))
         let failing = #"input=$(cat); case "$input" in *n3*) exit 3;; esac; printf '%s\n' "$input""#
-        let sluice = try await Sluice.run(["--overwrite", "-b", "1", "-j", "1", "--exec", failing, "-o", template],
+        let sluice = try await Sluice.run(["-e", "", "--overwrite", "-b", "1", "-j", "1", "--exec", failing, "-O", template],
                                           stdin: .bytes(lines(["n1", "n2", "n3", "n4"])))
         #expect(sluice.status == 2, "stderr: \(sluice.stderr)")
         #expect(try TemporaryDirectory.entries(of: outputs) == ["p-1.log", "p-2.log", "p-3.log", "p-4.log"])
@@ -322,7 +322,7 @@ extension OutputTargetTests {
         let input = lines((1...12).map { "line \($0)" })
         let oracle = try await Shell.run("cd \(Shell.quote(directory.path)) && split -l 1 -a 1 -d - q-", stdin: .bytes(input))
         #expect(oracle.stderr == "split: output file suffixes exhausted\n")
-        let sluice = try await Sluice.run(["-b", "1", "-o", "\(outputs)/\(pattern)"], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", "", "-b", "1", "-O", "\(outputs)/\(pattern)"], stdin: .bytes(input))
         #expect(sluice.status == 2)
         #expect(sluice.stderr.contains(": output file suffixes exhausted"), "stderr: \(sluice.stderr)")
         let names = try TemporaryDirectory.entries(of: outputs)
@@ -353,7 +353,7 @@ extension OutputTargetTests {
               done
             }
             { echo 1; flushed 2; echo 2; flushed 4; echo 3; echo 4; echo 5; } |
-              "$SLUICE" --stats -b 3 --batch-timeout 20ms -o "$out/p-{n}.log"
+              "$SLUICE" -e "" --stats -b 3 --batch-timeout 20ms -O "$out/p-{n}.log"
             """)
         #expect(run.status == 0, "stderr: \(run.stderr)")
         #expect(try TemporaryDirectory.entries(of: outputs) == ["p-000001.log", "p-000002.log"])

@@ -34,7 +34,7 @@ import Testing
         let outputs = try directory.makeSubdirectory("out")
         let input = Paths.loghub("Hadoop_2k.log")
         let oracle = try await Oracle.grep(["-e", "ERROR"], inputs: [input])
-        let sluice = try await Sluice.run(["-e", "ERROR", "-o", "\(outputs)/errors.log", input])
+        let sluice = try await Sluice.run(["-e", "ERROR", "-O", "\(outputs)/errors.log", input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(sluice.stdout.isEmpty)
         expectSameBytes(try readBytes("\(outputs)/errors.log"), oracle.stdout, "content of -o errors.log")
@@ -46,7 +46,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let target = try directory.write("out.log", Array(String(repeating: "old content\n", count: 5000).utf8))
-        let sluice = try await Sluice.run(["-e", "ERROR", "-o", target, Paths.fixture("crlf.log")])
+        let sluice = try await Sluice.run(["-e", "ERROR", "-O", target, Paths.fixture("crlf.log")])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let oracle = try await Oracle.grep(["-e", "ERROR"], inputs: [Paths.fixture("crlf.log")])
         expectSameBytes(try readBytes(target), oracle.stdout, "content of the replaced file")
@@ -59,7 +59,7 @@ import Testing
         defer { directory.remove() }
         let input = Paths.fixture("app.log.gz")
         let target = directory.path("errors.log.gz")
-        let sluice = try await Sluice.run(["-e", "ERROR", "-o", target, input])
+        let sluice = try await Sluice.run(["-e", "ERROR", "-O", target, input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let oracle = try await Oracle.grep(["-e", "ERROR"], inputs: [input])
         let unzipped = try await Shell.run("gzip -t \(Shell.quote(target)) && zcat \(Shell.quote(target))")
@@ -94,7 +94,7 @@ import Testing
         let inputs = [Paths.loghub("Zookeeper_2k.log"), Paths.loghub("Spark_2k.log")]
         let oracle = try await Oracle.grep(["-e", "INFO"], inputs: inputs)
         let sluice = try await Sluice.run(
-            ["-e", "INFO", "-b", String(perBatch.batchSize), "-o", "\(outputs)/\(perBatch.pattern)"] + inputs
+            ["-e", "INFO", "-b", String(perBatch.batchSize), "-O", "\(outputs)/\(perBatch.pattern)"] + inputs
         )
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(sluice.stdout.isEmpty)
@@ -120,7 +120,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let input = lines((1...600).map(String.init))
-        let sluice = try await Sluice.run(["-b", "200", "-o", directory.path("p-{n}.log")], stdin: .bytes(input))
+        let sluice = try await Sluice.run(["-e", "", "-b", "200", "-O", directory.path("p-{n}.log")], stdin: .bytes(input))
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         #expect(try TemporaryDirectory.entries(of: directory.path) == ["p-000001.log", "p-000002.log", "p-000003.log"])
         expectSameBytes(try readBytes(directory.path("p-000003.log")), lines((401...600).map(String.init)), "p-000003.log")
@@ -132,7 +132,7 @@ import Testing
         defer { directory.remove() }
         let outputs = try directory.makeSubdirectory("out")
         let sluice = try await Shell.run(
-            "(for i in 1 2 3 4 5 6 7; do echo $i; sleep 0.15; done) | \"$SLUICE\" -b 3 --batch-timeout 50ms -o "
+            "(for i in 1 2 3 4 5 6 7; do echo $i; sleep 0.15; done) | \"$SLUICE\" -e '' -b 3 --batch-timeout 50ms -O "
                 + Shell.quote("\(outputs)/p-{n}.log")
         )
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
@@ -148,7 +148,7 @@ import Testing
         defer { directory.remove() }
         let input = Paths.loghub("HDFS_2k.log")
         let target = directory.path("all.log")
-        let sluice = try await Sluice.run(["-j", "4", "-b", "64", "--exec", "tr a-z A-Z", "-o", target, input])
+        let sluice = try await Sluice.run(["-e", "", "-j", "4", "-b", "64", "--exec", "tr a-z A-Z", "-O", target, input])
         #expect(sluice.status == 0, "stderr: \(sluice.stderr)")
         let expected = endingInNewline(try await Shell.output("LC_ALL=C tr a-z A-Z < \(Shell.quote(input))"))
         expectSameBytes(try readBytes(target), expected, "-j 4 --exec 'tr a-z A-Z' -o all.log")
@@ -161,12 +161,12 @@ import Testing
         defer { directory.remove() }
         let command = #"input=$(cat); case "$input" in *15*) exit 3;; esac; printf '%s\n' "$input""#
         let input = lines((1...30).map(String.init))
-        let toStdout = try await Sluice.run(["-b", "10", "-j", "1", "--exec", command], stdin: .bytes(input))
+        let toStdout = try await Sluice.run(["-e", "", "-b", "10", "-j", "1", "--exec", command], stdin: .bytes(input))
         #expect(toStdout.status == 2)
         for target in ["out.log", "p-{n}.log", "q-{n}.log.gz"] {
             let outputs = try directory.makeSubdirectory(target.replacingOccurrences(of: "{n}", with: "n"))
             let sluice = try await Sluice.run(
-                ["-b", "10", "-j", "1", "--exec", command, "-o", "\(outputs)/\(target)"], stdin: .bytes(input)
+                ["-e", "", "-b", "10", "-j", "1", "--exec", command, "-O", "\(outputs)/\(target)"], stdin: .bytes(input)
             )
             #expect(sluice.status == 2, "-o \(target): stderr \(sluice.stderr)")
             try Self.expectNoHiddenFiles(in: outputs)
@@ -205,7 +205,7 @@ import Testing
         let resolved = target.replacingOccurrences(of: "FILE", with: aFile)
             .replacingOccurrences(of: "DIR", with: directory.path + "/folder")
         // stdin never ends: sluice must fail on the target, not wait for input.
-        let sluice = try await Sluice.run(["-e", "x", "-o", resolved], stdin: .heldOpen, timeout: .seconds(10))
+        let sluice = try await Sluice.run(["-e", "x", "-O", resolved], stdin: .heldOpen, timeout: .seconds(10))
         #expect(!sluice.timedOut, "sluice waited for input instead of failing on \(resolved)")
         #expect(sluice.status == 2, "stderr: \(sluice.stderr)")
         #expect(sluice.elapsed < .seconds(3), "took \(sluice.elapsed)")

@@ -58,7 +58,7 @@ import Testing
         for flags in Self.flagSets {
             let oracle = try await Oracle.grep(["-P"] + flags, inputs: [plain])
             for input in [plain, gz] {
-                let sluice = try await Sluice.run(flags + [input])
+                let sluice = try await Sluice.run(["-P"] + flags + [input])
                 expectMatchesOracle(sluice, oracle, "sluice \(Shell.quote(flags)) \((input as NSString).lastPathComponent)")
             }
         }
@@ -69,7 +69,7 @@ import Testing
         let input = Paths.loghubLogs.contains(name) ? Paths.loghub(name) : Paths.fixture(name)
         for flags in Self.flagSets {
             let oracle = try await Oracle.grep(["-P"] + flags, inputs: [input])
-            expectMatchesOracle(try await Sluice.run(flags + [input]), oracle, "sluice \(Shell.quote(flags)) \(name)")
+            expectMatchesOracle(try await Sluice.run(["-P"] + flags + [input]), oracle, "sluice \(Shell.quote(flags)) \(name)")
         }
     }
 }
@@ -93,7 +93,7 @@ import Testing
         let input = try directory.write("bt.log", Array(text.utf8))
         for flags in [["-e", "(a+)*c|x"], ["-c", "-e", "(a+)*c|x"], ["-v", "-e", "(a+)*c|x"]] {
             let oracle = try await Oracle.grep(["-E"] + flags, inputs: [input])
-            let sluice = try await Sluice.run(flags + [input])
+            let sluice = try await Sluice.run(["-E"] + flags + [input])
             #expect(sluice.status == oracle.status, "\(flags): stderr \(sluice.stderr)")
             expectSameBytes(sluice.stdout, oracle.stdout, "sluice \(flags.joined(separator: " "))")
         }
@@ -101,7 +101,7 @@ import Testing
 
     @Test("A line not even the DFA matcher can decide is an error naming the pattern; the rest is decided")
     func undecidableLineIsAnError() async throws {
-        let sluice = try await Sluice.run(["-e", #"(a+)*\1c|x"#],
+        let sluice = try await Sluice.run(["-P", "-e", #"(a+)*\1c|x"#],
                                           stdin: .bytes(Array("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\nzx\nax\n".utf8)))
         #expect(sluice.status == 2)
         #expect(sluice.stdoutText == "zx\nax\n")

@@ -30,7 +30,9 @@ import Testing
             expression: #"grep -i error | grep -v -F "[notice]""#,
             oracle: "grep -a -E -i -e error | grep -a -v -F -e '[notice]'", input: "Apache_2k.log"
         ),
-        ExpressionCase(expression: "grep 'ERROR|WARN'", oracle: "grep -a -E -e 'ERROR|WARN'", input: "Zookeeper_2k.log"),
+        ExpressionCase(expression: "grep 'ERROR\\|WARN'", oracle: "grep -a -E -e 'ERROR|WARN'", input: "Zookeeper_2k.log"),
+        ExpressionCase(expression: "grep 'ERROR|WARN'", oracle: "grep -a -F -e 'ERROR|WARN'", input: "Zookeeper_2k.log"),
+        ExpressionCase(expression: "grep -E 'ERROR|WARN'", oracle: "grep -a -E -e 'ERROR|WARN'", input: "Zookeeper_2k.log"),
         ExpressionCase(expression: "map lower | grep error", oracle: "tr A-Z a-z | grep -a -e error", input: "Zookeeper_2k.log"),
         ExpressionCase(expression: "grep error | map lower", oracle: "grep -a -e error | tr A-Z a-z", input: "Zookeeper_2k.log"),
         ExpressionCase(
@@ -73,7 +75,7 @@ import Testing
         #expect(unordered.stdoutLines.sorted() == oracle.stdoutLines.sorted())
 
         let outputs = try directory.makeSubdirectory("out")
-        let toFiles = try await Sluice.run(["-p", "grep INFO | batch 500", "-o", "\(outputs)/p-{n}.log", "--stats", input])
+        let toFiles = try await Sluice.run(["-p", "grep INFO | batch 500", "-O", "\(outputs)/p-{n}.log", "--stats", input])
         #expect(toFiles.status == 0, "stderr: \(toFiles.stderr)")
         let names = try TemporaryDirectory.entries(of: outputs)
         let lineCount = oracle.stdoutLines.count

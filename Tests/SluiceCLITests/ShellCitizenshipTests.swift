@@ -14,9 +14,9 @@ import Testing
     }
 
     static let headCases: [HeadCase] = [
-        HeadCase(arguments: [], firstLine: "head -1", gzipInput: false),
+        HeadCase(arguments: ["-e", ""], firstLine: "head -1", gzipInput: false),
         HeadCase(arguments: ["-e", "INFO"], firstLine: "grep -a -m1 -e INFO", gzipInput: false),
-        HeadCase(arguments: ["--map", "upper"], firstLine: "head -1 | tr a-z A-Z", gzipInput: false),
+        HeadCase(arguments: ["-e", "", "--map", "upper"], firstLine: "head -1 | tr a-z A-Z", gzipInput: false),
         HeadCase(arguments: ["-j", "2", "-b", "100", "-i", "-e", "info"], firstLine: "grep -a -m1 -i -e info", gzipInput: false),
         HeadCase(arguments: ["-e", "ERROR"], firstLine: "grep -a -m1 -e ERROR", gzipInput: true),
     ]
@@ -68,10 +68,10 @@ import Testing
 
     static let trickleCases: [TrickleCase] = [
         TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-e", "."], expected: "a\nb\n"),
-        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: [], expected: "a\nb\n"),
-        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["--map", "upper"], expected: "A\nB\n"),
-        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-j", "2", "-b", "1000", "-e", "a|b"], expected: "a\nb\n"),
-        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["--exec", "cat"], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-e", ""], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-e", "", "--map", "upper"], expected: "A\nB\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-j", "2", "-b", "1000", "-E", "-e", "a|b"], expected: "a\nb\n"),
+        TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-e", "", "--exec", "cat"], expected: "a\nb\n"),
         TrickleCase(producer: "(echo a; sleep 2; echo b)", arguments: ["-p", "grep . | batch 1000 100ms"], expected: "a\nb\n"),
         TrickleCase(
             producer: "(echo a | gzip; sleep 2; echo b | gzip)", arguments: ["-e", "."], expected: "a\nb\n"
@@ -115,8 +115,8 @@ import Testing
     /// Batches are counted as if cut at every `-b` lines, whatever the chunking (stdout and
     /// single-file output let chunks through uncut).
     @Test("--stats counts ceil(lines / -b) batches", arguments: [
-        (["-b", "1000"], 2000), (["-b", "7"], 2000), (["-b", "1"], 2000), (["-b", "3000"], 2000), (["-b", "400", "-o", "{dir}/all.log"], 2000),
-        (["-b", "333", "-o", "{dir}/p-{n}.log"], 2000),
+        (["-b", "1000"], 2000), (["-b", "7"], 2000), (["-b", "1"], 2000), (["-b", "3000"], 2000), (["-b", "400", "-O", "{dir}/all.log"], 2000),
+        (["-b", "333", "-O", "{dir}/p-{n}.log"], 2000),
     ])
     func statsCountsBatches(flags: [String], lines: Int) async throws {
         let dir = try TemporaryDirectory()
@@ -137,7 +137,7 @@ import Testing
         let noStdout = try await Shell.run("\"$SLUICE\" -e INFO \(log) >&-")
         #expect(noStdout.status == 2)
         #expect(noStdout.stderr == "sluice: (standard output): Bad file descriptor\n", "stderr: \(noStdout.stderr)")
-        let noStdin = try await Shell.run("\"$SLUICE\" -e INFO \(log) - <&-")
+        let noStdin = try await Shell.run("\"$SLUICE\" -h -e INFO \(log) - <&-")
         let oracle = try await Oracle.grep(["-e", "INFO"], inputs: [Paths.loghub("Hadoop_2k.log")])
         #expect(noStdin.stdout == oracle.stdout)
         #expect(noStdin.status == 2)

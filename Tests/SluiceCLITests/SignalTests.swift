@@ -22,7 +22,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let sluice = try await Sluice.run(
-            ["-b", "10", "-o", directory.path("p-{n}.log")], stdin: .prefixThenHeldOpen(Self.numbers),
+            ["-e", "", "-b", "10", "-O", directory.path("p-{n}.log")], stdin: .prefixThenHeldOpen(Self.numbers),
             timeout: .seconds(15), signal: (SIGTERM, .milliseconds(1500))
         )
         #expect(!sluice.timedOut)
@@ -39,7 +39,7 @@ import Testing
         defer { directory.remove() }
         let target = directory.path("all.log.gz")
         let sluice = try await Sluice.run(
-            ["-o", target], stdin: .prefixThenHeldOpen(Self.numbers),
+            ["-e", "", "-O", target], stdin: .prefixThenHeldOpen(Self.numbers),
             timeout: .seconds(15), signal: (SIGTERM, .milliseconds(1500))
         )
         #expect(sluice.status == 143, "stderr: \(sluice.stderr)")
@@ -58,7 +58,7 @@ import Testing
         let text = lines((1...150_000).map { "line " + String(repeating: "0", count: 6 - String($0).count) + "\($0) some text here" })
         let input = gzip ? try await Shell.output("gzip -1n", stdin: .bytes(text)) : text
         let sluice = try await Sluice.run(
-            ["-b", "2000", "--exec", "sleep 0.05; cat"], stdin: .bytes(input), timeout: .seconds(60),
+            ["-e", "", "-b", "2000", "--exec", "sleep 0.05; cat"], stdin: .bytes(input), timeout: .seconds(60),
             signal: (SIGTERM, .milliseconds(700))
         )
         #expect(!sluice.timedOut)
@@ -84,7 +84,7 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         let delay = 100 + Int.random(in: 0..<1200, using: &generator)
         let sluice = try await Sluice.run(
-            ["-e", "INFO", "-b", "2000", "--exec", "sleep 0.02; cat", "-o", directory.path("p-{n}.log.gz")],
+            ["-e", "INFO", "-b", "2000", "--exec", "sleep 0.02; cat", "-O", directory.path("p-{n}.log.gz")],
             stdin: .bytes(input), timeout: .seconds(60), signal: (SIGTERM, .milliseconds(delay))
         )
         #expect(!sluice.timedOut)

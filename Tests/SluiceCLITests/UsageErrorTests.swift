@@ -5,38 +5,45 @@ import Testing
 @Suite struct UsageErrorTests {
     static let badCommandLines: [[String]] = [
         ["--no-such-option"],
-        ["-m"],
+        ["-e", "x", "-m"],
         ["-m", "many", "-e", "x"],
-        ["-b", "lots"],
-        ["-j", "several"],
-        ["--batch-timeout", "soon"],
-        ["--batch-timeout", "5parsecs"],
-        ["--batch-bytes", "lots"],
-        ["--batch-bytes", "0"],
-        ["--batch-bytes", "0MiB"],
-        ["--batch-bytes", "-5"],
-        ["--batch-bytes", "4XB"],
-        ["--batch-bytes", "4 MiB"],
-        ["--batch-bytes", "1.5MiB"],
-        ["--batch-bytes", "2048GiB"],       // over 1 TiB
-        ["--batch-bytes", "99999999999999999999"],
-        ["--batch-bytes", ""],
+        ["-e", "x", "-b", "lots"],
+        ["-e", "x", "-j", "several"],
+        ["-e", "x", "--batch-timeout", "soon"],
+        ["-e", "x", "--batch-timeout", "5parsecs"],
+        ["-e", "x", "--batch-bytes", "lots"],
+        ["-e", "x", "--batch-bytes", "0"],
+        ["-e", "x", "--batch-bytes", "0MiB"],
+        ["-e", "x", "--batch-bytes", "-5"],
+        ["-e", "x", "--batch-bytes", "4XB"],
+        ["-e", "x", "--batch-bytes", "4 MiB"],
+        ["-e", "x", "--batch-bytes", "1.5MiB"],
+        ["-e", "x", "--batch-bytes", "2048GiB"],       // over 1 TiB
+        ["-e", "x", "--batch-bytes", "99999999999999999999"],
+        ["-e", "x", "--batch-bytes", ""],
         ["-p", "grep x", "--batch-bytes", "4MiB"],  // -p spells it inside: batch N T BYTES
         ["-p", "grep x | batch 10 1s 4MiB 5"],
         ["-p", "grep x | batch 10 4XB"],
         ["-p", "grep x | batch 10 4MiB 1s"],  // the timeout comes before the bytes
-        ["--map", "sideways"],
-        ["--map", "s/unterminated"],
-        ["--map", "s/(/x/"],
-        ["--map", "s/a/b/q"],
-        ["-e", "("],
+        ["-e", "x", "--map", "sideways"],
+        ["-e", "x", "--map", "s/unterminated"],
+        ["-e", "x", "--map", "s/(/x/"],
+        ["-e", "x", "--map", "s/a/b/q"],
+        ["-E", "-e", "("],
         ["-e", "[z-a]"],
         ["-e", "x", "--exec"],
         ["-p"],
         ["-m", "1x", "-e", "x"],
-        ["-o", "-e", "x"],          // grep's -o: would make a file named "-e"
+        ["-k", "x"],                // not a grep option: getopt's wording, then the usage lines
+        [],                          // no pattern
+        ["-E", "-F", "x"],           // grep: conflicting matchers specified
+        ["--co", "x"],               // ambiguous: --count, --color, --context, --concurrency, ...
+        ["--count=3", "x"],          // doesn't allow an argument
+        ["--color=sometimes", "x"],
+        ["-A", "2", "x"],            // context lines: refused until supported
+        ["-r", "x", "."],            // folders: refused until supported
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
-        ["--overwrite", "-o", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
+        ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
     ]
 
     @Test("a bad command line: exit 2 before reading input", arguments: badCommandLines)
@@ -58,26 +65,25 @@ import Testing
         #expect(none.status == 1)
         let several = try await Sluice.run(["-c", "-e", "ERROR", Paths.loghub("Hadoop_2k.log"), Paths.loghub("Zookeeper_2k.log")])
         let oracle = try await Oracle.grep(["-c", "-e", "ERROR"], inputs: [Paths.loghub("Hadoop_2k.log"), Paths.loghub("Zookeeper_2k.log")])
-        expectMatchesOracle(several, oracle, "one count for all inputs, no file names")
+        expectMatchesOracle(several, oracle, "a count per input, named as grep names them")
     }
 
-    @Test("a pattern typed without -e: the file is still read (as cat would), then a hint")
-    func forgottenPatternHint() async throws {
+    @Test("the first operand is the pattern and -o, -h, -c, -q mean what they mean in grep")
+    func grepReflexes() async throws {
         let log = Paths.loghub("Hadoop_2k.log")
-        let sluice = try await Sluice.run(["ERROR", log])
-        #expect(sluice.status == 2)
-        var whole = try Array(Data(contentsOf: URL(fileURLWithPath: log)))
-        if whole.last != UInt8(ascii: "\n") { whole.append(UInt8(ascii: "\n")) }  // as grep ends a last line
-        #expect(sluice.stdout == whole)
-        let lines = sluice.stderr.split(separator: "\n").map(String.init)
-        #expect(lines == ["sluice: ERROR: No such file or directory",
-                          "sluice: hint: no pattern was given, so 'ERROR' was read as an input file; "
-                          + "to select the lines that match it, write -e 'ERROR'"])
-        for arguments in [["-e", "INFO", "ERROR", log], ["ERROR"], ["missing/ERROR", log]] {
-            let other = try await Sluice.run(arguments, stdin: .bytes([]))
-            #expect(other.status == 2)
-            #expect(!other.stderr.contains("hint"), "sluice \(Shell.quote(arguments))")
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        for arguments in [["ERROR", log], ["-c", "ERROR", log], ["-o", "ERROR", log], ["-h", "-e", "ERROR", log],
+                          ["-q", "NO_SUCH", log], ["-q", "ERROR", log], ["-n", "ERROR", log], ["-Hn", "ERROR", log]] {
+            let sluice = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" \(Shell.quote(arguments))")
+            let grep = try await Shell.run("cd \(Shell.quote(directory.path)) && LC_ALL=C grep \(Shell.quote(arguments))")
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
+            #expect(try TemporaryDirectory.entries(of: directory.path).isEmpty, "sluice \(Shell.quote(arguments)) made a file")
         }
+        let help = try await Sluice.run(["--help"])
+        #expect(help.status == 0 && help.stdoutText.hasPrefix("Usage: sluice [OPTION]... PATTERNS [FILE]..."))
+        let usage = try await Sluice.run([])
+        #expect(usage.status == 2 && usage.stderr == "Usage: sluice [OPTION]... PATTERNS [FILE]...\nTry 'sluice --help' for more information.\n")
     }
 
     @Test("-m: a negative count is no limit and a huge one is accepted, as grep does")

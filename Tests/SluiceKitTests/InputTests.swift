@@ -209,6 +209,7 @@ import Testing
     struct Collected {
         var bytes: [UInt8] = []
         var notes: [SluiceError] = []
+        var byInput: [Int: [UInt8]] = [:]
         var inputBytes = 0
     }
 
@@ -217,6 +218,7 @@ import Testing
         for try await chunk in ChunkSource(inputs: inputs.map(InputName.init(argument:)), chunkSize: chunkSize) {
             #expect(chunk.bytes.isEmpty || chunk.bytes.last == 0x0A)
             result.bytes += chunk.bytes
+            result.byInput[chunk.input, default: []] += chunk.bytes
             result.notes += chunk.notes
             result.inputBytes += chunk.inputByteCount
         }
@@ -244,11 +246,11 @@ import Testing
         #expect(got.inputBytes == data.count)
     }
 
-    /// Mapped files (at least 4 chunks long) join as `cat` joins: a last line without a
-    /// newline runs into the next input's first line, mapped or read; a line longer than the
-    /// window doubles it.
+    /// Mapped files (at least 4 chunks long) and read ones follow each other, each one's lines
+    /// its own, as grep reads them: a last line without a newline ends at its file's end (it
+    /// gets one), mapped or read; a line longer than the window doubles it.
     @Test(arguments: [16, 100, 4096])
-    func mappedFilesConcatenateAsCatDoes(chunkSize: Int) async throws {
+    func eachFileEndsItsOwnLastLine(chunkSize: Int) async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let long = [UInt8](repeating: UInt8(ascii: "L"), count: 20 * chunkSize) + [0x0A]
@@ -260,7 +262,10 @@ import Testing
         let paths = [try folder.write("a.log", a), try folder.write("b.log", b),
                      try folder.write("small.log", small), try folder.write("c.log", c), try folder.write("d.log", d)]
         let got = try await Self.collect(paths, chunkSize: chunkSize)
-        #expect(difference(got.bytes, a + b + small + c + d + [0x0A]) == nil)
+        #expect(difference(got.bytes, a + [0x0A] + b + [0x0A] + small + [0x0A] + c + d + [0x0A]) == nil)
+        for (index, file) in [a, b, small, c, d].enumerated() {
+            #expect(difference(got.byInput[index] ?? [], file.last == 0x0A ? file : file + [0x0A]) == nil, "input \(index)")
+        }
         #expect(got.notes.isEmpty)
         #expect(got.inputBytes == a.count + b.count + small.count + c.count + d.count)
     }

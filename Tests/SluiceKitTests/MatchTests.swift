@@ -27,7 +27,7 @@ func selectedLines(_ matcher: any Matcher, _ bytes: [UInt8]) -> [[UInt8]] {
 func builtMatcher(_ patterns: [String], fixed: Bool = false, ignoreCase: Bool = false,
                   word: Bool = false, line: Bool = false) throws -> any Matcher {
     try MatcherBuilder.matcher(for: GrepSpec(patterns: patterns, fixedStrings: fixed, ignoreCase: ignoreCase,
-                                             wordRegexp: word, lineRegexp: line)).0
+                                             wordRegexp: word, lineRegexp: line, syntax: .perl)).0
 }
 
 /// The per-line reference: PCRE2 run on the line alone (newline excluded), as grep -P does.
@@ -262,7 +262,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     }
 
     @Test func regexWithARequiredLiteralGetsAPrefilter() throws {
-        let (matcher, how) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["ERROR.*timeout \\d+ms"]))
+        let (matcher, how) = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["ERROR.*timeout \\d+ms"], syntax: .perl))
         let regex = try #require(matcher as? RegexMatcher)
         #expect(regex.prefilter.map { text($0.needle) } == "timeout ")
         #expect(how.contains("prefilter"))
@@ -319,7 +319,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
 
     @Test func invalidRegexNamesThePlace() {
         let error = #expect(throws: SluiceError.self) {
-            _ = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["a("]), place: "grep stage 2")
+            _ = try MatcherBuilder.matcher(for: GrepSpec(patterns: ["a("], syntax: .perl), place: "grep stage 2")
         }
         #expect(error?.code == .usage)
         #expect(error?.place == "grep stage 2")

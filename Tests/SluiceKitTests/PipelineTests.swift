@@ -19,7 +19,9 @@ import Testing
         ("grep -e A -e B", [.grep(GrepSpec(patterns: ["A", "B"]))]),
         ("grep -eERR", [.grep(GrepSpec(patterns: ["ERR"]))]),
         ("grep -vwxF -e 'a b'", [.grep(GrepSpec(patterns: ["a b"], fixedStrings: true, invert: true, wordRegexp: true, lineRegexp: true))]),
-        ("grep -E -P x", [.grep(GrepSpec(patterns: ["x"]))]),
+        ("grep -E x", [.grep(GrepSpec(patterns: ["x"], syntax: .extended))]),
+        ("grep -P x", [.grep(GrepSpec(patterns: ["x"], syntax: .perl))]),
+        ("grep -G 'a|b'", [.grep(GrepSpec(patterns: ["a|b"]))]),
         ("grep 'a|b'", [.grep(GrepSpec(patterns: ["a|b"]))]),
         (#"grep "say \"hi\" \\ \$x""#, [.grep(GrepSpec(patterns: [#"say "hi" \ $x"#]))]),
         (#"grep "a\d""#, [.grep(GrepSpec(patterns: [#"a\d"#]))]),
@@ -365,7 +367,7 @@ extension ChildProcessTests {
 
         @Test func anInvalidPatternFailsWhenTheRunnerIsBuilt() {
             let error = #expect(throws: SluiceError.self) {
-                _ = try PipelineRunner(spec: Self.spec([], stages: [.grep(GrepSpec(patterns: ["ok"])), .grep(GrepSpec(patterns: ["(bad"]))]))
+                _ = try PipelineRunner(spec: Self.spec([], stages: [.grep(GrepSpec(patterns: ["ok"])), .grep(GrepSpec(patterns: ["(bad"], syntax: .perl))]))
             }
             #expect(error?.code == .usage)
             #expect(error?.place == "grep stage 2")

@@ -1,5 +1,6 @@
 import CSluiceSearch
 import Glibc
+import Synchronization
 
 /// One input named on the command line.
 public enum InputName: Sendable, Equatable, CustomStringConvertible {
@@ -21,8 +22,13 @@ public enum InputName: Sendable, Equatable, CustomStringConvertible {
 /// Reads the inputs in order on a dedicated thread (blocking reads and inflate stay off the
 /// cooperative pool) and sends chunks of whole lines into a bounded channel.
 ///
-/// The inputs form one stream, as `cat`/`zcat -f` would concatenate them. Gzip is detected
-/// from the first two bytes of each input. An input that cannot be opened or read adds a note
+/// Each input's lines are its own, as grep reads them: a last line without a newline ends at
+/// its input's end (it gets one), never glued to the next input's first line. Every chunk
+/// carries the index of its input (`LineChunk.input`); with `marksInputs`, every input sends
+/// at least one chunk, the first marked `startsInput`, so per-input summaries (`-c`, `-L`) see
+/// empty and unreadable inputs too; with `numbersLines`, each chunk knows the number of its
+/// first line in its input (`firstLine`). Gzip is detected from the first two bytes of each
+/// input. An input that cannot be opened or read adds a note
 /// to the stream and the next input follows. Only one input descriptor is open at a time.
 /// End: the stream finishes when the inputs are exhausted, or at a stop request (`StopRequest`:
 /// after the last complete line read; the partial line after it is dropped). Cancellation:
@@ -43,6 +49,14 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// is skipped with grep's `input file is also the output` (reading it would read what is
     /// being written, without end), and the next input follows.
     public var outputFile: FileIdentity?
+    /// Every input sends a first chunk marked `startsInput` (see the type's note).
+    public var marksInputs = false
+    /// Chunks carry their first line's number (`firstLine`): a count of newlines on the
+    /// reading thread, done only when asked (grep's `-n`).
+    public var numbersLines = false
+    /// Inputs the consumer is done with (`-m` reached in that file, `-l` answered): the reader
+    /// stops reading an input whose index is below this and goes on with the next one.
+    public let skipInputsBelow = InputSkip()
 
     public init(inputs: [InputName], chunkSize: Int = 512 * 1024, readAhead: Int = 4, stop: StopRequest = StopRequest()) {
         self.inputs = inputs.isEmpty ? [.standardInput] : inputs
@@ -109,90 +123,89 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// The reading loop; runs on its own thread.
     func readAll(into channel: BoundedChannel<LineChunk>, interrupt: Interrupt) {
         var framer = LineFramer(targetSize: chunkSize)
-        var pendingNotes: [SluiceError] = []
-        var stoppedBetweenInputs = false
-        for input in inputs {
+        for (index, input) in inputs.enumerated() {
             if channel.isCancelled || interrupt.isCancelled { return }
-            if interrupt.isStopping {
-                // Inputs remain: the partial line carried over from the last one would have
-                // gone on in the next (the inputs are one stream): never written as a line.
-                stoppedBetweenInputs = true
-                break
+            if interrupt.isStopping { break }
+            let sender = InputChunkSender(channel: channel, input: index, marks: marksInputs,
+                                          numbersLines: numbersLines, skip: skipInputsBelow)
+            var notes: [SluiceError] = []
+            guard read(input, sender: sender, framer: &framer, notes: &notes, interrupt: interrupt) else { return }
+            if interrupt.isCancelled { return }
+            // The input's last line without a newline ends here. After a stop none is left
+            // (the framer drops a partial line when its source is interrupted: never read whole).
+            let last = sender.skipped ? [] : framer.finish()
+            framer = LineFramer(targetSize: chunkSize)
+            if !last.isEmpty || !notes.isEmpty || !sender.sentAny {
+                if !sender.send(LineChunk(bytes: last, notes: notes)) { return }
             }
-            let fd: Int32
-            var regularFileSize: Int?
-            switch input {
-            case .standardInput:
-                if standardInputClosed {
-                    let note = SluiceError(.input, place: input.description, "Bad file descriptor")
-                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
-                    pendingNotes = []
-                    continue
-                }
-                if let outputFile, FileIdentity(regularFileOpenOn: 0) == outputFile {
-                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [.inputIsOutput(input)])) { return }
-                    pendingNotes = []
-                    continue
-                }
-                fd = 0
-            case .path(let path):
-                // A FIFO's open(2) waits for a writer, where no stop or cancellation could reach
-                // the reader: it is opened without waiting, then read blocking, each read
-                // after poll(2) with the wake pipe (it is not a regular file).
-                var before = stat()
-                let isFIFO = stat(path, &before) == 0 && (before.st_mode & S_IFMT) == S_IFIFO
-                fd = open(path, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0))
-                if isFIFO && fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
-                if fd < 0 {
-                    // Reported at once, after the lines before it (the partial line waits).
-                    let note = SluiceError(.input, place: path, SluiceError.systemReason(errno))
-                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
-                    pendingNotes = []
-                    continue
-                }
-                var info = stat()
-                if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                    close(fd)
-                    let note = SluiceError(.input, place: path, "Is a directory")
-                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [note])) { return }
-                    pendingNotes = []
-                    continue
-                }
-                if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {
-                    close(fd)
-                    if !channel.sendBlocking(LineChunk(bytes: [], notes: pendingNotes + [.inputIsOutput(input)])) { return }
-                    pendingNotes = []
-                    continue
-                }
-                if (info.st_mode & S_IFMT) == S_IFREG { regularFileSize = Int(info.st_size) }
-            }
-            defer { if fd != 0 { close(fd) } }
-            let name = input.description
-            let mayBlock = descriptorMayBlock(fd)
-            guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &pendingNotes, interrupt: interrupt, mayBlock: mayBlock) else { continue }
-            let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
-            let ok: Bool
-            if isGzip {
-                var gzip = GzipSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
-                ok = pump(&gzip, framer: &framer, notes: &pendingNotes, channel: channel)
-                gzip.release()
-            } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine {
-                ok = pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &pendingNotes, channel: channel, interrupt: interrupt)
-            } else {
-                var plain = PlainSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
-                ok = pump(&plain, framer: &framer, notes: &pendingNotes, channel: channel)
-            }
-            if !ok { return }  // cancelled
-        }
-        if interrupt.isCancelled { return }
-        // At a stop the framer has already dropped a partial line of the input it was reading;
-        // what it still holds here ended the last input, a real end of input, unless inputs
-        // remained after it.
-        let last = stoppedBetweenInputs ? [] : framer.finish()
-        if !last.isEmpty || !pendingNotes.isEmpty {
-            channel.sendBlocking(LineChunk(bytes: last, notes: pendingNotes))
         }
         channel.finish()
+    }
+
+    /// Reads one input through the framer into `sender` (its open and read errors into
+    /// `notes`). Returns false if the channel was cancelled.
+    private func read(_ input: InputName, sender: InputChunkSender, framer: inout LineFramer,
+                      notes: inout [SluiceError], interrupt: Interrupt) -> Bool {
+        let fd: Int32
+        var regularFileSize: Int?
+        switch input {
+        case .standardInput:
+            if standardInputClosed {
+                notes.append(SluiceError(.input, place: input.description, "Bad file descriptor"))
+                sender.unreadable = true
+                return true
+            }
+            if let outputFile, FileIdentity(regularFileOpenOn: 0) == outputFile {
+                notes.append(.inputIsOutput(input))
+                sender.unreadable = true
+                return true
+            }
+            fd = 0
+        case .path(let path):
+            // A FIFO's open(2) waits for a writer, where no stop or cancellation could reach
+            // the reader: it is opened without waiting, then read blocking, each read
+            // after poll(2) with the wake pipe (it is not a regular file).
+            var before = stat()
+            let isFIFO = stat(path, &before) == 0 && (before.st_mode & S_IFMT) == S_IFIFO
+            fd = open(path, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0))
+            if isFIFO && fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+            if fd < 0 {
+                notes.append(SluiceError(.input, place: path, SluiceError.systemReason(errno)))
+                sender.unreadable = true
+                return true
+            }
+            var info = stat()
+            if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+                close(fd)
+                notes.append(SluiceError(.input, place: path, "Is a directory"))
+                sender.unreadable = true
+                return true
+            }
+            if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {
+                close(fd)
+                notes.append(.inputIsOutput(input))
+                sender.unreadable = true
+                return true
+            }
+            if (info.st_mode & S_IFMT) == S_IFREG { regularFileSize = Int(info.st_size) }
+        }
+        defer { if fd != 0 { close(fd) } }
+        let name = input.description
+        let mayBlock = descriptorMayBlock(fd)
+        guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &notes, interrupt: interrupt, mayBlock: mayBlock) else {
+            return true
+        }
+        let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
+        if isGzip {
+            var gzip = GzipSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
+            defer { gzip.release() }
+            return pump(&gzip, framer: &framer, notes: &notes, sender: sender)
+        } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine {
+            return pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
+        } else {
+            var plain = PlainSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
+            return pump(&plain, framer: &framer, notes: &notes, sender: sender)
+        }
     }
 
     /// Reads until at least two bytes (enough to spot gzip) or end of file.
@@ -236,23 +249,24 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// that reads the lost pages (`MappedWindow.isIntact`, `lossGuarded`); either way it is
     /// reported once. Returns false if the channel was cancelled.
     private func pumpMapped(fd: Int32, name: String, size: Int, framer: inout LineFramer,
-                            notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
+                            notes: inout [SluiceError], sender: InputChunkSender,
                             interrupt: Interrupt) -> Bool {
         if !notes.isEmpty {
-            if !channel.sendBlocking(LineChunk(bytes: [], notes: notes)) { return false }
+            if !sender.send(LineChunk(bytes: [], notes: notes)) { return false }
             notes = []
         }
         guard let file = MappedFile(fd: fd, name: name) else {
-            return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt)
+            return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
         }
         var offset = 0
         while offset < size {
             if interrupt.isCancelled { return false }
             if interrupt.isStopping { return true }  // every window sent ended with a newline
+            if sender.skipped { return true }
             var length = Swift.min(chunkSize, size - offset)
             while true {
                 guard let window = MappedWindow(file: file, offset: offset, length: length) else {
-                    return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt)
+                    return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
                 }
                 let hit = memrchr(window.base, 0x0A, length)
                 let tail = hit == nil && offset + length >= size
@@ -265,7 +279,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 }
                 if let hit {
                     let end = window.base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-                    if !channel.sendBlocking(LineChunk(window: window, range: 0..<end, inputByteCount: end)) { return false }
+                    if !sender.send(LineChunk(window: window, range: 0..<end, inputByteCount: end)) { return false }
                     offset += end
                     break
                 }
@@ -277,7 +291,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
                         return true
                     }
                     framer.setPartialLine(tail)
-                    if !channel.sendBlocking(LineChunk(bytes: [], inputByteCount: length)) { return false }
+                    if !sender.send(LineChunk(bytes: [], inputByteCount: length)) { return false }
                     offset = size
                     break
                 }
@@ -290,26 +304,26 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
         // What the file gained since fstat: its chunks carry the file too, so that if a window
         // before them lost its pages they are dropped with it (no lines after a hole).
-        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, channel: channel, interrupt: interrupt, origin: file)
+        return pumpRead(fd: fd, name: name, from: size, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt, origin: file)
     }
 
     /// Reads `fd` from `offset` to its end through the framer.
     private func pumpRead(fd: Int32, name: String, from offset: Int, framer: inout LineFramer,
-                          notes: inout [SluiceError], channel: BoundedChannel<LineChunk>,
+                          notes: inout [SluiceError], sender: InputChunkSender,
                           interrupt: Interrupt, origin: MappedFile? = nil) -> Bool {
         if lseek(fd, off_t(offset), SEEK_SET) < 0 {
             notes.append(SluiceError(.input, place: name, "read error: \(SluiceError.systemReason(errno))"))
             return true
         }
         var plain = PlainSource(fd: fd, name: name, prefix: [], interrupt: interrupt)
-        return pump(&plain, framer: &framer, notes: &notes, channel: channel, origin: origin)
+        return pump(&plain, framer: &framer, notes: &notes, sender: sender, origin: origin)
     }
 
     /// Frames one source into the channel (its chunks marked as `origin`'s, when given).
     /// Returns false if the channel was cancelled. At a stop, returns true after the last
     /// complete line.
     private func pump(_ source: inout some ByteSource, framer: inout LineFramer,
-                      notes: inout [SluiceError], channel: BoundedChannel<LineChunk>, origin: MappedFile? = nil) -> Bool {
+                      notes: inout [SluiceError], sender: InputChunkSender, origin: MappedFile? = nil) -> Bool {
         var lastConsumed = 0
         while true {
             let (bytes, ended, failure) = framer.nextChunk(from: &source)
@@ -320,9 +334,69 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 chunk.origin = origin
                 notes = []
                 lastConsumed = consumed
-                if !channel.sendBlocking(chunk) { return false }
+                if !sender.send(chunk) { return false }
             }
-            if ended { return true }
+            if ended || sender.skipped { return true }
         }
+    }
+}
+
+/// Inputs a consumer is done with: the reader skips the rest of any input whose index is
+/// below `value` (`-m` reached in it, `-l` answered).
+public final class InputSkip: Sendable {
+    private let below = Atomic<Int>(0)
+    public init() {}
+    public var value: Int { below.load(ordering: .acquiring) }
+    /// Done with every input up to and including `input`.
+    public func skip(through input: Int) {
+        var current = below.load(ordering: .relaxed)
+        while current <= input {
+            let (exchanged, original) = below.compareExchange(expected: current, desired: input + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
+    }
+}
+
+/// Sends one input's chunks on the reading thread, tagging each with its input (and the first
+/// one `startsInput`, the line number of its first line when counting). Used by one thread.
+final class InputChunkSender {
+    let channel: BoundedChannel<LineChunk>
+    let input: Int
+    let marks: Bool
+    let numbersLines: Bool
+    let skip: InputSkip
+    private(set) var sentAny = false
+    /// The input could not be opened or read at all (marked on its first chunk).
+    var unreadable = false
+    private var nextLine = 1
+
+    init(channel: BoundedChannel<LineChunk>, input: Int, marks: Bool, numbersLines: Bool, skip: InputSkip) {
+        self.channel = channel
+        self.input = input
+        self.marks = marks
+        self.numbersLines = numbersLines
+        self.skip = skip
+    }
+
+    /// The consumer is done with this input: read no more of it.
+    var skipped: Bool { skip.value > input }
+
+    /// False if the channel was cancelled.
+    func send(_ chunk: LineChunk) -> Bool {
+        var chunk = chunk
+        chunk.input = input
+        if !sentAny {
+            sentAny = true
+            chunk.startsInput = marks
+            chunk.inputUnreadable = unreadable
+        }
+        if numbersLines {
+            chunk.firstLine = nextLine
+            let lines = chunk.lineCount
+            chunk.knownLineCount = lines
+            nextLine += lines
+        }
+        return channel.sendBlocking(chunk)
     }
 }

@@ -38,6 +38,20 @@ public struct LineChunk: Sendable {
     /// sinks write the bytes without it (`withWrittenBytes`). Steps that read lines make new
     /// chunks without this mark: what they write is lines, newline-terminated.
     public var endsWithoutNewline = false
+    /// The input (its index among the run's inputs) these lines came from: a chunk never
+    /// holds lines of two inputs.
+    public var input = 0
+    /// The number (from 1) of the chunk's first line in its input; 0 when lines are not
+    /// numbered (`ChunkSource.numbersLines`).
+    public var firstLine = 0
+    /// The first chunk of its input (possibly empty), when the reader marks inputs.
+    public var startsInput = false
+    /// The input could not be opened or read at all (on its first chunk).
+    public var inputUnreadable = false
+    /// The grep stage's selected lines in this chunk, when its output lines are not those
+    /// lines one for one (`-o`: a line gives a line per match, or none), with the byte offset
+    /// where each one's output ends (so `-m` can cut after a selected line).
+    public var selectionEnds: [Int]?
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")

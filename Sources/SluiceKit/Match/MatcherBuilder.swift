@@ -7,13 +7,50 @@ public enum MatcherBuilder {
         !pattern.utf8.contains(where: metacharacters.contains)
     }
 
-    /// The matcher for `spec`, and a short description for `--explain`.
-    public static func matcher(for spec: GrepSpec, place: String = "-e") throws -> (any Matcher, String) {
+    /// Bytes that make a basic regular expression more than a literal (`+ ? | ( ) { }` are
+    /// literal there).
+    static let basicMetacharacters = Set("\\^$.[]*".utf8)
+
+    /// The patterns of `spec`, one per line of each, as PCRE2 patterns (grep's `-G`/`-E`
+    /// translated by `PosixPattern`), or as literals when every one is a literal in its syntax
+    /// (then the literal fast paths apply). `warnings`: grep's warnings about the patterns.
+    static func pcrePatterns(for spec: GrepSpec, warnings: inout [String]) throws -> (patterns: [String], literal: Bool) {
         // Split on the newline byte (a Character split would keep "\r\n" whole).
         let patterns = spec.patterns.flatMap { pattern in
             Array(pattern.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         }
-        let literal = spec.fixedStrings || patterns.allSatisfy(isLiteral)
+        switch spec.syntax {
+        case .fixed:
+            return (patterns, true)
+        case .perl:
+            return (patterns, spec.fixedStrings || patterns.allSatisfy(isLiteral))
+        case .basic, .extended:
+            if spec.fixedStrings { return (patterns, true) }
+            let special = spec.syntax == .basic ? basicMetacharacters : metacharacters
+            if patterns.allSatisfy({ !$0.utf8.contains(where: special.contains) }) { return (patterns, true) }
+            let translated = try patterns.map { pattern in
+                do {
+                    let bytes = try PosixPattern.translate(Array(pattern.utf8), syntax: spec.syntax, caseless: spec.ignoreCase,
+                                                           warnings: &warnings)
+                    return String(decoding: bytes, as: UTF8.self)  // ASCII: bytes >= 0x80 are written \x{hh}
+                } catch let error as SluiceError {
+                    throw SluiceError(error.code, error.message)  // grep's words alone, as grep prints them
+                }
+            }
+            return (translated, false)
+        }
+    }
+
+    /// The matcher for `spec`, and a short description for `--explain`.
+    public static func matcher(for spec: GrepSpec, place: String = "-e") throws -> (any Matcher, String) {
+        var warnings: [String] = []
+        return try matcher(for: spec, place: place, warnings: &warnings)
+    }
+
+    /// As `matcher(for:place:)`, with grep's warnings about the patterns (`* at start of
+    /// expression`) added to `warnings`.
+    public static func matcher(for spec: GrepSpec, place: String = "-e", warnings: inout [String]) throws -> (any Matcher, String) {
+        let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
         let plain = !spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp
         if plain && literal && patterns.contains("") {
             return (MatchEverything(), "every line (empty pattern)")
@@ -45,6 +82,15 @@ public enum MatcherBuilder {
             return (AnyOfMatcher(each), "any of \(each.count) PCRE2 JIT patterns (one cannot be joined to the others: a back-reference, a named group, a verb or extended mode)")
         }
         return try regexMatcher(patterns, literal: literal, spec: spec, place: place)
+    }
+
+    /// What `-o` prints of a selected line: the patterns' matches, as one PCRE2 pattern (the
+    /// literal fast paths find lines, not where in them each match is).
+    public static func onlyMatching(for spec: GrepSpec, place: String = "-e") throws -> OnlyMatching {
+        var warnings: [String] = []
+        let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
+        let regex = try regexMatcher(patterns, literal: literal, spec: spec, place: place).0
+        return OnlyMatching(regex: regex, longest: spec.syntax != .perl)
     }
 
     /// Literal patterns per PCRE2 check of `CandidateLinesMatcher` (well inside the compiled

@@ -120,6 +120,19 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         return nil
     }
 
+    /// The end of the longest match that starts at `start` (PCRE2's DFA matcher, anchored
+    /// there: its first result is the longest), nil when it cannot tell (a back-reference).
+    func longestMatchEnd(_ subject: UnsafePointer<UInt8>, length: Int, at start: Int) -> Int? {
+        guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
+        defer { pcre2_match_data_free_8(data) }
+        var workspace = [Int32](repeating: 0, count: 4096)
+        let rc = workspace.withUnsafeMutableBufferPointer {
+            pcre2_dfa_match_8(code, subject, length, start, UInt32(PCRE2_ANCHORED), data, nil, $0.baseAddress, $0.count)
+        }
+        guard rc >= 0 else { return nil }
+        return pcre2_get_ovector_pointer_8(data)![1]
+    }
+
     /// PCRE2's result for one match attempt at `offset` (captures in `data`): the JIT when it
     /// compiled the pattern, the interpreter when not or when the JIT's stack runs out (a
     /// pathological pattern on a long line), so a match is never missed for want of stack.

@@ -1,6 +1,6 @@
 /// Parses a `-p` pipeline expression:
 ///
-///     grep [-i -v -w -x -F] PATTERN | map SPEC | exec "CMD" | batch N [TIMEOUT] [BYTES]
+///     grep [-i -v -w -x -G -E -F -P] PATTERN | map SPEC | exec "CMD" | batch N [TIMEOUT] [BYTES]
 ///
 /// Stages in any order and number (`grep A | grep B` is AND; `grep -e A -e B` is OR). Words
 /// are quoted as in the shell (`'…'`, `"…"` with `\"` and `\\`, `\x` outside quotes); an
@@ -107,7 +107,9 @@ public struct ExpressionParser {
                     case "w": spec.wordRegexp = true
                     case "x": spec.lineRegexp = true
                     case "F": spec.fixedStrings = true
-                    case "E", "P": break
+                    case "E": spec.syntax = .extended
+                    case "P": spec.syntax = .perl
+                    case "G": spec.syntax = .basic
                     case "e":
                         if !letters.isEmpty {
                             spec.patterns.append(String(letters))
@@ -118,7 +120,7 @@ public struct ExpressionParser {
                             spec.patterns.append(args[i].text)
                         }
                     default:
-                        throw error(word.column, "unknown grep option '-\(letter)' (grep takes -i -v -w -x -F -e)")
+                        throw error(word.column, "unknown grep option '-\(letter)' (grep takes -i -v -w -x -G -E -F -P -e)")
                     }
                 }
                 i += 1

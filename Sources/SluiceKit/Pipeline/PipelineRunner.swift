@@ -76,12 +76,16 @@ public struct PipelineRunner: Sendable {
     let headSteps: [any ChunkStep]
     let execPhases: [(ExecCommand, [any ChunkStep])]
     public let explanation: [String]
+    /// grep's warnings about the patterns (`warning: * at start of expression`), as grep
+    /// prints them after its name.
+    public let warnings: [String]
 
     public init(spec: PipelineSpec) throws {
         self.spec = spec
         var head: [any ChunkStep] = []
         var phases: [(ExecCommand, [any ChunkStep])] = []
         var lines: [String] = []
+        var warnings: [String] = []
         let inputs = spec.inputs.isEmpty ? "(standard input)" : spec.inputs.map(\.description).joined(separator: " ")
         lines.append("read     \(inputs)  (gzip detected by content; chunks of \(spec.chunkSize / 1024) KiB)")
         let parallel = "\(spec.concurrency) at once, \(spec.ordered ? "ordered" : "unordered")"
@@ -98,11 +102,24 @@ public struct PipelineRunner: Sendable {
             let bytes = spec.batch.maxBytes.map { " or \(formatByteSize($0))" } ?? ""
             lines.append("batch    \(spec.batch.size) lines\(bytes) or \(timeout)")
         }
+        if spec.decoratesLines, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
+            // Names or line numbers without a pattern stage first: every line, decorated.
+            var presentation = spec.presentation
+            presentation.onlyMatching = false
+            head.append(GrepLinePrinter(matcher: MatchEverything(), invert: false, presentation: presentation,
+                                        names: presentation.displayNames(spec.inputs), extractor: nil))
+        }
         for (index, stage) in spec.stages.enumerated() {
             switch stage {
             case .grep(let grep):
-                let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)")
-                add(LineFilter(matcher: matcher, invert: grep.invert))
+                let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
+                if index == 0 && spec.decoratesLines {
+                    let extractor = spec.presentation.onlyMatching ? try MatcherBuilder.onlyMatching(for: grep) : nil
+                    add(GrepLinePrinter(matcher: matcher, invert: grep.invert, presentation: spec.presentation,
+                                        names: spec.presentation.displayNames(spec.inputs), extractor: extractor))
+                } else {
+                    add(LineFilter(matcher: matcher, invert: grep.invert))
+                }
                 var flags = ""
                 if grep.fixedStrings { flags += "-F " }
                 if grep.ignoreCase { flags += "-i " }
@@ -135,6 +152,7 @@ public struct PipelineRunner: Sendable {
         }
         headSteps = head
         execPhases = phases
+        self.warnings = warnings
         explanation = lines.enumerated().map { "\($0.offset + 1). \($0.element)" }
     }
 
@@ -196,6 +214,10 @@ public struct PipelineRunner: Sendable {
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.standardInputClosed = spec.standardInputClosed
         source.outputFile = spec.inputsMayNotBe(sink)
+        let rules = perInputRules
+        source.marksInputs = rules.active
+        source.numbersLines = spec.decoratesLines && spec.presentation.lineNumbers
+        let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
         // instead of idling (-j2 --map: 1.63x -> 1.74x of -j1, Benchmarks/README.md).
         // Chunk steps are CPU-bound and the task pool has a thread per core: -j beyond the cores
@@ -207,6 +229,9 @@ public struct PipelineRunner: Sendable {
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out = try head.apply(chunk)
+            out.input = chunk.input
+            out.startsInput = chunk.startsInput
+            out.inputUnreadable = chunk.inputUnreadable
             out.origin = chunk.origin ?? chunk.window?.file
             if let window = chunk.window {
                 out = out.owned()  // lines passed through unchanged are copied out of the mapping
@@ -215,14 +240,17 @@ public struct PipelineRunner: Sendable {
                     // is the rest of the file (`lossGuarded`); the run goes on with the next input.
                     var notes = out.notes
                     if let note = window.file.shrinkReport() { notes.append(note) }
+                    let tagged = out
                     out = LineChunk(bytes: [], notes: notes)
+                    out.input = tagged.input
+                    out.startsInput = tagged.startsInput
                     out.origin = window.file
                     out.lostPages = true
                 }
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
-        }.lossGuarded()
+        }.lossGuarded().perInput(rules, skip: skip, counters: counters)
         var policy = spec.batch
         if execPhases.isEmpty {
             // Nothing needs whole batches: the byte bound only bounds what is held (pieces of
@@ -232,7 +260,7 @@ public struct PipelineRunner: Sendable {
             policy.pieceBytes = spec.lineBuffered ? 1 : min(policy.maxBytes ?? 4 << 20, 4 << 20)
             policy.maxBytes = nil
             // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
-            if spec.quiet || spec.maxCount != nil {
+            if spec.quiet || spec.maxCount != nil || rules.listFiles != nil {
                 policy.timeout = .zero
             } else {
                 policy.exactBoundaries = false  // sinks cut files by their own line count
@@ -255,17 +283,21 @@ public struct PipelineRunner: Sendable {
 
         var result = RunReport()
         var output = 0
+        // -m, -c, -l and -L are per input (`perInput`) unless --exec output is what they count.
+        let globalMax = rules.maxCount == nil ? spec.maxCount : nil
+        let countsHere = spec.countOnly && !rules.count
+        let writes = !spec.quiet && !countsHere
         do {
             loop: for try await incoming in stream {
                 try Task.checkCancellation()  // a channel may still hold batches: not written
                 var batch = incoming
-                if let max = spec.maxCount, output + batch.lineCount >= max {
+                if let max = globalMax, output + batch.lineCount >= max {
                     batch = Self.truncate(batch, toLines: max - output)
                 }
                 output += batch.lineCount
                 result.batches += batch.ends
                 for segment in batch.segments {
-                    if !spec.quiet && !spec.countOnly && !segment.isEmpty { try await sink.write(segment) }
+                    if writes && !segment.isEmpty { try await sink.write(segment) }
                     if !segment.notes.isEmpty {
                         try? await sink.flushCompletely()
                         for note in segment.notes {
@@ -274,12 +306,13 @@ public struct PipelineRunner: Sendable {
                         }
                     }
                 }
-                if !spec.quiet && !spec.countOnly { try await sink.batchEnded(batch.closing) }
+                if writes { try await sink.batchEnded(batch.closing) }
                 if spec.quiet && output > 0 { break loop }
-                if let max = spec.maxCount, output >= max { break loop }
+                if spec.quiet && rules.active && counters.selected.load(ordering: .relaxed) > 0 { break loop }
+                if let max = globalMax, output >= max { break loop }
             }
             try Task.checkCancellation()  // never commit a cancelled run
-            if spec.countOnly { try await sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
+            if countsHere && !spec.quiet { try await sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
             try await sink.finish()
         } catch let error as SluiceError where error.code == .closedOutput {
             result.outputClosed = true
@@ -302,8 +335,11 @@ public struct PipelineRunner: Sendable {
             await finishKeepingWhatWasWritten(sink, &result, report)  // as for any input error
         }
         if let files = sink.committedFileCount { result.batches = files }  // {n}: a file is a batch
-        result.selectedLines = output
-        result.writtenLines = spec.quiet || spec.countOnly ? 0 : output
+        // Selected lines: those of the grep stage, per input (`perInput`), or with --exec the
+        // command's output lines.
+        result.selectedLines = execPhases.isEmpty ? counters.selected.load(ordering: .relaxed) : output
+        if globalMax != nil || spec.quiet { result.selectedLines = min(result.selectedLines, output) }
+        result.writtenLines = writes && !spec.countOnly ? output : 0
         result.bytesRead = counters.bytesRead.load(ordering: .relaxed)
         result.bytesDecoded = counters.bytesDecoded.load(ordering: .relaxed)
         result.counted = spec.countOnly
@@ -311,6 +347,21 @@ public struct PipelineRunner: Sendable {
         let elapsed = ContinuousClock.now - started
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return result
+    }
+
+    /// grep's per-input rules for this run (none apply with `-q`; with `--exec`, `-m` and
+    /// `-c` count the command's output, after the stage they would run in).
+    var perInputRules: PerInputRules {
+        var rules = PerInputRules()
+        guard !spec.quiet else { return rules }
+        rules.listFiles = spec.presentation.listFiles
+        rules.count = spec.countOnly && execPhases.isEmpty && rules.listFiles == nil
+        rules.maxCount = execPhases.isEmpty ? spec.maxCount : nil
+        rules.names = spec.presentation.displayNames(spec.inputs)
+        rules.namesShown = spec.presentation.fileNames
+        rules.nullAfterName = spec.presentation.nullAfterName
+        rules.lastInput = max(0, spec.inputs.count - 1)
+        return rules
     }
 
     /// After a failure that is not the output's: commit what was written; if even that fails,

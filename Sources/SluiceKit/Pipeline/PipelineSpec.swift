@@ -9,9 +9,14 @@ public struct GrepSpec: Sendable, Equatable {
     public var invert = false
     public var wordRegexp = false
     public var lineRegexp = false
+    /// How the patterns are read: grep's basic (`-G`, its default), extended (`-E`), fixed
+    /// strings (`-F`, the same as `fixedStrings`) or Perl (`-P`).
+    public var syntax: PatternSyntax
 
     public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
-                invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false) {
+                invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false,
+                syntax: PatternSyntax = .basic) {
+        self.syntax = syntax
         self.patterns = patterns
         self.fixedStrings = fixedStrings
         self.ignoreCase = ignoreCase
@@ -45,8 +50,11 @@ public struct PipelineSpec: Sendable, Equatable {
     public var overwrite = false
     /// Stop after this many output lines.
     public var maxCount: Int?
-    /// Print only the number of output lines.
+    /// Print only the number of selected lines (per input, as grep; with `--exec`, of the
+    /// command's output lines, in all).
     public var countOnly = false
+    /// grep's output: names, line numbers, `-o`, `-l`/`-L`, `-Z`, `--label`, `-s`.
+    public var presentation = GrepPresentation()
     /// Print nothing; stop at the first output line.
     public var quiet = false
     public var stats = false
@@ -64,15 +72,10 @@ public struct PipelineSpec: Sendable, Equatable {
 }
 
 extension PipelineSpec {
-    /// A hint for grep's habit of a pattern without `-e` (`sluice ERROR app.log`): with no
-    /// filter stage, several inputs and a first one that names no file (and no folder), that
-    /// name was most likely meant as the pattern. nil otherwise. Shown after the run's errors.
-    public var forgottenPatternHint: String? {
-        let filters = stages.contains { if case .grep = $0 { true } else { false } }
-        guard !filters, inputs.count >= 2, case .path(let name) = inputs[0], !name.contains("/") else { return nil }
-        var info = stat()
-        guard stat(name, &info) != 0 && errno == ENOENT else { return nil }
-        return "hint: no pattern was given, so '\(name)' was read as an input file; "
-            + "to select the lines that match it, write -e '\(name)'"
+    /// Whether the first stage's selected lines are written decorated (names, numbers, `-o`),
+    /// which `-c`, `-l`, `-L` and `-q` make moot.
+    public var decoratesLines: Bool {
+        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil
     }
+
 }

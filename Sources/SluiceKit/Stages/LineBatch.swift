@@ -181,7 +181,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
     }
 
     private mutating func hold(_ chunk: LineChunk, lines: Int) {
-        if chunk.byteCount < Self.gatherBelow && chunk.notes.isEmpty {
+        if chunk.byteCount < Self.gatherBelow && chunk.notes.isEmpty && !chunk.endsWithoutNewline {
             if gathering {
                 segments[segments.count - 1].appendLines(of: chunk, lines: lines)
             } else {

@@ -1,0 +1,182 @@
+import CPCRE2
+import CSluiceSearch
+
+/// How grep presents what it selects: file names, line numbers, only the matching parts.
+public struct GrepPresentation: Sendable, Equatable {
+    /// `-H` (or several inputs, or `-r`): each output line starts with its input's name.
+    public var fileNames = false
+    /// `-n`: each output line starts with its line number in its input.
+    public var lineNumbers = false
+    /// `-o`: each match on its own line, not the whole line (empty matches print nothing).
+    public var onlyMatching = false
+    /// `-Z`: a name is followed by a NUL byte instead of `:` (or instead of its newline, for
+    /// `-l` and `-L`).
+    public var nullAfterName = false
+    /// `--label`: the name shown for standard input.
+    public var standardInputLabel = "(standard input)"
+    /// `-l` / `-L`: print only the names of the inputs with (without) a selected line.
+    public var listFiles: ListFiles?
+    /// `-s`: no messages about inputs that cannot be opened or read (the exit status stays).
+    public var suppressInputErrors = false
+
+    public enum ListFiles: Sendable, Equatable { case withMatches, withoutMatch }
+
+    public init() {}
+
+    /// Whether selected lines are decorated (not written as they were read).
+    public var decoratesLines: Bool { fileNames || lineNumbers || onlyMatching }
+
+    /// The name of each input as grep prints it.
+    public func displayNames(_ inputs: [InputName]) -> [[UInt8]] {
+        (inputs.isEmpty ? [.standardInput] : inputs).map { input in
+            switch input {
+            case .standardInput: Array(standardInputLabel.utf8)
+            case .path(let path): Array(path.utf8)
+            }
+        }
+    }
+}
+
+/// grep's selection and its output in one step: the lines `matcher` selects (or, inverted,
+/// the others), each preceded by its input's name and its line number as `presentation` asks,
+/// or only its matches (`-o`). Runs in the concurrent map's tasks: holds no mutable state.
+/// The output chunk keeps the input chunk's `input`; with `-o`, `selectionEnds` says where
+/// each selected line's output ends (`-m` counts selected lines, not matches).
+public struct GrepLinePrinter: ChunkStep {
+    let matcher: any Matcher
+    let invert: Bool
+    let presentation: GrepPresentation
+    /// Each input's name followed by its separator (`:` or NUL), when names are shown.
+    let prefixes: [[UInt8]]
+    let extractor: OnlyMatching?
+
+    public init(matcher: any Matcher, invert: Bool, presentation: GrepPresentation, names: [[UInt8]],
+                extractor: OnlyMatching?) {
+        self.matcher = matcher
+        self.invert = invert
+        self.presentation = presentation
+        let separator: UInt8 = presentation.nullAfterName ? 0 : UInt8(ascii: ":")
+        prefixes = presentation.fileNames ? names.map { $0 + [separator] } : []
+        self.extractor = presentation.onlyMatching ? extractor : nil
+        precondition(!presentation.onlyMatching || extractor != nil, "-o needs a match extractor")
+    }
+
+    public func apply(_ chunk: LineChunk) -> LineChunk {
+        var out: [UInt8] = []
+        var outLines = 0
+        var ends: [Int] = []
+        var undecided: [SluiceError] = []
+        let prefix = prefixes.isEmpty ? [] : prefixes[min(chunk.input, prefixes.count - 1)]
+        let onlyMatching = presentation.onlyMatching
+        let numbers = presentation.lineNumbers
+        chunk.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var scratch = matcher.makeScratch()
+            let extractScratch = extractor?.makeScratch()
+            defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
+            var lineNumber = chunk.firstLine
+            var counted = 0  // newlines before this offset are in lineNumber
+            func emit(_ start: Int, _ newline: Int) {
+                if numbers {
+                    lineNumber += sluice_count_newlines(base + counted, start - counted)
+                    counted = start
+                }
+                if onlyMatching, let extractor, let extractScratch {
+                    if invert { ends.append(out.count); return }  // grep -o -v prints nothing
+                    extractor.forEachMatch(base + start, length: newline - start, scratch: extractScratch) { from, to in
+                        writePrefix(&out, prefix, numbers ? lineNumber : nil)
+                        out.append(contentsOf: UnsafeBufferPointer(start: base + start + from, count: to - from))
+                        out.append(0x0A)
+                        outLines += 1
+                    }
+                    ends.append(out.count)
+                    return
+                }
+                writePrefix(&out, prefix, numbers ? lineNumber : nil)
+                out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+                outLines += 1
+            }
+            var position = 0
+            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+                if invert {
+                    var line = position
+                    while line < start {
+                        let end = lineEnd(base, from: line, count: start)
+                        emit(line, end)
+                        line = end + 1
+                    }
+                } else {
+                    emit(start, newline)
+                }
+                position = newline + 1
+            }
+            if invert {
+                while position < buffer.count {
+                    let end = lineEnd(base, from: position, count: buffer.count)
+                    emit(position, end)
+                    position = end + 1
+                }
+            }
+        }
+        if let last = out.last, last != 0x0A {
+            // Only for a mapped file changed under us (see LineFilter): the runner drops it.
+            out.append(0x0A)
+        }
+        var result = LineChunk(bytes: out, lineCount: outLines, notes: chunk.notes + undecided,
+                               inputByteCount: chunk.inputByteCount)
+        result.input = chunk.input
+        result.startsInput = chunk.startsInput
+        result.inputUnreadable = chunk.inputUnreadable
+        if onlyMatching { result.selectionEnds = ends }
+        return result
+    }
+}
+
+/// `name:` and `12:` before a line.
+@inline(__always)
+private func writePrefix(_ out: inout [UInt8], _ prefix: [UInt8], _ lineNumber: Int?) {
+    if !prefix.isEmpty { out.append(contentsOf: prefix) }
+    if let lineNumber {
+        var digits: [UInt8] = []
+        var value = lineNumber
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(value % 10))
+            value /= 10
+        } while value > 0
+        out.append(contentsOf: digits.reversed())
+        out.append(UInt8(ascii: ":"))
+    }
+}
+
+/// The matches of a pattern within one line, for `-o`: leftmost first, each as grep reports
+/// it. POSIX syntaxes (`-G`, `-E`, `-F`) take the longest match at each start, which PCRE2's
+/// DFA matcher gives (PCRE2's own matcher takes the first alternative that matches: `ab|abcd`
+/// on `abcd` is `ab`, grep's is `abcd`); `-P` keeps PCRE2's. Empty matches are skipped.
+public final class OnlyMatching: Sendable {
+    let regex: RegexMatcher
+    let longest: Bool
+
+    public init(regex: RegexMatcher, longest: Bool) {
+        self.regex = regex
+        self.longest = longest
+    }
+
+    func makeScratch() -> MatchScratch { regex.makeScratch() }
+
+    func forEachMatch(_ line: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch,
+                      _ body: (Int, Int) -> Void) {
+        var offset = 0
+        while offset <= length {
+            var gaveUp = false
+            guard let (start, end) = regex.match(line, length: length, offset: offset, scratch: scratch, gaveUp: &gaveUp) else { return }
+            var last = end
+            if longest, let longer = regex.longestMatchEnd(line, length: length, at: start), longer > last { last = longer }
+            if last == start {
+                offset = start + 1  // an empty match prints nothing, as in grep
+                continue
+            }
+            body(start, last)
+            offset = last
+        }
+    }
+}
