@@ -8,15 +8,23 @@
 #include <emmintrin.h>
 #endif
 
+/* Newlines in p[0, n). SSE2, 64 bytes a step: compare, movemask, popcount (one memchr call per
+ * line ran at about 1.5 GB/s on 100-byte lines and made `-n` cost a whole extra pass). */
 size_t sluice_count_newlines(const unsigned char *p, size_t n) {
     size_t count = 0;
-    const unsigned char *end = p + n;
-    while (p < end) {
-        const unsigned char *hit = memchr(p, '\n', (size_t)(end - p));
-        if (!hit) break;
-        count++;
-        p = hit + 1;
+    size_t i = 0;
+#if defined(__x86_64__)
+    const __m128i newline = _mm_set1_epi8('\n');
+    for (; i + 64 <= n; i += 64) {
+        unsigned m0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), newline));
+        unsigned m1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 16)), newline));
+        unsigned m2 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 32)), newline));
+        unsigned m3 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 48)), newline));
+        uint64_t mask = (uint64_t)m0 | ((uint64_t)m1 << 16) | ((uint64_t)m2 << 32) | ((uint64_t)m3 << 48);
+        count += (size_t)__builtin_popcountll(mask);
     }
+#endif
+    for (; i < n; i++) count += p[i] == '\n';
     return count;
 }
 
