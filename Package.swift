@@ -19,7 +19,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceKit",
-            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib"]
+            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd"]
         ),
         // C by concern: literal search (SIMD, Aho-Corasick), mapped input windows, child
         // processes; CSluiceMain is the executable's process-wide setup (signals, fds 0-2,
@@ -31,6 +31,10 @@ let package = Package(
         .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The other compressed inputs (detected by content, decoded on the reader thread).
+        .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
     ]

@@ -200,6 +200,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
             var gzip = GzipSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
             defer { gzip.release() }
             return pump(&gzip, framer: &framer, notes: &notes, sender: sender)
+        } else if let format = CompressedFormat(prefix: prefix) {
+            var compressed = CompressedSource(format: format, fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
+            return pump(&compressed, framer: &framer, notes: &notes, sender: sender)
         } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine {
             return pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
         } else {
@@ -208,14 +211,15 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
     }
 
-    /// Reads until at least two bytes (enough to spot gzip) or end of file.
+    /// Reads until at least two bytes (enough to spot gzip), up to six while they begin another
+    /// format's magic (`CompressedFormat`), or end of file.
     /// Nil when the input cannot be read or the reader was interrupted first (a byte read
     /// without its line is dropped at a stop, as any partial line is).
     static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError],
                            interrupt: Interrupt? = nil, mayBlock: Bool = false) -> [UInt8]? {
         var prefix = [UInt8](repeating: 0, count: 64 * 1024)
         var count = 0
-        while count < 2 {
+        while count < CompressedFormat.bytesToRecognize(prefix[..<count]) {
             let n = prefix.withUnsafeMutableBytes { readInterruptibly(fd, $0.baseAddress! + count, $0.count - count, interrupt, mayBlock: mayBlock) }
             if n == interruptedRead {
                 if count > 0, let newline = prefix[..<count].lastIndex(of: 0x0A) {
