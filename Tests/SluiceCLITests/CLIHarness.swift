@@ -559,7 +559,8 @@ enum Oracle {
         let script: String
         if inputs.count <= 1 {
             let source = inputs.isEmpty ? "cat" : "\(decompressor) -- \(Shell.quote(inputs))"
-            script = "\(source) | LC_ALL=C grep -a \(Shell.quote(grepArguments))"
+            let label = inputs.first.map { $0 == "-" ? [] : ["--label=\($0)"] } ?? []
+            script = "\(source) | LC_ALL=C grep -a \(Shell.quote(label + grepArguments))"
         } else {
             // As zgrep with several files: each file decompressed and searched on its own, its
             // name shown (unless the arguments say -h), grep's exit status over them all.

@@ -69,3 +69,12 @@ public struct MatchEverything: Matcher {
         return (from, lineEnd(buffer.baseAddress!, from: from, count: buffer.count))
     }
 }
+
+/// Selects no line (no pattern at all: `-f` of an empty file, as grep).
+public struct MatchNothing: Matcher {
+    public init() {}
+    public func makeScratch() -> MatchScratch { MatchScratch() }
+    public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
+        nil
+    }
+}

@@ -51,6 +51,7 @@ public enum MatcherBuilder {
     /// expression`) added to `warnings`.
     public static func matcher(for spec: GrepSpec, place: String = "-e", warnings: inout [String]) throws -> (any Matcher, String) {
         let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
+        if patterns.isEmpty { return (MatchNothing(), "no line (no pattern: an empty -f file)") }
         let plain = !spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp
         if plain && literal && patterns.contains("") {
             return (MatchEverything(), "every line (empty pattern)")

@@ -285,7 +285,7 @@ public struct PipelineRunner: Sendable {
         var output = 0
         // -m, -c, -l and -L are per input (`perInput`) unless --exec output is what they count.
         let globalMax = rules.maxCount == nil ? spec.maxCount : nil
-        let countsHere = spec.countOnly && !rules.count
+        let countsHere = spec.countOnly && !execPhases.isEmpty && spec.presentation.listFiles == nil
         let writes = !spec.quiet && !countsHere
         do {
             loop: for try await incoming in stream {
