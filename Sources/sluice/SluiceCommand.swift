@@ -17,6 +17,9 @@ struct SluiceCommand {
     var quiet = false
     var presentation = GrepPresentation()
     var fileNames: Bool?
+    var afterContext: Int?
+    var beforeContext: Int?
+    var bothContext: Int?
     var maps: [String] = []
     var execs: [String] = []
     var concurrency: String?
@@ -96,11 +99,19 @@ struct SluiceCommand {
                     throw CommandLineError("invalid argument '\(when)' for '--color'\nValid arguments are:\n  - 'always', 'yes', 'force'\n  - 'never', 'no', 'none'\n  - 'auto', 'tty', 'if-tty'", showUsage: true)
                 }
             case .afterContext, .beforeContext, .context:
-                throw Self.notYet(given.spelling, "context lines")
+                let value = text(given)
+                guard let lines = Int(value), lines >= 0 else {
+                    throw CommandLineError("\(value): invalid context length argument")
+                }
+                switch given.key {
+                case .afterContext: afterContext = lines
+                case .beforeContext: beforeContext = lines
+                default: bothContext = lines
+                }
             case .recursive, .dereferenceRecursive, .include, .exclude, .excludeDir, .excludeFrom:
                 throw Self.notYet(given.spelling, "searching folders; pass the files instead (find DIR -type f -exec sluice PATTERN {} +)")
-            case .groupSeparator, .noGroupSeparator:
-                throw Self.notYet(given.spelling, "context lines")
+            case .groupSeparator: presentation.groupSeparator = given.value ?? []
+            case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
                 throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
             case .initialTab, .nullData, .directories, .devices, .binaryFiles, .ignoreBinary:
@@ -235,6 +246,14 @@ struct SluiceCommand {
         spec.quiet = quiet
         var presentation = self.presentation
         presentation.fileNames = fileNames ?? (inputs.count > 1)
+        // As grep: -A and -B win over -C (and -NUM), whatever their order.
+        presentation.afterContext = afterContext ?? bothContext
+        presentation.beforeContext = beforeContext ?? bothContext
+        if presentation.afterContext != nil || presentation.beforeContext != nil {
+            if pipeline != nil || !maps.isEmpty || !execs.isEmpty {
+                throw SluiceError(.usage, place: "-A/-B/-C", "context lines cannot be combined with --map, --exec or -p yet")
+            }
+        }
         spec.presentation = presentation
         spec.stats = stats
         spec.lineBuffered = lineBuffered  // flushing only: the batches stay those of -b and --batch-timeout
@@ -299,7 +318,8 @@ struct SluiceCommand {
               --color=never         accepted (colour is not supported yet)
           -V, --version             display version information and exit
               --help                display this help text and exit
-        Not supported yet: -A, -B, -C, -NUM (context), --color on a terminal, -r, -R.
+        Context (as grep): -A NUM, -B NUM, -C NUM, -NUM, --group-separator=SEP, --no-group-separator.
+        Not supported yet: --color on a terminal, -r, -R.
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
         Transform, batch and export (sluice's own):

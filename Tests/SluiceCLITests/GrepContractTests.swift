@@ -69,12 +69,38 @@ import Testing
     @Test("usage mistakes in grep's words, with its usage lines")
     func usageMessages() async throws {
         for arguments in [["-k", "x"], ["--count=2", "x"], ["-E", "-F", "x"], ["-e"], ["-E", "a{1,2,3}"], ["-E", "(a"], ["a\\{1"],
-                          ["[[:nope:]]"], ["[:space:]"], ["x\\"]] {
+                          ["[[:nope:]]"], ["[:space:]"], ["x\\"], ["-A", "x", "y"], ["-C", "-2", "y"]] {
             let grep = try await Shell.run("LC_ALL=C grep \(Shell.quote(arguments)) /dev/null")
             let sluice = try await Sluice.run(arguments + ["/dev/null"])
             #expect(sluice.status == grep.status, "sluice \(Shell.quote(arguments)): stderr \(sluice.stderr)")
             #expect(sluice.stderr.replacingOccurrences(of: "sluice", with: "grep") == grep.stderr,
                     "sluice \(Shell.quote(arguments)): stderr \(sluice.stderr), grep's \(grep.stderr)")
         }
+    }
+
+    static let contextFlagSets: [[String]] = [
+        ["-C", "2", "ERROR"], ["-A", "3", "-n", "ERROR"], ["-B", "4", "-n", "WARN"], ["-2", "-H", "INFO"], ["-C1", "-v", "INFO"],
+        ["-A1", "-B3", "-c", "ERROR"], ["-Hn", "-C2", "error"], ["-m", "2", "-A", "5", "-n", "INFO"], ["-o", "-C1", "-E", "ERROR|WARN"],
+        ["-A0", "ERROR"], ["--group-separator=##", "-B1", "ERROR"], ["--no-group-separator", "-A2", "ERROR"], ["-C", "0", "-n", "x"],
+        ["-B", "100", "-n", "block"], ["-A", "50", "-Z", "-n", "Exception"], ["-C3", "-w", "-i", "fail"],
+    ]
+
+    @Test("context: -A, -B, -C, -NUM and separators as grep, across files and chunk boundaries", arguments: contextFlagSets)
+    func contextMatchesGrep(flags: [String]) async throws {
+        // grep itself on several plain files (its separators run across files); gzip alone.
+        let plainSets = [[Paths.loghub("Hadoop_2k.log")],
+                         [Paths.fixture("no-final-newline.log"), Paths.fixture("crlf.log"), Paths.fixture("empty.log"), Paths.loghub("HDFS_2k.log")],
+                         [Paths.loghub("HDFS_2k.log"), Paths.loghub("OpenSSH_2k.log"), Paths.loghub("Zookeeper_2k.log")]]
+        for files in plainSets {
+            let grep = try await Shell.run("LC_ALL=C grep -a \(Shell.quote(flags + files))")
+            expectMatchesOracle(try await Sluice.run(flags + files), grep, "sluice \(Shell.quote(flags)) on \(files.count) files")
+            // Chunks of 4 KiB: context and separators decided across chunk boundaries.
+            let small = try await Shell.run("SLUICE_CHUNK_KIB=4 \"$SLUICE\" \(Shell.quote(flags + files))")
+            expectMatchesOracle(small, grep, "SLUICE_CHUNK_KIB=4 sluice \(Shell.quote(flags)) on \(files.count) files")
+        }
+        let gz = Paths.fixture("app.log.gz")
+        let oracle = try await Oracle.grep(flags, inputs: [gz])
+        let small = try await Shell.run("SLUICE_CHUNK_KIB=4 \"$SLUICE\" \(Shell.quote(flags + [gz]))")
+        expectMatchesOracle(small, oracle, "SLUICE_CHUNK_KIB=4 sluice \(Shell.quote(flags)) app.log.gz")
     }
 }

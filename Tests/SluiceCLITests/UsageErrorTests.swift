@@ -40,7 +40,7 @@ import Testing
         ["--co", "x"],               // ambiguous: --count, --color, --context, --concurrency, ...
         ["--count=3", "x"],          // doesn't allow an argument
         ["--color=sometimes", "x"],
-        ["-A", "2", "x"],            // context lines: refused until supported
+        ["-A", "-1", "x"],           // grep: -1: invalid context length argument
         ["-r", "x", "."],            // folders: refused until supported
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
         ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],

@@ -52,6 +52,11 @@ public struct LineChunk: Sendable {
     /// lines one for one (`-o`: a line gives a line per match, or none), with the byte offset
     /// where each one's output ends (so `-m` can cut after a selected line).
     public var selectionEnds: [Int]?
+    /// Context output (`-A/-B/-C`): the starts of the chunk's selected lines (the chunk itself
+    /// passes whole, for `ContextLines` to write them with the lines around them).
+    public var selectedStarts: [Int]?
+    /// The selected lines this chunk's output stands for, when not one per output line.
+    public var selectedLineCount: Int?
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")

@@ -113,7 +113,9 @@ public struct PipelineRunner: Sendable {
             switch stage {
             case .grep(let grep):
                 let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
-                if index == 0 && spec.decoratesLines {
+                if index == 0 && spec.usesContext {
+                    add(GrepLineSelector(matcher: matcher, invert: grep.invert))
+                } else if index == 0 && spec.decoratesLines {
                     let extractor = spec.presentation.onlyMatching ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: grep.invert, presentation: spec.presentation,
                                         names: spec.presentation.displayNames(spec.inputs), extractor: extractor))
@@ -216,7 +218,8 @@ public struct PipelineRunner: Sendable {
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules
         source.marksInputs = rules.active
-        source.numbersLines = spec.decoratesLines && spec.presentation.lineNumbers
+        source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers)
+        let context = contextRules
         let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
         // instead of idling (-j2 --map: 1.63x -> 1.74x of -j1, Benchmarks/README.md).
@@ -250,7 +253,7 @@ public struct PipelineRunner: Sendable {
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
-        }.lossGuarded().perInput(rules, skip: skip, counters: counters)
+        }.lossGuarded().contextLines(context, skip: skip).perInput(rules, skip: skip, counters: counters)
         var policy = spec.batch
         if execPhases.isEmpty {
             // Nothing needs whole batches: the byte bound only bounds what is held (pieces of
@@ -284,7 +287,7 @@ public struct PipelineRunner: Sendable {
         var result = RunReport()
         var output = 0
         // -m, -c, -l and -L are per input (`perInput`) unless --exec output is what they count.
-        let globalMax = rules.maxCount == nil ? spec.maxCount : nil
+        let globalMax = rules.maxCount == nil && !spec.usesContext ? spec.maxCount : nil
         let countsHere = spec.countOnly && !execPhases.isEmpty && spec.presentation.listFiles == nil
         let writes = !spec.quiet && !countsHere
         do {
@@ -356,10 +359,31 @@ public struct PipelineRunner: Sendable {
         guard !spec.quiet else { return rules }
         rules.listFiles = spec.presentation.listFiles
         rules.count = spec.countOnly && execPhases.isEmpty && rules.listFiles == nil
-        rules.maxCount = execPhases.isEmpty ? spec.maxCount : nil
+        rules.maxCount = execPhases.isEmpty && !spec.usesContext ? spec.maxCount : nil
         rules.names = spec.presentation.displayNames(spec.inputs)
         rules.namesShown = spec.presentation.fileNames
         rules.nullAfterName = spec.presentation.nullAfterName
+        rules.lastInput = max(0, spec.inputs.count - 1)
+        return rules
+    }
+
+    /// grep's context output, when asked for (`-A`, `-B`, `-C`).
+    var contextRules: ContextRules {
+        var rules = ContextRules()
+        guard spec.usesContext else { return rules }
+        let presentation = spec.presentation
+        rules.active = true
+        rules.before = presentation.beforeContext ?? 0
+        rules.after = presentation.afterContext ?? 0
+        rules.separator = presentation.groupSeparator
+        rules.names = presentation.displayNames(spec.inputs)
+        rules.namesShown = presentation.fileNames
+        rules.nullAfterName = presentation.nullAfterName
+        rules.lineNumbers = presentation.lineNumbers
+        rules.maxCount = spec.maxCount
+        if presentation.onlyMatching, case .grep(let grep) = spec.stages.first {
+            rules.extractor = try? MatcherBuilder.onlyMatching(for: grep)
+        }
         rules.lastInput = max(0, spec.inputs.count - 1)
         return rules
     }

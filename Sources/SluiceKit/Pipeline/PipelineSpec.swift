@@ -74,6 +74,12 @@ public struct PipelineSpec: Sendable, Equatable {
 extension PipelineSpec {
     /// Whether the first stage's selected lines are written decorated (names, numbers, `-o`),
     /// which `-c`, `-l`, `-L` and `-q` make moot.
+    public var usesContext: Bool {
+        (presentation.afterContext != nil || presentation.beforeContext != nil)
+            && !countOnly && !quiet && presentation.listFiles == nil
+            && stages.first.map { if case .grep = $0 { true } else { false } } == true
+    }
+
     public var decoratesLines: Bool {
         presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil
     }

@@ -64,7 +64,7 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
         mutating func next() async throws -> LineChunk? {
             if !rules.active {
                 let chunk = try await base.next()
-                if let chunk { counters.selected.add(chunk.selectionEnds?.count ?? chunk.lineCount, ordering: .relaxed) }
+                if let chunk { counters.selected.add(chunk.selectedLineCount ?? chunk.selectionEnds?.count ?? chunk.lineCount, ordering: .relaxed) }
                 return chunk
             }
             while ready.isEmpty {

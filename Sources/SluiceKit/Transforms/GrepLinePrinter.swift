@@ -18,6 +18,11 @@ public struct GrepPresentation: Sendable, Equatable {
     public var listFiles: ListFiles?
     /// `-s`: no messages about inputs that cannot be opened or read (the exit status stays).
     public var suppressInputErrors = false
+    /// `-A`, `-B`, `-C`, `-NUM` (nil: not given; grep writes separators even for `-A 0`).
+    public var afterContext: Int?
+    public var beforeContext: Int?
+    /// `--group-separator=SEP` (default `--`); nil with `--no-group-separator`.
+    public var groupSeparator: [UInt8]? = Array("--".utf8)
 
     public enum ListFiles: Sendable, Equatable { case withMatches, withoutMatch }
 
