@@ -20,6 +20,10 @@ struct SluiceCommand {
     var afterContext: Int?
     var beforeContext: Int?
     var bothContext: Int?
+    var recursive = false
+    var walk = DirectoryWalk()
+    /// Folders `-r` could not read (reported before the run, exit status 2).
+    var walkErrors: [SluiceError] = []
     var maps: [String] = []
     var execs: [String] = []
     var concurrency: String?
@@ -108,8 +112,15 @@ struct SluiceCommand {
                 case .beforeContext: beforeContext = lines
                 default: bothContext = lines
                 }
-            case .recursive, .dereferenceRecursive, .include, .exclude, .excludeDir, .excludeFrom:
-                throw Self.notYet(given.spelling, "searching folders; pass the files instead (find DIR -type f -exec sluice PATTERN {} +)")
+            case .recursive: recursive = true
+            case .dereferenceRecursive:
+                recursive = true
+                walk.followAllLinks = true
+            case .include: walk.include.append(text(given))
+            case .exclude: walk.exclude.append(text(given))
+            case .excludeDir: walk.excludeDirectories.append(text(given))
+            case .excludeFrom:
+                walk.exclude += try Self.patternFile(text(given)).filter { !$0.isEmpty }
             case .groupSeparator: presentation.groupSeparator = given.value ?? []
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
@@ -139,7 +150,21 @@ struct SluiceCommand {
             patterns = [operands.removeFirst()]
             patternGiven = true
         }
-        inputs = operands
+        if recursive {
+            // grep -r names its files unless it was given one operand that is not a folder.
+            var info = stat()
+            let oneFile = operands.count == 1 && (operands[0] == "-" || stat(operands[0], &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR)
+            let (found, errors) = walk.expand(operands)
+            inputs = found.map(\.description)
+            walkErrors = errors
+            if fileNames == nil && !oneFile { fileNames = true }
+        } else if !walk.include.isEmpty || !walk.exclude.isEmpty {
+            // Without -r, --include and --exclude still filter the file operands, as in grep.
+            inputs = walk.expand(operands).inputs.map(\.description)
+            if fileNames == nil && operands.count > 1 { fileNames = true }
+        } else {
+            inputs = operands
+        }
     }
 
     static func notYet(_ spelling: String, _ what: String) -> CommandLineError {
@@ -319,7 +344,8 @@ struct SluiceCommand {
           -V, --version             display version information and exit
               --help                display this help text and exit
         Context (as grep): -A NUM, -B NUM, -C NUM, -NUM, --group-separator=SEP, --no-group-separator.
-        Not supported yet: --color on a terminal, -r, -R.
+        Files (as grep): -r, -R, --include=GLOB, --exclude=GLOB, --exclude-from=FILE, --exclude-dir=GLOB.
+        Not supported yet: --color on a terminal.
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
         Transform, batch and export (sluice's own):

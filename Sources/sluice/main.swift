@@ -56,6 +56,10 @@ func runMain() async -> Int32 {
         print(SluiceCommand.version)
         return 0
     }
+    for error in command.walkErrors where !command.presentation.suppressInputErrors { printError("\(error)") }
+    if command.recursive && command.inputs.isEmpty && !command.explain {
+        return command.walkErrors.isEmpty ? 1 : 2  // no file under the folders: nothing to read (not stdin)
+    }
     var spec: PipelineSpec
     let runner: PipelineRunner
     do {
@@ -117,6 +121,7 @@ func runMain() async -> Int32 {
         }
     }
     if spec.stats { printError(report.summary) }
+    if !command.walkErrors.isEmpty { report.failed = true }
     var result = report
     let signal = sluice_received_signal()
     if signal != 0 { result.interruptedBy = signal }
