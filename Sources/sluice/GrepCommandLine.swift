@@ -67,7 +67,7 @@ struct GrepCommandLine {
         Option(key: .help, short: nil, long: ["help"], argument: .none),
         Option(key: .basic, short: UInt8(ascii: "G"), long: ["basic-regexp"], argument: .none),
         Option(key: .extended, short: UInt8(ascii: "E"), long: ["extended-regexp"], argument: .none),
-        Option(key: .fixed, short: UInt8(ascii: "F"), long: ["fixed-strings"], argument: .none),
+        Option(key: .fixed, short: UInt8(ascii: "F"), long: ["fixed-strings", "fixed-regexp"], argument: .none),
         Option(key: .perl, short: UInt8(ascii: "P"), long: ["perl-regexp"], argument: .none),
         Option(key: .lineBuffered, short: nil, long: ["line-buffered"], argument: .none),
         Option(key: .binary, short: UInt8(ascii: "U"), long: ["binary"], argument: .none),
@@ -206,9 +206,17 @@ struct GrepCommandLine {
         }
         guard let first = matches.first else { throw UsageError(message: "unrecognized option '--\(name)'") }
         if matches.allSatisfy({ $0.0.key == first.0.key }) { return first.0 }
+        // A prefix grep reads as one of its options keeps that meaning: sluice's own long
+        // options never make a grep abbreviation ambiguous (`--ma` is --max-count, not --map).
+        let grepMatches = matches.filter { !sluiceOwn.contains($0.0.key) }
+        if let grepFirst = grepMatches.first, grepMatches.allSatisfy({ $0.0.key == grepFirst.0.key }) { return grepFirst.0 }
         let possibilities = matches.map { "'--\($0.1)'" }.joined(separator: " ")
         throw UsageError(message: "option '--\(name)' is ambiguous; possibilities: \(possibilities)")
     }
+
+    /// sluice's own options (not grep's).
+    static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
+                                      .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

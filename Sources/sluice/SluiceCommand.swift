@@ -20,10 +20,22 @@ struct SluiceCommand {
     var afterContext: Int?
     var beforeContext: Int?
     var bothContext: Int?
+    enum ColorWhen { case never, auto, always }
+    var colorWhen = ColorWhen.never
     var recursive = false
     var walk = DirectoryWalk()
     /// Folders `-r` could not read (reported before the run, exit status 2).
     var walkErrors: [SluiceError] = []
+    /// --include/--exclude left none of the file operands: nothing to read (not stdin).
+    var filteredAway = false
+
+    /// An input as an operand again (`-` for standard input).
+    static func argument(_ input: InputName) -> String {
+        switch input {
+        case .standardInput: "-"
+        case .path(let path): path
+        }
+    }
     var maps: [String] = []
     var execs: [String] = []
     var concurrency: String?
@@ -95,10 +107,9 @@ struct SluiceCommand {
             case .color:
                 let when = given.value.map { String(decoding: $0, as: UTF8.self) } ?? "auto"
                 switch when {
-                case "never", "no", "none": break
-                case "auto", "tty", "if-tty":
-                    if isatty(1) != 0 { throw Self.notYet(given.spelling, "colour on a terminal") }
-                case "always", "yes", "force": throw Self.notYet(given.spelling, "--color=always")
+                case "never", "no", "none": colorWhen = .never
+                case "auto", "tty", "if-tty": colorWhen = .auto
+                case "always", "yes", "force": colorWhen = .always
                 default:
                     throw CommandLineError("invalid argument '\(when)' for '--color'\nValid arguments are:\n  - 'always', 'yes', 'force'\n  - 'never', 'no', 'none'\n  - 'auto', 'tty', 'if-tty'", showUsage: true)
                 }
@@ -155,13 +166,14 @@ struct SluiceCommand {
             var info = stat()
             let oneFile = operands.count == 1 && (operands[0] == "-" || stat(operands[0], &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR)
             let (found, errors) = walk.expand(operands)
-            inputs = found.map(\.description)
+            inputs = found.map(Self.argument)
             walkErrors = errors
             if fileNames == nil && !oneFile { fileNames = true }
         } else if !walk.include.isEmpty || !walk.exclude.isEmpty {
             // Without -r, --include and --exclude still filter the file operands, as in grep.
-            inputs = walk.expand(operands).inputs.map(\.description)
+            inputs = walk.expand(operands).inputs.map(Self.argument)
             if fileNames == nil && operands.count > 1 { fileNames = true }
+            filteredAway = !operands.isEmpty && inputs.isEmpty
         } else {
             inputs = operands
         }
@@ -271,6 +283,13 @@ struct SluiceCommand {
         spec.quiet = quiet
         var presentation = self.presentation
         presentation.fileNames = fileNames ?? (inputs.count > 1)
+        // As grep: auto means a terminal that is not "dumb" (and, as many tools, no NO_COLOR).
+        let term = getenv("TERM").map { String(cString: $0) }
+        let colored = colorWhen == .always
+            || (colorWhen == .auto && isatty(1) != 0 && term != nil && term != "dumb" && getenv("NO_COLOR") == nil)
+        if colored {
+            presentation.colors = try GrepColors(environment: getenv("GREP_COLORS").map { String(cString: $0) })
+        }
         // As grep: -A and -B win over -C (and -NUM), whatever their order.
         presentation.afterContext = afterContext ?? bothContext
         presentation.beforeContext = beforeContext ?? bothContext
@@ -340,12 +359,12 @@ struct SluiceCommand {
           -c, --count               print only a count of selected lines per FILE
           -Z, --null                print 0 byte after FILE name
           -a, --text                accepted: input is always read as text (bytes)
-              --color=never         accepted (colour is not supported yet)
+              --color[=WHEN]        colour matches, names, numbers: never, always, auto
           -V, --version             display version information and exit
               --help                display this help text and exit
         Context (as grep): -A NUM, -B NUM, -C NUM, -NUM, --group-separator=SEP, --no-group-separator.
         Files (as grep): -r, -R, --include=GLOB, --exclude=GLOB, --exclude-from=FILE, --exclude-dir=GLOB.
-        Not supported yet: --color on a terminal.
+        Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
         Transform, batch and export (sluice's own):

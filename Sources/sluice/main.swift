@@ -57,7 +57,7 @@ func runMain() async -> Int32 {
         return 0
     }
     for error in command.walkErrors where !command.presentation.suppressInputErrors { printError("\(error)") }
-    if command.recursive && command.inputs.isEmpty && !command.explain {
+    if (command.recursive || command.filteredAway) && command.inputs.isEmpty && !command.explain {
         return command.walkErrors.isEmpty ? 1 : 2  // no file under the folders: nothing to read (not stdin)
     }
     var spec: PipelineSpec
@@ -81,7 +81,9 @@ func runMain() async -> Int32 {
         print(runner.explanation.joined(separator: "\n"))
         return 0
     }
-    if spec.maxCount == 0 { return 1 }
+    // grep's shortcut: when no line can be selected (-m 0, no pattern at all, -v with the
+    // empty pattern) it exits 1 without opening any input, unless -L is to list them.
+    if (spec.maxCount == 0 || spec.selectsNoLine) && spec.presentation.listFiles != .withoutMatch { return 1 }
     // Signals first: the sink creates its temporary files, which a second signal removes.
     //
     // Not swift-service-lifecycle's `UnixSignals` (evaluated for issue 8): on Linux a Dispatch

@@ -41,7 +41,7 @@ import Testing
         }
 
         /// The shortest cut that is still recognised (a whole magic).
-        var magicLength: Int { self == .xz ? 6 : 4 }
+        var magicLength: Int { self == .xz ? 6 : self == .bzip2 ? 10 : 4 }  // bzip2: BZh, a digit, a block magic
 
         var testDescription: String { rawValue }
     }

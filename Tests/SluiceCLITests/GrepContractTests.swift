@@ -133,4 +133,67 @@ import Testing
         let none = try await Shell.run("cd \(Shell.quote(empty)) && \"$SLUICE\" -r x", stdin: .heldOpen, timeout: .seconds(10))
         #expect(!none.timedOut && none.status == 1, "-r in an empty folder read stdin or found something")
     }
+
+    @Test("--color=always writes grep's escapes byte for byte, with GREP_COLORS", arguments: [
+        "", "ms=04;32:fn=01;34:ln=33:se=35", "mt=7:ne", "ms=:fn=", "mc=01;33",
+    ])
+    func colorMatchesGrep(grepColors: String) async throws {
+        let files = [Paths.loghub("HDFS_2k.log"), Paths.fixture("crlf.log"), Paths.fixture("no-final-newline.log")]
+        for flags in [["ERROR"], ["-n", "-i", "error"], ["-o", "-E", "[0-9]+"], ["-c", "INFO"], ["-l", "WARN"], ["-L", "WARN"],
+                      ["-C1", "-n", "ERROR"], ["-v", "-A1", "INFO"], ["-h", "-w", "block"], ["-Z", "-n", "ERROR"], ["-E", "x*"]] {
+            let arguments = ["--color=always"] + flags
+            let environment = "GREP_COLORS=\(Shell.quote(grepColors))"
+            let grep = try await Shell.run("\(environment) LC_ALL=C grep -a \(Shell.quote(arguments + files))")
+            let sluice = try await Shell.run("\(environment) \"$SLUICE\" \(Shell.quote(arguments + files))")
+            expectMatchesOracle(sluice, grep, "GREP_COLORS='\(grepColors)' sluice \(Shell.quote(arguments))")
+            let single = try await Shell.run("\(environment) \"$SLUICE\" \(Shell.quote(arguments + [files[0]]))")
+            let grepSingle = try await Shell.run("\(environment) LC_ALL=C grep -a \(Shell.quote(arguments + [files[0]]))")
+            expectMatchesOracle(single, grepSingle, "GREP_COLORS='\(grepColors)' sluice \(Shell.quote(arguments)) one file")
+        }
+        let never = try await Sluice.run(["--color=never", "-n", "ERROR", files[0]])
+        let auto = try await Sluice.run(["--color", "-n", "ERROR", files[0]])  // stdout is a pipe: no colour
+        #expect(!never.stdout.contains(0x1B) && !auto.stdout.contains(0x1B) && never.stdout == auto.stdout)
+    }
+
+    @Test("-l and -m on a pipe that stays open go on with the next file at once, as grep")
+    func skipAnInputStillBeingWritten() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let log = Paths.loghub("Apache_2k.log")
+        for arguments in [["-l", "foo", "-", log], ["-m1", "-c", "foo", "-", log], ["-m1", "-A1", "foo", "-", log]] {
+            // A process substitution: the shell does not wait for the writer, which holds the pipe open.
+            let fifo = Shell.quote(directory.path + "/in-\(arguments[0])")
+            let elapsed = directory.path + "/ms-\(arguments[0])"
+            // The writer holds the pipe open 6 s; sluice must be done with it long before.
+            let script = "mkfifo \(fifo); (echo foo; echo foo; exec sleep 6) > \(fifo) 2>/dev/null < /dev/null & "
+                + "s=$(date +%s%N); \"$SLUICE\" \(Shell.quote(arguments)) < \(fifo); st=$?; "
+                + "echo $(( ($(date +%s%N) - s) / 1000000 )) > \(Shell.quote(elapsed)); exit $st"
+            let grepScript = "(echo foo; echo foo; sleep 1) | LC_ALL=C grep \(Shell.quote(arguments))"
+            let sluice = try await Shell.bash(script, timeout: .seconds(20))
+            let grep = try await Shell.run(grepScript)
+            let milliseconds = Int(String(decoding: try readBytes(elapsed), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99_999
+            #expect(milliseconds < 4000, "sluice \(Shell.quote(arguments)) waited \(milliseconds) ms for the writer to finish")
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments)) on a pipe held open")
+        }
+    }
+
+    @Test("grep's corner cases: a folder operand, -o -v with context, nothing left to read, nothing to match, BZh text")
+    func cornerCases() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let setup = """
+            cd \(Shell.quote(directory.path)) && mkdir d && printf 'foo\\nbar\\nfoo\\nbaz\\n' > ctx.txt
+            printf 'BZh9 is a tag\\nerror here\\n' > bz.txt && printf 'x foo\\n' > small.txt
+            """
+        _ = try await Shell.output(setup)
+        for arguments in [["-c", "foo", "d", "small.txt"], ["-L", "zzz", "d", "small.txt"], ["-A1", "-v", "-o", "foo", "ctx.txt"],
+                          ["-B1", "-v", "-o", "-n", "foo", "ctx.txt"], ["--exclude=*.txt", "foo", "small.txt"],
+                          ["-f", "/dev/null", "-c", "small.txt"], ["-v", "", "small.txt", "missing.log"], ["-m0", "-L", "foo", "small.txt", "ctx.txt"],
+                          ["error", "bz.txt"], ["-r", "foo", "-"], ["--ma", "1", "foo", "ctx.txt"], ["--fixed-r", "foo", "ctx.txt"]] {
+            let grep = try await Shell.run("cd \(Shell.quote(directory.path)) && LC_ALL=C grep \(Shell.quote(arguments)) < ctx.txt")
+            let sluice = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" \(Shell.quote(arguments)) < ctx.txt",
+                                             timeout: .seconds(10))
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
+        }
+    }
 }

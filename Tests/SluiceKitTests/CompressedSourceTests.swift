@@ -235,9 +235,12 @@ import Testing
         #expect(CompressedFormat.bytesToRecognize([0xFD]) == 6)
         #expect(CompressedFormat.bytesToRecognize([0xFD, 0x37, 0x7A, 0x58, 0x5A]) == 6)
         #expect(CompressedFormat.bytesToRecognize([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) == 2)
-        #expect(CompressedFormat.bytesToRecognize([0x42, 0x5A, 0x68]) == 4)
+        #expect(CompressedFormat.bytesToRecognize([0x42, 0x5A, 0x68]) == 10)  // BZh, a digit, a block's magic
         #expect(CompressedFormat.bytesToRecognize([0x28, 0xB5]) == 4)
-        #expect(CompressedFormat(prefix: [0x42, 0x5A, 0x68, 0x39]) == .bzip2)
+        #expect(CompressedFormat(prefix: [0x42, 0x5A, 0x68, 0x39]) == nil)  // "BZh9" alone may be text
+        #expect(CompressedFormat(prefix: Array("BZh9 is a tag\n".utf8)) == nil)
+        #expect(CompressedFormat(prefix: [0x42, 0x5A, 0x68, 0x39, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59]) == .bzip2)
+        #expect(CompressedFormat(prefix: [0x42, 0x5A, 0x68, 0x39, 0x17, 0x72, 0x45, 0x38, 0x50, 0x90]) == .bzip2)
         #expect(CompressedFormat(prefix: [0x42, 0x5A, 0x68, 0x30]) == nil)
         #expect(CompressedFormat(prefix: [0x28, 0xB5, 0x2F, 0xFD]) == .zstd)
         #expect(CompressedFormat(prefix: [0x51, 0x2A, 0x4D, 0x18]) == .zstd)

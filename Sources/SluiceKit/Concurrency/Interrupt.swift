@@ -42,6 +42,30 @@ final class Interrupt: Sendable {
     /// Either request was made: the reader must not start another read.
     var isInterrupted: Bool { state.load(ordering: .acquiring) != Self.running }
 
+    /// A third, smaller request: *skip* the input being read (`-m` reached in it, `-l`
+    /// answered; see `InputSkip`). Inputs are numbered; a read of input `current` is skipped
+    /// once `skipBelow` passes it. Stale wake-ups (a skip of an input already left) are drained.
+    private let skipBelow = Atomic<Int>(0)
+    private let current = Atomic<Int>(0)
+
+    /// The reader starts input `index`.
+    func beginInput(_ index: Int) {
+        current.store(index, ordering: .releasing)
+    }
+
+    /// Inputs below `index` are not to be read any further.
+    func skipInputs(below index: Int) {
+        var value = skipBelow.load(ordering: .relaxed)
+        while value < index {
+            let (exchanged, original) = skipBelow.compareExchange(expected: value, desired: index, ordering: .acquiringAndReleasing)
+            if exchanged { ring(); return }
+            value = original
+        }
+    }
+
+    /// The input being read is to be skipped.
+    var isSkippingCurrent: Bool { skipBelow.load(ordering: .acquiring) > current.load(ordering: .acquiring) }
+
     func stop() {
         if state.compareExchange(expected: Self.running, desired: Self.stopping, ordering: .acquiringAndReleasing).exchanged {
             ring()
@@ -127,15 +151,19 @@ final class Interrupt: Sendable {
     /// for ever; it is polled together with the wake pipe first (one extra system call per read,
     /// only on such descriptors).
     func read(_ fd: Int32, _ pointer: UnsafeMutableRawPointer, _ count: Int, mayBlock: Bool) -> Int? {
-        if isInterrupted { return nil }
+        if isInterrupted || isSkippingCurrent { return nil }
         if mayBlock && wake.read >= 0 {
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
             while true {
+                var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
                 let ready = poll(&fds, 2, -1)
-                if ready >= 0 || errno != EINTR { break }
+                if ready < 0 && errno == EINTR { continue }
+                if isInterrupted || isSkippingCurrent { return nil }
+                if ready < 0 || fds[0].revents != 0 { break }
+                // Woken by the skip of an input already left: empty the pipe and wait again
+                // (a stop or cancel sets the state before it rings, so none is lost here).
+                drainWake()
             }
-            if isInterrupted { return nil }
         }
         return readRetrying(fd, pointer, count)
     }

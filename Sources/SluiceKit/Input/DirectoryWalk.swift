@@ -30,7 +30,7 @@ public struct DirectoryWalk: Sendable {
             }
             var info = stat()
             if stat(operand, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                if matches(excludeDirectories, base(operand)) && operand != "." { continue }
+                if matches(excludeDirectories, base(operand)) { continue }
                 walk(folder: operand, shownAs: operand.hasSuffix("/") ? operand : operand + "/", into: &inputs, errors: &errors)
             } else {
                 // A file named on the command line: --include/--exclude apply to it too.

@@ -105,6 +105,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             guard !started else { return }
             started = true
             source.stop.register(interrupt)
+            source.skipInputsBelow.attach(interrupt)
             let source = self.source
             let channel = self.channel
             let interrupt = self.interrupt
@@ -117,6 +118,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             interrupt.cancel()
             channel.cancel()
             source.stop.unregister(interrupt)
+            source.skipInputsBelow.detach(interrupt)
         }
     }
 
@@ -126,6 +128,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         for (index, input) in inputs.enumerated() {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
+            interrupt.beginInput(index)
             let sender = InputChunkSender(channel: channel, input: index, marks: marksInputs,
                                           numbersLines: numbersLines, skip: skipInputsBelow)
             var notes: [SluiceError] = []
@@ -135,8 +138,11 @@ public struct ChunkSource: AsyncSequence, Sendable {
             // (the framer drops a partial line when its source is interrupted: never read whole).
             let last = sender.skipped ? [] : framer.finish()
             framer = LineFramer(targetSize: chunkSize)
-            if !last.isEmpty || !notes.isEmpty || !sender.sentAny {
-                if !sender.send(LineChunk(bytes: last, notes: notes)) { return }
+            let cutShort = interrupt.isStopping
+            if !last.isEmpty || !notes.isEmpty || !sender.sentAny || cutShort {
+                var chunk = LineChunk(bytes: last, notes: notes)
+                chunk.inputCutShort = cutShort
+                if !sender.send(chunk) { return }
             }
         }
         channel.finish()
@@ -177,8 +183,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             var info = stat()
             if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                 close(fd)
-                notes.append(SluiceError(.input, place: path, "Is a directory"))
-                sender.unreadable = true
+                notes.append(SluiceError(.input, place: path, "Is a directory"))  // still counted (-c: 0), as grep
                 return true
             }
             if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {
@@ -349,14 +354,28 @@ public struct ChunkSource: AsyncSequence, Sendable {
 /// below `value` (`-m` reached in it, `-l` answered).
 public final class InputSkip: Sendable {
     private let below = Atomic<Int>(0)
+    /// The reading thread's interrupt, woken by a skip when it waits on a pipe.
+    private let readers = Locked<[Interrupt]>([])
     public init() {}
+
+    func attach(_ interrupt: Interrupt) {
+        readers.withLock { $0.append(interrupt) }
+    }
+
+    func detach(_ interrupt: Interrupt) {
+        readers.withLock { $0.removeAll { $0 === interrupt } }
+    }
+
     public var value: Int { below.load(ordering: .acquiring) }
     /// Done with every input up to and including `input`.
     public func skip(through input: Int) {
         var current = below.load(ordering: .relaxed)
         while current <= input {
             let (exchanged, original) = below.compareExchange(expected: current, desired: input + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return }
+            if exchanged {
+                for reader in readers.withLock({ $0 }) { reader.skipInputs(below: input + 1) }
+                return
+            }
             current = original
         }
     }

@@ -48,6 +48,9 @@ public struct LineChunk: Sendable {
     public var startsInput = false
     /// The input could not be opened or read at all (on its first chunk).
     public var inputUnreadable = false
+    /// A stop (SIGINT/SIGTERM) ended the input before its end: no per-input summary (`-c`,
+    /// `-L`) may speak for it, as grep, killed there, prints none.
+    public var inputCutShort = false
     /// The grep stage's selected lines in this chunk, when its output lines are not those
     /// lines one for one (`-o`: a line gives a line per match, or none), with the byte offset
     /// where each one's output ends (so `-m` can cut after a selected line).

@@ -116,7 +116,8 @@ public struct PipelineRunner: Sendable {
                 if index == 0 && spec.usesContext {
                     add(GrepLineSelector(matcher: matcher, invert: grep.invert))
                 } else if index == 0 && spec.decoratesLines {
-                    let extractor = spec.presentation.onlyMatching ? try MatcherBuilder.onlyMatching(for: grep) : nil
+                    let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
+                        ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: grep.invert, presentation: spec.presentation,
                                         names: spec.presentation.displayNames(spec.inputs), extractor: extractor))
                 } else {
@@ -363,6 +364,7 @@ public struct PipelineRunner: Sendable {
         rules.names = spec.presentation.displayNames(spec.inputs)
         rules.namesShown = spec.presentation.fileNames
         rules.nullAfterName = spec.presentation.nullAfterName
+        rules.colors = spec.presentation.colors
         rules.lastInput = max(0, spec.inputs.count - 1)
         return rules
     }
@@ -381,8 +383,11 @@ public struct PipelineRunner: Sendable {
         rules.nullAfterName = presentation.nullAfterName
         rules.lineNumbers = presentation.lineNumbers
         rules.maxCount = spec.maxCount
-        if presentation.onlyMatching, case .grep(let grep) = spec.stages.first {
+        rules.onlyMatching = presentation.onlyMatching
+        rules.colors = presentation.colors
+        if presentation.onlyMatching || presentation.colors != nil, case .grep(let grep) = spec.stages.first {
             rules.extractor = try? MatcherBuilder.onlyMatching(for: grep)
+            rules.invert = grep.invert
         }
         rules.lastInput = max(0, spec.inputs.count - 1)
         return rules

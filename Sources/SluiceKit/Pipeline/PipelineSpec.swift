@@ -74,6 +74,15 @@ public struct PipelineSpec: Sendable, Equatable {
 extension PipelineSpec {
     /// Whether the first stage's selected lines are written decorated (names, numbers, `-o`),
     /// which `-c`, `-l`, `-L` and `-q` make moot.
+    /// The first grep stage can select no line: no pattern at all (`-f` of an empty file), or
+    /// `-v` with the empty pattern (which every line matches).
+    public var selectsNoLine: Bool {
+        guard case .grep(let grep) = stages.first else { return false }
+        let patterns = grep.patterns.flatMap { Array($0.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) }
+        if patterns.isEmpty { return !grep.invert }
+        return grep.invert && patterns.contains { $0.isEmpty } && !grep.lineRegexp && !grep.wordRegexp
+    }
+
     public var usesContext: Bool {
         (presentation.afterContext != nil || presentation.beforeContext != nil)
             && !countOnly && !quiet && presentation.listFiles == nil

@@ -32,7 +32,12 @@ struct ContextRules: Sendable {
     var maxCount: Int?
     /// `-o`: selected lines are written as their matches; context lines are not written, but
     /// groups are still told apart by separators (as grep does).
+    var onlyMatching = false
+    /// Finds the matches for `-o` and `--color`.
     var extractor: OnlyMatching?
+    var colors: GrepColors?
+    /// `-v`: selected lines hold no match; with `--color`, context lines' matches are painted.
+    var invert = false
     var lastInput = 0
 }
 
@@ -109,7 +114,9 @@ struct ContextPrinter {
         var out: [UInt8] = []
         var outLines = 0
         var selected = 0
-        let prefix = rules.namesShown ? rules.names[min(chunk.input, rules.names.count - 1)] : []
+        let name: [UInt8]? = rules.namesShown ? rules.names[min(chunk.input, rules.names.count - 1)] : nil
+        let colors = rules.colors
+        let scratch = rules.extractor?.makeScratch()
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, buffer.count > 0 else { return }
             let count = buffer.count
@@ -122,51 +129,47 @@ struct ContextPrinter {
                 return countedLine
             }
             var cursor = 0  // offset of the first line of this chunk not yet written or passed
-            func write(_ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
-                if rules.extractor != nil && !selectedLine { return }
+            func head(_ lineNumber: Int, _ mark: UInt8) {
+                writeLineHead(&out, name: name, nullAfterName: rules.nullAfterName,
+                              lineNumber: rules.lineNumbers ? lineNumber : nil, mark: mark, colors: colors)
+            }
+            /// A line of `lineBase` (this chunk, or a held copy), as selected or context.
+            func writeLine(_ lineBase: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
                 let mark = selectedLine ? UInt8(ascii: ":") : UInt8(ascii: "-")
-                func head() {
-                    if rules.namesShown {
-                        out.append(contentsOf: prefix)
-                        out.append(rules.nullAfterName ? 0 : mark)
-                    }
-                    if rules.lineNumbers {
-                        out.append(contentsOf: Array(String(lineNumber).utf8))
-                        out.append(mark)
-                    }
-                }
-                if selectedLine, let extractor = rules.extractor {
-                    let scratch = extractor.makeScratch()
-                    extractor.forEachMatch(base + start, length: end - start, scratch: scratch) { from, to in
-                        head()
-                        out.append(contentsOf: UnsafeBufferPointer(start: base + start + from, count: to - from))
+                if rules.onlyMatching {
+                    // Only matches, of any line written: selected ones (none under -v) and,
+                    // under -v, the context lines, which are the matching ones (as grep).
+                    guard let extractor = rules.extractor, let scratch else { return }
+                    extractor.forEachMatch(lineBase + start, length: end - start, scratch: scratch) { from, to in
+                        head(lineNumber, mark)
+                        let match = UnsafeBufferPointer(start: lineBase + start + from, count: to - from)
+                        if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                         out.append(0x0A)
                         outLines += 1
                     }
                     return
                 }
-                head()
-                out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end + 1 - start))
+                head(lineNumber, mark)
+                // Matches are painted in selected lines, or (with -v) in context lines.
+                if let colors, let extractor = rules.extractor, let scratch, selectedLine != rules.invert {
+                    writePaintedLine(&out, lineBase, start: start, end: end, extractor: extractor, scratch: scratch, colors: colors,
+                                     sgr: selectedLine ? colors.selectedMatch : colors.contextMatch)
+                } else {
+                    out.append(contentsOf: UnsafeBufferPointer(start: lineBase + start, count: end + 1 - start))
+                }
                 outLines += 1
             }
+            func write(_ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
+                writeLine(base, start, end, lineNumber, selectedLine: selectedLine)
+            }
             func writeHeld(_ bytes: [UInt8], _ lineNumber: Int) {
-                if rules.extractor != nil { return }
                 bytes.withUnsafeBufferPointer { line in
-                    if rules.namesShown {
-                        out.append(contentsOf: prefix)
-                        out.append(rules.nullAfterName ? 0 : UInt8(ascii: "-"))
-                    }
-                    if rules.lineNumbers {
-                        out.append(contentsOf: Array(String(lineNumber).utf8))
-                        out.append(UInt8(ascii: "-"))
-                    }
-                    out.append(contentsOf: line)
-                    outLines += 1
+                    writeLine(line.baseAddress!, 0, line.count - 1, lineNumber, selectedLine: false)
                 }
             }
             func separateIfNeeded(firstLine: Int) {
                 if anyGroup && (lastPrinted == 0 || firstLine > lastPrinted + 1), let separator = rules.separator {
-                    out.append(contentsOf: separator)
+                    if let colors { colors.paint(colors.separator, separator, into: &out) } else { out.append(contentsOf: separator) }
                     out.append(0x0A)
                     outLines += 1
                 }

@@ -25,6 +25,8 @@ struct PerInputRules: Sendable {
     var namesShown = false
     /// `-Z`.
     var nullAfterName = false
+    /// `--color`: names in grep's file-name colour, `:` in its separator colour.
+    var colors: GrepColors?
     /// The index of the last input: once it is done (`-m`, `-l`), the stream ends at once,
     /// without waiting for the rest of that input (a pipe may never end).
     var lastInput = 0
@@ -81,6 +83,7 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
                     selectedInInput = 0
                     done = false
                 }
+                if chunk.inputCutShort { unreadable = true }  // no summary for a file a stop cut short
                 if let out = take(chunk) { ready.append(out) }
                 if done && chunk.input >= rules.lastInput {
                     ended = true
@@ -137,8 +140,14 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             guard rules.count, rules.listFiles == nil else { return nil }
             var bytes: [UInt8] = []
             if rules.namesShown {
-                bytes += rules.names[Swift.min(current, rules.names.count - 1)]
-                bytes.append(rules.nullAfterName ? 0 : UInt8(ascii: ":"))
+                let name = rules.names[Swift.min(current, rules.names.count - 1)]
+                if let colors = rules.colors {
+                    colors.paint(colors.fileName, name, into: &bytes)
+                    if rules.nullAfterName { bytes.append(0) } else { colors.paint(colors.separator, CollectionOfOne(UInt8(ascii: ":")), into: &bytes) }
+                } else {
+                    bytes += name
+                    bytes.append(rules.nullAfterName ? 0 : UInt8(ascii: ":"))
+                }
             }
             bytes += Array("\(selectedInInput)\n".utf8)
             var line = LineChunk(bytes: bytes, lineCount: 1)
@@ -148,7 +157,12 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
 
         /// The current input's name as `-l`/`-L` print it (`-Z`: NUL instead of the newline).
         func nameLine() -> LineChunk {
-            let name = rules.names[Swift.min(current ?? 0, rules.names.count - 1)]
+            var name = rules.names[Swift.min(current ?? 0, rules.names.count - 1)]
+            if let colors = rules.colors {
+                var painted: [UInt8] = []
+                colors.paint(colors.fileName, name, into: &painted)
+                name = painted
+            }
             var line = rules.nullAfterName ? LineChunk(bytesAsWritten: name + [0]) : LineChunk(bytes: name + [0x0A], lineCount: 1)
             line.input = current ?? 0
             return line

@@ -21,6 +21,8 @@ public struct GrepPresentation: Sendable, Equatable {
     /// `-A`, `-B`, `-C`, `-NUM` (nil: not given; grep writes separators even for `-A 0`).
     public var afterContext: Int?
     public var beforeContext: Int?
+    /// `--color`: grep's escapes (nil: no colour).
+    public var colors: GrepColors?
     /// `--group-separator=SEP` (default `--`); nil with `--no-group-separator`.
     public var groupSeparator: [UInt8]? = Array("--".utf8)
 
@@ -29,7 +31,7 @@ public struct GrepPresentation: Sendable, Equatable {
     public init() {}
 
     /// Whether selected lines are decorated (not written as they were read).
-    public var decoratesLines: Bool { fileNames || lineNumbers || onlyMatching }
+    public var decoratesLines: Bool { fileNames || lineNumbers || onlyMatching || colors != nil }
 
     /// The name of each input as grep prints it.
     public func displayNames(_ inputs: [InputName]) -> [[UInt8]] {
@@ -51,8 +53,8 @@ public struct GrepLinePrinter: ChunkStep {
     let matcher: any Matcher
     let invert: Bool
     let presentation: GrepPresentation
-    /// Each input's name followed by its separator (`:` or NUL), when names are shown.
-    let prefixes: [[UInt8]]
+    /// Each input's name, when names are shown.
+    let names: [[UInt8]]
     let extractor: OnlyMatching?
 
     public init(matcher: any Matcher, invert: Bool, presentation: GrepPresentation, names: [[UInt8]],
@@ -60,9 +62,8 @@ public struct GrepLinePrinter: ChunkStep {
         self.matcher = matcher
         self.invert = invert
         self.presentation = presentation
-        let separator: UInt8 = presentation.nullAfterName ? 0 : UInt8(ascii: ":")
-        prefixes = presentation.fileNames ? names.map { $0 + [separator] } : []
-        self.extractor = presentation.onlyMatching ? extractor : nil
+        self.names = presentation.fileNames ? names : []
+        self.extractor = presentation.onlyMatching || presentation.colors != nil ? extractor : nil
         precondition(!presentation.onlyMatching || extractor != nil, "-o needs a match extractor")
     }
 
@@ -71,9 +72,11 @@ public struct GrepLinePrinter: ChunkStep {
         var outLines = 0
         var ends: [Int] = []
         var undecided: [SluiceError] = []
-        let prefix = prefixes.isEmpty ? [] : prefixes[min(chunk.input, prefixes.count - 1)]
+        let name: [UInt8]? = names.isEmpty ? nil : names[min(chunk.input, names.count - 1)]
         let onlyMatching = presentation.onlyMatching
         let numbers = presentation.lineNumbers
+        let colors = presentation.colors
+        let nullAfterName = presentation.nullAfterName
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
@@ -89,16 +92,24 @@ public struct GrepLinePrinter: ChunkStep {
                 if onlyMatching, let extractor, let extractScratch {
                     if invert { ends.append(out.count); return }  // grep -o -v prints nothing
                     extractor.forEachMatch(base + start, length: newline - start, scratch: extractScratch) { from, to in
-                        writePrefix(&out, prefix, numbers ? lineNumber : nil)
-                        out.append(contentsOf: UnsafeBufferPointer(start: base + start + from, count: to - from))
+                        writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
+                                      mark: UInt8(ascii: ":"), colors: colors)
+                        let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
+                        if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                         out.append(0x0A)
                         outLines += 1
                     }
                     ends.append(out.count)
                     return
                 }
-                writePrefix(&out, prefix, numbers ? lineNumber : nil)
-                out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+                writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
+                              mark: UInt8(ascii: ":"), colors: colors)
+                if let colors, !invert, let extractor, let extractScratch {
+                    writePaintedLine(&out, base, start: start, end: newline, extractor: extractor, scratch: extractScratch,
+                                     colors: colors, sgr: colors.selectedMatch)
+                } else {
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+                }
                 outLines += 1
             }
             var position = 0
@@ -134,22 +145,6 @@ public struct GrepLinePrinter: ChunkStep {
         result.inputUnreadable = chunk.inputUnreadable
         if onlyMatching { result.selectionEnds = ends }
         return result
-    }
-}
-
-/// `name:` and `12:` before a line.
-@inline(__always)
-private func writePrefix(_ out: inout [UInt8], _ prefix: [UInt8], _ lineNumber: Int?) {
-    if !prefix.isEmpty { out.append(contentsOf: prefix) }
-    if let lineNumber {
-        var digits: [UInt8] = []
-        var value = lineNumber
-        repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(value % 10))
-            value /= 10
-        } while value > 0
-        out.append(contentsOf: digits.reversed())
-        out.append(UInt8(ascii: ":"))
     }
 }
 

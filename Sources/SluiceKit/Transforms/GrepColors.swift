@@ -1,0 +1,98 @@
+/// grep's `--color` escapes, from `GREP_COLORS` over grep's defaults
+/// (`ms=01;31:mc=01;31:sl=:cx=:fn=35:ln=32:bn=32:se=36`): each colored part is written as
+/// `ESC[<sgr>m ESC[K` part `ESC[m ESC[K` (`ne` drops the `ESC[K`s), byte for byte as GNU grep
+/// 3.8 writes them.
+public struct GrepColors: Sendable, Equatable {
+    public var selectedMatch = "01;31"  // ms
+    public var contextMatch = "01;31"   // mc
+    public var fileName = "35"          // fn
+    public var lineNumber = "32"        // ln
+    public var separator = "36"         // se
+    public var eraseLine = true         // not `ne`
+
+    public init() {}
+
+    /// `GREP_COLORS` applied over the defaults. Throws for what sluice does not do yet
+    /// (whole-line colours `sl`/`cx`, `rv`), naming it; unknown capabilities are ignored, as
+    /// grep ignores them.
+    public init(environment value: String?) throws {
+        guard let value, !value.isEmpty else { return }
+        for item in value.split(separator: ":") {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let name = parts[0]
+            let sgr = parts.count > 1 ? parts[1] : ""
+            switch name {
+            case "mt":
+                selectedMatch = sgr
+                contextMatch = sgr
+            case "ms": selectedMatch = sgr
+            case "mc": contextMatch = sgr
+            case "fn": fileName = sgr
+            case "ln": lineNumber = sgr
+            case "se": separator = sgr
+            case "bn": break  // byte offsets: sluice has none (-b is the batch size)
+            case "ne": eraseLine = false
+            case "sl", "cx":
+                if !sgr.isEmpty {
+                    throw SluiceError(.usage, place: "GREP_COLORS", "\(name)= (a colour for whole lines) is not supported yet")
+                }
+            case "rv": throw SluiceError(.usage, place: "GREP_COLORS", "rv is not supported yet")
+            default: continue
+            }
+        }
+    }
+
+    /// `text` in colour `sgr` (as is when `sgr` is empty, as grep does).
+    func paint(_ sgr: String, _ text: some Collection<UInt8>, into out: inout [UInt8]) {
+        if sgr.isEmpty {
+            out.append(contentsOf: text)
+            return
+        }
+        out.append(contentsOf: [0x1B, UInt8(ascii: "[")])
+        out.append(contentsOf: Array(sgr.utf8))
+        out.append(UInt8(ascii: "m"))
+        if eraseLine { out.append(contentsOf: [0x1B, UInt8(ascii: "["), UInt8(ascii: "K")]) }
+        out.append(contentsOf: text)
+        out.append(contentsOf: [0x1B, UInt8(ascii: "["), UInt8(ascii: "m")])
+        if eraseLine { out.append(contentsOf: [0x1B, UInt8(ascii: "["), UInt8(ascii: "K")]) }
+    }
+}
+
+/// The start of an output line as grep writes it: the name (and its separator, or a NUL
+/// under `-Z`), the line number and its separator; `mark` is `:` for a selected line, `-` for
+/// a context line.
+func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, lineNumber: Int?, mark: UInt8,
+                   colors: GrepColors?) {
+    if let name {
+        if let colors {
+            colors.paint(colors.fileName, name, into: &out)
+            if nullAfterName { out.append(0) } else { colors.paint(colors.separator, CollectionOfOne(mark), into: &out) }
+        } else {
+            out.append(contentsOf: name)
+            out.append(nullAfterName ? 0 : mark)
+        }
+    }
+    if let lineNumber {
+        let digits = Array(String(lineNumber).utf8)
+        if let colors {
+            colors.paint(colors.lineNumber, digits, into: &out)
+            colors.paint(colors.separator, CollectionOfOne(mark), into: &out)
+        } else {
+            out.append(contentsOf: digits)
+            out.append(mark)
+        }
+    }
+}
+
+/// The line `[start, end)` (without its newline) with each match in colour `sgr`, then `\n`.
+func writePaintedLine(_ out: inout [UInt8], _ base: UnsafePointer<UInt8>, start: Int, end: Int,
+                      extractor: OnlyMatching, scratch: MatchScratch, colors: GrepColors, sgr: String) {
+    var written = start
+    extractor.forEachMatch(base + start, length: end - start, scratch: scratch) { from, to in
+        out.append(contentsOf: UnsafeBufferPointer(start: base + written, count: start + from - written))
+        colors.paint(sgr, UnsafeBufferPointer(start: base + start + from, count: to - from), into: &out)
+        written = start + to
+    }
+    out.append(contentsOf: UnsafeBufferPointer(start: base + written, count: end - written))
+    out.append(0x0A)
+}
