@@ -274,7 +274,7 @@ struct SluiceCommand {
             // As grep: a negative count is no limit, and a count past Int.max is Int.max.
             let digits = maxCount.hasPrefix("-") ? maxCount.dropFirst() : Substring(maxCount)
             guard !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-                throw SluiceError(.usage, place: "--max-count", "invalid max count")
+                throw SluiceError(.usage, "invalid max count")  // grep's words
             }
             let value = Int(digits) ?? Int.max
             spec.maxCount = maxCount.hasPrefix("-") && value > 0 ? nil : value  // -0 is 0, as grep reads it

@@ -194,7 +194,8 @@ import Testing
         let clock = ContinuousClock()
         let started = clock.now
         let result = try await Shell.bash(script, timeout: .seconds(40))
-        #expect(clock.now - started < .seconds(10))
+        // Far below the child's 37 s (a sanitizer on a loaded machine took 13 s to start and stop).
+        #expect(clock.now - started < .seconds(25))
         #expect(result.stdoutText.contains("status=143"), "\(result.stdoutText)")
         #expect(!result.stdoutText.contains("child left behind"))
     }
