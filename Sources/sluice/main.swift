@@ -58,7 +58,7 @@ func runMain() async -> Int32 {
     }
     for error in command.walkErrors where !command.presentation.suppressInputErrors { printError("\(error)") }
     if (command.recursive || command.filteredAway) && command.inputs.isEmpty && !command.explain {
-        return command.walkErrors.isEmpty ? 1 : 2  // no file under the folders: nothing to read (not stdin)
+        return command.walkErrors.allSatisfy { $0.code == .warning } ? 1 : 2  // no file under the folders: nothing to read (not stdin)
     }
     var spec: PipelineSpec
     let runner: PipelineRunner
@@ -123,7 +123,7 @@ func runMain() async -> Int32 {
         }
     }
     if spec.stats { printError(report.summary) }
-    if !command.walkErrors.isEmpty { report.failed = true }
+    if command.walkErrors.contains(where: { $0.code != .warning }) { report.failed = true }
     var result = report
     let signal = sluice_received_signal()
     if signal != 0 { result.interruptedBy = signal }

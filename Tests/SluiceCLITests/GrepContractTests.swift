@@ -129,6 +129,14 @@ import Testing
         let withFifo = try await Shell.run("cd \(Shell.quote(root)) && \"$SLUICE\" -rc ERROR sub", timeout: .seconds(10))
         let grepFifo = try await Shell.run("cd \(Shell.quote(root)) && LC_ALL=C grep -rc ERROR sub", timeout: .seconds(10))
         expectMatchesOracle(withFifo, grepFifo, "sluice -rc ERROR sub (with a FIFO in it)")
+        // A link back up the tree: grep's warning, once, and the walk ends (it ran until memory ran out).
+        _ = try await Shell.output("rm \(Shell.quote(root + "/sub/fifo")); ln -s .. \(Shell.quote(root + "/sub/deep/up"))")
+        for arguments in [["-R", "-c", "ERROR", "sub"], ["-r", "-c", "ERROR", "sub"]] {
+            let grep = try await Shell.run("cd \(Shell.quote(root)) && LC_ALL=C grep -a \(Shell.quote(arguments))")
+            let sluice = try await Shell.run("cd \(Shell.quote(root)) && \"$SLUICE\" \(Shell.quote(arguments))", timeout: .seconds(20))
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments)) with a link loop")
+            #expect(sluice.stderr.replacingOccurrences(of: "sluice: ", with: "grep: ") == grep.stderr, "\(sluice.stderr)")
+        }
         let empty = try directory.makeSubdirectory("empty")
         let none = try await Shell.run("cd \(Shell.quote(empty)) && \"$SLUICE\" -r x", stdin: .heldOpen, timeout: .seconds(10))
         #expect(!none.timedOut && none.status == 1, "-r in an empty folder read stdin or found something")

@@ -20,7 +20,9 @@ public struct DirectoryWalk: Sendable {
         var inputs: [InputName] = []
         var errors: [SluiceError] = []
         if operands.isEmpty {
-            walk(folder: ".", shownAs: "", into: &inputs, errors: &errors)
+            var info = stat()
+            var ancestors: [(UInt, UInt)] = stat(".", &info) == 0 ? [(UInt(info.st_dev), UInt(info.st_ino))] : []
+            walk(folder: ".", shownAs: "", ancestors: &ancestors, into: &inputs, errors: &errors)
             return (inputs, errors)
         }
         for operand in operands {
@@ -31,7 +33,9 @@ public struct DirectoryWalk: Sendable {
             var info = stat()
             if stat(operand, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                 if matches(excludeDirectories, base(operand)) { continue }
-                walk(folder: operand, shownAs: operand.hasSuffix("/") ? operand : operand + "/", into: &inputs, errors: &errors)
+                var ancestors: [(UInt, UInt)] = [(UInt(info.st_dev), UInt(info.st_ino))]
+                walk(folder: operand, shownAs: operand.hasSuffix("/") ? operand : operand + "/", ancestors: &ancestors,
+                     into: &inputs, errors: &errors)
             } else {
                 // A file named on the command line: --include/--exclude apply to it too.
                 if !include.isEmpty && !matches(include, base(operand)) { continue }
@@ -42,7 +46,10 @@ public struct DirectoryWalk: Sendable {
         return (inputs, errors)
     }
 
-    private func walk(folder: String, shownAs prefix: String, into inputs: inout [InputName], errors: inout [SluiceError]) {
+    /// `ancestors`: the folders (device, inode) on the way down, so a link back up one of them
+    /// (`-R`) is grep's "recursive directory loop" warning, not an endless walk.
+    private func walk(folder: String, shownAs prefix: String, ancestors: inout [(UInt, UInt)],
+                      into inputs: inout [InputName], errors: inout [SluiceError]) {
         guard let directory = opendir(folder) else {
             errors.append(SluiceError(.input, place: prefix.isEmpty ? folder : String(prefix.dropLast()), SluiceError.systemReason(errno)))
             return
@@ -69,7 +76,14 @@ public struct DirectoryWalk: Sendable {
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
                 if matches(excludeDirectories, entry.name) { continue }
-                walk(folder: path, shownAs: shown + "/", into: &inputs, errors: &errors)
+                let identity = (UInt(info.st_dev), UInt(info.st_ino))
+                if ancestors.contains(where: { $0 == identity }) {
+                    errors.append(SluiceError(.warning, place: shown, "warning: recursive directory loop"))
+                    continue
+                }
+                ancestors.append(identity)
+                walk(folder: path, shownAs: shown + "/", ancestors: &ancestors, into: &inputs, errors: &errors)
+                ancestors.removeLast()
             case S_IFREG:
                 if !include.isEmpty && !matches(include, entry.name) { continue }
                 if matches(exclude, entry.name) { continue }
