@@ -4,7 +4,7 @@ import SluiceKit
 /// The command line, validated into a `PipelineSpec`: grep's options with grep's meaning, and
 /// sluice's own (transforms, batches, outputs). The library does the work.
 struct SluiceCommand {
-    var patterns: [String] = []
+    var patterns: [[UInt8]] = []
     var patternGiven = false  // -e or -f: then every operand is an input
     var syntax: PatternSyntax?
     var syntaxSpelling = ""
@@ -29,13 +29,6 @@ struct SluiceCommand {
     /// --include/--exclude left none of the file operands: nothing to read (not stdin).
     var filteredAway = false
 
-    /// An input as an operand again (`-` for standard input).
-    static func argument(_ input: InputName) -> String {
-        switch input {
-        case .standardInput: "-"
-        case .path(let path): path
-        }
-    }
     var maps: [String] = []
     var execs: [String] = []
     var concurrency: String?
@@ -52,7 +45,7 @@ struct SluiceCommand {
     var lineBuffered = false
     var showHelp = false
     var showVersion = false
-    var inputs: [String] = []
+    var inputs: [InputName] = []
 
     static let version = "sluice 0.2.0"
 
@@ -69,7 +62,7 @@ struct SluiceCommand {
         for given in parsed.options {
             switch given.key {
             case .regexp:
-                patterns.append(text(given))
+                patterns.append(given.value ?? [])
                 patternGiven = true
             case .file:
                 patterns += try Self.patternFile(text(given))
@@ -90,7 +83,7 @@ struct SluiceCommand {
             case .withFilename: fileNames = true
             case .noFilename: fileNames = false
             case .null: presentation.nullAfterName = true
-            case .label: presentation.standardInputLabel = text(given)
+            case .label: presentation.standardInputLabel = given.value ?? []
             case .text, .binary: break  // sluice always reads text as bytes (grep -a); -U is a no-op on GNU systems
             case .version: showVersion = true
             case .help: showHelp = true
@@ -131,7 +124,7 @@ struct SluiceCommand {
             case .exclude: walk.exclude.append(text(given))
             case .excludeDir: walk.excludeDirectories.append(text(given))
             case .excludeFrom:
-                walk.exclude += try Self.patternFile(text(given)).filter { !$0.isEmpty }
+                walk.exclude += try Self.patternFile(text(given)).filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
             case .groupSeparator: presentation.groupSeparator = given.value ?? []
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
@@ -154,28 +147,30 @@ struct SluiceCommand {
             case .exec: execs.append(text(given))
             }
         }
-        var operands = parsed.operands.map { String(decoding: $0, as: UTF8.self) }
+        var operandBytes = parsed.operands
         if showHelp || showVersion { return }
         if !patternGiven && pipeline == nil {
-            guard !operands.isEmpty else { throw CommandLineError(nil, showUsage: true) }
-            patterns = [operands.removeFirst()]
+            guard !operandBytes.isEmpty else { throw CommandLineError(nil, showUsage: true) }
+            patterns = [operandBytes.removeFirst()]
             patternGiven = true
         }
+        let operands = operandBytes.map(FileName.init)
         if recursive {
             // grep -r names its files unless it was given one operand that is not a folder.
             var info = stat()
-            let oneFile = operands.count == 1 && (operands[0] == "-" || stat(operands[0], &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR)
+            let oneFile = operands.count == 1
+                && (operands[0] == "-" || operands[0].withCString({ stat($0, &info) }) != 0 || (info.st_mode & S_IFMT) != S_IFDIR)
             let (found, errors) = walk.expand(operands)
-            inputs = found.map(Self.argument)
+            inputs = found
             walkErrors = errors
             if fileNames == nil && !oneFile { fileNames = true }
         } else if !walk.include.isEmpty || !walk.exclude.isEmpty {
             // Without -r, --include and --exclude still filter the file operands, as in grep.
-            inputs = walk.expand(operands).inputs.map(Self.argument)
+            inputs = walk.expand(operands).inputs
             if fileNames == nil && operands.count > 1 { fileNames = true }
             filteredAway = !operands.isEmpty && inputs.isEmpty
         } else {
-            inputs = operands
+            inputs = operands.map(InputName.init(argument:))
         }
     }
 
@@ -185,7 +180,7 @@ struct SluiceCommand {
 
     /// `-f FILE`: one pattern per line; a last newline ends the last pattern; an empty file
     /// is no pattern at all (nothing matches).
-    static func patternFile(_ path: String) throws -> [String] {
+    static func patternFile(_ path: String) throws -> [[UInt8]] {
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CommandLineError("\(path): \(String(cString: strerror(errno)))") }
         defer { if fd != 0 { close(fd) } }
@@ -200,14 +195,14 @@ struct SluiceCommand {
         }
         if bytes.isEmpty { return [] }
         if bytes.last == 0x0A { bytes.removeLast() }
-        return bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        return bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
     }
 
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
         var spec = PipelineSpec()
         spec.cores = max(1, cores)
-        spec.inputs = inputs.map(InputName.init(argument:))
+        spec.inputs = inputs
         if let pipeline {
             var mixed: [String] = []
             if patternGiven { mixed.append("-e") }
@@ -230,9 +225,9 @@ struct SluiceCommand {
             if let batch = parsed.batch { spec.batch = batch }
         } else {
             let syntax = syntax ?? .basic
-            let selectsEverything = patterns == [""] && !invert && !lineRegexp && !wordRegexp && !presentation.onlyMatching
+            let selectsEverything = patterns == [[]] && !invert && !lineRegexp && !wordRegexp && !presentation.onlyMatching
             if !selectsEverything {
-                var grep = GrepSpec(patterns: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
+                var grep = GrepSpec(patternBytes: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
                                     invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)
                 grep.syntax = syntax
                 spec.stages.append(.grep(grep))

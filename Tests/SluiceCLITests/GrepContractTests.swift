@@ -204,4 +204,32 @@ import Testing
             expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
         }
     }
+
+    /// Arguments are bytes: a pattern, a pattern file, a file name or a label that is not
+    /// UTF-8 means those bytes (read as Swift strings, `caf\xe9` had become U+FFFD and
+    /// matched nothing; `foo\xffbar` could not be opened).
+    @Test("patterns, pattern files, file names and labels that are not UTF-8 are bytes, as grep reads them")
+    func argumentsAreBytes() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let setup = """
+            cd \(Shell.quote(directory.path)) && printf 'caf\\xe9\\nCAF\\xe9 x\\ncafe\\ncaf\\xc3\\xa9\\n' > in
+            cp in $'foo\\xffbar' && mkdir d && cp in $'d/x\\xfey' && printf 'caf\\xe9\\nzz\\n' > pats
+            """
+        let made = try await Shell.bash(setup)
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        let many = (1...9).map { "-e w\($0)" }.joined(separator: " ")  // past the Aho-Corasick threshold
+        let commands = [
+            "PROG $'caf\\xe9' in", "PROG -F $'caf\\xe9' in", "PROG -i $'caf\\xe9' in", "PROG -E $'ca(f)\\xe9' in",
+            "PROG -o $'a.\\xe9' in", "PROG -x $'caf\\xe9' in", "PROG -w -i $'caf\\xe9' in", "PROG -P $'caf\\xe9' in",
+            "PROG -c $'[\\xe9]' in", "PROG -f pats in", "PROG -F \(many) -e $'caf\\xe9' in", "PROG -F -w \(many) -e $'caf\\xe9' in",
+            "PROG -c caf $'foo\\xffbar' in", "PROG -r caf d", "PROG -H --label=$'l\\xe9' caf < in", "PROG -l cafe in $'foo\\xffbar'",
+        ]
+        for command in commands {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "LC_ALL=C grep"))
+            let sluice = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "\"$SLUICE\""), timeout: .seconds(10))
+            expectMatchesOracle(sluice, grep, command)
+        }
+    }
 }

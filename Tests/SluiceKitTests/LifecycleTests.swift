@@ -184,7 +184,7 @@ import Testing
         defer { folder.remove() }
         // 4 MB: several chunks, so batches wait in the channels while the sink holds the first.
         let input = try folder.write("in.log", Array((1...400_000).map { "line \($0)\n" }.joined().utf8))
-        let runner = try PipelineRunner(spec: Self.spec(.path(input), batch: 1))
+        let runner = try PipelineRunner(spec: Self.spec(.path(FileName(input)), batch: 1))
         /// Holds its first write until the test has cancelled the run.
         final class HeldSink: WatchedSink, @unchecked Sendable {
             let cancelled = Locked(false)
@@ -226,7 +226,7 @@ import Testing
         defer { folder.remove() }
         let fifo = folder.file("fifo")
         try #require(mkfifo(fifo, 0o600) == 0)
-        let runner = try PipelineRunner(spec: Self.spec(.path(fifo), batch: 1))
+        let runner = try PipelineRunner(spec: Self.spec(.path(FileName(fifo)), batch: 1))
         let stop = StopRequest()
         let sink = WatchedSink()
         let run = Task { await runner.run(sink: sink, stop: stop) { _ in } }
@@ -248,7 +248,7 @@ import Testing
         let input = folder.file("in.log")
         let line = String(repeating: "x", count: 99) + "\n"
         try String(repeating: line, count: 200_000).write(toFile: input, atomically: false, encoding: .utf8)  // 20 MB
-        var spec = Self.spec(.path(input), batch: 1000)
+        var spec = Self.spec(.path(FileName(input)), batch: 1000)
         spec.output = .file(fifo)
         let runner = try PipelineRunner(spec: spec)
         return (fifo, reader, runner, try await runner.makeSink())

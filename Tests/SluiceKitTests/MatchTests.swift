@@ -134,7 +134,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(selectedLines(try builtMatcher(["(?x)foo # c"], word: true), text) == ["foo\n"])
         #expect(selectedLines(try builtMatcher(["x(y)", "(a)?(?(1)b|c)d"]), "abd\ncd\nbd\n") == ["abd\n", "cd\n"])
         #expect(MatcherBuilder.leadingVerbs("(*UTF)(*LIMIT_MATCH=9)(*COMMIT)a") == ("(*UTF)(*LIMIT_MATCH=9)", "(*COMMIT)a"))
-        #expect(MatcherBuilder.usesExtendedMode("(?x)a # b") && !MatcherBuilder.usesExtendedMode("(?x)a(?-x) b"))
+        #expect(MatcherBuilder.usesExtendedMode(Array("(?x)a # b".utf8)) && !MatcherBuilder.usesExtendedMode(Array("(?x)a(?-x) b".utf8)))
     }
 
     /// The next-hit cache of `AnyOfMatcher` over a buffer where the patterns' hits interleave.

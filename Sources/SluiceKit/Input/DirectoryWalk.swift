@@ -16,25 +16,25 @@ public struct DirectoryWalk: Sendable {
 
     /// The inputs the operands stand for (no operand: the working folder, named without a
     /// `./` prefix, as grep names them), and the folders that could not be read.
-    public func expand(_ operands: [String]) -> (inputs: [InputName], errors: [SluiceError]) {
+    public func expand(_ operands: [FileName]) -> (inputs: [InputName], errors: [SluiceError]) {
         var inputs: [InputName] = []
         var errors: [SluiceError] = []
         if operands.isEmpty {
             var info = stat()
             var ancestors: [(UInt, UInt)] = stat(".", &info) == 0 ? [(UInt(info.st_dev), UInt(info.st_ino))] : []
-            walk(folder: ".", shownAs: "", ancestors: &ancestors, into: &inputs, errors: &errors)
+            walk(folder: ".", shownAs: FileName([]), ancestors: &ancestors, into: &inputs, errors: &errors)
             return (inputs, errors)
         }
         for operand in operands {
-            if operand == "-" {
+            if operand.bytes == [UInt8(ascii: "-")] {
                 inputs.append(.standardInput)
                 continue
             }
             var info = stat()
-            if stat(operand, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            if operand.withCString({ stat($0, &info) }) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                 if matches(excludeDirectories, base(operand)) { continue }
                 var ancestors: [(UInt, UInt)] = [(UInt(info.st_dev), UInt(info.st_ino))]
-                walk(folder: operand, shownAs: operand.hasSuffix("/") ? operand : operand + "/", ancestors: &ancestors,
+                walk(folder: operand, shownAs: operand.hasSuffix(Self.slash) ? operand : operand + "/", ancestors: &ancestors,
                      into: &inputs, errors: &errors)
             } else {
                 // A file named on the command line: --include/--exclude apply to it too.
@@ -48,29 +48,29 @@ public struct DirectoryWalk: Sendable {
 
     /// `ancestors`: the folders (device, inode) on the way down, so a link back up one of them
     /// (`-R`) is grep's "recursive directory loop" warning, not an endless walk.
-    private func walk(folder: String, shownAs prefix: String, ancestors: inout [(UInt, UInt)],
+    private func walk(folder: FileName, shownAs prefix: FileName, ancestors: inout [(UInt, UInt)],
                       into inputs: inout [InputName], errors: inout [SluiceError]) {
-        guard let directory = opendir(folder) else {
-            errors.append(SluiceError(.input, place: prefix.isEmpty ? folder : String(prefix.dropLast()), SluiceError.systemReason(errno)))
+        guard let directory = folder.withCString({ opendir($0) }) else {
+            let place = prefix.bytes.isEmpty ? folder : FileName(prefix.bytes.dropLast())
+            errors.append(SluiceError(.input, place: place.description, SluiceError.systemReason(errno)))
             return
         }
-        var entries: [(name: String, type: UInt8)] = []
+        var entries: [(name: FileName, type: UInt8)] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in FileName(Array(raw.prefix { $0 != 0 })) }
             if name == "." || name == ".." { continue }
             entries.append((name, entry.pointee.d_type))
         }
         closedir(directory)
         for entry in entries {
-            let path = (folder == "." && prefix.isEmpty) ? entry.name : folder + (folder.hasSuffix("/") ? "" : "/") + entry.name
+            let path = (folder == "." && prefix.bytes.isEmpty) ? entry.name
+                : folder + (folder.hasSuffix(Self.slash) ? "" : "/") + entry.name
             let shown = prefix + entry.name
             var info = stat()
-            let found = followAllLinks ? stat(path, &info) : lstat(path, &info)
+            let found = path.withCString { followAllLinks ? stat($0, &info) : lstat($0, &info) }
             guard found == 0 else {
                 // A dangling link under -R: grep reports it; under -r links are not followed.
-                if followAllLinks { errors.append(SluiceError(.input, place: shown, SluiceError.systemReason(errno))) }
+                if followAllLinks { errors.append(SluiceError(.input, place: shown.description, SluiceError.systemReason(errno))) }
                 continue
             }
             switch info.st_mode & S_IFMT {
@@ -78,7 +78,7 @@ public struct DirectoryWalk: Sendable {
                 if matches(excludeDirectories, entry.name) { continue }
                 let identity = (UInt(info.st_dev), UInt(info.st_ino))
                 if ancestors.contains(where: { $0 == identity }) {
-                    errors.append(SluiceError(.warning, place: shown, "warning: recursive directory loop"))
+                    errors.append(SluiceError(.warning, place: shown.description, "warning: recursive directory loop"))
                     continue
                 }
                 ancestors.append(identity)
@@ -87,7 +87,7 @@ public struct DirectoryWalk: Sendable {
             case S_IFREG:
                 if !include.isEmpty && !matches(include, entry.name) { continue }
                 if matches(exclude, entry.name) { continue }
-                inputs.append(.path(shown.isEmpty ? path : (prefix.isEmpty ? path : shown)))
+                inputs.append(.path(prefix.bytes.isEmpty ? path : shown))
             case S_IFLNK:
                 continue  // under -r, links met while recursing are not followed
             default:
@@ -99,12 +99,14 @@ public struct DirectoryWalk: Sendable {
         }
     }
 
-    private func base(_ path: String) -> String {
-        let trimmed = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
-        return trimmed.split(separator: "/").last.map(String.init) ?? trimmed
+    private static let slash = UInt8(ascii: "/")
+
+    private func base(_ path: FileName) -> FileName {
+        let trimmed = path.hasSuffix(Self.slash) && path.bytes.count > 1 ? Array(path.bytes.dropLast()) : path.bytes
+        return trimmed.split(separator: Self.slash).last.map { FileName(Array($0)) } ?? FileName(trimmed)
     }
 
-    private func matches(_ globs: [String], _ name: String) -> Bool {
-        globs.contains { fnmatch($0, name, 0) == 0 }
+    private func matches(_ globs: [String], _ name: FileName) -> Bool {
+        name.withCString { name in globs.contains { fnmatch($0, name, 0) == 0 } }
     }
 }

@@ -5,18 +5,45 @@ import Synchronization
 /// One input named on the command line.
 public enum InputName: Sendable, Equatable, CustomStringConvertible {
     case standardInput
-    case path(String)
+    case path(FileName)
 
     public init(argument: String) {
-        self = argument == "-" ? .standardInput : .path(argument)
+        self.init(argument: FileName(argument))
+    }
+
+    public init(argument: FileName) {
+        self = argument.bytes == [UInt8(ascii: "-")] ? .standardInput : .path(argument)
     }
 
     public var description: String {
         switch self {
         case .standardInput: "(standard input)"
-        case .path(let path): path
+        case .path(let path): path.description
         }
     }
+}
+
+/// A file name as the system knows it: bytes, not necessarily UTF-8 (`foo\xffbar` opens the
+/// file of that name; a Swift `String` would have made the byte U+FFFD, another name).
+public struct FileName: Sendable, Hashable, ExpressibleByStringInterpolation, CustomStringConvertible {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ text: String) { bytes = Array(text.utf8) }
+    public init(stringLiteral text: String) { self.init(text) }
+
+    /// For messages (a byte that is not UTF-8 shows as U+FFFD).
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// `body` given the name as a NUL-terminated C string.
+    public func withCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
+        try (bytes + [0]).withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        }
+    }
+
+    public static func + (name: FileName, tail: FileName) -> FileName { FileName(name.bytes + tail.bytes) }
+    public func hasSuffix(_ byte: UInt8) -> Bool { bytes.last == byte }
 }
 
 /// Reads the inputs in order on a dedicated thread (blocking reads and inflate stay off the
@@ -172,18 +199,18 @@ public struct ChunkSource: AsyncSequence, Sendable {
             // the reader: it is opened without waiting, then read blocking, each read
             // after poll(2) with the wake pipe (it is not a regular file).
             var before = stat()
-            let isFIFO = stat(path, &before) == 0 && (before.st_mode & S_IFMT) == S_IFIFO
-            fd = open(path, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0))
+            let isFIFO = path.withCString { stat($0, &before) } == 0 && (before.st_mode & S_IFMT) == S_IFIFO
+            fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0)) }
             if isFIFO && fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
             if fd < 0 {
-                notes.append(SluiceError(.input, place: path, SluiceError.systemReason(errno)))
+                notes.append(SluiceError(.input, place: path.description, SluiceError.systemReason(errno)))
                 sender.unreadable = true
                 return true
             }
             var info = stat()
             if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                 close(fd)
-                notes.append(SluiceError(.input, place: path, "Is a directory"))  // still counted (-c: 0), as grep
+                notes.append(SluiceError(.input, place: path.description, "Is a directory"))  // still counted (-c: 0), as grep
                 return true
             }
             if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {

@@ -4,7 +4,11 @@ public enum MatcherBuilder {
     static let metacharacters = Set("\\^$.[]|()?*+{}".utf8)
 
     public static func isLiteral(_ pattern: String) -> Bool {
-        !pattern.utf8.contains(where: metacharacters.contains)
+        isLiteral(Array(pattern.utf8))
+    }
+
+    static func isLiteral(_ pattern: [UInt8]) -> Bool {
+        !pattern.contains(where: metacharacters.contains)
     }
 
     /// Bytes that make a basic regular expression more than a literal (`+ ? | ( ) { }` are
@@ -14,10 +18,10 @@ public enum MatcherBuilder {
     /// The patterns of `spec`, one per line of each, as PCRE2 patterns (grep's `-G`/`-E`
     /// translated by `PosixPattern`), or as literals when every one is a literal in its syntax
     /// (then the literal fast paths apply). `warnings`: grep's warnings about the patterns.
-    static func pcrePatterns(for spec: GrepSpec, warnings: inout [String]) throws -> (patterns: [String], literal: Bool) {
+    static func pcrePatterns(for spec: GrepSpec, warnings: inout [String]) throws -> (patterns: [[UInt8]], literal: Bool) {
         // Split on the newline byte (a Character split would keep "\r\n" whole).
-        let patterns = spec.patterns.flatMap { pattern in
-            Array(pattern.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let patterns = spec.patternBytes.flatMap { pattern in
+            pattern.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
         }
         switch spec.syntax {
         case .fixed:
@@ -27,12 +31,11 @@ public enum MatcherBuilder {
         case .basic, .extended:
             if spec.fixedStrings { return (patterns, true) }
             let special = spec.syntax == .basic ? basicMetacharacters : metacharacters
-            if patterns.allSatisfy({ !$0.utf8.contains(where: special.contains) }) { return (patterns, true) }
+            if patterns.allSatisfy({ !$0.contains(where: special.contains) }) { return (patterns, true) }
             let translated = try patterns.map { pattern in
                 do {
-                    let bytes = try PosixPattern.translate(Array(pattern.utf8), syntax: spec.syntax, caseless: spec.ignoreCase,
-                                                           warnings: &warnings)
-                    return String(decoding: bytes, as: UTF8.self)  // ASCII: bytes >= 0x80 are written \x{hh}
+                    // ASCII: bytes >= 0x80 are written \x{hh}
+                    return try PosixPattern.translate(pattern, syntax: spec.syntax, caseless: spec.ignoreCase, warnings: &warnings)
                 } catch let error as SluiceError {
                     throw SluiceError(error.code, error.message)  // grep's words alone, as grep prints them
                 }
@@ -53,16 +56,16 @@ public enum MatcherBuilder {
         let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
         if patterns.isEmpty { return (MatchNothing(), "no line (no pattern: an empty -f file)") }
         let plain = !spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp
-        if plain && literal && patterns.contains("") {
+        if plain && literal && patterns.contains([]) {
             return (MatchEverything(), "every line (empty pattern)")
         }
         if plain && literal && patterns.count == 1 {
-            return (LiteralMatcher(Array(patterns[0].utf8)), "literal, SIMD search over whole chunks")
+            return (LiteralMatcher(patterns[0]), "literal, SIMD search over whole chunks")
         }
         // Many literals: one Aho-Corasick pass finds the lines, exact for -F and -i; with -w/-x
         // it finds the candidate lines PCRE2 then checks.
         let manyLiterals = literal && patterns.count >= Self.multiLiteralThreshold
-            ? MultiLiteralSearch(patterns.map { Array($0.utf8) }, caseless: spec.ignoreCase) : nil
+            ? MultiLiteralSearch(patterns, caseless: spec.ignoreCase) : nil
         if let manyLiterals {
             let folded = spec.ignoreCase ? " (ASCII case folded)" : ""
             if !spec.wordRegexp && !spec.lineRegexp {
@@ -75,7 +78,7 @@ public enum MatcherBuilder {
         }
         for pattern in patterns where !literal {
             if let why = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
-                throw SluiceError(.usage, place: place, "invalid regular expression '\(pattern)': \(why)")
+                throw SluiceError(.usage, place: place, "invalid regular expression '\(String(decoding: pattern, as: UTF8.self))': \(why)")
             }
         }
         if patterns.count > 1 && !literal && !patterns.allSatisfy(isJoinable) {
@@ -106,22 +109,23 @@ public enum MatcherBuilder {
 
     /// One PCRE2 matcher for `patterns` joined with `|`, with grep's `-x`/`-w`, the prefilter
     /// and the line-by-line mode as the patterns allow.
-    static func regexMatcher(_ patterns: [String], literal: Bool, spec: GrepSpec, place: String) throws -> (RegexMatcher, String) {
+    static func regexMatcher(_ patterns: [[UInt8]], literal: Bool, spec: GrepSpec, place: String) throws -> (RegexMatcher, String) {
         let alternatives = patterns.map { literal ? escape($0) : $0 }
         // `\E` ends a `\Q` a pattern left open, so the text that follows stays syntax.
-        var regex = alternatives.count == 1 ? alternatives[0] : alternatives.map { "(?:\($0)\\E)" }.joined(separator: "|")
+        var regex = alternatives.count == 1 ? alternatives[0]
+            : Array(alternatives.map { Array("(?:".utf8) + $0 + Array("\\E)".utf8) }.joined(separator: [UInt8(ascii: "|")]))
         if spec.wordRegexp && !spec.lineRegexp {
             let (verbs, rest) = leadingVerbs(regex)  // `(*UTF)` and the like stay at the start
             // In extended mode a `#` comment runs to a newline: end it before the wrapper's `)`
             // (a newline is blank space there).
             let endComment = usesExtendedMode(rest) ? "\n" : ""
-            regex = "\(verbs)(?<![A-Za-z0-9_])(?:\(rest)\\E\(endComment))(?![A-Za-z0-9_])"
+            regex = verbs + Array("(?<![A-Za-z0-9_])(?:".utf8) + rest + Array("\\E\(endComment))(?![A-Za-z0-9_])".utf8)
         }
         let prefilter = patterns.count == 1 && !spec.ignoreCase
-            ? (literal ? Array(patterns[0].utf8) : RequiredLiteral.extract(from: patterns[0]))
+            ? (literal ? patterns[0] : RequiredLiteral.extract(from: String(decoding: patterns[0], as: UTF8.self)))
             : nil
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
-        let matcher = try RegexMatcher(pattern: regex, caseless: spec.ignoreCase, place: place,
+        let matcher = try RegexMatcher(patternBytes: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
                                        matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
@@ -134,6 +138,12 @@ public enum MatcherBuilder {
     /// A pattern's leading option settings (`(*UTF)`, `(*CRLF)`, `(*LIMIT_MATCH=9)`), which
     /// PCRE2 accepts only at the very start, and the rest. Backtracking verbs (`(*COMMIT)`,
     /// `(*F)`) stay where they are: their place is their meaning.
+    static func leadingVerbs(_ pattern: [UInt8]) -> ([UInt8], [UInt8]) {
+        // The verbs are ASCII: split the text form, then the bytes at the same offset.
+        let (verbs, _) = leadingVerbs(String(decoding: pattern, as: UTF8.self))
+        return (Array(verbs.utf8), Array(pattern[verbs.utf8.count...]))
+    }
+
     static func leadingVerbs(_ pattern: String) -> (String, String) {
         let options: Set<Substring> = ["UTF", "UTF8", "UCP", "NO_AUTO_POSSESS", "NO_DOTSTAR_ANCHOR", "NO_JIT",
                                        "NO_START_OPT", "NOTEMPTY", "NOTEMPTY_ATSTART", "CR", "LF", "CRLF",
@@ -152,10 +162,10 @@ public enum MatcherBuilder {
 
     /// Whether the pattern turns on extended mode (`(?x)`, `(?xx)`, `(?ix:…)`) and never off
     /// (`(?-x)`), so that it ends in it.
-    static func usesExtendedMode(_ pattern: String) -> Bool {
+    static func usesExtendedMode(_ pattern: [UInt8]) -> Bool {
         var on = false
-        var i = pattern.utf8.startIndex
-        let bytes = pattern.utf8
+        var i = pattern.startIndex
+        let bytes = pattern
         while let open = bytes[i...].firstIndex(of: UInt8(ascii: "(")) {
             var j = bytes.index(after: open)
             guard j < bytes.endIndex, bytes[j] == UInt8(ascii: "?") else { i = j; continue }
@@ -177,8 +187,8 @@ public enum MatcherBuilder {
     /// for a back-reference or subroutine call by number (`\1`, `\g2`, `(?1)`: the numbers
     /// shift), named groups (two patterns may use one name), `(*VERB)`s (only at the start),
     /// branch resets, and extended mode (a `#` comment would swallow the closing parenthesis).
-    static func isJoinable(_ pattern: String) -> Bool {
-        let bytes = Array(pattern.utf8)
+    static func isJoinable(_ pattern: [UInt8]) -> Bool {
+        let bytes = pattern
         var i = 0
         while i < bytes.count {
             let byte = bytes[i]
@@ -223,18 +233,27 @@ public enum MatcherBuilder {
 
     /// Whether a pattern may see bytes outside its line when run over a whole buffer
     /// (lookaround, subject anchors, verbs): such patterns are matched one line at a time.
-    static func canLookPastItsLine(_ pattern: String) -> Bool {
-        ["(?=", "(?!", "(?<", "(*", "\\A", "\\Z", "\\z", "\\G", "\\K"].contains { pattern.contains($0) }
+    static func canLookPastItsLine(_ pattern: [UInt8]) -> Bool {
+        ["(?=", "(?!", "(?<", "(*", "\\A", "\\Z", "\\z", "\\G", "\\K"].contains { needle in
+            let needle = Array(needle.utf8)
+            return pattern.count >= needle.count && (0...(pattern.count - needle.count)).contains { pattern[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
     }
 
     /// `text` as a PCRE2 pattern matching itself literally (non-alphanumeric ASCII escaped).
     public static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x80 && !(scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) {
-                out.append("\\")
-            }
-            out.unicodeScalars.append(scalar)
+        String(decoding: escape(Array(text.utf8)), as: UTF8.self)
+    }
+
+    /// `bytes` as a PCRE2 pattern matching them literally: ASCII punctuation escaped, bytes of
+    /// 0x80 and above left as they are (PCRE2 without UTF reads each as itself).
+    static func escape(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            let alphanumeric = (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+            if byte < 0x80 && !alphanumeric { out.append(UInt8(ascii: "\\")) }
+            out.append(byte)
         }
         return out
     }

@@ -21,14 +21,20 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
 
     /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
     /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
-    public init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil,
+    public convenience init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil,
+                            matchEachLine: Bool = false, wholeLine: Bool = false) throws {
+        try self.init(patternBytes: Array(pattern.utf8), caseless: caseless, place: place, prefilter: prefilter,
+                      matchEachLine: matchEachLine, wholeLine: wholeLine)
+    }
+
+    /// Compiles the pattern `bytes` (without UTF: a byte of 0x80 and above matches itself).
+    public init(patternBytes bytes: [UInt8], caseless: Bool, place: String, prefilter: [UInt8]? = nil,
                 matchEachLine: Bool = false, wholeLine: Bool = false) throws {
-        self.pattern = pattern
+        self.pattern = String(decoding: bytes, as: UTF8.self)
         var options = UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
         var errorOffset = 0
-        let bytes = Array(pattern.utf8)
         let context = wholeLine ? pcre2_compile_context_create_8(nil) : nil
         defer { if let context { pcre2_compile_context_free_8(context) } }
         if let context { pcre2_set_compile_extra_options_8(context, UInt32(PCRE2_EXTRA_MATCH_LINE)) }
@@ -72,10 +78,9 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
 
     /// Why `pattern` alone does not compile (with its offset in the pattern), nil if it does.
     /// Each `-e` is checked alone before any joining, so the message is about what the user wrote.
-    static func compileError(_ pattern: String, caseless: Bool) -> String? {
+    static func compileError(_ bytes: [UInt8], caseless: Bool) -> String? {
         var errorCode: Int32 = 0
         var errorOffset = 0
-        let bytes = Array(pattern.utf8)
         let options = UInt32(PCRE2_MULTILINE) | (caseless ? UInt32(PCRE2_CASELESS) : 0)
         let compiled = bytes.withUnsafeBufferPointer {
             pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, nil)

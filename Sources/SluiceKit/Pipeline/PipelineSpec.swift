@@ -3,7 +3,15 @@ import Glibc
 /// What to select: grep's patterns and modifiers. Patterns are OR-ed; a pattern holding
 /// newlines is several patterns, as in grep.
 public struct GrepSpec: Sendable, Equatable {
-    public var patterns: [String]
+    /// The patterns as given: bytes, as grep reads its arguments and pattern files (a byte
+    /// that is not UTF-8, `caf\xe9`, is a byte to match, never U+FFFD).
+    public var patternBytes: [[UInt8]]
+    /// The patterns as text (bytes that are not UTF-8 shown as U+FFFD): for messages and
+    /// for callers that build a spec from text.
+    public var patterns: [String] {
+        get { patternBytes.map { String(decoding: $0, as: UTF8.self) } }
+        set { patternBytes = newValue.map { Array($0.utf8) } }
+    }
     public var fixedStrings = false
     public var ignoreCase = false
     public var invert = false
@@ -16,8 +24,15 @@ public struct GrepSpec: Sendable, Equatable {
     public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
                 invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false,
                 syntax: PatternSyntax = .basic) {
+        self.init(patternBytes: patterns.map { Array($0.utf8) }, fixedStrings: fixedStrings, ignoreCase: ignoreCase,
+                  invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp, syntax: syntax)
+    }
+
+    public init(patternBytes: [[UInt8]], fixedStrings: Bool = false, ignoreCase: Bool = false,
+                invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false,
+                syntax: PatternSyntax = .basic) {
         self.syntax = syntax
-        self.patterns = patterns
+        self.patternBytes = patternBytes
         self.fixedStrings = fixedStrings
         self.ignoreCase = ignoreCase
         self.invert = invert
@@ -78,7 +93,7 @@ extension PipelineSpec {
     /// `-v` with the empty pattern (which every line matches).
     public var selectsNoLine: Bool {
         guard case .grep(let grep) = stages.first else { return false }
-        let patterns = grep.patterns.flatMap { Array($0.utf8).split(separator: 0x0A, omittingEmptySubsequences: false) }
+        let patterns = grep.patternBytes.flatMap { $0.split(separator: 0x0A, omittingEmptySubsequences: false) }
         if patterns.isEmpty { return !grep.invert }
         return grep.invert && patterns.contains { $0.isEmpty } && !grep.lineRegexp && !grep.wordRegexp
     }

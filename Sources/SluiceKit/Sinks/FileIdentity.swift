@@ -31,7 +31,10 @@ public struct FileIdentity: Hashable, Sendable {
     init?(input: InputName) {
         switch input {
         case .standardInput: self.init(regularFileOpenOn: 0)
-        case .path(let path): self.init(regularFileAt: path)
+        case .path(let path):
+            var info = stat()
+            guard path.withCString({ stat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+            self.init(info)
         }
     }
 }

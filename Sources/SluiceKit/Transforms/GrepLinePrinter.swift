@@ -13,7 +13,7 @@ public struct GrepPresentation: Sendable, Equatable {
     /// `-l` and `-L`).
     public var nullAfterName = false
     /// `--label`: the name shown for standard input.
-    public var standardInputLabel = "(standard input)"
+    public var standardInputLabel: [UInt8] = Array("(standard input)".utf8)
     /// `-l` / `-L`: print only the names of the inputs with (without) a selected line.
     public var listFiles: ListFiles?
     /// `-s`: no messages about inputs that cannot be opened or read (the exit status stays).
@@ -37,8 +37,8 @@ public struct GrepPresentation: Sendable, Equatable {
     public func displayNames(_ inputs: [InputName]) -> [[UInt8]] {
         (inputs.isEmpty ? [.standardInput] : inputs).map { input in
             switch input {
-            case .standardInput: Array(standardInputLabel.utf8)
-            case .path(let path): Array(path.utf8)
+            case .standardInput: standardInputLabel
+            case .path(let path): path.bytes
             }
         }
     }
