@@ -108,7 +108,7 @@ struct SluiceCommand {
                 }
             case .afterContext, .beforeContext, .context:
                 let value = text(given)
-                guard let lines = Int(value), lines >= 0 else {
+                guard let lines = Self.grepNumber(given.value ?? []), lines >= 0 else {
                     throw CommandLineError("\(value): invalid context length argument")
                 }
                 switch given.key {
@@ -172,6 +172,27 @@ struct SluiceCommand {
         } else {
             inputs = operands.map(InputName.init(argument:))
         }
+    }
+
+    /// A number as grep reads one (`xstrtoimax`, base 10): blanks before it, a sign, then
+    /// decimal digits only; past Int's range it is Int.max (Int.min when negative). nil when
+    /// it is not such a number (`1x`, `0x1`, `1k`, empty).
+    static func grepNumber(_ bytes: [UInt8]) -> Int? {
+        var rest = bytes[...].drop { [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D].contains($0) }
+        var negative = false
+        if let sign = rest.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+            negative = sign == UInt8(ascii: "-")
+            rest = rest.dropFirst()
+        }
+        guard !rest.isEmpty, rest.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        var value = 0
+        for digit in rest {
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (plus, overflow2) = times.addingReportingOverflow(Int(digit - 0x30))
+            if overflow1 || overflow2 { return negative ? Int.min : Int.max }
+            value = plus
+        }
+        return negative ? -value : value
     }
 
     static func notYet(_ spelling: String, _ what: String) -> CommandLineError {
@@ -267,12 +288,10 @@ struct SluiceCommand {
         spec.ordered = !unordered
         if let maxCount {
             // As grep: a negative count is no limit, and a count past Int.max is Int.max.
-            let digits = maxCount.hasPrefix("-") ? maxCount.dropFirst() : Substring(maxCount)
-            guard !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            guard let value = Self.grepNumber(Array(maxCount.utf8)) else {
                 throw SluiceError(.usage, "invalid max count")  // grep's words
             }
-            let value = Int(digits) ?? Int.max
-            spec.maxCount = maxCount.hasPrefix("-") && value > 0 ? nil : value  // -0 is 0, as grep reads it
+            spec.maxCount = value < 0 ? nil : value  // -0 is 0, as grep reads it
         }
         spec.countOnly = count
         spec.quiet = quiet

@@ -197,7 +197,11 @@ import Testing
         for arguments in [["-c", "foo", "d", "small.txt"], ["-L", "zzz", "d", "small.txt"], ["-A1", "-v", "-o", "foo", "ctx.txt"],
                           ["-B1", "-v", "-o", "-n", "foo", "ctx.txt"], ["--exclude=*.txt", "foo", "small.txt"],
                           ["-f", "/dev/null", "-c", "small.txt"], ["-v", "", "small.txt", "missing.log"], ["-m0", "-L", "foo", "small.txt", "ctx.txt"],
-                          ["error", "bz.txt"], ["-r", "foo", "-"], ["--ma", "1", "foo", "ctx.txt"], ["--fixed-r", "foo", "ctx.txt"]] {
+                          ["error", "bz.txt"], ["-r", "foo", "-"], ["--ma", "1", "foo", "ctx.txt"], ["--fixed-r", "foo", "ctx.txt"],
+                          // Numbers as grep reads them: blanks and a sign before, past Int's range the largest.
+                          ["-A", "99999999999999999999", "bar", "ctx.txt"], ["-B", "99999999999999999999", "baz", "ctx.txt"],
+                          ["-m", " 1", "foo", "ctx.txt"], ["-m", "+1", "foo", "ctx.txt"], ["-A", " +1", "bar", "ctx.txt"],
+                          ["-m", "1k", "foo", "ctx.txt"], ["-A", "0x1", "foo", "ctx.txt"], ["-C", "-1", "foo", "ctx.txt"]] {
             let grep = try await Shell.run("cd \(Shell.quote(directory.path)) && LC_ALL=C grep \(Shell.quote(arguments)) < ctx.txt")
             let sluice = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" \(Shell.quote(arguments)) < ctx.txt",
                                              timeout: .seconds(10))

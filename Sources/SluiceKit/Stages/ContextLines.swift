@@ -192,15 +192,16 @@ struct ContextPrinter {
                 let lineNumber = number(at: start)
                 // Leading context: up to `before` lines before it not yet written, from the
                 // lines held from earlier chunks and those of this chunk before it.
-                var leading: [(Int, Int)] = []  // (start, end) in this chunk
+                var leading: [(Int, Int)] = []  // (start, end) in this chunk, last first, then reversed
                 var first = start
                 while leading.count < rules.before && first > cursor {
                     let previousEnd = first - 1
                     var previousStart = previousEnd
                     while previousStart > 0 && base[previousStart - 1] != 0x0A { previousStart -= 1 }
-                    leading.insert((previousStart, previousEnd), at: 0)
+                    leading.append((previousStart, previousEnd))  // an insert at 0 made -B 1000000 quadratic
                     first = previousStart
                 }
+                leading.reverse()
                 let fromHeld = cursor == 0 ? held.filter { $0.number > lastPrinted && $0.number >= lineNumber - rules.before && $0.number < lineNumber - leading.count } : []
                 let firstNumber = fromHeld.first?.number ?? (lineNumber - leading.count)
                 if firstNumber > lastPrinted { separateIfNeeded(firstLine: firstNumber) }
@@ -228,10 +229,11 @@ struct ContextPrinter {
                 while kept.count < rules.before && lineEndOffset >= cursor && lineNumber > lastPrinted {
                     var lineStart = lineEndOffset
                     while lineStart > 0 && base[lineStart - 1] != 0x0A { lineStart -= 1 }
-                    kept.insert((lineNumber, Array(UnsafeBufferPointer(start: base + lineStart, count: lineEndOffset + 1 - lineStart))), at: 0)
+                    kept.append((lineNumber, Array(UnsafeBufferPointer(start: base + lineStart, count: lineEndOffset + 1 - lineStart))))
                     lineEndOffset = lineStart - 1
                     lineNumber -= 1
                 }
+                kept.reverse()
                 if kept.count < rules.before && cursor == 0 {
                     kept = held.filter { $0.number > lastPrinted }.suffix(rules.before - kept.count) + kept
                 }
