@@ -41,6 +41,22 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
         return message
     }
 
+    /// The place as bytes when it is a file name (which need not be UTF-8): written as grep
+    /// writes it, byte for byte.
+    public var placeBytes: [UInt8]?
+
+    /// An error about the file `file`, named by its bytes.
+    public init(_ code: Code, file: FileName, _ message: String) {
+        self.init(code, place: file.description, message)
+        placeBytes = file.bytes
+    }
+
+    /// `description` as bytes, with the file name's own bytes.
+    public var bytes: [UInt8] {
+        guard let placeBytes else { return Array(description.utf8) }
+        return placeBytes + Array(": \(message)".utf8)
+    }
+
     /// Whether this error makes the run's exit status 2.
     public var isFatalToStatus: Bool { code != .warning }
 

@@ -15,8 +15,17 @@ func printError(_ line: String) {
     writeStandardError("\(programName): \(line)\n")
 }
 
+/// An error as grep writes one: a file name that is not UTF-8 keeps its bytes.
+func printError(_ error: SluiceError, prefix: String = "") {
+    writeStandardError(Array("\(programName): \(prefix)".utf8) + error.bytes + [0x0A])
+}
+
 func writeStandardError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
+    writeStandardError(Array(text.utf8))
+}
+
+func writeStandardError(_ text: [UInt8]) {
+    var bytes = text[...]
     while !bytes.isEmpty {
         let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
@@ -56,7 +65,7 @@ func runMain() async -> Int32 {
         print(SluiceCommand.version)
         return 0
     }
-    for error in command.walkErrors where !command.presentation.suppressInputErrors { printError("\(error)") }
+    for error in command.walkErrors where !command.presentation.suppressInputErrors { printError(error) }
     if (command.recursive || command.filteredAway) && command.inputs.isEmpty && !command.explain {
         return command.walkErrors.allSatisfy { $0.code == .warning } ? 1 : 2  // no file under the folders: nothing to read (not stdin)
     }
@@ -112,7 +121,7 @@ func runMain() async -> Int32 {
     let quietInputs = spec.presentation.suppressInputErrors
     var report = await runner.run(sink: sink, stop: stop) { error in
         if quietInputs && error.code == .input { return }  // -s: the exit status still says 2
-        printError(error.code == .warning ? "warning: \(error)" : "\(error)")
+        printError(error, prefix: error.code == .warning ? "warning: " : "")
     }
     if !report.failed && sluice_received_signal() == 0 {
         do {

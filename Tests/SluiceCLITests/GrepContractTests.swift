@@ -228,6 +228,8 @@ import Testing
             "PROG -o $'a.\\xe9' in", "PROG -x $'caf\\xe9' in", "PROG -w -i $'caf\\xe9' in", "PROG -P $'caf\\xe9' in",
             "PROG -c $'[\\xe9]' in", "PROG -f pats in", "PROG -F \(many) -e $'caf\\xe9' in", "PROG -F -w \(many) -e $'caf\\xe9' in",
             "PROG -c caf $'foo\\xffbar' in", "PROG -r caf d", "PROG -H --label=$'l\\xe9' caf < in", "PROG -l cafe in $'foo\\xffbar'",
+            // The message names a missing file by its bytes.
+            "{ PROG caf in $'miss\\xff'; echo \"status $?\"; } 2>&1 | sed 's/^[a-z]*: /P: /'",
         ]
         for command in commands {
             let cd = "cd \(Shell.quote(directory.path)) && "

@@ -52,7 +52,7 @@ public struct DirectoryWalk: Sendable {
                       into inputs: inout [InputName], errors: inout [SluiceError]) {
         guard let directory = folder.withCString({ opendir($0) }) else {
             let place = prefix.bytes.isEmpty ? folder : FileName(prefix.bytes.dropLast())
-            errors.append(SluiceError(.input, place: place.description, SluiceError.systemReason(errno)))
+            errors.append(SluiceError(.input, file: place, SluiceError.systemReason(errno)))
             return
         }
         var entries: [(name: FileName, type: UInt8)] = []
@@ -70,7 +70,7 @@ public struct DirectoryWalk: Sendable {
             let found = path.withCString { followAllLinks ? stat($0, &info) : lstat($0, &info) }
             guard found == 0 else {
                 // A dangling link under -R: grep reports it; under -r links are not followed.
-                if followAllLinks { errors.append(SluiceError(.input, place: shown.description, SluiceError.systemReason(errno))) }
+                if followAllLinks { errors.append(SluiceError(.input, file: shown, SluiceError.systemReason(errno))) }
                 continue
             }
             switch info.st_mode & S_IFMT {
@@ -78,7 +78,7 @@ public struct DirectoryWalk: Sendable {
                 if matches(excludeDirectories, entry.name) { continue }
                 let identity = (UInt(info.st_dev), UInt(info.st_ino))
                 if ancestors.contains(where: { $0 == identity }) {
-                    errors.append(SluiceError(.warning, place: shown.description, "warning: recursive directory loop"))
+                    errors.append(SluiceError(.warning, file: shown, "warning: recursive directory loop"))
                     continue
                 }
                 ancestors.append(identity)

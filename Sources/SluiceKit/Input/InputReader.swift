@@ -203,14 +203,14 @@ public struct ChunkSource: AsyncSequence, Sendable {
             fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | (isFIFO ? O_NONBLOCK : 0)) }
             if isFIFO && fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
             if fd < 0 {
-                notes.append(SluiceError(.input, place: path.description, SluiceError.systemReason(errno)))
+                notes.append(SluiceError(.input, file: path, SluiceError.systemReason(errno)))
                 sender.unreadable = true
                 return true
             }
             var info = stat()
             if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
                 close(fd)
-                notes.append(SluiceError(.input, place: path.description, "Is a directory"))  // still counted (-c: 0), as grep
+                notes.append(SluiceError(.input, file: path, "Is a directory"))  // still counted (-c: 0), as grep
                 return true
             }
             if let outputFile, (info.st_mode & S_IFMT) == S_IFREG, FileIdentity(info) == outputFile {

@@ -42,7 +42,8 @@ public struct FileIdentity: Hashable, Sendable {
 extension SluiceError {
     /// grep's words for an input that is also the output.
     static func inputIsOutput(_ input: InputName) -> SluiceError {
-        SluiceError(.input, place: input.description, "input file is also the output")
+        if case .path(let file) = input { return SluiceError(.input, file: file, "input file is also the output") }
+        return SluiceError(.input, place: input.description, "input file is also the output")
     }
 }
 
