@@ -191,7 +191,7 @@ import Testing
         defer { directory.remove() }
         let setup = """
             cd \(Shell.quote(directory.path)) && mkdir d && printf 'foo\\nbar\\nfoo\\nbaz\\n' > ctx.txt
-            printf 'BZh9 is a tag\\nerror here\\n' > bz.txt && printf 'x foo\\n' > small.txt
+            printf 'BZh9 is a tag\\nerror here\\n' > bz.txt && printf 'x foo\\n' > small.txt && printf 'abab cdcd\\nxyxy\\n' > br.txt
             """
         _ = try await Shell.output(setup)
         for arguments in [["-c", "foo", "d", "small.txt"], ["-L", "zzz", "d", "small.txt"], ["-A1", "-v", "-o", "foo", "ctx.txt"],
@@ -201,7 +201,9 @@ import Testing
                           // Numbers as grep reads them: blanks and a sign before, past Int's range the largest.
                           ["-A", "99999999999999999999", "bar", "ctx.txt"], ["-B", "99999999999999999999", "baz", "ctx.txt"],
                           ["-m", " 1", "foo", "ctx.txt"], ["-m", "+1", "foo", "ctx.txt"], ["-A", " +1", "bar", "ctx.txt"],
-                          ["-m", "1k", "foo", "ctx.txt"], ["-A", "0x1", "foo", "ctx.txt"], ["-C", "-1", "foo", "ctx.txt"]] {
+                          ["-m", "1k", "foo", "ctx.txt"], ["-A", "0x1", "foo", "ctx.txt"], ["-C", "-1", "foo", "ctx.txt"],
+                          // -o with back-references in two patterns: each keeps its own group numbers.
+                          ["-o", "-E", "-e", "(ab)\\1", "-e", "(cd)\\1", "-e", "xy", "br.txt"]] {
             let grep = try await Shell.run("cd \(Shell.quote(directory.path)) && LC_ALL=C grep \(Shell.quote(arguments)) < ctx.txt")
             let sluice = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" \(Shell.quote(arguments)) < ctx.txt",
                                              timeout: .seconds(10))

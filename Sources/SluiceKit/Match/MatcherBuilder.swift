@@ -93,8 +93,23 @@ public enum MatcherBuilder {
     public static func onlyMatching(for spec: GrepSpec, place: String = "-e") throws -> OnlyMatching {
         var warnings: [String] = []
         let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
-        let regex = try regexMatcher(patterns, literal: literal, spec: spec, place: place).0
-        return OnlyMatching(regex: regex, longest: spec.syntax != .perl)
+        // In order: runs of joinable patterns, at most `checkGroupSize` in one alternation (all
+        // of thousands would pass PCRE2's compiled-size limit); one that cannot be joined (a
+        // back-reference's number would point into another) alone.
+        var groups: [[[UInt8]]] = []
+        var run: [[UInt8]] = []
+        for pattern in patterns {
+            if literal || isJoinable(pattern) {
+                run.append(pattern)
+                if run.count == checkGroupSize { groups.append(run); run = [] }
+            } else {
+                if !run.isEmpty { groups.append(run); run = [] }
+                groups.append([pattern])
+            }
+        }
+        if !run.isEmpty || groups.isEmpty { groups.append(run) }
+        let regexes = try groups.map { try regexMatcher($0, literal: literal, spec: spec, place: place).0 }
+        return OnlyMatching(regexes: regexes, longest: spec.syntax != .perl)
     }
 
     /// Literal patterns per PCRE2 check of `CandidateLinesMatcher` (well inside the compiled

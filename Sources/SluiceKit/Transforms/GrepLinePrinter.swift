@@ -153,24 +153,51 @@ public struct GrepLinePrinter: ChunkStep {
 /// DFA matcher gives (PCRE2's own matcher takes the first alternative that matches: `ab|abcd`
 /// on `abcd` is `ab`, grep's is `abcd`); `-P` keeps PCRE2's. Empty matches are skipped.
 public final class OnlyMatching: Sendable {
-    let regex: RegexMatcher
+    /// The patterns, in order, as one PCRE2 alternation or (thousands of patterns, past PCRE2's
+    /// compiled-size limit) as several: at each offset the leftmost match of any wins; of
+    /// matches starting at one place, the longest (POSIX) or the earliest pattern's (`-P`).
+    let regexes: [RegexMatcher]
     let longest: Bool
 
-    public init(regex: RegexMatcher, longest: Bool) {
-        self.regex = regex
+    public convenience init(regex: RegexMatcher, longest: Bool) {
+        self.init(regexes: [regex], longest: longest)
+    }
+
+    public init(regexes: [RegexMatcher], longest: Bool) {
+        self.regexes = regexes
         self.longest = longest
     }
 
-    func makeScratch() -> MatchScratch { regex.makeScratch() }
+    func makeScratch() -> MatchScratch {
+        if regexes.count == 1 { return regexes[0].makeScratch() }
+        let scratch = MatchScratch()
+        scratch.parts = regexes.map { $0.makeScratch() }
+        return scratch
+    }
+
+    /// The leftmost match at or after `offset` (its end the longest there when `longest`).
+    private func firstMatch(_ line: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch) -> (Int, Int)? {
+        var best: (start: Int, end: Int, regex: Int)?
+        for (index, regex) in regexes.enumerated() {
+            var gaveUp = false
+            let part = regexes.count == 1 ? scratch : scratch.parts[index]
+            guard let (start, end) = regex.match(line, length: length, offset: offset, scratch: part, gaveUp: &gaveUp) else { continue }
+            var last = end
+            if longest, let longer = regex.longestMatchEnd(line, length: length, at: start), longer > last { last = longer }
+            if let current = best {
+                // Leftmost first; at one start, the longest (POSIX) or the earlier pattern (-P).
+                if start > current.start || (start == current.start && (!longest || last <= current.end)) { continue }
+            }
+            best = (start, last, index)
+        }
+        return best.map { ($0.start, $0.end) }
+    }
 
     func forEachMatch(_ line: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch,
                       _ body: (Int, Int) -> Void) {
         var offset = 0
         while offset <= length {
-            var gaveUp = false
-            guard let (start, end) = regex.match(line, length: length, offset: offset, scratch: scratch, gaveUp: &gaveUp) else { return }
-            var last = end
-            if longest, let longer = regex.longestMatchEnd(line, length: length, at: start), longer > last { last = longer }
+            guard let (start, last) = firstMatch(line, length: length, offset: offset, scratch: scratch) else { return }
             if last == start {
                 offset = start + 1  // an empty match prints nothing, as in grep
                 continue
