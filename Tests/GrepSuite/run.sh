@@ -38,10 +38,12 @@ run() {  # $1: label; src/grep already in place
     (cd "$SRC" && make -s -k check >/dev/null 2>&1)
     results > "$WORK/$1.results"
 }
-cp "$SRC/src/grep.gnu" "$SRC/src/grep" && touch "$SRC/src/grep" && run gnu
+# --remove-destination: src/grep may be the symlink to sluice a run left, and a plain cp would
+# write GNU grep through it, over the sluice binary.
+cp --remove-destination "$SRC/src/grep.gnu" "$SRC/src/grep" && touch "$SRC/src/grep" && run gnu
 # A symlink named grep: sluice's messages then say "grep:", as the suite expects.
 rm -f "$SRC/src/grep" && ln -s "$SLUICE" "$SRC/src/grep" && touch -h "$SRC/src/grep" && run sluice
-cp "$SRC/src/grep.gnu" "$SRC/src/grep"
+cp --remove-destination "$SRC/src/grep.gnu" "$SRC/src/grep"
 passes() { awk '$2 == "PASS" { print $1 }' "$1"; }
 gnu=$(passes "$WORK/gnu.results" | wc -l)
 both=$(comm -12 <(passes "$WORK/gnu.results") <(passes "$WORK/sluice.results") | wc -l)
