@@ -426,10 +426,15 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
 }
 
 @Suite struct MultiLiteralSearchTests {
+    /// Table budgets (cells) down to the root's row alone (0 and 7: these needles have at most
+    /// 6 byte classes), where every other state is sparse: children and failure links, chains
+    /// that cross from sparse states to table rows, sparse states that accept.
+    static let budgets = [0, 7, 50, 4 << 20]
+
     /// Random needle sets over a small alphabet (needles inside needles, shared prefixes and
     /// suffixes: the failure links' cases) against a per-line scan, case-sensitive and folded.
-    @Test(arguments: [false, true])
-    func findsTheLinesAPlainScanFinds(caseless: Bool) throws {
+    @Test(arguments: [false, true], MultiLiteralSearchTests.budgets)
+    func findsTheLinesAPlainScanFinds(caseless: Bool, maxCells: Int) throws {
         var random = SeededGenerator(seed: caseless ? 11 : 12)
         let alphabet = Array("abAB \n".utf8)
         for _ in 0..<300 {
@@ -438,7 +443,7 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
             }
             var haystack = (0..<Int.random(in: 0...120, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
             haystack.append(0x0A)
-            let search = try #require(MultiLiteralSearch(needles, caseless: caseless))
+            let search = try #require(MultiLiteralSearch(needles, caseless: caseless, maxCells: maxCells))
             let fold: ([UInt8]) -> [UInt8] = { caseless ? $0.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 } : $0 }
             let expected = linesWithNewline(haystack).filter { line in
                 let folded = fold(line)
@@ -451,10 +456,77 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 
-    /// 256 distinct first bytes: 257 byte classes, more than a byte can number.
-    @Test func everyByteValueIsItsOwnClass() throws {
+    /// The earliest-ending match, from the root's row alone (budgets 0 and 7) to every state's:
+    /// a deep state's failure chain to a shorter needle, a needle inside a longer one (a state
+    /// that accepts by its failure link), a byte in no needle back to the root.
+    @Test(arguments: MultiLiteralSearchTests.budgets)
+    func findsTheEarliestEndThroughSparseStates(maxCells: Int) throws {
+        let needles = ["abcdef", "cdz", "bcd", "xy"].map { Array($0.utf8) }
+        let search = try #require(MultiLiteralSearch(needles, caseless: false, maxCells: maxCells))
+        let ends: [(String, Int?)] = [("abcdef", 3), ("abcdz", 3), ("zabcdz", 4), ("abcxy", 4), ("acdz", 3), ("abc-cdz", 6),
+                                      ("abce", nil), ("ab", nil)]
+        for (haystack, end) in ends {
+            let got = Array(haystack.utf8).withUnsafeBufferPointer { search.find(in: $0.baseAddress!, from: 0, count: $0.count) }
+            #expect(got == end, "\(haystack)")
+        }
+    }
+
+    /// 100,000 distinct random words of 5 to 10 lowercase letters, made once for both budgets.
+    static let hundredThousandWords: (words: [[UInt8]], distinct: Set<[UInt8]>) = {
+        var random = SeededGenerator(seed: 100_000)
+        let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+        var words: [[UInt8]] = []
+        var distinct = Set<[UInt8]>()
+        while words.count < 100_000 {
+            var bits = random.next()  // one draw a word: 6 x 26^10 < 2^64
+            let length = 5 + Int(bits % 6)
+            bits /= 6
+            let word = (0..<length).map { _ in
+                defer { bits /= 26 }
+                return letters[Int(bits % 26)]
+            }
+            if distinct.insert(word).inserted { words.append(word) }
+        }
+        return (words, distinct)
+    }()
+
+    /// 100,000 random words (grep -F -f of a word list: a row for every state would be about
+    /// 49 MB, which the automaton refused before its deep states were sparse) against a plain
+    /// scan of a few lines: planted words, near misses, random text; the default table budget
+    /// and one of 151 rows.
+    @Test(arguments: [4 << 20, 1 << 12])
+    func aHundredThousandNeedles(maxCells: Int) throws {
+        let (needles, distinct) = Self.hundredThousandWords
+        let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+        var random = SeededGenerator(seed: 7)
+        let search = try #require(MultiLiteralSearch(needles, caseless: false, maxCells: maxCells))
+        func filler(_ count: Int, _ random: inout SeededGenerator) -> [UInt8] {
+            (0..<count).map { _ in letters.randomElement(using: &random)! }
+        }
+        var lines: [[UInt8]] = []
+        for index in stride(from: 0, to: 100_000, by: 9_973) {
+            lines.append(filler(20, &random) + [0x20] + needles[index] + [0x20] + filler(20, &random))
+            var nearMiss = needles[index]
+            nearMiss[nearMiss.count - 1] = nearMiss.last! == 0x7A ? 0x61 : nearMiss.last! + 1
+            lines.append(Array("near ".utf8) + nearMiss + Array(" miss".utf8))
+            lines.append(filler(60, &random))
+        }
+        let haystack: [UInt8] = lines.flatMap { $0 + [0x0A] }
+        let expected: [[UInt8]] = lines.filter { line in
+            (5...10).contains { length in
+                line.count >= length && (0...(line.count - length)).contains { distinct.contains(Array(line[$0..<($0 + length)])) }
+            }
+        }.map { $0 + [0x0A] }
+        #expect(expected.count >= 11 && expected.count < lines.count, "planted words hit, some lines miss")
+        #expect(selectedLines(MultiLiteralMatcher(search), haystack) == expected)
+    }
+
+    /// 256 distinct first bytes: 257 byte classes, more than a byte can number (the sparse
+    /// states' labels are a byte: class - 1).
+    @Test(arguments: [0, 4 << 20])
+    func everyByteValueIsItsOwnClass(maxCells: Int) throws {
         let needles = (0...255).map { [UInt8($0), UInt8(255 - $0)] }
-        let search = try #require(MultiLiteralSearch(needles, caseless: false))
+        let search = try #require(MultiLiteralSearch(needles, caseless: false, maxCells: maxCells))
         var random = SeededGenerator(seed: 3)
         for _ in 0..<200 {
             let haystack = (0..<64).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -464,9 +536,14 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 
-    @Test func anEmptyNeedleOrATooLargeTableIsNoAutomaton() {
+    /// An empty needle is the caller's case (it matches every line); a table budget too small
+    /// for the needles is no longer one (the automaton refused then), only slower.
+    @Test func anEmptyNeedleIsNoAutomatonButATinyTableBudgetIsOne() throws {
         #expect(MultiLiteralSearch([[], Array("a".utf8)], caseless: false) == nil)
-        #expect(MultiLiteralSearch([Array("abcdef".utf8), Array("ghij".utf8)], caseless: false, maxCells: 20) == nil)
+        #expect(MultiLiteralSearch([], caseless: false) == nil)
+        let search = try #require(MultiLiteralSearch([Array("abcdef".utf8), Array("ghij".utf8)], caseless: false, maxCells: 20))
+        #expect(selectedLines(MultiLiteralMatcher(search), "abcdeg\nxxghijxx\nabcdefghij\nghi abcde\nabcabcdef\n")
+                == ["xxghijxx\n", "abcdefghij\n", "abcabcdef\n"])
     }
 
     @Test func manyFixedStringsWithWordAndLineMatchTheRegexAlone() throws {

@@ -25,7 +25,9 @@ const void *sluice_find_using(int isa, const void *haystack, size_t n, const voi
                               size_t first, size_t second);
 
 /* Aho-Corasick automaton over literal patterns (none empty); caseless folds ASCII letters.
-   NULL when its table would pass max_entries cells (or memory runs out): match otherwise. */
+   The shallowest states get full table rows, up to max_entries cells (4 bytes each; the root's
+   row whatever the budget), the others are sparse: any number of patterns builds. NULL for an
+   empty pattern, for 2 GiB of patterns or more, or when memory runs out. */
 struct sluice_ac;
 struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const size_t *lengths, size_t count,
                                   int caseless, size_t max_entries);
