@@ -188,12 +188,22 @@ struct sluice_ac {
        A sparse step reads the state's record and its children's, which are contiguous: the
        next step's record is then already in cache. */
     struct ac_state *state;
+    /* Built only when asked (sluice_ac_build_keyed), for sluice_ac_keys: per state, the pattern
+       that ends exactly there (-1: none), the nearest proper suffix state where one ends (-1:
+       none), and the failure links as state numbers (`state[].fail` is rewritten for the scan). */
+    int32_t *ends;
+    int32_t *output;
+    int32_t *failure;
+    size_t patterns;
 };
 
 void sluice_ac_free(struct sluice_ac *ac) {
     if (!ac) return;
     free(ac->next);
     free(ac->state);
+    free(ac->ends);
+    free(ac->output);
+    free(ac->failure);
     free(ac);
 }
 
@@ -291,7 +301,7 @@ struct ac_range { int32_t begin, end; };
    consecutive and sorted. Sets ac->states and each state's children, label and accepts (where
    a pattern ends); 0 when memory runs out. */
 static int ac_build_trie(struct sluice_ac *ac, const unsigned char *const *patterns, const size_t *lengths,
-                         size_t count) {
+                         size_t count, int32_t *ends) {
     size_t slots = count ? count : 1;
     int32_t *perm = malloc(slots * sizeof *perm), *perm_tmp = malloc(slots * sizeof *perm_tmp);
     uint16_t *keys = malloc(slots * sizeof *keys), *keys_tmp = malloc(slots * sizeof *keys_tmp);
@@ -314,7 +324,10 @@ static int ac_build_trie(struct sluice_ac *ac, const unsigned char *const *patte
                     keys[i] = lengths[p] == depth ? 0 : ac->class_of[patterns[p][depth]];
                 }
                 sort_by_key(perm + b, keys + b, (size_t)(e - b), perm_tmp, keys_tmp, ac->classes);
-                for (; b < e && keys[b] == 0; b++) state[s].accepts = 1;
+                for (; b < e && keys[b] == 0; b++) {
+                    state[s].accepts = 1;
+                    if (ends) ends[s] = perm[b];  /* keyed automata have distinct patterns */
+                }
                 while (b < e) {
                     int32_t run = b + 1;
                     while (run < e && keys[run] == keys[b]) run++;
@@ -345,8 +358,14 @@ static int ac_build_trie(struct sluice_ac *ac, const unsigned char *const *patte
 /* max_entries: the dense rows' budget in cells (the root has its row whatever the budget). */
 struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const size_t *lengths, size_t count,
                                   int caseless, size_t max_entries) {
+    return sluice_ac_build_keyed(patterns, lengths, count, caseless, max_entries, 0);
+}
+
+struct sluice_ac *sluice_ac_build_keyed(const unsigned char *const *patterns, const size_t *lengths, size_t count,
+                                        int caseless, size_t max_entries, int keyed) {
     struct sluice_ac *ac = calloc(1, sizeof *ac);
     if (!ac) return NULL;
+    ac->patterns = count;
     size_t total = 1;
     for (size_t p = 0; p < count; p++) {
         /* An empty pattern matches every line; state numbers (at most total) are int32. */
@@ -362,7 +381,12 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
     size_t c = ac->classes;
     /* Room for `total` states (each pattern byte a new one at most), trimmed once counted. */
     ac->state = malloc(total * sizeof *ac->state);
-    if (!ac->state || !ac_build_trie(ac, patterns, lengths, count)) { sluice_ac_free(ac); return NULL; }
+    if (keyed) {
+        ac->ends = malloc(total * sizeof *ac->ends);
+        if (!ac->ends) { sluice_ac_free(ac); return NULL; }
+        for (size_t i = 0; i < total; i++) ac->ends[i] = -1;
+    }
+    if (!ac->state || !ac_build_trie(ac, patterns, lengths, count, ac->ends)) { sluice_ac_free(ac); return NULL; }
     size_t states = (size_t)ac->states;
     struct ac_state *trimmed = realloc(ac->state, states * sizeof *trimmed);
     if (trimmed) ac->state = trimmed;
@@ -406,6 +430,18 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
     for (size_t e = 0; e < dense * c; e++) {
         int32_t entry = ac->next[e];
         if (entry < 0 && state[-entry - 2].accepts) ac->next[e] = -1;
+    }
+    if (keyed) {
+        ac->failure = malloc(states * sizeof *ac->failure);
+        ac->output = malloc(states * sizeof *ac->output);
+        if (!ac->failure || !ac->output) { free(row_of); sluice_ac_free(ac); return NULL; }
+        ac->output[0] = -1;
+        ac->failure[0] = 0;
+        for (size_t s = 1; s < states; s++) {  /* breadth-first: a failure state comes first */
+            int32_t f = state[s].fail;
+            ac->failure[s] = f;
+            ac->output[s] = ac->ends[f] >= 0 ? f : ac->output[f];
+        }
     }
     /* A sparse state's failure state, when dense, as its row: the scan needs nothing else. */
     for (int32_t s = ac->dense; s < ac->states; s++) {
@@ -464,4 +500,33 @@ long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, s
         }
     }
     return -1;
+}
+
+/* The patterns found in haystack[0..n) (each once: `seen[p] == generation` marks one already
+   written), into `found` (room for every pattern); returns how many. Walks the trie by
+   children and failure links, not the table: it runs on the few lines the table scan found. */
+size_t sluice_ac_keys(const struct sluice_ac *ac, const unsigned char *haystack, size_t n, int32_t *found,
+                      int32_t *seen, int32_t generation) {
+    if (!ac->ends) return 0;
+    const struct ac_state *state = ac->state;
+    size_t count = 0;
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = ac->class_of[haystack[i]];
+        if (k == 0) { s = 0; continue; }
+        for (;;) {
+            int32_t child = ac_child(state, s, k);
+            if (child >= 0) { s = child; break; }
+            if (s == 0) break;
+            s = ac->failure[s];
+        }
+        for (int32_t t = ac->ends[s] >= 0 ? s : ac->output[s]; t > 0; t = ac->output[t]) {
+            int32_t p = ac->ends[t];
+            if (seen[p] != generation) {
+                seen[p] = generation;
+                found[count++] = p;
+            }
+        }
+    }
+    return count;
 }

@@ -456,6 +456,40 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 
+    /// `keysIn` (which needles a line holds, for `KeyedRegexesMatcher`) against a plain scan:
+    /// needles inside needles (found through the output links), case folded, sparse states.
+    @Test(arguments: [false, true], MultiLiteralSearchTests.budgets)
+    func keysAreTheNeedlesALineHolds(caseless: Bool, maxCells: Int) throws {
+        var random = SeededGenerator(seed: caseless ? 21 : 22)
+        let fold: ([UInt8]) -> [UInt8] = { caseless ? $0.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 } : $0 }
+        for round in 0..<300 {
+            var needles: [[UInt8]] = []
+            for _ in 0..<Int.random(in: 1...8, using: &random) {
+                let needle = fold((0..<Int.random(in: 1...4, using: &random)).map { _ in Array("abAB".utf8).randomElement(using: &random)! })
+                if !needles.contains(needle) { needles.append(needle) }  // keyed needles are distinct
+            }
+            let line = (0..<Int.random(in: 0...40, using: &random)).map { _ in Array("abAB -".utf8).randomElement(using: &random)! }
+            let search = try #require(MultiLiteralSearch(needles, caseless: caseless, maxCells: maxCells, keyed: true))
+            let folded = fold(line)
+            let expected = Set(needles.indices.filter { index in
+                let n = needles[index]
+                return folded.count >= n.count && (0...(folded.count - n.count)).contains { Array(folded[$0..<($0 + n.count)]) == n }
+            })
+            var found = [Int32](repeating: -1, count: needles.count)
+            var seen = [Int32](repeating: 0, count: needles.count)
+            let count = line.withUnsafeBufferPointer { bytes in
+                found.withUnsafeMutableBufferPointer { found in
+                    seen.withUnsafeMutableBufferPointer { seen in
+                        search.keysIn(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: bytes.count,
+                                      found: found.baseAddress!, seen: seen.baseAddress!, generation: Int32(round + 1))
+                    }
+                }
+            }
+            #expect(count == expected.count && Set(found.prefix(count).map(Int.init)) == expected,
+                    "\(needles.map(text)) in \(text(line)): \(found.prefix(count))")
+        }
+    }
+
     /// The earliest-ending match, from the root's row alone (budgets 0 and 7) to every state's:
     /// a deep state's failure chain to a shorter needle, a needle inside a longer one (a state
     /// that accepts by its failure link), a byte in no needle back to the root.

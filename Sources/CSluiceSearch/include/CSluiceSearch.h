@@ -1,6 +1,7 @@
 #ifndef CSLUICE_SEARCH_H
 #define CSLUICE_SEARCH_H
 #include <stddef.h>
+#include <stdint.h>
 
 /* Glibc's Swift module does not declare these GNU extensions. */
 void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
@@ -34,6 +35,13 @@ struct sluice_ac *sluice_ac_build(const unsigned char *const *patterns, const si
 /* Offset of the last byte of the earliest-ending match in haystack[0..n), or -1. */
 long sluice_ac_find(const struct sluice_ac *ac, const unsigned char *haystack, size_t n);
 void sluice_ac_free(struct sluice_ac *ac);
+/* As sluice_ac_build, with what sluice_ac_keys needs when `keyed` (the patterns distinct). */
+struct sluice_ac *sluice_ac_build_keyed(const unsigned char *const *patterns, const size_t *lengths, size_t count,
+                                        int caseless, size_t max_entries, int keyed);
+/* The indices of the patterns occurring in haystack[0..n), each once per `generation` (`seen`
+   has one entry per pattern, `found` room for every pattern); returns how many were written. */
+size_t sluice_ac_keys(const struct sluice_ac *ac, const unsigned char *haystack, size_t n, int32_t *found,
+                      int32_t *seen, int32_t generation);
 
 /* Counts '\n' bytes in [p, p+n). */
 size_t sluice_count_newlines(const unsigned char *p, size_t n);

@@ -23,6 +23,8 @@ public final class MatchScratch {
     /// Lines a matcher could not decide in this buffer (PCRE2 gave up on them, and its DFA
     /// matcher too): reported by the filter, never dropped silently.
     var undecided: [SluiceError] = []
+    /// `KeyedRegexesMatcher`'s working memory.
+    var keyed: KeyedScratch?
 
     init(pointer: OpaquePointer? = nil, release: @escaping () -> Void = {}) {
         self.pointer = pointer

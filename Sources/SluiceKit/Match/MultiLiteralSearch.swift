@@ -20,7 +20,9 @@ public final class MultiLiteralSearch: @unchecked Sendable {
     /// them: 0.45 s, 47 MB peak RSS (grep 1.8 s, 46 MB); near misses of log lines (20,000
     /// patterns of 20-40 bytes, the scan among sparse states): 2.1 s, 40 MB (grep 6.6 s, 27 MB).
     /// Tests pass a tiny budget to exercise the sparse states.
-    public init?(_ needles: [[UInt8]], caseless: Bool, maxCells: Int = 4 << 20) {
+    /// `keyed`: also able to say which needles a line holds (`keysIn`); the needles must then
+    /// be distinct.
+    public init?(_ needles: [[UInt8]], caseless: Bool, maxCells: Int = 4 << 20, keyed: Bool = false) {
         guard !needles.isEmpty, !needles.contains(where: \.isEmpty) else { return nil }
         // One buffer for all the needles' bytes (a copy each was 100,000 allocations for
         // 100,000 needles), a pointer into it per needle.
@@ -35,10 +37,22 @@ public final class MultiLiteralSearch: @unchecked Sendable {
                 defer { offset += length }
                 return base + offset
             }
-            return sluice_ac_build(pointers, lengths, lengths.count, caseless ? 1 : 0, maxCells)
+            return sluice_ac_build_keyed(pointers, lengths, lengths.count, caseless ? 1 : 0, maxCells, keyed ? 1 : 0)
         }
         guard let built else { return nil }
         automaton = built
+        count = needles.count
+    }
+
+    /// How many needles there are.
+    let count: Int
+
+    /// The indices of the needles `base[0..<length]` holds (each once), written to the start
+    /// of `found` (`count` entries); `seen` (also `count` entries) and `generation` (new for
+    /// each call) keep a needle from being written twice. Only for a `keyed` search.
+    func keysIn(_ base: UnsafePointer<UInt8>, length: Int, found: UnsafeMutablePointer<Int32>,
+                seen: UnsafeMutablePointer<Int32>, generation: Int32) -> Int {
+        sluice_ac_keys(automaton, base, length, found, seen, generation)
     }
 
     deinit { sluice_ac_free(automaton) }

@@ -6,7 +6,10 @@
 /// such run of at least 3 bytes, or nil.
 public enum RequiredLiteral {
     public static func extract(from pattern: String) -> [UInt8]? {
-        let p = Array(pattern.utf8)
+        extract(from: Array(pattern.utf8))
+    }
+
+    public static func extract(from p: [UInt8]) -> [UInt8]? {
         var runs: [[UInt8]] = []
         var current: [UInt8] = []
         var i = 0
