@@ -69,7 +69,8 @@ import Testing
     @Test("usage mistakes in grep's words, with its usage lines")
     func usageMessages() async throws {
         for arguments in [["-k", "x"], ["--count=2", "x"], ["-E", "-F", "x"], ["-e"], ["-E", "a{1,2,3}"], ["-E", "(a"], ["a\\{1"],
-                          ["[[:nope:]]"], ["[:space:]"], ["x\\"], ["-A", "x", "y"], ["-C", "-2", "y"]] {
+                          ["[[:nope:]]"], ["[:space:]"], ["x\\"], ["-A", "x", "y"], ["-C", "-2", "y"],
+                          ["-P", "(a"], ["-Pw", "(.)\\2"], ["-P", "a{2,1}"], ["-P", "[z-a]"]] {
             let grep = try await Shell.run("LC_ALL=C grep \(Shell.quote(arguments)) /dev/null")
             let sluice = try await Sluice.run(arguments + ["/dev/null"])
             #expect(sluice.status == grep.status, "sluice \(Shell.quote(arguments)): stderr \(sluice.stderr)")

@@ -146,11 +146,19 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(got == lines.filter { ["aa", "bb", "cc"].contains($0) }.map { $0 + "\n" })
     }
 
-    @Test func anInvalidPatternIsNamedWithItsOwnOffset() {
+    /// Each pattern is checked alone: the message is about what the user wrote, not the joined
+    /// alternation. With -P it is grep -P's words (PCRE2's message alone, as scripts see it).
+    @Test func anInvalidPatternIsNamedWithItsOwnOffset() throws {
         for (patterns, word) in [(["ok", "ab["], false), (["ok", "ab["], true)] {
             let error = #expect(throws: SluiceError.self) { _ = try builtMatcher(patterns, word: word) }
-            #expect(error?.message == "invalid regular expression 'ab[': missing terminating ] for character class at offset 3")
+            #expect(error?.message == "missing terminating ] for character class" && error?.place == nil)
         }
+        let spec = GrepSpec(patterns: ["ok", "ab[[:alpha:]]"], syntax: .extended)
+        var extended = spec
+        extended.patterns = ["ok", "(ab"]
+        let error = #expect(throws: SluiceError.self) { _ = try MatcherBuilder.matcher(for: extended) }
+        #expect(error?.message == "Unmatched ( or \\(")
+        _ = try MatcherBuilder.matcher(for: spec)
     }
 
     @Test func lookbehindDoesNotSeeThePreviousLine() throws {

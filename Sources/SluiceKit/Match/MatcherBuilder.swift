@@ -77,8 +77,11 @@ public enum MatcherBuilder {
                     "\(patterns.count) literals\(folded): candidate lines by one Aho-Corasick pass, checked by \(checks.count) PCRE2 JIT pattern\(checks.count == 1 ? "" : "s")")
         }
         for pattern in patterns where !literal {
-            if let why = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
-                throw SluiceError(.usage, place: place, "invalid regular expression '\(String(decoding: pattern, as: UTF8.self))': \(why)")
+            if let (why, offset) = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
+                // -P in the first (or only) grep stage: grep's words, PCRE2's message alone, as
+                // scripts see them from grep -P; a later stage of -p names itself.
+                if spec.syntax == .perl && (place == "-e" || place == "grep stage 1") { throw SluiceError(.usage, why) }
+                throw SluiceError(.usage, place: place, "invalid regular expression '\(String(decoding: pattern, as: UTF8.self))': \(why) at offset \(offset)")
             }
         }
         if !literal && patterns.count >= Self.keyedThreshold {

@@ -78,14 +78,14 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
 
     /// Why `pattern` alone does not compile (with its offset in the pattern), nil if it does.
     /// Each `-e` is checked alone before any joining, so the message is about what the user wrote.
-    static func compileError(_ bytes: [UInt8], caseless: Bool) -> String? {
+    static func compileError(_ bytes: [UInt8], caseless: Bool) -> (message: String, offset: Int)? {
         var errorCode: Int32 = 0
         var errorOffset = 0
         let options = UInt32(PCRE2_MULTILINE) | (caseless ? UInt32(PCRE2_CASELESS) : 0)
         let compiled = bytes.withUnsafeBufferPointer {
             pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, nil)
         }
-        guard let compiled else { return "\(errorMessage(errorCode)) at offset \(errorOffset)" }
+        guard let compiled else { return (errorMessage(errorCode), errorOffset) }
         pcre2_code_free_8(compiled)
         return nil
     }
