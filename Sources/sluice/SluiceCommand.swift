@@ -23,6 +23,8 @@ struct SluiceCommand {
     enum ColorWhen { case never, auto, always }
     var colorWhen = ColorWhen.never
     var recursive = false
+    /// grep's `-d skip`: directories named as operands are passed over in silence.
+    var skipDirectories = false
     var walk = DirectoryWalk()
     /// Folders `-r` could not read (reported before the run, exit status 2).
     var walkErrors: [SluiceError] = []
@@ -116,10 +118,36 @@ struct SluiceCommand {
                 case .beforeContext: beforeContext = lines
                 default: bothContext = lines
                 }
-            case .recursive: recursive = true
+            case .recursive:
+                recursive = true
+                skipDirectories = false
             case .dereferenceRecursive:
                 recursive = true
+                skipDirectories = false
                 walk.followAllLinks = true
+            case .directories:
+                // The last of -d, -r and -R wins, as in grep.
+                switch text(given) {
+                case "read":
+                    recursive = false
+                    skipDirectories = false
+                case "skip":
+                    recursive = false
+                    skipDirectories = true
+                case "recurse":
+                    recursive = true
+                    skipDirectories = false
+                default:
+                    // grep's words; argmatch's exit status is 1 here, not 2.
+                    throw CommandLineError("invalid argument '\(text(given))' for '--directories'\nValid arguments are:\n  - 'read'\n  - 'recurse'\n  - 'skip'",
+                                           showUsage: true, status: 1)
+                }
+            case .devices:
+                switch text(given) {
+                case "read": walk.readDevices = true
+                case "skip": walk.readDevices = false
+                default: throw CommandLineError("unknown devices method")
+                }
             case .include: walk.include.append(text(given))
             case .exclude: walk.exclude.append(text(given))
             case .excludeDir: walk.excludeDirectories.append(text(given))
@@ -129,7 +157,7 @@ struct SluiceCommand {
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
                 throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
-            case .initialTab, .nullData, .directories, .devices, .binaryFiles, .ignoreBinary:
+            case .initialTab, .nullData, .binaryFiles, .ignoreBinary:
                 throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
@@ -154,8 +182,22 @@ struct SluiceCommand {
             patterns = [operandBytes.removeFirst()]
             patternGiven = true
         }
-        let operands = operandBytes.map(FileName.init)
-        if recursive {
+        // -d skip: directories named are passed over; -D skip: devices, FIFOs and sockets named
+        // (standard input is read whatever it is), as grep does.
+        let operands = operandBytes.map(FileName.init).filter { name in
+            guard skipDirectories || walk.readDevices == false, name != "-" else { return true }
+            var info = stat()
+            guard name.withCString({ stat($0, &info) }) == 0 else { return true }  // the reader reports it
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: return !skipDirectories
+            case S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK: return walk.readDevices != false
+            default: return true
+            }
+        }
+        if !operandBytes.isEmpty && operands.isEmpty {
+            filteredAway = true  // all skipped: nothing to read (not stdin, not the working folder)
+            if fileNames == nil && operandBytes.count > 1 { fileNames = true }
+        } else if recursive {
             // grep -r names its files unless it was given one operand that is not a folder.
             var info = stat()
             let oneFile = operands.count == 1
@@ -167,10 +209,11 @@ struct SluiceCommand {
         } else if !walk.include.isEmpty || !walk.exclude.isEmpty {
             // Without -r, --include and --exclude still filter the file operands, as in grep.
             inputs = walk.expand(operands).inputs
-            if fileNames == nil && operands.count > 1 { fileNames = true }
+            if fileNames == nil && operandBytes.count > 1 { fileNames = true }
             filteredAway = !operands.isEmpty && inputs.isEmpty
         } else {
             inputs = operands.map(InputName.init(argument:))
+            if fileNames == nil && operandBytes.count > 1 { fileNames = true }  // as given, skipped ones too
         }
     }
 
@@ -377,7 +420,8 @@ struct SluiceCommand {
           -V, --version             display version information and exit
               --help                display this help text and exit
         Context (as grep): -A NUM, -B NUM, -C NUM, -NUM, --group-separator=SEP, --no-group-separator.
-        Files (as grep): -r, -R, --include=GLOB, --exclude=GLOB, --exclude-from=FILE, --exclude-dir=GLOB.
+        Files (as grep): -r, -R, --include=GLOB, --exclude=GLOB, --exclude-from=FILE, --exclude-dir=GLOB,
+          -d, --directories=read|skip|recurse, -D, --devices=read|skip.
         Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
@@ -412,9 +456,11 @@ struct SluiceCommand {
 struct CommandLineError: Error {
     let message: String?
     let showUsage: Bool
+    let status: Int32
 
-    init(_ message: String?, showUsage: Bool = false) {
+    init(_ message: String?, showUsage: Bool = false, status: Int32 = 2) {
         self.message = message
         self.showUsage = showUsage
+        self.status = status
     }
 }

@@ -52,7 +52,7 @@ func runMain() async -> Int32 {
     } catch let error as CommandLineError {
         if let message = error.message { printError(message) }
         if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
-        return 2
+        return error.status
     } catch {
         printError("\(error)")
         return 2

@@ -241,4 +241,25 @@ import Testing
             expectMatchesOracle(sluice, grep, command)
         }
     }
+
+    /// grep's `-d ACTION` and `-D ACTION` (refused before): directories and devices named as
+    /// operands skipped or read, the last of `-d`, `-r`, `-R` winning, FIFOs never opened
+    /// under `-D skip`.
+    @Test("-d read|skip|recurse and -D read|skip as grep")
+    func directoriesAndDevices() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && mkdir d && echo x > d/f && echo x > f && mkfifo ff")
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        for arguments in [["-d", "skip", "x", "d"], ["-d", "skip", "x", "d", "f"], ["-d", "skip", "-r", "x", "d"], ["-r", "-d", "skip", "x", "d"],
+                          ["-d", "recurse", "x", "d"], ["-d", "read", "x", "d"], ["-D", "skip", "x", "/dev/null", "f"],
+                          ["-D", "skip", "x", "ff", "f"], ["-D", "skip", "x", "ff"], ["-D", "skip", "-R", "x", "."], ["-d", "skip", "x"],
+                          ["--directories=skip", "-c", "x", "d", "f"], ["-D", "foo", "x", "f"], ["-d", "foo", "x", "f"]] {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.run(cd + "LC_ALL=C grep \(Shell.quote(arguments)) < f", timeout: .seconds(10))
+            let sluice = try await Shell.run(cd + "\"$SLUICE\" \(Shell.quote(arguments)) < f", timeout: .seconds(10))
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
+            #expect(sluice.stderr.replacingOccurrences(of: "sluice", with: "grep") == grep.stderr, "\(arguments): \(sluice.stderr)")
+        }
+    }
 }

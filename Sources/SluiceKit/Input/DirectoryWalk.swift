@@ -8,6 +8,9 @@ import Glibc
 /// reads those too (grep's `-D read` default applies to them under `-R`).
 public struct DirectoryWalk: Sendable {
     public var followAllLinks = false
+    /// grep's `-D`: nil reads devices, FIFOs and sockets met while recursing only under `-R`;
+    /// true (`-D read`) always, false (`-D skip`) never.
+    public var readDevices: Bool?
     public var include: [String] = []
     public var exclude: [String] = []
     public var excludeDirectories: [String] = []
@@ -92,7 +95,7 @@ public struct DirectoryWalk: Sendable {
                 continue  // under -r, links met while recursing are not followed
             default:
                 // Devices, FIFOs, sockets: read under -R (grep's default), skipped under -r.
-                if followAllLinks && (include.isEmpty || matches(include, entry.name)) && !matches(exclude, entry.name) {
+                if (readDevices ?? followAllLinks) && (include.isEmpty || matches(include, entry.name)) && !matches(exclude, entry.name) {
                     inputs.append(.path(path))
                 }
             }
