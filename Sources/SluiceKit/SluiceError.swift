@@ -41,6 +41,10 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
         return message
     }
 
+    /// Further errors of the same kind, each a line of its own (grep reports every pattern it
+    /// refuses, not only the first).
+    public var others: [String] = []
+
     /// The place as bytes when it is a file name (which need not be UTF-8): written as grep
     /// writes it, byte for byte.
     public var placeBytes: [UInt8]?

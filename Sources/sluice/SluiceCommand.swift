@@ -5,6 +5,8 @@ import SluiceKit
 /// sluice's own (transforms, batches, outputs). The library does the work.
 struct SluiceCommand {
     var patterns: [[UInt8]] = []
+    /// Per pattern: `FILE:LINE` for a line of a -f file (grep's prefix for a refused pattern).
+    var origins: [String?] = []
     var patternGiven = false  // -e or -f: then every operand is an input
     var syntax: PatternSyntax?
     var syntaxSpelling = ""
@@ -65,9 +67,12 @@ struct SluiceCommand {
             switch given.key {
             case .regexp:
                 patterns.append(given.value ?? [])
+                origins.append(nil)
                 patternGiven = true
             case .file:
-                patterns += try Self.patternFile(text(given))
+                let lines = try Self.patternFile(text(given))
+                patterns += lines
+                origins += lines.indices.map { "\(text(given)):\($0 + 1)" }
                 patternGiven = true
             case .ignoreCase: ignoreCase = true
             case .noIgnoreCase: ignoreCase = false
@@ -180,6 +185,7 @@ struct SluiceCommand {
         if !patternGiven && pipeline == nil {
             guard !operandBytes.isEmpty else { throw CommandLineError(nil, showUsage: true) }
             patterns = [operandBytes.removeFirst()]
+            origins = [nil]
             patternGiven = true
         }
         // -d skip: directories named are passed over; -D skip: devices, FIFOs and sockets named
@@ -294,6 +300,7 @@ struct SluiceCommand {
                 var grep = GrepSpec(patternBytes: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
                                     invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)
                 grep.syntax = syntax
+                grep.patternOrigins = origins
                 spec.stages.append(.grep(grep))
             }
             for map in maps { spec.stages.append(.map(try MapSpec(parsing: map))) }

@@ -81,6 +81,7 @@ func runMain() async -> Int32 {
         runner = try PipelineRunner(spec: spec)
     } catch {
         printError("\(error)")
+        for other in (error as? SluiceError)?.others ?? [] { printError(other) }
         return 2
     }
     // Debian's grep shows its "stray \" warnings only when asked to; sluice follows it.

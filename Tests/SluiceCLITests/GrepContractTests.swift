@@ -262,4 +262,23 @@ import Testing
             #expect(sluice.stderr.replacingOccurrences(of: "sluice", with: "grep") == grep.stderr, "\(arguments): \(sluice.stderr)")
         }
     }
+
+    /// grep names a refused pattern of a -f file by `FILE:LINE: `, reports every refused
+    /// pattern (each once), and -e patterns without a prefix (GNU grep's filename-lineno test).
+    @Test("every refused pattern reported, -f lines as FILE:LINE, as grep")
+    func refusedPatternsNamedByFileAndLine() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && printf '1\\n2[[\\n3\\n4[[\\n' > g && "
+            + "printf '5\\n6\\n7[[\\n' > h && printf '1[[\\n\\n3[[\\n\\n5[[\\n' > g2 && printf '1[[\\n\\n\\n4[[\\n\\n6[[\\n' > h2")
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        for arguments in [["-f", "g"], ["-f", "g", "-f", "h"], ["-f", "g2", "-f", "h2"], ["-e", "1[[", "-e", "2[["], ["-E", "-f", "g"],
+                          ["-e", "1[[", "-e", "1[["], ["-F", "-f", "g"], ["-e", "a\\{1", "-f", "h"]] {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.run(cd + "LC_ALL=C grep \(Shell.quote(arguments)) /dev/null")
+            let sluice = try await Shell.run(cd + "\"$SLUICE\" \(Shell.quote(arguments)) /dev/null")
+            expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
+            #expect(sluice.stderr.replacingOccurrences(of: "sluice", with: "grep") == grep.stderr, "\(arguments): \(sluice.stderr)")
+        }
+    }
 }

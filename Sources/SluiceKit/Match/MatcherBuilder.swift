@@ -23,6 +23,8 @@ public enum MatcherBuilder {
         let patterns = spec.patternBytes.flatMap { pattern in
             pattern.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
         }
+        // Where each came from (`-f FILE` lines), for grep's `FILE:LINE: ` before a refusal.
+        let origins = patternOrigins(spec)
         switch spec.syntax {
         case .fixed:
             return (patterns, true)
@@ -32,16 +34,39 @@ public enum MatcherBuilder {
             if spec.fixedStrings { return (patterns, true) }
             let special = spec.syntax == .basic ? basicMetacharacters : metacharacters
             if patterns.allSatisfy({ !$0.contains(where: special.contains) }) { return (patterns, true) }
-            let translated = try patterns.map { pattern in
+            // Every pattern refused is reported (once, however often it is given), in grep's
+            // words alone, after its `FILE:LINE: ` when it came from -f.
+            var refused: [String] = []
+            var reported = Set<[UInt8]>()
+            var translated: [[UInt8]] = []
+            for (pattern, origin) in zip(patterns, origins) {
                 do {
                     // ASCII: bytes >= 0x80 are written \x{hh}
-                    return try PosixPattern.translate(pattern, syntax: spec.syntax, caseless: spec.ignoreCase, warnings: &warnings)
+                    translated.append(try PosixPattern.translate(pattern, syntax: spec.syntax, caseless: spec.ignoreCase,
+                                                                 warnings: &warnings))
                 } catch let error as SluiceError {
-                    throw SluiceError(error.code, error.message)  // grep's words alone, as grep prints them
+                    if reported.insert(pattern).inserted { refused.append((origin.map { "\($0): " } ?? "") + error.message) }
                 }
             }
+            try throwRefusals(refused)
             return (translated, false)
         }
+    }
+
+    /// Per pattern line (after splitting on newlines), where it came from.
+    static func patternOrigins(_ spec: GrepSpec) -> [String?] {
+        spec.patternBytes.indices.flatMap { index in
+            let origin = index < spec.patternOrigins.count ? spec.patternOrigins[index] : nil
+            return Array(repeating: origin, count: spec.patternBytes[index].count { $0 == 0x0A } + 1)
+        }
+    }
+
+    /// One usage error for the patterns refused (the first, then the others), none if none.
+    static func throwRefusals(_ refused: [String]) throws {
+        guard let first = refused.first else { return }
+        var error = SluiceError(.usage, first)
+        error.others = Array(refused.dropFirst())
+        throw error
     }
 
     /// The matcher for `spec`, and a short description for `--explain`.
@@ -76,13 +101,23 @@ public enum MatcherBuilder {
             return (CandidateLinesMatcher(manyLiterals, checks: checks),
                     "\(patterns.count) literals\(folded): candidate lines by one Aho-Corasick pass, checked by \(checks.count) PCRE2 JIT pattern\(checks.count == 1 ? "" : "s")")
         }
-        for pattern in patterns where !literal {
-            if let (why, offset) = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) {
-                // -P in the first (or only) grep stage: grep's words, PCRE2's message alone, as
-                // scripts see them from grep -P; a later stage of -p names itself.
-                if spec.syntax == .perl && (place == "-e" || place == "grep stage 1") { throw SluiceError(.usage, why) }
-                throw SluiceError(.usage, place: place, "invalid regular expression '\(String(decoding: pattern, as: UTF8.self))': \(why) at offset \(offset)")
+        if !literal {
+            // -P in the first (or only) grep stage: grep's words, PCRE2's message alone (after
+            // `FILE:LINE: ` for a -f line), each refused pattern once; a later stage of -p
+            // names itself and the pattern.
+            let grepWords = spec.syntax == .perl && (place == "-e" || place == "grep stage 1")
+            var refused: [String] = []
+            var reported = Set<[UInt8]>()
+            let origins = spec.syntax == .perl ? patternOrigins(spec) : []
+            for (index, pattern) in patterns.enumerated() {
+                guard let (why, offset) = RegexMatcher.compileError(pattern, caseless: spec.ignoreCase) else { continue }
+                if !grepWords {
+                    throw SluiceError(.usage, place: place, "invalid regular expression '\(String(decoding: pattern, as: UTF8.self))': \(why) at offset \(offset)")
+                }
+                let origin = index < origins.count ? origins[index] : nil
+                if reported.insert(pattern).inserted { refused.append((origin.map { "\($0): " } ?? "") + why) }
             }
+            try throwRefusals(refused)
         }
         if !literal && patterns.count >= Self.keyedThreshold {
             return try keyedMatcher(patterns, spec: spec, place: place)

@@ -6,6 +6,9 @@ public struct GrepSpec: Sendable, Equatable {
     /// The patterns as given: bytes, as grep reads its arguments and pattern files (a byte
     /// that is not UTF-8, `caf\xe9`, is a byte to match, never U+FFFD).
     public var patternBytes: [[UInt8]]
+    /// Where each of `patternBytes` came from, for messages: `FILE:LINE` for a line of a `-f`
+    /// file, nil for `-e` (empty: nil for all), as grep names a pattern it refuses.
+    public var patternOrigins: [String?] = []
     /// The patterns as text (bytes that are not UTF-8 shown as U+FFFD): for messages and
     /// for callers that build a spec from text.
     public var patterns: [String] {
