@@ -310,7 +310,9 @@ struct SluiceCommand {
             }
             if let batchSize {
                 guard let size = Int(batchSize), size > 0 else {
-                    throw SluiceError(.usage, place: "--batch-size", "must be a number of lines, at least 1, not '\(batchSize)'")
+                    // A grep user's -b (byte offset) lands here: say what -b is in sluice.
+                    throw SluiceError(.usage, place: "--batch-size", "must be a number of lines, at least 1, not '\(batchSize)' "
+                                      + "(in sluice -b is --batch-size; grep's -b, --byte-offset, is not supported)")
                 }
                 spec.batch.size = size
             }
