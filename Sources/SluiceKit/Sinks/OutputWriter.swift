@@ -86,6 +86,9 @@ func writeFully(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, name: String,
         }
         if n < 0 {
             if Int32(-n) == EPIPE { throw SluiceError.closedOutput }
+            // Standard output: grep's words ("grep: write error: No space left on device"),
+            // which scripts match; a named output keeps its name.
+            if name == "(standard output)" { throw SluiceError(.output, "write error: \(SluiceError.systemReason(Int32(-n)))") }
             throw SluiceError(.output, place: name, "write failed: \(SluiceError.systemReason(Int32(-n)))")
         }
         offset += n
