@@ -281,4 +281,28 @@ import Testing
             #expect(sluice.stderr.replacingOccurrences(of: "sluice", with: "grep") == grep.stderr, "\(arguments): \(sluice.stderr)")
         }
     }
+
+    /// GNU grep's in-eq-out-infloop: reading the file stdout appends to is refused (exit 2)
+    /// unless at most a name, a count or one line is written per input (-q, -c, -l, -L, -m1).
+    @Test("input that is also the output: refused as grep refuses it, and let through where grep lets it")
+    func inputIsAlsoTheOutput() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        for operand in ["out", "-", ""] {
+            for flags in [[], ["-q"], ["-m1"], ["-l"], ["-L"], ["-c"], ["-2"]] {
+                var statuses: [Int32] = []
+                for program in ["grep", "\"$SLUICE\""] {  // Shell.bash runs with LC_ALL=C
+                    let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && printf '%0200d\\n' 0 > out")
+                    try #require(made.status == 0)
+                    let run = try await Shell.bash("cd \(Shell.quote(directory.path)) && timeout 10 \(program) \(Shell.quote(flags)) 0 \(operand) < out >> out",
+                                                   timeout: .seconds(20))
+                    statuses.append(run.status)
+                    if run.status == 2 {
+                        #expect(run.stderr.hasSuffix(": input file is also the output\n"), "\(program) \(flags) \(operand): \(run.stderr)")
+                    }
+                }
+                #expect(statuses[0] == statuses[1], "\(flags) \(operand): grep \(statuses[0]), sluice \(statuses[1])")
+            }
+        }
+    }
 }

@@ -65,7 +65,9 @@ extension PipelineSpec {
     /// or `-c`, and `-m` allows more than one). Such an input is skipped with
     /// `input file is also the output` (exit 2) and the other inputs are read.
     func inputsMayNotBe(_ sink: any LineSink) -> FileIdentity? {
-        guard !quiet, !countOnly, (maxCount ?? .max) > 1 else { return nil }
+        // As grep: -q, -c, -l, -L and -m 0 or 1 write at most a name or a count (or one
+        // line) per input, so reading the output cannot run away.
+        guard !quiet, !countOnly, presentation.listFiles == nil, (maxCount ?? .max) > 1 else { return nil }
         return sink.appendedFile
     }
 }
