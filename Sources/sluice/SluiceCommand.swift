@@ -153,11 +153,11 @@ struct SluiceCommand {
                 case "skip": walk.readDevices = false
                 default: throw CommandLineError("unknown devices method")
                 }
-            case .include: walk.include.append(text(given))
-            case .exclude: walk.exclude.append(text(given))
-            case .excludeDir: walk.excludeDirectories.append(text(given))
+            case .include: walk.fileGlobs.append((text(given), true))
+            case .exclude: walk.fileGlobs.append((text(given), false))
+            case .excludeDir: walk.addExcludeDirectory(text(given))
             case .excludeFrom:
-                walk.exclude += try Self.patternFile(text(given)).filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+                walk.fileGlobs += try Self.patternFile(text(given)).filter { !$0.isEmpty }.map { (String(decoding: $0, as: UTF8.self), false) }
             case .groupSeparator: presentation.groupSeparator = given.value ?? []
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
@@ -212,7 +212,7 @@ struct SluiceCommand {
             inputs = found
             walkErrors = errors
             if fileNames == nil && !oneFile { fileNames = true }
-        } else if !walk.include.isEmpty || !walk.exclude.isEmpty {
+        } else if !walk.fileGlobs.isEmpty {
             // Without -r, --include and --exclude still filter the file operands, as in grep.
             inputs = walk.expand(operands).inputs
             if fileNames == nil && operandBytes.count > 1 { fileNames = true }

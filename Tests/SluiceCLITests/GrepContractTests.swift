@@ -120,7 +120,12 @@ import Testing
         for arguments in [["-r", "ERROR"], ["-r", "ERROR", "."], ["-rn", "ERROR", "sub"], ["-rc", "INFO"], ["-rl", "ERROR"], ["-rL", "WARN"],
                           ["-R", "ERROR"], ["-R", "ERROR", "linkdir", "link.log"], ["-r", "ERROR", "link.log"], ["-r", "ERROR", "a.log"],
                           ["-r", "--include=*.log", "ERROR"], ["-r", "--exclude=*.txt", "-c", "ERROR"], ["-r", "--exclude-dir=skip", "-l", "."],
-                          ["-rh", "-m1", "INFO"], ["-r", "-C1", "disk"], ["--exclude=a*", "ERROR", "a.log", "sub/b.txt"], ["-rZl", "INFO", "sub", "skip"]] {
+                          ["-rh", "-m1", "INFO"], ["-r", "-C1", "disk"], ["--exclude=a*", "ERROR", "a.log", "sub/b.txt"], ["-rZl", "INFO", "sub", "skip"],
+                          // GNU grep's include-exclude: the last glob that matches decides, else the first's kind;
+                          // operands also by their parts after a '/'; --exclude-dir=DIR/ is DIR.
+                          ["-rl", "--exclude=Rumpel", "--include=a*", "--exclude=a*", "."], ["-rl", "--exclude-dir=sub/", "."],
+                          ["-rl", "--include=*.txt", "--exclude=b*", "."], ["-l", "--include=sub/b.txt", ".", "a.log", "sub/b.txt"],
+                          ["-l", "--exclude=b.txt", ".", "a.log", "sub/b.txt"], ["-rl", "--exclude=*.log", "--include=c*", "."]] {
             let grep = try await Shell.run("cd \(Shell.quote(root)) && LC_ALL=C grep -a \(Shell.quote(arguments))")
             let sluice = try await Shell.run("cd \(Shell.quote(root)) && \"$SLUICE\" \(Shell.quote(arguments))")
             expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")

@@ -11,9 +11,38 @@ public struct DirectoryWalk: Sendable {
     /// grep's `-D`: nil reads devices, FIFOs and sockets met while recursing only under `-R`;
     /// true (`-D read`) always, false (`-D skip`) never.
     public var readDevices: Bool?
-    public var include: [String] = []
-    public var exclude: [String] = []
+    /// `--include` and `--exclude` globs in the order given (`include`: true for --include).
+    /// As GNU grep (gnulib's exclude): the last glob that matches a name decides; when none
+    /// does, a name is left out if the first glob given was an --include.
+    public var fileGlobs: [(glob: String, include: Bool)] = []
+    /// `--exclude-dir` globs, trailing slashes dropped as grep drops them (`dir/` is `dir`).
     public var excludeDirectories: [String] = []
+
+    public mutating func addExcludeDirectory(_ glob: String) {
+        var glob = glob
+        while glob.count > 1 && glob.hasSuffix("/") { glob.removeLast() }
+        excludeDirectories.append(glob)
+    }
+
+    /// Whether a file is left out by the --include/--exclude globs: a name met while
+    /// recursing is matched whole; a file named on the command line also by each part after
+    /// a `/` (`--include=x/a` keeps the operand `x/a`, `--exclude='*.gz'` drops `d/f.gz`).
+    func excludesFile(_ name: FileName, commandLine: Bool) -> Bool {
+        guard let first = fileGlobs.first else { return false }
+        let candidates = commandLine ? Self.unanchored(name) : [name]
+        let last = fileGlobs.last { entry in candidates.contains { $0.withCString { fnmatch(entry.glob, $0, 0) == 0 } } }
+        guard let last else { return first.include }
+        return !last.include
+    }
+
+    /// A name and each part of it after a `/` (gnulib's unanchored matching).
+    static func unanchored(_ name: FileName) -> [FileName] {
+        var parts = [name]
+        for (index, byte) in name.bytes.enumerated() where byte == slash && index + 1 < name.bytes.count && name.bytes[index + 1] != slash {
+            parts.append(FileName(Array(name.bytes[(index + 1)...])))
+        }
+        return parts
+    }
 
     public init() {}
 
@@ -35,14 +64,14 @@ public struct DirectoryWalk: Sendable {
             }
             var info = stat()
             if operand.withCString({ stat($0, &info) }) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                if matches(excludeDirectories, base(operand)) { continue }
+                if Self.unanchored(operand).contains(where: { matches(excludeDirectories, $0) })
+                    || matches(excludeDirectories, base(operand)) { continue }
                 var ancestors: [(UInt, UInt)] = [(UInt(info.st_dev), UInt(info.st_ino))]
                 walk(folder: operand, shownAs: operand.hasSuffix(Self.slash) ? operand : operand + "/", ancestors: &ancestors,
                      into: &inputs, errors: &errors)
             } else {
                 // A file named on the command line: --include/--exclude apply to it too.
-                if !include.isEmpty && !matches(include, base(operand)) { continue }
-                if matches(exclude, base(operand)) || matches(exclude, operand) { continue }
+                if excludesFile(operand, commandLine: true) { continue }
                 inputs.append(.path(operand))  // missing or unreadable: the reader reports it
             }
         }
@@ -88,14 +117,13 @@ public struct DirectoryWalk: Sendable {
                 walk(folder: path, shownAs: shown + "/", ancestors: &ancestors, into: &inputs, errors: &errors)
                 ancestors.removeLast()
             case S_IFREG:
-                if !include.isEmpty && !matches(include, entry.name) { continue }
-                if matches(exclude, entry.name) { continue }
+                if excludesFile(entry.name, commandLine: false) { continue }
                 inputs.append(.path(prefix.bytes.isEmpty ? path : shown))
             case S_IFLNK:
                 continue  // under -r, links met while recursing are not followed
             default:
                 // Devices, FIFOs, sockets: read under -R (grep's default), skipped under -r.
-                if (readDevices ?? followAllLinks) && (include.isEmpty || matches(include, entry.name)) && !matches(exclude, entry.name) {
+                if (readDevices ?? followAllLinks) && !excludesFile(entry.name, commandLine: false) {
                     inputs.append(.path(path))
                 }
             }
