@@ -354,7 +354,8 @@ struct SluiceCommand {
         let colored = colorWhen == .always
             || (colorWhen == .auto && isatty(1) != 0 && term != nil && term != "dumb" && getenv("NO_COLOR") == nil)
         if colored {
-            presentation.colors = try GrepColors(environment: getenv("GREP_COLORS").map { String(cString: $0) })
+            presentation.colors = try GrepColors(environment: getenv("GREP_COLORS").map { String(cString: $0) },
+                                                 legacy: getenv("GREP_COLOR").map { String(cString: $0) })
         }
         // As grep: -A and -B win over -C (and -NUM), whatever their order.
         presentation.afterContext = afterContext ?? bothContext

@@ -86,6 +86,7 @@ func runMain() async -> Int32 {
     }
     // Debian's grep shows its "stray \" warnings only when asked to; sluice follows it.
     let strayWarnings = getenv("DEB_GREP_ENABLE_STRAY_BACKSLASH_WARN") != nil
+    if let legacy = spec.presentation.colors?.legacyWarning { printError(legacy) }
     for warning in runner.warnings where strayWarnings || !warning.contains("stray \\") { printError(warning) }
     if command.explain {
         print(runner.explanation.joined(separator: "\n"))

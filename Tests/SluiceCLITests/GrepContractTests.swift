@@ -164,6 +164,15 @@ import Testing
             let grepSingle = try await Shell.run("\(environment) LC_ALL=C grep -a \(Shell.quote(arguments + [files[0]]))")
             expectMatchesOracle(single, grepSingle, "GREP_COLORS='\(grepColors)' sluice \(Shell.quote(arguments)) one file")
         }
+        // The deprecated GREP_COLOR: the match colour unless GREP_COLORS sets it, with grep's
+        // warning while it has an effect (GNU grep's color-colors).
+        for legacy in ["GREP_COLOR=36", "GREP_COLOR=36 GREP_COLORS=ln=35", "GREP_COLOR=36 GREP_COLORS=ms=31", "GREP_COLOR=36 GREP_COLORS=mt=32",
+                       "GREP_COLOR='1;32'", "GREP_COLOR=3x6"] {
+            let grep = try await Shell.run("unset GREP_COLORS; \(legacy) LC_ALL=C grep --color=always -n ERROR \(Shell.quote(files[0]))")
+            let sluice = try await Shell.run("unset GREP_COLORS; \(legacy) \"$SLUICE\" --color=always -n ERROR \(Shell.quote(files[0]))")
+            expectMatchesOracle(sluice, grep, legacy)
+            #expect(sluice.stderr.replacingOccurrences(of: "sluice:", with: "grep:") == grep.stderr, "\(legacy): \(sluice.stderr)")
+        }
         let never = try await Sluice.run(["--color=never", "-n", "ERROR", files[0]])
         let auto = try await Sluice.run(["--color", "-n", "ERROR", files[0]])  // stdout is a pipe: no colour
         #expect(!never.stdout.contains(0x1B) && !auto.stdout.contains(0x1B) && never.stdout == auto.stdout)

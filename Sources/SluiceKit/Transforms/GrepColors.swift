@@ -15,7 +15,39 @@ public struct GrepColors: Sendable, Equatable {
     /// `GREP_COLORS` applied over the defaults. Throws for what sluice does not do yet
     /// (whole-line colours `sl`/`cx`, `rv`), naming it; unknown capabilities are ignored, as
     /// grep ignores them.
+    /// grep's warning when the deprecated `GREP_COLOR` took effect (nil when it did not).
+    public var legacyWarning: String?
+
+    /// `legacy`: the deprecated `GREP_COLOR` (digits and `;` only, else ignored), the match
+    /// colour unless `GREP_COLORS` sets `ms`/`mc`/`mt`; while it has an effect grep warns.
+    public init(environment value: String?, legacy: String?) throws {
+        if let legacy, !legacy.isEmpty, legacy.allSatisfy({ $0 == ";" || ("0"..."9").contains($0) }) {
+            var base = GrepColors()
+            base.selectedMatch = legacy
+            base.contextMatch = legacy
+            try self.init(over: base, environment: value)
+            // grep warns while either match colour is still GREP_COLOR's.
+            if !(setByColors.contains("ms") && setByColors.contains("mc")) {
+                legacyWarning = "warning: GREP_COLOR='\(legacy)' is deprecated; use GREP_COLORS='mt=\(legacy)'"
+            }
+            return
+        }
+        try self.init(environment: value)
+    }
+
+    /// The capabilities `GREP_COLORS` set (`mt` sets `ms` and `mc`).
+    private var setByColors: Set<String> = []
+
+    private init(over base: GrepColors, environment value: String?) throws {
+        self = base
+        try apply(value)
+    }
+
     public init(environment value: String?) throws {
+        try apply(value)
+    }
+
+    private mutating func apply(_ value: String?) throws {
         guard let value, !value.isEmpty else { return }
         for item in value.split(separator: ":") {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -25,8 +57,13 @@ public struct GrepColors: Sendable, Equatable {
             case "mt":
                 selectedMatch = sgr
                 contextMatch = sgr
-            case "ms": selectedMatch = sgr
-            case "mc": contextMatch = sgr
+                setByColors.formUnion(["ms", "mc"])
+            case "ms":
+                selectedMatch = sgr
+                setByColors.insert("ms")
+            case "mc":
+                contextMatch = sgr
+                setByColors.insert("mc")
             case "fn": fileName = sgr
             case "ln": lineNumber = sgr
             case "se": separator = sgr
