@@ -162,7 +162,8 @@ struct SluiceCommand {
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
                 throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
-            case .initialTab, .nullData, .binaryFiles, .ignoreBinary:
+            case .initialTab: presentation.initialTab = true
+            case .nullData, .binaryFiles, .ignoreBinary:
                 throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
@@ -425,6 +426,7 @@ struct SluiceCommand {
           -l, --files-with-matches  print only names of FILEs with selected lines
           -c, --count               print only a count of selected lines per FILE
           -Z, --null                print 0 byte after FILE name
+          -T, --initial-tab         make tabs line up (if needed)
           -a, --text                accepted: input is always read as text (bytes)
               --color[=WHEN]        colour matches, names, numbers: never, always, auto
           -V, --version             display version information and exit

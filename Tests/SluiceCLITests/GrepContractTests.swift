@@ -319,4 +319,28 @@ import Testing
             }
         }
     }
+
+    /// grep's `-T` (refused before): a tab after a line's head (none for an empty line), line
+    /// numbers right-aligned to the digits of the file's size plus one, or 19 for a pipe and
+    /// a compressed file (as zgrep's grep sees it), with context, -o and colour (GNU grep's
+    /// initial-tab).
+    @Test("-T as grep: tabs after heads, line numbers aligned by the input's size")
+    func initialTab() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && printf 'x\\n\\n' > in && printf '%s\\n' a b c d e f g h i j > in1 "
+            + "&& seq 1 20000 > big && gzip -k in1")
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        for command in ["PROG -T '^' in", "PROG -T '^' in /dev/null", "PROG -Tn a in1 /dev/null", "PROG -Tn 1 big", "PROG -THo '[a-c]' in1",
+                        "PROG -Tn -C1 e in1", "PROG -THn --color=always e in1", "PROG -Tc a in1 in", "PROG -T -n -A1 x in",
+                        "cat in1 | PROG -Tn a", "PROG -Tn a < in1", "PROG -Tn -B2 999 big"] {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "grep"))
+            let sluice = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "\"$SLUICE\""))
+            expectMatchesOracle(sluice, grep, command)
+        }
+        let zgrep = try await Shell.bash("cd \(Shell.quote(directory.path)) && zgrep -Tn e in1.gz")
+        let sluice = try await Shell.bash("cd \(Shell.quote(directory.path)) && \"$SLUICE\" -Tn e in1.gz")
+        expectMatchesOracle(sluice, zgrep, "-Tn e in1.gz")
+    }
 }

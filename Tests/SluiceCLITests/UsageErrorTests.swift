@@ -41,7 +41,7 @@ import Testing
         ["--count=3", "x"],          // doesn't allow an argument
         ["--color=sometimes", "x"],
         ["-A", "-1", "x"],           // grep: -1: invalid context length argument
-        ["-T", "x"], ["-z", "x"],     // grep options sluice does not have: refused
+        ["-z", "x"], ["-I", "x"],     // grep options sluice does not have: refused
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
         ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
     ]

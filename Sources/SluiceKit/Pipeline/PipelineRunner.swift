@@ -107,7 +107,8 @@ public struct PipelineRunner: Sendable {
             var presentation = spec.presentation
             presentation.onlyMatching = false
             head.append(GrepLinePrinter(matcher: MatchEverything(), invert: false, presentation: presentation,
-                                        names: presentation.displayNames(spec.inputs), extractor: nil))
+                                        names: presentation.displayNames(spec.inputs), extractor: nil,
+                                        numberWidths: presentation.numberWidths(spec.inputs)))
         }
         for (index, stage) in spec.stages.enumerated() {
             switch stage {
@@ -119,7 +120,8 @@ public struct PipelineRunner: Sendable {
                     let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: grep.invert, presentation: spec.presentation,
-                                        names: spec.presentation.displayNames(spec.inputs), extractor: extractor))
+                                        names: spec.presentation.displayNames(spec.inputs), extractor: extractor,
+                                        numberWidths: spec.presentation.numberWidths(spec.inputs)))
                 } else {
                     add(LineFilter(matcher: matcher, invert: grep.invert))
                 }
@@ -379,6 +381,8 @@ public struct PipelineRunner: Sendable {
         rules.after = presentation.afterContext ?? 0
         rules.separator = presentation.groupSeparator
         rules.names = presentation.displayNames(spec.inputs)
+        rules.initialTab = presentation.initialTab
+        rules.numberWidths = presentation.numberWidths(spec.inputs)
         rules.namesShown = presentation.fileNames
         rules.nullAfterName = presentation.nullAfterName
         rules.lineNumbers = presentation.lineNumbers

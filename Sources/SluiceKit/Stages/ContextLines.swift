@@ -26,6 +26,9 @@ struct ContextRules: Sendable {
     /// grep's `--`, `--group-separator=SEP`; nil with `--no-group-separator`.
     var separator: [UInt8]? = Array("--".utf8)
     var names: [[UInt8]] = []
+    /// `-T`: a tab after each head, and per input the columns of its line numbers.
+    var initialTab = false
+    var numberWidths: [Int] = []
     var namesShown = false
     var nullAfterName = false
     var lineNumbers = false
@@ -129,9 +132,11 @@ struct ContextPrinter {
                 return countedLine
             }
             var cursor = 0  // offset of the first line of this chunk not yet written or passed
-            func head(_ lineNumber: Int, _ mark: UInt8) {
+            let width = rules.numberWidths.isEmpty ? 0 : rules.numberWidths[min(chunk.input, rules.numberWidths.count - 1)]
+            func head(_ lineNumber: Int, _ mark: UInt8, length: Int) {
                 writeLineHead(&out, name: name, nullAfterName: rules.nullAfterName,
-                              lineNumber: rules.lineNumbers ? lineNumber : nil, mark: mark, colors: colors)
+                              lineNumber: rules.lineNumbers ? lineNumber : nil, mark: mark, colors: colors,
+                              numberWidth: width, tabBeforeLength: rules.initialTab ? length : nil)
             }
             /// A line of `lineBase` (this chunk, or a held copy), as selected or context.
             func writeLine(_ lineBase: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
@@ -141,7 +146,7 @@ struct ContextPrinter {
                     // under -v, the context lines, which are the matching ones (as grep).
                     guard let extractor = rules.extractor, let scratch else { return }
                     extractor.forEachMatch(lineBase + start, length: end - start, scratch: scratch) { from, to in
-                        head(lineNumber, mark)
+                        head(lineNumber, mark, length: to - from)
                         let match = UnsafeBufferPointer(start: lineBase + start + from, count: to - from)
                         if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                         out.append(0x0A)
@@ -149,7 +154,7 @@ struct ContextPrinter {
                     }
                     return
                 }
-                head(lineNumber, mark)
+                head(lineNumber, mark, length: end - start)
                 // Matches are painted in selected lines, or (with -v) in context lines.
                 if let colors, let extractor = rules.extractor, let scratch, selectedLine != rules.invert {
                     writePaintedLine(&out, lineBase, start: start, end: end, extractor: extractor, scratch: scratch, colors: colors,

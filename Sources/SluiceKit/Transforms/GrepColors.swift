@@ -98,8 +98,15 @@ public struct GrepColors: Sendable, Equatable {
 /// The start of an output line as grep writes it: the name (and its separator, or a NUL
 /// under `-Z`), the line number and its separator; `mark` is `:` for a selected line, `-` for
 /// a context line.
+///
+/// `-T` (`tab`, with the length of what follows): the line number right-aligned in
+/// `numberWidth` columns, and a tab after the head when there is a head and the line is not
+/// empty, as grep 3.8 writes them.
 func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, lineNumber: Int?, mark: UInt8,
-                   colors: GrepColors?) {
+                   colors: GrepColors?, numberWidth: Int = 0, tabBeforeLength: Int? = nil) {
+    defer {
+        if let length = tabBeforeLength, length > 0, name != nil || lineNumber != nil { out.append(0x09) }
+    }
     if let name {
         if let colors {
             colors.paint(colors.fileName, name, into: &out)
@@ -110,7 +117,8 @@ func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, li
         }
     }
     if let lineNumber {
-        let digits = Array(String(lineNumber).utf8)
+        var digits = Array(String(lineNumber).utf8)
+        if digits.count < numberWidth { digits.insert(contentsOf: repeatElement(0x20, count: numberWidth - digits.count), at: 0) }
         if let colors {
             colors.paint(colors.lineNumber, digits, into: &out)
             colors.paint(colors.separator, CollectionOfOne(mark), into: &out)

@@ -1,5 +1,6 @@
 import CPCRE2
 import CSluiceSearch
+import Glibc
 
 /// How grep presents what it selects: file names, line numbers, only the matching parts.
 public struct GrepPresentation: Sendable, Equatable {
@@ -25,6 +26,8 @@ public struct GrepPresentation: Sendable, Equatable {
     public var colors: GrepColors?
     /// `--group-separator=SEP` (default `--`); nil with `--no-group-separator`.
     public var groupSeparator: [UInt8]? = Array("--".utf8)
+    /// `-T`: a tab after a line's head, line numbers right-aligned (`numberWidths`).
+    public var initialTab = false
 
     public enum ListFiles: Sendable, Equatable { case withMatches, withoutMatch }
 
@@ -32,6 +35,36 @@ public struct GrepPresentation: Sendable, Equatable {
 
     /// Whether selected lines are decorated (not written as they were read).
     public var decoratesLines: Bool { fileNames || lineNumbers || onlyMatching || colors != nil }
+
+    /// Per input, the columns `-T` right-aligns line numbers in, as grep 3.8 sizes them: the
+    /// digits of a regular file's size plus one, else of the largest 64-bit number (a pipe,
+    /// whose size is unknown, as a compressed file's text is to zgrep's grep); 0 without `-T`.
+    public func numberWidths(_ inputs: [InputName]) -> [Int] {
+        (inputs.isEmpty ? [.standardInput] : inputs).map { input in
+            guard initialTab else { return 0 }
+            var info = stat()
+            var regular = switch input {
+            case .standardInput: fstat(0, &info) == 0
+            case .path(let path): path.withCString { stat($0, &info) } == 0
+            }
+            regular = regular && (info.st_mode & S_IFMT) == S_IFREG
+            // Only a regular file is opened here (a FIFO's writer would see its reader come and go).
+            let fd: Int32 = switch input {
+            case .standardInput: 0
+            case .path(let path): regular ? path.withCString { open($0, O_RDONLY | O_CLOEXEC) } : -1
+            }
+            defer { if fd > 0 { close(fd) } }
+            if regular && fd >= 0 {
+                var prefix = [UInt8](repeating: 0, count: 16)
+                let n = prefix.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+                prefix = Array(prefix.prefix(max(0, n)))
+                if prefix.starts(with: [0x1F, 0x8B]) || CompressedFormat(prefix: prefix) != nil { regular = false }
+            }
+            var largest = regular ? Int64(info.st_size) : Int64.max
+            if lineNumbers && largest < Int64.max { largest += 1 }
+            return String(largest).count
+        }
+    }
 
     /// The name of each input as grep prints it.
     public func displayNames(_ inputs: [InputName]) -> [[UInt8]] {
@@ -56,9 +89,12 @@ public struct GrepLinePrinter: ChunkStep {
     /// Each input's name, when names are shown.
     let names: [[UInt8]]
     let extractor: OnlyMatching?
+    /// `-T`: per input, the columns of its line numbers.
+    let numberWidths: [Int]
 
     public init(matcher: any Matcher, invert: Bool, presentation: GrepPresentation, names: [[UInt8]],
-                extractor: OnlyMatching?) {
+                extractor: OnlyMatching?, numberWidths: [Int] = []) {
+        self.numberWidths = numberWidths
         self.matcher = matcher
         self.invert = invert
         self.presentation = presentation
@@ -73,6 +109,8 @@ public struct GrepLinePrinter: ChunkStep {
         var ends: [Int] = []
         var undecided: [SluiceError] = []
         let name: [UInt8]? = names.isEmpty ? nil : names[min(chunk.input, names.count - 1)]
+        let width = numberWidths.isEmpty ? 0 : numberWidths[min(chunk.input, numberWidths.count - 1)]
+        let tab = presentation.initialTab
         let onlyMatching = presentation.onlyMatching
         let numbers = presentation.lineNumbers
         let colors = presentation.colors
@@ -93,7 +131,7 @@ public struct GrepLinePrinter: ChunkStep {
                     if invert { ends.append(out.count); return }  // grep -o -v prints nothing
                     extractor.forEachMatch(base + start, length: newline - start, scratch: extractScratch) { from, to in
                         writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
-                                      mark: UInt8(ascii: ":"), colors: colors)
+                                      mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? to - from : nil)
                         let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
                         if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                         out.append(0x0A)
@@ -103,7 +141,7 @@ public struct GrepLinePrinter: ChunkStep {
                     return
                 }
                 writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
-                              mark: UInt8(ascii: ":"), colors: colors)
+                              mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? newline - start : nil)
                 if let colors, !invert, let extractor, let extractScratch {
                     writePaintedLine(&out, base, start: start, end: newline, extractor: extractor, scratch: extractScratch,
                                      colors: colors, sgr: colors.selectedMatch)
