@@ -474,7 +474,9 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         for _ in 0..<400 {
             let prefix = caseless ? Array("-1-".utf8) : Array("ab-".utf8)
             let needles = (0..<Int.random(in: 1...6, using: &random)).map { _ in
-                prefix + (0..<Int.random(in: 0...5, using: &random)).map { _ in Array("ab-1".utf8).randomElement(using: &random)! }
+                // Now and then a long needle: windows then overlap and are merged.
+                prefix + (0..<(Int.random(in: 0...3, using: &random) == 0 ? Int.random(in: 10...40, using: &random) : Int.random(in: 0...5, using: &random)))
+                    .map { _ in Array("ab-1".utf8).randomElement(using: &random)! }
             }
             var haystack: [UInt8] = []
             while haystack.count < Int.random(in: 0...150, using: &random) {
