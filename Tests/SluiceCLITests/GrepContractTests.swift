@@ -343,4 +343,33 @@ import Testing
         let sluice = try await Shell.bash("cd \(Shell.quote(directory.path)) && \"$SLUICE\" -Tn e in1.gz")
         expectMatchesOracle(sluice, zgrep, "-Tn e in1.gz")
     }
+
+    /// The review's unsound keys and prefilters: a literal a -P pattern does not need (text
+    /// after `(*ACCEPT)`, a `{` that is no quantifier before a top-level `|`, `(*UTF)` with
+    /// -i), alone (the prefilter) and among 8 patterns (the keyed matcher); and an empty -F
+    /// pattern among many with -i, -w or -x (it fell back to one PCRE2 alternation, too large).
+    @Test("literals a pattern does not need are never required, alone or among many")
+    func unneededLiteralsAreNotRequired() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let filler = (1...7).map { "-e zzfiller\($0)q" }.joined(separator: " ")
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && printf 'abc\\nabcdefg\\nqq}\\nfoobar{x\\n\\xe2\\x84\\xaaelvin\\n\\nword\\n' > in "
+            + "&& (seq 1 20000 | sed 's/^/w/'; echo) > words && (seq 1 50 | sed 's/^/w/'; echo x; echo; echo W3) > text")
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        // grep -P takes one pattern: among fillers that match nothing, sluice must select what
+        // grep -P selects with the pattern alone.
+        let pairs: [(grep: String, sluice: String)] = [
+            ("-P 'abc(*ACCEPT)defg' in", "-P 'abc(*ACCEPT)defg' in"), ("-P 'abc(*ACCEPT)defg' in", "-P \(filler) -e 'abc(*ACCEPT)defg' in"),
+            ("-P 'foobar{x|qq}' in", "-P 'foobar{x|qq}' in"), ("-P 'foobar{x|qq}' in", "-P \(filler) -e 'foobar{x|qq}' in"),
+            ("-P -i '(*UTF)kelvin' in", "-P -i '(*UTF)kelvin' in"), ("-P -i '(*UTF)kelvin' in", "-P -i \(filler) -e '(*UTF)kelvin' in"),
+            ("-c -F -x -f words text", "-c -F -x -f words text"), ("-c -F -i -f words text", "-c -F -i -f words text"),
+            ("-c -F -w -f words text", "-c -F -w -f words text"), ("-c -F -w -i -f words text", "-c -F -w -i -f words text"),
+        ]
+        for (grepArguments, sluiceArguments) in pairs {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.bash(cd + "grep " + grepArguments)
+            let sluice = try await Shell.bash(cd + "\"$SLUICE\" " + sluiceArguments)
+            expectMatchesOracle(sluice, grep, sluiceArguments)
+        }
+    }
 }

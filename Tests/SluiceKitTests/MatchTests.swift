@@ -228,6 +228,14 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         ("abc(?=x)|def", nil),
         ("x\\Qa|b\\E", nil),
         ("pre(?:x|y)*post", "post"),
+        // The review's: a verb gives up ((*ACCEPT) ends a match before the text after it);
+        // a `{` that is no quantifier is a literal, never a skip past a top-level `|`.
+        ("abc(*ACCEPT)defg", nil),
+        ("(*UTF)kelvin", nil),
+        ("foobar{x|qq}", nil),
+        ("x{,2}yyy", "x{,2}yyy"),
+        ("ab{2}cde", "cde"),
+        ("abcd{1,}x", "abcd"),
     ] as [(String, String?)])
     func extract(pattern: String, expected: String?) {
         #expect(RequiredLiteral.extract(from: pattern).map(text) == expected)

@@ -81,8 +81,19 @@ public enum MatcherBuilder {
         let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
         if patterns.isEmpty { return (MatchNothing(), "no line (no pattern: an empty -f file)") }
         let plain = !spec.ignoreCase && !spec.wordRegexp && !spec.lineRegexp
-        if plain && literal && patterns.contains([]) {
-            return (MatchEverything(), "every line (empty pattern)")
+        if literal && patterns.contains([]) && !spec.wordRegexp && !spec.lineRegexp {
+            return (MatchEverything(), "every line (empty pattern)")  // -i or not
+        }
+        if literal && patterns.contains([]) && patterns.count > 2 {
+            // With -w/-x the empty pattern selects some lines: its own regex beside the others'
+            // matcher (the automaton refuses an empty needle, and one alternation of 20,000
+            // words, a blank line among them, is "regular expression is too large").
+            var rest = spec
+            rest.patternBytes = patterns.filter { !$0.isEmpty }
+            rest.patternOrigins = []
+            let (others, how) = try matcher(for: rest, place: place, warnings: &warnings)
+            let empty = try regexMatcher([[]], literal: true, spec: spec, place: place).0
+            return (AnyOfMatcher([others, empty]), how + ", and the empty pattern by PCRE2 JIT")
         }
         if plain && literal && patterns.count == 1 {
             return (LiteralMatcher(patterns[0]), "literal, SIMD search over whole chunks")

@@ -28,15 +28,17 @@ public enum RequiredLiteral {
                 if let byte { current.append(byte) }
                 endRun()
                 j += 1
-            case UInt8(ascii: "{"):
-                // {n} or {n,m} with n >= 1 keeps one copy; {0,...} drops the atom.
+            case UInt8(ascii: "{") where Self.quantifierEnd(p, j) != nil:
+                // {n}, {n,} or {n,m} with n >= 1 keeps one copy; {0,...} drops the atom. A `{`
+                // that is not such a quantifier (`a{x|b}`) is a literal byte, PCRE2's reading:
+                // skipping to the next `}` had passed over a top-level `|`.
                 var k = j + 1
                 var digits: [UInt8] = []
                 while k < p.count, p[k] >= 0x30, p[k] <= 0x39 { digits.append(p[k]); k += 1 }
                 let minimum = Int(String(decoding: digits, as: UTF8.self)) ?? 0
                 if !digits.isEmpty, minimum >= 1, let byte { current.append(byte) }
                 endRun()
-                if let close = p[j...].firstIndex(of: UInt8(ascii: "}")) { j = close + 1 } else { j += 1 }
+                j = Self.quantifierEnd(p, j)!
             default:
                 if let byte { current.append(byte) } else { endRun() }
                 return j
@@ -50,6 +52,9 @@ public enum RequiredLiteral {
             case UInt8(ascii: "|"):
                 return nil
             case UInt8(ascii: "("):
+                // A verb (`(*ACCEPT)` ends the match there, `(*UTF)` with -i folds `k` with the
+                // Kelvin sign): give up.
+                if i + 1 < p.count, p[i + 1] == UInt8(ascii: "*") { return nil }
                 if i + 1 < p.count, p[i + 1] == UInt8(ascii: "?"), i + 2 < p.count,
                    p[i + 2] != UInt8(ascii: ":"), p[i + 2] != UInt8(ascii: "="), p[i + 2] != UInt8(ascii: "!"),
                    p[i + 2] != UInt8(ascii: "<"), p[i + 2] != UInt8(ascii: ">") {
@@ -91,6 +96,24 @@ public enum RequiredLiteral {
         endRun()
         guard let best = runs.max(by: { $0.count < $1.count }), best.count >= 3 else { return nil }
         return best
+    }
+
+    /// The index just past a quantifier `{n}`, `{n,}` or `{n,m}` starting at `start`, nil
+    /// when the `{` there is a literal (PCRE2 10.42, grep 3.8's: `{,m}` is a literal too).
+    static func quantifierEnd(_ p: [UInt8], _ start: Int) -> Int? {
+        var k = start + 1
+        func digits() -> Int {
+            let first = k
+            while k < p.count, p[k] >= 0x30, p[k] <= 0x39 { k += 1 }
+            return k - first
+        }
+        guard digits() > 0, k < p.count else { return nil }
+        if p[k] == UInt8(ascii: ",") {
+            k += 1
+            _ = digits()
+        }
+        guard k < p.count, p[k] == UInt8(ascii: "}") else { return nil }
+        return k + 1
     }
 
     /// The index just past the character class starting at `start` (`[`).
