@@ -520,12 +520,13 @@ size_t sluice_ac_keys(const struct sluice_ac *ac, const unsigned char *haystack,
             if (s == 0) break;
             s = ac->failure[s];
         }
+        /* Down the output chain until a pattern already found: the rest of its chain was
+           written when it was (nested keys over a long line walked it at every byte). */
         for (int32_t t = ac->ends[s] >= 0 ? s : ac->output[s]; t > 0; t = ac->output[t]) {
             int32_t p = ac->ends[t];
-            if (seen[p] != generation) {
-                seen[p] = generation;
-                found[count++] = p;
-            }
+            if (seen[p] == generation) break;
+            seen[p] = generation;
+            found[count++] = p;
         }
     }
     return count;

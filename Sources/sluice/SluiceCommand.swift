@@ -70,7 +70,7 @@ struct SluiceCommand {
                 origins.append(nil)
                 patternGiven = true
             case .file:
-                let lines = try Self.patternFile(text(given))
+                let lines = try Self.patternFile(FileName(given.value ?? []))
                 patterns += lines
                 origins += lines.indices.map { "\(text(given)):\($0 + 1)" }
                 patternGiven = true
@@ -153,11 +153,11 @@ struct SluiceCommand {
                 case "skip": walk.readDevices = false
                 default: throw CommandLineError("unknown devices method")
                 }
-            case .include: walk.fileGlobs.append((text(given), true))
-            case .exclude: walk.fileGlobs.append((text(given), false))
-            case .excludeDir: walk.addExcludeDirectory(text(given))
+            case .include: walk.fileGlobs.append((FileName(given.value ?? []), true))
+            case .exclude: walk.fileGlobs.append((FileName(given.value ?? []), false))
+            case .excludeDir: walk.addExcludeDirectory(FileName(given.value ?? []))
             case .excludeFrom:
-                walk.fileGlobs += try Self.patternFile(text(given)).filter { !$0.isEmpty }.map { (String(decoding: $0, as: UTF8.self), false) }
+                walk.fileGlobs += try Self.patternFile(FileName(given.value ?? [])).filter { !$0.isEmpty }.map { (FileName($0), false) }
             case .groupSeparator: presentation.groupSeparator = given.value ?? []
             case .noGroupSeparator: presentation.groupSeparator = nil
             case .byteOffset:
@@ -251,8 +251,8 @@ struct SluiceCommand {
 
     /// `-f FILE`: one pattern per line; a last newline ends the last pattern; an empty file
     /// is no pattern at all (nothing matches).
-    static func patternFile(_ path: String) throws -> [[UInt8]] {
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+    static func patternFile(_ path: FileName) throws -> [[UInt8]] {
+        let fd = path == "-" ? 0 : path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw CommandLineError("\(path): \(String(cString: strerror(errno)))") }
         defer { if fd != 0 { close(fd) } }
         var bytes: [UInt8] = []

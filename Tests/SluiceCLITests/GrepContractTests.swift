@@ -235,7 +235,8 @@ import Testing
         defer { directory.remove() }
         let setup = """
             cd \(Shell.quote(directory.path)) && printf 'caf\\xe9\\nCAF\\xe9 x\\ncafe\\ncaf\\xc3\\xa9\\n' > in
-            cp in $'foo\\xffbar' && mkdir d && cp in $'d/x\\xfey' && printf 'caf\\xe9\\nzz\\n' > pats
+            cp in $'foo\\xffbar' && mkdir d && cp in $'d/x\\xfey' && printf 'caf\\xe9\\nzz\\n' > pats && cp pats $'pat\\xe9'
+            mkdir inc && echo cafe > $'inc/caf\\xe9.log' && echo cafe > inc/other.log
             """
         let made = try await Shell.bash(setup)
         try #require(made.status == 0, "setup: \(made.stderr)")
@@ -245,6 +246,9 @@ import Testing
             "PROG -o $'a.\\xe9' in", "PROG -x $'caf\\xe9' in", "PROG -w -i $'caf\\xe9' in", "PROG -P $'caf\\xe9' in",
             "PROG -c $'[\\xe9]' in", "PROG -f pats in", "PROG -F \(many) -e $'caf\\xe9' in", "PROG -F -w \(many) -e $'caf\\xe9' in",
             "PROG -c caf $'foo\\xffbar' in", "PROG -r caf d", "PROG -H --label=$'l\\xe9' caf < in", "PROG -l cafe in $'foo\\xffbar'",
+            // A -f file and --include/--exclude globs by their bytes.
+            "PROG -f $'pat\\xe9' in", "PROG -r --include=$'caf\\xe9*' cafe inc", "PROG -r --exclude=$'caf\\xe9*' cafe inc",
+            "PROG -r --exclude-dir=$'d\\xe9' cafe inc",
             // The message names a missing file by its bytes.
             "{ PROG caf in $'miss\\xff'; echo \"status $?\"; } 2>&1 | sed 's/^[a-z]*: /P: /'",
         ]

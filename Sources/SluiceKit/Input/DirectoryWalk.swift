@@ -14,13 +14,13 @@ public struct DirectoryWalk: Sendable {
     /// `--include` and `--exclude` globs in the order given (`include`: true for --include).
     /// As GNU grep (gnulib's exclude): the last glob that matches a name decides; when none
     /// does, a name is left out if the first glob given was an --include.
-    public var fileGlobs: [(glob: String, include: Bool)] = []
+    public var fileGlobs: [(glob: FileName, include: Bool)] = []
     /// `--exclude-dir` globs, trailing slashes dropped as grep drops them (`dir/` is `dir`).
-    public var excludeDirectories: [String] = []
+    public var excludeDirectories: [FileName] = []
 
-    public mutating func addExcludeDirectory(_ glob: String) {
+    public mutating func addExcludeDirectory(_ glob: FileName) {
         var glob = glob
-        while glob.count > 1 && glob.hasSuffix("/") { glob.removeLast() }
+        while glob.bytes.count > 1 && glob.hasSuffix(Self.slash) { glob.bytes.removeLast() }
         excludeDirectories.append(glob)
     }
 
@@ -30,7 +30,7 @@ public struct DirectoryWalk: Sendable {
     func excludesFile(_ name: FileName, commandLine: Bool) -> Bool {
         guard let first = fileGlobs.first else { return false }
         let candidates = commandLine ? Self.unanchored(name) : [name]
-        let last = fileGlobs.last { entry in candidates.contains { $0.withCString { fnmatch(entry.glob, $0, 0) == 0 } } }
+        let last = fileGlobs.last { entry in candidates.contains { Self.fnmatches(entry.glob, $0) } }
         guard let last else { return first.include }
         return !last.include
     }
@@ -137,7 +137,12 @@ public struct DirectoryWalk: Sendable {
         return trimmed.split(separator: Self.slash).last.map { FileName(Array($0)) } ?? FileName(trimmed)
     }
 
-    private func matches(_ globs: [String], _ name: FileName) -> Bool {
-        name.withCString { name in globs.contains { fnmatch($0, name, 0) == 0 } }
+    private func matches(_ globs: [FileName], _ name: FileName) -> Bool {
+        globs.contains { Self.fnmatches($0, name) }
+    }
+
+    /// fnmatch(3) on bytes (a glob or a name need not be UTF-8).
+    static func fnmatches(_ glob: FileName, _ name: FileName) -> Bool {
+        glob.withCString { glob in name.withCString { fnmatch(glob, $0, 0) == 0 } }
     }
 }
