@@ -84,6 +84,7 @@ import Testing
         ["-A1", "-B3", "-c", "ERROR"], ["-Hn", "-C2", "error"], ["-m", "2", "-A", "5", "-n", "INFO"], ["-o", "-C1", "-E", "ERROR|WARN"],
         ["-A0", "ERROR"], ["--group-separator=##", "-B1", "ERROR"], ["--no-group-separator", "-A2", "ERROR"], ["-C", "0", "-n", "x"],
         ["-B", "100", "-n", "block"], ["-A", "50", "-Z", "-n", "Exception"], ["-C3", "-w", "-i", "fail"],
+        ["-B", "99999999999999999999", "-n", "Exception"],  // held lines across many chunks (HeldLines)
     ]
 
     @Test("context: -A, -B, -C, -NUM and separators as grep, across files and chunk boundaries", arguments: contextFlagSets)
