@@ -377,4 +377,21 @@ import Testing
             expectMatchesOracle(sluice, grep, sluiceArguments)
         }
     }
+
+    /// -o with many literal patterns, some prefixes of others: the longest at each place, as
+    /// grep's leftmost-longest (the literals run longest first, in groups of 100).
+    @Test("-o with 150 literal patterns that are prefixes of each other: grep's matches")
+    func onlyMatchingManyLiterals() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && seq 1 150 | sed 's/^/w/' > pats "
+            + "&& (for i in 1 2 3; do echo 'w1 w12 w123 w150x W15 xw149w1 w1w2w3 w99999'; done; seq 1 3000 | sed 's/^/w/' | paste -sd' ') > text")
+        try #require(made.status == 0, "setup: \(made.stderr)")
+        for flags in ["-o -F", "-o", "-o -i -F", "-o -n -F", "-o -w -F", "-c -o -F"] {
+            let cd = "cd \(Shell.quote(directory.path)) && "
+            let grep = try await Shell.bash(cd + "grep \(flags) -f pats text")
+            let sluice = try await Shell.bash(cd + "\"$SLUICE\" \(flags) -f pats text")
+            expectMatchesOracle(sluice, grep, flags)
+        }
+    }
 }

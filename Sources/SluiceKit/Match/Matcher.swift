@@ -25,6 +25,15 @@ public final class MatchScratch {
     var undecided: [SluiceError] = []
     /// `KeyedRegexesMatcher`'s working memory.
     var keyed: KeyedScratch?
+    /// The DFA matcher's working memory (`RegexMatcher.longestMatchEnd`), made on first use.
+    private var dfaScratch: DFAScratch?
+
+    func dfa() -> DFAScratch {
+        if let dfaScratch { return dfaScratch }
+        let made = DFAScratch()
+        dfaScratch = made
+        return made
+    }
 
     init(pointer: OpaquePointer? = nil, release: @escaping () -> Void = {}) {
         self.pointer = pointer

@@ -144,7 +144,12 @@ public enum MatcherBuilder {
     /// literal fast paths find lines, not where in them each match is).
     public static func onlyMatching(for spec: GrepSpec, place: String = "-e") throws -> OnlyMatching {
         var warnings: [String] = []
-        let (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
+        var (patterns, literal) = try pcrePatterns(for: spec, warnings: &warnings)
+        // Literals, longest first: PCRE2 then takes the longest of those matching at a place
+        // (POSIX's choice), with no DFA run per match (200 patterns, a line of 160,000 words:
+        // 4.8 s with one; grep 0.02 s). -w/-x can reject a longer one: the DFA decides there.
+        let longestFirst = literal && spec.syntax != .perl && !spec.wordRegexp && !spec.lineRegexp
+        if longestFirst { patterns.sort { $0.count > $1.count } }
         // In order: runs of joinable patterns, at most `checkGroupSize` in one alternation (all
         // of thousands would pass PCRE2's compiled-size limit); one that cannot be joined (a
         // back-reference's number would point into another) alone.
@@ -161,7 +166,7 @@ public enum MatcherBuilder {
         }
         if !run.isEmpty || groups.isEmpty { groups.append(run) }
         let regexes = try groups.map { try regexMatcher($0, literal: literal, spec: spec, place: place).0 }
-        return OnlyMatching(regexes: regexes, longest: spec.syntax != .perl)
+        return OnlyMatching(regexes: regexes, longest: spec.syntax != .perl && !longestFirst)
     }
 
     /// From this many regular expressions on, each runs only on the lines holding a literal

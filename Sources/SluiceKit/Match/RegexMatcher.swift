@@ -127,15 +127,13 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
 
     /// The end of the longest match that starts at `start` (PCRE2's DFA matcher, anchored
     /// there: its first result is the longest), nil when it cannot tell (a back-reference).
-    func longestMatchEnd(_ subject: UnsafePointer<UInt8>, length: Int, at start: Int) -> Int? {
-        guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
-        defer { pcre2_match_data_free_8(data) }
-        var workspace = [Int32](repeating: 0, count: 4096)
-        let rc = workspace.withUnsafeMutableBufferPointer {
-            pcre2_dfa_match_8(code, subject, length, start, UInt32(PCRE2_ANCHORED), data, nil, $0.baseAddress, $0.count)
-        }
+    func longestMatchEnd(_ subject: UnsafePointer<UInt8>, length: Int, at start: Int, scratch: MatchScratch? = nil) -> Int? {
+        // The DFA's match data and workspace, kept in the scratch when there is one (made and
+        // zeroed for each call, 16 KiB, they were most of -o's time with many matches a line).
+        let dfa = scratch.map { $0.dfa() } ?? DFAScratch()
+        let rc = pcre2_dfa_match_8(code, subject, length, start, UInt32(PCRE2_ANCHORED), dfa.data, nil, dfa.workspace, DFAScratch.workspaceCount)
         guard rc >= 0 else { return nil }
-        return pcre2_get_ovector_pointer_8(data)![1]
+        return pcre2_get_ovector_pointer_8(dfa.data)![1]
     }
 
     /// PCRE2's result for one match attempt at `offset` (captures in `data`): the JIT when it
@@ -208,5 +206,22 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             position = newline + 1
         }
         return nil
+    }
+}
+
+/// `pcre2_dfa_match`'s match data and workspace (4,096 ints), made once and reused.
+final class DFAScratch {
+    static let workspaceCount = 4096
+    let data: OpaquePointer?
+    let workspace: UnsafeMutablePointer<Int32>
+
+    init() {
+        data = pcre2_match_data_create_8(1, nil)
+        workspace = .allocate(capacity: Self.workspaceCount)
+    }
+
+    deinit {
+        pcre2_match_data_free_8(data)
+        workspace.deallocate()
     }
 }

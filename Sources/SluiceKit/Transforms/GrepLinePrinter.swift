@@ -213,15 +213,37 @@ public final class OnlyMatching: Sendable {
         return scratch
     }
 
+    /// Each regex's next match in the current line, as found from an earlier offset: still
+    /// the answer while the offset has not passed its start (nil: none to the line's end).
+    private struct NextMatches {
+        var known: [Bool]
+        var matches: [(start: Int, end: Int)?]
+    }
+
     /// The leftmost match at or after `offset` (its end the longest there when `longest`).
-    private func firstMatch(_ line: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch) -> (Int, Int)? {
+    /// With several regexes, each one's next match is kept until the offset passes it (each
+    /// was run again for every match: 200 patterns on a line of 160,000 words, 6.3 s).
+    private func firstMatch(_ line: UnsafePointer<UInt8>, length: Int, offset: Int, scratch: MatchScratch,
+                            next: inout NextMatches) -> (Int, Int)? {
         var best: (start: Int, end: Int, regex: Int)?
+        var single: (start: Int, end: Int)?
         for (index, regex) in regexes.enumerated() {
-            var gaveUp = false
-            let part = regexes.count == 1 ? scratch : scratch.parts[index]
-            guard let (start, end) = regex.match(line, length: length, offset: offset, scratch: part, gaveUp: &gaveUp) else { continue }
-            var last = end
-            if longest, let longer = regex.longestMatchEnd(line, length: length, at: start), longer > last { last = longer }
+            if regexes.count == 1 || !next.known[index] || (next.matches[index].map { $0.start < offset } ?? false) {
+                var gaveUp = false
+                let part = regexes.count == 1 ? scratch : scratch.parts[index]
+                if let (start, end) = regex.match(line, length: length, offset: offset, scratch: part, gaveUp: &gaveUp) {
+                    var last = end
+                    if longest, let longer = regex.longestMatchEnd(line, length: length, at: start, scratch: part), longer > last { last = longer }
+                    single = (start, last)
+                } else {
+                    single = nil
+                }
+                if regexes.count > 1 {  // one regex: nothing to keep (no arrays to make per line)
+                    next.matches[index] = single
+                    next.known[index] = true
+                }
+            }
+            guard let (start, last) = regexes.count == 1 ? single : next.matches[index] else { continue }
             if let current = best {
                 // Leftmost first; at one start, the longest (POSIX) or the earlier pattern (-P).
                 if start > current.start || (start == current.start && (!longest || last <= current.end)) { continue }
@@ -234,8 +256,10 @@ public final class OnlyMatching: Sendable {
     func forEachMatch(_ line: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch,
                       _ body: (Int, Int) -> Void) {
         var offset = 0
+        var next = regexes.count == 1 ? NextMatches(known: [], matches: [])
+            : NextMatches(known: Array(repeating: false, count: regexes.count), matches: Array(repeating: nil, count: regexes.count))
         while offset <= length {
-            guard let (start, last) = firstMatch(line, length: length, offset: offset, scratch: scratch) else { return }
+            guard let (start, last) = firstMatch(line, length: length, offset: offset, scratch: scratch, next: &next) else { return }
             if last == start {
                 offset = start + 1  // an empty match prints nothing, as in grep
                 continue
