@@ -176,6 +176,12 @@ struct GrepCommandLine {
                     throw UsageError(message: "invalid option -- '\(Self.shown(letter))'")
                 }
                 let spelling = "-" + Self.shown(letter)
+                // sluice's -O writes a file: inside a cluster it is most likely a typo for grep
+                // (`-ERROR` for `-e ERROR` would write a file named `R`), so it must stand first.
+                if option.key == .output && position > 2 {
+                    throw UsageError(message: "invalid option -- 'O' in '\(String(decoding: word, as: UTF8.self))': sluice's -O (--output) "
+                        + "must begin its own word (-O FILE); did you mean -e?")
+                }
                 if option.argument == .none {
                     given.append(Given(key: option.key, spelling: spelling, value: nil))
                     continue

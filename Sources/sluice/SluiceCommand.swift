@@ -296,7 +296,9 @@ struct SluiceCommand {
             if let batch = parsed.batch { spec.batch = batch }
         } else {
             let syntax = syntax ?? .basic
+            // (With context the grep stage stays: separators between files, trailing context after -m.)
             let selectsEverything = patterns == [[]] && !invert && !lineRegexp && !wordRegexp && !presentation.onlyMatching
+                && afterContext == nil && beforeContext == nil && bothContext == nil
             if !selectsEverything {
                 var grep = GrepSpec(patternBytes: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
                                     invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)

@@ -208,6 +208,7 @@ import Testing
         let setup = """
             cd \(Shell.quote(directory.path)) && mkdir d && printf 'foo\\nbar\\nfoo\\nbaz\\n' > ctx.txt
             printf 'BZh9 is a tag\\nerror here\\n' > bz.txt && printf 'x foo\\n' > small.txt && printf 'abab cdcd\\nxyxy\\n' > br.txt
+            printf 'a1\\na2\\nb\\n' > am.txt && python3 -c "print('x'*200+'y')" > bt.txt
             """
         _ = try await Shell.output(setup)
         for arguments in [["-c", "foo", "d", "small.txt"], ["-L", "zzz", "d", "small.txt"], ["-A1", "-v", "-o", "foo", "ctx.txt"],
@@ -219,12 +220,23 @@ import Testing
                           ["-m", " 1", "foo", "ctx.txt"], ["-m", "+1", "foo", "ctx.txt"], ["-A", " +1", "bar", "ctx.txt"],
                           ["-m", "1k", "foo", "ctx.txt"], ["-A", "0x1", "foo", "ctx.txt"], ["-C", "-1", "foo", "ctx.txt"],
                           // -o with back-references in two patterns: each keeps its own group numbers.
-                          ["-o", "-E", "-e", "(ab)\\1", "-e", "(cd)\\1", "-e", "xy", "br.txt"]] {
+                          ["-o", "-E", "-e", "(ab)\\1", "-e", "(cd)\\1", "-e", "xy", "br.txt"],
+                          // The second new-user trial's: -o prints nothing of a context line, even a
+                          // matching one after -m; -v with an empty pattern beside another still reads
+                          // the files; the empty pattern keeps its context; a DFA workspace that grows.
+                          ["-o", "-m1", "-A1", "a", "am.txt"], ["-o", "-n", "-m1", "-A1", "a", "am.txt"],
+                          ["-c", "-v", "-e", "zzz", "-e", "", "ctx.txt", "small.txt"], ["-A1", "", "ctx.txt", "small.txt"],
+                          ["-m1", "-A1", "", "ctx.txt"], ["-E", "-c", "(x+x+)+[^xy]", "bt.txt"]] {
             let grep = try await Shell.run("cd \(Shell.quote(directory.path)) && LC_ALL=C grep \(Shell.quote(arguments)) < ctx.txt")
             let sluice = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" \(Shell.quote(arguments)) < ctx.txt",
                                              timeout: .seconds(10))
             expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")
         }
+        // `-ERROR` (for `-e ERROR`) is -E -R -R -O R: grep refuses -O; sluice's -O must begin
+        // its own word, so no file named R is written.
+        let typo = try await Shell.run("cd \(Shell.quote(directory.path)) && \"$SLUICE\" -ERROR small.txt", timeout: .seconds(10))
+        #expect(typo.status == 2 && typo.stderr.contains("invalid option -- 'O'"), "\(typo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/R"))
     }
 
     /// Arguments are bytes: a pattern, a pattern file, a file name or a label that is not

@@ -116,13 +116,19 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     func dfaMatches(_ subject: UnsafePointer<UInt8>, length: Int) -> Bool? {
         guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
         defer { pcre2_match_data_free_8(data) }
-        var workspace = [Int32](repeating: 0, count: 4096)
-        let rc = workspace.withUnsafeMutableBufferPointer {
-            pcre2_dfa_match_8(code, subject, length, 0, 0, data, nil, $0.baseAddress, $0.count)
+        // A workspace too small for the pattern's states on this line is grown (to 4 MiB), not
+        // taken for "cannot decide": `(x+x+)+[^xy]` on 200 x's needs more than 4,096 ints.
+        var size = 4096
+        while true {
+            var workspace = [Int32](repeating: 0, count: size)
+            let rc = workspace.withUnsafeMutableBufferPointer {
+                pcre2_dfa_match_8(code, subject, length, 0, 0, data, nil, $0.baseAddress, $0.count)
+            }
+            if rc >= 0 { return true }  // 0: a match, more of them than the match data holds
+            if rc == PCRE2_ERROR_NOMATCH { return false }
+            guard rc == PCRE2_ERROR_DFA_WSSIZE || rc == PCRE2_ERROR_DFA_RECURSE, size < 1 << 20 else { return nil }
+            size *= 8
         }
-        if rc >= 0 { return true }  // 0: a match, more of them than the match data holds
-        if rc == PCRE2_ERROR_NOMATCH { return false }
-        return nil
     }
 
     /// The end of the longest match that starts at `start` (PCRE2's DFA matcher, anchored

@@ -98,7 +98,9 @@ extension PipelineSpec {
         guard case .grep(let grep) = stages.first else { return false }
         let patterns = grep.patternBytes.flatMap { $0.split(separator: 0x0A, omittingEmptySubsequences: false) }
         if patterns.isEmpty { return !grep.invert }
-        return grep.invert && patterns.contains { $0.isEmpty } && !grep.lineRegexp && !grep.wordRegexp
+        // grep's own test (keycc == 0): only when every pattern is empty; with another pattern
+        // beside the empty one grep still reads the files (and -c prints their zeros).
+        return grep.invert && patterns.allSatisfy { $0.isEmpty } && !grep.lineRegexp && !grep.wordRegexp
     }
 
     public var usesContext: Bool {

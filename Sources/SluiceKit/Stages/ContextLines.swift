@@ -145,6 +145,9 @@ struct ContextPrinter {
                 if rules.onlyMatching {
                     // Only matches, of any line written: selected ones (none under -v) and,
                     // under -v, the context lines, which are the matching ones (as grep).
+                    // Without -v a context line prints nothing, even one that matches (the
+                    // trailing context after -m: `-o -m1 -A1` printed its match).
+                    guard selectedLine || rules.invert else { return }
                     guard let extractor = rules.extractor, let scratch else { return }
                     extractor.forEachMatch(lineBase + start, length: end - start, scratch: scratch) { from, to in
                         head(lineNumber, mark, length: to - from)
