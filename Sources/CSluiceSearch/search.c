@@ -14,14 +14,23 @@ size_t sluice_count_newlines(const unsigned char *p, size_t n) {
     size_t count = 0;
     size_t i = 0;
 #if defined(__x86_64__)
+    /* Per byte lane, a count of newlines (cmpeq gives -1, subtracted), summed by psadbw before
+       a lane can pass 255 (63 rounds of 4). The movemask + popcount it replaces ran popcount
+       in software (the target's baseline has no POPCNT): 26% of -C 3's time on 1 GB. */
     const __m128i newline = _mm_set1_epi8('\n');
-    for (; i + 64 <= n; i += 64) {
-        unsigned m0 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), newline));
-        unsigned m1 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 16)), newline));
-        unsigned m2 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 32)), newline));
-        unsigned m3 = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 48)), newline));
-        uint64_t mask = (uint64_t)m0 | ((uint64_t)m1 << 16) | ((uint64_t)m2 << 32) | ((uint64_t)m3 << 48);
-        count += (size_t)__builtin_popcountll(mask);
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 64 <= n) {
+        __m128i lanes = zero;
+        size_t rounds = (n - i) / 64;
+        if (rounds > 63) rounds = 63;
+        for (size_t r = 0; r < rounds; r++, i += 64) {
+            lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), newline));
+            lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 16)), newline));
+            lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 32)), newline));
+            lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 48)), newline));
+        }
+        __m128i sums = _mm_sad_epu8(lanes, zero);
+        count += (size_t)_mm_cvtsi128_si64(sums) + (size_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
     }
 #endif
     for (; i < n; i++) count += p[i] == '\n';

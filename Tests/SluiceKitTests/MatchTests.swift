@@ -637,6 +637,26 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
     }
 }
 
+/// The SIMD newline count (`-n`, context) against a plain count: every length around the
+/// 64-byte blocks and the 63-round flush of the byte lanes, newlines dense (all of them: a lane
+/// at its most) and sparse, at every alignment.
+@Suite struct CountNewlinesTests {
+    @Test(arguments: [0, 1, 63, 64, 65, 4031, 4032, 4033, 64 * 63 * 3 + 17, 1 << 20])
+    func countsWhatAPlainLoopCounts(length: Int) {
+        var random = SeededGenerator(seed: UInt64(length) + 1)
+        for density in [0, 1, 30, 255] {  // newlines in 255: none, few, many, all
+            let bytes = (0..<(length + 3)).map { _ in
+                density == 255 || (density > 0 && Int.random(in: 0..<255, using: &random) < density) ? UInt8(0x0A) : UInt8(0x61)
+            }
+            for offset in 0...3 where offset <= bytes.count - length {
+                let expected = bytes[offset..<(offset + length)].count { $0 == 0x0A }
+                let got = bytes.withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress! + offset, length) }
+                #expect(got == expected, "length \(length), density \(density), offset \(offset)")
+            }
+        }
+    }
+}
+
 @Suite struct LiteralSearchTests {
     /// Every code path of the search, whichever this CPU would pick (an AVX2 path on a CPU
     /// without AVX2 runs SSE2, so the list is the same everywhere).
