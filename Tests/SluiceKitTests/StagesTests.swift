@@ -364,8 +364,9 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
             started.withLock { $0 += 1 }
             if i == 0 {
                 // Hold the first element until the others have had their chance (a loaded
-                // machine may take a while), then a little longer for any overshoot to show.
-                let deadline = ContinuousClock.now + .seconds(10)
+                // machine may take a while: under ThreadSanitizer with the whole suite running
+                // on 2 cores, 10 s was not enough), then a little longer for any overshoot.
+                let deadline = ContinuousClock.now + .seconds(60)
                 while started.withLock({ $0 }) < 2 + lookahead && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(5))
                 }
