@@ -685,8 +685,9 @@ func batchLines(_ batch: LineBatch) -> [String] {
         let firstBatchCame = Counter()
         let base = AsyncStream<LineChunk> { c in
             let task = Task {
+                // Two lines at once (a 10 ms pause between them could pass the 50 ms timeout
+                // on a loaded machine under ThreadSanitizer, splitting them).
                 c.yield(lines(0..<1))
-                try? await Task.sleep(for: .milliseconds(10))
                 c.yield(lines(1..<2))
                 // The next line comes only once the first batch did (or after 10 s): a fixed
                 // 700 ms was too short on a loaded machine under ThreadSanitizer.
@@ -702,7 +703,7 @@ func batchLines(_ batch: LineBatch) -> [String] {
         }
         var batches: [LineBatch] = []
         var thirdSentWhenFirstBatchCame: Bool?
-        for try await batch in base.batched(BatchPolicy(size: 100, timeout: .milliseconds(50))) {
+        for try await batch in base.batched(BatchPolicy(size: 100, timeout: .milliseconds(200))) {
             if batches.isEmpty {
                 thirdSentWhenFirstBatchCame = thirdSent.value > 0
                 firstBatchCame.increment()
