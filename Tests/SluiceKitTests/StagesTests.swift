@@ -689,9 +689,10 @@ func batchLines(_ batch: LineBatch) -> [String] {
                 // on a loaded machine under ThreadSanitizer, splitting them).
                 c.yield(lines(0..<1))
                 c.yield(lines(1..<2))
-                // The next line comes only once the first batch did (or after 10 s): a fixed
-                // 700 ms was too short on a loaded machine under ThreadSanitizer.
-                let giveUp = ContinuousClock.now + .seconds(10)
+                // The next line comes only once the first batch did (or after 60 s): a fixed
+                // 700 ms was too short on a loaded machine under ThreadSanitizer, and so was
+                // 10 s once (the whole suite under the sanitizer on 2 cores).
+                let giveUp = ContinuousClock.now + .seconds(60)
                 while firstBatchCame.value == 0 && ContinuousClock.now < giveUp {
                     try? await Task.sleep(for: .milliseconds(20))
                 }
