@@ -247,12 +247,11 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let setup = """
-            cd \(Shell.quote(directory.path)) && printf 'caf\\xe9\\nCAF\\xe9 x\\ncafe\\ncaf\\xc3\\xa9\\n' > in
+            printf 'caf\\xe9\\nCAF\\xe9 x\\ncafe\\ncaf\\xc3\\xa9\\n' > in
             cp in $'foo\\xffbar' && mkdir d && cp in $'d/x\\xfey' && printf 'caf\\xe9\\nzz\\n' > pats && cp pats $'pat\\xe9'
             mkdir inc && echo cafe > $'inc/caf\\xe9.log' && echo cafe > inc/other.log
             """
-        let made = try await Shell.bash(setup)
-        try #require(made.status == 0, "setup: \(made.stderr)")
+        try await Self.makeFiles(setup, in: directory)
         let many = (1...9).map { "-e w\($0)" }.joined(separator: " ")  // past the Aho-Corasick threshold
         let commands = [
             "PROG $'caf\\xe9' in", "PROG -F $'caf\\xe9' in", "PROG -i $'caf\\xe9' in", "PROG -E $'ca(f)\\xe9' in",
@@ -265,12 +264,7 @@ import Testing
             // The message names a missing file by its bytes.
             "{ PROG caf in $'miss\\xff'; echo \"status $?\"; } 2>&1 | sed 's/^[a-z]*: /P: /'",
         ]
-        for command in commands {
-            let cd = "cd \(Shell.quote(directory.path)) && "
-            let grep = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "LC_ALL=C grep"))
-            let sluice = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "\"$SLUICE\""), timeout: .seconds(10))
-            expectMatchesOracle(sluice, grep, command)
-        }
+        try await Self.expectGrepsOutput(commands, in: directory)
     }
 
     /// grep's `-d ACTION` and `-D ACTION` (refused before): directories and devices named as
@@ -345,17 +339,11 @@ import Testing
     func initialTab() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && printf 'x\\n\\n' > in && printf '%s\\n' a b c d e f g h i j > in1 "
-            + "&& seq 1 20000 > big && gzip -k in1")
-        try #require(made.status == 0, "setup: \(made.stderr)")
-        for command in ["PROG -T '^' in", "PROG -T '^' in /dev/null", "PROG -Tn a in1 /dev/null", "PROG -Tn 1 big", "PROG -THo '[a-c]' in1",
+        try await Self.makeFiles("printf 'x\\n\\n' > in && printf '%s\\n' a b c d e f g h i j > in1 && seq 1 20000 > big && gzip -k in1",
+                                 in: directory)
+        try await Self.expectGrepsOutput( ["PROG -T '^' in", "PROG -T '^' in /dev/null", "PROG -Tn a in1 /dev/null", "PROG -Tn 1 big", "PROG -THo '[a-c]' in1",
                         "PROG -Tn -C1 e in1", "PROG -THn --color=always e in1", "PROG -Tc a in1 in", "PROG -T -n -A1 x in",
-                        "cat in1 | PROG -Tn a", "PROG -Tn a < in1", "PROG -Tn -B2 999 big"] {
-            let cd = "cd \(Shell.quote(directory.path)) && "
-            let grep = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "grep"))
-            let sluice = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "\"$SLUICE\""))
-            expectMatchesOracle(sluice, grep, command)
-        }
+                        "cat in1 | PROG -Tn a", "PROG -Tn a < in1", "PROG -Tn -B2 999 big"], in: directory)
         let zgrep = try await Shell.bash("cd \(Shell.quote(directory.path)) && zgrep -Tn e in1.gz")
         let sluice = try await Shell.bash("cd \(Shell.quote(directory.path)) && \"$SLUICE\" -Tn e in1.gz")
         expectMatchesOracle(sluice, zgrep, "-Tn e in1.gz")
@@ -396,14 +384,27 @@ import Testing
     func onlyMatchingManyLiterals() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && seq 1 150 | sed 's/^/w/' > pats "
-            + "&& (for i in 1 2 3; do echo 'w1 w12 w123 w150x W15 xw149w1 w1w2w3 w99999'; done; seq 1 3000 | sed 's/^/w/' | paste -sd' ') > text")
+        try await Self.makeFiles("seq 1 150 | sed 's/^/w/' > pats && (for i in 1 2 3; do echo 'w1 w12 w123 w150x W15 xw149w1 w1w2w3 w99999'; "
+                                 + "done; seq 1 3000 | sed 's/^/w/' | paste -sd' ') > text", in: directory)
+        try await Self.expectGrepsOutput(["-o -F", "-o", "-o -i -F", "-o -n -F", "-o -w -F", "-c -o -F"].map { "PROG \($0) -f pats text" },
+                                         in: directory)
+    }
+
+    /// Makes files in `directory` with a bash script, which must succeed.
+    static func makeFiles(_ script: String, in directory: TemporaryDirectory) async throws {
+        let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && " + script)
         try #require(made.status == 0, "setup: \(made.stderr)")
-        for flags in ["-o -F", "-o", "-o -i -F", "-o -n -F", "-o -w -F", "-c -o -F"] {
-            let cd = "cd \(Shell.quote(directory.path)) && "
-            let grep = try await Shell.bash(cd + "grep \(flags) -f pats text")
-            let sluice = try await Shell.bash(cd + "\"$SLUICE\" \(flags) -f pats text")
-            expectMatchesOracle(sluice, grep, flags)
+    }
+
+    /// Runs each command line in `directory` (bash, LC_ALL=C) with PROG as GNU grep and as
+    /// sluice, and expects the same bytes and exit status.
+    static func expectGrepsOutput(_ commands: [String], in directory: TemporaryDirectory,
+                                  sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let cd = "cd \(Shell.quote(directory.path)) && "
+        for command in commands {
+            let grep = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "grep"))
+            let sluice = try await Shell.bash(cd + command.replacingOccurrences(of: "PROG", with: "\"$SLUICE\""), timeout: .seconds(20))
+            expectMatchesOracle(sluice, grep, command, sourceLocation: sourceLocation)
         }
     }
 }
