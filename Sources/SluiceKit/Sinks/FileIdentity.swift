@@ -22,8 +22,13 @@ public struct FileIdentity: Hashable, Sendable {
 
     /// The regular file `path` names (symlinks followed); nil if there is none.
     public init?(regularFileAt path: String) {
+        self.init(regularFileAt: FileName(path))
+    }
+
+    /// The regular file `path` names, by its bytes (symlinks followed); nil if there is none.
+    public init?(regularFileAt path: FileName) {
         var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard path.withCString({ stat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         self.init(info)
     }
 
@@ -31,10 +36,7 @@ public struct FileIdentity: Hashable, Sendable {
     init?(input: InputName) {
         switch input {
         case .standardInput: self.init(regularFileOpenOn: 0)
-        case .path(let path):
-            var info = stat()
-            guard path.withCString({ stat($0, &info) }) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-            self.init(info)
+        case .path(let path): self.init(regularFileAt: path)
         }
     }
 }
