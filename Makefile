@@ -34,8 +34,15 @@ test: deps
 	SWIFT_BACKTRACE=enable=no swift test $(SWIFT_FLAGS)
 
 # The whole suite under ThreadSanitizer (memory-limit tests are skipped: shadow memory).
+# Every report (of the test process and of the sluice processes the tests start) goes to a
+# file under .build-tsan/reports and is printed whole at the end, where CI's tail shows it.
 sanitize: deps
-	SWIFT_BACKTRACE=enable=no SLUICE_SANITIZER=thread swift test --sanitize=thread --scratch-path .build-tsan
+	@rm -rf .build-tsan/reports && mkdir -p .build-tsan/reports
+	SWIFT_BACKTRACE=enable=no SLUICE_SANITIZER=thread TSAN_OPTIONS="log_path=$(CURDIR)/.build-tsan/reports/tsan" \
+		swift test --sanitize=thread --scratch-path .build-tsan; status=$$?; \
+	if ls .build-tsan/reports/tsan.* >/dev/null 2>&1; then \
+		echo "== ThreadSanitizer reports"; cat .build-tsan/reports/tsan.*; exit 1; fi; \
+	exit $$status
 
 # The whole suite under AddressSanitizer. Leak detection is off: XCTest and the Swift runtime
 # leave objects behind at exit that LeakSanitizer reports (and its exit status 1 would read
