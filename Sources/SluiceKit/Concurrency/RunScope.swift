@@ -1,87 +1,195 @@
 import Glibc
 
-/// The owner of every task, thread and child process one pipeline run starts, so that the run
-/// joins them all before it returns (DESIGN.md §4, "one task tree").
+/// The owner of every task, thread and child process one pipeline run starts: they are all
+/// children of one task group, which the run awaits before it returns (DESIGN.md §4, "one task
+/// tree").
 ///
-/// `PipelineRunner.run` binds a scope to `RunScope.current` for the stages it drives. Every
-/// stage that starts work the task tree cannot see on its own (an unstructured `Task` that
-/// outlives one `next()`, a thread for blocking reads or writes, the thread that waits for an
-/// `--exec` child) starts it through `RunScope.task` or `RunScope.thread`, which count it in
-/// the scope of the caller, and out again when its body has returned. `join()` waits until the
-/// count is zero. Bound: nothing is stored per started item but the count.
+/// `RunScope.run` opens the group and binds the scope to `RunScope.current` for the body and
+/// everything started below it. A stage that starts work outliving one `next()` (an intake
+/// task, a task per chunk, a thread for blocking reads or writes, the threads that feed and
+/// reap an `--exec` child) starts it through `RunScope.task` or `RunScope.thread`. Both send a
+/// start request to the group's owner, which adds the work as a child task of the group: a task
+/// runs there, a thread is awaited there until its body returns. So the group, and with it the
+/// run, ends only when the body and all that work have ended.
 ///
-/// Cancellation: the scope does not cancel; the stages do (dropping an iterator cancels what it
-/// started). `join()` itself is not cancellable: a run that is cancelled still waits for its
-/// work to end, which every stage guarantees promptly (a cancelled reader leaves `poll(2)`, a
-/// cancelled `--exec` child gets SIGTERM, then SIGKILL after half a second).
+/// Bound: the start requests waiting for the owner (one per started item, taken at once) and one
+/// `ScopedTask` per task that is running; the stages bound how many they start (their slots).
+///
+/// Cancellation: cancelling the run's task cancels every child (the group's). A stage cancels
+/// what it started on its own through the `ScopedTask` handle (dropping an iterator cancels its
+/// intake). Awaiting the group is not cancellable: a cancelled run still waits for its work to
+/// end, which every stage guarantees promptly (a cancelled reader leaves `poll(2)`, a cancelled
+/// `--exec` child gets SIGTERM, then SIGKILL after half a second).
+///
+/// Outside a run (`current == nil`, the stages driven on their own in unit tests) a task is a
+/// plain unstructured task and a thread a detached thread.
 final class RunScope: Sendable {
     @TaskLocal static var current: RunScope?
 
+    typealias Start = @Sendable () async -> Void
+
     private struct State {
-        var running = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Items requested and not yet ended, plus one for the body while it runs.
+        var running = 1
+    }
+    private let state = Locked(State())
+    private let starts: AsyncStream<Start>.Continuation
+
+    private init(starts: AsyncStream<Start>.Continuation) {
+        self.starts = starts
+    }
+
+    /// Runs `body` in a new scope and returns its result once `body` and everything started in
+    /// the scope (by it, or by what it started) have ended.
+    static func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        // Unbounded as a type, bounded by use: every request is taken as soon as the owner runs,
+        // and a request exists only for an item that will run (see the type's comment).
+        let (requests, starts) = AsyncStream.makeStream(of: Start.self, bufferingPolicy: .unbounded)
+        let scope = RunScope(starts: starts)
+        let result = Locked<T?>(nil)
+        await $current.withValue(scope) {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    let value = await body()
+                    result.withLock { $0 = value }
+                    scope.leave()
+                }
+                for await start in requests {
+                    group.addTask { await start() }
+                }
+            }
+        }
+        return result.withLock { $0 }!
+    }
+
+    /// Counts one more item, or says the scope has closed (it cannot: an item is requested only
+    /// by the body or by an item, which are still counted while they request).
+    private func enter() {
+        state.withLock { state in
+            precondition(state.running > 0, "RunScope: work started after the scope ended")
+            state.running += 1
+        }
+    }
+
+    private func leave() {
+        let last = state.withLock { state -> Bool in
+            state.running -= 1
+            precondition(state.running >= 0, "RunScope left more often than entered")
+            return state.running == 0
+        }
+        if last { starts.finish() }
+    }
+
+    private func start(_ item: @escaping Start) {
+        enter()
+        starts.yield { [self] in
+            await item()
+            leave()
+        }
+    }
+
+    /// A task started as a child of the caller's run (or unstructured outside a run): its body
+    /// runs until it returns or the handle (or the run) cancels it.
+    @discardableResult
+    static func task<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> ScopedTask<T> {
+        let handle = ScopedTask<T>()
+        guard let scope = current else {
+            handle.attach(Task { handle.complete(await Result(catching: body)) })
+            return handle
+        }
+        scope.start { await handle.run(body) }
+        return handle
+    }
+
+    /// A thread (see `startDetachedThread`) that a child task of the caller's run awaits until
+    /// `body` returns (outside a run: detached).
+    static func thread(stackSize: Int, _ body: @escaping @Sendable () -> Void) {
+        guard let scope = current else {
+            startDetachedThread(stackSize: stackSize, body)
+            return
+        }
+        scope.start {
+            let ended = Completion()
+            startDetachedThread(stackSize: stackSize) {
+                body()
+                ended.complete()
+            }
+            try? await ended.wait()
+        }
+    }
+}
+
+/// The handle on a task started with `RunScope.task`: its result, and a cancel that reaches
+/// that task alone (a child of a task group cannot be cancelled by itself, so the body runs in a
+/// group of its own whose owner waits for either the body's end or the cancel).
+final class ScopedTask<Success: Sendable>: Sendable {
+    private struct State {
+        var result: Result<Success, any Error>?
+        var waiters: [CheckedContinuation<Success, any Error>] = []
+        var cancelled = false
+        /// The owner of the body's group, waiting for the body's end or a cancel.
+        var watcher: CheckedContinuation<Void, Never>?
+        /// Outside a run: the unstructured task.
+        var task: Task<Void, Never>?
     }
     private let state = Locked(State())
 
-    /// Items started and not yet ended.
-    var runningCount: Int { state.withLock { $0.running } }
-
-    func enter() {
-        state.withLock { $0.running += 1 }
-    }
-
-    func leave() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.running -= 1
-            precondition(state.running >= 0, "RunScope left more often than entered")
-            guard state.running == 0 else { return [] }
-            defer { state.waiters = [] }
-            return state.waiters
+    /// Cancels the task (as `Task.cancel`: the body sees it at its next cancellation point).
+    func cancel() {
+        let (watcher, task) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Task<Void, Never>?) in
+            state.cancelled = true
+            defer { state.watcher = nil }
+            return (state.watcher, state.task)
         }
-        for waiter in waiters { waiter.resume() }
+        watcher?.resume()
+        task?.cancel()
     }
 
-    /// Returns once everything started in this scope has ended.
-    func join() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if state.running == 0 { return true }
-                state.waiters.append(continuation)
-                return false
+    /// The body's result, once it has returned (as `Task.value`: waiting is not cancellable).
+    var value: Success {
+        get async throws {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Success, any Error>) in
+                let ready = state.withLock { state -> Result<Success, any Error>? in
+                    if let result = state.result { return result }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
             }
-            if ready { continuation.resume() }
         }
     }
 
-    /// An unstructured task counted in the caller's scope (if any) until its body returns.
-    @discardableResult
-    static func task<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Task<T, any Error> {
-        let scope = current
-        scope?.enter()
-        return Task {
-            defer { scope?.leave() }
-            return try await body()
+    fileprivate func attach(_ task: Task<Void, Never>) {
+        let cancelled = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelled
         }
+        if cancelled { task.cancel() }
     }
 
-    /// `task` for a body that cannot throw.
-    @discardableResult
-    static func task<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> Task<T, Never> {
-        let scope = current
-        scope?.enter()
-        return Task {
-            defer { scope?.leave() }
-            return await body()
+    fileprivate func complete(_ result: Result<Success, any Error>) {
+        let (waiters, watcher) = state.withLock { state -> ([CheckedContinuation<Success, any Error>], CheckedContinuation<Void, Never>?) in
+            state.result = result
+            defer { state.waiters = []; state.watcher = nil; state.task = nil }
+            return (state.waiters, state.watcher)
         }
+        for waiter in waiters { waiter.resume(with: result) }
+        watcher?.resume()
     }
 
-    /// A thread (see `startDetachedThread`) counted in the caller's scope until `body` returns.
-    static func thread(stackSize: Int, _ body: @escaping @Sendable () -> Void) {
-        let scope = current
-        scope?.enter()
-        startDetachedThread(stackSize: stackSize) {
-            body()
-            scope?.leave()
+    /// Runs `body` in the calling child task, cancelled when `cancel` is called.
+    fileprivate func run(_ body: @escaping @Sendable () async throws -> Success) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { self.complete(await Result(catching: body)) }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waits = state.withLock { state -> Bool in
+                    if state.result != nil || state.cancelled { return false }
+                    state.watcher = continuation
+                    return true
+                }
+                if !waits { continuation.resume() }
+            }
+            if state.withLock({ $0.result == nil }) { group.cancelAll() }
         }
     }
 }

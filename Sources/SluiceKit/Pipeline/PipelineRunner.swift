@@ -57,6 +57,12 @@ public struct RunReport: Sendable {
     }
 }
 
+/// A value that passes to another task while its owner waits for that task (`run`'s sink).
+private struct HandedOver<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Counters shared by the stages of one run.
 final class RunCounters: Sendable {
     let bytesRead = Atomic<Int>(0)
@@ -192,22 +198,22 @@ public struct PipelineRunner: Sendable {
 
     /// Runs to the end of input (or `-m`, `-q`, a closed output, an error, a stop request).
     ///
-    /// Every task, thread and `--exec` child the stages start belongs to this call (`RunScope`)
+    /// Every task, thread and `--exec` child the stages start is a child of this call's task group (`RunScope`)
     /// and has ended when it returns. A stop request (`stop`) ends the input at a line
     /// boundary and the run finishes as at the end of input. Cancelling the calling task ends
     /// the run early: the report says `cancelled`, the sink is aborted, never committed.
     public func run(sink: any LineSink, stop: StopRequest = StopRequest(),
                     report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
-        let scope = RunScope()
         // After a stop, the sink's writes wait a bounded time for a reader (Interrupt.write).
         let sinkInterrupt = (sink as? any ThreadedSink)?.sinkThread.interrupt
         if let sinkInterrupt { stop.register(sinkInterrupt) }
         defer { if let sinkInterrupt { stop.unregister(sinkInterrupt) } }
-        let result = await RunScope.$current.withValue(scope) {
-            await runStages(sink: sink, stop: stop, report: report)
+        // The body runs as a child of the run's group while this call awaits it: the sink
+        // still has one user at a time (LineSink's rule), which the compiler cannot see.
+        let handedOver = HandedOver(sink)
+        return await RunScope.run {
+            await runStages(sink: handedOver.value, stop: stop, report: report)
         }
-        await scope.join()
-        return result
     }
 
     private func runStages(sink: any LineSink, stop: StopRequest,

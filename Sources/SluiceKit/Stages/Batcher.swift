@@ -75,7 +75,7 @@ where Base.Element == LineChunk, C.Duration == Duration {
         // `@unchecked`: `task` and `failure` are touched only by the iterator's owner.
         let channel = BoundedChannel<LineChunk>(capacity: 2)
         let base: Base
-        var task: Task<Void, Never>?
+        var task: ScopedTask<Void>?
         var failure: (any Error)?
 
         init(base: Base) { self.base = base }

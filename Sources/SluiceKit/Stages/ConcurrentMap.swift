@@ -53,11 +53,11 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
         // `@unchecked`: `intake` is set once, by the single consumer task, before anything
         // else reads it; the channels are thread-safe.
         let sequence: ConcurrentMapSequence
-        let handles: BoundedChannel<Task<T, any Error>>
+        let handles: BoundedChannel<ScopedTask<T>>
         let results: BoundedChannel<Result<T, any Error>>
         let slots: BoundedChannel<Void>
         let running: BoundedChannel<Void>
-        var intake: Task<Void, Never>?
+        var intake: ScopedTask<Void>?
 
         init(sequence: ConcurrentMapSequence) {
             self.sequence = sequence

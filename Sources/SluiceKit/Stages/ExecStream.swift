@@ -149,7 +149,7 @@ struct ExecStreamSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
         /// Ordered: the jobs in input order. Unordered: in the order they first had output.
         let queue: BoundedChannel<ExecJob>
         let slots: BoundedChannel<Void>
-        var intake: Task<Void, Never>?
+        var intake: ScopedTask<Void>?
         var current: (job: ExecJob, lines: Int)?
         /// The intake's error, for unordered jobs still to be announced at its end.
         let failure = Locked<(any Error)?>(nil)
