@@ -115,8 +115,10 @@ func runMain() async -> Int32 {
     }
     let sink: any LineSink
     do {
-        sink = try await runner.makeSink()
+        sink = try await runner.makeSink(stop: stop)
     } catch {
+        let signal = sluice_received_signal()
+        if signal != 0, (error as? SluiceError)?.code == .interrupted { return 128 + signal }  // stopped waiting for a FIFO's reader
         printError("\(error)")
         return 2
     }

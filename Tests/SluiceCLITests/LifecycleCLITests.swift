@@ -77,6 +77,31 @@ import Testing
         #expect(result.stderr.contains("(standard output): took nothing for 2 s after the stop request"), "\(result.stderr)")
     }
 
+    /// The review's find: `-O FIFO` with no reader waited in open(2), where a SIGTERM never
+    /// reached it (the process ran until killed). Now the wait ends at a stop: exit 143, no
+    /// message, nothing left; and a reader that comes gets every line.
+    @Test("SIGTERM ends the wait for a FIFO output's reader; a reader that comes gets grep's lines")
+    func stopWhileWaitingForAFIFOReader() async throws {
+        let script = """
+            cd "$(mktemp -d)"; seq 1 20000 > in; mkfifo f
+            "$SLUICE" -e 1 -O f in 2> err & p=$!
+            sleep 1; start=$(date +%s%N); kill -TERM $p; wait $p; status=$?
+            echo "$status $(( ($(date +%s%N) - start) / 1000000 )) $(wc -c < err) $(ls -A | wc -l)"
+            "$SLUICE" -e 1 -O f in & p=$!
+            sleep 0.5; cat f > got; wait $p
+            echo "$? $(grep -c 1 in) $(wc -l < got) $(grep 1 in | cmp - got && echo same)"
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(60))
+        let lines = result.stdoutText.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.count == 2, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
+        guard lines.count == 2 else { return }
+        #expect(lines[0][0] == "143", "status \(lines[0][0])")
+        #expect((Int(lines[0][1]) ?? 99_999) < 2000, "sluice took \(lines[0][1]) ms to stop")
+        #expect(lines[0][2] == "0", "it wrote to stderr")
+        #expect(lines[0][3] == "3", "files left beside in, f and err")
+        #expect(lines[1] == ["0", lines[1][1], lines[1][1], "same"], "\(lines[1])")
+    }
+
     /// The review's find: a gzip `{n}` run whose last file's commit failed (an earlier
     /// member's write hitting the file size limit while the tail member was submitted) left
     /// that file's hidden temporary behind: `finish` had let go of the file before committing

@@ -169,13 +169,20 @@ public struct PipelineRunner: Sendable {
 
     /// Opens the output (failing before any input is read if it cannot be created, or if an
     /// input is a file it would replace: `input file is also the output`).
-    public func makeSink() async throws -> any LineSink {
+    ///
+    /// A FIFO output waits for its reader, as the shell's open does, but a stop request ends
+    /// the wait: it throws an `.interrupted` error (nothing was read or written).
+    public func makeSink(stop: StopRequest = StopRequest()) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
         let sink: any LineSink
         switch spec.output {
         case .standardOutput:
             return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
         case .file(let path):
+            // Held open until the sink has opened its own descriptor, so that a reader that
+            // came for this writer never sees an end of file in between.
+            let readerFound = try await OutputDestination.awaitFIFOReader(path, stop: stop)
+            defer { if let readerFound { close(readerFound) } }
             sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
         case .split(let template):
             if spec.countOnly {

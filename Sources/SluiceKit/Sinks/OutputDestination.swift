@@ -15,7 +15,7 @@ import Synchronization
 ///   stays a link.
 /// - **A device, a FIFO or a socket** is opened and written through: no temporary, and a
 ///   gzip name's stream goes straight through. Opening a FIFO waits for its reader, as the
-///   shell's open does. A Unix stream socket, which open(2) cannot open (the shell says
+///   shell's open does, but a stop request ends the wait (`awaitFIFOReader`). A Unix stream socket, which open(2) cannot open (the shell says
 ///   `No such device or address`), is connected to and written (as `socat - UNIX-CONNECT:`
 ///   would); a datagram socket is refused.
 ///
@@ -95,6 +95,23 @@ struct OutputDestination {
             kind = .replace(existing: nil)
         } else {
             throw SluiceError(.output, place: name, "cannot create file: \(SluiceError.systemReason(errno))")
+        }
+    }
+
+    /// For an output that is a FIFO: waits until it has a reader and returns a descriptor
+    /// open for writing on it (the caller closes it once its own is open); nil for any other
+    /// output. The shell's open(2) would wait where no signal handler of ours can end it: here
+    /// a non-blocking open is retried every 50 ms (ENXIO: no reader yet), and a stop request
+    /// ends the wait with an `.interrupted` error.
+    static func awaitFIFOReader(_ name: String, stop: StopRequest) async throws -> Int32? {
+        var info = stat()
+        guard ownDescriptor(name) == nil, stat(name, &info) == 0, info.st_mode & S_IFMT == S_IFIFO else { return nil }
+        while true {
+            let fd = Glibc.open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+            if fd >= 0 { return fd }
+            guard errno == ENXIO || errno == EINTR else { return nil }  // the sink's own open reports it
+            if stop.isRequested { throw SluiceError(.interrupted, place: name, "stopped while waiting for a reader") }
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 
