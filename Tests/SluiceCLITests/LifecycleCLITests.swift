@@ -77,6 +77,23 @@ import Testing
         #expect(result.stderr.contains("(standard output): took nothing for 2 s after the stop request"), "\(result.stderr)")
     }
 
+    /// The review's find: a "regular" file that blocks on read (tracefs's `trace_pipe`, which
+    /// waits for a trace event) was read without poll(2), so a SIGTERM never reached the
+    /// reader. Needs tracefs readable (root); elsewhere the unit test of `inputMayBlock` holds.
+    @Test("SIGTERM ends a read of trace_pipe, a pseudo-file that blocks",
+          .enabled(if: access("/sys/kernel/tracing/trace_pipe", R_OK) == 0, "needs a readable tracefs"))
+    func stopWhileReadingAPseudoFileThatBlocks() async throws {
+        let script = """
+            "$SLUICE" -e sluice-test-never /sys/kernel/tracing/trace_pipe & p=$!
+            sleep 1; start=$(date +%s%N); kill -TERM $p; wait $p; status=$?
+            echo "$status $(( ($(date +%s%N) - start) / 1000000 ))"
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(60))
+        let fields = result.stdoutText.split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        #expect(fields.first == 143, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
+        #expect((fields.last ?? 99_999) < 2000, "sluice took \(fields.last ?? -1) ms to stop")
+    }
+
     /// The review's find: `-O FIFO` with no reader waited in open(2), where a SIGTERM never
     /// reached it (the process ran until killed). Now the wait ends at a stop: exit 143, no
     /// message, nothing left; and a reader that comes gets every line.

@@ -494,3 +494,27 @@ import Testing
         #expect(InputName.standardInput.description == "(standard input)")
     }
 }
+
+/// Which inputs are polled before each read (a read that may wait for ever must be reachable
+/// by a stop): pipes, and "regular" files stating no size (kernel pseudo-files such as
+/// tracefs's `trace_pipe`); never a file with bytes in it.
+@Suite struct InputMayBlockTests {
+    @Test("a pipe and a pseudo-file may block; a file with bytes may not")
+    func kinds() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        #expect(inputMayBlock(ends[0]))
+        let proc = open("/proc/self/status", O_RDONLY)
+        defer { close(proc) }
+        #expect(proc >= 0)
+        #expect(inputMayBlock(proc))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("may-block-\(getpid())").path
+        try "line\n".write(toFile: path, atomically: false, encoding: .utf8)
+        defer { unlink(path) }
+        let file = open(path, O_RDONLY)
+        defer { close(file) }
+        #expect(!inputMayBlock(file))
+        #expect(!descriptorMayBlock(proc))  // outputs keep the old rule
+    }
+}

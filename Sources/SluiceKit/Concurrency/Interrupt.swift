@@ -186,3 +186,17 @@ func descriptorMayBlock(_ fd: Int32) -> Bool {
     let type = kind.st_mode & S_IFMT
     return !(type == S_IFREG || type == S_IFBLK)
 }
+
+/// A read of the input `fd` may wait for ever: `descriptorMayBlock`, or a "regular" file that
+/// states no size, as the kernel's pseudo-files do (tracefs's `trace_pipe` blocks until an
+/// event; /proc and /sys files state 0 too). Those are polled before each read as a pipe is
+/// (poll(2) answers at once for a file that never blocks: one system call per read of a
+/// file that is usually read in one go). Outputs keep `descriptorMayBlock`: a new output file
+/// is empty, and its writes must not go through a poll loop.
+func inputMayBlock(_ fd: Int32) -> Bool {
+    var kind = stat()
+    guard fstat(fd, &kind) == 0 else { return true }
+    let type = kind.st_mode & S_IFMT
+    if type == S_IFREG { return kind.st_size == 0 }
+    return type != S_IFBLK
+}

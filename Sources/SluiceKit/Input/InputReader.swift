@@ -223,7 +223,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
         defer { if fd != 0 { close(fd) } }
         let name = input.description
-        let mayBlock = descriptorMayBlock(fd)
+        let mayBlock = inputMayBlock(fd)
         guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &notes, interrupt: interrupt, mayBlock: mayBlock) else {
             return true
         }
