@@ -193,3 +193,10 @@ final class ScopedTask<Success: Sendable>: Sendable {
         }
     }
 }
+
+extension Result where Failure == any Error {
+    /// The result of an async body, as `Result(catching:)` gives a synchronous one's.
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

@@ -153,9 +153,3 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
         }
     }
 }
-
-extension Result where Failure == any Error {
-    init(catching body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
-    }
-}

@@ -260,51 +260,6 @@ struct ContextPrinter {
     }
 }
 
-/// grep's selection for context output: the chunk passes whole, with the starts of the lines
-/// `matcher` selects (or, inverted, of the others) in `selectedStarts`; `ContextLines` writes.
-public struct GrepLineSelector: ChunkStep {
-    let matcher: any Matcher
-    let invert: Bool
-
-    public init(matcher: any Matcher, invert: Bool) {
-        self.matcher = matcher
-        self.invert = invert
-    }
-
-    public func apply(_ chunk: LineChunk) -> LineChunk {
-        var starts: [Int] = []
-        var undecided: [SluiceError] = []
-        chunk.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var scratch = matcher.makeScratch()
-            defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
-            var position = 0
-            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
-                if invert {
-                    var line = position
-                    while line < start {
-                        starts.append(line)
-                        line = lineEnd(base, from: line, count: start) + 1
-                    }
-                } else {
-                    starts.append(start)
-                }
-                position = newline + 1
-            }
-            if invert {
-                while position < buffer.count {
-                    starts.append(position)
-                    position = lineEnd(base, from: position, count: buffer.count) + 1
-                }
-            }
-        }
-        var out = chunk
-        out.selectedStarts = starts
-        out.notes += undecided
-        return out
-    }
-}
-
 /// The last lines of an input's earlier chunks not written yet, for `-B`: their bytes back to
 /// back (each with its newline), numbered consecutively. Appending a chunk's lines and
 /// dropping lines from the front cost O(1) a line, amortized: before, each chunk copied every
