@@ -1,10 +1,10 @@
 # Two entry points for a fresh machine (README "Quick start"): `make demo` and `make test`.
 # Both install the Debian packages the build needs first (idempotent; root or sudo).
 SHELL := /bin/bash
-DEB_PACKAGES := libisal-dev libpcre2-dev zlib1g-dev liblzma-dev libbz2-dev libzstd-dev
+DEB_PACKAGES := libisal-dev libpcre2-dev zlib1g-dev liblzma-dev libbz2-dev libzstd-dev libsqlite3-dev
 # Oracles and probes the tests use (bgzip from tabix, /usr/bin/time from time; xzcat, bzcat,
 # zstdcat and their grep scripts from xz-utils, bzip2, zstd).
-TEST_PACKAGES := gzip grep sed perl tabix time procps xz-utils bzip2 zstd
+TEST_PACKAGES := gzip grep sed perl tabix time procps xz-utils bzip2 zstd sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_FLAGS ?=
 

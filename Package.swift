@@ -19,7 +19,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceKit",
-            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd"]
+            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"]
         ),
         // C by concern: literal search (SIMD, Aho-Corasick), mapped input windows, child
         // processes; CSluiceMain is the executable's process-wide setup (signals, fds 0-2,
@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CLzma", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // -O sqlite:PATH: SQLite's C API (Debian's libsqlite3-dev; README, "Why these libraries").
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
     ]

@@ -42,6 +42,7 @@ struct SluiceCommand {
     var batchTimeout: String?
     var output: String?
     var overwrite = false
+    var resume = false
     var compressionLevel: String?
     var pipeline: String?
     var explain = false
@@ -173,6 +174,7 @@ struct SluiceCommand {
             case .batchTimeout: batchTimeout = text(given)
             case .output: output = text(given)
             case .overwrite: overwrite = true
+            case .resume: resume = true
             case .compressionLevel: compressionLevel = text(given)
             case .pipeline: pipeline = text(given)
             case .explain: explain = true
@@ -386,6 +388,12 @@ struct SluiceCommand {
             }
             spec.overwrite = true
         }
+        if resume {
+            guard spec.takesRows else {
+                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH)")
+            }
+            spec.resume = true
+        }
         return spec
     }
 
@@ -451,8 +459,12 @@ struct SluiceCommand {
               --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
           -O, --output=TARGET       write to FILE (FILE.gz compresses), or one file per batch
                                     with {n} or {n:W} in the name; a device, FIFO or
-                                    symlink is written through, as by > FILE
+                                    symlink is written through, as by > FILE;
+                                    sqlite:PATH[?table=NAME]: rows of an SQLite table
+                                    (default logs), a transaction per batch
               --overwrite           a {n} output may replace an earlier set of its names
+              --resume              start each input after the last line its checkpoint
+                                    says was committed (-O sqlite:PATH)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
           -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
                                     'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'

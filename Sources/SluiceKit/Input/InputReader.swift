@@ -81,6 +81,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// Chunks carry their first line's number (`firstLine`): a count of newlines on the
     /// reading thread, done only when asked (grep's `-n`).
     public var numbersLines = false
+    /// Where to start each input (by its index) instead of its first byte: after the lines
+    /// a checkpoint says were committed (`--resume`). The bytes before are read (a compressed
+    /// input must be decoded to get there) but not sent; lines are numbered on from there.
+    public var resumePoints: [Int: ResumePoint] = [:]
     /// Inputs the consumer is done with (`-m` reached in that file, `-l` answered): the reader
     /// stops reading an input whose index is below this and goes on with the next one.
     public let skipInputsBelow = InputSkip()
@@ -157,7 +161,8 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if interrupt.isStopping { break }
             interrupt.beginInput(index)
             let sender = InputChunkSender(channel: channel, input: index, marks: marksInputs,
-                                          numbersLines: numbersLines, skip: skipInputsBelow)
+                                          numbersLines: numbersLines, skip: skipInputsBelow,
+                                          resume: resumePoints[index])
             var notes: [SluiceError] = []
             guard read(input, sender: sender, framer: &framer, notes: &notes, interrupt: interrupt) else { return }
             if interrupt.isCancelled { return }
@@ -420,13 +425,23 @@ final class InputChunkSender {
     /// The input could not be opened or read at all (marked on its first chunk).
     var unreadable = false
     private var nextLine = 1
+    /// The offset of the next byte sent, in the input's bytes as read.
+    private var nextOffset = 0
+    /// Bytes still to drop before the first one sent (a resumed input).
+    private var toSkip = 0
 
-    init(channel: BoundedChannel<LineChunk>, input: Int, marks: Bool, numbersLines: Bool, skip: InputSkip) {
+    init(channel: BoundedChannel<LineChunk>, input: Int, marks: Bool, numbersLines: Bool, skip: InputSkip,
+         resume: ResumePoint? = nil) {
         self.channel = channel
         self.input = input
         self.marks = marks
         self.numbersLines = numbersLines
         self.skip = skip
+        if let resume {
+            toSkip = resume.offset
+            nextOffset = resume.offset
+            nextLine = resume.lines + 1
+        }
     }
 
     /// The consumer is done with this input: read no more of it.
@@ -435,7 +450,14 @@ final class InputChunkSender {
     /// False if the channel was cancelled.
     func send(_ chunk: LineChunk) -> Bool {
         var chunk = chunk
+        if toSkip > 0 && !chunk.isEmpty {
+            let dropped = Swift.min(toSkip, chunk.byteCount)
+            chunk = chunk.droppingFirst(dropped)
+            toSkip -= dropped
+        }
         chunk.input = input
+        chunk.inputOffset = nextOffset
+        nextOffset += chunk.byteCount
         if !sentAny {
             sentAny = true
             chunk.startsInput = marks
@@ -448,5 +470,17 @@ final class InputChunkSender {
             nextLine += lines
         }
         return channel.sendBlocking(chunk)
+    }
+}
+
+/// Where a resumed input starts: just past the lines a checkpoint committed (`offset` bytes of
+/// the input as read, holding `lines` lines).
+public struct ResumePoint: Sendable, Equatable {
+    public var offset: Int
+    public var lines: Int
+
+    public init(offset: Int, lines: Int) {
+        self.offset = offset
+        self.lines = lines
     }
 }

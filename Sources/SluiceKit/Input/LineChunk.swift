@@ -60,6 +60,12 @@ public struct LineChunk: Sendable {
     public var selectedStarts: [Int]?
     /// The selected lines this chunk's output stands for, when not one per output line.
     public var selectedLineCount: Int?
+    /// Where the chunk's first byte is in its input's bytes as read (after decompression),
+    /// set by the reader: a checkpoint's offset is counted in these.
+    public var inputOffset = 0
+    /// Per line of the chunk, where it came from (`RowSelector`): what a database row and a
+    /// checkpoint need. Kept through every cut and gathering of lines (`split`, `appendLines`).
+    public var positions: LinePositions?
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
@@ -180,6 +186,9 @@ public struct LineChunk: Sendable {
         storage = .owned([])  // the array's only reference: appended to in place
         other.withUnsafeBufferPointer { array.append(contentsOf: $0) }
         knownLineCount = knownLineCount.map { $0 + lines }
+        if positions != nil || other.positions != nil {
+            positions = (positions ?? LinePositions()).appending(other.positions ?? LinePositions())
+        }
         storage = .owned(array)
         range = 0..<array.count
     }
@@ -201,6 +210,7 @@ public struct LineChunk: Sendable {
         var tail = self
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }
+        if let positions { (head.positions, tail.positions) = positions.split(at: lines) }
         return (head, tail)
     }
 
@@ -228,7 +238,18 @@ public struct LineChunk: Sendable {
         var tail = self
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }
+        if let positions { (head.positions, tail.positions) = positions.split(at: lines) }
         return (head, tail, lines)
+    }
+
+    /// The chunk without its first `count` bytes, which end with a newline (a resumed input
+    /// starts after the lines a checkpoint has committed). Shares the buffer.
+    func droppingFirst(_ count: Int) -> LineChunk {
+        var rest = self
+        rest.range = Swift.min(range.lowerBound + count, range.upperBound)..<range.upperBound
+        rest.knownLineCount = nil
+        rest.endsWithoutNewline = endsWithoutNewline && !rest.range.isEmpty
+        return rest
     }
 
     /// The number of lines, counting newlines if no stage has.
@@ -387,5 +408,47 @@ struct LossGuardedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendabl
             }
             return chunk
         }
+    }
+}
+
+/// Where each line of a chunk came from: its input (the run's index), its number in that
+/// input, and the offset just past it in the input's bytes as read. A checkpoint after a line
+/// is (input, end, number); a database row stores the number. Bound: two integers a line of
+/// the chunk that carries it.
+public struct LinePositions: Sendable, Equatable {
+    public var inputs: [Int32] = []
+    public var numbers: [Int] = []
+    public var ends: [Int] = []
+
+    public init() {}
+
+    public var count: Int { numbers.count }
+
+    public mutating func append(input: Int, number: Int, end: Int) {
+        inputs.append(Int32(input))
+        numbers.append(number)
+        ends.append(end)
+    }
+
+    func appending(_ other: LinePositions) -> LinePositions {
+        var joined = self
+        joined.inputs += other.inputs
+        joined.numbers += other.numbers
+        joined.ends += other.ends
+        return joined
+    }
+
+    /// The first `lines` positions and the rest.
+    func split(at lines: Int) -> (LinePositions, LinePositions) {
+        let cut = Swift.min(lines, count)
+        var head = LinePositions()
+        head.inputs = Array(inputs[..<cut])
+        head.numbers = Array(numbers[..<cut])
+        head.ends = Array(ends[..<cut])
+        var tail = LinePositions()
+        tail.inputs = Array(inputs[cut...])
+        tail.numbers = Array(numbers[cut...])
+        tail.ends = Array(ends[cut...])
+        return (head, tail)
     }
 }

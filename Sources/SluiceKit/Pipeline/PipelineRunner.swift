@@ -116,11 +116,19 @@ public struct PipelineRunner: Sendable {
                                         names: presentation.displayNames(spec.inputs), extractor: nil,
                                         numberWidths: presentation.numberWidths(spec.inputs)))
         }
+        let rows = spec.takesRows
+        if rows {
+            try spec.refuseWhatRowsCannotTake()
+            if spec.stages.isEmpty { head.append(SelectedRows()) }
+        }
         for (index, stage) in spec.stages.enumerated() {
             switch stage {
             case .grep(let grep):
                 let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
-                if index == 0 && spec.usesContext {
+                if rows {
+                    add(GrepLineSelector(matcher: matcher, invert: grep.invert))
+                    add(SelectedRows())
+                } else if index == 0 && spec.usesContext {
                     add(GrepLineSelector(matcher: matcher, invert: grep.invert))
                 } else if index == 0 && spec.decoratesLines {
                     let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
@@ -159,6 +167,7 @@ public struct PipelineRunner: Sendable {
             case .standardOutput: lines.append("write    stdout\(spec.lineBuffered ? " (line-buffered)" : "")")
             case .file(let path): lines.append("write    \(path)\(path.hasSuffix(".gz") ? " (gzip)" : "") via a hidden temporary file, renamed at the end")
             case .split(let template): lines.append("write    \(template.text): one file per \(spec.batch.size) lines\(template.text.hasSuffix(".gz") ? " (gzip)" : ""), each renamed when complete")
+            case .database(let database): lines.append("write    rows into \(database): a transaction per batch, with each input's checkpoint\(spec.resume ? "; --resume: each input after its last committed line" : "")")
             }
         }
         headSteps = head
@@ -184,6 +193,12 @@ public struct PipelineRunner: Sendable {
             let readerFound = try await OutputDestination.awaitFIFOReader(path, stop: stop)
             defer { if let readerFound { close(readerFound) } }
             sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
+        case .database(let database):
+            switch database.kind {
+            case .sqlite(let path):
+                return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs),
+                                      inputNames: rowSourceNames, resume: spec.resume)
+            }
         case .split(let template):
             if spec.countOnly {
                 sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
@@ -234,7 +249,8 @@ public struct PipelineRunner: Sendable {
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules
         source.marksInputs = rules.active
-        source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers)
+        source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers) || spec.takesRows
+        source.resumePoints = (sink as? any CheckpointedSink)?.resumePoints ?? [:]
         let context = contextRules
         let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
@@ -279,7 +295,9 @@ public struct PipelineRunner: Sendable {
             policy.pieceBytes = spec.lineBuffered ? 1 : min(policy.maxBytes ?? 4 << 20, 4 << 20)
             policy.maxBytes = nil
             // -q and -m stop at a line count: let each chunk through at once, not a timeout later.
-            if spec.quiet || spec.maxCount != nil || rules.listFiles != nil {
+            if spec.takesRows {
+                // A database commits a transaction per batch: batches end after exactly -b rows.
+            } else if spec.quiet || spec.maxCount != nil || rules.listFiles != nil {
                 policy.timeout = .zero
             } else {
                 policy.exactBoundaries = false  // sinks cut files by their own line count
@@ -366,6 +384,17 @@ public struct PipelineRunner: Sendable {
         let elapsed = ContinuousClock.now - started
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return result
+    }
+
+    /// Each input's name in a row's `source`: the name as given; standard input (also when
+    /// no input is named) as `--label` names it, `(standard input)` by default.
+    var rowSourceNames: [String] {
+        let label = String(decoding: spec.presentation.standardInputLabel, as: UTF8.self)
+        let inputs = spec.inputs.isEmpty ? [InputName.standardInput] : spec.inputs
+        return inputs.map { input in
+            if case .path(let path) = input { return path.description }
+            return label
+        }
     }
 
     /// grep's per-input rules for this run (none apply with `-q`; with `--exec`, `-m` and

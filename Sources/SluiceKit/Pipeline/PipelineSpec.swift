@@ -85,6 +85,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var chunkSize = 512 * 1024
     /// Descriptor 0 was closed at start (its slot now holds /dev/null): `-` is an input error.
     public var standardInputClosed = false
+    /// `--resume`: each input starts after the last line its checkpoint says was committed.
+    public var resume = false
 
     public init() {}
 }
@@ -110,7 +112,41 @@ extension PipelineSpec {
     }
 
     public var decoratesLines: Bool {
-        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil
+        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil && !takesRows
+    }
+
+    /// The output takes rows (each line with its source, number and offset), not bytes: a
+    /// database.
+    public var takesRows: Bool {
+        if case .database = output { return true }
+        return false
+    }
+
+    /// What a row output cannot take, refused before anything is read: a row is one selected
+    /// line as read, with its source and number in their own columns.
+    func refuseWhatRowsCannotTake() throws {
+        func refuse(_ what: String) throws {
+            throw SluiceError(.usage, place: "--output", "\(output) takes the selected lines as rows; \(what) does not apply (write to a file or stdout for that)")
+        }
+        if countOnly { try refuse("-c") }
+        if quiet { try refuse("-q") }
+        if let listFiles = presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l") }
+        if presentation.onlyMatching { try refuse("-o") }
+        if presentation.afterContext != nil || presentation.beforeContext != nil { try refuse("context (-A, -B, -C)") }
+        if presentation.lineNumbers { try refuse("-n (the line_no column holds the numbers)") }
+        if presentation.colors != nil { try refuse("--color") }
+        if presentation.initialTab { try refuse("-T") }
+        if presentation.nullAfterName { try refuse("-Z") }
+        if !ordered { try refuse("--unordered (checkpoints need the lines in order)") }
+        for stage in stages.dropFirst() {
+            switch stage {
+            case .grep: try refuse("a second grep stage")
+            case .map: try refuse("--map")
+            case .exec: try refuse("--exec")
+            }
+        }
+        if case .map = stages.first { try refuse("--map") }
+        if case .exec = stages.first { try refuse("--exec") }
     }
 
 }

@@ -5,9 +5,12 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
     case file(String)
     /// One file per `linesPerFile` lines, named from a template with `{n}` or `{n:WIDTH}`.
     case split(FileNameTemplate)
+    /// Rows of a database table, a transaction per batch (`sqlite:PATH[?table=NAME]`).
+    case database(DatabaseTarget)
 
     public static func parse(_ text: String) throws -> OutputTarget {
         if text == "-" { return .standardOutput }
+        if let database = try DatabaseTarget(parsing: text) { return .database(database) }
         if text.hasPrefix("-") {
             // `sluice -o -e ERROR app.log` (grep's -o, only-matching) would write a file "-e".
             throw SluiceError(.usage, place: "--output", "'\(text)' looks like an option, not a file name "
@@ -25,6 +28,51 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
         case .standardOutput: "stdout"
         case .file(let path): path
         case .split(let template): template.text
+        case .database(let database): database.description
+        }
+    }
+}
+
+/// A database output: which database, and the table its rows go to (`logs` unless
+/// `?table=NAME` says; letters, digits and `_`, not starting with a digit).
+public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// An SQLite file (created when missing).
+        case sqlite(path: String)
+    }
+    public var kind: Kind
+    public var table: String
+
+    /// Nil when `text` names no database (a file name); throws for a database target that
+    /// is malformed.
+    init?(parsing text: String) throws {
+        guard text.hasPrefix("sqlite:") else { return nil }
+        var rest = Substring(text.dropFirst("sqlite:".count))
+        table = "logs"
+        if let question = rest.firstIndex(of: "?") {
+            let query = rest[rest.index(after: question)...]
+            rest = rest[..<question]
+            for item in query.split(separator: "&") {
+                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, pair[0] == "table" else {
+                    throw SluiceError(.usage, place: "--output", "'\(item)' in '\(text)': the one setting is table=NAME")
+                }
+                table = pair[1]
+            }
+        }
+        guard let first = table.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
+              table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            throw SluiceError(.usage, place: "--output", "table name '\(table)': letters, digits and _ only, not starting with a digit")
+        }
+        guard !rest.isEmpty else {
+            throw SluiceError(.usage, place: "--output", "'\(text)' names no database file (sqlite:PATH)")
+        }
+        kind = .sqlite(path: String(rest))
+    }
+
+    public var description: String {
+        switch kind {
+        case .sqlite(let path): "sqlite:\(path)?table=\(table)"
         }
     }
 }

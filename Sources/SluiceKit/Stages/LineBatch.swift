@@ -185,7 +185,9 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             if gathering {
                 segments[segments.count - 1].appendLines(of: chunk, lines: lines)
             } else {
-                segments.append(LineChunk(bytes: chunk.withUnsafeBufferPointer { Array($0) }, lineCount: lines))  // its own buffer
+                var gathered = LineChunk(bytes: chunk.withUnsafeBufferPointer { Array($0) }, lineCount: lines)  // its own buffer
+                gathered.positions = chunk.positions
+                segments.append(gathered)
                 gathering = true
             }
         } else {

@@ -1,0 +1,134 @@
+import Glibc
+
+/// How far an output has committed one input: the offset just past the last line committed
+/// (in the input's bytes as read, after decompression) and the number of lines up to there,
+/// with what identifies the file (device and inode when it was read, and a fingerprint of its
+/// first bytes as stored). The database sinks keep one per input in `sluice_checkpoints`, in
+/// the transaction of the batch they describe; `--resume` starts each input after its own.
+///
+/// The identity decides whether a checkpoint still speaks for the file at that name: the
+/// first `fingerprintLength` bytes must hash as they did (a log rotated or rewritten since
+/// then starts again from its first line); device and inode are recorded for finding a
+/// rotated file by them (follow mode).
+public struct Checkpoint: Sendable, Equatable {
+    /// The input's absolute path when it was read (`CheckpointSource.key`).
+    public var key: String
+    public var offset: Int
+    public var lines: Int
+    public var device: UInt64
+    public var inode: UInt64
+    /// FNV-1a (64 bits, hex) of the first `fingerprintLength` bytes of the file as stored.
+    public var fingerprint: String
+    public var fingerprintLength: Int
+
+    public init(key: String, offset: Int, lines: Int, device: UInt64, inode: UInt64, fingerprint: String, fingerprintLength: Int) {
+        self.key = key
+        self.offset = offset
+        self.lines = lines
+        self.device = device
+        self.inode = inode
+        self.fingerprint = fingerprint
+        self.fingerprintLength = fingerprintLength
+    }
+}
+
+/// One input of a run as its checkpoints name it (named files only: standard input has no
+/// place to resume from).
+public struct CheckpointSource: Sendable, Equatable {
+    /// The input's index in the run.
+    public var index: Int
+    /// The name as given (a database row's `source`).
+    public var name: String
+    /// The absolute path, the key of its checkpoint: the same file named from another folder
+    /// is the same input.
+    public var key: String
+    public var device: UInt64
+    public var inode: UInt64
+    public var fingerprint: String
+    public var fingerprintLength: Int
+
+    /// Bytes of a file's start its fingerprint covers.
+    static let fingerprintBytes = 1024
+
+    /// The named files among `inputs`, as they are now (a file that cannot be opened has no
+    /// source: it is reported when it is read).
+    public static func of(_ inputs: [InputName]) -> [CheckpointSource] {
+        inputs.enumerated().compactMap { index, input in
+            guard case .path(let path) = input else { return nil }
+            return CheckpointSource(index: index, path: path)
+        }
+    }
+
+    init?(index: Int, path: FileName) {
+        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        let (hash, length) = Self.fingerprint(fd: fd, length: Self.fingerprintBytes)
+        self.index = index
+        name = path.description
+        key = Self.absolute(path.description)
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        fingerprint = hash
+        fingerprintLength = length
+    }
+
+    /// FNV-1a over the first `length` bytes of `fd` (fewer if the file is shorter): the hash
+    /// in hex and the bytes it covers.
+    static func fingerprint(fd: Int32, length: Int) -> (String, Int) {
+        var bytes = [UInt8](repeating: 0, count: length)
+        var count = 0
+        while count < length {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + count, length - count, off_t(count)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            count += n
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes[..<count] {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return (String(repeating: "0", count: 16 - hex.count) + hex, count)
+    }
+
+    /// `path` from the root, without resolving links (a `current.log` link re-pointed is
+    /// another file, which its fingerprint tells).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (folder.hasSuffix("/") ? folder : folder + "/") + path
+    }
+
+    /// Where this input resumes after `checkpoint`: nil when the checkpoint speaks for
+    /// another file (its first bytes changed: rotated, replaced or rewritten) or one that
+    /// has become shorter than the offset (truncated in place, as copytruncate does).
+    public func resumePoint(after checkpoint: Checkpoint) -> ResumePoint? {
+        guard checkpoint.offset > 0, checkpoint.fingerprintLength > 0 else { return nil }
+        let fd = name.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let (hash, length) = Self.fingerprint(fd: fd, length: checkpoint.fingerprintLength)
+        guard length == checkpoint.fingerprintLength, hash == checkpoint.fingerprint else { return nil }
+        // A plain file: the byte before the offset ends a line, and the file reaches it.
+        var header = [UInt8](repeating: 0, count: 6)
+        let headerCount = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 6, 0) }
+        if headerCount >= 0, CompressedFormat(prefix: Array(header[..<headerCount])) == nil,
+           !(headerCount >= 2 && header[0] == 0x1F && header[1] == 0x8B) {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { return nil }
+            if Int(info.st_size) == checkpoint.offset - 1 {
+                // The last line had no newline (the reader gave it one) and the file has not
+                // grown since: it is all committed.
+                return ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines)
+            }
+            var last: UInt8 = 0
+            guard pread(fd, &last, 1, off_t(checkpoint.offset - 1)) == 1, last == 0x0A else { return nil }
+        }
+        return ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines)
+    }
+}

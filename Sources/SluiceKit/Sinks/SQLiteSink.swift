@@ -1,0 +1,250 @@
+import CSQLite
+import Glibc
+
+/// `-O sqlite:PATH[?table=NAME]`: every selected line a row of an SQLite table, one
+/// transaction per batch, each with the checkpoints of the inputs it took lines from
+/// (`sluice_checkpoints`), so a run killed at any moment and started again with `--resume`
+/// leaves every selected line in the table exactly once.
+///
+/// The database is opened, and the table created or checked, when the sink is made: a bad
+/// target fails before any input is read. The blocking work (SQLite's calls) runs on the
+/// sink's own thread (`SinkThread`); `SQLiteWriter` is that half. WAL journal with
+/// `synchronous=NORMAL`: a commit survives the process being killed (it is in the WAL);
+/// the last commits may be lost to a power failure, and then their checkpoints with them.
+public final class SQLiteSink: LineSink, ThreadedSink, CheckpointedSink {
+    private let thread = SinkThread()
+    var sinkThread: SinkThread { thread }
+    private let writer: SQLiteWriter
+    public let resumePoints: [Int: ResumePoint]
+
+    /// `sources`: the run's named inputs (rows name them; checkpoints key them). `resume`:
+    /// read their checkpoints now (`resumePoints`).
+    public init(path: String, table: String, sources: [CheckpointSource], inputNames: [String], resume: Bool) throws {
+        writer = try SQLiteWriter(path: path, table: table, sources: sources, inputNames: inputNames)
+        resumePoints = resume ? try writer.resumePoints() : [:]
+    }
+
+    public func write(_ chunk: LineChunk) async throws {
+        guard chunk.positions != nil, !chunk.isEmpty else { return }
+        try await thread.submit(weight: chunk.byteCount) { [writer] in try writer.insert(chunk) }
+    }
+
+    /// Every batch end commits (a timeout's too: it makes the lines so far visible); a
+    /// piece of a batch does not.
+    public func batchEnded(_ closing: BatchClosing) async throws {
+        guard closing != .partial else { return }
+        try await thread.submit { [writer] in try writer.commit() }
+    }
+
+    public func flushCompletely() async throws {
+        try await thread.perform { [writer] in try writer.commit() }
+    }
+
+    public func finish() async throws {
+        try await thread.finish { [writer] in
+            try writer.commit()
+            writer.close()
+        }
+    }
+
+    public func abort() async {
+        await thread.abort { [writer] in writer.rollbackAndClose() }
+    }
+}
+
+/// A sink that commits checkpoints: where each input resumes (`--resume`), by input index.
+public protocol CheckpointedSink: LineSink {
+    var resumePoints: [Int: ResumePoint] { get }
+}
+
+/// The blocking half of `SQLiteSink`: one connection, its prepared statements and the open
+/// transaction. Made by the caller, then used only on the sink's thread (`@unchecked
+/// Sendable` for that hand-over).
+final class SQLiteWriter: @unchecked Sendable {
+    /// The table's columns, as `-O sqlite:` creates them.
+    static let columns: [(name: String, type: String)] = [
+        ("id", "INTEGER"), ("source", "TEXT"), ("line_no", "INTEGER"), ("ts", "TEXT"),
+        ("level", "TEXT"), ("line", "BLOB"), ("fields", "TEXT"),
+    ]
+    static var columnsText: String {
+        columns.map { $0.name == "id" ? "id INTEGER PRIMARY KEY" : "\($0.name) \($0.type)" }.joined(separator: ", ")
+    }
+
+    let place: String
+    let table: String
+    private var db: OpaquePointer?
+    private var insertRow: OpaquePointer?
+    private var upsertCheckpoint: OpaquePointer?
+    private var inTransaction = false
+    /// Per input index: its source (named files), and its name for rows.
+    private let sources: [Int: CheckpointSource]
+    private let inputNames: [String]
+    /// Per input touched by the open transaction: the last line's (end offset, number).
+    private var reached: [Int: (end: Int, number: Int)] = [:]
+
+    init(path: String, table: String, sources: [CheckpointSource], inputNames: [String]) throws {
+        place = "sqlite:\(path)"
+        self.table = table
+        self.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.index, $0) })
+        self.inputNames = inputNames
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? "."
+        var info = stat()
+        if stat(folder, &info) != 0 {
+            throw SluiceError(.output, place: place, "cannot create the database: \(SluiceError.systemReason(errno))")
+        }
+        if stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR {
+            throw SluiceError(.output, place: place, "cannot open the database: Is a directory")
+        }
+        let status = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard status == SQLITE_OK else {
+            let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            db = nil
+            throw SluiceError(.output, place: place, "cannot open the database: \(reason)")
+        }
+        do {
+            // Other writers of the same file (several sluice processes) wait their turn.
+            sqlite3_busy_timeout(db, 30_000)
+            try execute("PRAGMA journal_mode=WAL")
+            try execute("PRAGMA synchronous=NORMAL")
+            try execute("CREATE TABLE IF NOT EXISTS \(Self.quoted(table)) (\(Self.columnsText))")
+            try checkColumns()
+            try execute("""
+                CREATE TABLE IF NOT EXISTS sluice_checkpoints (target TEXT NOT NULL, source TEXT NOT NULL, \
+                byte_offset INTEGER NOT NULL, line_no INTEGER NOT NULL, device INTEGER, inode INTEGER, \
+                fingerprint TEXT, fingerprint_length INTEGER, PRIMARY KEY (target, source))
+                """)
+            insertRow = try prepare("INSERT INTO \(Self.quoted(table)) (source, line_no, line) VALUES (?1, ?2, ?3)")
+            upsertCheckpoint = try prepare("""
+                INSERT INTO sluice_checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                ON CONFLICT (target, source) DO UPDATE SET byte_offset = excluded.byte_offset, \
+                line_no = excluded.line_no, device = excluded.device, inode = excluded.inode, \
+                fingerprint = excluded.fingerprint, fingerprint_length = excluded.fingerprint_length
+                """)
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// `"name"` (a table name is letters, digits and `_`: `DatabaseTarget` checks).
+    static func quoted(_ identifier: String) -> String { "\"\(identifier)\"" }
+
+    /// An existing table must have exactly the columns this sink writes, in order.
+    private func checkColumns() throws {
+        let info = try prepare("PRAGMA table_info(\(Self.quoted(table)))")
+        defer { sqlite3_finalize(info) }
+        var found: [(String, String)] = []
+        while sqlite3_step(info) == SQLITE_ROW {
+            found.append((String(cString: sqlite3_column_text(info, 1)), String(cString: sqlite3_column_text(info, 2)).uppercased()))
+        }
+        guard found.map(\.0) != Self.columns.map(\.name) || found.map(\.1) != Self.columns.map(\.type) else { return }
+        let have = found.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        throw SluiceError(.output, place: place, "table \(table) has the columns (\(have)); sluice writes (\(Self.columnsText)): name another table with ?table=NAME")
+    }
+
+    private func error(_ what: String) -> SluiceError {
+        let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"
+        return SluiceError(.output, place: place, "\(what): \(reason)")
+    }
+
+    private func execute(_ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw error("cannot run '\(sql.prefix(40))'") }
+    }
+
+    private func prepare(_ sql: String) throws -> OpaquePointer? {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil) == SQLITE_OK else {
+            throw error("cannot prepare '\(sql.prefix(40))'")
+        }
+        return statement
+    }
+
+    /// The committed checkpoints of this run's inputs that still speak for their files.
+    func resumePoints() throws -> [Int: ResumePoint] {
+        let query = try prepare("""
+            SELECT byte_offset, line_no, device, inode, fingerprint, fingerprint_length \
+            FROM sluice_checkpoints WHERE target = ?1 AND source = ?2
+            """)
+        defer { sqlite3_finalize(query) }
+        var points: [Int: ResumePoint] = [:]
+        for source in sources.values {
+            sqlite3_reset(query)
+            sqlite3_bind_text(query, 1, table, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(query, 2, source.key, -1, SQLITE_TRANSIENT)
+            guard sqlite3_step(query) == SQLITE_ROW else { continue }
+            let checkpoint = Checkpoint(key: source.key, offset: Int(sqlite3_column_int64(query, 0)),
+                                        lines: Int(sqlite3_column_int64(query, 1)),
+                                        device: UInt64(bitPattern: sqlite3_column_int64(query, 2)),
+                                        inode: UInt64(bitPattern: sqlite3_column_int64(query, 3)),
+                                        fingerprint: sqlite3_column_text(query, 4).map { String(cString: $0) } ?? "",
+                                        fingerprintLength: Int(sqlite3_column_int64(query, 5)))
+            if let point = source.resumePoint(after: checkpoint) { points[source.index] = point }
+        }
+        return points
+    }
+
+    /// Adds the chunk's lines (with their positions) to the open transaction.
+    func insert(_ chunk: LineChunk) throws {
+        guard let positions = chunk.positions else { return }
+        if !inTransaction {
+            try execute("BEGIN IMMEDIATE")
+            inTransaction = true
+        }
+        var index = 0
+        try chunk.forEachLine { line in
+            let input = Int(positions.inputs[index])
+            let name = inputNames[input]
+            sqlite3_reset(insertRow)
+            sqlite3_bind_text(insertRow, 1, name, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(insertRow, 2, Int64(positions.numbers[index]))
+            // An empty line is an empty blob, not NULL.
+            sqlite3_bind_blob(insertRow, 3, line.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(line.count), SQLITE_TRANSIENT)
+            guard sqlite3_step(insertRow) == SQLITE_DONE else { throw error("cannot insert a row") }
+            reached[input] = (positions.ends[index], positions.numbers[index])
+            index += 1
+        }
+    }
+
+    /// Commits the open transaction with the checkpoints of the inputs it took lines from.
+    func commit() throws {
+        guard inTransaction else { return }
+        for (input, position) in reached {
+            guard let source = sources[input] else { continue }
+            sqlite3_reset(upsertCheckpoint)
+            sqlite3_bind_text(upsertCheckpoint, 1, table, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(upsertCheckpoint, 2, source.key, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(upsertCheckpoint, 3, Int64(position.end))
+            sqlite3_bind_int64(upsertCheckpoint, 4, Int64(position.number))
+            sqlite3_bind_int64(upsertCheckpoint, 5, Int64(bitPattern: source.device))
+            sqlite3_bind_int64(upsertCheckpoint, 6, Int64(bitPattern: source.inode))
+            sqlite3_bind_text(upsertCheckpoint, 7, source.fingerprint, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(upsertCheckpoint, 8, Int64(source.fingerprintLength))
+            guard sqlite3_step(upsertCheckpoint) == SQLITE_DONE else { throw error("cannot write a checkpoint") }
+        }
+        try execute("COMMIT")
+        inTransaction = false
+        reached = [:]
+    }
+
+    func rollbackAndClose() {
+        if inTransaction { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+        inTransaction = false
+        close()
+    }
+
+    func close() {
+        sqlite3_finalize(insertRow)
+        sqlite3_finalize(upsertCheckpoint)
+        insertRow = nil
+        upsertCheckpoint = nil
+        if db != nil { sqlite3_close(db) }
+        db = nil
+    }
+}
+
+/// SQLite's "copy the bytes now" destructor, which Swift cannot import as a constant.
+let SQLITE_TRANSIENT = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
