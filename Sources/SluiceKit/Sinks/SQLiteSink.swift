@@ -78,7 +78,9 @@ final class SQLiteWriter: @unchecked Sendable {
     private var inTransaction = false
     /// Per input index: its source (named files), and its name for rows.
     private let sources: [Int: CheckpointSource]
-    private let inputNames: [String]
+    /// Per input index, its name for rows as a C string (bound without a copy).
+    private let sourceNames: [UnsafeMutablePointer<CChar>]
+    private var boundInput = -1
     /// Per input touched by the open transaction: the last line's (end offset, number).
     private var reached: [Int: (end: Int, number: Int)] = [:]
 
@@ -86,7 +88,7 @@ final class SQLiteWriter: @unchecked Sendable {
         place = "sqlite:\(path)"
         self.table = table
         self.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.index, $0) })
-        self.inputNames = inputNames
+        sourceNames = inputNames.map { strdup($0)! }
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? "."
         var info = stat()
@@ -128,7 +130,10 @@ final class SQLiteWriter: @unchecked Sendable {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        for name in sourceNames { free(name) }
+    }
 
     /// `"name"` (a table name is letters, digits and `_`: `DatabaseTarget` checks).
     static func quoted(_ identifier: String) -> String { "\"\(identifier)\"" }
@@ -197,16 +202,22 @@ final class SQLiteWriter: @unchecked Sendable {
         var index = 0
         try chunk.forEachLine { line in
             let input = Int(positions.inputs[index])
-            let name = inputNames[input]
             sqlite3_reset(insertRow)
-            sqlite3_bind_text(insertRow, 1, name, -1, SQLITE_TRANSIENT)
+            if input != boundInput {
+                // Bindings outlive a reset: the source is bound again only when it changes,
+                // without a copy (the names live as long as the statement).
+                boundInput = input
+                sqlite3_bind_text(insertRow, 1, sourceNames[input], -1, nil)
+            }
             sqlite3_bind_int64(insertRow, 2, Int64(positions.numbers[index]))
-            // An empty line is an empty blob, not NULL.
-            sqlite3_bind_blob(insertRow, 3, line.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(line.count), SQLITE_TRANSIENT)
+            // The line's bytes stay put until the step returns: no copy. An empty line is an
+            // empty blob, not NULL.
+            sqlite3_bind_blob(insertRow, 3, line.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(line.count), nil)
             guard sqlite3_step(insertRow) == SQLITE_DONE else { throw error("cannot insert a row") }
             reached[input] = (positions.ends[index], positions.numbers[index])
             index += 1
         }
+        sqlite3_bind_null(insertRow, 3)  // the chunk's buffer goes away
     }
 
     /// Commits the open transaction with the checkpoints of the inputs it took lines from.
