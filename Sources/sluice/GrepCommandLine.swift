@@ -27,7 +27,7 @@ struct GrepCommandLine {
         case groupSeparator, noGroupSeparator, byteOffset, initialTab, nullData
         case directories, devices, binaryFiles, ignoreBinary, excludeFrom
         // sluice's own
-        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume
+        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint
         case compressionLevel, pipeline, explain, stats, map, exec
     }
 
@@ -88,6 +88,7 @@ struct GrepCommandLine {
         Option(key: .output, short: UInt8(ascii: "O"), long: ["output"], argument: .required),
         Option(key: .overwrite, short: nil, long: ["overwrite"], argument: .none),
         Option(key: .resume, short: nil, long: ["resume"], argument: .none),
+        Option(key: .checkpoint, short: nil, long: ["checkpoint"], argument: .required),
         Option(key: .compressionLevel, short: nil, long: ["compression-level"], argument: .required),
         Option(key: .pipeline, short: UInt8(ascii: "p"), long: ["pipeline"], argument: .required),
         Option(key: .explain, short: nil, long: ["explain"], argument: .none),
@@ -223,7 +224,7 @@ struct GrepCommandLine {
 
     /// sluice's own options (not grep's).
     static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
-                                      .resume, .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
+                                      .resume, .checkpoint, .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

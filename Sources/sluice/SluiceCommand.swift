@@ -43,6 +43,7 @@ struct SluiceCommand {
     var output: String?
     var overwrite = false
     var resume = false
+    var checkpoint: String?
     var compressionLevel: String?
     var pipeline: String?
     var explain = false
@@ -175,6 +176,7 @@ struct SluiceCommand {
             case .output: output = text(given)
             case .overwrite: overwrite = true
             case .resume: resume = true
+            case .checkpoint: checkpoint = text(given)
             case .compressionLevel: compressionLevel = text(given)
             case .pipeline: pipeline = text(given)
             case .explain: explain = true
@@ -388,9 +390,16 @@ struct SluiceCommand {
             }
             spec.overwrite = true
         }
+        if let checkpoint {
+            guard case .split = spec.output else {
+                throw SluiceError(.usage, place: "--checkpoint", "applies to a {n} output (-O 'NAME-{n}.log'); a database keeps its checkpoints in its own table")
+            }
+            guard !checkpoint.isEmpty else { throw SluiceError(.usage, place: "--checkpoint", "names no file") }
+            spec.checkpointPath = checkpoint
+        }
         if resume {
             guard spec.takesRows else {
-                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH)")
+                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)")
             }
             spec.resume = true
         }
@@ -463,8 +472,10 @@ struct SluiceCommand {
                                     sqlite:PATH[?table=NAME]: rows of an SQLite table
                                     (default logs), a transaction per batch
               --overwrite           a {n} output may replace an earlier set of its names
+              --checkpoint=FILE     with a {n} output: each input's position, written
+                                    after each file is complete
               --resume              start each input after the last line its checkpoint
-                                    says was committed (-O sqlite:PATH)
+                                    says was committed (-O sqlite:PATH, --checkpoint)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
           -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
                                     'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'

@@ -173,7 +173,7 @@ struct SQLiteOutputTests {
             (["-c", "ERROR", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; -c does not apply (write to a file or stdout for that)"),
             (["-n", "ERROR", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; -n (the line_no column holds the numbers) does not apply (write to a file or stdout for that)"),
             (["ERROR", "--exec", "cat", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; --exec does not apply (write to a file or stdout for that)"),
-            (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH)"),
+            (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)"),
         ]
         for (arguments, message) in cases {
             let result = try await Sluice.run(arguments, currentDirectory: directory.path)

@@ -465,3 +465,20 @@ extension Array {
         }
     }
 }
+
+/// The `--checkpoint` file's text: written, read back, escaped names.
+@Suite struct CheckpointFileTests {
+    @Test("round trip, with a name holding a space, a backslash and a newline")
+    func roundTrip() throws {
+        var file = CheckpointFile()
+        file.nextFile = 12
+        file.checkpoints = [
+            Checkpoint(key: "/var/log/a b\\c\nd.log", offset: 123, lines: 4, device: 2049, inode: 99, fingerprint: "00ff00ff00ff00ff", fingerprintLength: 1024),
+            Checkpoint(key: "/x", offset: 0, lines: 0, device: 0, inode: 0, fingerprint: "0000000000000000", fingerprintLength: 0),
+        ]
+        let parsed = try CheckpointFile.parse(Array(file.text.utf8), path: "ck")
+        #expect(parsed == file)
+        #expect(throws: SluiceError.self) { try CheckpointFile.parse(Array("sluice checkpoint 1\nnext-file x\n".utf8), path: "ck") }
+        #expect(throws: SluiceError.self) { try CheckpointFile.parse(Array("sluice checkpoint 2\n".utf8), path: "ck") }
+    }
+}

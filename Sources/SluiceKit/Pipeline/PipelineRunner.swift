@@ -166,7 +166,11 @@ public struct PipelineRunner: Sendable {
             switch spec.output {
             case .standardOutput: lines.append("write    stdout\(spec.lineBuffered ? " (line-buffered)" : "")")
             case .file(let path): lines.append("write    \(path)\(path.hasSuffix(".gz") ? " (gzip)" : "") via a hidden temporary file, renamed at the end")
-            case .split(let template): lines.append("write    \(template.text): one file per \(spec.batch.size) lines\(template.text.hasSuffix(".gz") ? " (gzip)" : ""), each renamed when complete")
+            case .split(let template):
+                lines.append("write    \(template.text): one file per \(spec.batch.size) lines\(template.text.hasSuffix(".gz") ? " (gzip)" : ""), each renamed when complete")
+                if let path = spec.checkpointPath {
+                    lines.append("checkpoint \(path): each input's position, written after each file\(spec.resume ? "; --resume: each input after its last line in a file" : "")")
+                }
             case .database(let database): lines.append("write    rows into \(database): a transaction per batch, with each input's checkpoint\(spec.resume ? "; --resume: each input after its last committed line" : "")")
             }
         }
@@ -206,7 +210,8 @@ public struct PipelineRunner: Sendable {
                 // --exec output: one file per batch, cut where each batch's output ends.
                 sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
                                          concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite,
-                                         cutAtBatchEnds: !execPhases.isEmpty)
+                                         cutAtBatchEnds: !execPhases.isEmpty,
+                                         checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs), spec.resume) })
             }
         }
         do {

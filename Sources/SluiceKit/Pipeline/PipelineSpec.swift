@@ -87,6 +87,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var standardInputClosed = false
     /// `--resume`: each input starts after the last line its checkpoint says was committed.
     public var resume = false
+    /// `--checkpoint FILE` (a `{n}` output): the inputs' checkpoints, written after each file.
+    public var checkpointPath: String?
 
     public init() {}
 }
@@ -118,15 +120,21 @@ extension PipelineSpec {
     /// The output takes rows (each line with its source, number and offset), not bytes: a
     /// database.
     public var takesRows: Bool {
-        if case .database = output { return true }
-        return false
+        switch output {
+        case .database: return true
+        case .split: return checkpointPath != nil
+        default: return false
+        }
     }
 
     /// What a row output cannot take, refused before anything is read: a row is one selected
     /// line as read, with its source and number in their own columns.
     func refuseWhatRowsCannotTake() throws {
         func refuse(_ what: String) throws {
-            throw SluiceError(.usage, place: "--output", "\(output) takes the selected lines as rows; \(what) does not apply (write to a file or stdout for that)")
+            if case .database = output {
+                throw SluiceError(.usage, place: "--output", "\(output) takes the selected lines as rows; \(what) does not apply (write to a file or stdout for that)")
+            }
+            throw SluiceError(.usage, place: "--checkpoint", "checkpoints the selected lines as read; \(what) does not apply")
         }
         if countOnly { try refuse("-c") }
         if quiet { try refuse("-q") }

@@ -145,6 +145,8 @@ final class CompressionQueue {
     enum Step {
         case member(AtomicFile, Job)
         case commit(AtomicFile)
+        /// Work that must follow the commits before it (a checkpoint after its file).
+        case then(() throws -> Void)
     }
 
     /// Members in flight, and worker threads: `-j`, at most the number of cores (deflate is
@@ -185,6 +187,13 @@ final class CompressionQueue {
         try drain(waitingWhileAbove: limit)
     }
 
+    /// Runs `work` once every file committed before it is in place (on the thread that
+    /// drains: the sink's).
+    func afterCommits(_ work: @escaping () throws -> Void) throws {
+        steps.append(.then(work))
+        try drain(waitingWhileAbove: limit)
+    }
+
     /// Writes and commits everything asked for so far.
     func drainAll() throws {
         try drain(waitingWhileAbove: 0)
@@ -198,7 +207,7 @@ final class CompressionQueue {
                 file.discard()
             } else if case .commit(let file) = step {
                 file.discard()
-            }
+            }  // a `.then` is dropped: what it would record was not committed
         }
         steps = []
         inFlight = 0
@@ -218,6 +227,9 @@ final class CompressionQueue {
             case .commit(let file):
                 steps.removeFirst()
                 try file.finishCommit()
+            case .then(let work):
+                steps.removeFirst()
+                try work()
             }
         }
     }

@@ -74,4 +74,33 @@ extension FileNameTemplate {
         }
         return found.sorted { $0.number < $1.number }
     }
+
+    /// Hidden temporaries of this set's names (`.NAME.sluice-PID-N.tmp`, as `AtomicFile`
+    /// makes them) whose process is gone: what a killed run left. A resumed run removes them.
+    public func staleTemporaries() -> [String] {
+        guard !suffix.contains("/") else { return [] }
+        let slash = prefix.lastIndex(of: "/")
+        let folder = slash.map { String(prefix[...$0]) } ?? ""
+        guard let directory = opendir(folder.isEmpty ? "." : folder) else { return [] }
+        defer { closedir(directory) }
+        var stale: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("."), name.hasSuffix(".tmp"), let marker = name.ranges(of: ".sluice-").last else { continue }
+            let target = folder + String(name[name.index(after: name.startIndex)..<marker.lowerBound])
+            let tail = name[marker.upperBound...].dropLast(4).split(separator: "-")
+            guard tail.count == 2, let pid = Int32(tail[0]), Int(tail[1]) != nil else { continue }
+            guard existsInSet(target), kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            stale.append(folder + name)
+        }
+        return stale.sorted()
+    }
+
+    /// Whether `path` is `name(n)` for some n.
+    func existsInSet(_ path: String) -> Bool {
+        guard path.hasPrefix(prefix), path.hasSuffix(suffix), path.count > prefix.count + suffix.count else { return false }
+        let digits = path.dropFirst(prefix.count).dropLast(suffix.count)
+        guard digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber), let number = Int(digits), number >= 1 else { return false }
+        return name(number) == path
+    }
 }

@@ -15,7 +15,7 @@ import Glibc
 ///
 /// When the digits run out (`{n:3}` past 999, `{n}` past 999,999) the sink throws
 /// `output file suffixes exhausted` (split's words) after the files before are complete.
-public final class SplitFileSink: LineSink, ThreadedSink {
+public final class SplitFileSink: LineSink, ThreadedSink, CheckpointedSink {
     private let thread = SinkThread()
     var sinkThread: SinkThread { thread }
     private let writer: SplitFileWriter
@@ -24,12 +24,21 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     /// included), never cut by line count: for `--exec` output, whose bytes are the command's
     /// (a batch through `gzip -1` is one gzip stream, and its "lines" are newline bytes), so
     /// each file holds exactly one batch's output. A batch whose output is empty makes no file.
+    ///
+    /// `checkpoint` (`--checkpoint FILE`): the chunks carry their lines' positions, and after
+    /// each file is renamed into place the checkpoints of every input go to that file
+    /// (`CheckpointFile`). With `resume`, the run starts where it says: each input after its
+    /// last line in a committed file, numbering on from its next file (files of this set
+    /// already there are this set's, not refused).
     public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
-                overwrite: Bool = false, cutAtBatchEnds: Bool = false) throws {
+                overwrite: Bool = false, cutAtBatchEnds: Bool = false,
+                checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil) throws {
         writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
                                      concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
-                                     interrupt: thread.interrupt)
+                                     checkpoint: checkpoint, interrupt: thread.interrupt)
     }
+
+    public var resumePoints: [Int: ResumePoint] { writer.resumePoints }
 
     /// The files committed so far, in order.
     public var committedFiles: [String] { writer.committed.withLock { $0 } }
@@ -84,22 +93,84 @@ final class SplitFileWriter: @unchecked Sendable {
 
     let cutAtBatchEnds: Bool
 
+    /// `--checkpoint FILE`: where it goes, what it holds so far (the inputs' checkpoints by
+    /// key), and the run's named inputs by index.
+    private let checkpointPath: String?
+    private var checkpointFile = CheckpointFile()
+    private let sources: [Int: CheckpointSource]
+    let resumePoints: [Int: ResumePoint]
+
     init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32, concurrency: Int,
-         overwrite: Bool, cutAtBatchEnds: Bool, interrupt: Interrupt) throws {
+         overwrite: Bool, cutAtBatchEnds: Bool, checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil,
+         interrupt: Interrupt) throws {
         self.interrupt = interrupt
         self.cutAtBatchEnds = cutAtBatchEnds
         precondition(linesPerFile > 0)
         self.template = template
         self.linesPerFile = linesPerFile
-        let existing = template.existingNames()
-        if let first = existing.first, !overwrite {
-            throw SluiceError(.output, place: first.path, "already exists (a set of \(template.text) from an earlier run?): "
-                + "remove that set, or give --overwrite to replace it")
+        checkpointPath = checkpoint?.path
+        sources = Dictionary(uniqueKeysWithValues: (checkpoint?.sources ?? []).map { ($0.index, $0) })
+        if let checkpoint, checkpoint.resume {
+            checkpointFile = try CheckpointFile.read(checkpoint.path)
+            resumePoints = checkpointFile.resumePoints(for: checkpoint.sources)
+            number = checkpointFile.nextFile
+            earlierSet = []  // the set is this one's: its files stay, the next ones follow
+            for stale in template.staleTemporaries() { unlink(stale) }  // a killed run's
+        } else {
+            resumePoints = [:]
+            let existing = template.existingNames()
+            if let first = existing.first, !overwrite {
+                throw SluiceError(.output, place: first.path, "already exists (a set of \(template.text) from an earlier run?): "
+                    + "remove that set, or give --overwrite to replace it")
+            }
+            earlierSet = existing
         }
-        earlierSet = existing
-        replacedFiles = existing.compactMap { FileIdentity(regularFileAt: $0.path) }
-        compression = compressionQueue(for: template.name(1), level: compressionLevel, concurrency: concurrency)
-        current = try AtomicFile(path: template.name(1), compression: compression, interrupt: interrupt)
+        replacedFiles = earlierSet.compactMap { FileIdentity(regularFileAt: $0.path) }
+        guard number <= template.largestNumber else {
+            throw SluiceError(.output, place: template.text, "output file suffixes exhausted: "
+                + "\(template.name(template.largestNumber)) was the last name; write a wider {n:WIDTH} or a larger -b")
+        }
+        compression = compressionQueue(for: template.name(number), level: compressionLevel, concurrency: concurrency)
+        current = try AtomicFile(path: template.name(number), compression: compression, interrupt: interrupt)
+    }
+
+    /// Lines `from..<from + count` of `chunk` are in the current file: their inputs' checkpoints
+    /// move past them (committed with the file).
+    private func advanceCheckpoints(_ chunk: LineChunk, from: Int, count: Int) {
+        guard checkpointPath != nil, let positions = chunk.positions, count > 0 else { return }
+        var lastOfInput: [Int32: Int] = [:]
+        for index in from..<Swift.min(from + count, positions.count) { lastOfInput[positions.inputs[index]] = index }
+        for (input, index) in lastOfInput {
+            guard let source = sources[Int(input)] else { continue }
+            pending[source.key] = Checkpoint(key: source.key, offset: positions.ends[index], lines: positions.numbers[index],
+                                             device: source.device, inode: source.inode, fingerprint: source.fingerprint,
+                                             fingerprintLength: source.fingerprintLength)
+        }
+    }
+
+    /// The checkpoints of the lines in the current file, not committed yet.
+    private var pending: [String: Checkpoint] = [:]
+
+    /// The current file (number `number`) was renamed into place: its checkpoints are written.
+    private func commitCheckpoints() throws {
+        guard let checkpointPath else { return }
+        for (key, checkpoint) in pending {
+            if let index = checkpointFile.checkpoints.firstIndex(where: { $0.key == key }) {
+                checkpointFile.checkpoints[index] = checkpoint
+            } else {
+                checkpointFile.checkpoints.append(checkpoint)
+            }
+        }
+        pending = [:]
+        checkpointFile.nextFile = number + 1
+        // A gzip file is renamed once its last member is written: its checkpoint waits for it.
+        let snapshot = checkpointFile
+        let interrupt = self.interrupt
+        if let compression {
+            try compression.afterCommits { try snapshot.write(to: checkpointPath, interrupt: interrupt) }
+        } else {
+            try snapshot.write(to: checkpointPath, interrupt: interrupt)
+        }
     }
 
     /// A chunk whose last line has no newline (`endsWithoutNewline`) is cut as if it had one.
@@ -115,6 +186,7 @@ final class SplitFileWriter: @unchecked Sendable {
             let base = start.assumingMemoryBound(to: UInt8.self)
             var offset = 0
             var lines = chunk.knownLineCount ?? -1
+            var done = 0  // lines of the chunk in files already
             while offset < raw.count {
                 if current == nil {
                     try startNextFile()
@@ -124,12 +196,16 @@ final class SplitFileWriter: @unchecked Sendable {
                 if lines < 0 { lines = chunk.lineCount }
                 if lines <= room {
                     try file.write(UnsafeRawBufferPointer(rebasing: raw[offset...]), lines: lines)
+                    advanceCheckpoints(chunk, from: done, count: lines)
+                    done += lines
                     offset = raw.count
                     lines = 0
                 } else {
                     var cut = offset
                     for _ in 0..<room { cut = lineEnd(base, from: cut, count: raw.count) + 1 }
                     try file.write(UnsafeRawBufferPointer(rebasing: raw[offset..<cut]), lines: room)
+                    advanceCheckpoints(chunk, from: done, count: room)
+                    done += room
                     offset = cut
                     lines -= room
                 }
@@ -137,6 +213,7 @@ final class SplitFileWriter: @unchecked Sendable {
                     try file.commit()
                     committed.withLock { $0.append(file.finalPath) }
                     current = nil
+                    try commitCheckpoints()
                     trimHeapNow(after: file)
                 }
             }
@@ -203,6 +280,7 @@ final class SplitFileWriter: @unchecked Sendable {
                 try file.commit()
                 current = nil
                 committed.withLock { $0.append(file.finalPath) }
+                try commitCheckpoints()
             }
         }
         defer { compression?.shutDown() }

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// Issue 11, item 3 for files: `--checkpoint FILE` with a `{n}` output. A run killed at any
+/// moment and resumed (`--resume`) gives the same files, byte for byte, as one run: grep's lines,
+/// each once.
+@Suite struct CheckpointOutputTests {
+    @Test("SIGKILL at random moments, then --resume: the {n}.gz files hold grep's lines once, as one run writes them")
+    func killAndResume() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var text: [UInt8] = []
+        for index in 1...300_000 {
+            text += Array("\(index) \(index % 3 == 0 ? "ERROR" : "INFO") payload of a log line \(index * 13)\n".utf8)
+        }
+        try directory.write("a.log", text)
+        let script = """
+            cd \(Shell.quote(directory.path))
+            head -c 5000000 a.log | gzip -1 > b.log.gz; printf 'ERROR last line without newline' > c.log
+            mkdir one resumed
+            "$SLUICE" ERROR -b 1000 -O 'one/p-{n:4}.log.gz' --checkpoint one.ck a.log b.log.gz c.log
+            kills=0
+            for delay in 0.05 0.2 0.1 0.4 0.02 0.3 0.15 0.6; do
+              "$SLUICE" ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err & p=$!
+              sleep $delay; kill -KILL $p 2>/dev/null && kills=$((kills+1)); wait $p
+            done
+            "$SLUICE" ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err
+            echo "kills: $kills"
+            (cd one && ls) > one.list; (cd resumed && ls -A) > resumed.list
+            cmp one.list resumed.list && echo "same names"
+            for f in one/*; do cmp "$f" "resumed/${f#one/}" || echo "differs: $f"; done
+            { grep ERROR a.log; zcat b.log.gz | grep ERROR; grep ERROR c.log; } > expected
+            zcat one/* | cmp - expected && echo "grep's lines"
+            cat err
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(300))
+        let lines = result.stdoutLines
+        let kills = lines.first { $0.hasPrefix("kills: ") }.flatMap { Int($0.dropFirst(7)) } ?? 0
+        #expect(kills >= 3, "\(result.stdoutText)")
+        #expect(lines.contains("same names"), "\(result.stdoutText)")
+        #expect(lines.contains("grep's lines"), "\(result.stdoutText)")
+        #expect(!lines.contains { $0.hasPrefix("differs") }, "\(result.stdoutText)")
+    }
+
+    @Test("the checkpoint file: what it says, and a resumed run that finds nothing new")
+    func checkpointContents() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("app.log", Array("ERROR one\nINFO two\nERROR three\n".utf8))
+        let first = try await Sluice.run(["ERROR", "-b", "1", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], currentDirectory: directory.path)
+        #expect(first.status == 0, "\(first.stderr)")
+        let text = String(decoding: try readBytes(directory.path("ck")), as: UTF8.self)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0] == "sluice checkpoint 1" && lines[1] == "next-file 3", "\(text)")
+        #expect(lines.count == 3 && lines[2].hasPrefix("input 31 3 ") && lines[2].hasSuffix(" 31 \(directory.path("app.log"))"), "\(text)")
+        // Grown by one line: one more file, numbered on.
+        try directory.write("app.log", Array("ERROR one\nINFO two\nERROR three\nERROR four\n".utf8))
+        let resumed = try await Sluice.run(["ERROR", "-b", "1", "-O", "p-{n}.log", "--checkpoint", "ck", "--resume", "app.log"], currentDirectory: directory.path)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try TemporaryDirectory.entries(of: directory.path).filter { $0.hasPrefix("p-") } == ["p-000001.log", "p-000002.log", "p-000003.log"])
+        #expect(try readBytes(directory.path("p-000003.log")) == Array("ERROR four\n".utf8))
+        let nothing = try await Sluice.run(["ERROR", "-b", "1", "-O", "p-{n}.log", "--checkpoint", "ck", "--resume", "app.log"], currentDirectory: directory.path)
+        #expect(nothing.status == 1, "\(nothing.stderr)")
+        // Without --resume, an existing set is still refused.
+        let again = try await Sluice.run(["ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], currentDirectory: directory.path)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("p-000001.log: already exists"), "\(again.stderr)")
+    }
+
+    @Test("--checkpoint and --resume misused: one-line usage errors")
+    func misuse() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("app.log", Array("ERROR one\n".utf8))
+        try directory.write("bad.ck", Array("not a checkpoint\n".utf8))
+        let cases: [(arguments: [String], message: String)] = [
+            (["ERROR", "-O", "out.log", "--checkpoint", "ck", "app.log"], "--checkpoint: applies to a {n} output (-O 'NAME-{n}.log'); a database keeps its checkpoints in its own table"),
+            (["ERROR", "--checkpoint", "ck", "app.log"], "--checkpoint: applies to a {n} output (-O 'NAME-{n}.log'); a database keeps its checkpoints in its own table"),
+            (["-c", "ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], "--checkpoint: checkpoints the selected lines as read; -c does not apply"),
+            (["ERROR", "-O", "p-{n}.log", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)"),
+            (["ERROR", "-O", "p-{n}.log", "--checkpoint", "bad.ck", "--resume", "app.log"], "bad.ck:1: not a sluice checkpoint line (written by another version, or damaged)"),
+        ]
+        for (arguments, message) in cases {
+            let result = try await Sluice.run(arguments, currentDirectory: directory.path)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr == "sluice: \(message)\n", "\(arguments)")
+        }
+    }
+}
