@@ -31,21 +31,37 @@ final class RunScope: Sendable {
     private struct State {
         /// Items requested and not yet ended, plus one for the body while it runs.
         var running = 1
+        /// Start requests the owner has not taken yet.
+        var pending: [Start] = []
+        /// The owner, waiting (not cancellably) for a request or the end.
+        var owner: CheckedContinuation<Start?, Never>?
     }
     private let state = Locked(State())
-    private let starts: AsyncStream<Start>.Continuation
 
-    private init(starts: AsyncStream<Start>.Continuation) {
-        self.starts = starts
+    private init() {}
+
+    /// The next start request, or nil once nothing is left running. Not cancellable: a
+    /// cancelled run still starts (already cancelled) what its items ask for.
+    private func nextStart() async -> Start? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Start?, Never>) in
+            let ready = state.withLock { state -> Start?? in
+                if !state.pending.isEmpty { return .some(state.pending.removeFirst()) }
+                if state.running == 0 { return .some(nil) }
+                state.owner = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 
     /// Runs `body` in a new scope and returns its result once `body` and everything started in
     /// the scope (by it, or by what it started) have ended.
     static func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        // Unbounded as a type, bounded by use: every request is taken as soon as the owner runs,
-        // and a request exists only for an item that will run (see the type's comment).
-        let (requests, starts) = AsyncStream.makeStream(of: Start.self, bufferingPolicy: .unbounded)
-        let scope = RunScope(starts: starts)
+        // The owner takes every request as soon as it runs, and a request exists only for an
+        // item that will run: `pending` holds a handful (see the type's comment). Not an
+        // AsyncStream: its iteration ends when the owner is cancelled, and a request made
+        // after that would be dropped (a `ScopedTask` never completed, a thread never run).
+        let scope = RunScope()
         let result = Locked<T?>(nil)
         await $current.withValue(scope) {
             await withDiscardingTaskGroup { group in
@@ -54,7 +70,7 @@ final class RunScope: Sendable {
                     result.withLock { $0 = value }
                     scope.leave()
                 }
-                for await start in requests {
+                while let start = await scope.nextStart() {
                     group.addTask { await start() }
                 }
             }
@@ -62,30 +78,33 @@ final class RunScope: Sendable {
         return result.withLock { $0 }!
     }
 
-    /// Counts one more item, or says the scope has closed (it cannot: an item is requested only
-    /// by the body or by an item, which are still counted while they request).
-    private func enter() {
-        state.withLock { state in
-            precondition(state.running > 0, "RunScope: work started after the scope ended")
-            state.running += 1
-        }
-    }
-
+    /// One item (or the body) ended; the last one ends the owner's loop.
     private func leave() {
-        let last = state.withLock { state -> Bool in
+        let owner = state.withLock { state -> CheckedContinuation<Start?, Never>? in
             state.running -= 1
             precondition(state.running >= 0, "RunScope left more often than entered")
-            return state.running == 0
+            guard state.running == 0 else { return nil }
+            defer { state.owner = nil }
+            return state.owner
         }
-        if last { starts.finish() }
+        owner?.resume(returning: nil)
     }
 
+    /// Counts one more item and hands it to the owner. (The scope cannot have ended: an item is
+    /// requested only by the body or by an item, which are still counted while they request.)
     private func start(_ item: @escaping Start) {
-        enter()
-        starts.yield { [self] in
+        let wrapped: Start = { [self] in
             await item()
             leave()
         }
+        let owner = state.withLock { state -> CheckedContinuation<Start?, Never>? in
+            precondition(state.running > 0, "RunScope: work started after the scope ended")
+            state.running += 1
+            guard let owner = state.owner else { state.pending.append(wrapped); return nil }
+            state.owner = nil
+            return owner
+        }
+        owner?.resume(returning: wrapped)
     }
 
     /// A task started as a child of the caller's run (or unstructured outside a run): its body
