@@ -107,11 +107,24 @@ import Testing
             "$SLUICE" -e 1 -O f in & p=$!
             sleep 0.5; cat f > got; wait $p
             echo "$? $(grep -c 1 in) $(wc -l < got) $(grep 1 in | cmp - got && echo same)"
+            mkfifo out000001 out000002
+            for args in "--overwrite -O out{n}" "-c -O out{n}" "-b 5000 -O out{n} --overwrite"; do
+              [ "$args" = "-b 5000 -O out{n} --overwrite" ] && { cat out000001 > /dev/null & }
+              "$SLUICE" -e 1 $args in 2> err2 & p=$!
+              sleep 1; start=$(date +%s%N); kill -TERM $p; wait $p; status=$?
+              echo "{n} $status $(( ($(date +%s%N) - start) / 1000000 ))"
+            done
             """
         let result = try await Shell.bash(script, timeout: .seconds(60))
         let lines = result.stdoutText.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(lines.count == 2, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
-        guard lines.count == 2 else { return }
+        #expect(lines.count == 5, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
+        guard lines.count == 5 else { return }
+        // A {n} file that is a FIFO: the first (opened before reading), with -c, and a later
+        // one (opened on the sink's thread, once the first is written).
+        for line in lines[2...] {
+            #expect(line.count == 3 && line[1] == "143", "\(line)")
+            #expect(line.count == 3 && (Int(line[2]) ?? 99_999) < 3000, "\(line)")
+        }
         #expect(lines[0][0] == "143", "status \(lines[0][0])")
         #expect((Int(lines[0][1]) ?? 99_999) < 2000, "sluice took \(lines[0][1]) ms to stop")
         #expect(lines[0][2] == "0", "it wrote to stderr")

@@ -184,19 +184,22 @@ public struct PipelineRunner: Sendable {
     /// input is a file it would replace: `input file is also the output`).
     ///
     /// A FIFO output waits for its reader, as the shell's open does, but a stop request ends
-    /// the wait: it throws an `.interrupted` error (nothing was read or written).
+    /// the wait: it throws an `.interrupted` error (nothing was read or written). (A later
+    /// `{n}` file that is a FIFO waits on the sink's thread, where the run's stop reaches it.)
     public func makeSink(stop: StopRequest = StopRequest()) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
+        // The sink's interrupt hears a stop while the sink opens its files (a FIFO waits for
+        // its reader there); `run` registers it again for the run.
+        let interrupt = Interrupt()
+        stop.register(interrupt)
+        defer { stop.unregister(interrupt) }
         let sink: any LineSink
         switch spec.output {
         case .standardOutput:
             return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
         case .file(let path):
-            // Held open until the sink has opened its own descriptor, so that a reader that
-            // came for this writer never sees an end of file in between.
-            let readerFound = try await OutputDestination.awaitFIFOReader(path, stop: stop)
-            defer { if let readerFound { close(readerFound) } }
-            sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
+            sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores),
+                                      interrupt: interrupt)
         case .database(let database):
             switch database.kind {
             case .sqlite(let path):
@@ -205,13 +208,15 @@ public struct PipelineRunner: Sendable {
             }
         case .split(let template):
             if spec.countOnly {
-                sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores))
+                sink = try SingleFileSink(path: template.name(1), compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores),
+                                          interrupt: interrupt)
             } else {
                 // --exec output: one file per batch, cut where each batch's output ends.
                 sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
                                          concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite,
                                          cutAtBatchEnds: !execPhases.isEmpty,
-                                         checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs), spec.resume) })
+                                         checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs), spec.resume) },
+                                         interrupt: interrupt)
             }
         }
         do {
@@ -362,7 +367,7 @@ public struct PipelineRunner: Sendable {
         } catch let error as SluiceError {
             result.failed = true
             report(error)
-            if error.code == .output || Task.isCancelled {
+            if error.code == .output || error.code == .interrupted || Task.isCancelled {
                 await sink.abort()
                 result.cancelled = Task.isCancelled
             } else {

@@ -34,7 +34,7 @@ final class AtomicFile {
     init(destination: OutputDestination, compression: CompressionQueue?, interrupt: Interrupt? = nil) throws {
         self.destination = destination
         finalPath = destination.name
-        let (fd, temporaryPath) = try destination.open()
+        let (fd, temporaryPath) = try destination.open(interrupt: interrupt)
         self.temporaryPath = temporaryPath
         temporarySlot = temporaryPath.map { sluice_register_temporary($0) } ?? -1  // a second signal removes it
         writer = OutputWriter(fd: fd, name: destination.name, capacity: 256 * 1024, interrupt: interrupt)

@@ -15,7 +15,7 @@ import Synchronization
 ///   stays a link.
 /// - **A device, a FIFO or a socket** is opened and written through: no temporary, and a
 ///   gzip name's stream goes straight through. Opening a FIFO waits for its reader, as the
-///   shell's open does, but a stop request ends the wait (`awaitFIFOReader`). A Unix stream socket, which open(2) cannot open (the shell says
+///   shell's open does, but a stop request ends the wait (`open`). A Unix stream socket, which open(2) cannot open (the shell says
 ///   `No such device or address`), is connected to and written (as `socat - UNIX-CONNECT:`
 ///   would); a datagram socket is refused.
 ///
@@ -98,20 +98,20 @@ struct OutputDestination {
         }
     }
 
-    /// For an output that is a FIFO: waits until it has a reader and returns a descriptor
-    /// open for writing on it (the caller closes it once its own is open); nil for any other
-    /// output. The shell's open(2) would wait where no signal handler of ours can end it: here
-    /// a non-blocking open is retried every 50 ms (ENXIO: no reader yet), and a stop request
-    /// ends the wait with an `.interrupted` error.
-    static func awaitFIFOReader(_ name: String, stop: StopRequest) async throws -> Int32? {
-        var info = stat()
-        guard ownDescriptor(name) == nil, stat(name, &info) == 0, info.st_mode & S_IFMT == S_IFIFO else { return nil }
+    /// Opens the FIFO at `path` for writing once it has a reader (see `open`). The descriptor
+    /// stays non-blocking, as `nonBlocking` would make it.
+    private func openFIFO(interrupt: Interrupt?) throws -> Int32 {
         while true {
-            let fd = Glibc.open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+            let fd = Glibc.open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
             if fd >= 0 { return fd }
-            guard errno == ENXIO || errno == EINTR else { return nil }  // the sink's own open reports it
-            if stop.isRequested { throw SluiceError(.interrupted, place: name, "stopped while waiting for a reader") }
-            try await Task.sleep(for: .milliseconds(50))
+            guard errno == ENXIO || errno == EINTR else {
+                throw SluiceError(.output, place: name, "cannot open: \(SluiceError.systemReason(errno))")
+            }
+            if let interrupt, interrupt.isInterrupted {
+                throw SluiceError(.interrupted, place: name, "stopped while waiting for a reader")
+            }
+            var wake = [pollfd(fd: interrupt?.wakeDescriptor ?? -1, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&wake, 1, 50)
         }
     }
 
@@ -132,9 +132,18 @@ struct OutputDestination {
 
     /// Opens the destination: the descriptor to write, and the temporary file's path (nil
     /// when written through). The temporary already has the replaced file's mode and owner.
-    func open() throws -> (fd: Int32, temporaryPath: String?) {
+    ///
+    /// A FIFO waits for its reader, as the shell's open does, but where `interrupt` can end the
+    /// wait (the shell's blocking open(2) would wait where no stop reaches it): a non-blocking
+    /// open, retried every 50 ms while there is no reader (ENXIO), until `interrupt` is
+    /// stopped or cancelled, which throws an `.interrupted` error.
+    func open(interrupt: Interrupt? = nil) throws -> (fd: Int32, temporaryPath: String?) {
         switch kind {
         case .writeThrough:
+            var info = stat()
+            if stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO {
+                return (try openFIFO(interrupt: interrupt), nil)
+            }
             var fd: Int32
             repeat { fd = Glibc.open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY) } while fd < 0 && errno == EINTR
             guard fd >= 0 else {

@@ -3,13 +3,19 @@
 /// written through instead (`OutputDestination`). The file is written from the sink's own
 /// thread (`SinkThread`); `SingleFileWriter` is the blocking half that runs there.
 public final class SingleFileSink: LineSink, ThreadedSink {
-    private let thread = SinkThread()
+    private let thread: SinkThread
     var sinkThread: SinkThread { thread }
     private let writer: SingleFileWriter
 
-    public init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
+    /// `interrupt`: a stop request's way to end the wait for a FIFO's reader (see `SinkThread`).
+    init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2, interrupt: Interrupt) throws {
+        thread = SinkThread(interrupt: interrupt)
         let compression = compressionQueue(for: path, level: compressionLevel, concurrency: concurrency)
         writer = SingleFileWriter(file: try AtomicFile(path: path, compression: compression, interrupt: thread.interrupt))
+    }
+
+    public convenience init(path: String, compressionLevel: Int32 = 1, concurrency: Int = 2) throws {
+        try self.init(path: path, compressionLevel: compressionLevel, concurrency: concurrency, interrupt: Interrupt())
     }
 
     public var replacedFiles: [FileIdentity] { writer.file.destination.replacedFile.map { [$0] } ?? [] }

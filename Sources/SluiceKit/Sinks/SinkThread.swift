@@ -25,15 +25,19 @@ final class SinkThread: Sendable {
         let done: Completion?
     }
 
-    /// Wakes a write of this thread that waits for room (see `Interrupt.write`).
-    let interrupt = Interrupt()
+    /// Wakes a write of this thread that waits for room (see `Interrupt.write`), and the
+    /// wait for a FIFO output's reader (`OutputDestination.open`).
+    let interrupt: Interrupt
     private let jobs: BoundedChannel<Job>
     private let failure = Locked<(any Error)?>(nil)
     /// Set by `abort(then:)`: run by the thread once it has left its last job.
     private let cleanup = Locked<(@Sendable () -> Void)?>(nil)
     let thread: JoinableThread
 
-    init(capacity: Int = 8, byteCapacity: Int = 4 << 20) {
+    /// `interrupt`: given when a stop must reach the sink before the run starts (the runner
+    /// registers it with the stop request while the sink opens its files).
+    init(capacity: Int = 8, byteCapacity: Int = 4 << 20, interrupt: Interrupt = Interrupt()) {
+        self.interrupt = interrupt
         let jobs = BoundedChannel<Job>(capacity: capacity, byteCapacity: byteCapacity, weigh: { $0.weight })
         let failure = self.failure
         let cleanup = self.cleanup

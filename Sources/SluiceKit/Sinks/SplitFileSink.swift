@@ -16,7 +16,7 @@ import Glibc
 /// When the digits run out (`{n:3}` past 999, `{n}` past 999,999) the sink throws
 /// `output file suffixes exhausted` (split's words) after the files before are complete.
 public final class SplitFileSink: LineSink, ThreadedSink, CheckpointedSink {
-    private let thread = SinkThread()
+    private let thread: SinkThread
     var sinkThread: SinkThread { thread }
     private let writer: SplitFileWriter
 
@@ -30,12 +30,20 @@ public final class SplitFileSink: LineSink, ThreadedSink, CheckpointedSink {
     /// (`CheckpointFile`). With `resume`, the run starts where it says: each input after its
     /// last line in a committed file, numbering on from its next file (files of this set
     /// already there are this set's, not refused).
-    public init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
+    init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
                 overwrite: Bool = false, cutAtBatchEnds: Bool = false,
-                checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil) throws {
+                checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil,
+                interrupt: Interrupt = Interrupt()) throws {
+        thread = SinkThread(interrupt: interrupt)
         writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
                                      concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
                                      checkpoint: checkpoint, interrupt: thread.interrupt)
+    }
+
+    public convenience init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
+                            overwrite: Bool = false, cutAtBatchEnds: Bool = false) throws {
+        try self.init(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel, concurrency: concurrency,
+                      overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds, checkpoint: nil, interrupt: Interrupt())
     }
 
     public var resumePoints: [Int: ResumePoint] { writer.resumePoints }
