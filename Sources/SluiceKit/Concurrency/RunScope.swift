@@ -186,7 +186,9 @@ final class ScopedTask<Success: Sendable>: Sendable {
         if cancelled { task.cancel() }
     }
 
-    fileprivate func complete(_ result: Result<Success, any Error>) {
+    /// Gives the result, for a handle used as a promise (a task of the caller's own group
+    /// computes it: see the ordered `concurrentMap`); `cancel` then reaches nothing.
+    func complete(_ result: Result<Success, any Error>) {
         let (waiters, watcher) = state.withLock { state -> ([CheckedContinuation<Success, any Error>], CheckedContinuation<Void, Never>?) in
             state.result = result
             defer { state.waiters = []; state.watcher = nil; state.task = nil }
