@@ -108,6 +108,10 @@ final class SQLiteWriter: @unchecked Sendable {
         do {
             // Other writers of the same file (several sluice processes) wait their turn.
             sqlite3_busy_timeout(db, 30_000)
+            // 16 KiB pages for a new database (an existing one keeps its own): fewer pages to
+            // write twice (WAL, then the checkpoint). ERROR and WARN of 1 GB (850,000 rows),
+            // three runs each: 4 KiB 1.57-1.82 s, 16 KiB 1.18-1.59 s, 64 KiB 1.41-1.66 s.
+            try execute("PRAGMA page_size=16384")
             try execute("PRAGMA journal_mode=WAL")
             try execute("PRAGMA synchronous=NORMAL")
             try execute("CREATE TABLE IF NOT EXISTS \(Self.quoted(table)) (\(Self.columnsText))")
