@@ -9,18 +9,14 @@ import Testing
     func killAndResume() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var text: [UInt8] = []
-        for index in 1...300_000 {
-            text += Array("\(index) \(index % 3 == 0 ? "ERROR" : "INFO") payload of a log line \(index * 13)\n".utf8)
-        }
-        try directory.write("a.log", text)
         let script = """
             cd \(Shell.quote(directory.path))
+            seq 1 1000000 | awk '{ print $1, ($1 % 3 == 0 ? "ERROR" : "INFO"), "payload of a log line", $1 * 13 }' > a.log
             head -c 5000000 a.log | gzip -1 > b.log.gz; printf 'ERROR last line without newline' > c.log
             mkdir one resumed
             "$SLUICE" ERROR -b 1000 -O 'one/p-{n:4}.log.gz' --checkpoint one.ck a.log b.log.gz c.log
             kills=0
-            for delay in 0.05 0.2 0.1 0.4 0.02 0.3 0.15 0.6; do
+            for delay in 0.05 0.1 0.03 0.15 0.02 0.08 0.12 0.2 0.05 0.1; do
               "$SLUICE" ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err & p=$!
               sleep $delay; kill -KILL $p 2>/dev/null && kills=$((kills+1)); wait $p
             done
