@@ -62,7 +62,7 @@ done
 snapshot() {
     rm -rf "$OUT/src.new" && mkdir -p "$OUT/src.new"
     touch "$OUT/obj/snapshot-time"   # the binaries get this time: later edits make them stale
-    cp -pR Sources/SluiceKit "${c_targets[@]/#/Sources/}" Sources/CISAL Sources/CPCRE2 Sources/CZlib Sources/CLzma Sources/CBzip2 Sources/CZstd "$OUT/src.new/"
+    cp -pR Sources/SluiceKit "${c_targets[@]/#/Sources/}" Sources/CISAL Sources/CPCRE2 Sources/CZlib Sources/CLzma Sources/CBzip2 Sources/CZstd Sources/CSQLite "$OUT/src.new/"
     rm -rf "$OUT/src" && mv "$OUT/src.new" "$OUT/src"
 }
 
@@ -107,9 +107,9 @@ if [ ${#to_build[@]} -gt 0 ]; then
     for t in "${to_build[@]}"; do
         # The SluiceKit sources and the harness form one module, so internal types are visible.
         "$swiftc" -sanitize=fuzzer,address -parse-as-library -module-name SluiceFuzz -O -g \
-            "${c_includes[@]}" -I "$OUT/src/CISAL" -I "$OUT/src/CPCRE2" -I "$OUT/src/CZlib" -I "$OUT/src/CLzma" -I "$OUT/src/CBzip2" -I "$OUT/src/CZstd" \
+            "${c_includes[@]}" -I "$OUT/src/CISAL" -I "$OUT/src/CPCRE2" -I "$OUT/src/CZlib" -I "$OUT/src/CLzma" -I "$OUT/src/CBzip2" -I "$OUT/src/CZstd" -I "$OUT/src/CSQLite" \
             "${kit_sources[@]}" Fuzz/FuzzCheck.swift "$(target_file "$t")" "${c_objects[@]}" \
-            -lisal -lpcre2-8 -lz -llzma -lbz2 -lzstd "${link_flags[@]}" -o "$OUT/$t.new" >"$OUT/logs/build-$t.log" 2>&1 &
+            -lisal -lpcre2-8 -lz -llzma -lbz2 -lzstd -lsqlite3 "${link_flags[@]}" -o "$OUT/$t.new" >"$OUT/logs/build-$t.log" 2>&1 &
         pids+=($!)
     done
     failed=0

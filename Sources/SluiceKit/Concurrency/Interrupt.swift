@@ -11,7 +11,7 @@ import Synchronization
 /// returns at once and sends nothing more. A reader of a descriptor that may block waits in
 /// `poll(2)` on that descriptor and on this object's wake pipe, so either request wakes it.
 /// The pipe is closed on deinit; it is never read, so it holds at most one byte per request.
-final class Interrupt: Sendable {
+public final class Interrupt: Sendable {
     private static let running = 0, stopping = 1, cancelled = 2
     private let state = Atomic<Int>(Interrupt.running)
     /// [read end, write end], both non-blocking and close-on-exec; -1 if pipe2 failed (then a

@@ -237,7 +237,7 @@ public struct PipelineRunner: Sendable {
     public func run(sink: any LineSink, stop: StopRequest = StopRequest(),
                     report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
         // After a stop, the sink's writes wait a bounded time for a reader (Interrupt.write).
-        let sinkInterrupt = (sink as? any ThreadedSink)?.sinkThread.interrupt
+        let sinkInterrupt = sink.writeInterrupt
         if let sinkInterrupt { stop.register(sinkInterrupt) }
         defer { if let sinkInterrupt { stop.unregister(sinkInterrupt) } }
         // The body runs as a child of the run's group while this call awaits it: the sink
@@ -260,7 +260,7 @@ public struct PipelineRunner: Sendable {
         let rules = perInputRules
         source.marksInputs = rules.active
         source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers) || spec.takesRows
-        source.resumePoints = (sink as? any CheckpointedSink)?.resumePoints ?? [:]
+        source.resumePoints = sink.resumePoints
         let context = contextRules
         let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk

@@ -29,6 +29,13 @@ public protocol LineSink: AnyObject {
     /// The batches as this sink counts them when it cuts its own (a `{n}` output: its files,
     /// since a timeout only flushes); nil when the batcher's count of batch ends stands.
     var committedFileCount: Int? { get }
+    /// Where each input resumes (`--resume`), by input index: a sink that keeps checkpoints
+    /// read them when it was made; others have none.
+    var resumePoints: [Int: ResumePoint] { get }
+    /// The interrupt of the thread this sink writes from, which a stop request must reach
+    /// (nil: the sink writes on its caller's task). A requirement, not a cast: a failed
+    /// `as? any P` scans every conformance record of the binary once (+2 ms per start).
+    var writeInterrupt: Interrupt? { get }
 }
 
 extension LineSink {
@@ -38,4 +45,6 @@ extension LineSink {
     public var replacedFiles: [FileIdentity] { [] }
     public func removeSupersededFiles() throws {}
     public var committedFileCount: Int? { nil }
+    public var resumePoints: [Int: ResumePoint] { [:] }
+    public var writeInterrupt: Interrupt? { nil }
 }

@@ -11,7 +11,7 @@ import Glibc
 /// sink's own thread (`SinkThread`); `SQLiteWriter` is that half. WAL journal with
 /// `synchronous=NORMAL`: a commit survives the process being killed (it is in the WAL);
 /// the last commits may be lost to a power failure, and then their checkpoints with them.
-public final class SQLiteSink: LineSink, ThreadedSink, CheckpointedSink {
+public final class SQLiteSink: LineSink, ThreadedSink {
     private let thread = SinkThread()
     var sinkThread: SinkThread { thread }
     private let writer: SQLiteWriter
@@ -50,11 +50,6 @@ public final class SQLiteSink: LineSink, ThreadedSink, CheckpointedSink {
     public func abort() async {
         await thread.abort { [writer] in writer.rollbackAndClose() }
     }
-}
-
-/// A sink that commits checkpoints: where each input resumes (`--resume`), by input index.
-public protocol CheckpointedSink: LineSink {
-    var resumePoints: [Int: ResumePoint] { get }
 }
 
 /// The blocking half of `SQLiteSink`: one connection, its prepared statements and the open

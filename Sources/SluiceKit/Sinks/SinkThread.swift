@@ -130,3 +130,7 @@ final class SinkThread: Sendable {
 protocol ThreadedSink: LineSink {
     var sinkThread: SinkThread { get }
 }
+
+extension ThreadedSink {
+    public var writeInterrupt: Interrupt? { sinkThread.interrupt }
+}

@@ -15,7 +15,7 @@ import Glibc
 ///
 /// When the digits run out (`{n:3}` past 999, `{n}` past 999,999) the sink throws
 /// `output file suffixes exhausted` (split's words) after the files before are complete.
-public final class SplitFileSink: LineSink, ThreadedSink, CheckpointedSink {
+public final class SplitFileSink: LineSink, ThreadedSink {
     private let thread: SinkThread
     var sinkThread: SinkThread { thread }
     private let writer: SplitFileWriter
