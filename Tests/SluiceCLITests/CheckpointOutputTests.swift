@@ -14,13 +14,13 @@ import Testing
             seq 1 1000000 | awk '{ print $1, ($1 % 3 == 0 ? "ERROR" : "INFO"), "payload of a log line", $1 * 13 }' > a.log
             head -c 5000000 a.log | gzip -1 > b.log.gz; printf 'ERROR last line without newline' > c.log
             mkdir one resumed
-            "$SLUICE" ERROR -b 1000 -O 'one/p-{n:4}.log.gz' --checkpoint one.ck a.log b.log.gz c.log
+            "$SLUICE" -h ERROR -b 1000 -O 'one/p-{n:4}.log.gz' --checkpoint one.ck a.log b.log.gz c.log
             kills=0
             for delay in 0.05 0.1 0.03 0.15 0.02 0.08 0.12 0.2 0.05 0.1; do
-              "$SLUICE" ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err & p=$!
+              "$SLUICE" -h ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err & p=$!
               sleep $delay; kill -KILL $p 2>/dev/null && kills=$((kills+1)); wait $p
             done
-            "$SLUICE" ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err
+            "$SLUICE" -h ERROR -b 1000 -O 'resumed/p-{n:4}.log.gz' --checkpoint resumed.ck --resume a.log b.log.gz c.log 2>>err
             echo "kills: $kills"
             (cd one && ls) > one.list; (cd resumed && ls -A) > resumed.list
             cmp one.list resumed.list && echo "same names"
@@ -75,6 +75,8 @@ import Testing
             (["ERROR", "-O", "out.log", "--checkpoint", "ck", "app.log"], "--checkpoint: applies to a {n} output (-O 'NAME-{n}.log'); a database keeps its checkpoints in its own table"),
             (["ERROR", "--checkpoint", "ck", "app.log"], "--checkpoint: applies to a {n} output (-O 'NAME-{n}.log'); a database keeps its checkpoints in its own table"),
             (["-c", "ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], "--checkpoint: checkpoints the selected lines as read; -c does not apply"),
+            (["ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log", "app.log"], "--checkpoint: checkpoints the selected lines as read; a file name before each line (several files, or -H: give -h) does not apply"),
+            (["-n", "ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], "--checkpoint: checkpoints the selected lines as read; -n does not apply"),
             (["ERROR", "-O", "p-{n}.log", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)"),
             (["ERROR", "-O", "p-{n}.log", "--checkpoint", "bad.ck", "--resume", "app.log"], "bad.ck:1: not a sluice checkpoint line (written by another version, or damaged)"),
         ]

@@ -157,6 +157,61 @@ struct SQLiteOutputTests {
         #expect(String(decoding: rows, as: UTF8.self) == "1 ERROR one\n3 ERROR three\n4 ERROR four\n1 ERROR new one\n2 ERROR new two\n")
     }
 
+    @Test("--resume as a cron job meets it: a writer caught in mid-line, ./name and name, a rotation by rename")
+    func resumeAsACronJobMeetsIt() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let script = """
+            cd \(Shell.quote(directory.path))
+            seq -f 'line %g' 1 1000 > w.log; printf 'line 10' >> w.log
+            "$SLUICE" -e '' -O sqlite:db w.log
+            printf '01\\nline 1002\\n' >> w.log
+            "$SLUICE" -e '' -O sqlite:db --resume w.log 2> warning; echo "grown: $?"
+            "$SLUICE" -e '' -O sqlite:db --resume ./w.log; echo "dot: $?"
+            mv w.log w.log.1; seq -f 'new %g' 1 5 > w.log
+            "$SLUICE" -e '' -O sqlite:db --resume w.log w.log.1; echo "rotated: $?"
+            sqlite3 db 'select count(*) from logs'
+            sqlite3 db "select source || ' ' || line_no || ' ' || cast(line as text) from logs where id > 999 order by id"
+            cat warning
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(60))
+        #expect(result.stdoutLines == [
+            "grown: 0", "dot: 1", "rotated: 0", "1007",
+            "w.log 1000 line 1000", "w.log 1001 line 10", "w.log 1002 line 1002",
+            "w.log 1 new 1", "w.log 2 new 2", "w.log 3 new 3", "w.log 4 new 4", "w.log 5 new 5",
+            "sluice: warning: w.log: line 1001 had no newline when it was committed and has grown since: its rest (3 bytes) is not exported",
+        ], "\(result.stdoutText) \(result.stderr)")
+    }
+
+    @Test("two --resume runs of the same file at once: one stops before it duplicates a line; a stop ends a wait for the lock")
+    func overlappingRunsAndALockedDatabase() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let script = """
+            cd \(Shell.quote(directory.path))
+            seq -f '%g ERROR x' 1 300000 > big.log
+            "$SLUICE" ERROR -O sqlite:c.db --resume big.log 2> e1 & "$SLUICE" ERROR -O sqlite:c.db --resume big.log 2> e2 & wait
+            "$SLUICE" ERROR -O sqlite:c.db --resume big.log; echo "after: $?"
+            echo "rows: $(sqlite3 c.db 'select count(*), count(distinct line_no) from logs')"
+            cat e1 e2 | grep -c 'another run committed lines of big.log into table logs while this one ran'
+            printf 'ERROR a\\n' > small.log; "$SLUICE" ERROR -O sqlite:l.db small.log
+            { echo 'begin immediate;'; sleep 20; } | sqlite3 l.db & sleep 0.5
+            "$SLUICE" ERROR -O sqlite:l.db --resume big.log 2> e3 & p=$!
+            sleep 1; start=$(date +%s%N); kill -TERM $p; wait $p; status=$?
+            echo "stopped: $status $(( ($(date +%s%N) - start) / 1000000 ))"
+            cat e3; kill %1 2>/dev/null; wait 2>/dev/null
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(120))
+        let lines = result.stdoutLines
+        #expect(lines.count >= 5, "stdout: \(result.stdoutText) stderr: \(result.stderr)")
+        guard lines.count >= 5 else { return }
+        #expect(lines[1] == "rows: 300000|300000", "\(result.stdoutText)")
+        #expect(lines[2] == "1" || lines[2] == "0", "\(result.stdoutText)")  // 0 when one run ended before the other began
+        let stopped = lines[3].split(separator: " ")
+        #expect(stopped.count == 3 && stopped[1] == "143" && (Int(stopped[2]) ?? 99_999) < 3000, "\(lines[3])")
+        #expect(lines[4] == "sluice: sqlite:l.db: cannot run 'BEGIN IMMEDIATE': database is locked", "\(result.stdoutText)")
+    }
+
     @Test("bad targets and combinations: a one-line error naming the problem, exit 2, nothing read")
     func badTargets() async throws {
         let directory = try TemporaryDirectory()
@@ -174,6 +229,7 @@ struct SQLiteOutputTests {
             (["-n", "ERROR", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; -n (the line_no column holds the numbers) does not apply (write to a file or stdout for that)"),
             (["ERROR", "--exec", "cat", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; --exec does not apply (write to a file or stdout for that)"),
             (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)"),
+            (["ERROR", "-O", "sqlite:db", "--resume", "app.log", "-"], "--resume: standard input has no checkpoint to resume from: name the files"),
         ]
         for (arguments, message) in cases {
             let result = try await Sluice.run(arguments, currentDirectory: directory.path)

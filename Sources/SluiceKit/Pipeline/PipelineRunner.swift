@@ -204,7 +204,7 @@ public struct PipelineRunner: Sendable {
             switch database.kind {
             case .sqlite(let path):
                 return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs),
-                                      inputNames: rowSourceNames, resume: spec.resume)
+                                      inputNames: rowSourceNames, resume: spec.resume, interrupt: interrupt)
             }
         case .split(let template):
             if spec.countOnly {
@@ -261,6 +261,7 @@ public struct PipelineRunner: Sendable {
         source.marksInputs = rules.active
         source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers) || spec.takesRows
         source.resumePoints = sink.resumePoints
+        for note in sink.resumeNotes { report(note) }
         let context = contextRules
         let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk

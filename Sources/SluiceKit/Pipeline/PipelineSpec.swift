@@ -141,7 +141,16 @@ extension PipelineSpec {
         if let listFiles = presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l") }
         if presentation.onlyMatching { try refuse("-o") }
         if presentation.afterContext != nil || presentation.beforeContext != nil { try refuse("context (-A, -B, -C)") }
-        if presentation.lineNumbers { try refuse("-n (the line_no column holds the numbers)") }
+        if case .database = output {
+            if presentation.lineNumbers { try refuse("-n (the line_no column holds the numbers)") }
+        } else {
+            if presentation.lineNumbers { try refuse("-n") }
+            // Names before lines (several files, -H) would be dropped without a word.
+            if presentation.fileNames { try refuse("a file name before each line (several files, or -H: give -h)") }
+        }
+        if resume && (inputs.isEmpty || inputs.contains(.standardInput)) {
+            throw SluiceError(.usage, place: "--resume", "standard input has no checkpoint to resume from: name the files")
+        }
         if presentation.colors != nil { try refuse("--color") }
         if presentation.initialTab { try refuse("-T") }
         if presentation.nullAfterName { try refuse("-Z") }

@@ -94,20 +94,59 @@ public struct CheckpointSource: Sendable, Equatable {
         return (String(repeating: "0", count: 16 - hex.count) + hex, count)
     }
 
-    /// `path` from the root, without resolving links (a `current.log` link re-pointed is
-    /// another file, which its fingerprint tells).
+    /// `path` from the root, its `.`, `..` and repeated `/` taken out as text, without
+    /// resolving links (a `current.log` link re-pointed is another file, which its fingerprint
+    /// tells): `./app.log` and `app.log` are one key.
     static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return (folder.hasSuffix("/") ? folder : folder + "/") + path
+        var full = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            if getcwd(&buffer, buffer.count) != nil {
+                full = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + path
+            }
+        }
+        var parts: [Substring] = []
+        for part in full.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// Where each of `sources` resumes among `checkpoints` (one output's): the checkpoint of
+    /// its own path, or else one written under another name for this very file (the same
+    /// device and inode, its first bytes unchanged: renamed by a rotation, `app.log` now
+    /// `app.log.1`). A checkpoint that no longer speaks for its file gives no point: the file
+    /// is read from its first line. Also returns the warnings to report.
+    static func resumePoints(for sources: [CheckpointSource], from checkpoints: [Checkpoint]) -> ([Int: ResumePoint], [SluiceError]) {
+        var byKey: [String: Checkpoint] = [:]
+        for checkpoint in checkpoints { byKey[checkpoint.key] = checkpoint }
+        var points: [Int: ResumePoint] = [:]
+        var notes: [SluiceError] = []
+        for source in sources {
+            var found = byKey[source.key].flatMap { source.resumePoint(after: $0) }
+            if found == nil {
+                for checkpoint in checkpoints where checkpoint.key != source.key
+                    && checkpoint.device == source.device && checkpoint.inode == source.inode {
+                    if let point = source.resumePoint(after: checkpoint) { found = point; break }
+                }
+            }
+            guard let (point, note) = found else { continue }
+            points[source.index] = point
+            if let note { notes.append(note) }
+        }
+        return (points, notes)
     }
 
     /// Where this input resumes after `checkpoint`: nil when the checkpoint speaks for
     /// another file (its first bytes changed: rotated, replaced or rewritten) or one that
     /// has become shorter than the offset (truncated in place, as copytruncate does).
-    public func resumePoint(after checkpoint: Checkpoint) -> ResumePoint? {
+    ///
+    /// A file whose last line had no newline when it was committed, and that has grown since
+    /// (a writer caught in mid-line), goes on after that line's rest: the row already holds its
+    /// start, and the rest of it is not made a line of its own. The note says so.
+    func resumePoint(after checkpoint: Checkpoint) -> (ResumePoint, SluiceError?)? {
         guard checkpoint.offset > 0, checkpoint.fingerprintLength > 0 else { return nil }
         let fd = name.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else { return nil }
@@ -124,11 +163,33 @@ public struct CheckpointSource: Sendable, Equatable {
             if Int(info.st_size) == checkpoint.offset - 1 {
                 // The last line had no newline (the reader gave it one) and the file has not
                 // grown since: it is all committed.
-                return ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines)
+                return (ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
             }
-            var last: UInt8 = 0
-            guard pread(fd, &last, 1, off_t(checkpoint.offset - 1)) == 1, last == 0x0A else { return nil }
+            var here: UInt8 = 0
+            guard pread(fd, &here, 1, off_t(checkpoint.offset - 1)) == 1 else { return nil }
+            if here != 0x0A {
+                // Grown after a last line without a newline (the reader had given it one at
+                // offset - 1): go on after the rest of that line.
+                guard let end = Self.nextNewline(fd: fd, from: checkpoint.offset - 1) else {
+                    return (ResumePoint(offset: Int(info.st_size) + 1, lines: checkpoint.lines), nil)  // still no newline: nothing new yet
+                }
+                let note = SluiceError(.warning, place: name, "line \(checkpoint.lines) had no newline when it was committed and has grown since: its rest (\(end + 1 - (checkpoint.offset - 1)) bytes) is not exported")
+                return (ResumePoint(offset: end + 1, lines: checkpoint.lines), note)
+            }
         }
-        return ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines)
+        return (ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
+    }
+
+    /// The offset of the first newline in `fd` at or after `offset`.
+    static func nextNewline(fd: Int32, from offset: Int) -> Int? {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var position = offset
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(position)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            if let hit = buffer[..<n].firstIndex(of: 0x0A) { return position + hit }
+            position += n
+        }
     }
 }

@@ -117,14 +117,8 @@ struct CheckpointFile: Sendable, Equatable {
         return out
     }
 
-    /// Where each of `sources` resumes, by input index.
-    func resumePoints(for sources: [CheckpointSource]) -> [Int: ResumePoint] {
-        var points: [Int: ResumePoint] = [:]
-        for source in sources {
-            guard let checkpoint = checkpoints.first(where: { $0.key == source.key }),
-                  let point = source.resumePoint(after: checkpoint) else { continue }
-            points[source.index] = point
-        }
-        return points
+    /// Where each of `sources` resumes, by input index, and the warnings to report.
+    func resumePoints(for sources: [CheckpointSource]) -> ([Int: ResumePoint], [SluiceError]) {
+        CheckpointSource.resumePoints(for: sources, from: checkpoints)
     }
 }

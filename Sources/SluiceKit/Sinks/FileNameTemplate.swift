@@ -103,4 +103,24 @@ extension FileNameTemplate {
         guard digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber), let number = Int(digits), number >= 1 else { return false }
         return name(number) == path
     }
+
+    /// Hidden temporaries of the file at `path` (`.NAME.sluice-PID-N.tmp`) whose process is
+    /// gone: a killed run's (the `--checkpoint` file's own, for one).
+    public static func staleTemporaries(of path: String) -> [String] {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard let directory = opendir(folder.isEmpty ? "." : folder) else { return [] }
+        defer { closedir(directory) }
+        var stale: [String] = []
+        let prefix = ".\(base).sluice-"
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: &entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
+            let tail = name.dropFirst(prefix.count).dropLast(4).split(separator: "-")
+            guard tail.count == 2, let pid = Int32(tail[0]), Int(tail[1]) != nil, kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            stale.append(folder + name)
+        }
+        return stale
+    }
 }

@@ -32,6 +32,8 @@ public protocol LineSink: AnyObject {
     /// Where each input resumes (`--resume`), by input index: a sink that keeps checkpoints
     /// read them when it was made; others have none.
     var resumePoints: [Int: ResumePoint] { get }
+    /// Warnings about those points, reported when the run starts (a last line that grew).
+    var resumeNotes: [SluiceError] { get }
     /// The interrupt of the thread this sink writes from, which a stop request must reach
     /// (nil: the sink writes on its caller's task). A requirement, not a cast: a failed
     /// `as? any P` scans every conformance record of the binary once (+2 ms per start).
@@ -46,5 +48,6 @@ extension LineSink {
     public func removeSupersededFiles() throws {}
     public var committedFileCount: Int? { nil }
     public var resumePoints: [Int: ResumePoint] { [:] }
+    public var resumeNotes: [SluiceError] { [] }
     public var writeInterrupt: Interrupt? { nil }
 }

@@ -12,16 +12,20 @@ import Glibc
 /// `synchronous=NORMAL`: a commit survives the process being killed (it is in the WAL);
 /// the last commits may be lost to a power failure, and then their checkpoints with them.
 public final class SQLiteSink: LineSink, ThreadedSink {
-    private let thread = SinkThread()
+    private let thread: SinkThread
     var sinkThread: SinkThread { thread }
     private let writer: SQLiteWriter
     public let resumePoints: [Int: ResumePoint]
+    public let resumeNotes: [SluiceError]
 
     /// `sources`: the run's named inputs (rows name them; checkpoints key them). `resume`:
-    /// read their checkpoints now (`resumePoints`).
-    public init(path: String, table: String, sources: [CheckpointSource], inputNames: [String], resume: Bool) throws {
-        writer = try SQLiteWriter(path: path, table: table, sources: sources, inputNames: inputNames)
-        resumePoints = resume ? try writer.resumePoints() : [:]
+    /// read their checkpoints now (`resumePoints`). `interrupt`: a stop's way to end a wait
+    /// for the database's lock.
+    init(path: String, table: String, sources: [CheckpointSource], inputNames: [String], resume: Bool,
+         interrupt: Interrupt = Interrupt()) throws {
+        thread = SinkThread(interrupt: interrupt)
+        writer = try SQLiteWriter(path: path, table: table, sources: sources, inputNames: inputNames, interrupt: interrupt)
+        (resumePoints, resumeNotes) = resume ? try writer.resumePoints() : ([:], [])
     }
 
     public func write(_ chunk: LineChunk) async throws {
@@ -70,6 +74,7 @@ final class SQLiteWriter: @unchecked Sendable {
     private var db: OpaquePointer?
     private var insertRow: OpaquePointer?
     private var upsertCheckpoint: OpaquePointer?
+    private var readCheckpoint: OpaquePointer?
     private var inTransaction = false
     /// Per input index: its source (named files), and its name for rows.
     private let sources: [Int: CheckpointSource]
@@ -79,7 +84,11 @@ final class SQLiteWriter: @unchecked Sendable {
     /// Per input touched by the open transaction: the last line's (end offset, number).
     private var reached: [Int: (end: Int, number: Int)] = [:]
 
-    init(path: String, table: String, sources: [CheckpointSource], inputNames: [String]) throws {
+    /// Kept alive for SQLite's busy handler, which reads it.
+    private let interrupt: Interrupt
+
+    init(path: String, table: String, sources: [CheckpointSource], inputNames: [String], interrupt: Interrupt) throws {
+        self.interrupt = interrupt
         place = "sqlite:\(path)"
         self.table = table
         self.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.index, $0) })
@@ -101,8 +110,15 @@ final class SQLiteWriter: @unchecked Sendable {
             throw SluiceError(.output, place: place, "cannot open the database: \(reason)")
         }
         do {
-            // Other writers of the same file (several sluice processes) wait their turn.
-            sqlite3_busy_timeout(db, 30_000)
+            // Other writers of the same file (several sluice processes) wait their turn, up to
+            // 30 s, but a stop or a cancellation ends the wait (SQLITE_BUSY: the sink fails,
+            // naming the output, as a stalled output does after a stop).
+            sqlite3_busy_handler(db, { context, tries in
+                let interrupt = Unmanaged<Interrupt>.fromOpaque(context!).takeUnretainedValue()
+                if interrupt.isInterrupted || tries >= 3000 { return 0 }
+                usleep(10_000)
+                return 1
+            }, Unmanaged.passUnretained(interrupt).toOpaque())
             // 16 KiB pages for a new database (an existing one keeps its own): fewer pages to
             // write twice (WAL, then the checkpoint). ERROR and WARN of 1 GB (850,000 rows),
             // three runs each: 4 KiB 1.57-1.82 s, 16 KiB 1.18-1.59 s, 64 KiB 1.41-1.66 s.
@@ -116,6 +132,8 @@ final class SQLiteWriter: @unchecked Sendable {
                 byte_offset INTEGER NOT NULL, line_no INTEGER NOT NULL, device INTEGER, inode INTEGER, \
                 fingerprint TEXT, fingerprint_length INTEGER, PRIMARY KEY (target, source))
                 """)
+            readCheckpoint = try prepare("SELECT byte_offset FROM sluice_checkpoints WHERE target = ?1 AND source = ?2")
+            for source in sources { seenOffsets[source.key] = .some(try committedOffset(source.key)) }
             insertRow = try prepare("INSERT INTO \(Self.quoted(table)) (source, line_no, line) VALUES (?1, ?2, ?3)")
             upsertCheckpoint = try prepare("""
                 INSERT INTO sluice_checkpoints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -146,7 +164,7 @@ final class SQLiteWriter: @unchecked Sendable {
             found.append((String(cString: sqlite3_column_text(info, 1)), String(cString: sqlite3_column_text(info, 2)).uppercased()))
         }
         guard found.map(\.0) != Self.columns.map(\.name) || found.map(\.1) != Self.columns.map(\.type) else { return }
-        let have = found.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        let have = found.map { $0.1.isEmpty ? $0.0 : "\($0.0) \($0.1)" }.joined(separator: ", ")
         throw SluiceError(.output, place: place, "table \(table) has the columns (\(have)); sluice writes (\(Self.columnsText)): name another table with ?table=NAME")
     }
 
@@ -167,28 +185,46 @@ final class SQLiteWriter: @unchecked Sendable {
         return statement
     }
 
-    /// The committed checkpoints of this run's inputs that still speak for their files.
-    func resumePoints() throws -> [Int: ResumePoint] {
+    /// The committed checkpoints of this run's inputs that still speak for their files (their
+    /// own, or one left under an earlier name of the same file), and the warnings to report.
+    func resumePoints() throws -> ([Int: ResumePoint], [SluiceError]) {
         let query = try prepare("""
-            SELECT byte_offset, line_no, device, inode, fingerprint, fingerprint_length \
-            FROM sluice_checkpoints WHERE target = ?1 AND source = ?2
+            SELECT source, byte_offset, line_no, device, inode, fingerprint, fingerprint_length \
+            FROM sluice_checkpoints WHERE target = ?1
             """)
         defer { sqlite3_finalize(query) }
-        var points: [Int: ResumePoint] = [:]
-        for source in sources.values {
-            sqlite3_reset(query)
-            sqlite3_bind_text(query, 1, table, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_text(query, 2, source.key, -1, SQLITE_TRANSIENT)
-            guard sqlite3_step(query) == SQLITE_ROW else { continue }
-            let checkpoint = Checkpoint(key: source.key, offset: Int(sqlite3_column_int64(query, 0)),
-                                        lines: Int(sqlite3_column_int64(query, 1)),
-                                        device: UInt64(bitPattern: sqlite3_column_int64(query, 2)),
-                                        inode: UInt64(bitPattern: sqlite3_column_int64(query, 3)),
-                                        fingerprint: sqlite3_column_text(query, 4).map { String(cString: $0) } ?? "",
-                                        fingerprintLength: Int(sqlite3_column_int64(query, 5)))
-            if let point = source.resumePoint(after: checkpoint) { points[source.index] = point }
+        sqlite3_bind_text(query, 1, table, -1, SQLITE_TRANSIENT)
+        var checkpoints: [Checkpoint] = []
+        while sqlite3_step(query) == SQLITE_ROW {
+            checkpoints.append(Checkpoint(key: sqlite3_column_text(query, 0).map { String(cString: $0) } ?? "",
+                                          offset: Int(sqlite3_column_int64(query, 1)),
+                                          lines: Int(sqlite3_column_int64(query, 2)),
+                                          device: UInt64(bitPattern: sqlite3_column_int64(query, 3)),
+                                          inode: UInt64(bitPattern: sqlite3_column_int64(query, 4)),
+                                          fingerprint: sqlite3_column_text(query, 5).map { String(cString: $0) } ?? "",
+                                          fingerprintLength: Int(sqlite3_column_int64(query, 6))))
         }
-        return points
+        return CheckpointSource.resumePoints(for: Array(sources.values), from: checkpoints)
+    }
+
+    /// Each input's committed offset as this run last saw it (read at the start, then as it
+    /// commits): a commit that finds another offset there means another run is exporting the
+    /// same file into the same table, and stops this one before it duplicates lines.
+    private var seenOffsets: [String: Int?] = [:]
+
+    private func committedOffset(_ key: String) throws -> Int? {
+        sqlite3_reset(readCheckpoint)
+        // Reset at once after: a statement left on its row keeps a read transaction open,
+        // and a connection holding an old snapshot is refused the write lock (SQLITE_BUSY,
+        // without waiting), as soon as another writer has committed.
+        defer { sqlite3_reset(readCheckpoint) }
+        sqlite3_bind_text(readCheckpoint, 1, table, -1, SQLITE_TRANSIENT)
+        sqlite3_bind_text(readCheckpoint, 2, key, -1, SQLITE_TRANSIENT)
+        switch sqlite3_step(readCheckpoint) {
+        case SQLITE_ROW: return Int(sqlite3_column_int64(readCheckpoint, 0))
+        case SQLITE_DONE: return nil
+        default: throw error("cannot read a checkpoint")
+        }
     }
 
     /// Adds the chunk's lines (with their positions) to the open transaction.
@@ -224,6 +260,12 @@ final class SQLiteWriter: @unchecked Sendable {
         guard inTransaction else { return }
         for (input, position) in reached {
             guard let source = sources[input] else { continue }
+            let now = try committedOffset(source.key)
+            if let seen = seenOffsets[source.key], seen != now {
+                throw SluiceError(.output, place: place, "another run committed lines of \(source.name) into table \(table) "
+                    + "while this one ran: this one stops, its last batch not committed (export each file from one run at a time)")
+            }
+            seenOffsets[source.key] = position.end
             sqlite3_reset(upsertCheckpoint)
             sqlite3_bind_text(upsertCheckpoint, 1, table, -1, SQLITE_TRANSIENT)
             sqlite3_bind_text(upsertCheckpoint, 2, source.key, -1, SQLITE_TRANSIENT)
@@ -249,8 +291,10 @@ final class SQLiteWriter: @unchecked Sendable {
     func close() {
         sqlite3_finalize(insertRow)
         sqlite3_finalize(upsertCheckpoint)
+        sqlite3_finalize(readCheckpoint)
         insertRow = nil
         upsertCheckpoint = nil
+        readCheckpoint = nil
         if db != nil { sqlite3_close(db) }
         db = nil
     }

@@ -47,6 +47,7 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     }
 
     public var resumePoints: [Int: ResumePoint] { writer.resumePoints }
+    public var resumeNotes: [SluiceError] { writer.resumeNotes }
 
     /// The files committed so far, in order.
     public var committedFiles: [String] { writer.committed.withLock { $0 } }
@@ -107,6 +108,7 @@ final class SplitFileWriter: @unchecked Sendable {
     private var checkpointFile = CheckpointFile()
     private let sources: [Int: CheckpointSource]
     let resumePoints: [Int: ResumePoint]
+    let resumeNotes: [SluiceError]
 
     init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32, concurrency: Int,
          overwrite: Bool, cutAtBatchEnds: Bool, checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil,
@@ -120,12 +122,13 @@ final class SplitFileWriter: @unchecked Sendable {
         sources = Dictionary(uniqueKeysWithValues: (checkpoint?.sources ?? []).map { ($0.index, $0) })
         if let checkpoint, checkpoint.resume {
             checkpointFile = try CheckpointFile.read(checkpoint.path)
-            resumePoints = checkpointFile.resumePoints(for: checkpoint.sources)
+            (resumePoints, resumeNotes) = checkpointFile.resumePoints(for: checkpoint.sources)
             number = checkpointFile.nextFile
             earlierSet = []  // the set is this one's: its files stay, the next ones follow
-            for stale in template.staleTemporaries() { unlink(stale) }  // a killed run's
+            for stale in template.staleTemporaries() + FileNameTemplate.staleTemporaries(of: checkpoint.path) { unlink(stale) }  // a killed run's
         } else {
             resumePoints = [:]
+            resumeNotes = []
             let existing = template.existingNames()
             if let first = existing.first, !overwrite {
                 throw SluiceError(.output, place: first.path, "already exists (a set of \(template.text) from an earlier run?): "
