@@ -59,6 +59,15 @@ import Testing
         #expect(try readBytes(directory.path("p-000003.log")) == Array("ERROR four\n".utf8))
         let nothing = try await Sluice.run(["ERROR", "-b", "1", "-O", "p-{n}.log", "--checkpoint", "ck", "--resume", "app.log"], currentDirectory: directory.path)
         #expect(nothing.status == 1, "\(nothing.stderr)")
+        // Two runs on one checkpoint at once: the second is refused before it reads.
+        let held = try await Shell.bash("""
+            cd \(Shell.quote(directory.path)); mkfifo slow
+            "$SLUICE" -e '' -O 'q-{n}.log' --checkpoint q.ck slow & p=$!
+            sleep 0.5; "$SLUICE" -e '' -O 'r-{n}.log' --checkpoint q.ck app.log; echo "second: $?"
+            echo x > slow; wait $p; echo "first: $?"
+            """, timeout: .seconds(60))
+        #expect(held.stdoutLines == ["second: 2", "first: 0"], "\(held.stdoutText) \(held.stderr)")
+        #expect(held.stderr.contains("sluice: q.ck: another sluice run is writing this checkpoint: one run at a time"), "\(held.stderr)")
         // Without --resume, an existing set is still refused.
         let again = try await Sluice.run(["ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], currentDirectory: directory.path)
         #expect(again.status == 2)

@@ -120,6 +120,7 @@ final class SplitFileWriter: @unchecked Sendable {
         self.linesPerFile = linesPerFile
         checkpointPath = checkpoint?.path
         sources = Dictionary(uniqueKeysWithValues: (checkpoint?.sources ?? []).map { ($0.index, $0) })
+        if let checkpoint { lock = try Self.lockCheckpoint(checkpoint.path) }
         if let checkpoint, checkpoint.resume {
             checkpointFile = try CheckpointFile.read(checkpoint.path)
             (resumePoints, resumeNotes) = checkpointFile.resumePoints(for: checkpoint.sources)
@@ -143,6 +144,34 @@ final class SplitFileWriter: @unchecked Sendable {
         }
         compression = compressionQueue(for: template.name(number), level: compressionLevel, concurrency: concurrency)
         current = try AtomicFile(path: template.name(number), compression: compression, interrupt: interrupt)
+    }
+
+    /// The lock on the checkpoint (`.NAME.sluice-lock` beside it, flock'd for the writer's
+    /// life): two runs writing one checkpoint would each number the same files.
+    private var lock: Int32 = -1
+
+    deinit {
+        if lock >= 0 { close(lock) }
+    }
+
+    static func lockCheckpoint(_ path: String) throws -> Int32 {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let lockPath = "\(folder).\(base).sluice-lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw SluiceError(.output, place: path, "cannot lock the checkpoint: \(SluiceError.systemReason(errno))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let reason = errno
+            close(fd)
+            if reason == EWOULDBLOCK {
+                throw SluiceError(.output, place: path, "another sluice run is writing this checkpoint: one run at a time")
+            }
+            throw SluiceError(.output, place: path, "cannot lock the checkpoint: \(SluiceError.systemReason(reason))")
+        }
+        return fd
     }
 
     /// Lines `from..<from + count` of `chunk` are in the current file: their inputs' checkpoints
