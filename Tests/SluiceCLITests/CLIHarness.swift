@@ -500,6 +500,20 @@ enum Sluice {
     }
 }
 
+extension Sluice {
+    /// Runs each command line in `directory` and expects grep's usage-error shape: exit 2,
+    /// `sluice: MESSAGE` as the whole of stderr, nothing on stdout.
+    static func expectErrors(_ cases: [(arguments: [String], message: String)], in directory: String,
+                             sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for (arguments, message) in cases {
+            let result = try await run(arguments, currentDirectory: directory, sourceLocation: sourceLocation)
+            #expect(result.status == 2, "\(arguments)", sourceLocation: sourceLocation)
+            #expect(result.stderr == "sluice: \(message)\n", "\(arguments)", sourceLocation: sourceLocation)
+            #expect(result.stdout.isEmpty, "\(arguments)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
 enum Shell {
     /// Runs `script` with `/bin/sh -c` and `LC_ALL=C` (byte semantics for grep, tr, sed, perl);
     /// `$SLUICE` names the binary under test.

@@ -231,12 +231,7 @@ struct SQLiteOutputTests {
             (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)"),
             (["ERROR", "-O", "sqlite:db", "--resume", "app.log", "-"], "--resume: standard input has no checkpoint to resume from: name the files"),
         ]
-        for (arguments, message) in cases {
-            let result = try await Sluice.run(arguments, currentDirectory: directory.path)
-            #expect(result.status == 2, "\(arguments)")
-            #expect(result.stderr == "sluice: \(message)\n", "\(arguments)")
-            #expect(result.stdout.isEmpty)
-        }
+        try await Sluice.expectErrors(cases, in: directory.path)
         #expect(!FileManager.default.fileExists(atPath: directory.path("db")), "a refused run created the database")
     }
 }

@@ -101,7 +101,7 @@ import Testing
         }
         slow.cancel()
         #expect(try await slow.value)
-        let done = Completion()
+        let done = Completion<Void>()
         RunScope.thread(stackSize: 64 * 1024) { done.complete() }
         try await done.wait()
     }

@@ -11,7 +11,7 @@ import Glibc
 final class JoinableThread: @unchecked Sendable {
     private let thread: pthread_t
     private let lock = Locked(false)
-    private let ended = Completion()
+    private let ended = Completion<Void>()
 
     init(stackSize: Int = 1 << 20, _ body: @escaping @Sendable () -> Void) {
         let ended = self.ended

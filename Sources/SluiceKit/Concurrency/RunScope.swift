@@ -128,7 +128,7 @@ final class RunScope: Sendable {
             return
         }
         scope.start {
-            let ended = Completion()
+            let ended = Completion<Void>()
             startDetachedThread(stackSize: stackSize) {
                 body()
                 ended.complete()
@@ -143,8 +143,7 @@ final class RunScope: Sendable {
 /// group of its own whose owner waits for either the body's end or the cancel).
 final class ScopedTask<Success: Sendable>: Sendable {
     private struct State {
-        var result: Result<Success, any Error>?
-        var waiters: [CheckedContinuation<Success, any Error>] = []
+        var finished = false
         var cancelled = false
         /// The owner of the body's group, waiting for the body's end or a cancel.
         var watcher: CheckedContinuation<Void, Never>?
@@ -152,6 +151,7 @@ final class ScopedTask<Success: Sendable>: Sendable {
         var task: Task<Void, Never>?
     }
     private let state = Locked(State())
+    private let result = Completion<Success>()
 
     /// Cancels the task (as `Task.cancel`: the body sees it at its next cancellation point).
     func cancel() {
@@ -166,16 +166,7 @@ final class ScopedTask<Success: Sendable>: Sendable {
 
     /// The body's result, once it has returned (as `Task.value`: waiting is not cancellable).
     var value: Success {
-        get async throws {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Success, any Error>) in
-                let ready = state.withLock { state -> Result<Success, any Error>? in
-                    if let result = state.result { return result }
-                    state.waiters.append(continuation)
-                    return nil
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        }
+        get async throws { try await result.wait() }
     }
 
     fileprivate func attach(_ task: Task<Void, Never>) {
@@ -188,13 +179,13 @@ final class ScopedTask<Success: Sendable>: Sendable {
 
     /// Gives the result, for a handle used as a promise (a task of the caller's own group
     /// computes it: see the ordered `concurrentMap`); `cancel` then reaches nothing.
-    func complete(_ result: Result<Success, any Error>) {
-        let (waiters, watcher) = state.withLock { state -> ([CheckedContinuation<Success, any Error>], CheckedContinuation<Void, Never>?) in
-            state.result = result
-            defer { state.waiters = []; state.watcher = nil; state.task = nil }
-            return (state.waiters, state.watcher)
+    func complete(_ outcome: Result<Success, any Error>) {
+        result.complete(outcome)
+        let watcher = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.watcher = nil; state.task = nil }
+            return state.watcher
         }
-        for waiter in waiters { waiter.resume(with: result) }
         watcher?.resume()
     }
 
@@ -204,13 +195,13 @@ final class ScopedTask<Success: Sendable>: Sendable {
             group.addTask { self.complete(await Result(catching: body)) }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let waits = state.withLock { state -> Bool in
-                    if state.result != nil || state.cancelled { return false }
+                    if state.finished || state.cancelled { return false }
                     state.watcher = continuation
                     return true
                 }
                 if !waits { continuation.resume() }
             }
-            if state.withLock({ $0.result == nil }) { group.cancelAll() }
+            if !state.withLock({ $0.finished }) { group.cancelAll() }
         }
     }
 }

@@ -81,19 +81,7 @@ extension FileNameTemplate {
         guard !suffix.contains("/") else { return [] }
         let slash = prefix.lastIndex(of: "/")
         let folder = slash.map { String(prefix[...$0]) } ?? ""
-        guard let directory = opendir(folder.isEmpty ? "." : folder) else { return [] }
-        defer { closedir(directory) }
-        var stale: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: &entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix("."), name.hasSuffix(".tmp"), let marker = name.ranges(of: ".sluice-").last else { continue }
-            let target = folder + String(name[name.index(after: name.startIndex)..<marker.lowerBound])
-            let tail = name[marker.upperBound...].dropLast(4).split(separator: "-")
-            guard tail.count == 2, let pid = Int32(tail[0]), Int(tail[1]) != nil else { continue }
-            guard existsInSet(target), kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            stale.append(folder + name)
-        }
-        return stale.sorted()
+        return Self.staleTemporaries(inFolder: folder) { existsInSet($0) }
     }
 
     /// Whether `path` is `name(n)` for some n.
@@ -109,18 +97,24 @@ extension FileNameTemplate {
     public static func staleTemporaries(of path: String) -> [String] {
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        return staleTemporaries(inFolder: folder) { $0 == folder + (slash.map { String(path[path.index(after: $0)...]) } ?? path) }
+    }
+
+    /// The entries `.NAME.sluice-PID-N.tmp` of `folder` (`""`: the current one) whose PID is
+    /// no running process and whose `folder + NAME` is one `isTarget` takes, sorted.
+    static func staleTemporaries(inFolder folder: String, isTarget: (String) -> Bool) -> [String] {
         guard let directory = opendir(folder.isEmpty ? "." : folder) else { return [] }
         defer { closedir(directory) }
         var stale: [String] = []
-        let prefix = ".\(base).sluice-"
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: &entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
-            let tail = name.dropFirst(prefix.count).dropLast(4).split(separator: "-")
-            guard tail.count == 2, let pid = Int32(tail[0]), Int(tail[1]) != nil, kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            guard name.hasPrefix("."), name.hasSuffix(".tmp"), let marker = name.ranges(of: ".sluice-").last else { continue }
+            let target = folder + String(name[name.index(after: name.startIndex)..<marker.lowerBound])
+            let tail = name[marker.upperBound...].dropLast(4).split(separator: "-")
+            guard tail.count == 2, let pid = Int32(tail[0]), Int(tail[1]) != nil else { continue }
+            guard isTarget(target), kill(pid, 0) != 0 && errno == ESRCH else { continue }
             stale.append(folder + name)
         }
-        return stale
+        return stale.sorted()
     }
 }

@@ -22,7 +22,7 @@ final class SinkThread: Sendable {
         let work: @Sendable () throws -> Void
         /// Bytes of lines the job holds (the channel's second bound).
         let weight: Int
-        let done: Completion?
+        let done: Completion<Void>?
     }
 
     /// Wakes a write of this thread that waits for room (see `Interrupt.write`), and the
@@ -79,7 +79,7 @@ final class SinkThread: Sendable {
     /// Runs `work` on the thread after every job before it, and returns once it has run
     /// (throwing its error, or an earlier job's).
     func perform(_ work: @escaping @Sendable () throws -> Void) async throws {
-        let done = Completion()
+        let done = Completion<Void>()
         let sent = await withTaskCancellationHandler {
             await jobs.send(Job(work: work, weight: 0, done: done))
         } onCancel: { [interrupt] in
