@@ -177,9 +177,8 @@ final class ScopedTask<Success: Sendable>: Sendable {
         if cancelled { task.cancel() }
     }
 
-    /// Gives the result, for a handle used as a promise (a task of the caller's own group
-    /// computes it: see the ordered `concurrentMap`); `cancel` then reaches nothing.
-    func complete(_ outcome: Result<Success, any Error>) {
+    /// Gives the body's result to its waiters and releases the body's group.
+    fileprivate func complete(_ outcome: Result<Success, any Error>) {
         result.complete(outcome)
         let watcher = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.finished = true

@@ -53,7 +53,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
         // `@unchecked`: `intake` is set once, by the single consumer task, before anything
         // else reads it; the channels are thread-safe.
         let sequence: ConcurrentMapSequence
-        let handles: BoundedChannel<ScopedTask<T>>
+        let handles: BoundedChannel<Completion<T>>
         let results: BoundedChannel<Result<T, any Error>>
         let slots: BoundedChannel<Void>
         let running: BoundedChannel<Void>
@@ -95,7 +95,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                                 // A slot per element, released when the consumer takes its result.
                                 guard await slots.send(()) else { return }
                                 guard await running.send(()) else { return }
-                                let promise = ScopedTask<T>()
+                                let promise = Completion<T>()
                                 group.addTask {
                                     let result = await Result(catching: { try await sequence.transform(element) })
                                     _ = await running.receive()
@@ -141,7 +141,7 @@ public struct ConcurrentMapSequence<Base: AsyncSequence & Sendable, T: Sendable>
                     // transforms of its group (this one's among them).
                     let intake = self.intake
                     let value = try await withTaskCancellationHandler {
-                        try await promise.value
+                        try await promise.wait()
                     } onCancel: {
                         intake?.cancel()
                     }
