@@ -218,7 +218,9 @@ struct GrepCommandLine {
         // options never make a grep abbreviation ambiguous (`--ma` is --max-count, not --map).
         let grepMatches = matches.filter { !sluiceOwn.contains($0.0.key) }
         if let grepFirst = grepMatches.first, grepMatches.allSatisfy({ $0.0.key == grepFirst.0.key }) { return grepFirst.0 }
-        let possibilities = matches.map { "'--\($0.1)'" }.joined(separator: " ")
+        // Ambiguous among grep's own options: name only those, as grep does (a grep user's
+        // `--re` is between --regexp and --recursive, whatever sluice adds).
+        let possibilities = (grepMatches.count > 1 ? grepMatches : matches).map { "'--\($0.1)'" }.joined(separator: " ")
         throw UsageError(message: "option '--\(name)' is ambiguous; possibilities: \(possibilities)")
     }
 

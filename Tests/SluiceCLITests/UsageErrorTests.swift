@@ -55,6 +55,20 @@ import Testing
         #expect(!sluice.stderr.isEmpty)
     }
 
+    @Test("an abbreviation ambiguous among grep's options names grep's possibilities, not sluice's own",
+          arguments: ["--re", "--co", "--ex"])
+    func ambiguousAbbreviation(prefix: String) async throws {
+        let sluice = try await Sluice.run([prefix, "x"], stdin: .heldOpen, timeout: .seconds(10))
+        let grep = try await Shell.run("grep \(prefix) x /dev/null")
+        func possibilities(_ stderr: String) -> Set<String> {
+            guard let line = stderr.split(separator: "\n").first, let colon = line.range(of: "possibilities: ") else { return [] }
+            return Set(line[colon.upperBound...].split(separator: " ").map(String.init))
+        }
+        #expect(sluice.status == 2 && grep.status == 2)
+        #expect(possibilities(sluice.stderr) == possibilities(grep.stderr), "sluice: \(sluice.stderr) grep: \(grep.stderr)")
+        #expect(!possibilities(sluice.stderr).isEmpty)
+    }
+
     @Test("-c prints only the number; exit 1 when it is 0")
     func countFormat() async throws {
         let some = try await Sluice.run(["-c", "-e", "ERROR", Paths.loghub("Hadoop_2k.log")])
