@@ -11,8 +11,8 @@ import Testing
         defer { directory.remove() }
         let script = """
             cd \(Shell.quote(directory.path))
-            seq 1 1000000 | awk '{ print $1, ($1 % 3 == 0 ? "ERROR" : "INFO"), "payload of a log line", $1 * 13 }' > a.log
-            head -c 5000000 a.log | gzip -1 > b.log.gz; printf 'ERROR last line without newline' > c.log
+            seq 1 \(underSanitizer ? 200_000 : 1_000_000) | awk '{ print $1, ($1 % 3 == 0 ? "ERROR" : "INFO"), "payload of a log line", $1 * 13 }' > a.log
+            head -c \(underSanitizer ? 1_000_000 : 5_000_000) a.log | gzip -1 > b.log.gz; printf 'ERROR last line without newline' > c.log
             mkdir one resumed
             "$SLUICE" -h ERROR -b 1000 -O 'one/p-{n:4}.log.gz' --checkpoint one.ck a.log b.log.gz c.log
             kills=0
