@@ -209,7 +209,7 @@ func received(_ value: BoundedChannel<Int>.Received) -> String {
 
     @Test func severalThreadConsumersShareTheElementsAndAllSeeTheEnd() async {
         let channel = BoundedChannel<Int>(capacity: 4)
-        let seen = Mutex<[Int]>([])
+        let seen = Locked<[Int]>([])
         let ends = Counter()
         let threads = (0..<3).map { _ in
             Thread {
