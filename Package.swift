@@ -8,18 +8,33 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         .library(name: "SluiceKit", targets: ["SluiceKit"]),
     ],
-    dependencies: [],
+    dependencies: [
+        // -O postgresql://: the connection pool and COPY FROM STDIN (README, "Why these libraries").
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+    ],
     targets: [
         .executableTarget(
             name: "sluice",
             dependencies: [
                 "SluiceKit",
+                "SluicePostgres",
                 "CSluiceMain",
             ]
         ),
         .target(
             name: "SluiceKit",
             dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"]
+        ),
+        // -O postgresql://: its own target, so that the libFuzzer build of SluiceKit (Fuzz/run.sh,
+        // plain swiftc) needs no package.
+        .target(
+            name: "SluicePostgres",
+            dependencies: [
+                "SluiceKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // ConnectionPoolError: the pool's "cannot connect", retried as a lost connection.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+            ]
         ),
         // C by concern: literal search (SIMD, Aho-Corasick), mapped input windows, child
         // processes; CSluiceMain is the executable's process-wide setup (signals, fds 0-2,
@@ -39,5 +54,6 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
+        .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceKit"]),
     ]
 )

@@ -27,7 +27,7 @@ struct GrepCommandLine {
         case groupSeparator, noGroupSeparator, byteOffset, initialTab, nullData
         case directories, devices, binaryFiles, ignoreBinary, excludeFrom
         // sluice's own
-        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint
+        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax
         case compressionLevel, pipeline, explain, stats, map, exec
     }
 
@@ -89,6 +89,7 @@ struct GrepCommandLine {
         Option(key: .overwrite, short: nil, long: ["overwrite"], argument: .none),
         Option(key: .resume, short: nil, long: ["resume"], argument: .none),
         Option(key: .checkpoint, short: nil, long: ["checkpoint"], argument: .required),
+        Option(key: .retryMax, short: nil, long: ["retry-max"], argument: .required),
         Option(key: .compressionLevel, short: nil, long: ["compression-level"], argument: .required),
         Option(key: .pipeline, short: UInt8(ascii: "p"), long: ["pipeline"], argument: .required),
         Option(key: .explain, short: nil, long: ["explain"], argument: .none),
@@ -226,7 +227,7 @@ struct GrepCommandLine {
 
     /// sluice's own options (not grep's).
     static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
-                                      .resume, .checkpoint, .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
+                                      .resume, .checkpoint, .retryMax, .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

@@ -44,6 +44,7 @@ struct SluiceCommand {
     var overwrite = false
     var resume = false
     var checkpoint: String?
+    var retryMax: String?
     var compressionLevel: String?
     var pipeline: String?
     var explain = false
@@ -177,6 +178,7 @@ struct SluiceCommand {
             case .overwrite: overwrite = true
             case .resume: resume = true
             case .checkpoint: checkpoint = text(given)
+            case .retryMax: retryMax = text(given)
             case .compressionLevel: compressionLevel = text(given)
             case .pipeline: pipeline = text(given)
             case .explain: explain = true
@@ -397,9 +399,18 @@ struct SluiceCommand {
             guard !checkpoint.isEmpty else { throw SluiceError(.usage, place: "--checkpoint", "names no file") }
             spec.checkpointPath = checkpoint
         }
+        if let retryMax {
+            guard case .database(let database) = spec.output, case .postgresql = database.kind else {
+                throw SluiceError(.usage, place: "--retry-max", "applies to a database server output (-O postgresql://...)")
+            }
+            guard let duration = parseDuration(retryMax) else {
+                throw SluiceError(.usage, place: "--retry-max", "'\(retryMax)' is not a duration (30s, 2m, 0)")
+            }
+            spec.retryMax = duration ?? .zero  // 0: no retry
+        }
         if resume {
             guard spec.takesRows else {
-                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH, or a {n} output with --checkpoint FILE)")
+                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., or a {n} output with --checkpoint FILE)")
             }
             spec.resume = true
         }
@@ -470,12 +481,18 @@ struct SluiceCommand {
                                     with {n} or {n:W} in the name; a device, FIFO or
                                     symlink is written through, as by > FILE;
                                     sqlite:PATH[?table=NAME]: rows of an SQLite table
-                                    (default logs), a transaction per batch
+                                    (default logs), a transaction per batch;
+                                    postgresql://USER@HOST:PORT/DB[?table=NAME]: rows
+                                    of a PostgreSQL table, a COPY per batch, -j
+                                    connections (password: PGPASSWORD, ~/.pgpass)
               --overwrite           a {n} output may replace an earlier set of its names
               --checkpoint=FILE     with a {n} output: each input's position, written
                                     after each file is complete
               --resume              start each input after the last line its checkpoint
-                                    says was committed (-O sqlite:PATH, --checkpoint)
+                                    says was committed (-O sqlite:, postgresql:,
+                                    --checkpoint)
+              --retry-max=DURATION  with postgresql://: retry a lost connection this
+                                    long, from its first failure (default 30s)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
           -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
                                     'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'

@@ -1,6 +1,7 @@
 import CSluiceMain
 import Glibc
 import SluiceKit
+import SluicePostgres
 
 /// Entry point: parse, validate, open the output, run, map the outcome to an exit status.
 
@@ -115,7 +116,7 @@ func runMain() async -> Int32 {
     }
     let sink: any LineSink
     do {
-        sink = try await runner.makeSink(stop: stop)
+        sink = try await runner.makeSink(stop: stop, databases: PostgresSinkMaker())
     } catch {
         let signal = sluice_received_signal()
         if signal != 0, (error as? SluiceError)?.code == .interrupted { return 128 + signal }  // stopped waiting for a FIFO's reader

@@ -3,18 +3,20 @@
 ///
 /// `complete` may come before or after `wait`; only the first `complete` counts; any number of
 /// tasks may wait.
-final class Completion<Value: Sendable>: Sendable {
+package final class Completion<Value: Sendable>: Sendable {
     private struct State {
         var result: Result<Value, any Error>?
         var waiters: [CheckedContinuation<Value, any Error>] = []
     }
     private let state = Locked(State())
 
+    package init() {}
+
     var isCompleted: Bool { state.withLock { $0.result != nil } }
 
     /// Delivers `result`; true if it was the first (it counts).
     @discardableResult
-    func complete(_ result: Result<Value, any Error>) -> Bool {
+    package func complete(_ result: Result<Value, any Error>) -> Bool {
         let waiters = state.withLock { state -> [CheckedContinuation<Value, any Error>]? in
             guard state.result == nil else { return nil }
             state.result = result
@@ -27,7 +29,7 @@ final class Completion<Value: Sendable>: Sendable {
 
     /// Returns (or throws) once `complete` has been called. Not cancellable: the caller makes
     /// sure the work it waits for ends (a sink interrupts its thread's write first).
-    func wait() async throws -> Value {
+    package func wait() async throws -> Value {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             let ready = state.withLock { state -> Result<Value, any Error>? in
                 if let result = state.result { return result }
@@ -40,5 +42,5 @@ final class Completion<Value: Sendable>: Sendable {
 }
 
 extension Completion where Value == Void {
-    func complete() { complete(.success(())) }
+    package func complete() { complete(.success(())) }
 }

@@ -40,7 +40,7 @@ public final class Interrupt: Sendable {
     var isStopping: Bool { state.load(ordering: .acquiring) == Self.stopping }
     var isCancelled: Bool { state.load(ordering: .acquiring) == Self.cancelled }
     /// Either request was made: the reader must not start another read.
-    var isInterrupted: Bool { state.load(ordering: .acquiring) != Self.running }
+    package var isInterrupted: Bool { state.load(ordering: .acquiring) != Self.running }
 
     /// A third, smaller request: *skip* the input being read (`-m` reached in it, `-l`
     /// answered; see `InputSkip`). Inputs are numbered; a read of input `current` is skipped

@@ -5,11 +5,11 @@ import Glibc
 /// Used instead of `Synchronization.Mutex`, whose futex-based lock ThreadSanitizer cannot see
 /// (it reports races on values that are in fact protected). `@unchecked Sendable`: `value` is
 /// only touched inside `withLock`, while `lock` is held.
-final class Locked<Value>: @unchecked Sendable {
+package final class Locked<Value>: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var value: Value
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
         pthread_mutex_init(lock, nil)
     }
@@ -19,7 +19,7 @@ final class Locked<Value>: @unchecked Sendable {
         lock.deallocate()
     }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         return try body(&value)

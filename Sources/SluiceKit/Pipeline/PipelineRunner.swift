@@ -186,7 +186,10 @@ public struct PipelineRunner: Sendable {
     /// A FIFO output waits for its reader, as the shell's open does, but a stop request ends
     /// the wait: it throws an `.interrupted` error (nothing was read or written). (A later
     /// `{n}` file that is a FIFO waits on the sink's thread, where the run's stop reaches it.)
-    public func makeSink(stop: StopRequest = StopRequest()) async throws -> any LineSink {
+    ///
+    /// `databases` makes the sinks of servers (`-O postgresql://`), which live in modules of
+    /// their own (SluicePostgres); without it such an output is refused.
+    public func makeSink(stop: StopRequest = StopRequest(), databases: (any DatabaseSinkMaker)? = nil) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
         // The sink's interrupt hears a stop while the sink opens its files (a FIFO waits for
         // its reader there); `run` registers it again for the run.
@@ -205,6 +208,13 @@ public struct PipelineRunner: Sendable {
             case .sqlite(let path):
                 return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs),
                                       inputNames: rowSourceNames, resume: spec.resume, interrupt: interrupt)
+            case .postgresql:
+                guard let databases else {
+                    throw SluiceError(.output, place: database.description, "this build of sluice has no PostgreSQL sink")
+                }
+                return try await databases.makeSink(DatabaseSinkRequest(
+                    target: database, sources: CheckpointSource.of(spec.inputs), inputNames: rowSourceNames,
+                    resume: spec.resume, connections: spec.concurrency, retryMax: spec.retryMax, interrupt: interrupt))
             }
         case .split(let template):
             if spec.countOnly {

@@ -89,6 +89,9 @@ public struct PipelineSpec: Sendable, Equatable {
     public var resume = false
     /// `--checkpoint FILE` (a `{n}` output): the inputs' checkpoints, written after each file.
     public var checkpointPath: String?
+    /// `--retry-max`: how long a database sink goes on retrying a batch after it lost its
+    /// connection (the server restarting, the network), from the first failure.
+    public var retryMax: Duration = .seconds(30)
 
     public init() {}
 }

@@ -119,7 +119,7 @@ public struct CheckpointSource: Sendable, Equatable {
     /// device and inode, its first bytes unchanged: renamed by a rotation, `app.log` now
     /// `app.log.1`). A checkpoint that no longer speaks for its file gives no point: the file
     /// is read from its first line. Also returns the warnings to report.
-    static func resumePoints(for sources: [CheckpointSource], from checkpoints: [Checkpoint]) -> ([Int: ResumePoint], [SluiceError]) {
+    package static func resumePoints(for sources: [CheckpointSource], from checkpoints: [Checkpoint]) -> ([Int: ResumePoint], [SluiceError]) {
         var byKey: [String: Checkpoint] = [:]
         for checkpoint in checkpoints { byKey[checkpoint.key] = checkpoint }
         var points: [Int: ResumePoint] = [:]

@@ -39,6 +39,8 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// An SQLite file (created when missing).
         case sqlite(path: String)
+        /// A PostgreSQL server (`postgresql://` or `postgres://`).
+        case postgresql(PostgresAddress)
     }
     public var kind: Kind
     public var table: String
@@ -46,6 +48,20 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
     /// Nil when `text` names no database (a file name); throws for a database target that
     /// is malformed.
     init?(parsing text: String) throws {
+        if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") {
+            var settings: [(String, String)] = []
+            (kind, settings) = try PostgresAddress.parse(text)
+            table = "logs"
+            for (name, value) in settings {
+                switch name {
+                case "table": table = value
+                default:
+                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, sslmode=disable|prefer|require and host=SOCKET-FOLDER")
+                }
+            }
+            try Self.checkTable(table)
+            return
+        }
         guard text.hasPrefix("sqlite:") else { return nil }
         var rest = Substring(text.dropFirst("sqlite:".count))
         table = "logs"
@@ -60,19 +76,26 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
                 table = pair[1]
             }
         }
-        guard let first = table.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
-              table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
-            throw SluiceError(.usage, place: "--output", "table name '\(table)': letters, digits and _ only, not starting with a digit")
-        }
+        try Self.checkTable(table)
         guard !rest.isEmpty else {
             throw SluiceError(.usage, place: "--output", "'\(text)' names no database file (sqlite:PATH)")
         }
         kind = .sqlite(path: String(rest))
     }
 
+    private static func checkTable(_ table: String) throws {
+        guard let first = table.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
+              table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            throw SluiceError(.usage, place: "--output", "table name '\(table)': letters, digits and _ only, not starting with a digit")
+        }
+    }
+
+    /// The target as messages name it: never with a password.
     public var description: String {
         switch kind {
         case .sqlite(let path): "sqlite:\(path)?table=\(table)"
+        case .postgresql(let address):
+            "\(address)\(address.description.contains("?") ? "&" : "?")table=\(table)"
         }
     }
 }

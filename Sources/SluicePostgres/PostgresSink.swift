@@ -1,0 +1,287 @@
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import SluiceKit
+
+/// Makes `-O postgresql://` sinks (the executable hands it to `PipelineRunner.makeSink`).
+public struct PostgresSinkMaker: DatabaseSinkMaker {
+    public init() {}
+
+    public func makeSink(_ request: DatabaseSinkRequest) async throws -> any LineSink {
+        guard case .postgresql(let address) = request.target.kind else {
+            throw SluiceError(.output, place: request.target.description, "not a PostgreSQL target")
+        }
+        return try await PostgresSink.open(address: address, request: request)
+    }
+}
+
+/// `-O postgresql://USER@HOST:PORT/DB?table=NAME`: every selected line a row of a PostgreSQL
+/// table, each batch one `COPY ... FROM STDIN` in a transaction of its own, which also moves
+/// the checkpoints of the inputs the batch took lines from (`sluice_checkpoints`), as the SQLite
+/// sink does: a run killed at any moment and started again with `--resume` leaves every
+/// selected line in the table exactly once.
+///
+/// **Ownership.** The sink owns one task (`driver`) and one event-loop thread (`events`,
+/// NIO's, for the sockets); `finish` and `abort` join both. The driver is a task group: the
+/// pool (`PostgresClient.run`, at most `-j` connections) and one child per batch in flight
+/// (at most `-j`). Batches reach it through a channel of one: the caller (the run) is held
+/// when `-j` batches are in flight and one more waits, so memory holds at most `-j` + 2
+/// batches, each at most `-b` lines or `maxBatchBytes` of them (a batch is held until its
+/// commit, to be sent again after a lost connection).
+///
+/// **Order.** Batches are copied concurrently (`-j2`: two connections), but commit in order:
+/// a batch's transaction commits only after the one before it has committed, so a checkpoint
+/// never runs ahead of a batch that could still fail.
+///
+/// **Failures.** A lost connection, a server restarting or shutting down, a deadlock or a
+/// serialization failure: the batch is sent again in a new transaction, after a backoff
+/// (exponential with jitter, 100 ms doubling to 5 s) for at most `--retry-max` from its first
+/// failure. A connection lost during `COMMIT` leaves the outcome unknown: the transaction's
+/// id, read before, tells (`txid_status`) whether it committed, so a batch is never sent
+/// twice. Other errors (a column type, a permission) stop the run at once; everything
+/// committed before stays.
+final class PostgresSink: LineSink {
+    /// A batch larger than this is committed early (the sink holds a batch until its commit).
+    static let maxBatchBytes = 16 << 20
+
+    let place: String
+    private let batches: BoundedChannel<OutgoingBatch>
+    private let driver: Task<Void, any Error>
+    private let events: MultiThreadedEventLoopGroup
+    private let encoder: RowEncoder
+    private var open = OutgoingBatch()
+    private var closed = false
+    let resumePoints: [Int: ResumePoint]
+    let resumeNotes: [SluiceError]
+    private let interrupt: Interrupt
+    var writeInterrupt: Interrupt? { interrupt }
+
+    private init(place: String, batches: BoundedChannel<OutgoingBatch>, driver: Task<Void, any Error>, events: MultiThreadedEventLoopGroup,
+                 encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt) {
+        self.place = place
+        self.batches = batches
+        self.driver = driver
+        self.events = events
+        self.encoder = encoder
+        (resumePoints, resumeNotes) = resume
+        self.interrupt = interrupt
+    }
+
+    /// A sink dropped without `finish` or `abort` (never handed to a run): its task ends.
+    deinit {
+        _ = batches.cancel()
+        driver.cancel()
+    }
+
+    /// Connects (one connection of its own, so that a bad address, user, password, database
+    /// or table fails at once with the server's reason), creates or checks the tables, reads
+    /// the checkpoints, then starts the pool.
+    static func open(address: PostgresAddress, request: DatabaseSinkRequest) async throws -> PostgresSink {
+        let place = request.target.description
+        let table = request.target.table
+        let host = PostgresSink.hostName()
+        // Checkpoints of a server shared by many hosts: each host's own, by its name.
+        let sources = request.sources.map { source in
+            var keyed = source
+            keyed.key = "\(host):\(source.key)"
+            return keyed
+        }
+        let password = address.password ?? PostgresPassword.lookup(address)
+        let events = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let setup: Setup
+        do {
+            setup = try await Setup.run(address: address, password: password, table: table, sources: sources, resume: request.resume,
+                                        place: place, eventLoop: events.next())
+        } catch {
+            try? await events.shutdownGracefully()
+            throw error
+        }
+        var configuration: PostgresClient.Configuration
+        switch address.endpoint {
+        case .tcp(let name, let port):
+            configuration = .init(host: name, port: port, username: address.user, password: password, database: address.database,
+                                  tls: Setup.clientTLS(address.tls))
+        case .socket:
+            configuration = .init(unixSocketPath: Setup.socketPath(address), username: address.user, password: password, database: address.database)
+        }
+        configuration.options.maximumConnections = Self.connections(request.connections)
+        configuration.options.minimumConnections = 0
+        configuration.options.keepAliveBehavior = nil
+        let client = PostgresClient(configuration: configuration, eventLoopGroup: events)
+        let writer = BatchWriter(client: client, table: table, place: place, sources: sources, seen: setup.seenOffsets,
+                                 retryMax: request.retryMax, interrupt: request.interrupt) { [events] in
+            await Setup.probe(address: address, password: password, eventLoop: events.next())
+        }
+        let batches = BoundedChannel<OutgoingBatch>(capacity: 1)
+        let limit = Self.connections(request.connections)
+        let driver = Task {
+            defer { _ = batches.cancel() }  // a failed driver: the caller's next send returns false
+            try await writer.drive(batches, limit: limit)
+        }
+        let names = request.inputNames.map { "\(host):\($0)" }
+        return PostgresSink(place: place, batches: batches, driver: driver, events: events, encoder: RowEncoder(sourceNames: names),
+                            resume: setup.resumePoints, interrupt: request.interrupt)
+    }
+
+    /// `-j` connections, at most 32: a server allows 100 by default, shared by every host.
+    static func connections(_ jobs: Int) -> Int { min(max(1, jobs), 32) }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func write(_ chunk: LineChunk) async throws {
+        guard let positions = chunk.positions, !chunk.isEmpty else { return }
+        encoder.encode(chunk, positions: positions, into: &open)
+        if open.byteCount >= Self.maxBatchBytes { try await send() }
+    }
+
+    /// Every batch end commits (a timeout's too: it makes the lines so far visible); a piece
+    /// of a batch does not.
+    func batchEnded(_ closing: BatchClosing) async throws {
+        guard closing != .partial else { return }
+        try await send()
+    }
+
+    /// Commits what is open and waits until every batch so far has committed.
+    func flushCompletely() async throws {
+        open.committed = Completion<Void>()
+        let committed = open.committed
+        let sent = try await send(always: true)
+        if sent { try await committed?.wait() }
+    }
+
+    /// Hands the open batch to the driver (suspending while `-j` batches are in flight and
+    /// one waits). Returns whether a batch was sent.
+    @discardableResult
+    private func send(always: Bool = false) async throws -> Bool {
+        guard !open.isEmpty || (always && open.committed != nil) else { return false }
+        let batch = open
+        open = OutgoingBatch()
+        guard await batches.send(batch) else {
+            try await driver.value  // its error
+            throw CancellationError()
+        }
+        return true
+    }
+
+    func finish() async throws {
+        guard !closed else { return }
+        closed = true
+        do {
+            try await send()
+            batches.finish()
+            try await driver.value
+        } catch {
+            driver.cancel()
+            _ = await driver.result
+            try? await events.shutdownGracefully()
+            throw error
+        }
+        try await events.shutdownGracefully()
+    }
+
+    /// Ends without committing the open batch; batches in flight are cancelled (their
+    /// transactions roll back with their connections).
+    func abort() async {
+        guard !closed else { return }
+        closed = true
+        _ = batches.cancel()
+        driver.cancel()
+        _ = await driver.result
+        try? await events.shutdownGracefully()
+    }
+}
+
+/// A batch on its way: its rows in COPY's text format, and where it leaves each input.
+struct OutgoingBatch: Sendable {
+    /// All of the batch's rows, sent in one write: PostgresNIO 1.33.2 never wakes a COPY
+    /// write that waits for the socket to drain if the connection is lost meanwhile (its
+    /// state machine drops the waiting promise), which hung a run whose server was stopped
+    /// mid-batch. One write per COPY finds the socket writable (nothing else is queued on
+    /// the connection) and never waits.
+    var rows = ByteBuffer()
+    var byteCount: Int { rows.readableBytes }
+    var rowCount = 0
+    /// Per input it took lines from: the last line's end offset and number.
+    var reached: [Int: (end: Int, number: Int)] = [:]
+    /// Completed when this batch has committed (`flushCompletely` waits for it).
+    var committed: Completion<Void>?
+
+    var isEmpty: Bool { rowCount == 0 }
+}
+
+/// Rows in `COPY ... FROM STDIN` text format: `source TAB line_no TAB line NEWLINE`, the
+/// line as `bytea` in its escape format, so that every byte comes back as read: printable
+/// ASCII as itself, a backslash as `\\`, any other byte as `\ooo` (octal), each backslash
+/// doubled once more for COPY. Bytes above 0x7F are escaped too: taken literally they would
+/// go through the server's encoding conversion (and be refused when not UTF-8).
+struct RowEncoder: Sendable {
+    /// Per input index: its name, escaped for COPY, then a tab.
+    private let sourceFields: [[UInt8]]
+
+    init(sourceNames: [String]) {
+        sourceFields = sourceNames.map { name in
+            var field: [UInt8] = []
+            for byte in name.utf8 {
+                switch byte {
+                case UInt8(ascii: "\\"): field += [0x5C, 0x5C]
+                case 0x09: field += [0x5C, UInt8(ascii: "t")]
+                case 0x0A: field += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: field += [0x5C, UInt8(ascii: "r")]
+                default: field.append(byte)
+                }
+            }
+            return field + [0x09]
+        }
+    }
+
+    /// Whether `byte` goes into the COPY text as itself.
+    @inline(__always)
+    static func isPlain(_ byte: UInt8) -> Bool { byte >= 0x20 && byte < 0x7F && byte != 0x5C }
+
+    func encode(_ chunk: LineChunk, positions: LinePositions, into batch: inout OutgoingBatch) {
+        // Room for every line at its widest (5 bytes a byte) is not reserved up front: plain
+        // lines are the rule, and an escaped byte grows the buffer as it comes.
+        batch.rows.reserveCapacity(minimumWritableBytes: chunk.byteCount + positions.count * 32)
+        var index = 0
+        chunk.forEachLine { line in
+            let input = Int(positions.inputs[index])
+            if input < sourceFields.count { batch.rows.writeBytes(sourceFields[input]) } else { batch.rows.writeBytes([0x5C, UInt8(ascii: "N"), 0x09]) }
+            batch.rows.writeString(String(positions.numbers[index]))
+            batch.rows.writeInteger(UInt8(0x09))
+            Self.appendBytea(line, to: &batch.rows)
+            batch.rows.writeInteger(UInt8(0x0A))
+            batch.reached[input] = (positions.ends[index], positions.numbers[index])
+            index += 1
+        }
+        batch.rowCount += index
+    }
+
+    static func appendBytea(_ line: UnsafeBufferPointer<UInt8>, to buffer: inout ByteBuffer) {
+        var start = 0
+        var index = 0
+        let count = line.count
+        while index < count {
+            let byte = line[index]
+            if isPlain(byte) {
+                index += 1
+                continue
+            }
+            if index > start { buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: line[start..<index]))) }
+            if byte == 0x5C {
+                buffer.writeBytes([0x5C, 0x5C, 0x5C, 0x5C])
+            } else {
+                buffer.writeBytes([0x5C, 0x5C, 0x30 + (byte >> 6), 0x30 + ((byte >> 3) & 7), 0x30 + (byte & 7)])
+            }
+            index += 1
+            start = index
+        }
+        if count > start { buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: line[start..<count]))) }
+    }
+}
