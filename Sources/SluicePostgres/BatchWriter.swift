@@ -129,7 +129,7 @@ final class BatchWriter: Sendable {
                 let transient = ServerFailure.isTransient(error) || error is LeaseTimeout
                     || (pendingCommit != nil && (error as? SluiceError)?.message == "the server has not finished the commit yet")
                 guard transient else {
-                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot write a batch", password: nil)
+                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot write a batch")
                 }
                 let now = ContinuousClock.now
                 let first = firstFailure ?? now
@@ -227,8 +227,14 @@ final class BatchWriter: Sendable {
                     return try await Self.untilClosed(connection) { try await body(connection) }
                 }
             }
-            group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+            group.addTask { [interrupt] in
+                // Until the deadline, or 2 s after a stop (SIGTERM while the server is down: the
+                // run ends soon; a server that is up gives a connection well within that).
+                var end = deadline
+                while ContinuousClock.now < end && !Task.isCancelled {
+                    if interrupt.isInterrupted { end = min(end, ContinuousClock.now + .seconds(2)) }
+                    try? await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end)))
+                }
                 if isLeased.withLock({ $0 }) || Task.isCancelled { return nil }
                 throw LeaseTimeout()
             }

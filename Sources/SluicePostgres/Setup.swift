@@ -58,7 +58,7 @@ struct Setup: Sendable {
             try? await connection.close()
             return "no connection could be made in time"
         } catch {
-            return ServerFailure.reason(error, password: password)
+            return ServerFailure.reason(error)
         }
     }
 
@@ -82,7 +82,7 @@ struct Setup: Sendable {
             connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
                                                               id: 0, logger: logger)
         } catch {
-            throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect", password: password)
+            throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect")
         }
         do {
             // (untilClosed: a server lost during the setup could leave a query hanging.)
@@ -95,7 +95,7 @@ struct Setup: Sendable {
             return setup
         } catch {
             try? await connection.close()
-            throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table", password: password)
+            throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table")
         }
     }
 
@@ -187,7 +187,7 @@ enum ServerFailure {
     }
 
     /// The server's words (its message and SQLSTATE), or the connection's.
-    static func reason(_ error: any Error, password: String? = nil) -> String {
+    static func reason(_ error: any Error) -> String {
         var text: String
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] {
@@ -217,12 +217,11 @@ enum ServerFailure {
         } else {
             text = "\(error)"
         }
-        if let password, !password.isEmpty { text = text.replacing(password, with: "***") }
         return text
     }
 
-    static func sluiceError(_ error: any Error, place: String, doing: String, password: String?) -> SluiceError {
+    static func sluiceError(_ error: any Error, place: String, doing: String) -> SluiceError {
         if let error = error as? SluiceError { return error }
-        return SluiceError(.output, place: place, "\(doing): \(reason(error, password: password))")
+        return SluiceError(.output, place: place, "\(doing): \(reason(error))")
     }
 }

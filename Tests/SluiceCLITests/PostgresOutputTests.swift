@@ -67,6 +67,26 @@ struct PostgresOutputTests {
         #expect(columns == "id bigint\nsource text\nline_no bigint\nts timestamp with time zone\nlevel text\nline bytea\nfields jsonb\n")
     }
 
+    @Test("file names that are not UTF-8: each its own source and checkpoint, its bytes escaped as \\xHH (SQLite too)")
+    func namesThatAreNotUTF8() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash("""
+            \(server.environment); cd \(Shell.quote(directory.path))
+            printf 'ERROR a\\n' > "$(printf 'x\\377.log')"; printf 'ERROR b\\n' > "$(printf 'x\\376.log')"
+            "$SLUICE" ERROR -O \(Shell.quote(database.url)) --resume x*.log; echo "status $?"
+            "$SLUICE" ERROR -O \(Shell.quote(database.url)) --resume x*.log; echo "again $?"
+            "$SLUICE" ERROR -O sqlite:db --resume x*.log; echo "sqlite $?"
+            sqlite3 db "select source || ' ' || cast(line as text) from logs order by source"
+            """)
+        #expect(result.stdoutText == "status 0\nagain 1\nsqlite 0\nx\\xfe.log ERROR b\nx\\xff.log ERROR a\n", "\(result.stdoutText) \(result.stderr)")
+        let host = try await Shell.output("hostname").trimmedText
+        #expect(try await server.psql(database.name, "select source || ' ' || convert_from(line, 'UTF8') from logs order by source")
+                == "\(host):x\\xfe.log ERROR b\n\(host):x\\xff.log ERROR a\n")
+    }
+
     @Test("one transaction per batch: -b N rows share one transaction id, and the checkpoint moves with them")
     func aTransactionPerBatch() async throws {
         let server = try await PostgresServer.shared()
@@ -217,8 +237,11 @@ struct PostgresOutputTests {
             ("postgresql://sluice:wrong@127.0.0.1:\(server.port)/\(database.name)", "postgresql://sluice@127.0.0.1:\(server.port)/\(database.name)?table=logs: cannot connect: password authentication failed for user \"sluice\" [SQLSTATE 28P01]"),
             ("postgresql://sluice@127.0.0.1:\(closedPort)/\(database.name)", "postgresql://sluice@127.0.0.1:\(closedPort)/\(database.name)?table=logs: cannot connect: Connection refused"),
             ("postgresql://sluice@127.0.0.1:99999/x", "--output: postgresql://sluice@127.0.0.1:99999/x: '99999' is not a port (postgresql://USER@HOST:PORT/DATABASE?table=NAME)"),
-            ("postgresql://sluice@127.0.0.1/x?tabel=y", "--output: 'tabel' in postgresql://sluice@127.0.0.1/x?tabel=y: the settings are table=NAME, sslmode=disable|prefer|require and host=SOCKET-FOLDER"),
+            ("postgresql://sluice@127.0.0.1/x?tabel=y", "--output: 'tabel' in postgresql://sluice@127.0.0.1/x?tabel=y: the settings are table=NAME, sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname"),
             ("postgresql://sluice:secret@127.0.0.1/x?table=1x", "--output: table name '1x': letters, digits and _ only, not starting with a digit"),
+            ("postgresql://sluice@127.0.0.1/x?password=secret&bad=1", "--output: 'bad' in postgresql://sluice@127.0.0.1/x?password=***&bad=1: the settings are table=NAME, sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname"),
+            ("postgresql:\(database.name)", "--output: 'postgresql:\(database.name)' is not a database target (postgresql://USER@HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./postgresql:\(database.name)"),
+            ("POSTGRESQL://sluice@127.0.0.1/x", "--output: 'POSTGRESQL://sluice@127.0.0.1/x' is not a database target (postgresql://USER@HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./POSTGRESQL://sluice@127.0.0.1/x"),
         ]
         for (target, message) in cases {
             let result = try await Shell.bash("""
@@ -229,6 +252,19 @@ struct PostgresOutputTests {
             #expect(result.stderr == "sluice: \(message)\n", "\(target)")
             #expect(!result.stderr.contains("secret") && !result.stderr.contains("wrong") && !result.stderr.contains(PostgresServer.password))
         }
+        // A password that is a letter of the server's message leaves the message intact.
+        let short = try await Shell.bash("""
+            cd \(Shell.quote(directory.path)); "$SLUICE" ERROR -O 'postgresql://sluice:a@127.0.0.1:\(server.port)/\(database.name)' app.log
+            """)
+        #expect(short.stderr == "sluice: postgresql://sluice@127.0.0.1:\(server.port)/\(database.name)?table=logs: cannot connect: password authentication failed for user \"sluice\" [SQLSTATE 28P01]\n")
+        // The same file named twice would have two checkpoints: refused, as for SQLite.
+        let twice = try await Shell.bash("""
+            \(server.environment); cd \(Shell.quote(directory.path)); ln -f app.log hard.log
+            "$SLUICE" ERROR -O \(Shell.quote(database.url)) app.log ./app.log; echo "status $?"
+            "$SLUICE" ERROR -O sqlite:db app.log hard.log; echo "status $?"
+            """)
+        #expect(twice.stdoutText == "status 2\nstatus 2\n")
+        #expect(twice.stderr == "sluice: ./app.log: names the same file as app.log: a file has one checkpoint, name it once\nsluice: hard.log: names the same file as app.log: a file has one checkpoint, name it once\n")
         // No table was created by a refused run.
         let tables = try await server.psql(database.name, "select string_agg(tablename, ',' order by tablename) from pg_tables where schemaname = 'public'")
         #expect(tables == "other\n")

@@ -35,6 +35,27 @@ public struct FileName: Sendable, Hashable, ExpressibleByStringInterpolation, Cu
     /// For messages (a byte that is not UTF-8 shows as U+FFFD).
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// For what is kept (a database row's `source`, a checkpoint's key): valid UTF-8 as it is,
+    /// each byte that is not as `\xHH`, so that two names differing only there stay two.
+    public var escapedDescription: String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var text = ""
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            let length = byte < 0x80 ? 1 : (0xC2...0xDF).contains(byte) ? 2 : (0xE0...0xEF).contains(byte) ? 3 : (0xF0...0xF4).contains(byte) ? 4 : 0
+            if length > 0, index + length <= bytes.count, let character = String(validating: bytes[index..<index + length], as: UTF8.self) {
+                text += character
+                index += length
+            } else {
+                let hex = String(byte, radix: 16, uppercase: false)
+                text += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+                index += 1
+            }
+        }
+        return text
+    }
+
     /// `body` given the name as a NUL-terminated C string.
     public func withCString<Result>(_ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {
         try (bytes + [0]).withUnsafeBufferPointer { buffer in

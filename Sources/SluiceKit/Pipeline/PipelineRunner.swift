@@ -191,6 +191,7 @@ public struct PipelineRunner: Sendable {
     /// their own (SluicePostgres); without it such an output is refused.
     public func makeSink(stop: StopRequest = StopRequest(), databases: (any DatabaseSinkMaker)? = nil) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
+        if spec.takesRows { try CheckpointSource.refuseDuplicates(CheckpointSource.of(spec.inputs)) }
         // The sink's interrupt hears a stop while the sink opens its files (a FIFO waits for
         // its reader there); `run` registers it again for the run.
         let interrupt = Interrupt()
@@ -413,7 +414,7 @@ public struct PipelineRunner: Sendable {
         let label = String(decoding: spec.presentation.standardInputLabel, as: UTF8.self)
         let inputs = spec.inputs.isEmpty ? [InputName.standardInput] : spec.inputs
         return inputs.map { input in
-            if case .path(let path) = input { return path.description }
+            if case .path(let path) = input { return path.escapedDescription }
             return label
         }
     }

@@ -37,8 +37,10 @@ public struct Checkpoint: Sendable, Equatable {
 public struct CheckpointSource: Sendable, Equatable {
     /// The input's index in the run.
     public var index: Int
-    /// The name as given (a database row's `source`).
+    /// The name as given (a database row's `source`; `FileName.escapedDescription`).
     public var name: String
+    /// The name as the system knows it (what is opened).
+    public var file: FileName
     /// The absolute path, the key of its checkpoint: the same file named from another folder
     /// is the same input.
     public var key: String
@@ -59,6 +61,20 @@ public struct CheckpointSource: Sendable, Equatable {
         }
     }
 
+    /// A file named twice (`app.log ./app.log`, or two links to one file) would have two
+    /// checkpoints that each move the other: refused before anything is read.
+    public static func refuseDuplicates(_ sources: [CheckpointSource]) throws {
+        var seen: [String: String] = [:]
+        for source in sources {
+            let identity = "\(source.device):\(source.inode)"
+            if let first = seen[source.key] ?? seen[identity] {
+                throw SluiceError(.usage, place: source.name, "names the same file as \(first): a file has one checkpoint, name it once")
+            }
+            seen[source.key] = source.name
+            seen[identity] = source.name
+        }
+    }
+
     init?(index: Int, path: FileName) {
         let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else { return nil }
@@ -67,8 +83,9 @@ public struct CheckpointSource: Sendable, Equatable {
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         let (hash, length) = Self.fingerprint(fd: fd, length: Self.fingerprintBytes)
         self.index = index
-        name = path.description
-        key = Self.absolute(path.description)
+        file = path
+        name = path.escapedDescription
+        key = Self.absolute(path.escapedDescription)
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         fingerprint = hash
@@ -148,7 +165,7 @@ public struct CheckpointSource: Sendable, Equatable {
     /// start, and the rest of it is not made a line of its own. The note says so.
     func resumePoint(after checkpoint: Checkpoint) -> (ResumePoint, SluiceError?)? {
         guard checkpoint.offset > 0, checkpoint.fingerprintLength > 0 else { return nil }
-        let fd = name.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        let fd = file.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let (hash, length) = Self.fingerprint(fd: fd, length: checkpoint.fingerprintLength)

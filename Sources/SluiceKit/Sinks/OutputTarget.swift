@@ -11,6 +11,12 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String) throws -> OutputTarget {
         if text == "-" { return .standardOutput }
         if let database = try DatabaseTarget(parsing: text) { return .database(database) }
+        let lowered = text.lowercased()
+        if ["postgresql:", "postgres:", "sqlite:"].contains(where: { lowered.hasPrefix($0) }) {
+            // `postgresql:db` or `POSTGRESQL://...` would be a file of that name, written silently.
+            throw SluiceError(.usage, place: "--output", "'\(PostgresAddress.redacted(text))' is not a database target (postgresql://USER@HOST:PORT/DB, "
+                + "sqlite:PATH, lower case); for a file of that name write ./\(PostgresAddress.redacted(text))")
+        }
         if text.hasPrefix("-") {
             // `sluice -o -e ERROR app.log` (grep's -o, only-matching) would write a file "-e".
             throw SluiceError(.usage, place: "--output", "'\(text)' looks like an option, not a file name "
@@ -56,7 +62,8 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
                 switch name {
                 case "table": table = value
                 default:
-                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, sslmode=disable|prefer|require and host=SOCKET-FOLDER")
+                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, "
+                        + "sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname")
                 }
             }
             try Self.checkTable(table)

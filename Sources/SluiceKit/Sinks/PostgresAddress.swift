@@ -98,6 +98,7 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
                 port = number
             case "user": user = value
             case "dbname": database = value
+            case "password": password = value
             default: others.append((pair[0], value))
             }
         }
@@ -136,14 +137,21 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The URI with its password, if any, replaced by `***` (for messages).
+    /// The URI with its password, if any, replaced by `***` (for messages): `USER:PASSWORD@`
+    /// and a `password=` setting.
     static func redacted(_ text: String) -> String {
         guard let scheme = text.firstRange(of: "://") else { return text }
+        var shown = text
         let rest = text[scheme.upperBound...]
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@"),
-              let colon = rest[..<at].firstIndex(of: ":") else { return text }
-        return String(text[..<rest.index(after: colon)]) + "***" + String(text[at...])
+        if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+            shown = String(text[..<rest.index(after: colon)]) + "***" + String(text[at...])
+        }
+        guard let question = shown.firstIndex(of: "?") else { return shown }
+        let settings = shown[shown.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { item in
+            item.hasPrefix("password=") ? "password=***" : String(item)
+        }
+        return String(shown[...question]) + settings.joined(separator: "&")
     }
 
     static func environment() -> [String: String] {
