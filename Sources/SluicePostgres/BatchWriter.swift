@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 import SluiceKit
 import _ConnectionPoolModule
@@ -52,7 +53,14 @@ final class BatchWriter: Sendable {
                     receiving: while true {
                         switch await batches.receive() {
                         case .element(let batch):
-                            if inFlight.count >= limit { try await inFlight.removeFirst().wait() }
+                            if inFlight.count >= limit {
+                                do {
+                                    try await inFlight.removeFirst().wait()
+                                } catch {
+                                    batch.committed?.complete(.failure(error))  // never sent: its flush must not wait
+                                    throw error
+                                }
+                            }
                             let committed = batch.committed ?? Completion<Void>()
                             let before = previous
                             senders.addTask {
@@ -62,6 +70,8 @@ final class BatchWriter: Sendable {
                                 } catch {
                                     if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
                                     committed.complete(.failure(error))
+                                    // The run learns of it at its next write, not after the input ends.
+                                    Self.cancel(batches)
                                     throw error
                                 }
                             }
@@ -80,6 +90,12 @@ final class BatchWriter: Sendable {
         } catch {
             throw failure.withLock { $0 } ?? error
         }
+    }
+
+    /// Cancels `batches`: a caller blocked in `send` wakes (and reads the driver's error); the
+    /// batches it held never commit, and their flushes are told so.
+    static func cancel(_ batches: BoundedChannel<OutgoingBatch>) {
+        for dropped in batches.cancel() { dropped.committed?.complete(.failure(CancellationError())) }
     }
 
     /// Why a batch was not sent again.
@@ -101,7 +117,7 @@ final class BatchWriter: Sendable {
             try Task.checkCancellation()
             do {
                 if let xid = pendingCommit {
-                    switch try await transactionStatus(xid, deadline: (firstFailure ?? .now) + retryMax) {
+                    switch try await transactionStatus(xid, deadline: leaseDeadline(firstFailure)) {
                     case "committed":
                         markCommitted(batch)
                         return
@@ -115,7 +131,7 @@ final class BatchWriter: Sendable {
                 do {
                     // A wait for a connection longer than the budget is a failure to connect
                     // (the pool retries connecting meanwhile), on a first attempt too.
-                    try await leased(deadline: (firstFailure ?? .now) + retryMax) { connection in
+                    try await leased(deadline: leaseDeadline(firstFailure)) { connection in
                         try await self.transact(batch, on: connection, after: previous, committing: committing)
                     }
                 } catch {
@@ -250,6 +266,14 @@ final class BatchWriter: Sendable {
 
     private func connectReason() async -> String { await probe() }
 
+    /// How long a wait for a connection may last: until `retryMax` after the first failure;
+    /// before any failure, `retryMax` or the connect timeout (10 s), whichever is longer
+    /// (`--retry-max 0` still connects).
+    private func leaseDeadline(_ firstFailure: ContinuousClock.Instant?) -> ContinuousClock.Instant {
+        if let firstFailure { return firstFailure + retryMax }
+        return .now + max(retryMax, .seconds(10))
+    }
+
     /// The connection was lost and the operation on it never ended.
     struct ConnectionLost: Error {}
 
@@ -271,12 +295,25 @@ final class BatchWriter: Sendable {
         let work = Task {
             do { outcome.complete(.success(try await body())) } catch { outcome.complete(.failure(error)) }
         }
-        connection.closeFuture.whenComplete { _ in
-            connection.eventLoop.scheduleTask(in: .seconds(1)) { outcome.complete(.failure(ConnectionLost())) }
+        // Watches the connection while the work runs (a callback on closeFuture instead would
+        // stay registered, with its Completion, for as long as the pooled connection lives).
+        let watcher = Task {
+            while !outcome.isCompleted && !Task.isCancelled {
+                if connection.isClosed {
+                    try? await Task.sleep(for: .seconds(1))
+                    outcome.complete(.failure(ConnectionLost()))
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
         }
+        defer { watcher.cancel() }
         return try await withTaskCancellationHandler {
             try await outcome.wait()
         } onCancel: {
+            // PostgresNIO's queries do not listen to cancellation: the work would go on with a
+            // connection the pool takes back. Closed, it fails (or is left behind, as above).
+            let _: EventLoopFuture<Void> = connection.close()
             work.cancel()
             outcome.complete(.failure(CancellationError()))
         }

@@ -28,9 +28,10 @@ public struct PostgresSinkMaker: DatabaseSinkMaker {
 /// NIO's, for the sockets); `finish` and `abort` join both. The driver is a task group: the
 /// pool (`PostgresClient.run`, at most `-j` connections) and one child per batch in flight
 /// (at most `-j`). Batches reach it through a channel of one: the caller (the run) is held
-/// when `-j` batches are in flight and one more waits, so memory holds at most `-j` + 2
-/// batches, each at most `-b` lines or `maxBatchBytes` of them (a batch is held until its
-/// commit, to be sent again after a lost connection).
+/// when `-j` batches are in flight, one more is taken by the driver and one waits, so memory
+/// holds at most `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of them, plus
+/// the last chunk's lines escaped (a batch is held until its commit, to be sent again after a
+/// lost connection).
 ///
 /// **Order.** Batches are copied concurrently (`-j2`: two connections), but commit in order:
 /// a batch's transaction commits only after the one before it has committed, so a checkpoint
@@ -72,7 +73,7 @@ final class PostgresSink: LineSink {
 
     /// A sink dropped without `finish` or `abort` (never handed to a run): its task ends.
     deinit {
-        _ = batches.cancel()
+        BatchWriter.cancel(batches)
         driver.cancel()
     }
 
@@ -118,7 +119,7 @@ final class PostgresSink: LineSink {
         let batches = BoundedChannel<OutgoingBatch>(capacity: 1)
         let limit = Self.connections(request.connections)
         let driver = Task {
-            defer { _ = batches.cancel() }  // a failed driver: the caller's next send returns false
+            defer { BatchWriter.cancel(batches) }  // a failed driver: the caller's next send returns false
             try await writer.drive(batches, limit: limit)
         }
         let names = request.inputNames.map { "\(host):\($0)" }
@@ -164,7 +165,11 @@ final class PostgresSink: LineSink {
         let batch = open
         open = OutgoingBatch()
         guard await batches.send(batch) else {
-            try await driver.value  // its error
+            // The driver failed (its error), or this task was cancelled while it waited for
+            // room (the driver, healthy, is ended with it).
+            batch.committed?.complete(.failure(CancellationError()))
+            driver.cancel()
+            try await driver.value
             throw CancellationError()
         }
         return true
@@ -191,7 +196,7 @@ final class PostgresSink: LineSink {
     func abort() async {
         guard !closed else { return }
         closed = true
-        _ = batches.cancel()
+        BatchWriter.cancel(batches)
         driver.cancel()
         _ = await driver.result
         try? await events.shutdownGracefully()

@@ -12,7 +12,7 @@ package final class Completion<Value: Sendable>: Sendable {
 
     package init() {}
 
-    var isCompleted: Bool { state.withLock { $0.result != nil } }
+    package var isCompleted: Bool { state.withLock { $0.result != nil } }
 
     /// Delivers `result`; true if it was the first (it counts).
     @discardableResult
