@@ -86,7 +86,7 @@ struct Setup: Sendable {
         }
         do {
             // (untilClosed: a server lost during the setup could leave a query hanging.)
-            let setup = try await BatchWriter.untilClosed(connection) {
+            let setup = try await BatchWriter.untilClosed(connection) { _ in
                 var setup = Setup()
                 try await setup.prepare(connection, table: table, sources: sources, resume: resume, place: place)
                 return setup
@@ -168,13 +168,13 @@ struct Setup: Sendable {
 enum ServerFailure {
     /// SQLSTATE classes and codes a new transaction may get past: connection exceptions,
     /// a server shutting down or starting, deadlocks and serialization failures, too many
-    /// connections.
+    /// connections, a lock not granted within `lock_timeout` (PostgresSink.lockTimeoutSeconds).
     static func isTransient(_ error: any Error) -> Bool {
         if let error = error as? PSQLError {
             switch error.code {
             case .server:
                 let state = error.serverInfo?[.sqlState] ?? ""
-                return state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "53300"
+                return state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01" || state == "53300" || state == "55P03"
             case .connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection, .messageDecodingFailure, .unexpectedBackendMessage:
                 return true
             default:

@@ -278,6 +278,7 @@ struct SluiceCommand {
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
         var spec = PipelineSpec()
+        var batchGiven = batchSize != nil
         spec.cores = max(1, cores)
         spec.inputs = inputs
         if let pipeline {
@@ -299,7 +300,10 @@ struct SluiceCommand {
             }
             let parsed = try ExpressionParser.parse(pipeline)
             spec.stages = parsed.stages
-            if let batch = parsed.batch { spec.batch = batch }
+            if let batch = parsed.batch {
+                spec.batch = batch
+                batchGiven = true
+            }
         } else {
             let syntax = syntax ?? .basic
             // (With context the grep stage stays: separators between files, trailing context after -m.)
@@ -386,6 +390,7 @@ struct SluiceCommand {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }
         if let output { spec.output = try OutputTarget.parse(output) }
+        if !batchGiven, case .database = spec.output { spec.batch.size = BatchPolicy.databaseSize }
         if overwrite {
             guard case .split = spec.output else {
                 throw SluiceError(.usage, place: "--overwrite", "applies to a {n} output only (-O 'NAME-{n}.log'); a single -O FILE is always replaced")
@@ -474,7 +479,7 @@ struct SluiceCommand {
                                     replaces the batch (as parallel --pipe -k)
           -j, --concurrency=N       transforms in flight (default: number of cores)
               --unordered           emit results as they finish, not in input order
-          -b, --batch-size=N        lines per batch and per {n} output file (default 1000)
+          -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000)
               --batch-bytes=SIZE    bound on the bytes of a batch (4MiB, 500KB)
               --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
           -O, --output=TARGET       write to FILE (FILE.gz compresses), or one file per batch

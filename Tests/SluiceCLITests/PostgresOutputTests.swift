@@ -220,6 +220,34 @@ struct PostgresOutputTests {
         #expect(counts == "\(4 * lines)|\(4 * lines)\n")
     }
 
+
+    @Test("two --resume runs of the same file at once: the one that finds the checkpoint moved stops (exit 2) before it duplicates a line")
+    func overlappingRunsOfOneFile() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lines = underSanitizer ? 60_000 : 300_000
+        let result = try await Shell.bash("""
+            \(server.environment); cd \(Shell.quote(directory.path))
+            seq -f '%g ERROR x' 1 \(lines) > big.log
+            "$SLUICE" ERROR -b 2000 -O \(Shell.quote(database.url)) --resume big.log 2> e1 & a=$!
+            "$SLUICE" ERROR -b 2000 -O \(Shell.quote(database.url)) --resume big.log 2> e2 & b=$!
+            wait $a; sa=$?; wait $b; sb=$?
+            "$SLUICE" ERROR -O \(Shell.quote(database.url)) --resume big.log; echo "after: $?"
+            echo "exits: $(( sa + sb ))"
+            cat e1 e2
+            """, timeout: .seconds(120))
+        let out = result.stdoutLines
+        #expect(out.first == "after: 0" || out.first == "after: 1", "\(result.stdoutText) \(result.stderr)")
+        // Both 0 when one run ended before the other began; else one stopped with exit 2.
+        #expect(out.dropFirst().first == "exits: 0" || out.dropFirst().first == "exits: 2", "\(result.stdoutText)")
+        if out.dropFirst().first == "exits: 2" {
+            #expect(result.stdoutText.contains("another run committed lines of big.log into table logs while this one ran"), "\(result.stdoutText)")
+        }
+        let counts = try await server.psql(database.name, "select count(*), count(distinct line_no) from logs")
+        #expect(counts == "\(lines)|\(lines)\n")
+    }
     @Test("bad targets: a one-line error naming the server's reason, exit 2, nothing read")
     func badTargets() async throws {
         let server = try await PostgresServer.shared()

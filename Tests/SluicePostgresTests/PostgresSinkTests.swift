@@ -4,72 +4,55 @@ import SluiceKit
 import Testing
 @testable import SluicePostgres
 
-/// The parts of `-O postgresql://` that need no server: COPY's text format for bytea, and
+/// The parts of `-O postgresql://` that need no server: COPY's binary format, and
 /// libpq's password file. (Everything against a server: SluiceCLITests/PostgresOutputTests.)
 struct PostgresSinkTests {
-    /// What PostgreSQL's COPY text reader, then bytea's escape-format reader, make of `field`.
-    static func decoded(_ field: [UInt8]) -> [UInt8] {
-        // COPY: `\\` is a backslash; `\t`, `\n`, `\r` and `\ooo` their bytes (none are made here
-        // but `\\`). bytea: `\\` is a backslash, `\ooo` an octal byte, any other byte itself.
-        var copy: [UInt8] = []
-        var index = 0
-        while index < field.count {
-            if field[index] == 0x5C {
-                copy.append(field[index + 1])  // only `\\` is ever written
-                index += 2
-            } else {
-                copy.append(field[index])
-                index += 1
+    /// What PostgreSQL's binary COPY reader makes of `rows`: per row its fields (nil: NULL).
+    static func decoded(_ rows: ByteBuffer) throws -> [[[UInt8]?]] {
+        var buffer = rows
+        #expect(buffer.readBytes(length: 19) == RowEncoder.header)
+        var decoded: [[[UInt8]?]] = []
+        while true {
+            let fields = buffer.readInteger(as: Int16.self)
+            try #require(fields != nil, "no trailer")
+            if fields == -1 { break }
+            var row: [[UInt8]?] = []
+            for _ in 0..<fields! {
+                let length = buffer.readInteger(as: Int32.self) ?? -2
+                try #require(length >= -1 && Int(length) <= buffer.readableBytes, "a field cut short")
+                row.append(length < 0 ? nil : buffer.readBytes(length: Int(length)))
             }
+            decoded.append(row)
         }
-        var bytes: [UInt8] = []
-        index = 0
-        while index < copy.count {
-            if copy[index] == 0x5C {
-                if copy[index + 1] == 0x5C {
-                    bytes.append(0x5C)
-                    index += 2
-                } else {
-                    bytes.append((copy[index + 1] - 0x30) << 6 | (copy[index + 2] - 0x30) << 3 | (copy[index + 3] - 0x30))
-                    index += 4
-                }
-            } else {
-                bytes.append(copy[index])
-                index += 1
-            }
-        }
-        return bytes
+        #expect(buffer.readableBytes == 0, "bytes after the trailer")
+        return decoded
     }
 
-    @Test("every byte value goes through COPY text and bytea's escape format unchanged, and no field holds a tab, newline or byte above 0x7E")
-    func byteaRoundTrip() {
+    @Test("binary COPY: a header, per row source, line_no (int8) and line (every byte value as read), a trailer; the checkpoint positions kept")
+    func rows() throws {
         let lines: [[UInt8]] = [
-            Array(0...255).map { UInt8($0) }, [], Array("plain ascii line".utf8), Array("\\x41 \\N \\\\".utf8),
-            Array("caf\u{e9} \u{1F600}".utf8), [0x09, 0x0A, 0x0D, 0x00],
+            Array(0...255).filter { $0 != 0x0A }.map { UInt8($0) }, [], Array("\\x41 \\N \\\\".utf8),
+            Array("caf\u{e9} \u{1F600}".utf8), [0x09, 0x0D, 0x00, 0xFF],
         ]
-        for line in lines {
-            var buffer = ByteBuffer()
-            line.withUnsafeBufferPointer { RowEncoder.appendBytea($0, to: &buffer) }
-            let field = buffer.readBytes(length: buffer.readableBytes) ?? []
-            #expect(field.allSatisfy { $0 >= 0x20 && $0 < 0x7F }, "\(line)")
-            #expect(Self.decoded(field) == line)
-        }
-    }
-
-    @Test("rows: source, tab, number, tab, line, newline; sources escaped for COPY; the checkpoint positions kept")
-    func rows() {
-        var chunk = LineChunk(bytes: Array("one\ntwo\\\n".utf8))
+        var chunk = LineChunk(bytes: lines.flatMap { $0 + [0x0A] })
         var positions = LinePositions()
-        positions.append(input: 0, number: 7, end: 100)
-        positions.append(input: 1, number: 1, end: 5)
+        for (index, _) in lines.enumerated() { positions.append(input: index % 2, number: 7 + index, end: 100 + index) }
         chunk.positions = positions
         let encoder = RowEncoder(sourceNames: ["h:a.log", "h:tab\there\\"])
         var batch = OutgoingBatch()
-        encoder.encode(chunk, positions: positions, into: &batch)
-        var buffer = batch.rows
-        #expect(buffer.readString(length: buffer.readableBytes) == "h:a.log\t7\tone\nh:tab\\there\\\\\t1\ttwo\\\\\\\\\n")
-        #expect(batch.rowCount == 2)
-        #expect(batch.reached[0]?.end == 100 && batch.reached[1]?.number == 1)
+        try encoder.encode(chunk, positions: positions, into: &batch, place: "p")
+        RowEncoder.seal(&batch)
+        let rows = try Self.decoded(batch.rows)
+        #expect(rows.count == lines.count)
+        for (index, row) in rows.enumerated() {
+            #expect(row.count == 3)
+            #expect(row[0] == Array((index % 2 == 0 ? "h:a.log" : "h:tab\there\\").utf8))
+            var number = ByteBuffer(bytes: row[1] ?? [])
+            #expect(number.readInteger(as: Int64.self) == Int64(7 + index) && number.readableBytes == 0)
+            #expect(row[2] == lines[index])
+        }
+        #expect(batch.rowCount == lines.count)
+        #expect(batch.reached[0]?.end == 104 && batch.reached[1]?.number == 10)
     }
 
     @Test("the password file: fields split at unescaped colons, * matches, the first matching line wins, a readable file is ignored")
