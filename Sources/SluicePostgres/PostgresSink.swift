@@ -25,13 +25,13 @@ public struct PostgresSinkMaker: DatabaseSinkMaker {
 /// selected line in the table exactly once.
 ///
 /// **Ownership.** The sink owns one task (`driver`) and one event-loop thread (`events`,
-/// NIO's, for the sockets); `finish` and `abort` join both. The driver is a task group: the
-/// pool (`PostgresClient.run`, at most `-j` connections) and one child per batch in flight
-/// (at most `-j`). Batches reach it through a channel of one: the caller (the run) is held
-/// when `-j` batches are in flight, one more is taken by the driver and one waits, so memory
-/// holds at most `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of them, plus
-/// the last chunk's lines escaped (a batch is held until its commit, to be sent again after a
-/// lost connection).
+/// NIO's, for the sockets); `finish` and `abort` join both. The driver owns the pool
+/// (`PostgresClient.run`, at most `-j` connections, in a task it ends and joins after the
+/// batches: see `BatchWriter.drive`) and a task group of one child per batch in flight (at
+/// most `-j`). Batches reach it through a channel of one: the caller (the run) is held when
+/// `-j` batches are in flight, one more is taken by the driver and one waits, so memory holds
+/// at most `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of them, plus the last
+/// chunk's lines (a batch is held until its commit, to be sent again after a lost connection).
 ///
 /// **Order.** Batches are copied concurrently (`-j2`: two connections), but commit in order:
 /// a batch's transaction commits only after the one before it has committed, so a checkpoint
@@ -81,6 +81,7 @@ final class PostgresSink: LineSink {
     /// or table fails at once with the server's reason), creates or checks the tables, reads
     /// the checkpoints, then starts the pool.
     static let lockTimeoutSeconds = 5
+    static var startupParameters: [(String, String)] { [("lock_timeout", "\(lockTimeoutSeconds)s")] }
 
     static func open(address: PostgresAddress, request: DatabaseSinkRequest) async throws -> PostgresSink {
         let place = request.target.description
@@ -116,7 +117,7 @@ final class PostgresSink: LineSink {
         // A batch waits for a lock (LOCK TABLE, an ALTER) at most this long, then fails
         // (55P03, retried as a transient failure until --retry-max): a COPY waiting for its
         // table cannot be closed (see CopyGate), so a stop would wait as long as the lock.
-        configuration.options.additionalStartupParameters = [("lock_timeout", "\(Self.lockTimeoutSeconds)s")]
+        configuration.options.additionalStartupParameters = Self.startupParameters
         let client = PostgresClient(configuration: configuration, eventLoopGroup: events)
         let writer = BatchWriter(client: client, table: table, place: place, sources: sources, seen: setup.seenOffsets,
                                  retryMax: request.retryMax, interrupt: request.interrupt) { [events] in

@@ -72,6 +72,10 @@ struct Setup: Sendable {
             configuration = .init(unixSocketPath: socketPath(address), username: address.user, password: password, database: address.database)
         }
         configuration.options.connectTimeout = .seconds(10)
+        // As the pool's connections have it (PostgresSink.open): a server or pooler that refuses
+        // the setting (PgBouncer without `ignore_startup_parameters = lock_timeout`) fails here,
+        // at the start, with its reason, rather than every batch later.
+        configuration.options.additionalStartupParameters = PostgresSink.startupParameters
         return configuration
     }
 
