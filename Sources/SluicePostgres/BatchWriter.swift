@@ -164,7 +164,8 @@ final class BatchWriter: Sendable {
                 if waited >= retryMax || interrupt.isInterrupted {
                     let reason = error is LeaseTimeout || error is ConnectionPoolError ? await connectReason() : ServerFailure.reason(error)
                     let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(Self.seconds(waited)) of retries (--retry-max \(Self.seconds(retryMax)))"
-                    throw SluiceError(.output, place: place, "\(why); the last batch (\(batch.rowCount) rows) is not committed: \(reason)")
+                    let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
+                    throw SluiceError(.output, place: place, "\(why); the batch being sent (\(rows)) and those after it are not committed: \(reason)")
                 }
                 attempt += 1
                 // Exponential backoff with full jitter: up to 100 ms, 200 ms, ... 5 s.
@@ -240,7 +241,11 @@ final class BatchWriter: Sendable {
     /// (`RowEncoder` says what the binary format gains.)
     static let binaryCopyColumns = ["source", "line_no", #"line") FROM STDIN WITH (FORMAT binary) --"#]
 
+    /// The rows and batches committed so far (`--stats`).
+    let committed = Locked<(lines: Int, batches: Int)>((0, 0))
+
     private func markCommitted(_ batch: OutgoingBatch) {
+        committed.withLock { $0 = ($0.lines + batch.rowCount, $0.batches + 1) }
         seen.withLock { seen in
             for (input, position) in batch.reached {
                 if let source = sources[input] { seen[source.key] = position.end }

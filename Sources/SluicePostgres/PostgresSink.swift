@@ -60,8 +60,14 @@ final class PostgresSink: LineSink {
     private let interrupt: Interrupt
     var writeInterrupt: Interrupt? { interrupt }
 
+    /// What has committed (`--stats`).
+    private let committed: Locked<(lines: Int, batches: Int)>
+    var committedRows: (lines: Int, batches: Int)? { committed.withLock { $0 } }
+
     private init(place: String, batches: BoundedChannel<OutgoingBatch>, driver: Task<Void, any Error>, events: MultiThreadedEventLoopGroup,
-                 encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt) {
+                 encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt,
+                 committed: Locked<(lines: Int, batches: Int)>) {
+        self.committed = committed
         self.place = place
         self.batches = batches
         self.driver = driver
@@ -131,7 +137,7 @@ final class PostgresSink: LineSink {
         }
         let names = request.inputNames.map { "\(host):\($0)" }
         return PostgresSink(place: place, batches: batches, driver: driver, events: events, encoder: RowEncoder(sourceNames: names),
-                            resume: setup.resumePoints, interrupt: request.interrupt)
+                            resume: setup.resumePoints, interrupt: request.interrupt, committed: writer.committed)
     }
 
     /// `-j` connections, at most 32: a server allows 100 by default, shared by every host.

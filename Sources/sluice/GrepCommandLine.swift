@@ -27,7 +27,7 @@ struct GrepCommandLine {
         case groupSeparator, noGroupSeparator, byteOffset, initialTab, nullData
         case directories, devices, binaryFiles, ignoreBinary, excludeFrom
         // sluice's own
-        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax
+        case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
         case compressionLevel, pipeline, explain, stats, map, exec
     }
 
@@ -70,6 +70,7 @@ struct GrepCommandLine {
         Option(key: .fixed, short: UInt8(ascii: "F"), long: ["fixed-strings", "fixed-regexp"], argument: .none),
         Option(key: .perl, short: UInt8(ascii: "P"), long: ["perl-regexp"], argument: .none),
         Option(key: .lineBuffered, short: nil, long: ["line-buffered"], argument: .none),
+        Option(key: .follow, short: nil, long: ["follow"], argument: .none),
         Option(key: .binary, short: UInt8(ascii: "U"), long: ["binary"], argument: .none),
         Option(key: .groupSeparator, short: nil, long: ["group-separator"], argument: .required),
         Option(key: .noGroupSeparator, short: nil, long: ["no-group-separator"], argument: .none),

@@ -50,6 +50,7 @@ struct SluiceCommand {
     var explain = false
     var stats = false
     var lineBuffered = false
+    var follow = false
     var showHelp = false
     var showVersion = false
     var inputs: [InputName] = []
@@ -171,6 +172,7 @@ struct SluiceCommand {
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
             case .lineBuffered: lineBuffered = true
+            case .follow: follow = true
             case .batchSize: batchSize = text(given)
             case .batchBytes: batchBytes = text(given)
             case .batchTimeout: batchTimeout = text(given)
@@ -273,6 +275,29 @@ struct SluiceCommand {
         if bytes.isEmpty { return [] }
         if bytes.last == 0x0A { bytes.removeLast() }
         return bytes.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+    }
+
+    /// `--follow`: named files, read without end. What needs an end (counts, lists, a total)
+    /// is refused, and so is what needs a checkpoint across rotation (not built yet).
+    func refuseWhatFollowCannotDo(_ spec: inout PipelineSpec) throws {
+        func refuse(_ what: String, _ why: String) throws {
+            throw SluiceError(.usage, place: "--follow", "cannot be combined with \(what): \(why)")
+        }
+        if spec.inputs.isEmpty || spec.inputs.contains(.standardInput) {
+            throw SluiceError(.usage, place: "--follow", "follows named files (standard input is read to its end anyway: tail -F FILE | sluice ...)")
+        }
+        if recursive { try refuse("-r", "it follows the files named") }
+        if spec.countOnly { try refuse("-c", "a followed file never ends, so there is no count to print") }
+        if let listFiles = spec.presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l", "a followed file never ends") }
+        if spec.stats { try refuse("--stats", "a followed file never ends") }
+        if spec.inputs.count > 1 && (spec.maxCount != nil || spec.usesContext) {
+            try refuse(spec.maxCount != nil ? "-m" : "-A/-B/-C", "with more than one file (their lines interleave); follow one file")
+        }
+        if spec.takesRows || spec.resume {
+            try refuse(spec.checkpointPath != nil ? "--checkpoint" : spec.resume ? "--resume" : "a database output",
+                       "resuming a followed file across its rotations is not built yet; follow into files (-O) or --exec")
+        }
+        spec.follow = true
     }
 
     /// The validated run description; usage errors name the flag.
@@ -419,6 +444,7 @@ struct SluiceCommand {
             }
             spec.resume = true
         }
+        if follow { try refuseWhatFollowCannotDo(&spec) }
         return spec
     }
 
@@ -499,6 +525,9 @@ struct SluiceCommand {
               --retry-max=DURATION  with postgresql://: retry a lost connection this
                                     long, from its first failure (default 30s)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
+              --follow              read the named files as tail -F does: on at their
+                                    end, through rotation (rename and create,
+                                    copytruncate), until SIGINT or SIGTERM
           -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
                                     'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'
               --explain             print the compiled stages and exit

@@ -142,6 +142,13 @@ public final class Interrupt: Sendable {
         while Glibc.read(wake.read, &bytes, bytes.count) > 0 {}
     }
 
+    /// Empties the wake pipe after a skip request, which leaves it readable while the reader
+    /// goes on (a follow loop would otherwise never sleep again); a stop or cancellation, whose
+    /// state is set before the pipe rings, keeps it readable.
+    func drainSkipWakeUps() {
+        if !isInterrupted { drainWake() }
+    }
+
     /// The system answered `RWF_NOWAIT` with EOPNOTSUPP for this object's descriptor.
     private let noWaitRefused = Atomic<Bool>(false)
 

@@ -174,8 +174,13 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
     }
 
+    /// `--follow`: the named files are read as `tail -F` reads them (`followAll`), never ending
+    /// but at a stop.
+    public var follows = false
+
     /// The reading loop; runs on its own thread.
     func readAll(into channel: BoundedChannel<LineChunk>, interrupt: Interrupt) {
+        if follows { return followAll(into: channel, interrupt: interrupt) }
         var framer = LineFramer(targetSize: chunkSize)
         for (index, input) in inputs.enumerated() {
             if channel.isCancelled || interrupt.isCancelled { return }

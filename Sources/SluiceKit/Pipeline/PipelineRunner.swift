@@ -267,6 +267,7 @@ public struct PipelineRunner: Sendable {
         let head = headSteps
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.standardInputClosed = spec.standardInputClosed
+        source.follows = spec.follow
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules
         source.marksInputs = rules.active
@@ -399,6 +400,7 @@ public struct PipelineRunner: Sendable {
         result.selectedLines = execPhases.isEmpty ? counters.selected.load(ordering: .relaxed) : output
         if globalMax != nil || spec.quiet { result.selectedLines = min(result.selectedLines, output) }
         result.writtenLines = writes && !spec.countOnly ? output : 0
+        if let committed = sink.committedRows { (result.writtenLines, result.batches) = committed }
         result.bytesRead = counters.bytesRead.load(ordering: .relaxed)
         result.bytesDecoded = counters.bytesDecoded.load(ordering: .relaxed)
         result.counted = spec.countOnly

@@ -29,6 +29,9 @@ public protocol LineSink: AnyObject {
     /// The batches as this sink counts them when it cuts its own (a `{n}` output: its files,
     /// since a timeout only flushes); nil when the batcher's count of batch ends stands.
     var committedFileCount: Int? { get }
+    /// The lines and batches committed (a database: what `--stats` says was written, not what
+    /// was handed to it); nil when what the sink was given is what it wrote.
+    var committedRows: (lines: Int, batches: Int)? { get }
     /// Where each input resumes (`--resume`), by input index: a sink that keeps checkpoints
     /// read them when it was made; others have none.
     var resumePoints: [Int: ResumePoint] { get }
@@ -47,6 +50,7 @@ extension LineSink {
     public var replacedFiles: [FileIdentity] { [] }
     public func removeSupersededFiles() throws {}
     public var committedFileCount: Int? { nil }
+    public var committedRows: (lines: Int, batches: Int)? { nil }
     public var resumePoints: [Int: ResumePoint] { [:] }
     public var resumeNotes: [SluiceError] { [] }
     public var writeInterrupt: Interrupt? { nil }

@@ -54,6 +54,8 @@ public final class SQLiteSink: LineSink, ThreadedSink {
     public func abort() async {
         await thread.abort { [writer] in writer.rollbackAndClose() }
     }
+
+    public var committedRows: (lines: Int, batches: Int)? { writer.committed.withLock { $0 } }
 }
 
 /// The blocking half of `SQLiteSink`: one connection, its prepared statements and the open
@@ -83,6 +85,9 @@ final class SQLiteWriter: @unchecked Sendable {
     private var boundInput = -1
     /// Per input touched by the open transaction: the last line's (end offset, number).
     private var reached: [Int: (end: Int, number: Int)] = [:]
+    /// Rows of the open transaction, and what has been committed (read from other threads).
+    private var pendingRows = 0
+    let committed = Locked<(lines: Int, batches: Int)>((0, 0))
 
     /// Kept alive for SQLite's busy handler, which reads it.
     private let interrupt: Interrupt
@@ -250,6 +255,7 @@ final class SQLiteWriter: @unchecked Sendable {
             sqlite3_bind_blob(insertRow, 3, line.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(line.count), nil)
             guard sqlite3_step(insertRow) == SQLITE_DONE else { throw error("cannot insert a row") }
             reached[input] = (positions.ends[index], positions.numbers[index])
+            pendingRows += 1
             index += 1
         }
         sqlite3_bind_null(insertRow, 3)  // the chunk's buffer goes away
@@ -280,11 +286,15 @@ final class SQLiteWriter: @unchecked Sendable {
         try execute("COMMIT")
         inTransaction = false
         reached = [:]
+        let rows = pendingRows
+        pendingRows = 0
+        committed.withLock { $0 = ($0.lines + rows, $0.batches + 1) }
     }
 
     func rollbackAndClose() {
         if inTransaction { sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
         inTransaction = false
+        pendingRows = 0
         close()
     }
 
