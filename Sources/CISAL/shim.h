@@ -1,4 +1,5 @@
 #include <isa-l/igzip_lib.h>
+#include <isa-l.h>
 
 /* The level buffer sizes are macro expressions Swift cannot import. */
 static inline unsigned sluice_isal_level_buffer_size(int level) {

@@ -10,6 +10,9 @@ import SluiceKit
 public struct PostgresSinkMaker: DatabaseSinkMaker {
     public init() {}
 
+    /// The PostgresNIO this is built with (Package.swift pins it exactly).
+    public static let packageVersion = "1.33.2"
+
     public func makeSink(_ request: DatabaseSinkRequest) async throws -> any LineSink {
         guard case .postgresql(let address) = request.target.kind else {
             throw SluiceError(.output, place: request.target.description, "not a PostgreSQL target")

@@ -52,6 +52,9 @@ struct SluiceCommand {
     var lineBuffered = false
     var follow = false
     var showHelp = false
+    /// `--generate-completion-script SHELL`, `--generate-manual`: for `make install`.
+    var completionShell: String?
+    var showManual = false
     var showVersion = false
     var inputs: [InputName] = []
 
@@ -98,6 +101,8 @@ struct SluiceCommand {
             case .text, .binary: break  // sluice always reads text as bytes (grep -a); -U is a no-op on GNU systems
             case .version: showVersion = true
             case .help: showHelp = true
+            case .generateCompletionScript: completionShell = text(given)
+            case .generateManual: showManual = true
             case .basic, .extended, .fixed, .perl:
                 let chosen: PatternSyntax = switch given.key {
                 case .basic: .basic
@@ -190,7 +195,7 @@ struct SluiceCommand {
             }
         }
         var operandBytes = parsed.operands
-        if showHelp || showVersion { return }
+        if showHelp || showVersion || completionShell != nil || showManual { return }
         if !patternGiven && pipeline == nil {
             guard !operandBytes.isEmpty else { throw CommandLineError(nil, showUsage: true) }
             patterns = [operandBytes.removeFirst()]

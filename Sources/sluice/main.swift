@@ -62,8 +62,22 @@ func runMain() async -> Int32 {
         print(SluiceCommand.help(programName))
         return 0
     }
+    if let shell = command.completionShell {
+        guard let script = ShellFiles.completionScript(shell, help: SluiceCommand.help("sluice")) else {
+            printError("--generate-completion-script: no script for '\(shell)' (bash, zsh or fish)")
+            return 2
+        }
+        print(script, terminator: "")
+        return 0
+    }
+    if command.showManual {
+        print(ShellFiles.manual(help: SluiceCommand.help("sluice"), version: SluiceCommand.version, date: ShellFiles.manualDate), terminator: "")
+        return 0
+    }
     if command.showVersion {
         print(SluiceCommand.version)
+        let libraries = LibraryVersions.all + [("PostgresNIO", PostgresSinkMaker.packageVersion)]
+        print("linked with " + libraries.map { "\($0.name) \($0.version)" }.joined(separator: ", "))
         return 0
     }
     for error in command.walkErrors where !command.presentation.suppressInputErrors { printError(error) }
