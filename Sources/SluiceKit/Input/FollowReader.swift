@@ -29,6 +29,7 @@ extension ChunkSource {
             files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize))
         }
         let watcher = FolderWatcher(paths: files.map(\.path))
+        defer { for index in files.indices { files[index].closeAll() } }  // the descriptors this loop opened
         while true {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
@@ -222,7 +223,7 @@ struct FollowedFile {
         return true
     }
 
-    private mutating func closeAll() {
+    mutating func closeAll() {
         for generation in generations { Glibc.close(generation.fd) }
         generations = []
     }
