@@ -295,8 +295,11 @@ struct SluiceCommand {
         if spec.countOnly { try refuse("-c", "a followed file never ends, so there is no count to print") }
         if let listFiles = spec.presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l", "a followed file never ends") }
         if spec.stats { try refuse("--stats", "a followed file never ends") }
-        if spec.inputs.count > 1 && (spec.maxCount != nil || spec.usesContext) {
-            try refuse(spec.maxCount != nil ? "-m" : "-A/-B/-C", "with more than one file (their lines interleave); follow one file")
+        if spec.usesContext {
+            try refuse("-A/-B/-C", "context does not follow a file through its rotations yet (tail -F FILE | sluice -C N ...)")
+        }
+        if spec.inputs.count > 1 && spec.maxCount != nil {
+            try refuse("-m", "with more than one file (their lines interleave); follow one file")
         }
         if spec.takesRows || spec.resume {
             try refuse(spec.checkpointPath != nil ? "--checkpoint" : spec.resume ? "--resume" : "a database output",

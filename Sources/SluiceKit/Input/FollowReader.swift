@@ -36,6 +36,7 @@ extension ChunkSource {
             var progressed = false
             var following = 0
             for index in files.indices where !files[index].isDone {
+                interrupt.beginInput(files[index].index)  // a skip (-m, -q) is of this input
                 let sender = { (file: FollowedFile) in
                     InputChunkSender(channel: channel, input: file.index, marks: self.marksInputs, numbersLines: self.numbersLines,
                                      skip: self.skipInputsBelow)
@@ -74,6 +75,9 @@ struct FollowedFile {
     /// before it is closed. Its writers have moved on by then: a logger that reopens for each
     /// write does at its next write, one told by logrotate's postrotate at once.
     static let rotationGrace: Duration = .milliseconds(250)
+    /// And a renamed file is kept this long after the rename was seen, however quiet: a logger
+    /// told to reopen (logrotate's postrotate) may write a last line into it before it does.
+    static let renamedMinimumHold: Duration = .seconds(1)
 
     /// One file the name has named: its descriptor, what was read of it, its partial line.
     struct Generation {
@@ -82,6 +86,10 @@ struct FollowedFile {
         var offset = 0
         var framer: LineFramer
         var sender: InputChunkSender
+        /// When a later file than the one being read was first seen with data.
+        var dataSeenAt: ContinuousClock.Instant?
+        /// When the name was seen holding another file (this one renamed away).
+        var renamedAt: ContinuousClock.Instant?
         /// Its size when last looked at, and when that size last changed (or it was opened).
         var lastSize = 0
         var lastGrowth = ContinuousClock.now
@@ -102,12 +110,17 @@ struct FollowedFile {
         self.chunkSize = chunkSize
     }
 
-    /// A file waits for a renamed one to finish (the loop wakes often enough to see the grace end).
-    var isWaitingOnGrace: Bool { generations.count > 1 }
+    /// A file waits for a renamed one to finish and a later one has data: the loop wakes often
+    /// enough to see the grace end (otherwise it sleeps on inotify).
+    var isWaitingOnGrace: Bool { generations.count > 1 && generations.dropFirst().contains { $0.lastSize > 0 } }
 
     /// How many chunks one file may hand on before the next file's turn (fairness between
     /// a busy log and a quiet one).
     private static let chunksPerTurn = 8
+
+    /// How long a renamed file that keeps growing holds back the name's later files (a writer
+    /// that never reopens): then it is left, with a warning, and its further lines are not read.
+    static let renamedHoldLimit: Duration = .seconds(5)
 
     /// Opens, reads what is new and notices rotation. `progressed`: set when something was
     /// read or the file changed (the caller then looks again before it waits). False if the
@@ -118,6 +131,15 @@ struct FollowedFile {
             guard openName(makeSender: makeSender, reportErrors: true) else { return true }
             progressed = true
         }
+        // Has the name moved on? Looked at every turn, not only at the end of the file being
+        // read: a reader behind (a large file, a slow output) must still see every rotation.
+        var named = stat()
+        if path.withCString({ stat($0, &named) }) == 0 {
+            let identity = (UInt64(named.st_dev), UInt64(named.st_ino))
+            if !generations.contains(where: { $0.identity == identity }) && openName(makeSender: makeSender, reportErrors: true) {
+                progressed = true
+            }
+        }
         var head = generations[0]
         defer { if !generations.isEmpty && generations[0].fd == head.fd { generations[0] = head } }
         var plain = PlainSource(fd: head.fd, name: path.description, prefix: [], interrupt: interrupt)
@@ -125,28 +147,30 @@ struct FollowedFile {
         var sent = 0
         var atEnd = false
         while sent < Self.chunksPerTurn {
-            let (bytes, ended, failure) = head.framer.nextChunk(from: &plain)
-            if let failure, failure.code == .interrupted { return true }  // a stop: the loop ends
-            let consumed = base + plain.consumedByteCount
-            if !bytes.isEmpty || failure != nil {
-                progressed = true
-                if !head.sender.send(LineChunk(bytes: bytes, notes: failure.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
-                    return false
-                }
-                head.offset = consumed
-                sent += 1
-            }
-            head.offset = consumed
             if head.sender.skipped {
                 isDone = true
                 closeAll()
                 return true
             }
-            if failure != nil {
-                // Unreadable now (an NFS hiccup, a permission): opened again at the next turn.
-                closeAll()
-                return true
+            let (bytes, ended, failure) = head.framer.nextChunk(from: &plain)
+            if let failure, failure.code == .interrupted { return true }  // a stop: the loop ends
+            let consumed = base + plain.consumedByteCount
+            // A read error (EIO, an NFS hiccup) is reported once per reason and tried again
+            // at the next wake-up, from where the reading stopped.
+            let note = failure.flatMap { failure -> SluiceError? in
+                defer { lastReason = failure.message }
+                return failure.message == lastReason ? nil : failure
             }
+            if failure == nil && lastReason != nil { lastReason = nil }
+            if !bytes.isEmpty || note != nil || consumed != head.offset {
+                if !bytes.isEmpty { progressed = true }
+                if !head.sender.send(LineChunk(bytes: bytes, notes: note.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
+                    return false
+                }
+                sent += 1
+            }
+            head.offset = consumed
+            if failure != nil { return true }
             if ended {
                 atEnd = true
                 break
@@ -155,14 +179,6 @@ struct FollowedFile {
         guard atEnd else {
             progressed = true  // more to read: another turn before any wait
             return true
-        }
-        // At the end of the file being read: has the name moved on, has the file been truncated?
-        var named = stat()
-        if path.withCString({ stat($0, &named) }) == 0 {
-            let identity = (UInt64(named.st_dev), UInt64(named.st_ino))
-            if !generations.contains(where: { $0.identity == identity }) && openName(makeSender: makeSender, reportErrors: false) {
-                progressed = true
-            }
         }
         if generations.count == 1 {
             var open = stat()
@@ -188,15 +204,25 @@ struct FollowedFile {
         var laterHasData = false
         for index in generations.indices.dropFirst() {
             generations[index].noteSize(now)
-            laterHasData = laterHasData || generations[index].lastSize > 0
+            if generations[index].lastSize > 0 && !laterHasData {
+                laterHasData = true
+                if generations[index].dataSeenAt == nil { generations[index].dataSeenAt = now }
+            }
         }
-        if laterHasData && now - head.lastGrowth >= Self.rotationGrace {
-            let last = head.framer.finish()  // its last line without a newline ends with it
-            if !last.isEmpty && !head.sender.send(LineChunk(bytes: last, notes: [])) { return false }
-            Glibc.close(head.fd)
-            generations.removeFirst()
-            progressed = true
+        guard laterHasData, head.lastSize == head.offset else { return true }  // more came since: read it first
+        let heldSince = generations.dropFirst().compactMap(\.dataSeenAt).min() ?? now
+        let stillWritten = now - head.lastGrowth < Self.rotationGrace || now - (head.renamedAt ?? now) < Self.renamedMinimumHold
+        if stillWritten && now - heldSince < Self.renamedHoldLimit { return true }
+        if stillWritten {
+            let note = SluiceError(.warning, file: path, "a renamed file is still being written to after \(Self.renamedHoldLimit): "
+                + "left for the name's new file; lines written into it from now on are not read (have the logger reopen its file)")
+            if !head.sender.send(LineChunk(bytes: [], notes: [note])) { return false }
         }
+        let last = head.framer.finish()  // its last line without a newline ends with it
+        if !last.isEmpty && !head.sender.send(LineChunk(bytes: last, notes: [])) { return false }
+        Glibc.close(head.fd)
+        generations.removeFirst()
+        progressed = true
         return true
     }
 
@@ -204,12 +230,15 @@ struct FollowedFile {
     /// reported once per reason when `reportErrors`).
     private mutating func openName(makeSender: (FollowedFile) -> InputChunkSender, reportErrors: Bool) -> Bool {
         let descriptor = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        let openError = errno
         var info = stat()
         if descriptor < 0 || fstat(descriptor, &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG {
-            let reason = descriptor < 0 ? SluiceError.systemReason(errno)
+            let reason = descriptor < 0 ? SluiceError.systemReason(openError)
                 : (info.st_mode & S_IFMT) == S_IFDIR ? "Is a directory" : "not a regular file: --follow reads files"
             if descriptor >= 0 { Glibc.close(descriptor) }
-            if reportErrors && reason != lastReason {
+            // The name gone between its stat and its open (a rotation under way) is no news.
+            let vanished = descriptor < 0 && openError == ENOENT && !generations.isEmpty
+            if reportErrors && !vanished && reason != lastReason {
                 lastReason = reason
                 let note = SluiceError(.warning, file: path, "\(reason) (following the name: read when it appears)")
                 _ = makeSender(self).send(LineChunk(bytes: [], notes: [note]))
@@ -218,6 +247,7 @@ struct FollowedFile {
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         lastReason = nil
+        if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
         generations.append(Generation(fd: descriptor, identity: (UInt64(info.st_dev), UInt64(info.st_ino)),
                                       framer: LineFramer(targetSize: chunkSize), sender: makeSender(self), lastSize: Int(info.st_size)))
         return true
