@@ -28,7 +28,7 @@ struct GrepCommandLine {
         case directories, devices, binaryFiles, ignoreBinary, excludeFrom
         // sluice's own
         case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
-        case generateCompletionScript, generateManual
+        case generateCompletionScript, generateManual, progress, noProgress
         case compressionLevel, pipeline, explain, stats, map, exec
     }
 
@@ -72,6 +72,8 @@ struct GrepCommandLine {
         Option(key: .perl, short: UInt8(ascii: "P"), long: ["perl-regexp"], argument: .none),
         Option(key: .lineBuffered, short: nil, long: ["line-buffered"], argument: .none),
         Option(key: .follow, short: nil, long: ["follow"], argument: .none),
+        Option(key: .progress, short: nil, long: ["progress"], argument: .none),
+        Option(key: .noProgress, short: nil, long: ["no-progress"], argument: .none),
         Option(key: .generateCompletionScript, short: nil, long: ["generate-completion-script"], argument: .required),
         Option(key: .generateManual, short: nil, long: ["generate-manual"], argument: .none),
         Option(key: .binary, short: UInt8(ascii: "U"), long: ["binary"], argument: .none),

@@ -51,6 +51,9 @@ struct SluiceCommand {
     var stats = false
     var lineBuffered = false
     var follow = false
+    /// `--progress` (true), `--no-progress` (false); nil: when stderr is a terminal and the
+    /// output is not (a progress line between output lines would garble them).
+    var progress: Bool?
     var showHelp = false
     /// `--generate-completion-script SHELL`, `--generate-manual`: for `make install`.
     var completionShell: String?
@@ -178,6 +181,8 @@ struct SluiceCommand {
             case .unordered: unordered = true
             case .lineBuffered: lineBuffered = true
             case .follow: follow = true
+            case .progress: progress = true
+            case .noProgress: progress = false
             case .batchSize: batchSize = text(given)
             case .batchBytes: batchBytes = text(given)
             case .batchTimeout: batchTimeout = text(given)
@@ -453,6 +458,8 @@ struct SluiceCommand {
             spec.resume = true
         }
         if follow { try refuseWhatFollowCannotDo(&spec) }
+        let outputIsTerminal = spec.output == .standardOutput && isatty(1) != 0
+        spec.progress = progress ?? (isatty(2) != 0 && !outputIsTerminal && !follow && !quiet)
         return spec
     }
 
@@ -533,6 +540,9 @@ struct SluiceCommand {
               --retry-max=DURATION  with postgresql://: retry a lost connection this
                                     long, from its first failure (default 30s)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
+              --progress            a progress line on stderr (bytes, MB/s, time left) for
+                                    runs over a second; default when stderr is a terminal
+                                    and the output is not; --no-progress: never
               --follow              read the named files as tail -F does: on at their
                                     end, through rotation (rename and create,
                                     copytruncate), until SIGINT or SIGTERM

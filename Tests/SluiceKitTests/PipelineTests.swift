@@ -398,3 +398,13 @@ extension ChildProcessTests {
         }
     }
 }
+
+/// `--progress`'s line (drawn in a terminal: ProgressLineTests in SluiceCLITests).
+struct ProgressLineTextTests {
+    @Test("done of total, percent, rate, time left; no total for standard input; minutes past a minute")
+    func text() {
+        #expect(ProgressLine.line(done: 250_000_000, total: 1_000_000_000, elapsed: 2) == "sluice: 250.0 MB of 1000.0 MB (25%), 125.0 MB/s, 6 s left")
+        #expect(ProgressLine.line(done: 3_000_000, total: nil, elapsed: 2) == "sluice: 3.0 MB, 1.5 MB/s")
+        #expect(ProgressLine.line(done: 1_000_000, total: 200_000_000, elapsed: 1) == "sluice: 1.0 MB of 200.0 MB (0%), 1.0 MB/s, 3 min 19 s left")
+    }
+}

@@ -263,6 +263,11 @@ public struct PipelineRunner: Sendable {
                            report: @escaping @Sendable (SluiceError) -> Void) async -> RunReport {
         let started = ContinuousClock.now
         let counters = RunCounters()
+        // --progress: a task of this run, ended and joined before it returns.
+        let progress = spec.progress ? Task { [counters, inputs = spec.inputs] in
+            await ProgressLine.run(bytesRead: { counters.bytesRead.load(ordering: .relaxed) }, total: ProgressLine.total(of: inputs),
+                                   started: started)
+        } : nil
         let countInput = spec.stats
         let head = headSteps
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
@@ -407,6 +412,8 @@ public struct PipelineRunner: Sendable {
         result.linesRead = countInput ? counters.linesRead.load(ordering: .relaxed) : nil
         let elapsed = ContinuousClock.now - started
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        progress?.cancel()
+        await progress?.value
         return result
     }
 

@@ -79,6 +79,8 @@ public struct PipelineSpec: Sendable, Equatable {
     /// Write output as soon as it is produced (`--line-buffered`). Flushing only: batch
     /// boundaries (what each `exec` gets, where `{n}` files are cut) stay those of `batch`.
     public var lineBuffered = false
+    /// `--progress`: a progress line on stderr (`ProgressLine`); the executable decides when.
+    public var progress = false
     /// `--follow`: the named files are read as `tail -F` follows them (`ChunkSource.follows`).
     public var follow = false
     /// gzip level for `.gz` outputs: 1–3 ISA-L (fast), 4–9 zlib (smaller, slower).
