@@ -170,7 +170,7 @@ enum ShellFiles {
             if text.hasPrefix("-"), let gap = text.range(of: "  ") {
                 roff += ".TP\n.B \(escaped(text[..<gap.lowerBound]))\n\(escaped(text[gap.upperBound...].drop { $0 == " " }))\n"
             } else {
-                roff += escaped(text) + (inOptions ? "\n" : "\n.br\n")
+                roff += escaped(text) + "\n.br\n"  // the help's own lines, kept
             }
         }
         roff += """

@@ -475,7 +475,7 @@ struct SluiceCommand {
         Example: \(program) -i 'hello world' menu.h main.c
         PATTERNS can contain multiple patterns separated by newlines.
 
-        Pattern selection and interpretation (as grep):
+        Matching (as grep):
           -E, --extended-regexp     PATTERNS are extended regular expressions
           -F, --fixed-strings       PATTERNS are strings
           -G, --basic-regexp        PATTERNS are basic regular expressions (the default)
@@ -513,13 +513,18 @@ struct SluiceCommand {
         Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
-        Transform, batch and export (sluice's own):
+        Transforms (sluice's own):
               --map=SPEC            transform each line: upper, lower, trim, s/RE/REPL/[gi]
                                     (repeatable, applied in order)
               --exec=CMD            pipe each batch through /bin/sh -c CMD; its output
                                     replaces the batch (as parallel --pipe -k)
           -j, --concurrency=N       transforms in flight (default: number of cores)
               --unordered           emit results as they finish, not in input order
+          -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
+                                    'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'
+              --explain             print the compiled stages and exit
+
+        Batching and output:
           -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000)
               --batch-bytes=SIZE    bound on the bytes of a batch (4MiB, 500KB)
               --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
@@ -540,16 +545,21 @@ struct SluiceCommand {
               --retry-max=DURATION  with postgresql://: retry a lost connection this
                                     long, from its first failure (default 30s)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
-              --progress            a progress line on stderr (bytes, MB/s, time left) for
-                                    runs over a second; default when stderr is a terminal
-                                    and the output is not; --no-progress: never
+
+        Runtime:
               --follow              read the named files as tail -F does: on at their
                                     end, through rotation (rename and create,
                                     copytruncate), until SIGINT or SIGTERM
-          -p, --pipeline=EXPR       stages as an expression instead of PATTERNS:
-                                    'grep -i error | map upper | exec "cut -c1-80" | batch 500 1s'
-              --explain             print the compiled stages and exit
+              --progress            a progress line on stderr (bytes, MB/s, time left) for
+                                    runs over a second; default when stderr is a terminal
+                                    and the output is not; --no-progress: never
               --stats               print a summary line on stderr at the end
+
+        Examples, one per job:
+          pipe logs through it:   kubectl logs -f api | \(program) -e ERROR --map upper
+          extract, as zgrep -n:   \(program) -n ERROR app.log app.log.1.gz
+          export in batches:      \(program) -E 'ERROR|WARN' -b 10000 -O 'out/err-{n}.log.gz' app.log.gz
+                                  \(program) -E 'ERROR|WARN' -O sqlite:logs.db --resume app.log
 
         With no FILE, read standard input; - is standard input. Each file's lines are its own.
         Exit status is 0 if any line is selected, 1 otherwise; if any error occurs and -q is
