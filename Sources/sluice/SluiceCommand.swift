@@ -306,6 +306,14 @@ struct SluiceCommand {
         if spec.inputs.count > 1 && spec.maxCount != nil {
             try refuse("-m", "with more than one file (their lines interleave); follow one file")
         }
+        if case .file(let path) = spec.output {
+            var info = stat()
+            let writtenThrough = stat(path, &info) == 0 && [S_IFIFO, S_IFCHR, S_IFSOCK].contains(info.st_mode & S_IFMT)
+            if !writtenThrough {
+                try refuse("-O FILE", "that file is put in place when the run ends, and a followed run does not end; "
+                           + "write to standard output (> FILE) or one file per batch (-O 'NAME-{n}.log')")
+            }
+        }
         if spec.takesRows || spec.resume {
             try refuse(spec.checkpointPath != nil ? "--checkpoint" : spec.resume ? "--resume" : "a database output",
                        "resuming a followed file across its rotations is not built yet; follow into files (-O) or --exec")
