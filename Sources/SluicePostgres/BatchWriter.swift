@@ -205,10 +205,11 @@ final class BatchWriter: Sendable {
             var xid: Int64?
             for (input, position) in batch.reached.sorted(by: { $0.key < $1.key }) {
                 guard let source = sources[input] else { continue }
+                let checkpoint = source.checkpoint(end: position.end, lines: position.number)
                 let rows = try await connection.query("""
-                    UPDATE sluice_checkpoints SET byte_offset = \(Int64(position.end)), line_no = \(Int64(position.number)), \
-                    device = \(Int64(bitPattern: source.device)), inode = \(Int64(bitPattern: source.inode)), \
-                    fingerprint = \(source.fingerprint), fingerprint_length = \(source.fingerprintLength) \
+                    UPDATE sluice_checkpoints SET byte_offset = \(Int64(checkpoint.offset)), line_no = \(Int64(checkpoint.lines)), \
+                    device = \(Int64(bitPattern: checkpoint.device)), inode = \(Int64(bitPattern: checkpoint.inode)), \
+                    fingerprint = \(checkpoint.fingerprint), fingerprint_length = \(checkpoint.fingerprintLength) \
                     WHERE target = \(table) AND source = \(source.key) AND byte_offset = \(Int64(known[source.key] ?? -1)) \
                     RETURNING txid_current()
                     """, logger: logger)
@@ -248,7 +249,9 @@ final class BatchWriter: Sendable {
         committed.withLock { $0 = ($0.lines + batch.rowCount, $0.batches + 1) }
         seen.withLock { seen in
             for (input, position) in batch.reached {
-                if let source = sources[input] { seen[source.key] = position.end }
+                guard let source = sources[input] else { continue }
+                seen[source.key] = FileGenerations.split(position.end).offset
+                source.committed(end: position.end)
             }
         }
     }

@@ -288,7 +288,7 @@ struct SluiceCommand {
     }
 
     /// `--follow`: named files, read without end. What needs an end (counts, lists, a total)
-    /// is refused, and so is what needs a checkpoint across rotation (not built yet).
+    /// is refused.
     func refuseWhatFollowCannotDo(_ spec: inout PipelineSpec) throws {
         func refuse(_ what: String, _ why: String) throws {
             throw SluiceError(.usage, place: "--follow", "cannot be combined with \(what): \(why)")
@@ -313,10 +313,6 @@ struct SluiceCommand {
                 try refuse("-O FILE", "that file is put in place when the run ends, and a followed run does not end; "
                            + "write to standard output (> FILE) or one file per batch (-O 'NAME-{n}.log')")
             }
-        }
-        if spec.takesRows || spec.resume {
-            try refuse(spec.checkpointPath != nil ? "--checkpoint" : spec.resume ? "--resume" : "a database output",
-                       "resuming a followed file across its rotations is not built yet; follow into files (-O) or --exec")
         }
         spec.follow = true
     }

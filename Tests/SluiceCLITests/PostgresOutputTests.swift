@@ -329,4 +329,17 @@ struct PostgresOutputTests {
         #expect(pgpass.stdoutLines.last == "readable: 2", "\(pgpass.stdoutText)")
         #expect(try await server.psql(database.name, "select count(*) from logs") == "1\n")
     }
+
+    @Test("--follow into PostgreSQL, killed, rotated twice while down (once compressed), resumed: every line once, in order")
+    func followResumedAcrossRotations() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash(FollowTests.resumeAfterRotations(
+            directory, output: "-O \(Shell.quote(database.url))",
+            readBack: "psql -X -A -t -q \(Shell.quote(database.url)) -c \"select convert_from(line, 'UTF8') from logs order by id\"",
+            environment: server.environment), timeout: .seconds(60))
+        #expect(result.stdoutLines == ["status 143", "same"], "\(result.stdoutText) \(result.stderr)")
+    }
 }

@@ -26,10 +26,38 @@ extension ChunkSource {
         var files: [FollowedFile] = []
         for (index, input) in inputs.enumerated() {
             guard case .path(let path) = input else { continue }  // standard input: refused before (--follow)
-            files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize))
+            files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize, generations: generations))
         }
         let watcher = FolderWatcher(paths: files.map(\.path))
         defer { for index in files.indices { files[index].closeAll() } }  // the descriptors this loop opened
+        func sender(_ file: FollowedFile) -> FollowedFile.MakeSender {
+            { offsetBase, continuing in
+                InputChunkSender(channel: channel, input: file.index, marks: self.marksInputs, numbersLines: self.numbersLines,
+                                 skip: self.skipInputsBelow, offsetBase: offsetBase, continuing: continuing)
+            }
+        }
+        // --resume: each file the checkpoint names is found (at its name, or renamed while
+        // sluice was down) and read on from there, before the name's newer files.
+        for index in files.indices {
+            guard let checkpoint = resumePoints[files[index].index]?.followed else { continue }
+            let (notes, backlog) = files[index].resume(from: checkpoint, makeSender: sender(files[index]))
+            if !notes.isEmpty && !sender(files[index])(0, nil).send(LineChunk(bytes: [], notes: notes)) { return }
+            // Compressed while sluice was down: read whole (from the checkpoint's line in its
+            // own), oldest first, before the files the name queued.
+            for item in backlog {
+                if interrupt.isStopping || interrupt.isCancelled { break }
+                let sender = InputChunkSender(channel: channel, input: files[index].index, marks: marksInputs, numbersLines: numbersLines,
+                                              skip: skipInputsBelow, resume: item.point,
+                                              offsetBase: generations == nil ? 0 : FileGenerations.offsetBase(serial: item.serial))
+                var framer = LineFramer(targetSize: chunkSize)
+                var notes: [SluiceError] = []
+                _ = lseek(item.sibling.fd, 0, SEEK_SET)
+                guard read(fd: item.sibling.fd, name: item.sibling.name.escapedDescription, regularFileSize: nil, sender: sender,
+                           framer: &framer, notes: &notes, interrupt: interrupt) else { return }
+                let last = framer.finish()
+                if (!last.isEmpty || !notes.isEmpty) && !sender.send(LineChunk(bytes: last, notes: notes)) { return }
+            }
+        }
         while true {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
@@ -37,11 +65,7 @@ extension ChunkSource {
             var following = 0
             for index in files.indices where !files[index].isDone {
                 interrupt.beginInput(files[index].index)  // a skip (-m, -q) is of this input
-                let sender = { (file: FollowedFile) in
-                    InputChunkSender(channel: channel, input: file.index, marks: self.marksInputs, numbersLines: self.numbersLines,
-                                     skip: self.skipInputsBelow)
-                }
-                guard files[index].step(interrupt: interrupt, progressed: &progressed, makeSender: sender) else { return }
+                guard files[index].step(interrupt: interrupt, progressed: &progressed, makeSender: sender(files[index])) else { return }
                 if !files[index].isDone { following += 1 }
             }
             if following == 0 { break }  // the consumer is done with every input
@@ -66,6 +90,13 @@ struct FollowedFile {
     let path: FileName
     private let chunkSize: Int
     private var generations: [Generation] = []
+    /// Checkpointed runs: where each file's identity is recorded, by its serial (from 1).
+    private let registry: FileGenerations?
+    private var nextSerial = 1
+
+    /// Makes the sender of one file: the offset added to its offsets (its serial's, when
+    /// checkpointed), and where its reading starts when not at its first byte.
+    typealias MakeSender = (_ offsetBase: Int, _ continuing: ResumePoint?) -> InputChunkSender
     /// The last error reported for this name (reported again only when it changes).
     private var lastReason: String?
     /// The consumer is done with this input (`-m`, `-q`).
@@ -83,6 +114,10 @@ struct FollowedFile {
     struct Generation {
         let fd: Int32
         let identity: FileIdentityPair
+        /// Its number among the name's files (`FileGenerations`); a truncated file gets a new one.
+        var serial: Int
+        /// Bytes of its start its recorded fingerprint covers (grows to 1 KiB as it is read).
+        var fingerprinted = 0
         var offset = 0
         var framer: LineFramer
         var sender: InputChunkSender
@@ -104,10 +139,31 @@ struct FollowedFile {
 
     typealias FileIdentityPair = (device: UInt64, inode: UInt64)
 
-    init(index: Int, path: FileName, chunkSize: Int) {
+    init(index: Int, path: FileName, chunkSize: Int, generations: FileGenerations? = nil) {
         self.index = index
         self.path = path
         self.chunkSize = chunkSize
+        registry = generations
+    }
+
+    /// The offset base of a file's serial: its serial's when checkpointed, else 0.
+    private func offsetBase(_ serial: Int) -> Int { registry == nil ? 0 : FileGenerations.offsetBase(serial: serial) }
+
+    /// Takes the next serial for a file opened on `fd` and records its identity, fingerprinted
+    /// over its first `covering` bytes (at most 1 KiB).
+    private mutating func newSerial(fd: Int32, identity: FileIdentityPair, covering: Int) -> (serial: Int, fingerprinted: Int) {
+        let serial = nextSerial
+        nextSerial += 1
+        let fingerprinted = record(serial: serial, fd: fd, identity: identity, covering: covering)
+        return (serial, fingerprinted)
+    }
+
+    private func record(serial: Int, fd: Int32, identity: FileIdentityPair, covering: Int) -> Int {
+        guard let registry else { return 0 }
+        let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: Swift.min(covering, CheckpointSource.fingerprintBytes))
+        registry.record(input: index, serial: serial, stamp: .init(device: identity.device, inode: identity.inode,
+                                                                   fingerprint: hash, fingerprintLength: length))
+        return length
     }
 
     /// A file waits for a renamed one to finish and a later one has data: the loop wakes often
@@ -125,8 +181,7 @@ struct FollowedFile {
     /// Opens, reads what is new and notices rotation. `progressed`: set when something was
     /// read or the file changed (the caller then looks again before it waits). False if the
     /// channel was cancelled.
-    mutating func step(interrupt: Interrupt, progressed: inout Bool,
-                       makeSender: (FollowedFile) -> InputChunkSender) -> Bool {
+    mutating func step(interrupt: Interrupt, progressed: inout Bool, makeSender: MakeSender) -> Bool {
         if generations.isEmpty {
             guard openName(makeSender: makeSender, reportErrors: true) else { return true }
             progressed = true
@@ -155,6 +210,11 @@ struct FollowedFile {
             let (bytes, ended, failure) = head.framer.nextChunk(from: &plain)
             if let failure, failure.code == .interrupted { return true }  // a stop: the loop ends
             let consumed = base + plain.consumedByteCount
+            if registry != nil && head.fingerprinted < CheckpointSource.fingerprintBytes && consumed > head.fingerprinted {
+                // Its fingerprint covers what is read of it, up to 1 KiB, before a line of it
+                // can be checkpointed.
+                head.fingerprinted = record(serial: head.serial, fd: head.fd, identity: head.identity, covering: consumed)
+            }
             // A read error (EIO, an NFS hiccup) is reported once per reason and tried again
             // at the next wake-up, from where the reading stopped.
             let note = failure.flatMap { failure -> SluiceError? in
@@ -189,7 +249,9 @@ struct FollowedFile {
                 if !head.sender.send(LineChunk(bytes: last, notes: [note])) { return false }
                 _ = lseek(head.fd, 0, SEEK_SET)
                 head.offset = 0
-                head.sender = makeSender(self)
+                // Another file in the same inode: a serial of its own.
+                (head.serial, head.fingerprinted) = newSerial(fd: head.fd, identity: head.identity, covering: Int(open.st_size))
+                head.sender = makeSender(offsetBase(head.serial), nil)
                 progressed = true
             }
             return true
@@ -228,7 +290,7 @@ struct FollowedFile {
 
     /// Opens the file the name holds now and queues it. False if it cannot be opened (then
     /// reported once per reason when `reportErrors`).
-    private mutating func openName(makeSender: (FollowedFile) -> InputChunkSender, reportErrors: Bool) -> Bool {
+    private mutating func openName(makeSender: MakeSender, reportErrors: Bool) -> Bool {
         let descriptor = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         let openError = errno
         var info = stat()
@@ -241,16 +303,185 @@ struct FollowedFile {
             if reportErrors && !vanished && reason != lastReason {
                 lastReason = reason
                 let note = SluiceError(.warning, file: path, "\(reason) (following the name: read when it appears)")
-                _ = makeSender(self).send(LineChunk(bytes: [], notes: [note]))
+                _ = makeSender(0, nil).send(LineChunk(bytes: [], notes: [note]))
             }
             return false
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         lastReason = nil
         if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
-        generations.append(Generation(fd: descriptor, identity: (UInt64(info.st_dev), UInt64(info.st_ino)),
-                                      framer: LineFramer(targetSize: chunkSize), sender: makeSender(self), lastSize: Int(info.st_size)))
+        let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        let (serial, fingerprinted) = newSerial(fd: descriptor, identity: identity, covering: Int(info.st_size))
+        generations.append(Generation(fd: descriptor, identity: identity, serial: serial, fingerprinted: fingerprinted,
+                                      framer: LineFramer(targetSize: chunkSize), sender: makeSender(offsetBase(serial), nil),
+                                      lastSize: Int(info.st_size)))
         return true
+    }
+
+    /// A rotated file to read whole before the name's queue (a compressed one: read as any
+    /// input is, from `point`).
+    struct Backlog {
+        let sibling: Sibling
+        let point: ResumePoint?
+        let serial: Int
+    }
+
+    /// `--resume`: finds the file `checkpoint` names and arranges for it to be read on after
+    /// its last committed line, then the files rotated after it while sluice was down, then the
+    /// name's own file (at the first step). The file is the one at the name, or else a sibling
+    /// (`app.log.1`, `app.log.2.gz`, `app.log-20261201`): the one with the checkpoint's device
+    /// and inode (renamed: create), or one of logrotate's shapes whose first bytes, decoded,
+    /// hash as the checkpoint's (copied: copytruncate; compressed since). The files rotated
+    /// after it are the siblings of logrotate's shapes newer than it (`NAME.N`: a smaller N;
+    /// `NAME-DATE`: a later name). Compressed ones come back in `backlog`, oldest first, to be
+    /// read whole before the queue; plain ones are queued. Returns the warnings to report (the
+    /// file is gone: the name's file is read from its start).
+    mutating func resume(from checkpoint: Checkpoint, makeSender: MakeSender) -> (notes: [SluiceError], backlog: [Backlog]) {
+        var named = stat()
+        let atName = path.withCString { stat($0, &named) } == 0
+            && UInt64(named.st_dev) == checkpoint.device && UInt64(named.st_ino) == checkpoint.inode
+        if atName, let source = CheckpointSource(index: index, path: path), let (point, note) = source.resumePoint(after: checkpoint) {
+            let fd = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+            guard fd >= 0 else { return ([], []) }
+            queue(fd: fd, at: point, makeSender: makeSender)
+            return (note.map { [$0] } ?? [], [])
+        }
+        let current = path.withCString({ stat($0, &named) }) == 0 ? (UInt64(named.st_dev), UInt64(named.st_ino)) : nil
+        let siblings = Self.siblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
+        var found: (sibling: Sibling, point: ResumePoint, note: SluiceError?)?
+        // Its inode first, then by its first bytes, newest first.
+        let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
+        let sameStart = checkpoint.fingerprintLength < CheckpointSource.fingerprintBytes ? []
+            : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
+        for sibling in sameInode + sameStart {
+            if !sibling.compressed {
+                if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: sibling.fd, name: sibling.name.escapedDescription) {
+                    found = (sibling, point, note)
+                    break
+                }
+            } else {
+                let start = ChunkSource.decodedStart(fd: sibling.fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
+                if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
+                    found = (sibling, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
+                    break
+                }
+            }
+        }
+        guard let found else {
+            return ([SluiceError(.warning, file: path, "the file its checkpoint names (line \(checkpoint.lines) of inode \(checkpoint.inode)) "
+                + "is no longer there nor beside it (removed, or rotated past recognition while sluice was down): reading the name's file from its start")], [])
+        }
+        let newer = siblings.filter { $0.rotatedShape && $0 !== found.sibling && Sibling.older(found.sibling, than: $0) }
+            .sorted { Sibling.older($0, than: $1) }
+        var backlog: [Backlog] = []
+        for (sibling, point) in [(found.sibling, Optional(found.point))] + newer.map({ ($0, nil as ResumePoint?) }) {
+            if sibling.compressed {
+                let serial = nextSerial
+                nextSerial += 1
+                if let registry {
+                    // Its identity as a checkpoint will find it again: its decoded first bytes.
+                    let start = ChunkSource.decodedStart(fd: sibling.fd, name: sibling.name.escapedDescription, length: CheckpointSource.fingerprintBytes)
+                    registry.record(input: index, serial: serial, stamp: .init(device: sibling.device, inode: sibling.inode,
+                                                                               fingerprint: CheckpointSource.hash(start), fingerprintLength: start.count))
+                }
+                backlog.append(Backlog(sibling: sibling, point: point, serial: serial))
+            } else {
+                let fd = dup(sibling.fd)
+                if fd >= 0 { queue(fd: fd, at: point, makeSender: makeSender) }
+            }
+        }
+        return (found.note.map { [$0] } ?? [], backlog)
+    }
+
+    /// Queues the file open on `fd` (its own from now on), read from `point` (nil: its start).
+    private mutating func queue(fd: Int32, at point: ResumePoint?, makeSender: MakeSender) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            Glibc.close(fd)
+            return
+        }
+        let offset = Swift.min(point?.offset ?? 0, Int(info.st_size))
+        _ = lseek(fd, off_t(offset), SEEK_SET)
+        let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        let (serial, fingerprinted) = newSerial(fd: fd, identity: identity, covering: Swift.max(offset, CheckpointSource.fingerprintBytes))
+        var generation = Generation(fd: fd, identity: identity, serial: serial, fingerprinted: fingerprinted,
+                                    framer: LineFramer(targetSize: chunkSize),
+                                    sender: makeSender(offsetBase(serial), point.map { ResumePoint(offset: offset, lines: $0.lines) }),
+                                    lastSize: Int(info.st_size))
+        generation.offset = offset
+        if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now - Self.renamedMinimumHold }
+        generations.append(generation)
+    }
+
+    /// A file beside a followed one whose name starts with its name, open (what it holds
+    /// cannot change under a rotation that renames it while it is looked at).
+    final class Sibling {
+        let name: FileName
+        let fd: Int32
+        let device: UInt64
+        let inode: UInt64
+        /// logrotate's shapes: `NAME.1`, `NAME.2.gz` (`number`), `NAME-20261201` (the name,
+        /// `.` or `-`, a digit).
+        let rotatedShape: Bool
+        let number: Int?
+        let compressed: Bool
+        let suffix: [UInt8]
+
+        init(name: FileName, fd: Int32, info: stat, suffix: [UInt8], compressed: Bool) {
+            self.name = name
+            self.fd = fd
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            self.suffix = suffix
+            self.compressed = compressed
+            let digit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+            rotatedShape = suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-")) && digit(suffix[1])
+            let digits = suffix.dropFirst().prefix(while: digit)
+            number = rotatedShape && suffix[0] == UInt8(ascii: ".") && (digits.count == suffix.count - 1 || suffix[digits.count + 1] == UInt8(ascii: "."))
+                ? Int(String(decoding: digits, as: UTF8.self)) : nil
+        }
+
+        deinit { Glibc.close(fd) }
+
+        /// logrotate's order: `NAME.3.gz` before `NAME.2.gz` before `NAME.1`; dated names by date.
+        static func older(_ a: Sibling, than b: Sibling) -> Bool {
+            if let x = a.number, let y = b.number { return x > y }
+            return a.suffix.lexicographicallyPrecedes(b.suffix)
+        }
+    }
+
+    /// The regular files in `path`'s folder whose names start with its name (and are longer).
+    static func siblings(of path: FileName) -> [Sibling] {
+        let slash = path.bytes.lastIndex(of: UInt8(ascii: "/"))
+        let folder = slash.map { $0 == 0 ? [UInt8(ascii: "/")] : Array(path.bytes[..<$0]) } ?? [UInt8(ascii: ".")]
+        let base = Array(slash.map { path.bytes[($0 + 1)...] } ?? path.bytes[...])
+        guard let directory = FileName(folder).withCString({ opendir($0) }) else { return [] }
+        defer { closedir(directory) }
+        var found: [Sibling] = []
+        var seen: Set<[UInt64]> = []
+        while let entry = readdir(directory) {
+            let entryName: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 })
+            }
+            guard entryName.count > base.count, entryName.starts(with: base) else { continue }
+            let full = FileName(slash == nil ? entryName : folder + (folder == [UInt8(ascii: "/")] ? [] : [UInt8(ascii: "/")]) + entryName)
+            let descriptor = full.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+            guard descriptor >= 0 else { continue }
+            var info = stat()
+            // A file renamed during the listing may be seen twice: once.
+            guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+                  seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else {
+                Glibc.close(descriptor)
+                continue
+            }
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+            var header = [UInt8](repeating: 0, count: 6)
+            let count = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, 6, 0) }
+            let prefix = Array(header[..<Swift.max(count, 0)])
+            let compressed = CompressedFormat(prefix: prefix) != nil || prefix.starts(with: [0x1F, 0x8B])
+            found.append(Sibling(name: full, fd: descriptor, info: info, suffix: Array(entryName[base.count...]), compressed: compressed))
+        }
+        return found
     }
 
     mutating func closeAll() {

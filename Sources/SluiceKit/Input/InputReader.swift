@@ -177,6 +177,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// `--follow`: the named files are read as `tail -F` reads them (`followAll`), never ending
     /// but at a stop.
     public var follows = false
+    /// Followed and checkpointed: each file a name holds is recorded here, and the offsets
+    /// handed on carry its serial (`FileGenerations`).
+    public var generations: FileGenerations?
 
     /// The reading loop; runs on its own thread.
     func readAll(into channel: BoundedChannel<LineChunk>, interrupt: Interrupt) {
@@ -253,7 +256,14 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if (info.st_mode & S_IFMT) == S_IFREG { regularFileSize = Int(info.st_size) }
         }
         defer { if fd != 0 { close(fd) } }
-        let name = input.description
+        return read(fd: fd, name: input.description, regularFileSize: regularFileSize, sender: sender, framer: &framer,
+                    notes: &notes, interrupt: interrupt)
+    }
+
+    /// Reads an open input (plain or compressed, by its first bytes) from where its descriptor
+    /// is, through the framer into `sender`. Returns false if the channel was cancelled.
+    func read(fd: Int32, name: String, regularFileSize: Int?, sender: InputChunkSender, framer: inout LineFramer,
+              notes: inout [SluiceError], interrupt: Interrupt) -> Bool {
         let mayBlock = inputMayBlock(fd)
         guard let prefix = Self.readPrefix(fd: fd, name: name, notes: &notes, interrupt: interrupt, mayBlock: mayBlock) else {
             return true
@@ -272,6 +282,42 @@ public struct ChunkSource: AsyncSequence, Sendable {
             var plain = PlainSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
             return pump(&plain, framer: &framer, notes: &notes, sender: sender)
         }
+    }
+
+    /// The first `length` bytes of a regular file as decoded (plain or compressed), read from
+    /// its start with `pread` (the descriptor's position is left as it was); fewer if it is
+    /// shorter or damaged there.
+    static func decodedStart(fd: Int32, name: String, length: Int) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: 6)
+        let count = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 6, 0) }
+        let prefix = Array(header[..<Swift.max(count, 0)])
+        // A descriptor of its own (the sources read from the position): /proc/self/fd reopens it.
+        let own = open("/proc/self/fd/\(fd)", O_RDONLY | O_CLOEXEC)
+        guard own >= 0 else { return [] }
+        defer { close(own) }
+        var out = [UInt8](repeating: 0, count: length)
+        var filled = 0
+        func drain(_ source: inout some ByteSource) {
+            while filled < length {
+                let result = out.withUnsafeMutableBytes { source.fill(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+                filled += result.count
+                if result.ended || result.failure != nil || result.count == 0 { break }
+            }
+        }
+        var notes: [SluiceError] = []
+        guard let start = readPrefix(fd: own, name: name, notes: &notes) else { return [] }
+        if start.count >= 2 && start[0] == 0x1F && start[1] == 0x8B {
+            var gzip = GzipSource(fd: own, name: name, prefix: start)
+            defer { gzip.release() }
+            drain(&gzip)
+        } else if let format = CompressedFormat(prefix: prefix) {
+            var compressed = CompressedSource(format: format, fd: own, name: name, prefix: start)
+            drain(&compressed)
+        } else {
+            var plain = PlainSource(fd: own, name: name, prefix: start)
+            drain(&plain)
+        }
+        return Array(out[..<filled])
     }
 
     /// Reads until at least two bytes (enough to spot gzip), up to six while they begin another
@@ -456,17 +502,24 @@ final class InputChunkSender {
     /// Bytes still to drop before the first one sent (a resumed input).
     private var toSkip = 0
 
+    /// `resume`: the bytes before its offset are dropped. `offsetBase`: added to every offset
+    /// handed on (a followed file's serial, `FileGenerations`); `continuing`: the reading
+    /// starts at that point of the file (a followed file sought there), nothing dropped.
     init(channel: BoundedChannel<LineChunk>, input: Int, marks: Bool, numbersLines: Bool, skip: InputSkip,
-         resume: ResumePoint? = nil) {
+         resume: ResumePoint? = nil, offsetBase: Int = 0, continuing: ResumePoint? = nil) {
         self.channel = channel
         self.input = input
         self.marks = marks
         self.numbersLines = numbersLines
         self.skip = skip
+        nextOffset = offsetBase
         if let resume {
             toSkip = resume.offset
-            nextOffset = resume.offset
+            nextOffset += resume.offset
             nextLine = resume.lines + 1
+        } else if let continuing {
+            nextOffset += continuing.offset
+            nextLine = continuing.lines + 1
         }
     }
 
@@ -504,9 +557,13 @@ final class InputChunkSender {
 public struct ResumePoint: Sendable, Equatable {
     public var offset: Int
     public var lines: Int
+    /// A followed input's checkpoint as stored: the reader looks for the file it names (at
+    /// the name, or renamed by a rotation while sluice was down) and goes on in it.
+    public var followed: Checkpoint?
 
-    public init(offset: Int, lines: Int) {
+    public init(offset: Int, lines: Int, followed: Checkpoint? = nil) {
         self.offset = offset
         self.lines = lines
+        self.followed = followed
     }
 }

@@ -85,9 +85,13 @@ public struct PipelineRunner: Sendable {
     /// grep's warnings about the patterns (`warning: * at start of expression`), as grep
     /// prints them after its name.
     public let warnings: [String]
+    /// Followed and checkpointed (`--follow` into a checkpointed output): the files each name
+    /// held, shared by the reader (records them) and the sink (checkpoints name them).
+    let generations: FileGenerations?
 
     public init(spec: PipelineSpec) throws {
         self.spec = spec
+        generations = spec.follow && spec.takesRows ? FileGenerations() : nil
         var head: [any ChunkStep] = []
         var phases: [(ExecCommand, [any ChunkStep])] = []
         var lines: [String] = []
@@ -191,7 +195,7 @@ public struct PipelineRunner: Sendable {
     /// their own (SluicePostgres); without it such an output is refused.
     public func makeSink(stop: StopRequest = StopRequest(), databases: (any DatabaseSinkMaker)? = nil) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
-        if spec.takesRows { try CheckpointSource.refuseDuplicates(CheckpointSource.of(spec.inputs)) }
+        if spec.takesRows { try CheckpointSource.refuseDuplicates(CheckpointSource.of(spec.inputs, generations: generations)) }
         // The sink's interrupt hears a stop while the sink opens its files (a FIFO waits for
         // its reader there); `run` registers it again for the run.
         let interrupt = Interrupt()
@@ -207,14 +211,14 @@ public struct PipelineRunner: Sendable {
         case .database(let database):
             switch database.kind {
             case .sqlite(let path):
-                return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs),
+                return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs, generations: generations),
                                       inputNames: rowSourceNames, resume: spec.resume, interrupt: interrupt)
             case .postgresql:
                 guard let databases else {
                     throw SluiceError(.output, place: database.description, "this build of sluice has no PostgreSQL sink")
                 }
                 return try await databases.makeSink(DatabaseSinkRequest(
-                    target: database, sources: CheckpointSource.of(spec.inputs), inputNames: rowSourceNames,
+                    target: database, sources: CheckpointSource.of(spec.inputs, generations: generations), inputNames: rowSourceNames,
                     resume: spec.resume, connections: spec.concurrency, retryMax: spec.retryMax, interrupt: interrupt))
             }
         case .split(let template):
@@ -226,7 +230,7 @@ public struct PipelineRunner: Sendable {
                 sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
                                          concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite,
                                          cutAtBatchEnds: !execPhases.isEmpty,
-                                         checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs), spec.resume) },
+                                         checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs, generations: generations), spec.resume) },
                                          interrupt: interrupt)
             }
         }
@@ -273,6 +277,7 @@ public struct PipelineRunner: Sendable {
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.standardInputClosed = spec.standardInputClosed
         source.follows = spec.follow
+        source.generations = generations
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules
         source.marksInputs = rules.active

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// How far an output has committed one input: the offset just past the last line committed
 /// (in the input's bytes as read, after decompression) and the number of lines up to there,
@@ -34,7 +35,7 @@ public struct Checkpoint: Sendable, Equatable {
 
 /// One input of a run as its checkpoints name it (named files only: standard input has no
 /// place to resume from).
-public struct CheckpointSource: Sendable, Equatable {
+public struct CheckpointSource: Sendable {
     /// The input's index in the run.
     public var index: Int
     /// The name as given (a database row's `source`; `FileName.escapedDescription`).
@@ -48,17 +49,57 @@ public struct CheckpointSource: Sendable, Equatable {
     public var inode: UInt64
     public var fingerprint: String
     public var fingerprintLength: Int
+    /// `--follow`: the files the name has held since the run began; a checkpoint names the
+    /// one its line came from (`checkpoint(end:lines:)`).
+    public var generations: FileGenerations?
 
     /// Bytes of a file's start its fingerprint covers.
     static let fingerprintBytes = 1024
 
     /// The named files among `inputs`, as they are now (a file that cannot be opened has no
-    /// source: it is reported when it is read).
-    public static func of(_ inputs: [InputName]) -> [CheckpointSource] {
+    /// source: it is reported when it is read). Followed (`generations`): every named file,
+    /// also one that does not exist yet (it is waited for, and its lines are checkpointed).
+    public static func of(_ inputs: [InputName], generations: FileGenerations? = nil) -> [CheckpointSource] {
         inputs.enumerated().compactMap { index, input in
             guard case .path(let path) = input else { return nil }
-            return CheckpointSource(index: index, path: path)
+            guard var source = CheckpointSource(index: index, path: path) ?? generations.map({ _ in CheckpointSource(missing: path, index: index) }) else {
+                return nil
+            }
+            source.generations = generations
+            return source
         }
+    }
+
+    /// A followed name that holds no regular file yet.
+    private init(missing path: FileName, index: Int) {
+        self.index = index
+        file = path
+        name = path.escapedDescription
+        key = Self.absolute(path.escapedDescription)
+        device = 0
+        inode = 0
+        fingerprint = ""
+        fingerprintLength = 0
+    }
+
+    /// The checkpoint after a line of this input that ends at `end` (as `LinePositions` holds
+    /// it) and is line `lines` of its file: of the file the run found at the name, or, followed,
+    /// of the file the line was read from.
+    public func checkpoint(end: Int, lines: Int) -> Checkpoint {
+        let (serial, offset) = FileGenerations.split(end)
+        if serial > 0, let stamp = generations?.stamp(input: index, serial: serial) {
+            return Checkpoint(key: key, offset: offset, lines: lines, device: stamp.device, inode: stamp.inode,
+                              fingerprint: stamp.fingerprint, fingerprintLength: stamp.fingerprintLength)
+        }
+        return Checkpoint(key: key, offset: offset, lines: lines, device: device, inode: inode,
+                          fingerprint: fingerprint, fingerprintLength: fingerprintLength)
+    }
+
+    /// A checkpoint after the line that ends at `end` is committed: the files the name held
+    /// before that line's are never asked for again.
+    public func committed(end: Int) {
+        let serial = FileGenerations.split(end).serial
+        if serial > 1 { generations?.forget(input: index, below: serial) }
     }
 
     /// A file named twice (`app.log ./app.log`, or two links to one file) would have two
@@ -66,7 +107,7 @@ public struct CheckpointSource: Sendable, Equatable {
     public static func refuseDuplicates(_ sources: [CheckpointSource]) throws {
         var seen: [String: String] = [:]
         for source in sources {
-            let identity = "\(source.device):\(source.inode)"
+            let identity = source.inode == 0 ? source.key : "\(source.device):\(source.inode)"  // not there yet (followed)
             if let first = seen[source.key] ?? seen[identity] {
                 throw SluiceError(.usage, place: source.name, "names the same file as \(first): a file has one checkpoint, name it once")
             }
@@ -103,12 +144,17 @@ public struct CheckpointSource: Sendable, Equatable {
             if n <= 0 { break }
             count += n
         }
+        return (hash(bytes[..<count]), count)
+    }
+
+    /// FNV-1a (64 bits) of `bytes`, in hex.
+    static func hash(_ bytes: some Sequence<UInt8>) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes[..<count] {
+        for byte in bytes {
             hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
         }
         let hex = String(hash, radix: 16)
-        return (String(repeating: "0", count: 16 - hex.count) + hex, count)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// `path` from the root, its `.`, `..` and repeated `/` taken out as text, without
@@ -142,6 +188,14 @@ public struct CheckpointSource: Sendable, Equatable {
         var points: [Int: ResumePoint] = [:]
         var notes: [SluiceError] = []
         for source in sources {
+            if source.generations != nil {
+                // Followed: the reader finds the file the checkpoint names, at the name or
+                // among its rotated siblings (`FollowedFile.resume`).
+                if let checkpoint = byKey[source.key], checkpoint.offset > 0, checkpoint.fingerprintLength > 0 {  // not the row a database sink starts with
+                    points[source.index] = ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines, followed: checkpoint)
+                }
+                continue
+            }
             var found = byKey[source.key].flatMap { source.resumePoint(after: $0) }
             if found == nil {
                 for checkpoint in checkpoints where checkpoint.key != source.key
@@ -164,10 +218,15 @@ public struct CheckpointSource: Sendable, Equatable {
     /// (a writer caught in mid-line), goes on after that line's rest: the row already holds its
     /// start, and the rest of it is not made a line of its own. The note says so.
     func resumePoint(after checkpoint: Checkpoint) -> (ResumePoint, SluiceError?)? {
-        guard checkpoint.offset > 0, checkpoint.fingerprintLength > 0 else { return nil }
         let fd = file.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return Self.resumePoint(after: checkpoint, fd: fd, name: name)
+    }
+
+    /// `resumePoint(after:)` in the file open on `fd`, named `name` in the note.
+    static func resumePoint(after checkpoint: Checkpoint, fd: Int32, name: String) -> (ResumePoint, SluiceError?)? {
+        guard checkpoint.offset > 0, checkpoint.fingerprintLength > 0 else { return nil }
         let (hash, length) = Self.fingerprint(fd: fd, length: checkpoint.fingerprintLength)
         guard length == checkpoint.fingerprintLength, hash == checkpoint.fingerprint else { return nil }
         // A plain file: the byte before the offset ends a line, and the file reaches it.
@@ -209,4 +268,58 @@ public struct CheckpointSource: Sendable, Equatable {
             position += n
         }
     }
+}
+
+/// The files a followed name has held (`--follow`), so that a checkpoint names the one its lines
+/// came from. The reader numbers an input's files from 1 (`serial`: a file that took the name,
+/// or the same file truncated and written again) and records each one's identity here; the
+/// offsets it hands on carry the serial above bit 40 (`offsetBase(serial:)`), which a sink turns
+/// back into the file and the offset in it (`CheckpointSource.checkpoint(end:lines:)`). Serial
+/// 0 is the file as the run found it, and every input that is not followed.
+///
+/// Shared by the reading thread (records) and the sink (looks up, and forgets an input's older
+/// files once a later one's line is committed: lines come in order). Bound: the files whose
+/// lines are between the reader and the last commit.
+public final class FileGenerations: Sendable {
+    struct Stamp: Sendable, Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var fingerprint: String
+        var fingerprintLength: Int
+    }
+
+    private struct Key: Hashable {
+        var input: Int
+        var serial: Int
+    }
+
+    private let stamps = Mutex<[Key: Stamp]>([:])
+
+    /// A file's offsets stay below 2^40 (1 TiB).
+    static let serialShift = 40
+
+    public init() {}
+
+    static func offsetBase(serial: Int) -> Int { serial << serialShift }
+
+    package static func split(_ end: Int) -> (serial: Int, offset: Int) {
+        (end >> serialShift, end & ((1 << serialShift) - 1))
+    }
+
+    func record(input: Int, serial: Int, stamp: Stamp) {
+        stamps.withLock { $0[Key(input: input, serial: serial)] = stamp }
+    }
+
+    func stamp(input: Int, serial: Int) -> Stamp? {
+        stamps.withLock { $0[Key(input: input, serial: serial)] }
+    }
+
+    func forget(input: Int, below serial: Int) {
+        stamps.withLock { table in
+            for key in table.keys where key.input == input && key.serial < serial { table[key] = nil }
+        }
+    }
+
+    /// How many files are remembered (tests: the bound).
+    var count: Int { stamps.withLock { $0.count } }
 }

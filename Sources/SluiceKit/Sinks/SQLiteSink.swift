@@ -271,19 +271,21 @@ final class SQLiteWriter: @unchecked Sendable {
                 throw SluiceError(.output, place: place, "another run committed lines of \(source.name) into table \(table) "
                     + "while this one ran: this one stops, its last batch not committed (export each file from one run at a time)")
             }
-            seenOffsets[source.key] = position.end
+            let checkpoint = source.checkpoint(end: position.end, lines: position.number)
+            seenOffsets[source.key] = checkpoint.offset
             sqlite3_reset(upsertCheckpoint)
             sqlite3_bind_text(upsertCheckpoint, 1, table, -1, SQLITE_TRANSIENT)
             sqlite3_bind_text(upsertCheckpoint, 2, source.key, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_int64(upsertCheckpoint, 3, Int64(position.end))
-            sqlite3_bind_int64(upsertCheckpoint, 4, Int64(position.number))
-            sqlite3_bind_int64(upsertCheckpoint, 5, Int64(bitPattern: source.device))
-            sqlite3_bind_int64(upsertCheckpoint, 6, Int64(bitPattern: source.inode))
-            sqlite3_bind_text(upsertCheckpoint, 7, source.fingerprint, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_int64(upsertCheckpoint, 8, Int64(source.fingerprintLength))
+            sqlite3_bind_int64(upsertCheckpoint, 3, Int64(checkpoint.offset))
+            sqlite3_bind_int64(upsertCheckpoint, 4, Int64(checkpoint.lines))
+            sqlite3_bind_int64(upsertCheckpoint, 5, Int64(bitPattern: checkpoint.device))
+            sqlite3_bind_int64(upsertCheckpoint, 6, Int64(bitPattern: checkpoint.inode))
+            sqlite3_bind_text(upsertCheckpoint, 7, checkpoint.fingerprint, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(upsertCheckpoint, 8, Int64(checkpoint.fingerprintLength))
             guard sqlite3_step(upsertCheckpoint) == SQLITE_DONE else { throw error("cannot write a checkpoint") }
         }
         try execute("COMMIT")
+        for (input, position) in reached { sources[input]?.committed(end: position.end) }
         inTransaction = false
         reached = [:]
         let rows = pendingRows

@@ -178,28 +178,26 @@ final class SplitFileWriter: @unchecked Sendable {
     /// move past them (committed with the file).
     private func advanceCheckpoints(_ chunk: LineChunk, from: Int, count: Int) {
         guard checkpointPath != nil, let positions = chunk.positions, count > 0 else { return }
-        var lastOfInput: [Int32: Int] = [:]
-        for index in from..<Swift.min(from + count, positions.count) { lastOfInput[positions.inputs[index]] = index }
-        for (input, index) in lastOfInput {
-            guard let source = sources[Int(input)] else { continue }
-            pending[source.key] = Checkpoint(key: source.key, offset: positions.ends[index], lines: positions.numbers[index],
-                                             device: source.device, inode: source.inode, fingerprint: source.fingerprint,
-                                             fingerprintLength: source.fingerprintLength)
+        for index in from..<Swift.min(from + count, positions.count) {
+            pending[Int(positions.inputs[index])] = (positions.ends[index], positions.numbers[index])
         }
     }
 
-    /// The checkpoints of the lines in the current file, not committed yet.
-    private var pending: [String: Checkpoint] = [:]
+    /// The last line of each input (by index) in the current file, not committed yet.
+    private var pending: [Int: (end: Int, lines: Int)] = [:]
 
     /// The current file (number `number`) was renamed into place: its checkpoints are written.
     private func commitCheckpoints() throws {
         guard let checkpointPath else { return }
-        for (key, checkpoint) in pending {
-            if let index = checkpointFile.checkpoints.firstIndex(where: { $0.key == key }) {
+        for (input, last) in pending {
+            guard let source = sources[input] else { continue }
+            let checkpoint = source.checkpoint(end: last.end, lines: last.lines)
+            if let index = checkpointFile.checkpoints.firstIndex(where: { $0.key == source.key }) {
                 checkpointFile.checkpoints[index] = checkpoint
             } else {
                 checkpointFile.checkpoints.append(checkpoint)
             }
+            source.committed(end: last.end)
         }
         pending = [:]
         checkpointFile.nextFile = number + 1
