@@ -47,6 +47,23 @@ int sluice_install_signal_pipe(void) {
     return signal_pipe[0];
 }
 
+static void on_hangup(int sig) {
+    int saved = errno;
+    char byte = (char)sig;
+    if (signal_pipe[1] >= 0) (void)!write(signal_pipe[1], &byte, 1);
+    errno = saved;
+}
+
+void sluice_install_hangup(void) {
+    if (signal_pipe[1] < 0) return;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hangup;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGHUP, NULL, &old) != 0 || old.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL);
+}
+
 int sluice_received_signal(void) { return __atomic_load_n(&received, __ATOMIC_SEQ_CST); }
 
 int sluice_available_cores(void) {

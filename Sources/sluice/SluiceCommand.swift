@@ -306,13 +306,11 @@ struct SluiceCommand {
         if spec.inputs.count > 1 && spec.maxCount != nil {
             try refuse("-m", "with more than one file (their lines interleave); follow one file")
         }
-        if case .file(let path) = spec.output {
-            var info = stat()
-            let writtenThrough = stat(path, &info) == 0 && [S_IFIFO, S_IFCHR, S_IFSOCK].contains(info.st_mode & S_IFMT)
-            if !writtenThrough {
-                try refuse("-O FILE", "that file is put in place when the run ends, and a followed run does not end; "
-                           + "write to standard output (> FILE) or one file per batch (-O 'NAME-{n}.log')")
-            }
+        if case .file(let path) = spec.output, path.hasSuffix(".gz"), !OutputDestination.isWrittenThrough(path) {
+            // Appended to as lines come (AppendFileSink): gzip members per write would be a
+            // poor file; a {n} output compresses whole files.
+            try refuse("-O FILE.gz", "a followed run appends to its -O FILE as lines come; "
+                       + "compress one file per batch instead (-O 'NAME-{n}.log.gz')")
         }
         spec.follow = true
     }
@@ -553,7 +551,9 @@ struct SluiceCommand {
         Runtime:
               --follow              read the named files as tail -F does: on at their
                                     end, through rotation (rename and create,
-                                    copytruncate), until SIGINT or SIGTERM
+                                    copytruncate), until SIGINT or SIGTERM; -O FILE is
+                                    appended to, and opened again on SIGHUP; --resume
+                                    with a checkpoint goes on after a restart
               --progress            a progress line on stderr (bytes, MB/s, time left) for
                                     runs over a second; default when stderr is a terminal
                                     and the output is not; --no-progress: never

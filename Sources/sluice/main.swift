@@ -119,18 +119,31 @@ func runMain() async -> Int32 {
     // temporaries, SIGKILL the children, async-signal-safe, even while the runtime is busy)
     // could not coexist with it; and it would catch signals ignored at start (`nohup`). The
     // C handler (CSluiceMain) writes to a pipe, read by this one thread.
+    //
+    // A followed run (a daemon) takes SIGHUP as "open your outputs again" (logrotate's
+    // postrotate); any other run dies of it, as grep does.
     let stop = StopRequest()
+    let reopen = ReopenRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
+        if spec.follow { sluice_install_hangup() }
         startDetachedThread(stackSize: 64 * 1024) {
-            var byte: UInt8 = 0
-            while read(signalFD, &byte, 1) < 0 && errno == EINTR {}
-            stop.stop()
+            while true {
+                var byte: UInt8 = 0
+                let n = read(signalFD, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                if Int32(byte) == SIGHUP {
+                    reopen.request()
+                } else {
+                    stop.stop()
+                }
+            }
         }
     }
     let sink: any LineSink
     do {
-        sink = try await runner.makeSink(stop: stop, databases: PostgresSinkMaker())
+        sink = try await runner.makeSink(stop: stop, databases: PostgresSinkMaker(), reopen: reopen)
     } catch {
         let signal = sluice_received_signal()
         if signal != 0, (error as? SluiceError)?.code == .interrupted { return 128 + signal }  // stopped waiting for a FIFO's reader

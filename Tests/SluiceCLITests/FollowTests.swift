@@ -80,7 +80,7 @@ struct FollowTests {
     func refusals() async throws {
         let result = try await Shell.bash("""
             printf 'x\\n' > /tmp/sluice-follow-refusal.log
-            for flags in "-c x" "-l x" "--stats x" "-C1 x" "-O /tmp/sluice-follow-refusal.out x" "-m1 x /tmp/sluice-follow-refusal.log" "x -"; do
+            for flags in "-c x" "-l x" "--stats x" "-C1 x" "-O /tmp/sluice-follow-refusal.out.gz x" "-m1 x /tmp/sluice-follow-refusal.log" "x -"; do
                 "$SLUICE" --follow $flags /tmp/sluice-follow-refusal.log < /dev/null; echo "status $?"
             done 2>&1
             rm -f /tmp/sluice-follow-refusal.log
@@ -122,6 +122,55 @@ struct FollowTests {
         (seq -f 'a %.0f' 1 1200; seq -f 'b %.0f' 1 1000; seq -f 'c %.0f' 1 701) > want
         cmp got want && echo same; cat err
         """
+    }
+
+    @Test("-O FILE with --follow appends; logrotate rotates sluice's own output (create, postrotate kill -HUP) and every line is in exactly one of its files; without --follow SIGHUP ends sluice as it ends grep",
+          .enabled(if: logrotate != nil, "needs logrotate (make deps)"))
+    func hangupReopensTheOutput() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash("""
+            cd \(Shell.quote(directory.path))
+            echo 'line 0' > selected.log   # appended to, as >> would
+            cat > rotate.conf <<EOF
+            \(directory.path)/selected.log {
+                rotate 1000
+                create
+                compress
+                delaycompress
+                postrotate
+                    kill -HUP \\$(cat \(directory.path)/pid)
+                endscript
+            }
+            EOF
+            : > app.log
+            "$SLUICE" --follow -e line -O selected.log app.log 2> err & p=$!; echo $p > pid
+            sleep 0.5  # its handlers are in place (a SIGHUP before them ends it, as any process)
+            python3 -c '
+            import time
+            n, end = 0, time.time() + 4
+            while time.time() < end:
+                with open("app.log", "a") as f:
+                    f.write("".join("line %d\\nnoise\\n" % (n + i) for i in range(1, 101)))
+                n += 100
+                time.sleep(0.005)
+            print(n)
+            ' > written & w=$!
+            while kill -0 $w 2>/dev/null; do \(Self.logrotate ?? "logrotate") -f -s state rotate.conf; sleep 0.3; done
+            sleep 1; kill -TERM $p; wait $p; echo "status $?"
+            echo "rotated $(ls selected.log.* | wc -l)"
+            for f in $(ls selected.log.* | sort -t. -k3,3nr) selected.log; do zcat -f $f; done > got
+            seq -f 'line %.0f' 0 $(cat written) > want
+            cmp got want && echo same; cat err
+            "$SLUICE" -e x /dev/zero & q=$!; sleep 0.3; kill -HUP $q; wait $q; echo "without --follow: $?"
+            """, timeout: .seconds(60))
+        let lines = result.stdoutLines
+        #expect(lines.count == 4, "\(result.stdoutText) \(result.stderr)")
+        guard lines.count == 4 else { return }
+        #expect(lines[0] == "status 143")
+        #expect((Int(lines[1].split(separator: " ").last ?? "") ?? 0) >= 5, "\(lines[1])")
+        #expect(lines[2] == "same", "\(result.stdoutText)")
+        #expect(lines[3] == "without --follow: 129")
     }
 
     static var logrotate: String? {

@@ -15,6 +15,9 @@ int sluice_available_cores(void);
    ignored when the process started stays ignored (also in the children spawned after). */
 int sluice_install_signal_pipe(void);
 int sluice_received_signal(void);
+/* --follow: SIGHUP writes its number (1) to the same pipe, and is not a stop (the outputs are
+   opened again); ignored at start, it stays ignored. Call after sluice_install_signal_pipe. */
+void sluice_install_hangup(void);
 
 /// Ignores SIGPIPE (writes then fail with EPIPE, handled); returns 1 if it was ignored at start.
 int sluice_ignore_sigpipe(void);

@@ -193,7 +193,11 @@ public struct PipelineRunner: Sendable {
     ///
     /// `databases` makes the sinks of servers (`-O postgresql://`), which live in modules of
     /// their own (SluicePostgres); without it such an output is refused.
-    public func makeSink(stop: StopRequest = StopRequest(), databases: (any DatabaseSinkMaker)? = nil) async throws -> any LineSink {
+    ///
+    /// `reopen`: SIGHUP's requests, which a followed run's `-O FILE` (appended to) answers by
+    /// opening the name again.
+    public func makeSink(stop: StopRequest = StopRequest(), databases: (any DatabaseSinkMaker)? = nil,
+                         reopen: ReopenRequest = ReopenRequest()) async throws -> any LineSink {
         if spec.quiet { return StandardOutputSink(lineBuffered: false) }
         if spec.takesRows { try CheckpointSource.refuseDuplicates(CheckpointSource.of(spec.inputs, generations: generations)) }
         // The sink's interrupt hears a stop while the sink opens its files (a FIFO waits for
@@ -205,6 +209,8 @@ public struct PipelineRunner: Sendable {
         switch spec.output {
         case .standardOutput:
             return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
+        case .file(let path) where spec.follow && !OutputDestination.isWrittenThrough(path):
+            sink = try AppendFileSink(path: path, reopen: reopen, interrupt: interrupt)
         case .file(let path):
             sink = try SingleFileSink(path: path, compressionLevel: spec.compressionLevel, concurrency: min(spec.concurrency, spec.cores),
                                       interrupt: interrupt)

@@ -28,7 +28,7 @@ import Synchronization
 /// reader, a failure or a kill finds a half-written file under the name, and "no partial file
 /// under a final name" takes priority. (`cp --remove-destination`, `sed -i` and `sort -o`
 /// replace files the same way.)
-struct OutputDestination {
+public struct OutputDestination {
     enum Kind {
         /// Written to a temporary, renamed over `path`; `existing` is the file replaced.
         case replace(existing: stat?)
@@ -51,6 +51,14 @@ struct OutputDestination {
             }
             return nil
         }
+    }
+
+    /// `name` is written through rather than replaced: a device, a FIFO, a socket, or a
+    /// descriptor of this process (`/dev/stdout`).
+    public static func isWrittenThrough(_ name: String) -> Bool {
+        if ownDescriptor(name) != nil { return true }
+        var info = stat()
+        return stat(name, &info) == 0 && [S_IFIFO, S_IFCHR, S_IFSOCK].contains(info.st_mode & S_IFMT)
     }
 
     /// The name as given (messages name it).
