@@ -173,6 +173,25 @@ struct FollowTests {
         #expect(lines[3] == "without --follow: 129")
     }
 
+    @Test("supervision: a name that cannot be opened (a FIFO there) is reported once and tried again with backoff; the other file goes on; the file that replaces it is read")
+    func unopenableNameRetriedWithBackoff() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash("""
+            cd \(Shell.quote(directory.path))
+            mkfifo app.log; : > other.log
+            "$SLUICE" --follow -h -e . app.log other.log > out 2> err & p=$!
+            sleep 0.5; echo 'other 1' >> other.log
+            sleep 2; rm app.log; echo 'now a file' > app.log
+            for i in $(seq 100); do grep -q 'now a file' out && break; sleep 0.1; done
+            kill -TERM $p; wait $p; echo "status $?"; cat out err
+            """, timeout: .seconds(60))
+        #expect(result.stdoutLines == [
+            "status 143", "other 1", "now a file",
+            "sluice: warning: app.log: not a regular file: --follow reads files (following the name: read when it appears)",
+        ], "\(result.stdoutText) \(result.stderr)")
+    }
+
     static var logrotate: String? {
         ["/usr/sbin/logrotate", "/sbin/logrotate"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }

@@ -518,3 +518,67 @@ import Testing
         #expect(!descriptorMayBlock(proc))  // outputs keep the old rule
     }
 }
+
+/// Issue 12, follow mode's parts that a clock or a rotation would make slow to test end to end.
+struct FollowPartsTests {
+    @Test("backoff: 100 ms after a failure, doubling up to 5 s, reset by a success")
+    func backoff() {
+        var backoff = FollowedFile.Backoff()
+        let start = ContinuousClock.now
+        #expect(!backoff.isWaiting(start))
+        var waits: [Duration] = []
+        for _ in 0..<8 {
+            backoff.failed(at: start)
+            waits.append(backoff.until! - start)
+        }
+        #expect(waits == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                          .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5)])
+        #expect(backoff.isWaiting(start + .seconds(4)))
+        #expect(!backoff.isWaiting(start + .seconds(5)))
+        backoff.succeeded()
+        #expect(!backoff.isWaiting(start))
+        backoff.failed(at: start)
+        #expect(backoff.until! - start == .milliseconds(100))
+    }
+
+    @Test("a followed line's offset carries its file's serial; the checkpoint names that file; older files are forgotten once a later one is committed")
+    func generationsInOffsets() throws {
+        let generations = FileGenerations()
+        generations.record(input: 0, serial: 1, stamp: .init(device: 1, inode: 10, fingerprint: "a", fingerprintLength: 5))
+        generations.record(input: 0, serial: 2, stamp: .init(device: 1, inode: 20, fingerprint: "b", fingerprintLength: 7))
+        let directory = try TemporaryFolder()
+        defer { directory.remove() }
+        try directory.write("app.log", Array("x\n".utf8))
+        let source = try #require(CheckpointSource.of([.path(FileName(directory.file("app.log")))], generations: generations).first)
+        let second = source.checkpoint(end: FileGenerations.offsetBase(serial: 2) + 42, lines: 3)
+        #expect((second.offset, second.lines, second.inode, second.fingerprint) == (42, 3, 20, "b"))
+        let first = source.checkpoint(end: FileGenerations.offsetBase(serial: 1) + 9, lines: 1)
+        #expect((first.offset, first.inode) == (9, 10))
+        source.committed(end: FileGenerations.offsetBase(serial: 2) + 42)
+        #expect(generations.count == 1)
+        // Not followed (serial 0): the file as the run found it.
+        let plain = source.checkpoint(end: 2, lines: 1)
+        #expect((plain.offset, plain.inode) == (2, source.inode))
+        // A name with no file yet still has a source (its key) when followed.
+        let missing = CheckpointSource.of([.path(FileName(directory.file("late.log")))], generations: generations)
+        #expect(missing.count == 1 && missing[0].inode == 0)
+        #expect(CheckpointSource.of([.path(FileName(directory.file("late.log")))]).isEmpty)
+    }
+
+    @Test("siblings in logrotate's order: NAME.3.gz, NAME.2.gz, NAME.1; dated names by date; other names are not rotations")
+    func siblingOrder() throws {
+        let directory = try TemporaryFolder()
+        defer { directory.remove() }
+        for name in ["app.log", "app.log.1", "app.log.2.gz", "app.log.10.gz", "app.log-20261130", "app.log-20261201", "app.log.ckpt", "app.logger"] {
+            try directory.write(name, Array("x\n".utf8))
+        }
+        let siblings = FollowedFile.siblings(of: FileName(directory.file("app.log")))
+        let rotated = siblings.filter(\.rotatedShape)
+        #expect(Set(siblings.map { String(decoding: $0.suffix, as: UTF8.self) })
+                == [".1", ".2.gz", ".10.gz", "-20261130", "-20261201", ".ckpt", "ger"])
+        let numbered = rotated.filter { $0.number != nil }.sorted { FollowedFile.Sibling.older($0, than: $1) }
+        #expect(numbered.map(\.number) == [10, 2, 1])
+        let dated = rotated.filter { $0.number == nil }.sorted { FollowedFile.Sibling.older($0, than: $1) }
+        #expect(dated.map { String(decoding: $0.suffix, as: UTF8.self) } == ["-20261130", "-20261201"])
+    }
+}

@@ -70,7 +70,14 @@ extension ChunkSource {
             }
             if following == 0 { break }  // the consumer is done with every input
             if !progressed && !interrupt.isInterrupted {
-                watcher.wait(interrupt: interrupt, milliseconds: files.contains(where: \.isWaitingOnGrace) ? 50 : nil)
+                // Sooner than the poll when a renamed file waits out its grace, or a retry is due.
+                let now = ContinuousClock.now
+                var soonest: Duration? = files.contains(where: \.isWaitingOnGrace) ? .milliseconds(50) : nil
+                for file in files {
+                    guard let due = file.retryDue else { continue }
+                    soonest = Swift.min(soonest ?? .seconds(1), Swift.max(due - now, .milliseconds(1)))
+                }
+                watcher.wait(interrupt: interrupt, milliseconds: soonest.map { Int32($0 / .milliseconds(1)) + 1 })
             }
         }
         channel.finish()
@@ -99,6 +106,36 @@ struct FollowedFile {
     typealias MakeSender = (_ offsetBase: Int, _ continuing: ResumePoint?) -> InputChunkSender
     /// The last error reported for this name (reported again only when it changes).
     private var lastReason: String?
+    /// Retries of an open that failed for another reason than a missing file (permissions, a
+    /// stale NFS handle), and of a failed read: with backoff. A missing file is not retried on
+    /// a clock: inotify tells when it appears.
+    private var openRetry = Backoff()
+    private var readRetry = Backoff()
+
+    /// The next retry due, if one is waited for.
+    var retryDue: ContinuousClock.Instant? {
+        [openRetry.until, readRetry.until].compactMap { $0 }.min()
+    }
+
+    /// 100 ms after a failure, doubling with each failure in a row up to 5 s; a success resets it.
+    struct Backoff {
+        static let first: Duration = .milliseconds(100)
+        static let limit: Duration = .seconds(5)
+        private(set) var delay = first
+        private(set) var until: ContinuousClock.Instant?
+
+        mutating func failed(at now: ContinuousClock.Instant = .now) {
+            until = now + delay
+            delay = Swift.min(delay * 2, Self.limit)
+        }
+
+        mutating func succeeded() {
+            delay = Self.first
+            until = nil
+        }
+
+        func isWaiting(_ now: ContinuousClock.Instant = .now) -> Bool { until.map { now < $0 } ?? false }
+    }
     /// The consumer is done with this input (`-m`, `-q`).
     private(set) var isDone = false
 
@@ -183,7 +220,7 @@ struct FollowedFile {
     /// channel was cancelled.
     mutating func step(interrupt: Interrupt, progressed: inout Bool, makeSender: MakeSender) -> Bool {
         if generations.isEmpty {
-            guard openName(makeSender: makeSender, reportErrors: true) else { return true }
+            guard !openRetry.isWaiting(), openName(makeSender: makeSender, reportErrors: true) else { return true }
             progressed = true
         }
         // Has the name moved on? Looked at every turn, not only at the end of the file being
@@ -191,10 +228,12 @@ struct FollowedFile {
         var named = stat()
         if path.withCString({ stat($0, &named) }) == 0 {
             let identity = (UInt64(named.st_dev), UInt64(named.st_ino))
-            if !generations.contains(where: { $0.identity == identity }) && openName(makeSender: makeSender, reportErrors: true) {
+            if !generations.contains(where: { $0.identity == identity }) && !openRetry.isWaiting()
+                && openName(makeSender: makeSender, reportErrors: true) {
                 progressed = true
             }
         }
+        if readRetry.isWaiting() { return true }
         var head = generations[0]
         defer { if !generations.isEmpty && generations[0].fd == head.fd { generations[0] = head } }
         var plain = PlainSource(fd: head.fd, name: path.description, prefix: [], interrupt: interrupt)
@@ -216,12 +255,13 @@ struct FollowedFile {
                 head.fingerprinted = record(serial: head.serial, fd: head.fd, identity: head.identity, covering: consumed)
             }
             // A read error (EIO, an NFS hiccup) is reported once per reason and tried again
-            // at the next wake-up, from where the reading stopped.
+            // from where the reading stopped, with backoff (`readRetry`).
             let note = failure.flatMap { failure -> SluiceError? in
                 defer { lastReason = failure.message }
                 return failure.message == lastReason ? nil : failure
             }
             if failure == nil && lastReason != nil { lastReason = nil }
+            if failure == nil { readRetry.succeeded() } else { readRetry.failed() }
             if !bytes.isEmpty || note != nil || consumed != head.offset {
                 if !bytes.isEmpty { progressed = true }
                 if !head.sender.send(LineChunk(bytes: bytes, notes: note.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
@@ -300,6 +340,7 @@ struct FollowedFile {
             if descriptor >= 0 { Glibc.close(descriptor) }
             // The name gone between its stat and its open (a rotation under way) is no news.
             let vanished = descriptor < 0 && openError == ENOENT && !generations.isEmpty
+            if !(descriptor < 0 && openError == ENOENT) { openRetry.failed() }
             if reportErrors && !vanished && reason != lastReason {
                 lastReason = reason
                 let note = SluiceError(.warning, file: path, "\(reason) (following the name: read when it appears)")
@@ -309,6 +350,7 @@ struct FollowedFile {
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         lastReason = nil
+        openRetry.succeeded()
         if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
         let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
         let (serial, fingerprinted) = newSerial(fd: descriptor, identity: identity, covering: Int(info.st_size))
