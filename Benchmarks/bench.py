@@ -28,6 +28,7 @@ RSS_LIMIT_MIB = 64
 SMALL_BYTES = 300 * 10**3                              # the -j 1024 row's small input
 TRICKLE_LINES = 30000                                  # lines of the trickling-input rows
 STARTUP_CALLS = 200                                    # calls per timed startup run (one shell loop)
+IDLE_SECONDS = 10                                      # the idle follow rows: seconds of nothing to read
 # grep's output options timed against LC_ALL=C grep with the same flags (issue 9): one case each.
 OUTPUT_OPTIONS = ["-n", "-H -n", "-C 3", "-o", "--color=always"]
 PATTERN_SEED = "sluice-bench"                          # the -F -f pattern files are deterministic
@@ -327,6 +328,16 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs):
             ("sluice -j2", pg_reset + " && {sluice} -E 'ERROR|WARN' -j2 -O postgresql:///bench {F}", F, False, "psql"),
             ("grep|psql", pg_reset + " -c 'create table logs (%s)' && LC_ALL=C grep -E 'ERROR|WARN' {F} "
              "| psql -qX -c '\\copy logs(line) FROM STDIN'" % pg_table, F, False, "psql")])]
+    # Issue 12: what following costs while nothing is written (an empty file followed for
+    # IDLE_SECONDS; cpu s is the process's user+sys), against tail -F doing the same.
+    idle = "{cmd} & p=$!; sleep %d; kill -TERM $p; wait $p; exit 0" % IDLE_SECONDS
+    cases += [
+        ("idle follow", "tail -F", None, [
+            ("sluice --follow", idle.format(cmd="{sluice} --follow -e x {E}"), E, False, None),
+            ("sluice --follow -O {n} --checkpoint", idle.format(
+                cmd="rm -rf {out}/ck; {sluice} --follow -e x --batch-timeout 1s --checkpoint {out}/ck --resume -O {out}/f-{{n}}.log {E}"),
+             E, False, None),
+            ("tail -F", idle.format(cmd="tail -F {E} > /dev/null"), E, False, "tail")])]
     cases += [
         ("memory", None, None, [
             ("-e ERROR F", "{sluice} -e ERROR {F}", F, False, None),
@@ -512,6 +523,17 @@ RSS_CASES = ["out " + o for o in OUTPUT_OPTIONS] + ["fixed 250", "fixed 2000", "
 def evaluate_targets(cases, skipped):
     rows = {(c["name"], r["name"]): r for c in cases for r in c["rows"]}
     res = []
+    # Issue 12: CPU while following an idle file, as a share of one core over the idle time.
+    for name in ("sluice --follow", "sluice --follow -O {n} --checkpoint"):
+        row = rows.get(("idle follow", name))
+        if row is not None:
+            label = "idle CPU < 1%% of a core: `%s` (%d s)" % (name, IDLE_SECONDS)
+            if "cpu" not in row:
+                res.append({"target": label, "value": None, "result": "n/a (FAILED)"})
+            else:
+                share = row["cpu"] / IDLE_SECONDS * 100
+                res.append({"target": label, "value": share, "shown": "%.2f%% (%.3f s)" % (share, row["cpu"]),
+                            "result": "PASS" if share < 1 else "FAIL"})
     for label, case, a, b, op, limit in TARGETS:
         ra, rb = rows.get((case, a)), rows.get((case, b))
         if (case, a) in skipped or (case, b) in skipped:
