@@ -37,6 +37,8 @@ static void on_signal(int sig) {
 int sluice_install_signal_pipe(void) {
     if (signal_pipe[0] >= 0) return signal_pipe[0];
     if (pipe2(signal_pipe, O_CLOEXEC) != 0) return -1;
+    /* A handler never blocks: a full pipe (thousands of SIGHUPs unread) drops the byte. */
+    (void)fcntl(signal_pipe[1], F_SETFL, fcntl(signal_pipe[1], F_GETFL) | O_NONBLOCK);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -120,13 +120,13 @@ func runMain() async -> Int32 {
     // could not coexist with it; and it would catch signals ignored at start (`nohup`). The
     // C handler (CSluiceMain) writes to a pipe, read by this one thread.
     //
-    // A followed run (a daemon) takes SIGHUP as "open your outputs again" (logrotate's
-    // postrotate); any other run dies of it, as grep does.
+    // A followed run into -O FILE (a daemon's log) takes SIGHUP as "open your output again"
+    // (logrotate's postrotate); any other run dies of it, as grep does.
     let stop = StopRequest()
     let reopen = ReopenRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
-        if spec.follow { sluice_install_hangup() }
+        if spec.follow, case .file = spec.output { sluice_install_hangup() }  // only an appended -O FILE reopens
         startDetachedThread(stackSize: 64 * 1024) {
             while true {
                 var byte: UInt8 = 0

@@ -192,6 +192,22 @@ struct FollowTests {
         ], "\(result.stdoutText) \(result.stderr)")
     }
 
+    @Test("a followed name that is the -O FILE appended to is not read (grep's 'input file is also the output'), once; the other file goes on")
+    func outputIsNotFollowed() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash("""
+            cd \(Shell.quote(directory.path))
+            echo 'x 1' > out.log; echo 'y 1' > in.log
+            "$SLUICE" --follow -h -e . -O out.log out.log in.log 2> err & p=$!
+            sleep 1; echo 'y 2' >> in.log; sleep 1
+            kill -TERM $p; wait $p; echo "status $?"; cat out.log err
+            """, timeout: .seconds(30))
+        #expect(result.stdoutLines == ["status 143", "x 1", "y 1", "y 2",
+                                       "sluice: warning: out.log: input file is also the output (following the name: read when it appears)"],
+                "\(result.stdoutText) \(result.stderr)")
+    }
+
     static var logrotate: String? {
         ["/usr/sbin/logrotate", "/sbin/logrotate"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }

@@ -26,7 +26,7 @@ extension ChunkSource {
         var files: [FollowedFile] = []
         for (index, input) in inputs.enumerated() {
             guard case .path(let path) = input else { continue }  // standard input: refused before (--follow)
-            files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize, generations: generations))
+            files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize, generations: generations, outputFile: outputFile))
         }
         let watcher = FolderWatcher(paths: files.map(\.path))
         defer { for index in files.indices { files[index].closeAll() } }  // the descriptors this loop opened
@@ -41,6 +41,8 @@ extension ChunkSource {
         for index in files.indices {
             guard let checkpoint = resumePoints[files[index].index]?.followed else { continue }
             let (notes, backlog) = files[index].resume(from: checkpoint, makeSender: sender(files[index]))
+            var unread = Set(backlog.map(\.fd))  // closed on every way out
+            defer { for fd in unread { Glibc.close(fd) } }
             if !notes.isEmpty && !sender(files[index])(0, nil).send(LineChunk(bytes: [], notes: notes)) { return }
             // Compressed while sluice was down: read whole (from the checkpoint's line in its
             // own), oldest first, before the files the name queued.
@@ -51,9 +53,12 @@ extension ChunkSource {
                                               offsetBase: generations == nil ? 0 : FileGenerations.offsetBase(serial: item.serial))
                 var framer = LineFramer(targetSize: chunkSize)
                 var notes: [SluiceError] = []
-                _ = lseek(item.sibling.fd, 0, SEEK_SET)
-                guard read(fd: item.sibling.fd, name: item.sibling.name.escapedDescription, regularFileSize: nil, sender: sender,
-                           framer: &framer, notes: &notes, interrupt: interrupt) else { return }
+                _ = lseek(item.fd, 0, SEEK_SET)
+                let read = read(fd: item.fd, name: item.name.escapedDescription, regularFileSize: nil, sender: sender,
+                                framer: &framer, notes: &notes, interrupt: interrupt)
+                Glibc.close(item.fd)
+                unread.remove(item.fd)
+                guard read else { return }
                 let last = framer.finish()
                 if (!last.isEmpty || !notes.isEmpty) && !sender.send(LineChunk(bytes: last, notes: notes)) { return }
             }
@@ -114,7 +119,9 @@ struct FollowedFile {
 
     /// The next retry due, if one is waited for.
     var retryDue: ContinuousClock.Instant? {
-        [openRetry.until, readRetry.until].compactMap { $0 }.min()
+        guard !isDone else { return nil }
+        let now = ContinuousClock.now
+        return [openRetry.until, readRetry.until].compactMap { $0 }.filter { $0 > now }.min()
     }
 
     /// 100 ms after a failure, doubling with each failure in a row up to 5 s; a success resets it.
@@ -176,11 +183,15 @@ struct FollowedFile {
 
     typealias FileIdentityPair = (device: UInt64, inode: UInt64)
 
-    init(index: Int, path: FileName, chunkSize: Int, generations: FileGenerations? = nil) {
+    /// The file the output appends to (`ChunkSource.outputFile`): never followed.
+    private let outputFile: FileIdentity?
+
+    init(index: Int, path: FileName, chunkSize: Int, generations: FileGenerations? = nil, outputFile: FileIdentity? = nil) {
         self.index = index
         self.path = path
         self.chunkSize = chunkSize
         registry = generations
+        self.outputFile = outputFile
     }
 
     /// The offset base of a file's serial: its serial's when checkpointed, else 0.
@@ -334,13 +345,17 @@ struct FollowedFile {
         let descriptor = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         let openError = errno
         var info = stat()
-        if descriptor < 0 || fstat(descriptor, &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG {
+        let isOutput = descriptor >= 0 && fstat(descriptor, &info) == 0 && outputFile != nil && FileIdentity(info) == outputFile
+        if descriptor < 0 || fstat(descriptor, &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG || isOutput {
+            // The output itself (-O FILE appended to): following it would read what is
+            // written, without end (grep's words).
             let reason = descriptor < 0 ? SluiceError.systemReason(openError)
+                : isOutput ? "input file is also the output"
                 : (info.st_mode & S_IFMT) == S_IFDIR ? "Is a directory" : "not a regular file: --follow reads files"
             if descriptor >= 0 { Glibc.close(descriptor) }
             // The name gone between its stat and its open (a rotation under way) is no news.
             let vanished = descriptor < 0 && openError == ENOENT && !generations.isEmpty
-            if !(descriptor < 0 && openError == ENOENT) { openRetry.failed() }
+            if descriptor < 0 && openError == ENOENT { openRetry.succeeded() } else { openRetry.failed() }  // inotify tells when it appears
             if reportErrors && !vanished && reason != lastReason {
                 lastReason = reason
                 let note = SluiceError(.warning, file: path, "\(reason) (following the name: read when it appears)")
@@ -361,77 +376,97 @@ struct FollowedFile {
     }
 
     /// A rotated file to read whole before the name's queue (a compressed one: read as any
-    /// input is, from `point`).
+    /// input is, from `point`), open on `fd` (closed by the reader once read).
     struct Backlog {
-        let sibling: Sibling
+        let fd: Int32
+        let name: FileName
         let point: ResumePoint?
         let serial: Int
     }
 
     /// `--resume`: finds the file `checkpoint` names and arranges for it to be read on after
     /// its last committed line, then the files rotated after it while sluice was down, then the
-    /// name's own file (at the first step). The file is the one at the name, or else a sibling
-    /// (`app.log.1`, `app.log.2.gz`, `app.log-20261201`): the one with the checkpoint's device
-    /// and inode (renamed: create), or one of logrotate's shapes whose first bytes, decoded,
-    /// hash as the checkpoint's (copied: copytruncate; compressed since). The files rotated
-    /// after it are the siblings of logrotate's shapes newer than it (`NAME.N`: a smaller N;
-    /// `NAME-DATE`: a later name). Compressed ones come back in `backlog`, oldest first, to be
-    /// read whole before the queue; plain ones are queued. Returns the warnings to report (the
-    /// file is gone: the name's file is read from its start).
+    /// name's own file. The file is the one at the name, or else a sibling (`app.log.1`,
+    /// `app.log.2.gz`, `app.log-20261201`): the one with the checkpoint's device and inode
+    /// (renamed: create), or one of logrotate's shapes whose first bytes, decoded, hash as the
+    /// checkpoint's (copied: copytruncate; compressed since). The files rotated after it are the
+    /// siblings of logrotate's shapes newer than it (`NAME.N`: a smaller N; `NAME-DATE`: a later
+    /// name). Compressed ones come back in `backlog`, oldest first, to be read whole first; plain
+    /// ones are queued, then the name's file (opened before the siblings are listed: a rotation
+    /// meanwhile finds it among them, and the name's next file is seen at the first step).
+    /// Serials are given in reading order (the backlog first), so forgetting the files before a
+    /// committed one never forgets one still to be read. Returns the warnings to report.
     mutating func resume(from checkpoint: Checkpoint, makeSender: MakeSender) -> (notes: [SluiceError], backlog: [Backlog]) {
+        let nameFD = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         var named = stat()
-        let atName = path.withCString { stat($0, &named) } == 0
-            && UInt64(named.st_dev) == checkpoint.device && UInt64(named.st_ino) == checkpoint.inode
-        if atName, let source = CheckpointSource(index: index, path: path), let (point, note) = source.resumePoint(after: checkpoint) {
-            let fd = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
-            guard fd >= 0 else { return ([], []) }
-            queue(fd: fd, at: point, makeSender: makeSender)
+        if nameFD >= 0 && (fstat(nameFD, &named) != 0 || named.st_mode & S_IFMT != S_IFREG) {
+            Glibc.close(nameFD)
+            return ([], [])  // not a file to resume in: the first step reports what it is
+        }
+        if nameFD >= 0 { _ = fcntl(nameFD, F_SETFL, fcntl(nameFD, F_GETFL) & ~O_NONBLOCK) }
+        if nameFD >= 0 && UInt64(named.st_dev) == checkpoint.device && UInt64(named.st_ino) == checkpoint.inode,
+           let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: nameFD, name: path.escapedDescription) {
+            queue(fd: nameFD, at: point, makeSender: makeSender)
             return (note.map { [$0] } ?? [], [])
         }
-        let current = path.withCString({ stat($0, &named) }) == 0 ? (UInt64(named.st_dev), UInt64(named.st_ino)) : nil
+        let current = nameFD >= 0 ? (UInt64(named.st_dev), UInt64(named.st_ino)) : nil
         let siblings = Self.siblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
-        var found: (sibling: Sibling, point: ResumePoint, note: SluiceError?)?
-        // Its inode first, then by its first bytes, newest first.
+        var found: (sibling: Sibling, fd: Int32, point: ResumePoint, note: SluiceError?)?
+        // Its inode first, then by its first bytes (at least 64 of them), newest first.
         let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
-        let sameStart = checkpoint.fingerprintLength < CheckpointSource.fingerprintBytes ? []
-            : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
+        let sameStart = checkpoint.fingerprintLength < 64 ? [] : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
         for sibling in sameInode + sameStart {
+            guard let fd = sibling.open() else { continue }
             if !sibling.compressed {
-                if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: sibling.fd, name: sibling.name.escapedDescription) {
-                    found = (sibling, point, note)
+                if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: fd, name: sibling.name.escapedDescription) {
+                    found = (sibling, fd, point, note)
                     break
                 }
             } else {
-                let start = ChunkSource.decodedStart(fd: sibling.fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
+                let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
                 if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
-                    found = (sibling, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
+                    found = (sibling, fd, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
                     break
                 }
             }
+            Glibc.close(fd)
         }
         guard let found else {
+            if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
             return ([SluiceError(.warning, file: path, "the file its checkpoint names (line \(checkpoint.lines) of inode \(checkpoint.inode)) "
                 + "is no longer there nor beside it (removed, or rotated past recognition while sluice was down): reading the name's file from its start")], [])
         }
-        let newer = siblings.filter { $0.rotatedShape && $0 !== found.sibling && Sibling.older(found.sibling, than: $0) }
-            .sorted { Sibling.older($0, than: $1) }
-        var backlog: [Backlog] = []
-        for (sibling, point) in [(found.sibling, Optional(found.point))] + newer.map({ ($0, nil as ResumePoint?) }) {
-            if sibling.compressed {
-                let serial = nextSerial
-                nextSerial += 1
-                if let registry {
-                    // Its identity as a checkpoint will find it again: its decoded first bytes.
-                    let start = ChunkSource.decodedStart(fd: sibling.fd, name: sibling.name.escapedDescription, length: CheckpointSource.fingerprintBytes)
-                    registry.record(input: index, serial: serial, stamp: .init(device: sibling.device, inode: sibling.inode,
-                                                                               fingerprint: CheckpointSource.hash(start), fingerprintLength: start.count))
-                }
-                backlog.append(Backlog(sibling: sibling, point: point, serial: serial))
-            } else {
-                let fd = dup(sibling.fd)
-                if fd >= 0 { queue(fd: fd, at: point, makeSender: makeSender) }
+        // Newer than it; one file per rotation number (a `.2` being compressed has a `.2.gz`
+        // beside it until it is removed: the plain one is whole).
+        var newer: [Sibling] = []
+        for sibling in siblings.filter({ $0.rotatedShape && $0.name != found.sibling.name && Sibling.older(found.sibling, than: $0) })
+            .sorted(by: { Sibling.older($0, than: $1) }) {
+            if let last = newer.last, last.number != nil, last.number == sibling.number {
+                if last.compressed && !sibling.compressed { newer[newer.count - 1] = sibling }
+                continue
             }
+            newer.append(sibling)
         }
+        var opened: [(Sibling, Int32, ResumePoint?)] = [(found.sibling, found.fd, found.point)]
+        for sibling in newer {
+            if let fd = sibling.open() { opened.append((sibling, fd, nil)) }
+        }
+        var backlog: [Backlog] = []
+        for (sibling, fd, point) in opened where sibling.compressed {
+            let serial = nextSerial
+            nextSerial += 1
+            if let registry {
+                // Its identity as a checkpoint will find it again: its decoded first bytes.
+                let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: CheckpointSource.fingerprintBytes)
+                registry.record(input: index, serial: serial, stamp: .init(device: sibling.device, inode: sibling.inode,
+                                                                           fingerprint: CheckpointSource.hash(start), fingerprintLength: start.count))
+            }
+            backlog.append(Backlog(fd: fd, name: sibling.name, point: point, serial: serial))
+        }
+        for (sibling, fd, point) in opened where !sibling.compressed {
+            queue(fd: fd, at: point, makeSender: makeSender)
+        }
+        if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
         return (found.note.map { [$0] } ?? [], backlog)
     }
 
@@ -455,11 +490,9 @@ struct FollowedFile {
         generations.append(generation)
     }
 
-    /// A file beside a followed one whose name starts with its name, open (what it holds
-    /// cannot change under a rotation that renames it while it is looked at).
-    final class Sibling {
+    /// A file beside a followed one whose name starts with its name.
+    struct Sibling {
         let name: FileName
-        let fd: Int32
         let device: UInt64
         let inode: UInt64
         /// logrotate's shapes: `NAME.1`, `NAME.2.gz` (`number`), `NAME-20261201` (the name,
@@ -469,9 +502,8 @@ struct FollowedFile {
         let compressed: Bool
         let suffix: [UInt8]
 
-        init(name: FileName, fd: Int32, info: stat, suffix: [UInt8], compressed: Bool) {
+        init(name: FileName, info: stat, suffix: [UInt8], compressed: Bool) {
             self.name = name
-            self.fd = fd
             device = UInt64(info.st_dev)
             inode = UInt64(info.st_ino)
             self.suffix = suffix
@@ -483,7 +515,17 @@ struct FollowedFile {
                 ? Int(String(decoding: digits, as: UTF8.self)) : nil
         }
 
-        deinit { Glibc.close(fd) }
+        /// Opened, if the name still holds the file it held when listed (a rotation since moved it).
+        func open() -> Int32? {
+            let fd = name.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+            guard fd >= 0 else { return nil }
+            var info = stat()
+            guard fstat(fd, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode else {
+                Glibc.close(fd)
+                return nil
+            }
+            return fd
+        }
 
         /// logrotate's order: `NAME.3.gz` before `NAME.2.gz` before `NAME.1`; dated names by date.
         static func older(_ a: Sibling, than b: Sibling) -> Bool {
@@ -492,7 +534,8 @@ struct FollowedFile {
         }
     }
 
-    /// The regular files in `path`'s folder whose names start with its name (and are longer).
+    /// The regular files in `path`'s folder whose names start with its name (and are longer),
+    /// looked at and closed again (a long rotation history must not hold a descriptor each).
     static func siblings(of path: FileName) -> [Sibling] {
         let slash = path.bytes.lastIndex(of: UInt8(ascii: "/"))
         let folder = slash.map { $0 == 0 ? [UInt8(ascii: "/")] : Array(path.bytes[..<$0]) } ?? [UInt8(ascii: ".")]
@@ -509,19 +552,16 @@ struct FollowedFile {
             let full = FileName(slash == nil ? entryName : folder + (folder == [UInt8(ascii: "/")] ? [] : [UInt8(ascii: "/")]) + entryName)
             let descriptor = full.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
             guard descriptor >= 0 else { continue }
+            defer { Glibc.close(descriptor) }
             var info = stat()
             // A file renamed during the listing may be seen twice: once.
             guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
-                  seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else {
-                Glibc.close(descriptor)
-                continue
-            }
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+                  seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else { continue }
             var header = [UInt8](repeating: 0, count: 6)
             let count = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, 6, 0) }
             let prefix = Array(header[..<Swift.max(count, 0)])
             let compressed = CompressedFormat(prefix: prefix) != nil || prefix.starts(with: [0x1F, 0x8B])
-            found.append(Sibling(name: full, fd: descriptor, info: info, suffix: Array(entryName[base.count...]), compressed: compressed))
+            found.append(Sibling(name: full, info: info, suffix: Array(entryName[base.count...]), compressed: compressed))
         }
         return found
     }

@@ -285,16 +285,10 @@ public struct ChunkSource: AsyncSequence, Sendable {
     }
 
     /// The first `length` bytes of a regular file as decoded (plain or compressed), read from
-    /// its start with `pread` (the descriptor's position is left as it was); fewer if it is
-    /// shorter or damaged there.
+    /// its start; fewer if it is shorter or damaged there. The descriptor is left at offset 0.
     static func decodedStart(fd: Int32, name: String, length: Int) -> [UInt8] {
-        var header = [UInt8](repeating: 0, count: 6)
-        let count = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 6, 0) }
-        let prefix = Array(header[..<Swift.max(count, 0)])
-        // A descriptor of its own (the sources read from the position): /proc/self/fd reopens it.
-        let own = open("/proc/self/fd/\(fd)", O_RDONLY | O_CLOEXEC)
-        guard own >= 0 else { return [] }
-        defer { close(own) }
+        _ = lseek(fd, 0, SEEK_SET)
+        defer { _ = lseek(fd, 0, SEEK_SET) }
         var out = [UInt8](repeating: 0, count: length)
         var filled = 0
         func drain(_ source: inout some ByteSource) {
@@ -305,16 +299,16 @@ public struct ChunkSource: AsyncSequence, Sendable {
             }
         }
         var notes: [SluiceError] = []
-        guard let start = readPrefix(fd: own, name: name, notes: &notes) else { return [] }
+        guard let start = readPrefix(fd: fd, name: name, notes: &notes) else { return [] }
         if start.count >= 2 && start[0] == 0x1F && start[1] == 0x8B {
-            var gzip = GzipSource(fd: own, name: name, prefix: start)
+            var gzip = GzipSource(fd: fd, name: name, prefix: start)
             defer { gzip.release() }
             drain(&gzip)
-        } else if let format = CompressedFormat(prefix: prefix) {
-            var compressed = CompressedSource(format: format, fd: own, name: name, prefix: start)
+        } else if let format = CompressedFormat(prefix: start) {
+            var compressed = CompressedSource(format: format, fd: fd, name: name, prefix: start)
             drain(&compressed)
         } else {
-            var plain = PlainSource(fd: own, name: name, prefix: start)
+            var plain = PlainSource(fd: fd, name: name, prefix: start)
             drain(&plain)
         }
         return Array(out[..<filled])

@@ -279,7 +279,8 @@ public struct CheckpointSource: Sendable {
 ///
 /// Shared by the reading thread (records) and the sink (looks up, and forgets an input's older
 /// files once a later one's line is committed: lines come in order). Bound: the files whose
-/// lines are between the reader and the last commit.
+/// lines are between the reader and the last commit, at most `limitPerInput` an input. A file's
+/// offsets must stay below 2^40 (1 TiB) for its serial to survive.
 public final class FileGenerations: Sendable {
     struct Stamp: Sendable, Equatable {
         var device: UInt64
@@ -306,8 +307,16 @@ public final class FileGenerations: Sendable {
         (end >> serialShift, end & ((1 << serialShift) - 1))
     }
 
+    /// Files of one input remembered at most: an input none of whose lines is selected never
+    /// commits, so nothing forgets its files; the oldest go first (4096 rotations behind the
+    /// reader, no line of them can still be on its way to a sink).
+    static let limitPerInput = 4096
+
     func record(input: Int, serial: Int, stamp: Stamp) {
-        stamps.withLock { $0[Key(input: input, serial: serial)] = stamp }
+        stamps.withLock { table in
+            table[Key(input: input, serial: serial)] = stamp
+            if serial > Self.limitPerInput { table[Key(input: input, serial: serial - Self.limitPerInput)] = nil }
+        }
     }
 
     func stamp(input: Int, serial: Int) -> Stamp? {
