@@ -26,4 +26,22 @@ struct ProgressLineTests {
             """, timeout: .seconds(60))
         #expect(result.stdoutLines == ["1", "ended|", "0", "ended|", "0"], "\(result.stdoutText) \(result.stderr)")
     }
+
+    @Test("--color=auto in a terminal: the same escapes as grep's, as the terminal shows them (capture-pane -e); none on a pipe")
+    func coloursInATerminal() async throws {
+        let session = "sluice-colours-\(getpid())"
+        let result = try await Shell.bash("""
+            # NO_COLOR (which sluice, unlike grep, honours) may be set around the tests.
+            lines="printf 'a ERROR b ERROR\\\\nplain\\\\nz ERROR\\\\n'"
+            tmux new-session -d -s \(session) -x 150 -y 12 "unset NO_COLOR; $lines | \\"$SLUICE\\" --color=auto -n ERROR; echo ==; $lines | grep --color=auto -n ERROR; echo ==; $lines | \\"$SLUICE\\" --color=auto ERROR | cat; sleep 30"
+            sleep 1.5; tmux capture-pane -e -p -t \(session) | grep -v '^$'
+            tmux kill-session -t \(session)
+            """, timeout: .seconds(30))
+        let parts = result.stdoutText.components(separatedBy: "==\n")
+        #expect(parts.count == 3, "\(result.stdoutText) \(result.stderr)")
+        guard parts.count == 3 else { return }
+        #expect(parts[0] == parts[1], "sluice:\n\(parts[0])grep:\n\(parts[1])")
+        #expect(parts[0].contains("\u{1B}["), "\(parts[0])")
+        #expect(parts[2] == "a ERROR b ERROR\nz ERROR\n", "\(parts[2])")
+    }
 }
