@@ -312,6 +312,10 @@ struct SluiceCommand {
             try refuse("-O FILE.gz", "a followed run appends to its -O FILE as lines come; "
                        + "compress one file per batch instead (-O 'NAME-{n}.log.gz')")
         }
+        // A followed run is a shipper, restarted with its own command line: where its output
+        // keeps checkpoints (--checkpoint with {n}, a database), it goes on from them
+        // (--resume implied; with none yet, from the start).
+        if spec.takesRows { spec.resume = true }
         spec.follow = true
     }
 
