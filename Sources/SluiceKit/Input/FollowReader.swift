@@ -375,6 +375,9 @@ struct FollowedFile {
         return true
     }
 
+    /// How many times `resume` lists the siblings before it gives the checkpoint's file up.
+    static let resumeSearches = 5
+
     /// A rotated file to read whole before the name's queue (a compressed one: read as any
     /// input is, from `point`), open on `fd` (closed by the reader once read).
     struct Backlog {
@@ -410,26 +413,33 @@ struct FollowedFile {
             return (note.map { [$0] } ?? [], [])
         }
         let current = nameFD >= 0 ? (UInt64(named.st_dev), UInt64(named.st_ino)) : nil
-        let siblings = Self.siblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
+        var siblings: [Sibling] = []
         var found: (sibling: Sibling, fd: Int32, point: ResumePoint, note: SluiceError?)?
-        // Its inode first, then by its first bytes (at least 64 of them), newest first.
-        let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
-        let sameStart = checkpoint.fingerprintLength < 64 ? [] : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
-        for sibling in sameInode + sameStart {
-            guard let fd = sibling.open() else { continue }
-            if !sibling.compressed {
-                if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: fd, name: sibling.name.escapedDescription) {
-                    found = (sibling, fd, point, note)
-                    break
+        // A logrotate at work while the siblings are looked at (a `.2` compressed into a `.2.gz`
+        // that is still being written, then removed) can hide the file for a moment: looked for
+        // again, five times over a second, before it is given up.
+        for attempt in 0..<Self.resumeSearches where found == nil {
+            if attempt > 0 { usleep(200_000) }
+            siblings = Self.siblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
+            // Its inode first, then by its first bytes (at least 64 of them), newest first.
+            let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
+            let sameStart = checkpoint.fingerprintLength < 64 ? [] : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
+            for sibling in sameInode + sameStart {
+                guard let fd = sibling.open() else { continue }
+                if !sibling.compressed {
+                    if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: fd, name: sibling.name.escapedDescription) {
+                        found = (sibling, fd, point, note)
+                        break
+                    }
+                } else {
+                    let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
+                    if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
+                        found = (sibling, fd, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
+                        break
+                    }
                 }
-            } else {
-                let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
-                if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
-                    found = (sibling, fd, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
-                    break
-                }
+                Glibc.close(fd)
             }
-            Glibc.close(fd)
         }
         guard let found else {
             if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
