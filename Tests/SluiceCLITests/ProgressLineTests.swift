@@ -33,8 +33,9 @@ struct ProgressLineTests {
         let result = try await Shell.bash("""
             # NO_COLOR (which sluice, unlike grep, honours) may be set around the tests.
             lines="printf 'a ERROR b ERROR\\\\nplain\\\\nz ERROR\\\\n'"
-            tmux new-session -d -s \(session) -x 150 -y 12 "unset NO_COLOR; $lines | \\"$SLUICE\\" --color=auto -n ERROR; echo ==; $lines | grep --color=auto -n ERROR; echo ==; $lines | \\"$SLUICE\\" --color=auto ERROR | cat; sleep 30"
-            sleep 1.5; tmux capture-pane -e -p -t \(session) | grep -v '^$'
+            tmux new-session -d -s \(session) -x 150 -y 12 "unset NO_COLOR; $lines | \\"$SLUICE\\" --color=auto -n ERROR; echo ==; $lines | grep --color=auto -n ERROR; echo ==; $lines | \\"$SLUICE\\" --color=auto ERROR | cat; echo END; sleep 30"
+            for i in $(seq 100); do tmux capture-pane -p -t \(session) | grep -q '^END$' && break; sleep 0.1; done
+            tmux capture-pane -e -p -t \(session) | grep -v '^$' | grep -v '^END$'
             tmux kill-session -t \(session)
             """, timeout: .seconds(30))
         let parts = result.stdoutText.components(separatedBy: "==\n")

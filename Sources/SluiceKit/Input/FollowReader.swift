@@ -48,19 +48,23 @@ extension ChunkSource {
             // own), oldest first, before the files the name queued.
             for item in backlog {
                 if interrupt.isStopping || interrupt.isCancelled { break }
-                let sender = InputChunkSender(channel: channel, input: files[index].index, marks: marksInputs, numbersLines: numbersLines,
+                let backlogSender = InputChunkSender(channel: channel, input: files[index].index, marks: marksInputs, numbersLines: numbersLines,
                                               skip: skipInputsBelow, resume: item.point,
                                               offsetBase: generations == nil ? 0 : FileGenerations.offsetBase(serial: item.serial))
+                // The name goes on rotating meanwhile: its new files are opened as they come.
+                let noticeSender = sender(files[index])
+                backlogSender.afterSend = { _ = files[index].noticeNewFile(makeSender: noticeSender) }
                 var framer = LineFramer(targetSize: chunkSize)
                 var notes: [SluiceError] = []
                 _ = lseek(item.fd, 0, SEEK_SET)
-                let read = read(fd: item.fd, name: item.name.escapedDescription, regularFileSize: nil, sender: sender,
+                let read = read(fd: item.fd, name: item.name.escapedDescription, regularFileSize: nil, sender: backlogSender,
                                 framer: &framer, notes: &notes, interrupt: interrupt)
                 Glibc.close(item.fd)
                 unread.remove(item.fd)
                 guard read else { return }
                 let last = framer.finish()
-                if (!last.isEmpty || !notes.isEmpty) && !sender.send(LineChunk(bytes: last, notes: notes)) { return }
+                backlogSender.afterSend = nil
+                if (!last.isEmpty || !notes.isEmpty) && !backlogSender.send(LineChunk(bytes: last, notes: notes)) { return }
             }
         }
         while true {
@@ -234,16 +238,10 @@ struct FollowedFile {
             guard !openRetry.isWaiting(), openName(makeSender: makeSender, reportErrors: true) else { return true }
             progressed = true
         }
-        // Has the name moved on? Looked at every turn, not only at the end of the file being
-        // read: a reader behind (a large file, a slow output) must still see every rotation.
-        var named = stat()
-        if path.withCString({ stat($0, &named) }) == 0 {
-            let identity = (UInt64(named.st_dev), UInt64(named.st_ino))
-            if !generations.contains(where: { $0.identity == identity }) && !openRetry.isWaiting()
-                && openName(makeSender: makeSender, reportErrors: true) {
-                progressed = true
-            }
-        }
+        // Has the name moved on? Looked at every turn, and after each chunk handed on, not only
+        // at the end of the file being read: a reader behind (a large file, a slow output) must
+        // still see every rotation.
+        if noticeNewFile(makeSender: makeSender) { progressed = true }
         if readRetry.isWaiting() { return true }
         var head = generations[0]
         defer { if !generations.isEmpty && generations[0].fd == head.fd { generations[0] = head } }
@@ -279,6 +277,11 @@ struct FollowedFile {
                     return false
                 }
                 sent += 1
+                // The send may have waited on a slow output: the name may have moved on. (The
+                // head is written back first: queueing a file marks the one before it renamed.)
+                generations[0] = head
+                _ = noticeNewFile(makeSender: makeSender)
+                head = generations[0]
             }
             head.offset = consumed
             if failure != nil { return true }
@@ -337,6 +340,16 @@ struct FollowedFile {
         generations.removeFirst()
         progressed = true
         return true
+    }
+
+    /// Opens and queues the file the name holds now if it is none of the name's files yet (a
+    /// rotation). True if one was queued.
+    mutating func noticeNewFile(makeSender: MakeSender) -> Bool {
+        var named = stat()
+        guard path.withCString({ stat($0, &named) }) == 0 else { return false }
+        let identity = (UInt64(named.st_dev), UInt64(named.st_ino))
+        guard !generations.contains(where: { $0.identity == identity }), !openRetry.isWaiting() else { return false }
+        return openName(makeSender: makeSender, reportErrors: true)
     }
 
     /// Opens the file the name holds now and queues it. False if it cannot be opened (then
@@ -413,54 +426,24 @@ struct FollowedFile {
             return (note.map { [$0] } ?? [], [])
         }
         let current = nameFD >= 0 ? (UInt64(named.st_dev), UInt64(named.st_ino)) : nil
-        var siblings: [Sibling] = []
-        var found: (sibling: Sibling, fd: Int32, point: ResumePoint, note: SluiceError?)?
-        // A logrotate at work while the siblings are looked at (a `.2` compressed into a `.2.gz`
-        // that is still being written, then removed) can hide the file for a moment: looked for
-        // again, five times over a second, before it is given up.
-        for attempt in 0..<Self.resumeSearches where found == nil {
+        // logrotate may be at work while the siblings are looked at (renaming under readdir,
+        // a `.2.gz` still being written beside its `.2`): the files are listed until two
+        // listings agree, and every file needed is opened (and checked to be the one listed)
+        // before anything is read; a file that moved meanwhile starts the search again, up to
+        // `resumeSearches` times (about a second), before the checkpoint's file is given up.
+        var search: (found: (sibling: Sibling, point: ResumePoint, note: SluiceError?), opened: [(Sibling, Int32, ResumePoint?)])?
+        for attempt in 0..<Self.resumeSearches where search == nil {
             if attempt > 0 { usleep(200_000) }
-            siblings = Self.siblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
-            // Its inode first, then by its first bytes (at least 64 of them), newest first.
-            let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
-            let sameStart = checkpoint.fingerprintLength < 64 ? [] : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
-            for sibling in sameInode + sameStart {
-                guard let fd = sibling.open() else { continue }
-                if !sibling.compressed {
-                    if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: fd, name: sibling.name.escapedDescription) {
-                        found = (sibling, fd, point, note)
-                        break
-                    }
-                } else {
-                    let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
-                    if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
-                        found = (sibling, fd, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
-                        break
-                    }
-                }
-                Glibc.close(fd)
-            }
+            let siblings = Self.stableSiblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
+            search = Self.findRotated(checkpoint, among: siblings)
         }
-        guard let found else {
+        guard let search else {
             if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
             return ([SluiceError(.warning, file: path, "the file its checkpoint names (line \(checkpoint.lines) of inode \(checkpoint.inode)) "
                 + "is no longer there nor beside it (removed, or rotated past recognition while sluice was down): reading the name's file from its start")], [])
         }
-        // Newer than it; one file per rotation number (a `.2` being compressed has a `.2.gz`
-        // beside it until it is removed: the plain one is whole).
-        var newer: [Sibling] = []
-        for sibling in siblings.filter({ $0.rotatedShape && $0.name != found.sibling.name && Sibling.older(found.sibling, than: $0) })
-            .sorted(by: { Sibling.older($0, than: $1) }) {
-            if let last = newer.last, last.number != nil, last.number == sibling.number {
-                if last.compressed && !sibling.compressed { newer[newer.count - 1] = sibling }
-                continue
-            }
-            newer.append(sibling)
-        }
-        var opened: [(Sibling, Int32, ResumePoint?)] = [(found.sibling, found.fd, found.point)]
-        for sibling in newer {
-            if let fd = sibling.open() { opened.append((sibling, fd, nil)) }
-        }
+        let found = search.found
+        let opened = search.opened
         var backlog: [Backlog] = []
         for (sibling, fd, point) in opened where sibling.compressed {
             let serial = nextSerial
@@ -478,6 +461,70 @@ struct FollowedFile {
         }
         if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
         return (found.note.map { [$0] } ?? [], backlog)
+    }
+
+    /// The checkpoint's file among `siblings` (by inode, then by its decoded first bytes,
+    /// newest first) and the files rotated after it, oldest first, each open: the checkpoint's
+    /// from its point, the others from their start. Nil if it is not there, or if a file moved
+    /// before it was opened (nothing is left open then).
+    static func findRotated(_ checkpoint: Checkpoint, among siblings: [Sibling])
+        -> (found: (sibling: Sibling, point: ResumePoint, note: SluiceError?), opened: [(Sibling, Int32, ResumePoint?)])? {
+        var found: (sibling: Sibling, fd: Int32, point: ResumePoint, note: SluiceError?)?
+        let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
+        let sameStart = checkpoint.fingerprintLength < 64 ? [] : siblings.filter(\.rotatedShape).sorted { Sibling.older($1, than: $0) }
+        for sibling in sameInode + sameStart {
+            guard let fd = sibling.open() else { return nil }  // moved since it was listed
+            if !sibling.compressed {
+                if let (point, note) = CheckpointSource.resumePoint(after: checkpoint, fd: fd, name: sibling.name.escapedDescription) {
+                    found = (sibling, fd, point, note)
+                    break
+                }
+            } else {
+                let start = ChunkSource.decodedStart(fd: fd, name: sibling.name.escapedDescription, length: checkpoint.fingerprintLength)
+                if start.count == checkpoint.fingerprintLength && CheckpointSource.hash(start) == checkpoint.fingerprint {
+                    found = (sibling, fd, ResumePoint(offset: checkpoint.offset, lines: checkpoint.lines), nil)
+                    break
+                }
+            }
+            Glibc.close(fd)
+        }
+        guard let found else { return nil }
+        // Newer than it, oldest first. A `.2` being compressed has its `.2.gz` beside it until it
+        // is removed: of such a pair the plain one is read (it is whole).
+        var newer: [Sibling] = []
+        for sibling in siblings.filter({ $0.rotatedShape && $0.name != found.sibling.name && Sibling.older(found.sibling, than: $0) })
+            .sorted(by: { Sibling.older($0, than: $1) }) {
+            if let last = newer.last, last.number != nil, last.number == sibling.number, last.compressed != sibling.compressed {
+                if last.compressed { newer[newer.count - 1] = sibling }
+                continue
+            }
+            newer.append(sibling)
+        }
+        var opened: [(Sibling, Int32, ResumePoint?)] = [(found.sibling, found.fd, found.point)]
+        for sibling in newer {
+            guard let fd = sibling.open() else {
+                for (_, fd, _) in opened { Glibc.close(fd) }
+                return nil
+            }
+            opened.append((sibling, fd, nil))
+        }
+        return ((found.sibling, found.point, found.note), opened)
+    }
+
+    /// `siblings(of:)` once two listings 50 ms apart agree (at most 20 listings): a rotation
+    /// renames every numbered file, and a listing taken meanwhile may show one twice or not at all.
+    static func stableSiblings(of path: FileName) -> [Sibling] {
+        func shape(_ list: [Sibling]) -> Set<[UInt8]> {
+            Set(list.map { $0.name.bytes + withUnsafeBytes(of: $0.inode) { Array($0) } })
+        }
+        var last = siblings(of: path)
+        for _ in 0..<19 {
+            usleep(50_000)
+            let next = siblings(of: path)
+            if shape(next) == shape(last) { return next }
+            last = next
+        }
+        return last
     }
 
     /// Queues the file open on `fd` (its own from now on), read from `point` (nil: its start).

@@ -490,6 +490,9 @@ final class InputChunkSender {
     private(set) var sentAny = false
     /// The input could not be opened or read at all (marked on its first chunk).
     var unreadable = false
+    /// Called after each chunk is handed on (follow mode's backlog: the followed name is looked
+    /// at while a rotated file is read whole).
+    var afterSend: (() -> Void)?
     private var nextLine = 1
     /// The offset of the next byte sent, in the input's bytes as read.
     private var nextOffset = 0
@@ -542,7 +545,9 @@ final class InputChunkSender {
             chunk.knownLineCount = lines
             nextLine += lines
         }
-        return channel.sendBlocking(chunk)
+        guard channel.sendBlocking(chunk) else { return false }
+        afterSend?()
+        return true
     }
 }
 
