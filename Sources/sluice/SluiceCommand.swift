@@ -293,8 +293,22 @@ struct SluiceCommand {
         func refuse(_ what: String, _ why: String) throws {
             throw SluiceError(.usage, place: "--follow", "cannot be combined with \(what): \(why)")
         }
-        if spec.inputs.isEmpty || spec.inputs.contains(.standardInput) {
+        if spec.inputs.isEmpty {
+            throw SluiceError(.usage, place: "--follow", "follows named files, and none is named (the first operand is the pattern, "
+                + "as in grep: sluice --follow PATTERN FILE...)")
+        }
+        if spec.inputs.contains(.standardInput) {
             throw SluiceError(.usage, place: "--follow", "follows named files (standard input is read to its end anyway: tail -F FILE | sluice ...)")
+        }
+        let output: FileIdentity? = if case .file(let path) = spec.output { FileIdentity(regularFileAt: path) } else { nil }
+        for case .path(let path) in spec.inputs {
+            var info = stat()
+            if path.withCString({ stat($0, &info) }) == 0 && info.st_mode & S_IFMT == S_IFDIR {
+                throw SluiceError(.usage, file: path, "Is a directory: --follow follows files (name them, or their glob)")
+            }
+            if let output, FileIdentity(regularFileAt: path) == output {
+                throw SluiceError(.usage, file: path, "input file is also the output: a followed run would read what it writes")
+            }
         }
         if recursive { try refuse("-r", "it follows the files named") }
         if spec.countOnly { try refuse("-c", "a followed file never ends, so there is no count to print") }
@@ -316,6 +330,11 @@ struct SluiceCommand {
         // keeps checkpoints (--checkpoint with {n}, a database), it goes on from them
         // (--resume implied; with none yet, from the start).
         if spec.takesRows { spec.resume = true }
+        // A live export's {n} files roll by age too: at a batch timeout (FollowTests). Its
+        // default is 10 s there, not 200 ms: a file per trickled line is no one's wish.
+        if case .split = spec.output, batchTimeout == nil, pipeline == nil {
+            spec.batch.timeout = .seconds(10)
+        }
         spec.follow = true
     }
 
@@ -553,11 +572,11 @@ struct SluiceCommand {
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
 
         Runtime:
-              --follow              read the named files as tail -F does: on at their
-                                    end, through rotation (rename and create,
-                                    copytruncate), until SIGINT or SIGTERM; -O FILE is
-                                    appended to, and opened again on SIGHUP; --resume
-                                    with a checkpoint goes on after a restart
+              --follow              read the named files from their start, then on as
+                                    they grow, through rotation (as tail -F), until
+                                    SIGINT or SIGTERM; {n} files roll at -b lines or
+                                    10 s; -O FILE is appended to, reopened on SIGHUP;
+                                    with a checkpoint, a restart goes on where it was
               --progress            a progress line on stderr (bytes, MB/s, time left) for
                                     runs over a second; default when stderr is a terminal
                                     and the output is not; --no-progress: never

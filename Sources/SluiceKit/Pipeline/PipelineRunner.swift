@@ -235,7 +235,7 @@ public struct PipelineRunner: Sendable {
                 // --exec output: one file per batch, cut where each batch's output ends.
                 sink = try SplitFileSink(template: template, linesPerFile: spec.batch.size, compressionLevel: spec.compressionLevel,
                                          concurrency: min(spec.concurrency, spec.cores), overwrite: spec.overwrite,
-                                         cutAtBatchEnds: !execPhases.isEmpty,
+                                         cutAtBatchEnds: !execPhases.isEmpty, cutAtTimeouts: spec.follow,
                                          checkpoint: spec.checkpointPath.map { ($0, CheckpointSource.of(spec.inputs, generations: generations), spec.resume) },
                                          interrupt: interrupt)
             }

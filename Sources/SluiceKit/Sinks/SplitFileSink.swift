@@ -19,6 +19,10 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     private let thread: SinkThread
     var sinkThread: SinkThread { thread }
     private let writer: SplitFileWriter
+    /// `--follow`: a batch closed by its timeout ends its file too (renamed into place, its
+    /// checkpoint written), so a live log's export rolls files by age as well as by size;
+    /// otherwise a timeout only flushes (`split -l`: files of exactly `-b` lines).
+    private let cutAtTimeouts: Bool
 
     /// `cutAtBatchEnds`: one file per batch as the batches end (`batchEnded`, a timeout close
     /// included), never cut by line count: for `--exec` output, whose bytes are the command's
@@ -31,10 +35,11 @@ public final class SplitFileSink: LineSink, ThreadedSink {
     /// last line in a committed file, numbering on from its next file (files of this set
     /// already there are this set's, not refused).
     init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
-                overwrite: Bool = false, cutAtBatchEnds: Bool = false,
+                overwrite: Bool = false, cutAtBatchEnds: Bool = false, cutAtTimeouts: Bool = false,
                 checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil,
                 interrupt: Interrupt = Interrupt()) throws {
         thread = SinkThread(interrupt: interrupt)
+        self.cutAtTimeouts = cutAtTimeouts
         writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
                                      concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
                                      checkpoint: checkpoint, interrupt: thread.interrupt)
@@ -62,7 +67,11 @@ public final class SplitFileSink: LineSink, ThreadedSink {
         if writer.cutAtBatchEnds {
             if closing != .partial { try await thread.submit { [writer] in try writer.endFile() } }
         } else if closing == .timeout {
-            try await thread.submit { [writer] in try writer.flush() }
+            if cutAtTimeouts {
+                try await thread.submit { [writer] in try writer.endFileAtTimeout() }
+            } else {
+                try await thread.submit { [writer] in try writer.flush() }
+            }
         }
     }
 
@@ -304,6 +313,17 @@ final class SplitFileWriter: @unchecked Sendable {
         try file.commit()
         committed.withLock { $0.append(file.finalPath) }
         current = nil
+        trimHeapNow(after: file)
+    }
+
+    /// A batch closed by its timeout (`cutAtTimeouts`): the file so far is committed with its
+    /// checkpoints; the next line starts the next file.
+    func endFileAtTimeout() throws {
+        guard let file = current, file.lineCount > 0 else { return }
+        try file.commit()
+        committed.withLock { $0.append(file.finalPath) }
+        current = nil
+        try commitCheckpoints()
         trimHeapNow(after: file)
     }
 
