@@ -167,10 +167,15 @@ enum ShellFiles {
                 continue
             }
             let text = line.drop { $0 == " " }
+            let indent = line.count - text.count
             if text.hasPrefix("-"), let gap = text.range(of: "  ") {
                 roff += ".TP\n.B \(escaped(text[..<gap.lowerBound]))\n\(escaped(text[gap.upperBound...].drop { $0 == " " }))\n"
+            } else if inOptions && indent == 0 {
+                roff += ".PP\n" + escaped(text) + "\n"  // a note of its own (Context (as grep): ...)
+            } else if inOptions && indent >= 20 {
+                roff += escaped(text) + "\n"  // an option's description goes on: filled by roff
             } else {
-                roff += escaped(text) + "\n.br\n"  // the help's own lines, kept
+                roff += escaped(text) + "\n.br\n"  // the help's own lines, kept (examples)
             }
         }
         roff += """

@@ -496,7 +496,8 @@ struct SluiceCommand {
         """
         Usage: \(program) [OPTION]... PATTERNS [FILE]...
         Search for PATTERNS in each FILE, as GNU grep does; transform the selected lines
-        concurrently, batch them and export them. Compressed inputs (gzip) are read as text.
+        concurrently, batch them and export them. Compressed inputs (gzip, xz, bzip2, zstd) are
+        read as text.
         Example: \(program) -i 'hello world' menu.h main.c
         PATTERNS can contain multiple patterns separated by newlines.
 
