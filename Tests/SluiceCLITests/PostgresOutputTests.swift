@@ -69,9 +69,7 @@ struct PostgresOutputTests {
 
     @Test("file names that are not UTF-8: each its own source and checkpoint, its bytes escaped as \\xHH (SQLite too)")
     func namesThatAreNotUTF8() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let result = try await Shell.bash("""
             \(server.environment); cd \(Shell.quote(directory.path))
@@ -89,9 +87,7 @@ struct PostgresOutputTests {
 
     @Test("one transaction per batch: -b N rows share one transaction id, and the checkpoint moves with them")
     func aTransactionPerBatch() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let result = try await Shell.bash("""
             \(server.environment); cd \(Shell.quote(directory.path))
@@ -109,9 +105,7 @@ struct PostgresOutputTests {
 
     @Test("--stats counts what committed: all of a run that ends well; none of one stopped while the table is locked (a lock waits 5 s at most, then is retried)")
     func statsCountCommittedRows() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let result = try await Shell.bash("""
             \(server.environment); cd \(Shell.quote(directory.path))
@@ -128,9 +122,7 @@ struct PostgresOutputTests {
 
     @Test("SIGKILL at random moments with -j2, then --resume until done: every selected line exactly once")
     func killAndResume() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let count = underSanitizer ? 100_000 : 400_000
         var text: [UInt8] = []
@@ -222,9 +214,7 @@ struct PostgresOutputTests {
 
     @Test("several sluice processes at once into one table (the scale-out recipe), then --resume of all: every line once")
     func severalProcessesIntoOneTable() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let lines = underSanitizer ? 20_000 : 100_000
         let result = try await Shell.bash("""
@@ -242,9 +232,7 @@ struct PostgresOutputTests {
 
     @Test("two --resume runs of the same file at once: the one that finds the checkpoint moved stops (exit 2) before it duplicates a line")
     func overlappingRunsOfOneFile() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let lines = underSanitizer ? 60_000 : 300_000
         let result = try await Shell.bash("""
@@ -332,9 +320,7 @@ struct PostgresOutputTests {
 
     @Test("--follow into PostgreSQL, killed, rotated twice while down (once compressed), resumed: every line once, in order")
     func followResumedAcrossRotations() async throws {
-        let server = try await PostgresServer.shared()
-        let database = try await server.createDatabase()
-        let directory = try TemporaryDirectory()
+        let (server, database, directory) = try await PostgresServer.forOneTest()
         defer { directory.remove() }
         let result = try await Shell.bash(FollowTests.resumeAfterRotations(
             directory, output: "-O \(Shell.quote(database.url))",

@@ -116,6 +116,13 @@ final class PostgresServer: Sendable {
     }
 
     /// A new, empty database; its `-O` URL (without the table).
+    /// What most tests start with: the shared server, a database of their own, and a folder
+    /// (the caller removes it: `defer { directory.remove() }`).
+    static func forOneTest() async throws -> (PostgresServer, (name: String, url: String), TemporaryDirectory) {
+        let server = try await shared()
+        return (server, try await server.createDatabase(), try TemporaryDirectory())
+    }
+
     func createDatabase() async throws -> (name: String, url: String) {
         let name = "t\(UInt32.random(in: 0...UInt32.max))"
         _ = try await psql("postgres", "CREATE DATABASE \(name)")
