@@ -7,10 +7,7 @@ import Testing
 struct FollowTests {
     @Test("appends, rename and create (the old file finished first, its last line without a newline too), truncation, a file that appears late, -H -n")
     func followsTheNames() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
+        let result = try await Self.inFreshFolder("""
             printf 'a ERROR 1\\nb INFO\\n' > app.log
             "$SLUICE" --follow -H -n ERROR app.log late.log > out 2> err & p=$!
             sleep 0.5; printf 'c ERROR 2\\npartial ERROR' >> app.log
@@ -35,10 +32,7 @@ struct FollowTests {
 
     @Test("a writer that goes on writing into the renamed file (it reopens late): its lines come first, then the new file's")
     func writerStillInTheRenamedFile() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
+        let result = try await Self.inFreshFolder("""
             : > app.log
             "$SLUICE" --follow -e . app.log > out 2> err & p=$!
             exec 3>>app.log
@@ -55,10 +49,7 @@ struct FollowTests {
 
     @Test("idle: no CPU while nothing changes; -m1 on one file ends the run at the first match (tail -F | grep -m1)")
     func idleAndFirstMatch() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
+        let result = try await Self.inFreshFolder("""
             printf 'INFO\\n' > app.log
             "$SLUICE" --follow -e ERROR app.log > out & p=$!
             sleep 2; echo "cpu ticks $(awk '{print $14 + $15}' /proc/$p/stat)"
@@ -175,10 +166,7 @@ struct FollowTests {
 
     @Test("supervision: a name that cannot be opened (a FIFO there) is reported once and tried again with backoff; the other file goes on; the file that replaces it is read")
     func unopenableNameRetriedWithBackoff() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
+        let result = try await Self.inFreshFolder("""
             mkfifo app.log; : > other.log
             "$SLUICE" --follow -h -e . app.log other.log > out 2> err & p=$!
             sleep 0.5; echo 'other 1' >> other.log
@@ -194,10 +182,7 @@ struct FollowTests {
 
     @Test("the -O FILE appended to is never followed: refused at the start when it is a named file, skipped (once, with grep's words) when it appears under a followed name")
     func outputIsNotFollowed() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
+        let result = try await Self.inFreshFolder("""
             echo 'x 1' > out.log; echo 'y 1' > in.log
             "$SLUICE" --follow -e . -O out.log out.log in.log; echo "status $?"
             rm out.log
@@ -229,6 +214,13 @@ struct FollowTests {
         #expect(lines[1] == "1")
         #expect(lines[2] == "status 143")
         #expect(lines[3] == "line 1 line 2 line 3 line 4 line 5 ")
+    }
+
+    /// Runs `script` in a fresh folder of its own, removed after.
+    static func inFreshFolder(_ script: String, timeout: Duration = .seconds(60)) async throws -> ProcessOutput {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        return try await Shell.bash("cd \(Shell.quote(directory.path))\n" + script, timeout: timeout)
     }
 
     static var logrotate: String? {
