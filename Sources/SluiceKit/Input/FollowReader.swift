@@ -358,8 +358,9 @@ struct FollowedFile {
         let descriptor = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         let openError = errno
         var info = stat()
-        let isOutput = descriptor >= 0 && fstat(descriptor, &info) == 0 && outputFile != nil && FileIdentity(info) == outputFile
-        if descriptor < 0 || fstat(descriptor, &info) != 0 || (info.st_mode & S_IFMT) != S_IFREG || isOutput {
+        let examined = descriptor >= 0 && fstat(descriptor, &info) == 0
+        let isOutput = examined && outputFile != nil && FileIdentity(info) == outputFile
+        if !examined || (info.st_mode & S_IFMT) != S_IFREG || isOutput {
             // The output itself (-O FILE appended to): following it would read what is
             // written, without end (grep's words).
             let reason = descriptor < 0 ? SluiceError.systemReason(openError)
