@@ -30,6 +30,7 @@ struct GrepCommandLine {
         case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
         case generateCompletionScript, generateManual, progress, noProgress
         case compressionLevel, pipeline, explain, stats, map, exec
+        case whereExpression, level, since, until, format, timeZone, year
     }
 
     static let options: [Option] = [
@@ -102,6 +103,13 @@ struct GrepCommandLine {
         Option(key: .stats, short: nil, long: ["stats"], argument: .none),
         Option(key: .map, short: nil, long: ["map"], argument: .required),
         Option(key: .exec, short: nil, long: ["exec"], argument: .required),
+        Option(key: .whereExpression, short: nil, long: ["where"], argument: .required),
+        Option(key: .level, short: nil, long: ["level"], argument: .required),
+        Option(key: .since, short: nil, long: ["since"], argument: .required),
+        Option(key: .until, short: nil, long: ["until"], argument: .required),
+        Option(key: .format, short: nil, long: ["format"], argument: .required),
+        Option(key: .timeZone, short: nil, long: ["tz"], argument: .required),
+        Option(key: .year, short: nil, long: ["year"], argument: .required),
     ]
 
     /// One option as given: its key, the spelling used (for messages) and its value.
@@ -233,7 +241,8 @@ struct GrepCommandLine {
 
     /// sluice's own options (not grep's).
     static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
-                                      .resume, .checkpoint, .retryMax, .compressionLevel, .pipeline, .explain, .stats, .map, .exec]
+                                      .resume, .checkpoint, .retryMax, .compressionLevel, .pipeline, .explain, .stats, .map, .exec,
+                                      .whereExpression, .level, .since, .until, .format, .timeZone, .year]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

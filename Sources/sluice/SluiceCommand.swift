@@ -60,6 +60,16 @@ struct SluiceCommand {
     var showManual = false
     var showVersion = false
     var inputs: [InputName] = []
+    /// `--where` (each; AND-ed), `--level`, `--since`, `--until`, `--format`, `--tz`, `--year`.
+    var wheres: [String] = []
+    var level: String?
+    var since: String?
+    var until: String?
+    var format: String?
+    var timeZone: String?
+    var year: String?
+    /// A field option was given: then, as with -e, every operand is an input.
+    var fieldsGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
 
     static let version = "sluice 0.2.0"
 
@@ -197,11 +207,22 @@ struct SluiceCommand {
             case .stats: stats = true
             case .map: maps.append(text(given))
             case .exec: execs.append(text(given))
+            case .whereExpression: wheres.append(text(given))
+            case .level: level = text(given)
+            case .since: since = text(given)
+            case .until: until = text(given)
+            case .format: format = text(given)
+            case .timeZone: timeZone = text(given)
+            case .year: year = text(given)
             }
         }
         var operandBytes = parsed.operands
         if showHelp || showVersion || completionShell != nil || showManual { return }
-        if !patternGiven && pipeline == nil {
+        if !patternGiven && pipeline == nil && fieldsGiven {
+            // Field options select: every operand is an input, and every line is a candidate.
+            patterns = [[]]
+            origins = [nil]
+        } else if !patternGiven && pipeline == nil {
             guard !operandBytes.isEmpty else { throw CommandLineError(nil, showUsage: true) }
             patterns = [operandBytes.removeFirst()]
             origins = [nil]
@@ -338,6 +359,74 @@ struct SluiceCommand {
         spec.follow = true
     }
 
+    /// `--where`, `--level`, `--since`, `--until` (with `--format`, `--tz`, `--year`) as one
+    /// filter; nil when none is given. Each is checked here, before anything is read.
+    func fieldFilter(now: Double = Self.now()) throws -> FieldFilterSpec? {
+        guard fieldsGiven else {
+            if format != nil { throw SluiceError(.usage, place: "--format", "says how to read fields, and no option reads any (--where, --level, --since, --until)") }
+            return nil
+        }
+        var spec = FieldFilterSpec()
+        if let format {
+            guard let chosen = LogFormat(rawValue: format) else {
+                throw SluiceError(.usage, place: "--format", "'\(format)' is not a format (auto, json, logfmt, text)")
+            }
+            spec.format = chosen
+        }
+        if !wheres.isEmpty {
+            spec.whereText = wheres.count == 1 ? wheres[0] : wheres.map { "(\($0))" }.joined(separator: " and ")
+            // Checked now, so a mistake is a usage error naming its column before any input is read.
+            for text in wheres {
+                var query = FieldQuery()
+                var regexes = 0
+                _ = try WhereExpression.parse(text, query: &query, regexCount: &regexes)
+            }
+        }
+        if let level {
+            guard let parsed = LevelFilter(parsing: level) else {
+                throw SluiceError(.usage, place: "--level", "'\(level)' is not a level (trace, debug, info, notice, warn, error, fatal; "
+                                  + "LEVEL+ for that level and worse: --level warn+)")
+            }
+            spec.level = parsed
+        }
+        var time = LogTime(year: Self.currentYear(now))
+        if let year {
+            guard let value = Int(year), (1...9999).contains(value) else {
+                throw SluiceError(.usage, place: "--year", "'\(year)' is not a year (2026)")
+            }
+            time.year = value
+        }
+        if let timeZone {
+            guard let offset = parseZoneOffset(timeZone) else {
+                throw SluiceError(.usage, place: "--tz", "'\(timeZone)' is not an offset from UTC (+01:00, -0500, UTC)")
+            }
+            time.zoneOffset = offset
+        }
+        spec.time = time
+        for (text, place) in [(since, "--since"), (until, "--until")] {
+            guard let text else { continue }
+            guard let seconds = time.bound(parsing: text, now: now) else {
+                throw SluiceError(.usage, place: place, "'\(text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', "
+                                  + "1764511200, -15m, -2h, -1d)")
+            }
+            if place == "--since" { spec.since = seconds } else { spec.until = seconds }
+        }
+        return spec
+    }
+
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    static func currentYear(_ now: Double) -> Int {
+        var seconds = time_t(now)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return Int(parts.tm_year) + 1900
+    }
+
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
         var spec = PipelineSpec()
@@ -372,11 +461,13 @@ struct SluiceCommand {
             // (With context the grep stage stays: separators between files, trailing context after -m.)
             let selectsEverything = patterns == [[]] && !invert && !lineRegexp && !wordRegexp && !presentation.onlyMatching
                 && afterContext == nil && beforeContext == nil && bothContext == nil
-            if !selectsEverything {
+            let fields = try fieldFilter()
+            if !selectsEverything || fields != nil {
                 var grep = GrepSpec(patternBytes: patterns, fixedStrings: syntax == .fixed, ignoreCase: ignoreCase,
                                     invert: invert, wordRegexp: wordRegexp, lineRegexp: lineRegexp)
                 grep.syntax = syntax
                 grep.patternOrigins = origins
+                grep.fields = fields
                 spec.stages.append(.grep(grep))
             }
             for map in maps { spec.stages.append(.map(try MapSpec(parsing: map))) }

@@ -25,6 +25,8 @@ public final class MatchScratch {
     var undecided: [SluiceError] = []
     /// `KeyedRegexesMatcher`'s working memory.
     var keyed: KeyedScratch?
+    /// `FieldMatcher`'s working memory (the line's fields).
+    var fields: FieldPredicate.Scratch?
     /// The DFA matcher's working memory (`RegexMatcher.longestMatchEnd`), made on first use.
     private var dfaScratch: DFAScratch?
 

@@ -128,20 +128,31 @@ public struct PipelineRunner: Sendable {
         for (index, stage) in spec.stages.enumerated() {
             switch stage {
             case .grep(let grep):
-                let (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
+                var (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
+                var invert = grep.invert
+                var fieldsShown = ""
+                if let fields = grep.fields {
+                    // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
+                    let predicate = try FieldPredicate(fields)
+                    let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
+                    matcher = FieldMatcher(predicate: predicate, patterns: everyLine ? nil : matcher, invertPatterns: grep.invert)
+                    invert = false
+                    fieldsShown = predicate.explanation
+                    if everyLine { how = predicate.prefilter.map { "literal prefilter '\(String(decoding: $0.needle, as: UTF8.self))', then fields" } ?? "fields of every line" }
+                }
                 if rows {
-                    add(GrepLineSelector(matcher: matcher, invert: grep.invert))
+                    add(GrepLineSelector(matcher: matcher, invert: invert))
                     add(SelectedRows())
                 } else if index == 0 && spec.usesContext {
-                    add(GrepLineSelector(matcher: matcher, invert: grep.invert))
+                    add(GrepLineSelector(matcher: matcher, invert: invert))
                 } else if index == 0 && spec.decoratesLines {
                     let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
-                    add(GrepLinePrinter(matcher: matcher, invert: grep.invert, presentation: spec.presentation,
+                    add(GrepLinePrinter(matcher: matcher, invert: invert, presentation: spec.presentation,
                                         names: spec.presentation.displayNames(spec.inputs), extractor: extractor,
                                         numberWidths: spec.presentation.numberWidths(spec.inputs)))
                 } else {
-                    add(LineFilter(matcher: matcher, invert: grep.invert))
+                    add(LineFilter(matcher: matcher, invert: invert))
                 }
                 var flags = ""
                 if grep.fixedStrings { flags += "-F " }
@@ -150,7 +161,8 @@ public struct PipelineRunner: Sendable {
                 if grep.wordRegexp { flags += "-w " }
                 if grep.lineRegexp { flags += "-x " }
                 let patterns = grep.patterns.map { "-e '\($0)'" }.joined(separator: " ")
-                lines.append("grep     \(flags)\(patterns)  (\(how); \(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
+                let what = grep.fields != nil && grep.patternBytes == [[]] && !grep.invert ? fieldsShown : "\(flags)\(patterns)\(fieldsShown.isEmpty ? "" : " and " + fieldsShown)"
+                lines.append("\(grep.fields == nil ? "grep " : "select") \(what)  (\(how); \(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
             case .map(let map):
                 add(try map.makeStep())
                 lines.append("map      \(map)  (\(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")

@@ -23,6 +23,9 @@ public struct GrepSpec: Sendable, Equatable {
     /// How the patterns are read: grep's basic (`-G`, its default), extended (`-E`), fixed
     /// strings (`-F`, the same as `fixedStrings`) or Perl (`-P`).
     public var syntax: PatternSyntax
+    /// `--where`, `--level`, `--since`, `--until`: what a selected line's fields must say,
+    /// AND-ed with the patterns (`-v` inverts the patterns only).
+    public var fields: FieldFilterSpec?
 
     public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
                 invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false,

@@ -1,0 +1,238 @@
+/// How a line's fields are read (`--format`): by its content (`auto`: a line starting with
+/// `{` as JSON, one starting with `key=` as logfmt, any other as text), or as one format.
+public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+    case auto, json, logfmt, text
+}
+
+/// What `--where`, `--level`, `--since` and `--until` ask of a line's fields; all must hold.
+public struct FieldFilterSpec: Sendable {
+    public var format: LogFormat = .auto
+    public var whereText: String?
+    public var level: LevelFilter?
+    /// `--since` (inclusive) and `--until` (exclusive), in seconds since the epoch.
+    public var since: Double?
+    public var until: Double?
+    public var time = LogTime(year: 1970)
+
+    public init() {}
+
+    public var isEmpty: Bool { whereText == nil && level == nil && since == nil && until == nil }
+}
+
+extension FieldFilterSpec: Equatable {
+    public static func == (a: FieldFilterSpec, b: FieldFilterSpec) -> Bool {
+        a.format == b.format && a.whereText == b.whereText && a.level == b.level && a.since == b.since
+            && a.until == b.until && a.time == b.time
+    }
+}
+
+/// A compiled `FieldFilterSpec`: the query, the expression, and the prefilter literal.
+public final class FieldPredicate: Sendable {
+    let format: LogFormat
+    let whereText: String?
+    let query: FieldQuery
+    let expression: WhereExpression?
+    let regexCount: Int
+    let level: LevelFilter?
+    let levelSlot: Int?
+    let since: Double?
+    let until: Double?
+    let timeSlot: Int?
+    let time: LogTime
+    /// A string every selected line holds (from `--where`), searched before any line is parsed.
+    let prefilter: LiteralSearch?
+
+    public init(_ spec: FieldFilterSpec) throws {
+        var query = FieldQuery()
+        var regexes = 0
+        let expression = try spec.whereText.map { try WhereExpression.parse($0, query: &query, regexCount: &regexes) }
+        format = spec.format
+        whereText = spec.whereText
+        level = spec.level
+        levelSlot = spec.level != nil ? query.slot(for: "level") : nil
+        since = spec.since
+        until = spec.until
+        timeSlot = spec.since != nil || spec.until != nil ? query.slot(for: "ts") : nil
+        time = spec.time
+        self.query = query
+        self.expression = expression
+        regexCount = regexes
+        prefilter = expression?.requiredLiteral.map(LiteralSearch.init)
+    }
+
+    /// Per-chunk working memory.
+    final class Scratch {
+        var slots: FieldSlots
+        var path: [UInt8] = []
+        var regexScratch: [MatchScratch]
+        /// The prefilter's next hit, found once and kept while lines before it are read.
+        var nextHit: Int?
+
+        init(_ predicate: FieldPredicate) {
+            slots = FieldSlots(count: predicate.query.fields.count)
+            regexScratch = []
+            path.reserveCapacity(64)
+        }
+    }
+
+    func makeScratch() -> Scratch {
+        let scratch = Scratch(self)
+        if let expression { scratch.regexScratch = Self.regexes(in: expression).map { $0.makeScratch() } }
+        return scratch
+    }
+
+    static func regexes(in expression: WhereExpression) -> [RegexMatcher] {
+        switch expression {
+        case .match(_, let regex, _, _): [regex]
+        case .and(let a, let b), .or(let a, let b): regexes(in: a) + regexes(in: b)
+        case .not(let inner): regexes(in: inner)
+        default: []
+        }
+    }
+
+    /// Reads `line`'s fields (the query's) into `slots`, by `format`.
+    static func read(_ line: UnsafeBufferPointer<UInt8>, format: LogFormat, query: FieldQuery,
+                     slots: inout FieldSlots, path: inout [UInt8]) {
+        slots.reset()
+        switch format {
+        case .json:
+            if !JSONFields.read(line, query: query, into: &slots, path: &path) { slots.reset() }
+        case .logfmt:
+            LogfmtFields.read(line, query: query, into: &slots)
+        case .text:
+            TextFields.read(line, query: query, into: &slots)
+        case .auto:
+            var first = 0
+            while first < line.count && (line[first] == 0x20 || line[first] == 0x09) { first += 1 }
+            if first < line.count && line[first] == UInt8(ascii: "{") {
+                if JSONFields.read(line, query: query, into: &slots, path: &path) { return }
+                slots.reset()
+            } else if LogfmtFields.looksLikeLogfmt(UnsafeBufferPointer(rebasing: line[first...])) {
+                LogfmtFields.read(line, query: query, into: &slots)
+                return
+            }
+            TextFields.read(line, query: query, into: &slots)
+        }
+    }
+
+    /// Whether the line `[start, newline)` of `base` passes.
+    func accepts(_ base: UnsafePointer<UInt8>, start: Int, newline: Int, scratch: Scratch) -> Bool {
+        var end = newline
+        if end > start && base[end - 1] == 0x0D { end -= 1 }  // CRLF: the CR is not part of the last value
+        let line = UnsafeBufferPointer(start: base + start, count: end - start)
+        Self.read(line, format: format, query: query, slots: &scratch.slots, path: &scratch.path)
+        if let level, let levelSlot {
+            guard let value = scratch.slots.values[levelSlot], let found = LogLevel(value: value), level.accepts(found) else { return false }
+        }
+        if let timeSlot {
+            guard let value = scratch.slots.values[timeSlot], let seconds = time.seconds(of: value) else { return false }
+            if let since, seconds < since { return false }
+            if let until, seconds >= until { return false }
+        }
+        if let expression, !expression.evaluate(scratch.slots, regexScratch: scratch.regexScratch) { return false }
+        return true
+    }
+}
+
+/// Lines that pass a `FieldPredicate` and (when given) match grep's patterns: `--where`,
+/// `--level`, `--since`, `--until`, AND-ed with `-e` (whose `-v` inverts the patterns only).
+///
+/// With a prefilter literal and no pattern, a SIMD search finds candidate lines; a line
+/// without the literal is parsed only when it holds an escape that could spell it (`\u`).
+public struct FieldMatcher: Matcher {
+    let predicate: FieldPredicate
+    let patterns: (any Matcher)?
+    let invertPatterns: Bool
+
+    public init(predicate: FieldPredicate, patterns: (any Matcher)?, invertPatterns: Bool) {
+        self.predicate = predicate
+        self.patterns = patterns
+        self.invertPatterns = invertPatterns
+    }
+
+    public func makeScratch() -> MatchScratch {
+        let scratch = MatchScratch()
+        scratch.fields = predicate.makeScratch()
+        if let patterns { scratch.parts = [patterns.makeScratch()] }
+        return scratch
+    }
+
+    public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
+        guard let base = buffer.baseAddress, let fields = scratch.fields else { return nil }
+        let count = buffer.count
+        var position = from
+        if let patterns, !invertPatterns {
+            while position < count, let (start, newline) = patterns.nextMatchingLine(in: buffer, from: position, scratch: &scratch.parts[0]) {
+                if predicate.accepts(base, start: start, newline: newline, scratch: fields) { return (start, newline) }
+                position = newline + 1
+            }
+            return nil
+        }
+        // Inverted patterns: the next line they do not match, then the predicate.
+        var nextPatternLine: (start: Int, newline: Int)? = nil
+        var patternKnown = false
+        func patternsMatch(_ start: Int, _ scratch: inout MatchScratch) -> Bool {
+            guard let patterns else { return false }
+            if !patternKnown || (nextPatternLine.map { $0.start < start } ?? false) {
+                nextPatternLine = patterns.nextMatchingLine(in: buffer, from: start, scratch: &scratch.parts[0])
+                patternKnown = true
+            }
+            return nextPatternLine?.start == start
+        }
+        while position < count {
+            var start = position
+            if let prefilter = predicate.prefilter {
+                guard let candidate = nextCandidate(prefilter, base: base, from: position, count: count, scratch: fields) else { return nil }
+                start = candidate
+            }
+            let newline = lineEnd(base, from: start, count: count)
+            if !patternsMatch(start, &scratch), predicate.accepts(base, start: start, newline: newline, scratch: fields) {
+                return (start, newline)
+            }
+            position = newline + 1
+        }
+        return nil
+    }
+
+    /// The start of the first line at or after `from` that holds the prefilter's literal, or
+    /// an escape (`\u`, `\U`, `\x`) that might decode to it.
+    func nextCandidate(_ prefilter: LiteralSearch, base: UnsafePointer<UInt8>, from: Int, count: Int,
+                       scratch: FieldPredicate.Scratch) -> Int? {
+        let hit: Int?
+        if let known = scratch.nextHit, known >= from {
+            hit = known == count ? nil : known
+        } else {
+            hit = prefilter.find(in: base, from: from, count: count)
+            scratch.nextHit = hit ?? count
+        }
+        let limit = hit ?? count
+        // An escape before the hit: its line is a candidate first.
+        var search = from
+        while search < limit, let found = memchr(base + search, 0x5C, limit - search) {
+            let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            if at + 1 < count {
+                let next = base[at + 1]
+                if next == UInt8(ascii: "u") || next == UInt8(ascii: "U") || next == UInt8(ascii: "x") {
+                    return lineStart(base + from, before: at - from) + from
+                }
+            }
+            search = at + 1
+        }
+        guard let hit else { return nil }
+        return lineStart(base + from, before: hit - from) + from
+    }
+}
+
+import Glibc
+
+extension FieldPredicate {
+    /// The conditions, for `--explain`.
+    var explanation: String {
+        var parts: [String] = []
+        if let whereText { parts.append("where \(whereText)") }
+        if let level { parts.append("level \(level.level.name)\(level.orWorse ? " or worse" : "")") }
+        if let since { parts.append("since \(since)") }
+        if let until { parts.append("until \(until)") }
+        return parts.joined(separator: " and ") + (format == .auto ? "" : " (as \(format.rawValue))")
+    }
+}

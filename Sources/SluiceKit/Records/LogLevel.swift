@@ -1,0 +1,115 @@
+/// A log level, ordered by severity: `--level error+` selects error and the levels above it.
+///
+/// Spellings are read without regard to case: `E`, `ERR`, `ERROR`, `error`, `Error`; `W`,
+/// `WARN`, `WARNING`; `FATAL`, `CRIT`, `CRITICAL`, `PANIC`, `EMERG`, `ALERT`, `SEVERE` are worse
+/// than error (one level, `critical`). Numbers in a JSON `level` field are pino's and
+/// bunyan's (10 trace … 60 fatal); syslog's `<PRI>` gives its severity (0–7).
+public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
+    case trace = 1, debug, info, notice, warn, error, critical
+
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+
+    /// The name `--count-by level` prints for lines of this level.
+    public var name: String {
+        switch self {
+        case .trace: "trace"
+        case .debug: "debug"
+        case .info: "info"
+        case .notice: "notice"
+        case .warn: "warn"
+        case .error: "error"
+        case .critical: "critical"
+        }
+    }
+
+    static let spellings: [(String, LogLevel)] = [
+        ("trace", .trace), ("trc", .trace), ("finest", .trace), ("finer", .trace), ("verbose", .trace), ("v", .trace), ("t", .trace),
+        ("debug", .debug), ("dbg", .debug), ("fine", .debug), ("d", .debug),
+        ("info", .info), ("inf", .info), ("information", .info), ("informational", .info), ("i", .info),
+        ("notice", .notice), ("note", .notice), ("n", .notice),
+        ("warn", .warn), ("warning", .warn), ("wrn", .warn), ("w", .warn),
+        ("error", .error), ("err", .error), ("e", .error),
+        ("critical", .critical), ("crit", .critical), ("fatal", .critical), ("ftl", .critical), ("panic", .critical),
+        ("emerg", .critical), ("emergency", .critical), ("alert", .critical), ("severe", .critical), ("f", .critical),
+        ("c", .critical), ("a", .critical),
+    ]
+
+    /// The level a word spells (any case), nil if none.
+    public init?<Bytes: Collection>(_ word: Bytes) where Bytes.Element == UInt8 {
+        guard !word.isEmpty, word.count <= 13 else { return nil }
+        var lower: [UInt8] = []
+        lower.reserveCapacity(word.count)
+        for byte in word {
+            guard (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) else { return nil }
+            lower.append(byte | 0x20)
+        }
+        for (spelling, level) in Self.spellings where spelling.utf8.count == lower.count && spelling.utf8.elementsEqual(lower) {
+            self = level
+            return
+        }
+        return nil
+    }
+
+    /// The level a user named (`--level error`, `--level W`).
+    public init?(named text: String) {
+        self.init(Array(text.utf8))
+    }
+
+    /// syslog's severity: 0 emerg, 1 alert, 2 crit, 3 err, 4 warning, 5 notice, 6 info, 7 debug.
+    init(syslogSeverity severity: Int) {
+        switch severity {
+        case 0, 1, 2: self = .critical
+        case 3: self = .error
+        case 4: self = .warn
+        case 5: self = .notice
+        case 6: self = .info
+        default: self = .debug
+        }
+    }
+
+    /// pino and bunyan's numbers: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
+    init?(number: Double) {
+        switch number {
+        case 10: self = .trace
+        case 20: self = .debug
+        case 30: self = .info
+        case 40: self = .warn
+        case 50: self = .error
+        case 60: self = .critical
+        default: return nil
+        }
+    }
+
+    /// The level a field's value names.
+    init?(value: FieldValue) {
+        switch value {
+        case .string(let bytes): self.init(bytes[...])
+        case .number(let number, _): self.init(number: number)
+        default: return nil
+        }
+    }
+}
+
+/// `--level LEVEL` (that level) or `--level LEVEL+` (that level and worse).
+public struct LevelFilter: Sendable, Equatable {
+    public var level: LogLevel
+    public var orWorse: Bool
+
+    public init(level: LogLevel, orWorse: Bool) {
+        self.level = level
+        self.orWorse = orWorse
+    }
+
+    /// Parses `error`, `error+`, `W+`; nil if the word names no level.
+    public init?(parsing text: String) {
+        var word = Substring(text)
+        let orWorse = word.hasSuffix("+")
+        if orWorse { word = word.dropLast() }
+        guard let level = LogLevel(named: String(word)) else { return nil }
+        self.init(level: level, orWorse: orWorse)
+    }
+
+    func accepts(_ level: LogLevel) -> Bool {
+        orWorse ? level >= self.level : level == self.level
+    }
+}

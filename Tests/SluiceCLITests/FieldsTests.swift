@@ -1,0 +1,236 @@
+import Foundation
+import Testing
+
+/// `--where`, `--level`, `--since`, `--until` against oracles: jq on JSON, Miller on logfmt,
+/// awk and Python on text logs. The generated corpora (`Fixtures/corpus-*.log.gz`, from
+/// shared/bench/gen_corpus.py, seed 10) are read through gzip by sluice, with 4 KiB chunks
+/// (every record boundary case many times over) and the default, at -j1 and -j2.
+@Suite struct FieldsTests {
+    static let json = Paths.fixture("corpus-json.log.gz")
+    static let logfmt = Paths.fixture("corpus-logfmt.log.gz")
+    static let text = Paths.fixture("corpus-text.log.gz")
+    static let mixed = Paths.fixture("corpus-mixed.log.gz")
+
+    /// The ways each comparison is run: chunk size (KiB, 0 for the default) and -j.
+    static let runs: [(chunkKiB: Int, jobs: Int)] = [(4, 1), (4, 2), (0, 2)]
+
+    /// Line numbers sluice selects with `arguments` on `input`, one per line.
+    static func selectedLines(_ arguments: String, _ input: String, chunkKiB: Int, jobs: Int) async throws -> [UInt8] {
+        let chunk = chunkKiB > 0 ? "SLUICE_CHUNK_KIB=\(chunkKiB) " : ""
+        let result = try await Shell.run("\(chunk)\"$SLUICE\" -n -j \(jobs) \(arguments) \(Shell.quote(input)) | cut -d: -f1")
+        #expect(result.stderr.isEmpty, "\(arguments): \(result.stderr)")
+        return result.stdout
+    }
+
+    struct JQCase: Sendable, CustomTestStringConvertible {
+        let expression: String
+        let jq: String
+        var testDescription: String { expression }
+    }
+
+    static let jqCases: [JQCase] = [
+        JQCase(expression: #"level == "ERROR""#, jq: #".level == "ERROR""#),
+        JQCase(expression: #"level == "ERROR" and status >= 500"#, jq: #".level == "ERROR" and .status >= 500"#),
+        JQCase(expression: #"status >= 400 and status < 500 or latency_ms > 900"#, jq: #"(.status >= 400 and .status < 500) or .latency_ms > 900"#),
+        JQCase(expression: #"msg ~ /timeout|refused/i"#, jq: #".msg | test("timeout|refused"; "i")"#),
+        JQCase(expression: #"not (service == "api-gateway") and user ~ /^u1/"#, jq: #"(.service == "api-gateway" | not) and (.user | test("^u1"))"#),
+        JQCase(expression: #"service != "api-gateway" && (level == "WARN" || level == "FATAL")"#,
+               jq: #".service != "api-gateway" and (.level == "WARN" or .level == "FATAL")"#),
+        JQCase(expression: #"latency_ms <= 20 and status == 200"#, jq: #".latency_ms <= 20 and .status == 200"#),
+        JQCase(expression: #"user > "u5" and user < "u6""#, jq: #".user > "u5" and .user < "u6""#),
+        JQCase(expression: #"exists(user) and not exists(nothing)"#, jq: #"has("user") and (has("nothing") | not)"#),
+        JQCase(expression: #"msg !~ /HTTP/"#, jq: #".msg | test("HTTP") | not"#),
+    ]
+
+    @Test("--where on JSON selects the lines jq's select does", arguments: jqCases)
+    func whereMatchesJQ(_ whereCase: JQCase) async throws {
+        let expected = try await Shell.output("zcat \(Shell.quote(Self.json)) | jq -c \(Shell.quote("select(\(whereCase.jq)) | input_line_number"))")
+        #expect(!expected.isEmpty)
+        for run in Self.runs {
+            let actual = try await Self.selectedLines("--where \(Shell.quote(whereCase.expression))", Self.json, chunkKiB: run.chunkKiB, jobs: run.jobs)
+            expectSameBytes(actual, expected, "--where '\(whereCase.expression)' \(run)")
+        }
+    }
+
+    /// Miller 6.6 (Debian's) has no logfmt reader: its DKVP reader split on blanks reads the
+    /// unquoted fields of the corpus the same way (the quoted `msg` is not compared).
+    @Test("--where on logfmt selects the lines Miller's filter does")
+    func whereMatchesMiller() async throws {
+        let cases: [(String, String)] = [
+            (#"level == "ERROR" and status >= 500"#, #"$level == "ERROR" && $status >= 500"#),
+            (#"latency_ms > 800 or service == "auth-svc""#, #"$latency_ms > 800 || $service == "auth-svc""#),
+            (#"user =~ /^u2/ and status != 200"#, #"$user =~ "^u2" && $status != 200"#),
+        ]
+        for (expression, miller) in cases {
+            let expected = try await Shell.output("zcat \(Shell.quote(Self.logfmt)) | mlr --idkvp --ifs ' ' --ips '=' put -q \(Shell.quote("if (\(miller)) {print NR}"))")
+            #expect(!expected.isEmpty)
+            for run in Self.runs {
+                let actual = try await Self.selectedLines("--where \(Shell.quote(expression))", Self.logfmt, chunkKiB: run.chunkKiB, jobs: run.jobs)
+                expectSameBytes(actual, expected, "--where '\(expression)' \(run)")
+            }
+        }
+    }
+
+    /// The corpus writes "ERROR" in ERROR lines only, once: in every format of a mixed log,
+    /// the level field says what grep finds.
+    @Test("--where and --level read JSON, logfmt and text lines of one log")
+    func mixedFormats() async throws {
+        let errors = try await Shell.output("zcat \(Shell.quote(Self.mixed)) | grep -n ERROR | cut -d: -f1")
+        let fatalOrError = try await Shell.output("zcat \(Shell.quote(Self.mixed)) | grep -n -E 'ERROR|FATAL' | cut -d: -f1")
+        #expect(!errors.isEmpty)
+        for run in Self.runs {
+            expectSameBytes(try await Self.selectedLines(#"--where 'level == "ERROR"'"#, Self.mixed, chunkKiB: run.chunkKiB, jobs: run.jobs), errors, "where \(run)")
+            expectSameBytes(try await Self.selectedLines("--level error", Self.mixed, chunkKiB: run.chunkKiB, jobs: run.jobs), errors, "level \(run)")
+            expectSameBytes(try await Self.selectedLines("--level E+", Self.mixed, chunkKiB: run.chunkKiB, jobs: run.jobs), fatalOrError, "level+ \(run)")
+        }
+        // A pattern ANDs with the fields; -v inverts the pattern only.
+        let withPattern = try await Shell.output("zcat \(Shell.quote(Self.mixed)) | grep -n ERROR | grep payment | cut -d: -f1")
+        expectSameBytes(try await Self.selectedLines("--level error -e payment", Self.mixed, chunkKiB: 4, jobs: 2), withPattern, "-e")
+        let inverted = try await Shell.output("zcat \(Shell.quote(Self.mixed)) | grep -n ERROR | grep -v payment | cut -d: -f1")
+        expectSameBytes(try await Self.selectedLines("--level error -v -e payment", Self.mixed, chunkKiB: 4, jobs: 2), inverted, "-v -e")
+        // -c counts per file, as with patterns.
+        let count = try await Sluice.run(["-c", "--level", "error", Self.mixed, Self.json])
+        let mixedCount = try await Shell.output("zcat \(Shell.quote(Self.mixed)) | grep -c ERROR")
+        let jsonCount = try await Shell.output("zcat \(Shell.quote(Self.json)) | grep -c ERROR")
+        #expect(String(decoding: count.stdout, as: UTF8.self)
+                == "\(Self.mixed):\(String(decoding: mixedCount, as: UTF8.self))\(Self.json):\(String(decoding: jsonCount, as: UTF8.self))")
+    }
+
+    /// Each loghub log's level sits at a known place; awk reads it there.
+    @Test("--level reads the levels of real logs", arguments: [
+        ("Hadoop_2k.log", "$3 == \"ERROR\"", "error"),
+        ("Hadoop_2k.log", "$3 == \"WARN\" || $3 == \"ERROR\" || $3 == \"FATAL\"", "warn+"),
+        ("HDFS_2k.log", "$4 == \"WARN\"", "warn"),
+        ("Spark_2k.log", "$3 == \"INFO\"", "i"),
+        ("Zookeeper_2k.log", "$4 == \"ERROR\"", "error"),
+        ("Zookeeper_2k.log", "$4 == \"WARN\"", "warn"),
+        ("Android_2k.log", "$5 == \"E\"", "error"),
+        ("Android_2k.log", "$5 == \"W\" || $5 == \"E\" || $5 == \"F\"", "warn+"),
+        ("Android_2k.log", "$5 == \"D\"", "debug"),
+        ("Apache_2k.log", "$6 == \"[error]\"", "error"),
+        ("Apache_2k.log", "$6 == \"[notice]\"", "notice"),
+    ])
+    func levelOfRealLogs(_ log: String, _ awk: String, _ level: String) async throws {
+        let input = Paths.loghub(log)
+        let expected = try await Shell.output("awk \(Shell.quote("\(awk) {print NR}")) \(Shell.quote(input))")
+        #expect(!expected.isEmpty)
+        let actual = try await Self.selectedLines("--level \(level)", input, chunkKiB: 4, jobs: 2)
+        expectSameBytes(actual, expected, "\(log) --level \(level)")
+    }
+
+    /// Python parses each line's timestamp; --since is inclusive, --until exclusive.
+    @Test("--since and --until select the lines Python's datetime puts in the window")
+    func timeWindow() async throws {
+        let windows: [(String, String, String)] = [
+            ("2026-11-26T10:15:40Z", "2026-11-26T10:15:45.5Z", "2026-11-26T10:15:40+00:00|2026-11-26T10:15:45.5+00:00"),
+            ("2026-11-26T11:15:35+01:00", "2026-11-26 10:15:38", "2026-11-26T10:15:35+00:00|2026-11-26T10:15:38+00:00"),
+            ("1795688150", "@1795688152000", "2026-11-26T10:15:50+00:00|2026-11-26T10:15:52+00:00"),
+        ]
+        for input in [Self.text, Self.json, Self.logfmt] {
+            for (since, until, window) in windows {
+                let bounds = window.split(separator: "|")
+                let python = """
+                import gzip, json, re, sys, datetime
+                lo = datetime.datetime.fromisoformat('\(bounds[0])'); hi = datetime.datetime.fromisoformat('\(bounds[1])')
+                for n, line in enumerate(gzip.open(sys.argv[1], 'rt', encoding='utf-8', errors='replace'), 1):
+                    m = re.search(r'(?:^|"ts":"|ts=)(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d+)Z', line)
+                    if m and line.startswith(('2', '{', 'ts=')):
+                        t = datetime.datetime.fromisoformat(m.group(1) + '+00:00')
+                        if lo <= t < hi: print(n)
+                """
+                let expected = try await Shell.output("python3 -c \(Shell.quote(python)) \(Shell.quote(input))")
+                #expect(!expected.isEmpty)
+                for run in Self.runs {
+                    let actual = try await Self.selectedLines("--since \(Shell.quote(since)) --until \(Shell.quote(until))", input,
+                                                              chunkKiB: run.chunkKiB, jobs: run.jobs)
+                    expectSameBytes(actual, expected, "\(input) --since \(since) --until \(until) \(run)")
+                }
+            }
+        }
+    }
+
+    /// Aliases, nesting, escapes, numbers written as text, CRLF: what each hand-made line gives.
+    @Test("--where on JSON's corners: aliases, nesting, escapes, CRLF")
+    func jsonCorners() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lines = [
+            #"{"level":"ERROR","status":503,"http":{"status":502,"method":"GET"},"tags":["a","b"],"msg":"upstream timeout"}"#,
+            #"{"level":"\u0045RROR","status":500,"msg":"escaped level"}"#,
+            #"{"level":"error","status":"500","msg":"string status"}"#,
+            #"{"lvl":"ERROR","status":404,"msg":"alias lvl"}"#,
+            #"{"severity":"WARN","status":200,"msg":"alias severity"}"#,
+            #"{"log":{"level":"ERROR"},"status":501,"msg":"nested log.level"}"#,
+            #"{"level":"INFO","status":200,"msg":"a \"quoted\" word and a \\ backslash","trace_id":null}"#,
+            #"{"level":"ERROR","status":5e2,"msg":"exponent"}"#,
+            #"{"level":"ERROR","msg":"no status"}"#,
+            "{\"level\":\"ERROR\",\"status\":503,\"msg\":\"crlf line\"}\r",
+            #"{"level":"DEBUG","status":200,"tags":[],"http":{},"msg":"empty composites"}"#,
+            #"{"level":"ERROR","status":599.5,"msg":"fraction","user":"u100"}"#,
+            #"{ "level" : "ERROR" , "status" : 500 , "msg" : "blanks" }"#,
+            #"{"level":"ERROR","status":500,"msg":"unicode \u00e9\ud83d\ude00"}"#,
+            #"{"level":"FATAL","status":500,"msg":"fatal"} trailing"#,
+            #"{"level":"ERROR","status":500"#,
+        ]
+        let input = try directory.write("corners.jsonl", Array(lines.joined(separator: "\n").utf8))  // no final newline
+        let cases: [(String, String)] = [
+            // 16 is cut short, but holds what was asked before it ends: a line is read as JSON
+            // as far as the fields asked for (15's trailing text is not read either).
+            (#"level == "ERROR""#, "1 2 4 6 8 9 10 12 13 14 16"),
+            (#"level == "ERROR" and status >= 500"#, "1 2 6 8 10 12 13 14 16"),
+            (#"status == 500"#, "2 3 8 13 14 15 16"),
+            (#"status != 500"#, "1 4 5 6 7 10 11 12"),
+            (#"http.status >= 500 or tags.1 == "b""#, "1"),
+            (#"exists(trace_id) or exists(http)"#, "1 7 11"),
+            (#"msg == "a \"quoted\" word and a \\ backslash""#, "7"),
+            (#"msg ~ /é😀$/"#, "14"),
+            (#"msg == "crlf line""#, "10"),
+            (#"level == "error""#, "3"),
+        ]
+        for (expression, expected) in cases {
+            let result = try await Sluice.run(["-n", "--where", expression, input])
+            let numbers = result.stdout.split(separator: 0x0A).map { String(decoding: $0.prefix { $0 != UInt8(ascii: ":") }, as: UTF8.self) }
+                .joined(separator: " ")
+            #expect(numbers == expected, "--where '\(expression)'")
+        }
+        // Not a JSON object: a text line, whose fields are what a text line gives.
+        let text = try await Sluice.run(["-c", "--where", #"level == "ERROR""#, try directory.write("t.log", Array("{ERROR oops\n{\"level\" x\n".utf8))])
+        #expect(String(decoding: text.stdout, as: UTF8.self) == "0\n")
+    }
+
+    @Test("mistakes in field options are usage errors naming the option and the column")
+    func usageErrors() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        _ = try directory.write("in.log", Array("x\n".utf8))
+        try await Sluice.expectErrors([
+            (["--where", #"level = = "x""#, "in.log"], #"--where: column 9: expected a string ("...") or a number after '=', not '= "x"'"#),
+            (["--where", #"level == "ERROR" status > 1"#, "in.log"],
+             "--where: column 18: unexpected 'status > 1' after the end of the expression (join conditions with 'and' or 'or')"),
+            (["--where", #"(level == "x""#, "in.log"], "--where: column 14: expected ')' at the end"),
+            (["--where", #""level" == 1"#, "in.log"], #"--where: column 1: expected a field name, not a string (the field goes on the left: level == "ERROR")"#),
+            (["--where", #"msg ~ /(/"#, "in.log"], "--where: column 7: invalid regex: invalid regular expression at offset 1: missing closing parenthesis"),
+            (["--where", #"level == "x"#, "in.log"], "--where: column 10: this string has no closing \""),
+            (["--where", "level", "in.log"], "--where: column 6: expected a comparison after 'level' (==, !=, <, <=, >, >=, ~ /regex/, !~) at the end"),
+            (["--level", "loud", "in.log"], "--level: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse: --level warn+)"),
+            (["--since", "yesterday", "in.log"], "--since: 'yesterday' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1764511200, -15m, -2h, -1d)"),
+            (["--format", "xml", "--level", "error", "in.log"], "--format: 'xml' is not a format (auto, json, logfmt, text)"),
+            (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until)"),
+            (["--tz", "Mars", "--since", "2026-01-01", "in.log"], "--tz: 'Mars' is not an offset from UTC (+01:00, -0500, UTC)"),
+        ], in: directory.url.path)
+    }
+
+    /// Field options take every operand as an input (no pattern operand), as -e does.
+    @Test("with a field option every operand is an input")
+    func operandsAreInputs() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        _ = try directory.write("a.log", Array("2026-11-30T10:00:00Z ERROR [x] one\n2026-11-30T10:00:01Z INFO [x] two\n".utf8))
+        _ = try directory.write("b.log", Array("{\"level\":\"error\",\"msg\":\"three\"}\n".utf8))
+        let result = try await Sluice.run(["--level", "error", "a.log", "b.log"], currentDirectory: directory.url.path)
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "a.log:2026-11-30T10:00:00Z ERROR [x] one\nb.log:{\"level\":\"error\",\"msg\":\"three\"}\n")
+        #expect(result.status == 0)
+        let none = try await Sluice.run(["--level", "critical", "a.log"], currentDirectory: directory.url.path)
+        #expect(none.status == 1 && none.stdout.isEmpty)
+    }
+}
