@@ -68,8 +68,12 @@ struct SluiceCommand {
     var format: String?
     var timeZone: String?
     var year: String?
+    var countBy: String?
+    var top: String?
+    /// A field filter was given.
+    var fieldFiltersGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
     /// A field option was given: then, as with -e, every operand is an input.
-    var fieldsGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
+    var fieldsGiven: Bool { fieldFiltersGiven || countBy != nil }
 
     static let version = "sluice 0.2.0"
 
@@ -214,6 +218,8 @@ struct SluiceCommand {
             case .format: format = text(given)
             case .timeZone: timeZone = text(given)
             case .year: year = text(given)
+            case .countBy: countBy = text(given)
+            case .top: top = text(given)
             }
         }
         var operandBytes = parsed.operands
@@ -362,17 +368,9 @@ struct SluiceCommand {
     /// `--where`, `--level`, `--since`, `--until` (with `--format`, `--tz`, `--year`) as one
     /// filter; nil when none is given. Each is checked here, before anything is read.
     func fieldFilter(now: Double = Self.now()) throws -> FieldFilterSpec? {
-        guard fieldsGiven else {
-            if format != nil { throw SluiceError(.usage, place: "--format", "says how to read fields, and no option reads any (--where, --level, --since, --until)") }
-            return nil
-        }
+        guard fieldFiltersGiven else { return nil }
         var spec = FieldFilterSpec()
-        if let format {
-            guard let chosen = LogFormat(rawValue: format) else {
-                throw SluiceError(.usage, place: "--format", "'\(format)' is not a format (auto, json, logfmt, text)")
-            }
-            spec.format = chosen
-        }
+        spec.format = try logFormat()
         if !wheres.isEmpty {
             spec.whereText = wheres.count == 1 ? wheres[0] : wheres.map { "(\($0))" }.joined(separator: " and ")
             // Checked now, so a mistake is a usage error naming its column before any input is read.
@@ -411,6 +409,48 @@ struct SluiceCommand {
             }
             if place == "--since" { spec.since = seconds } else { spec.until = seconds }
         }
+        return spec
+    }
+
+    /// `--format`, checked; refused when no option reads fields.
+    func logFormat() throws -> LogFormat {
+        guard let format else { return .auto }
+        guard fieldsGiven else {
+            throw SluiceError(.usage, place: "--format", "says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)")
+        }
+        guard let chosen = LogFormat(rawValue: format) else {
+            throw SluiceError(.usage, place: "--format", "'\(format)' is not a format (auto, json, logfmt, text)")
+        }
+        return chosen
+    }
+
+    /// `--count-by FIELD[,FIELD...]` and `--top N`, checked against what they cannot go with.
+    func countBySpec() throws -> CountBySpec? {
+        guard let countBy else {
+            if let top { throw SluiceError(.usage, place: "--top", "'\(top)' applies to --count-by's table (--count-by FIELD --top N)") }
+            return nil
+        }
+        let fields = countBy.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !fields.isEmpty, fields.allSatisfy({ !$0.isEmpty }) else {
+            throw SluiceError(.usage, place: "--count-by", "names no field ('\(countBy)'; --count-by level or --count-by service,status)")
+        }
+        var spec = CountBySpec(fields: fields, format: try logFormat())
+        if let top {
+            guard let value = Int(top), value > 0 else { throw SluiceError(.usage, place: "--top", "'\(top)' is not a positive whole number") }
+            spec.top = value
+        }
+        func refuse(_ what: String) throws {
+            throw SluiceError(.usage, place: "--count-by", "prints a table of counts, not lines: \(what) does not apply")
+        }
+        if count { try refuse("-c") }
+        if let listFiles = presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l") }
+        if presentation.onlyMatching { try refuse("-o") }
+        if presentation.lineNumbers { try refuse("-n") }
+        if afterContext != nil || beforeContext != nil || bothContext != nil { try refuse("context (-A, -B, -C)") }
+        if maxCount != nil { try refuse("-m") }
+        if !execs.isEmpty { try refuse("--exec") }
+        if follow { try refuse("--follow (a followed file never ends, so the table is never complete)") }
+        if checkpoint != nil { try refuse("--checkpoint") }
         return spec
     }
 
@@ -496,6 +536,8 @@ struct SluiceCommand {
                 spec.batch.timeout = timeout
             }
         }
+        _ = try logFormat()
+        spec.countBy = try countBySpec()
         if let concurrency {
             guard let value = Int(concurrency), value >= 1 && value <= 1024 else {
                 throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not '\(concurrency)'")
@@ -573,6 +615,9 @@ struct SluiceCommand {
             }
             spec.resume = true
         }
+        if spec.countBy != nil && spec.takesRows {
+            throw SluiceError(.usage, place: "--count-by", "prints a table of counts, not lines: \(spec.output) takes lines as rows")
+        }
         if follow { try refuseWhatFollowCannotDo(&spec) }
         let outputIsTerminal = spec.output == .standardOutput && isatty(1) != 0
         spec.progress = progress ?? (isatty(2) != 0 && !outputIsTerminal && !follow && !quiet)
@@ -629,6 +674,20 @@ struct SluiceCommand {
           -d, --directories=read|skip|recurse, -D, --devices=read|skip.
         Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
         Different from grep: -b is --batch-size (grep's byte offset is not available).
+
+        Fields (sluice's own; with any of them every operand is a FILE, -e adds a pattern):
+              --where=EXPR          lines whose fields satisfy EXPR: level == "ERROR" and
+                                    (status >= 500 or msg ~ /timeout/i); also !=, <, <=, >,
+                                    exists(F), not, or; a.b for nested JSON keys
+              --level=L[+]          lines of level L (error, warn, info, ...), or L and worse
+              --since=T, --until=T  lines whose timestamp is at or after T, before T
+                                    (2026-11-30T14:00Z, 2026-11-30, 1764511200, -15m, -2h)
+              --count-by=F[,F]      print a table of counts of each value, largest first
+              --top=N               only the N largest counts
+              --format=F            read fields as auto (default: each line by its shape),
+                                    json, logfmt or text
+              --tz=OFFSET           zone of timestamps written without one (default UTC)
+              --year=YYYY           year of timestamps written without one (syslog)
 
         Transforms (sluice's own):
               --map=SPEC            transform each line: upper, lower, trim, s/RE/REPL/[gi]

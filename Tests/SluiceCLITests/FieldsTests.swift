@@ -215,7 +215,7 @@ import Testing
             (["--level", "loud", "in.log"], "--level: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse: --level warn+)"),
             (["--since", "yesterday", "in.log"], "--since: 'yesterday' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1764511200, -15m, -2h, -1d)"),
             (["--format", "xml", "--level", "error", "in.log"], "--format: 'xml' is not a format (auto, json, logfmt, text)"),
-            (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until)"),
+            (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)"),
             (["--tz", "Mars", "--since", "2026-01-01", "in.log"], "--tz: 'Mars' is not an offset from UTC (+01:00, -0500, UTC)"),
         ], in: directory.url.path)
     }
@@ -232,5 +232,40 @@ import Testing
         #expect(result.status == 0)
         let none = try await Sluice.run(["--level", "critical", "a.log"], currentDirectory: directory.url.path)
         #expect(none.status == 1 && none.stdout.isEmpty)
+    }
+
+    /// The table against `jq -r | sort | uniq -c` (and Miller's count -g), reshaped to
+    /// sluice's `COUNT<TAB>VALUE`, largest first, ties in byte order.
+    @Test("--count-by counts as jq | sort | uniq -c and Miller's count -g do")
+    func countByMatchesOracles() async throws {
+        let reshape = "sort | uniq -c | awk '{n=$1; sub(/^ *[0-9]+ /, \"\"); print n \"\\t\" $0}' | sort -t \"$(printf '\\t')\" -k1,1nr -k2,2"
+        let cases: [(input: String, arguments: String, oracle: String)] = [
+            (Self.json, "--count-by service", "zcat \(Shell.quote(Self.json)) | jq -r .service | \(reshape)"),
+            (Self.json, "--count-by level,status", "zcat \(Shell.quote(Self.json)) | jq -r '[.level, (.status|tostring)] | join(\"\\t\")' | \(reshape)"),
+            (Self.json, #"--where 'status >= 500' --count-by service --top 5"#,
+             "zcat \(Shell.quote(Self.json)) | jq -r 'select(.status >= 500) | .service' | \(reshape) | head -5"),
+            (Self.logfmt, "--count-by service",
+             "zcat \(Shell.quote(Self.logfmt)) | mlr --idkvp --ifs ' ' --ips '=' --onidx --ofs '\\t' count -g service then sort -nr count -f service then reorder -f count"),
+            // Text: the level word, as awk finds it (stack-trace lines have none: an empty value).
+            (Self.text, "--count-by level", "zcat \(Shell.quote(Self.text)) | awk '{ if ($1 ~ /^2026-/) print $2; else print \"\" }' | \(reshape)"),
+        ]
+        for testCase in cases {
+            let expected = try await Shell.output(testCase.oracle)
+            #expect(expected.count > 20)
+            for run in Self.runs {
+                let chunk = run.chunkKiB > 0 ? "SLUICE_CHUNK_KIB=\(run.chunkKiB) " : ""
+                let actual = try await Shell.output("\(chunk)\"$SLUICE\" -j \(run.jobs) \(testCase.arguments) \(Shell.quote(testCase.input))")
+                expectSameBytes(actual, expected, "\(testCase.arguments) \(testCase.input) \(run)")
+            }
+        }
+        // Several files count as one table; nothing counted is exit 1.
+        let both = try await Sluice.run(["--count-by", "level", Self.json, Self.logfmt])
+        let levels = try await Shell.output("zcat \(Shell.quote(Self.json)) | jq -r .level > /tmp/sluice-levels.$$; zcat \(Shell.quote(Self.logfmt)) "
+                                            + "| sed -E 's/^.* level=([A-Z]+) .*$/\\1/' >> /tmp/sluice-levels.$$; cat /tmp/sluice-levels.$$ | \(reshape); rm /tmp/sluice-levels.$$")
+        expectSameBytes(both.stdout, levels, "two files")
+        let none = try await Sluice.run(["--where", #"level == "NOPE""#, "--count-by", "service", Self.text])
+        #expect(none.status == 1 && none.stdout.isEmpty)
+        let refused = try await Sluice.run(["-c", "--count-by", "service", Self.text])
+        #expect(refused.status == 2 && refused.stderr == "sluice: --count-by: prints a table of counts, not lines: -c does not apply\n")
     }
 }

@@ -88,6 +88,8 @@ public struct PipelineRunner: Sendable {
     /// Followed and checkpointed (`--follow` into a checkpointed output): the files each name
     /// held, shared by the reader (records them) and the sink (checkpoints name them).
     let generations: FileGenerations?
+    /// `--count-by`'s table, filled by the workers, written when the input ends.
+    let counts: FieldCounts?
 
     public init(spec: PipelineSpec) throws {
         self.spec = spec
@@ -171,6 +173,15 @@ public struct PipelineRunner: Sendable {
                 phases.append((ExecCommand(command), []))
                 lines.append("exec     /bin/sh -c '\(command)'  (one process per batch, streamed in and out, \(parallel))")
             }
+        }
+        if let countBy = spec.countBy {
+            let table = FieldCounts()
+            add(FieldCounter(countBy, counts: table))
+            counts = table
+            lines.append("count    by \(countBy.fields.joined(separator: ", ")) in each chunk (\(chunksParallel) chunks), merged"
+                         + "; the table at the end, largest first\(countBy.top.map { ", top \($0)" } ?? "")")
+        } else {
+            counts = nil
         }
         showBatch()
         if let max = spec.maxCount { lines.append("limit    stop after \(max) output lines") }
@@ -401,6 +412,10 @@ public struct PipelineRunner: Sendable {
             }
             try Task.checkCancellation()  // never commit a cancelled run
             if countsHere && !spec.quiet { try await sink.write(LineChunk(bytes: Array("\(output)\n".utf8), lineCount: 1)) }
+            if let counts, let countBy = spec.countBy {
+                let table = counts.rendered(top: countBy.top)
+                if !table.isEmpty { try await sink.write(LineChunk(bytes: table, lineCount: table.count { $0 == 0x0A })) }
+            }
             try await sink.finish()
         } catch let error as SluiceError where error.code == .closedOutput {
             result.outputClosed = true
@@ -426,6 +441,7 @@ public struct PipelineRunner: Sendable {
         // Selected lines: those of the grep stage, per input (`perInput`), or with --exec the
         // command's output lines.
         result.selectedLines = execPhases.isEmpty ? counters.selected.load(ordering: .relaxed) : output
+        if let counts { result.selectedLines = counts.countedLines }
         if globalMax != nil || spec.quiet { result.selectedLines = min(result.selectedLines, output) }
         result.writtenLines = writes && !spec.countOnly ? output : 0
         if let committed = sink.committedRows { (result.writtenLines, result.batches) = committed }

@@ -99,6 +99,8 @@ public struct PipelineSpec: Sendable, Equatable {
     /// `--retry-max`: how long a database sink goes on retrying a batch after it lost its
     /// connection (the server restarting, the network), from the first failure.
     public var retryMax: Duration = .seconds(30)
+    /// `--count-by`: a table of counts of the selected lines' values, instead of the lines.
+    public var countBy: CountBySpec?
 
     public init() {}
 }
@@ -124,7 +126,7 @@ extension PipelineSpec {
     }
 
     public var decoratesLines: Bool {
-        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil && !takesRows
+        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil && !takesRows && countBy == nil
     }
 
     /// The output takes rows (each line with its source, number and offset), not bytes: a

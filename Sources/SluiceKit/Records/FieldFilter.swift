@@ -31,6 +31,7 @@ public final class FieldPredicate: Sendable {
     let format: LogFormat
     let whereText: String?
     let query: FieldQuery
+    let table: FieldNameTable
     let expression: WhereExpression?
     let regexCount: Int
     let level: LevelFilter?
@@ -55,6 +56,7 @@ public final class FieldPredicate: Sendable {
         timeSlot = spec.since != nil || spec.until != nil ? query.slot(for: "ts") : nil
         time = spec.time
         self.query = query
+        table = FieldNameTable(query)
         self.expression = expression
         regexCount = regexes
         prefilter = expression?.requiredLiteral.map(LiteralSearch.init)
@@ -63,7 +65,7 @@ public final class FieldPredicate: Sendable {
     /// Per-chunk working memory.
     final class Scratch {
         var slots: FieldSlots
-        var path: [UInt8] = []
+        let path: PathBuffer
         var regexScratch: [MatchScratch]
         /// The prefilter's next hit, found once and kept while lines before it are read.
         var nextHit: Int?
@@ -71,7 +73,7 @@ public final class FieldPredicate: Sendable {
         init(_ predicate: FieldPredicate) {
             slots = FieldSlots(count: predicate.query.fields.count)
             regexScratch = []
-            path.reserveCapacity(64)
+            path = PathBuffer(capacity: predicate.query.longestName)
         }
     }
 
@@ -91,27 +93,27 @@ public final class FieldPredicate: Sendable {
     }
 
     /// Reads `line`'s fields (the query's) into `slots`, by `format`.
-    static func read(_ line: UnsafeBufferPointer<UInt8>, format: LogFormat, query: FieldQuery,
-                     slots: inout FieldSlots, path: inout [UInt8]) {
+    static func read(_ line: UnsafeBufferPointer<UInt8>, format: LogFormat, names: FieldNames,
+                     slots: inout FieldSlots, path: PathBuffer) {
         slots.reset()
         switch format {
         case .json:
-            if !JSONFields.read(line, query: query, into: &slots, path: &path) { slots.reset() }
+            if !JSONFields.read(line, names: names, into: &slots, path: path) { slots.reset() }
         case .logfmt:
-            LogfmtFields.read(line, query: query, into: &slots)
+            LogfmtFields.read(line, names: names, into: &slots)
         case .text:
-            TextFields.read(line, query: query, into: &slots)
+            TextFields.read(line, names: names, into: &slots)
         case .auto:
             var first = 0
             while first < line.count && (line[first] == 0x20 || line[first] == 0x09) { first += 1 }
             if first < line.count && line[first] == UInt8(ascii: "{") {
-                if JSONFields.read(line, query: query, into: &slots, path: &path) { return }
+                if JSONFields.read(line, names: names, into: &slots, path: path) { return }
                 slots.reset()
             } else if LogfmtFields.looksLikeLogfmt(UnsafeBufferPointer(rebasing: line[first...])) {
-                LogfmtFields.read(line, query: query, into: &slots)
+                LogfmtFields.read(line, names: names, into: &slots)
                 return
             }
-            TextFields.read(line, query: query, into: &slots)
+            TextFields.read(line, names: names, into: &slots)
         }
     }
 
@@ -120,7 +122,7 @@ public final class FieldPredicate: Sendable {
         var end = newline
         if end > start && base[end - 1] == 0x0D { end -= 1 }  // CRLF: the CR is not part of the last value
         let line = UnsafeBufferPointer(start: base + start, count: end - start)
-        Self.read(line, format: format, query: query, slots: &scratch.slots, path: &scratch.path)
+        Self.read(line, format: format, names: table.names, slots: &scratch.slots, path: scratch.path)
         if let level, let levelSlot {
             guard let value = scratch.slots.values[levelSlot], let found = LogLevel(value: value), level.accepts(found) else { return false }
         }

@@ -9,19 +9,20 @@ struct JSONFields {
     let base: UnsafePointer<UInt8>
     let end: Int
     var position: Int
-    /// The path to the value being read, keys joined by `.`.
-    var path: [UInt8]
-    let query: FieldQuery
+    /// The path to the value being read, keys joined by `.`: its first `pathCapacity` bytes
+    /// (a longer path names no field, so its tail is never needed) and its whole length.
+    let pathBytes: UnsafeMutablePointer<UInt8>
+    let pathCapacity: Int
+    var pathLength = 0
+    let names: FieldNames
 
     static let maximumDepth = 64
 
     /// Fills `slots` from the object in `line`; false if `line` is not one.
-    static func read(_ line: UnsafeBufferPointer<UInt8>, query: FieldQuery, into slots: inout FieldSlots,
-                     path: inout [UInt8]) -> Bool {
+    static func read(_ line: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots,
+                     path: PathBuffer) -> Bool {
         guard let base = line.baseAddress else { return false }
-        path.removeAll(keepingCapacity: true)
-        var reader = JSONFields(base: base, end: line.count, position: 0, path: path, query: query)
-        defer { path = reader.path }
+        var reader = JSONFields(base: base, end: line.count, position: 0, pathBytes: path.bytes, pathCapacity: path.capacity, names: names)
         reader.skipBlanks()
         guard reader.position < reader.end, base[reader.position] == UInt8(ascii: "{") else { return false }
         switch reader.value(depth: 0, slots: &slots) {
@@ -30,6 +31,33 @@ struct JSONFields {
         case .done:
             reader.skipBlanks()
             return reader.position == reader.end
+        }
+    }
+
+    /// Appends `count` bytes at `bytes` to the path (those that fit).
+    @inline(__always)
+    mutating func appendToPath(_ bytes: UnsafePointer<UInt8>, _ count: Int) {
+        if pathLength < pathCapacity {
+            memcpy(pathBytes + pathLength, bytes, min(count, pathCapacity - pathLength))
+        }
+        pathLength += count
+    }
+
+    @inline(__always)
+    mutating func appendToPath(_ byte: UInt8) {
+        if pathLength < pathCapacity { pathBytes[pathLength] = byte }
+        pathLength += 1
+    }
+
+    /// Appends an array index's decimal digits.
+    mutating func appendToPath(number: Int) {
+        var divisor = 1
+        while number / divisor >= 10 { divisor *= 10 }
+        var rest = number
+        while divisor > 0 {
+            appendToPath(UInt8(0x30 + rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 
@@ -50,11 +78,11 @@ struct JSONFields {
         skipBlanks()
         guard position < end else { return .failed }
         let start = position
-        let wanted = path.withUnsafeBufferPointer { query.lookup($0) }
+        let wanted = pathLength > 0 ? names.lookup(pathBytes, pathLength) : nil
         switch base[position] {
         case UInt8(ascii: "{"):
             position += 1
-            let descend = path.isEmpty || path.withUnsafeBufferPointer { query.descends(into: $0) }
+            let descend = pathLength == 0 || names.descends(into: pathBytes, pathLength)
             if !descend && wanted == nil { return skipComposite(open: UInt8(ascii: "{")) ? .done : .failed }
             let outcome = object(depth: depth, slots: &slots, descend: descend)
             if outcome == .done, let wanted {
@@ -63,7 +91,7 @@ struct JSONFields {
             return outcome
         case UInt8(ascii: "["):
             position += 1
-            let descend = !path.isEmpty && path.withUnsafeBufferPointer { query.descends(into: $0) }
+            let descend = pathLength > 0 && names.descends(into: pathBytes, pathLength)
             if !descend && wanted == nil { return skipComposite(open: UInt8(ascii: "[")) ? .done : .failed }
             let outcome = array(depth: depth, slots: &slots, descend: descend)
             if outcome == .done, let wanted {
@@ -110,7 +138,7 @@ struct JSONFields {
 
     /// The object after its `{`; `descend`: its keys extend the path (else only skipped).
     mutating func object(depth: Int, slots: inout FieldSlots, descend: Bool) -> Outcome {
-        let pathLength = path.count
+        let parentLength = pathLength
         skipBlanks()
         if position < end && base[position] == UInt8(ascii: "}") { position += 1; return .done }
         while true {
@@ -120,11 +148,15 @@ struct JSONFields {
             skipBlanks()
             guard position < end, base[position] == UInt8(ascii: ":") else { return .failed }
             position += 1
-            if pathLength > 0 { path.append(UInt8(ascii: ".")) }
-            let key = UnsafeBufferPointer(start: base + keyStart, count: keyEnd - keyStart)
-            if escaped { path += Self.decode(key) } else { path.append(contentsOf: key) }
+            if parentLength > 0 { appendToPath(UInt8(ascii: ".")) }
+            if escaped {
+                let decoded = Self.decode(UnsafeBufferPointer(start: base + keyStart, count: keyEnd - keyStart))
+                decoded.withUnsafeBufferPointer { appendToPath($0.baseAddress ?? base, $0.count) }
+            } else {
+                appendToPath(base + keyStart, keyEnd - keyStart)
+            }
             let outcome = value(depth: depth + 1, slots: &slots)
-            path.removeSubrange(pathLength...)
+            pathLength = parentLength
             if outcome != .done { return outcome }
             skipBlanks()
             guard position < end else { return .failed }
@@ -136,15 +168,15 @@ struct JSONFields {
     }
 
     mutating func array(depth: Int, slots: inout FieldSlots, descend: Bool) -> Outcome {
-        let pathLength = path.count
+        let parentLength = pathLength
         skipBlanks()
         if position < end && base[position] == UInt8(ascii: "]") { position += 1; return .done }
         var index = 0
         while true {
-            path.append(UInt8(ascii: "."))
-            path += Array(String(index).utf8)
+            appendToPath(UInt8(ascii: "."))
+            appendToPath(number: index)
             let outcome = value(depth: depth + 1, slots: &slots)
-            path.removeSubrange(pathLength...)
+            pathLength = parentLength
             if outcome != .done { return outcome }
             index += 1
             skipBlanks()
@@ -262,3 +294,16 @@ struct JSONFields {
 }
 
 import Glibc
+
+/// A JSON path's working memory, long enough for the query's longest name: made per chunk.
+final class PathBuffer {
+    let bytes: UnsafeMutablePointer<UInt8>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        bytes = .allocate(capacity: self.capacity)
+    }
+
+    deinit { bytes.deallocate() }
+}

@@ -7,7 +7,7 @@ enum LogfmtFields {
     /// Fills `slots` from `line` (its `\n` excluded). Returns false when the line holds no
     /// `key=value` pair at all.
     @discardableResult
-    static func read(_ line: UnsafeBufferPointer<UInt8>, query: FieldQuery, into slots: inout FieldSlots) -> Bool {
+    static func read(_ line: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) -> Bool {
         guard let base = line.baseAddress else { return false }
         let end = line.count
         var position = 0
@@ -24,12 +24,12 @@ enum LogfmtFields {
             let key = UnsafeBufferPointer(start: base + keyStart, count: position - keyStart)
             guard position < end, base[position] == UInt8(ascii: "=") else {
                 // A bare word: a key with an empty value.
-                if let wanted = query.lookup(key) { slots.offer(wanted.slot, rank: wanted.rank, .string([])) }
+                if let wanted = names.lookup(key) { slots.offer(wanted.slot, rank: wanted.rank, .string([])) }
                 continue
             }
             pairs += 1
             position += 1
-            let wanted = query.lookup(key)
+            let wanted = names.lookup(key)
             if position < end && base[position] == UInt8(ascii: "\"") {
                 position += 1
                 let valueStart = position

@@ -24,18 +24,15 @@ enum TextFields {
         var level: (Int, Int)?
     }
 
-    static func read(_ line: UnsafeBufferPointer<UInt8>, query: FieldQuery, into slots: inout FieldSlots) {
+    static func read(_ line: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) {
         guard line.baseAddress != nil else { return }
         let parts = parse(line)
-        func offer(_ name: String, _ bytes: @autoclosure () -> [UInt8]) {
-            let key = Array(name.utf8)
-            key.withUnsafeBufferPointer { keyBuffer in
-                if let wanted = query.lookup(keyBuffer) { slots.offer(wanted.slot, rank: wanted.rank, .string(bytes())) }
-            }
+        func offer(_ name: StaticString, _ bytes: @autoclosure () -> [UInt8]) {
+            if let wanted = names.lookup(name.utf8Start, name.utf8CodeUnitCount) { slots.offer(wanted.slot, rank: wanted.rank, .string(bytes())) }
         }
         func slice(_ start: Int, _ end: Int) -> [UInt8] { Array(UnsafeBufferPointer(rebasing: line[start..<end])) }
         for part in parts.named {
-            offer(part.name.description, slice(part.start, part.end))
+            offer(part.name, slice(part.start, part.end))
         }
         if let (start, end) = parts.level {
             offer("level", slice(start, end))
@@ -46,7 +43,7 @@ enum TextFields {
             offer("msg", slice(start, end))
             // key=value pairs inside the message.
             let message = UnsafeBufferPointer(rebasing: line[start..<end])
-            LogfmtPairs.read(message, query: query, into: &slots)
+            LogfmtPairs.read(message, names: names, into: &slots)
         }
     }
 
@@ -252,7 +249,7 @@ enum TextFields {
 /// `key=value` pairs inside a text message (keys of letters, digits, `_ . -`, values up to a
 /// blank or quoted).
 enum LogfmtPairs {
-    static func read(_ message: UnsafeBufferPointer<UInt8>, query: FieldQuery, into slots: inout FieldSlots) {
+    static func read(_ message: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) {
         guard let base = message.baseAddress, memchr(base, Int32(UInt8(ascii: "=")), message.count) != nil else { return }
         var position = 0
         let end = message.count
@@ -264,7 +261,7 @@ enum LogfmtPairs {
                wordStart == 0 || base[wordStart - 1] == 0x20 || base[wordStart - 1] == 0x28 || base[wordStart - 1] == 0x2C {
                 let key = UnsafeBufferPointer(start: base + wordStart, count: position - wordStart)
                 position += 1
-                let wanted = query.lookup(key)
+                let wanted = names.lookup(key)
                 if position < end && base[position] == UInt8(ascii: "\"") {
                     let valueStart = position + 1
                     position += 1
