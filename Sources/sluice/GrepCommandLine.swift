@@ -30,7 +30,7 @@ struct GrepCommandLine {
         case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
         case generateCompletionScript, generateManual, progress, noProgress
         case compressionLevel, pipeline, explain, stats, map, exec
-        case whereExpression, level, since, until, format, timeZone, year, countBy, top
+        case whereExpression, level, since, until, format, timeZone, year, countBy, top, record
     }
 
     static let options: [Option] = [
@@ -112,6 +112,7 @@ struct GrepCommandLine {
         Option(key: .year, short: nil, long: ["year"], argument: .required),
         Option(key: .countBy, short: nil, long: ["count-by"], argument: .required),
         Option(key: .top, short: nil, long: ["top"], argument: .required),
+        Option(key: .record, short: nil, long: ["record"], argument: .required),
     ]
 
     /// One option as given: its key, the spelling used (for messages) and its value.
@@ -244,7 +245,7 @@ struct GrepCommandLine {
     /// sluice's own options (not grep's).
     static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
                                       .resume, .checkpoint, .retryMax, .compressionLevel, .pipeline, .explain, .stats, .map, .exec,
-                                      .whereExpression, .level, .since, .until, .format, .timeZone, .year, .countBy, .top]
+                                      .whereExpression, .level, .since, .until, .format, .timeZone, .year, .countBy, .top, .record]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

@@ -70,6 +70,7 @@ struct SluiceCommand {
     var year: String?
     var countBy: String?
     var top: String?
+    var record: String?
     /// A field filter was given.
     var fieldFiltersGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
     /// A field option was given: then, as with -e, every operand is an input.
@@ -220,6 +221,7 @@ struct SluiceCommand {
             case .year: year = text(given)
             case .countBy: countBy = text(given)
             case .top: top = text(given)
+            case .record: record = text(given)
             }
         }
         var operandBytes = parsed.operands
@@ -454,6 +456,30 @@ struct SluiceCommand {
         return spec
     }
 
+    /// `--record line|auto|REGEX`, checked against what works on lines only.
+    func recordMode() throws -> RecordMode {
+        guard let record else { return .line }
+        let mode: RecordMode = switch record {
+        case "line": .line
+        case "auto": .auto
+        default: .regex(record)
+        }
+        guard mode != .line else { return mode }
+        if case .regex = mode, record.isEmpty { throw SluiceError(.usage, place: "--record", "needs line, auto or a REGEX a record's first line matches") }
+        func refuse(_ what: String) throws {
+            throw SluiceError(.usage, place: "--record", "\(what) does not work on records yet (use --record line)")
+        }
+        if presentation.onlyMatching { try refuse("-o") }
+        if afterContext != nil || beforeContext != nil || bothContext != nil { try refuse("context (-A, -B, -C)") }
+        if follow { try refuse("--follow (a record's end is known only when the next one starts)") }
+        if checkpoint != nil { try refuse("--checkpoint (rows are lines)") }
+        if let output, output.lowercased().hasPrefix("sqlite:") || output.lowercased().hasPrefix("postgres") {
+            try refuse("a database output (rows are lines)")
+        }
+        if presentation.listFiles != nil { return mode }
+        return mode
+    }
+
     static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
@@ -538,6 +564,7 @@ struct SluiceCommand {
         }
         _ = try logFormat()
         spec.countBy = try countBySpec()
+        spec.record = try recordMode()
         if let concurrency {
             guard let value = Int(concurrency), value >= 1 && value <= 1024 else {
                 throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not '\(concurrency)'")
@@ -675,7 +702,10 @@ struct SluiceCommand {
         Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
-        Fields (sluice's own; with any of them every operand is a FILE, -e adds a pattern):
+        Records and fields (sluice's own; with a field option every operand is a FILE):
+              --record=auto|REGEX   the unit is a record: a line that starts one (auto: as the
+                                    input's first lines start, a timestamp or a level) and
+                                    the lines continuing it (a stack trace); default: line
               --where=EXPR          lines whose fields satisfy EXPR: level == "ERROR" and
                                     (status >= 500 or msg ~ /timeout/i); also !=, <, <=, >,
                                     exists(F), not, or; a.b for nested JSON keys
@@ -738,6 +768,8 @@ struct SluiceCommand {
           extract, as zgrep -n:   \(program) -n ERROR app.log app.log.1.gz
           export in batches:      \(program) -E 'ERROR|WARN' -b 10000 -O 'out/err-{n}.log.gz' app.log.gz
                                   \(program) -E 'ERROR|WARN' -O sqlite:logs.db --resume app.log
+          errors and traces:      \(program) --record auto --level error+ app.log.gz
+          count what happened:    \(program) --count-by level,service --since -1h app.log
 
         With no FILE, read standard input; - is standard input. Each file's lines are its own.
         Exit status is 0 if any line is selected, 1 otherwise; if any error occurs and -q is

@@ -69,7 +69,8 @@ struct InstallFilesTests {
     func helpGroups() async throws {
         let help = try await Sluice.run(["--help"])
         let headings = help.stdoutText.split(separator: "\n").filter { !$0.hasPrefix(" ") && $0.hasSuffix(":") }
-        #expect(headings == ["Matching (as grep):", "Output control (as grep):", "Transforms (sluice's own):", "Batching and output:",
+        #expect(headings == ["Matching (as grep):", "Output control (as grep):",
+                             "Records and fields (sluice's own; with a field option every operand is a FILE):", "Transforms (sluice's own):", "Batching and output:",
                              "Runtime:", "Examples, one per job:"], "\(headings)")
         for example in ["| sluice -e ERROR", "sluice -n ERROR app.log app.log.1.gz", "-O 'out/err-{n}.log.gz'"] {
             #expect(help.stdoutText.contains(example), "\(example)")

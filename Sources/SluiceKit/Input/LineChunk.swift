@@ -66,6 +66,14 @@ public struct LineChunk: Sendable {
     /// Per line of the chunk, where it came from (`RowSelector`): what a database row and a
     /// checkpoint need. Kept through every cut and gathering of lines (`split`, `appendLines`).
     public var positions: LinePositions?
+    /// `--record`: the chunk holds records (a line that starts one and the lines continuing
+    /// it), and counts them, not lines: where each record ends (just past its last newline),
+    /// relative to the chunk's first byte. Cuts (`split`) fall between records only, so a
+    /// batch, a `{n}` file, an `--exec` input and `-m` always take records whole.
+    public var recordEnds: [Int]?
+    /// `--record`: how a record starts in this chunk's input (set by `framedAsRecords`, read
+    /// by the record selector).
+    var recordStart: RecordStart?
 
     public init(bytes: [UInt8], lineCount: Int? = nil, notes: [SluiceError] = [], inputByteCount: Int = 0) {
         precondition(bytes.isEmpty || bytes.last == UInt8(ascii: "\n"), "a LineChunk holds whole lines")
@@ -184,8 +192,12 @@ public struct LineChunk: Sendable {
             array = bytes
         }
         storage = .owned([])  // the array's only reference: appended to in place
+        let offset = array.count
         other.withUnsafeBufferPointer { array.append(contentsOf: $0) }
         knownLineCount = knownLineCount.map { $0 + lines }
+        if recordEnds != nil || other.recordEnds != nil {
+            recordEnds = (recordEnds ?? []) + (other.recordEnds ?? []).map { $0 + offset }
+        }
         if positions != nil || other.positions != nil {
             positions = (positions ?? LinePositions()).appending(other.positions ?? LinePositions())
         }
@@ -196,11 +208,7 @@ public struct LineChunk: Sendable {
     /// The chunk cut after its first `lines` lines (notes stay with the second part). Shares
     /// the buffer; only the newlines up to the cut are scanned.
     public func split(afterLines lines: Int) -> (LineChunk, LineChunk) {
-        var cut = 0
-        withUnsafeBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            for _ in 0..<lines { cut = lineEnd(base, from: cut, count: buffer.count) + 1 }
-        }
+        let cut = byteOffset(afterLines: lines)
         var head = self
         head.range = range.lowerBound..<(range.lowerBound + cut)
         head.knownLineCount = lines
@@ -211,7 +219,27 @@ public struct LineChunk: Sendable {
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }
         if let positions { (head.positions, tail.positions) = positions.split(at: lines) }
+        if let recordEnds { (head.recordEnds, tail.recordEnds) = Self.split(recordEnds, at: lines, cut: cut) }
         return (head, tail)
+    }
+
+    /// Where the chunk's first `lines` lines (records, with `recordEnds`) end.
+    public func byteOffset(afterLines lines: Int) -> Int {
+        guard lines > 0 else { return 0 }
+        if let recordEnds { return recordEnds[Swift.min(lines, recordEnds.count) - 1] }
+        var cut = 0
+        withUnsafeBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            for _ in 0..<lines { cut = lineEnd(base, from: cut, count: buffer.count) + 1 }
+        }
+        return cut
+    }
+
+    /// Record ends cut after the first `records` (which end at byte `cut`): the head's, and the
+    /// tail's relative to its own start.
+    static func split(_ ends: [Int], at records: Int, cut: Int) -> ([Int], [Int]) {
+        let count = Swift.min(records, ends.count)
+        return (Array(ends[..<count]), ends[count...].map { $0 - cut })
     }
 
     /// The chunk cut after its last line that ends within its first `bytes` bytes (at least
@@ -223,6 +251,13 @@ public struct LineChunk: Sendable {
         withUnsafeBufferPointer { buffer in
             let base = buffer.baseAddress!
             let limit = Swift.min(bytes, buffer.count)
+            if let recordEnds {
+                // Whole records: those ending within the bound, at least one.
+                let fitting = recordEnds.prefix { $0 <= limit }.count
+                lines = Swift.max(1, fitting)
+                cut = recordEnds[lines - 1]
+                return
+            }
             if limit > 0, let hit = memrchr(base, 0x0A, limit) {
                 cut = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
             } else {
@@ -239,6 +274,7 @@ public struct LineChunk: Sendable {
         tail.range = (range.lowerBound + cut)..<range.upperBound
         tail.knownLineCount = knownLineCount.map { $0 - lines }
         if let positions { (head.positions, tail.positions) = positions.split(at: lines) }
+        if let recordEnds { (head.recordEnds, tail.recordEnds) = Self.split(recordEnds, at: lines, cut: cut) }
         return (head, tail, lines)
     }
 
@@ -248,13 +284,37 @@ public struct LineChunk: Sendable {
         var rest = self
         rest.range = Swift.min(range.lowerBound + count, range.upperBound)..<range.upperBound
         rest.knownLineCount = nil
+        rest.recordEnds = nil
         rest.endsWithoutNewline = endsWithoutNewline && !rest.range.isEmpty
         return rest
+    }
+
+    /// The chunk cut at byte `offset` (a line start): the lines before and the lines from it,
+    /// sharing the buffer; tags go to both, the notes to the second, line numbers and input
+    /// offsets follow the cut.
+    func cut(atByte offset: Int) -> (LineChunk, LineChunk) {
+        var head = self
+        var tail = self
+        head.range = range.lowerBound..<(range.lowerBound + offset)
+        tail.range = (range.lowerBound + offset)..<range.upperBound
+        head.knownLineCount = nil
+        tail.knownLineCount = nil
+        head.notes = []
+        head.inputByteCount = 0
+        head.recordEnds = nil
+        tail.recordEnds = nil
+        tail.startsInput = false
+        if firstLine > 0 {
+            tail.firstLine = firstLine + withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress, offset) }
+        }
+        tail.inputOffset = inputOffset + offset
+        return (head, tail)
     }
 
     /// The number of lines, counting newlines if no stage has.
     public var lineCount: Int {
         if let knownLineCount { return knownLineCount }
+        if let recordEnds { return recordEnds.count }
         return withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress, $0.count) }
     }
 

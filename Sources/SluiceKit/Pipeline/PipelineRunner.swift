@@ -90,6 +90,8 @@ public struct PipelineRunner: Sendable {
     let generations: FileGenerations?
     /// `--count-by`'s table, filled by the workers, written when the input ends.
     let counts: FieldCounts?
+    /// `--record REGEX`: the pattern a record's first line matches.
+    let recordRegex: RegexMatcher?
 
     public init(spec: PipelineSpec) throws {
         self.spec = spec
@@ -114,7 +116,25 @@ public struct PipelineRunner: Sendable {
             let bytes = spec.batch.maxBytes.map { " or \(formatByteSize($0))" } ?? ""
             lines.append("batch    \(spec.batch.size) lines\(bytes) or \(timeout)")
         }
-        if spec.decoratesLines, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
+        let records = spec.record != .line
+        if case .regex(let pattern) = spec.record {
+            recordRegex = try RegexMatcher(pattern: pattern, caseless: false, place: "--record")
+        } else {
+            recordRegex = nil
+        }
+        if records {
+            switch spec.record {
+            case .auto: lines.append("frame    records: a line starting as the input's first lines do (a timestamp, else a level) starts one")
+            case .regex(let pattern): lines.append("frame    records: a line matching '\(pattern)' starts one")
+            case .line: break
+            }
+        }
+        if records, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
+            // No pattern first: every record, framed (and decorated when asked).
+            head.append(RecordSelector(matcher: MatchEverything(), invert: false, selectsAll: true,
+                                       presentation: spec.decoratesLines ? spec.presentation : GrepPresentation(),
+                                       names: spec.presentation.displayNames(spec.inputs)))
+        } else if spec.decoratesLines, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
             // Names or line numbers without a pattern stage first: every line, decorated.
             var presentation = spec.presentation
             presentation.onlyMatching = false
@@ -133,7 +153,16 @@ public struct PipelineRunner: Sendable {
                 var (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
                 var invert = grep.invert
                 var fieldsShown = ""
-                if let fields = grep.fields {
+                if records {
+                    // A record: any line matches the patterns (-v: none does), and its first
+                    // line's fields pass.
+                    let predicate = try grep.fields.map { try FieldPredicate($0) }
+                    let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
+                    add(RecordSelector(matcher: matcher, invert: grep.invert, selectsAll: everyLine, predicate: predicate,
+                                       presentation: index == 0 && spec.decoratesLines ? spec.presentation : GrepPresentation(),
+                                       names: spec.presentation.displayNames(spec.inputs)))
+                    fieldsShown = predicate?.explanation ?? ""
+                } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
                     let predicate = try FieldPredicate(fields)
                     let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
@@ -142,7 +171,9 @@ public struct PipelineRunner: Sendable {
                     fieldsShown = predicate.explanation
                     if everyLine { how = predicate.prefilter.map { "literal prefilter '\(String(decoding: $0.needle, as: UTF8.self))', then fields" } ?? "fields of every line" }
                 }
-                if rows {
+                if records {
+                    // (added above)
+                } else if rows {
                     add(GrepLineSelector(matcher: matcher, invert: invert))
                     add(SelectedRows())
                 } else if index == 0 && spec.usesContext {
@@ -164,9 +195,9 @@ public struct PipelineRunner: Sendable {
                 if grep.lineRegexp { flags += "-x " }
                 let patterns = grep.patterns.map { "-e '\($0)'" }.joined(separator: " ")
                 let what = grep.fields != nil && grep.patternBytes == [[]] && !grep.invert ? fieldsShown : "\(flags)\(patterns)\(fieldsShown.isEmpty ? "" : " and " + fieldsShown)"
-                lines.append("\(grep.fields == nil ? "grep " : "select") \(what)  (\(how); \(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
+                lines.append("\(grep.fields == nil ? "grep    " : "select  ") \(what)  (\(how); \(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
             case .map(let map):
-                add(try map.makeStep())
+                add(records ? KeepingRecords(try map.makeStep()) : try map.makeStep())
                 lines.append("map      \(map)  (\(phases.isEmpty ? chunksParallel + " chunks" : "per batch"))")
             case .exec(let command):
                 showBatch()
@@ -321,7 +352,9 @@ public struct PipelineRunner: Sendable {
         // only held more chunks (-j 1024 -o x.gz on 200 MB: 1024 filtered chunks waiting on
         // deflate). -j still sets the --exec children in flight.
         let chunkLimit = min(spec.concurrency, spec.cores)
-        let filtered = source.concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
+        // --record: chunks end where records end (a record longer than 16 MiB is cut there).
+        let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20)
+            .concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
             counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }

@@ -101,6 +101,8 @@ public struct PipelineSpec: Sendable, Equatable {
     public var retryMax: Duration = .seconds(30)
     /// `--count-by`: a table of counts of the selected lines' values, instead of the lines.
     public var countBy: CountBySpec?
+    /// `--record`: the unit selected, counted, batched and cut is a record, not a line.
+    public var record: RecordMode = .line
 
     public init() {}
 }

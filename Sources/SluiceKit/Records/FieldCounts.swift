@@ -86,6 +86,9 @@ struct FieldCounter: ChunkStep {
             var start = 0
             var key: [UInt8] = []
             key.reserveCapacity(256)
+            // --record: a record's fields are those of its first line.
+            let recordEnds = chunk.recordEnds
+            var record = 0
             while start < buffer.count {
                 let newline = lineEnd(base, from: start, count: buffer.count)
                 var end = newline
@@ -99,7 +102,12 @@ struct FieldCounter: ChunkStep {
                 }
                 key.withUnsafeBufferPointer { local.add($0) }
                 lines += 1
-                start = newline + 1
+                if let recordEnds {
+                    start = recordEnds[record]
+                    record += 1
+                } else {
+                    start = newline + 1
+                }
             }
         }
         counts.merge(local.dictionary, lines: lines)

@@ -8,52 +8,78 @@ enum LogfmtFields {
     /// `key=value` pair at all.
     @discardableResult
     static func read(_ line: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) -> Bool {
-        guard let base = line.baseAddress else { return false }
+        var pairs = 0
+        scan(line, insideText: false) { key, value, escaped, bare in
+            if !bare { pairs += 1 }
+            if let wanted = names.lookup(key) {
+                slots.offer(wanted.slot, rank: wanted.rank, .string(escaped ? JSONFields.decode(value) : Array(value)))
+            }
+            return !slots.complete
+        }
+        return pairs > 0
+    }
+
+    /// Each `key=value` of a logfmt line (a bare key with an empty value), values decoded.
+    static func forEachPair(_ line: UnsafeBufferPointer<UInt8>, _ body: ([UInt8], [UInt8]) -> Void) {
+        scan(line, insideText: false) { key, value, escaped, _ in
+            body(Array(key), escaped ? JSONFields.decode(value) : Array(value))
+            return true
+        }
+    }
+
+    /// The pairs of `line`: `body(key, value, escaped, bare)` for each, until it returns false.
+    /// A value is up to a blank, or quoted (`"a \"b\""`: its content, escapes still in it).
+    /// `insideText`: pairs among the words of a text message, whose keys are made of key bytes
+    /// and follow a blank, `(` or `,` (or start the message), whose unquoted values also end at
+    /// `,` and `)`, and whose other words are skipped; otherwise (logfmt) a word without `=`
+    /// is a bare key.
+    @inline(__always)
+    static func scan(_ line: UnsafeBufferPointer<UInt8>, insideText: Bool,
+                     _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>, Bool, Bool) -> Bool) {
+        guard let base = line.baseAddress else { return }
         let end = line.count
         var position = 0
-        var pairs = 0
+        @inline(__always) func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D }
+        @inline(__always) func endsWord(_ byte: UInt8) -> Bool { isBlank(byte) || (insideText && (byte == 0x2C || byte == 0x29 || byte == 0x28)) }
         while position < end {
-            while position < end && (base[position] == 0x20 || base[position] == 0x09 || base[position] == 0x0D) { position += 1 }
-            guard position < end else { break }
+            while position < end && (isBlank(base[position]) || (insideText && (base[position] == 0x28 || base[position] == 0x2C))) { position += 1 }
+            guard position < end else { return }
             let keyStart = position
-            while position < end {
-                let byte = base[position]
-                if byte == UInt8(ascii: "=") || byte == 0x20 || byte == 0x09 || byte == 0x0D { break }
-                position += 1
+            if insideText {
+                while position < end, isKeyByte(base[position]) { position += 1 }
+            } else {
+                while position < end, base[position] != UInt8(ascii: "="), !isBlank(base[position]) { position += 1 }
             }
             let key = UnsafeBufferPointer(start: base + keyStart, count: position - keyStart)
-            guard position < end, base[position] == UInt8(ascii: "=") else {
-                // A bare word: a key with an empty value.
-                if let wanted = names.lookup(key) { slots.offer(wanted.slot, rank: wanted.rank, .string([])) }
+            guard position > keyStart || !insideText, position < end, base[position] == UInt8(ascii: "=") else {
+                if insideText {
+                    // Not a pair: skip the word (at least one byte, so the scan always moves on).
+                    if position == keyStart { position += 1 }
+                    while position < end && !endsWord(base[position]) { position += 1 }
+                    continue
+                }
+                if !body(key, UnsafeBufferPointer(start: base + position, count: 0), false, true) { return }
                 continue
             }
-            pairs += 1
             position += 1
-            let wanted = names.lookup(key)
+            let value: UnsafeBufferPointer<UInt8>
+            var escaped = false
             if position < end && base[position] == UInt8(ascii: "\"") {
                 position += 1
                 let valueStart = position
-                var escaped = false
                 while position < end && base[position] != UInt8(ascii: "\"") {
                     if base[position] == UInt8(ascii: "\\") { escaped = true; position += 1 }
                     position += 1
                 }
-                let valueEnd = min(position, end)
+                value = UnsafeBufferPointer(start: base + valueStart, count: min(position, end) - valueStart)
                 position = min(position + 1, end)
-                if let wanted {
-                    let text = UnsafeBufferPointer(start: base + valueStart, count: valueEnd - valueStart)
-                    slots.offer(wanted.slot, rank: wanted.rank, .string(escaped ? JSONFields.decode(text) : Array(text)))
-                }
             } else {
                 let valueStart = position
-                while position < end && base[position] != 0x20 && base[position] != 0x09 && base[position] != 0x0D { position += 1 }
-                if let wanted {
-                    slots.offer(wanted.slot, rank: wanted.rank, .string(Array(UnsafeBufferPointer(start: base + valueStart, count: position - valueStart))))
-                }
+                while position < end && !endsWord(base[position]) { position += 1 }
+                value = UnsafeBufferPointer(start: base + valueStart, count: position - valueStart)
             }
-            if slots.complete { return true }
+            if !body(key, value, escaped, false) { return }
         }
-        return pairs > 0
     }
 
     /// Whether `line` starts as logfmt does: a key (letters, digits, `_ . - @ /`) then `=`.

@@ -246,48 +246,22 @@ enum TextFields {
     }
 }
 
-/// `key=value` pairs inside a text message (keys of letters, digits, `_ . -`, values up to a
-/// blank or quoted).
+/// `key=value` pairs inside a text message (keys of letters, digits, `_ . - @ /`, values up
+/// to a blank, `,` or `)`, or quoted). They rank after the line's own parts.
 enum LogfmtPairs {
     static func read(_ message: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) {
-        guard let base = message.baseAddress, memchr(base, Int32(UInt8(ascii: "=")), message.count) != nil else { return }
-        var position = 0
-        let end = message.count
-        while position < end {
-            // The start of a word.
-            let wordStart = position
-            while position < end, LogfmtFields.isKeyByte(base[position]) { position += 1 }
-            if position > wordStart, position < end, base[position] == UInt8(ascii: "="),
-               wordStart == 0 || base[wordStart - 1] == 0x20 || base[wordStart - 1] == 0x28 || base[wordStart - 1] == 0x2C {
-                let key = UnsafeBufferPointer(start: base + wordStart, count: position - wordStart)
-                position += 1
-                let wanted = names.lookup(key)
-                if position < end && base[position] == UInt8(ascii: "\"") {
-                    let valueStart = position + 1
-                    position += 1
-                    while position < end && base[position] != UInt8(ascii: "\"") {
-                        if base[position] == UInt8(ascii: "\\") { position += 1 }
-                        position += 1
-                    }
-                    let valueEnd = min(position, end)
-                    if let wanted {
-                        slots.offer(wanted.slot, rank: wanted.rank + 100,
-                                    .string(JSONFields.decode(UnsafeBufferPointer(start: base + valueStart, count: valueEnd - valueStart))))
-                    }
-                    position = min(position + 1, end)
-                } else {
-                    let valueStart = position
-                    while position < end, base[position] != 0x20, base[position] != 0x2C, base[position] != 0x29 { position += 1 }
-                    if let wanted {
-                        slots.offer(wanted.slot, rank: wanted.rank + 100,
-                                    .string(Array(UnsafeBufferPointer(start: base + valueStart, count: position - valueStart))))
-                    }
-                }
-                continue
+        forEach(message) { key, value, escaped in
+            if let wanted = names.lookup(key) {
+                slots.offer(wanted.slot, rank: wanted.rank + 100, .string(escaped ? JSONFields.decode(value) : Array(value)))
             }
-            // Skip to the next blank.
-            while position < end && base[position] != 0x20 && base[position] != 0x28 && base[position] != 0x2C { position += 1 }
-            position += 1
+        }
+    }
+
+    static func forEach(_ message: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>, Bool) -> Void) {
+        guard let base = message.baseAddress, memchr(base, Int32(UInt8(ascii: "=")), message.count) != nil else { return }
+        LogfmtFields.scan(message, insideText: true) { key, value, escaped, _ in
+            body(key, value, escaped)
+            return true
         }
     }
 }

@@ -249,7 +249,11 @@ final class SplitFileWriter: @unchecked Sendable {
                     lines = 0
                 } else {
                     var cut = offset
-                    for _ in 0..<room { cut = lineEnd(base, from: cut, count: raw.count) + 1 }
+                    if chunk.recordEnds != nil {
+                        cut = chunk.byteOffset(afterLines: done + room)  // --record: records whole
+                    } else {
+                        for _ in 0..<room { cut = lineEnd(base, from: cut, count: raw.count) + 1 }
+                    }
                     try file.write(UnsafeRawBufferPointer(rebasing: raw[offset..<cut]), lines: room)
                     advanceCheckpoints(chunk, from: done, count: room)
                     done += room

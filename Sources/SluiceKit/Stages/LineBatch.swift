@@ -192,6 +192,7 @@ public struct BatchStateMachine<Instant: InstantProtocol>: Sendable where Instan
             } else {
                 var gathered = LineChunk(bytes: chunk.withUnsafeBufferPointer { Array($0) }, lineCount: lines)  // its own buffer
                 gathered.positions = chunk.positions
+                gathered.recordEnds = chunk.recordEnds
                 segments.append(gathered)
                 gathering = true
             }

@@ -1,0 +1,256 @@
+/// `--json`, `--template`, `--fields`: what is written for each selected line (or record)
+/// instead of the line itself.
+public enum OutputShape: Sendable, Equatable {
+    /// One JSON object per line: `{"input":NAME,"line":N,"text":TEXT,"fields":{...}}`.
+    case json
+    /// The template with each `{field}` replaced by the field's text (empty when missing);
+    /// `{{` and `}}` are braces, `\t` and `\n` a tab and a newline.
+    case template(String)
+    /// The fields' texts, tab-separated, as `jq -r '[...] | @tsv'` writes them.
+    case fields([String])
+}
+
+/// Writes a selected line (or record) in an `OutputShape`. Made once per run; its per-chunk
+/// memory is a `Scratch`.
+final class LineShaper: Sendable {
+    enum Part: Sendable {
+        case text([UInt8])
+        case field(Int)
+    }
+
+    let shape: OutputShape
+    let format: LogFormat
+    let query: FieldQuery
+    let table: FieldNameTable
+    let parts: [Part]
+    /// Each input's name, for `--json`'s `input`.
+    let inputNames: [[UInt8]]
+
+    init(_ shape: OutputShape, format: LogFormat, inputNames: [[UInt8]]) throws {
+        self.shape = shape
+        self.format = format
+        self.inputNames = inputNames
+        var query = FieldQuery()
+        var parts: [Part] = []
+        switch shape {
+        case .json:
+            break
+        case .fields(let names):
+            for (index, name) in names.enumerated() {
+                if index > 0 { parts.append(.text([0x09])) }
+                parts.append(.field(query.slot(for: name)))
+            }
+        case .template(let template):
+            parts = try Self.parse(template, query: &query)
+        }
+        self.query = query
+        self.parts = parts
+        table = FieldNameTable(query)
+    }
+
+    /// `{ts} {level}\t{msg}` as text and field parts.
+    static func parse(_ template: String, query: inout FieldQuery) throws -> [Part] {
+        let bytes = Array(template.utf8)
+        var parts: [Part] = []
+        var text: [UInt8] = []
+        var index = 0
+        func error(_ message: String) -> SluiceError {
+            SluiceError(.usage, place: "--template", "column \(index + 1): \(message)")
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "{") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "{") {
+                text.append(byte)
+                index += 2
+            } else if byte == UInt8(ascii: "}") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "}") {
+                text.append(byte)
+                index += 2
+            } else if byte == UInt8(ascii: "{") {
+                guard let close = bytes[index...].firstIndex(of: UInt8(ascii: "}")) else { throw error("'{' has no closing '}' ({{ for a brace)") }
+                let name = String(decoding: bytes[(index + 1)..<close], as: UTF8.self)
+                guard !name.isEmpty, name.utf8.allSatisfy({ WhereParser.isNameByte($0) }) else {
+                    throw error("'{\(name)}' is not a field name (letters, digits, _ . - @)")
+                }
+                if !text.isEmpty { parts.append(.text(text)); text = [] }
+                parts.append(.field(query.slot(for: name)))
+                index = close + 1
+            } else if byte == UInt8(ascii: "}") {
+                throw error("a lone '}' (}} for a brace)")
+            } else if byte == UInt8(ascii: "\\") && index + 1 < bytes.count && (bytes[index + 1] == UInt8(ascii: "t") || bytes[index + 1] == UInt8(ascii: "n")) {
+                text.append(bytes[index + 1] == UInt8(ascii: "t") ? 0x09 : 0x0A)
+                index += 2
+            } else {
+                text.append(byte)
+                index += 1
+            }
+        }
+        if !text.isEmpty { parts.append(.text(text)) }
+        return parts
+    }
+
+    final class Scratch {
+        var slots: FieldSlots
+        let path: PathBuffer
+
+        init(_ shaper: LineShaper) {
+            slots = FieldSlots(count: shaper.query.fields.count)
+            path = PathBuffer(capacity: shaper.query.longestName)
+        }
+    }
+
+    func makeScratch() -> Scratch { Scratch(self) }
+
+    /// Writes the shaped form of `record` (whose fields are those of `line`, its first line,
+    /// newline excluded) to `out`, ending with a newline.
+    func write(record: UnsafeBufferPointer<UInt8>, line: UnsafeBufferPointer<UInt8>, number: Int, input: Int,
+               into out: inout [UInt8], scratch: Scratch) {
+        var first = line
+        if let last = first.last, last == 0x0D { first = UnsafeBufferPointer(rebasing: first.dropLast()) }
+        switch shape {
+        case .json:
+            out += Array(#"{"input":"#.utf8)
+            Self.appendJSONString(inputNames[min(input, inputNames.count - 1)], to: &out)
+            out += Array(#","line":"#.utf8)
+            out += Array(String(number).utf8)
+            out += Array(#","text":"#.utf8)
+            var text = record
+            if text.last == 0x0A { text = UnsafeBufferPointer(rebasing: text.dropLast()) }
+            Self.appendJSONString(text, to: &out)
+            out += Array(#","fields":"#.utf8)
+            appendFields(first, to: &out, scratch: scratch)
+            out += Array("}\n".utf8)
+        case .fields, .template:
+            FieldPredicate.read(first, format: format, names: table.names, slots: &scratch.slots, path: scratch.path)
+            let tabSeparated: Bool = if case .fields = shape { true } else { false }
+            for part in parts {
+                switch part {
+                case .text(let bytes): out += bytes
+                case .field(let slot):
+                    guard let value = scratch.slots.values[slot], value != .null else { continue }
+                    if tabSeparated { FieldCounter.appendShown(value.text, to: &out) } else { out += value.text }
+                }
+            }
+            out.append(0x0A)
+        }
+    }
+
+    /// The line's fields as a JSON object: a JSON line's own object (as written); otherwise its
+    /// logfmt pairs or text parts, each value a string.
+    func appendFields(_ line: UnsafeBufferPointer<UInt8>, to out: inout [UInt8], scratch: Scratch) {
+        var start = 0
+        while start < line.count && (line[start] == 0x20 || line[start] == 0x09) { start += 1 }
+        var end = line.count
+        while end > start && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
+        let trimmed = UnsafeBufferPointer(rebasing: line[start..<end])
+        if format != .logfmt && format != .text, trimmed.first == UInt8(ascii: "{") {
+            var slots = FieldSlots(count: 0)
+            if JSONFields.read(trimmed, names: FieldNameTable.empty.names, into: &slots, path: scratch.path) {
+                out.append(contentsOf: trimmed)
+                return
+            }
+        }
+        var pairs: [([UInt8], [UInt8])] = []
+        let asLogfmt = format == .logfmt || (format == .auto && LogfmtFields.looksLikeLogfmt(trimmed))
+        if asLogfmt {
+            LogfmtFields.forEachPair(line) { pairs.append(($0, $1)) }
+        } else {
+            TextFields.forEachPart(line) { pairs.append(($0, $1)) }
+        }
+        out.append(UInt8(ascii: "{"))
+        var seen = Set<[UInt8]>()
+        for (key, value) in pairs where seen.insert(key).inserted {
+            if seen.count > 1 { out.append(UInt8(ascii: ",")) }
+            Self.appendJSONString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            Self.appendJSONString(value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// `bytes` as a JSON string: `"`, `\` and control bytes escaped, valid UTF-8 as it is, each
+    /// byte of an invalid sequence as U+FFFD (JSON text is UTF-8).
+    static func appendJSONString<Bytes: Collection>(_ bytes: Bytes, to out: inout [UInt8]) where Bytes.Element == UInt8 {
+        out.append(0x22)
+        let array = Array(bytes)
+        var index = 0
+        let hex = Array("0123456789abcdef".utf8)
+        while index < array.count {
+            let byte = array[index]
+            switch byte {
+            case 0x22: out += [0x5C, 0x22]
+            case 0x5C: out += [0x5C, 0x5C]
+            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+            case 0x09: out += [0x5C, UInt8(ascii: "t")]
+            case 0x00..<0x20, 0x7F:
+                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+            case 0x20..<0x7F:
+                out.append(byte)
+            default:
+                let length = Self.utf8SequenceLength(array, at: index)
+                if length > 0 {
+                    out += array[index..<(index + length)]
+                    index += length
+                    continue
+                }
+                out += [0xEF, 0xBF, 0xBD]
+            }
+            index += 1
+        }
+        out.append(0x22)
+    }
+
+    /// The length of the valid UTF-8 sequence at `index` (2–4), 0 if it is not one.
+    static func utf8SequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let lead = bytes[index]
+        let length: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: return 0
+        }
+        guard index + length <= bytes.count else { return 0 }
+        for offset in 1..<length {
+            let byte = bytes[index + offset]
+            if offset == 1 { guard byte >= low && byte <= high else { return 0 } } else { guard byte >= 0x80 && byte <= 0xBF else { return 0 } }
+        }
+        return length
+    }
+}
+
+extension FieldNameTable {
+    /// A table of no names (reading a line only to check it).
+    static let empty = FieldNameTable(FieldQuery())
+}
+
+extension TextFields {
+    /// Each named part of a text line (`ts`, `level`, `component`, `msg`, ...), then each
+    /// `key=value` of its message.
+    static func forEachPart(_ line: UnsafeBufferPointer<UInt8>, _ body: ([UInt8], [UInt8]) -> Void) {
+        let parts = parse(line)
+        func slice(_ start: Int, _ end: Int) -> [UInt8] { Array(UnsafeBufferPointer(rebasing: line[start..<end])) }
+        for part in parts.named {
+            let name = UnsafeBufferPointer(start: part.name.utf8Start, count: part.name.utf8CodeUnitCount)
+            body(Array(name), slice(part.start, part.end))
+        }
+        if let (start, end) = parts.level {
+            body(Array("level".utf8), slice(start, end))
+        } else if let level = parts.priorityLevel {
+            body(Array("level".utf8), Array(level.name.utf8))
+        }
+        guard let (start, end) = parts.message else { return }
+        body(Array("msg".utf8), slice(start, end))
+        LogfmtPairs.forEach(UnsafeBufferPointer(rebasing: line[start..<end])) { key, value, escaped in
+            body(Array(key), escaped ? JSONFields.decode(value) : Array(value))
+        }
+    }
+}
+
+import Glibc

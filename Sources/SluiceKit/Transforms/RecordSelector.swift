@@ -1,0 +1,178 @@
+import CSluiceSearch
+
+/// `--record`: grep's selection over records. A record is selected when any of its lines
+/// matches (`-v`: when none does); it is written whole, and counts as one (`recordEnds` of the
+/// output says where each ends, and `-c`, `-m`, `-b`, `{n}` and `--exec` count and cut by it).
+///
+/// With names or line numbers (`-H`, `-n`), each line of a selected record is written with
+/// its own, `:` after those of the lines that matched and `-` after the others (grep's marks
+/// for selected and context lines).
+///
+/// Works on the chunks `framedAsRecords` made (each ends where a record ends, and is tagged
+/// with its input's `RecordStart`). Holds no mutable state; runs in the concurrent map.
+struct RecordSelector: ChunkStep {
+    let matcher: any Matcher
+    let invert: Bool
+    /// Every record is selected (no pattern): only the framing is done.
+    let selectsAll: Bool
+    /// `--where`, `--level`, `--since`, `--until`: what the record's first line's fields must
+    /// say (a record's fields are its first line's).
+    let predicate: FieldPredicate?
+    let presentation: GrepPresentation
+    let names: [[UInt8]]
+
+    init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil,
+         presentation: GrepPresentation, names: [[UInt8]]) {
+        self.matcher = matcher
+        self.invert = invert
+        self.selectsAll = selectsAll
+        self.predicate = predicate
+        self.presentation = presentation
+        self.names = presentation.fileNames ? names : []
+    }
+
+    func apply(_ chunk: LineChunk) -> LineChunk {
+        guard let rule = chunk.recordStart, !chunk.isEmpty else { return chunk }
+        var out: [UInt8] = []
+        var ends: [Int] = []
+        var undecided: [SluiceError] = []
+        let decorated = !names.isEmpty || presentation.lineNumbers
+        var whole = false
+        chunk.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let count = buffer.count
+            let startScratch = rule.makeScratch()
+            let fields = predicate?.makeScratch()
+            func passes(_ start: Int) -> Bool {
+                guard let predicate, let fields else { return true }
+                return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields)
+            }
+            if selectsAll && !decorated && predicate == nil {
+                // Only where each record ends.
+                var position = 0
+                while position < count {
+                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    ends.append(end)
+                    position = end
+                }
+                whole = true
+                return
+            }
+            var scratch = matcher.makeScratch()
+            defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
+            // The next matching line at or after a position, kept until the position passes it.
+            var nextHit: (start: Int, newline: Int)?
+            var hitKnownFrom = -1
+            func hit(from position: Int) -> (start: Int, newline: Int)? {
+                if selectsAll { return position < count ? (position, lineEnd(base, from: position, count: count)) : nil }
+                if hitKnownFrom < 0 || (nextHit.map { $0.start < position } ?? false) || (nextHit == nil && position < hitKnownFrom) {
+                    nextHit = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch)
+                    hitKnownFrom = position
+                }
+                return nextHit
+            }
+            var lineNumber = chunk.firstLine
+            var counted = 0
+            let name: [UInt8]? = names.isEmpty ? nil : names[min(chunk.input, names.count - 1)]
+            func write(_ start: Int, _ end: Int) {
+                guard decorated else {
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end - start))
+                    ends.append(out.count)
+                    return
+                }
+                if presentation.lineNumbers {
+                    lineNumber += sluice_count_newlines(base + counted, start - counted)
+                    counted = start
+                }
+                var line = start
+                while line < end {
+                    let newline = lineEnd(base, from: line, count: count)
+                    let matched = invert || selectsAll || (hit(from: line).map { $0.start == line } ?? false)
+                    writeLineHead(&out, name: name, nullAfterName: presentation.nullAfterName,
+                                  lineNumber: presentation.lineNumbers ? lineNumber + sluice_count_newlines(base + start, line - start) : nil,
+                                  mark: matched ? UInt8(ascii: ":") : UInt8(ascii: "-"), colors: nil, numberWidth: 0, tabBeforeLength: nil)
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + line, count: newline + 1 - line))
+                    line = newline + 1
+                }
+                ends.append(out.count)
+            }
+            var position = 0  // always a record start
+            if invert || selectsAll {
+                while position < count {
+                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    if invert, let found = hit(from: position), found.start < end {
+                        // A line of this record matches: not selected.
+                    } else if passes(position) {
+                        write(position, end)
+                    }
+                    position = end
+                }
+                return
+            }
+            while let found = hit(from: position) {
+                let start = rule.recordStart(base, line: found.start, floor: position, count: count, scratch: startScratch)
+                let end = rule.recordEnd(base, after: found.newline, count: count, scratch: startScratch)
+                if passes(start) { write(start, end) }
+                position = end
+                if position >= count { break }
+            }
+        }
+        var result: LineChunk
+        if whole {
+            result = chunk
+        } else {
+            result = LineChunk(bytes: out, notes: chunk.notes + undecided, inputByteCount: chunk.inputByteCount)
+            result.input = chunk.input
+            result.startsInput = chunk.startsInput
+            result.inputUnreadable = chunk.inputUnreadable
+            result.firstLine = chunk.firstLine
+        }
+        result.recordEnds = ends
+        result.knownLineCount = ends.count
+        return result
+    }
+}
+
+/// `--record` with a line-by-line step after the selection (`--map`): the step sees lines;
+/// the records around them are kept (each keeps its lines, as the step keeps their number).
+/// A step that changed the number of lines (a substitution writing a newline) leaves each
+/// line a record of its own.
+struct KeepingRecords: ChunkStep {
+    let step: any ChunkStep
+
+    init(_ step: any ChunkStep) { self.step = step }
+
+    func apply(_ chunk: LineChunk) throws -> LineChunk {
+        guard let ends = chunk.recordEnds else { return try step.apply(chunk) }
+        // Lines per record, before.
+        var perRecord: [Int] = []
+        perRecord.reserveCapacity(ends.count)
+        chunk.withUnsafeBufferPointer { buffer in
+            var start = 0
+            for end in ends {
+                perRecord.append(sluice_count_newlines(buffer.baseAddress! + start, end - start))
+                start = end
+            }
+        }
+        var out = try step.apply(chunk)
+        let total = perRecord.reduce(0, +)
+        guard out.withUnsafeBufferPointer({ sluice_count_newlines($0.baseAddress, $0.count) }) == total else {
+            out.recordEnds = nil
+            out.knownLineCount = nil
+            return out
+        }
+        var newEnds: [Int] = []
+        newEnds.reserveCapacity(ends.count)
+        out.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var position = 0
+            for lines in perRecord {
+                for _ in 0..<lines { position = lineEnd(base, from: position, count: buffer.count) + 1 }
+                newEnds.append(position)
+            }
+        }
+        out.recordEnds = newEnds
+        out.knownLineCount = newEnds.count
+        return out
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// `--record auto|REGEX` against a Python oracle: a record is a line starting with a timestamp
+/// and the lines after it that do not; a record is selected, counted, batched and cut whole.
+/// Inputs: the generated multi-line corpus (`Fixtures/corpus-text.log.gz`, Java stack traces
+/// after 30% of ERROR and WARN events), also as gzip members cut inside records, at 4 KiB
+/// chunks (records across many chunks) and the default, -j1 and -j2.
+@Suite struct RecordsTests {
+    static let corpus = Paths.fixture("corpus-text.log.gz")
+
+    /// The oracle: prints the records of stdin (split where `start` matches a line) that
+    /// `select` accepts, or their count (`mode` "count"), each record's lines as read.
+    static func oracle(start: String = #"^\d{4}-\d\d-\d\dT"#, select: String, mode: String = "print", limit: Int? = nil) -> String {
+        """
+        python3 -c '
+        import re, sys
+        data = sys.stdin.buffer.read()
+        lines = data.split(b"\\n")
+        if lines and lines[-1] == b"": lines.pop()
+        records, current = [], []
+        for line in lines:
+            if re.match(rb"\(start)", line) and current:
+                records.append(current); current = []
+            current.append(line)
+        if current: records.append(current)
+        chosen = [r for r in records if \(select)]
+        \(limit.map { "chosen = chosen[:\($0)]" } ?? "")
+        if "\(mode)" == "count":
+            print(len(chosen))
+        else:
+            sys.stdout.buffer.write(b"".join(l + b"\\n" for r in chosen for l in r))
+        '
+        """
+    }
+
+    static let runs: [(chunkKiB: Int, jobs: Int)] = [(4, 1), (4, 2), (0, 2)]
+
+    static func sluice(_ arguments: String, _ input: String, _ run: (chunkKiB: Int, jobs: Int)) -> String {
+        let chunk = run.chunkKiB > 0 ? "SLUICE_CHUNK_KIB=\(run.chunkKiB) " : ""
+        return "\(chunk)\"$SLUICE\" -j \(run.jobs) \(arguments) \(Shell.quote(input))"
+    }
+
+    @Test("--record auto selects whole records, as the Python oracle splits them")
+    func selectsWholeRecords() async throws {
+        let cases: [(String, String, String, Int?)] = [
+            ("-e ERROR", #"any(b"ERROR" in l for l in r)"#, "print", nil),
+            ("-e SocketTimeoutException", #"any(b"SocketTimeoutException" in l for l in r)"#, "print", nil),
+            ("-v -e INFO", #"not any(b"INFO" in l for l in r)"#, "print", nil),
+            ("-c -e Caused", #"any(b"Caused" in l for l in r)"#, "count", nil),
+            ("-m 7 -e 'at com.shop.Thread'", #"any(b"at com.shop.Thread" in l for l in r)"#, "print", 7),
+            ("--level error", #"b" ERROR " in r[0]"#, "print", nil),
+            (#"--where 'level == "WARN"' -e Exception"#, #"b" WARN " in r[0] and any(b"Exception" in l for l in r)"#, "print", nil),
+        ]
+        for (arguments, select, mode, limit) in cases {
+            let expected = try await Shell.output("zcat \(Shell.quote(Self.corpus)) | \(Self.oracle(select: select, mode: mode, limit: limit))")
+            #expect(expected.count > 1, "\(arguments)")
+            for run in Self.runs {
+                let actual = try await Shell.output(Self.sluice("--record auto \(arguments)", Self.corpus, run))
+                expectSameBytes(actual, expected, "--record auto \(arguments) \(run)")
+            }
+        }
+        // REGEX: a record starts at each line matching it.
+        let regex = try await Shell.output("zcat \(Shell.quote(Self.corpus)) | \(Self.oracle(start: "(?:java|Caused)", select: #"any(b"Read timed out" in l for l in r)"#))")
+        let actual = try await Shell.output(Self.sluice("--record '^(java|Caused)' -e 'Read timed out'", Self.corpus, (4, 2)))
+        expectSameBytes(actual, regex, "--record REGEX")
+    }
+
+    /// gzip members cut inside records, read as one stream; the last record has no newline.
+    @Test("records across gzip members and chunk boundaries")
+    func acrossMembers() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let members = directory.path("members.log.gz")
+        let plain = directory.path("plain.log")
+        _ = try await Shell.output("""
+            zcat \(Shell.quote(Self.corpus)) | head -c 400000 > \(plain)
+            head -c 100000 \(plain) | gzip > \(members)
+            tail -c +100001 \(plain) | head -c 150000 | gzip >> \(members)
+            tail -c +250001 \(plain) | gzip >> \(members)
+            """)
+        let expected = try await Shell.output("cat \(plain) | \(Self.oracle(select: #"any(b"Exception" in l for l in r)"#))")
+        for run in Self.runs {
+            let actual = try await Shell.output(Self.sluice("--record auto -e Exception", members, run))
+            expectSameBytes(actual, expected, "members \(run)")
+        }
+    }
+
+    /// -b counts records; a {n} file and an --exec batch hold records whole.
+    @Test("batches, {n} files and --exec take records whole")
+    func batchesTakeWholeRecords() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let expected = try await Shell.output("zcat \(Shell.quote(Self.corpus)) | \(Self.oracle(select: #"any(b"ERROR" in l or b"WARN" in l for l in r)"#))")
+        _ = try await Shell.output(Self.sluice("--record auto -E -e 'ERROR|WARN' -b 5 -O \(Shell.quote(directory.path("part-{n:4}.log")))", Self.corpus, (4, 2)))
+        let files = try TemporaryDirectory.entries(of: directory.url.path).sorted()
+        #expect(files.count > 10)
+        var joined: [UInt8] = []
+        for (index, file) in files.enumerated() {
+            let bytes = try readBytes(directory.path(file))
+            joined += bytes
+            // Each file: 5 records (the last one at most 5), each starting at a timestamp.
+            let starts = bytes.split(separator: 0x0A).filter { $0.starts(with: Array("2026-".utf8)) }.count
+            #expect(bytes.starts(with: Array("2026-".utf8)), "\(file) starts inside a record")
+            #expect(index == files.count - 1 ? starts <= 5 : starts == 5, "\(file): \(starts) records")
+        }
+        expectSameBytes(joined, expected, "{n} files joined")
+        // --exec gets each batch whole: the number of record starts in each is 3 (the last <= 3).
+        let counts = try await Shell.output(Self.sluice("--record auto -E -e 'ERROR|WARN' -b 3 -j 2 --exec \"grep -c '^2026-'\"", Self.corpus, (4, 2)))
+        let numbers = String(decoding: counts, as: UTF8.self).split(separator: "\n")
+        #expect(numbers.count > 10)
+        #expect(numbers.dropLast().allSatisfy { $0 == "3" }, "\(numbers.prefix(20))")
+    }
+
+    /// -n and -H write each line of a record with its number, `:` after those that matched,
+    /// `-` after the others.
+    @Test("-n and -H mark a record's lines as grep marks selected and context lines")
+    func numbersAndNames() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input = try directory.write("app.log", Array("""
+            2026-11-30T10:00:00Z INFO start
+            2026-11-30T10:00:01Z ERROR failed
+            java.lang.IllegalStateException: boom
+            \tat a.b(C.java:1)
+            2026-11-30T10:00:02Z INFO done
+            """.utf8))
+        let result = try await Sluice.run(["--record", "auto", "-n", "-H", "-e", "boom", input])
+        #expect(String(decoding: result.stdout, as: UTF8.self) == """
+            \(input)-2-2026-11-30T10:00:01Z ERROR failed
+            \(input):3:java.lang.IllegalStateException: boom
+            \(input)-4-\tat a.b(C.java:1)
+
+            """)
+        let count = try await Sluice.run(["--record", "auto", "-c", "-v", "-e", "boom", input])
+        #expect(String(decoding: count.stdout, as: UTF8.self) == "2\n")
+        let refused = try await Sluice.run(["--record", "auto", "-o", "-e", "boom", input])
+        #expect(refused.status == 2 && refused.stderr == "sluice: --record: -o does not work on records yet (use --record line)\n")
+    }
+}
