@@ -30,7 +30,7 @@ struct GrepCommandLine {
         case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
         case generateCompletionScript, generateManual, progress, noProgress
         case compressionLevel, pipeline, explain, stats, map, exec
-        case whereExpression, level, since, until, format, timeZone, year, countBy, top, record
+        case whereExpression, level, since, until, format, timeZone, year, countBy, top, record, json, template, fields
     }
 
     static let options: [Option] = [
@@ -113,6 +113,9 @@ struct GrepCommandLine {
         Option(key: .countBy, short: nil, long: ["count-by"], argument: .required),
         Option(key: .top, short: nil, long: ["top"], argument: .required),
         Option(key: .record, short: nil, long: ["record"], argument: .required),
+        Option(key: .json, short: nil, long: ["json"], argument: .none),
+        Option(key: .template, short: nil, long: ["template"], argument: .required),
+        Option(key: .fields, short: nil, long: ["fields"], argument: .required),
     ]
 
     /// One option as given: its key, the spelling used (for messages) and its value.
@@ -245,7 +248,8 @@ struct GrepCommandLine {
     /// sluice's own options (not grep's).
     static let sluiceOwn: Set<Key> = [.concurrency, .unordered, .batchSize, .batchBytes, .batchTimeout, .output, .overwrite,
                                       .resume, .checkpoint, .retryMax, .compressionLevel, .pipeline, .explain, .stats, .map, .exec,
-                                      .whereExpression, .level, .since, .until, .format, .timeZone, .year, .countBy, .top, .record]
+                                      .whereExpression, .level, .since, .until, .format, .timeZone, .year, .countBy, .top, .record,
+                                      .json, .template, .fields]
 
     static func shown(_ byte: UInt8) -> String {
         byte < 0x80 ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)

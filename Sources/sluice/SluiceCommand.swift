@@ -71,10 +71,12 @@ struct SluiceCommand {
     var countBy: String?
     var top: String?
     var record: String?
+    /// `--json`, `--template T`, `--fields LIST`, with the spelling given (for messages).
+    var shapes: [(OutputShape, String)] = []
     /// A field filter was given.
     var fieldFiltersGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
     /// A field option was given: then, as with -e, every operand is an input.
-    var fieldsGiven: Bool { fieldFiltersGiven || countBy != nil }
+    var fieldsGiven: Bool { fieldFiltersGiven || countBy != nil || !shapes.isEmpty }
 
     static let version = "sluice 0.2.0"
 
@@ -222,6 +224,9 @@ struct SluiceCommand {
             case .countBy: countBy = text(given)
             case .top: top = text(given)
             case .record: record = text(given)
+            case .json: shapes.append((.json, "--json"))
+            case .template: shapes.append((.template(text(given)), "--template"))
+            case .fields: shapes.append((.fields(text(given).split(separator: ",", omittingEmptySubsequences: false).map(String.init)), "--fields"))
             }
         }
         var operandBytes = parsed.operands
@@ -480,6 +485,29 @@ struct SluiceCommand {
         return mode
     }
 
+    /// `--json`, `--template`, `--fields` (one of them), checked against what they replace.
+    func outputShape() throws -> (OutputShape, String)? {
+        guard let (shape, spelling) = shapes.last else { return nil }
+        if shapes.count > 1, let other = shapes.first(where: { $0.1 != spelling }) {
+            throw SluiceError(.usage, place: spelling, "cannot be combined with \(other.1): choose one shape for the lines written")
+        }
+        if case .fields(let names) = shape, names.contains(where: { !FieldQuery.isValidName($0) }) {
+            throw SluiceError(.usage, place: spelling, "names no field in '\(names.joined(separator: ","))' (--fields ts,level,msg)")
+        }
+        func refuse(_ what: String) throws {
+            throw SluiceError(.usage, place: spelling, "writes each selected line in its own shape: \(what) does not apply")
+        }
+        if count { try refuse("-c") }
+        if presentation.listFiles != nil { try refuse("-l/-L") }
+        if presentation.onlyMatching { try refuse("-o") }
+        if presentation.lineNumbers { try refuse(shape == .json ? "-n (the JSON has the line number)" : "-n") }
+        if fileNames == true { try refuse(shape == .json ? "-H (the JSON has the input's name)" : "-H") }
+        if afterContext != nil || beforeContext != nil || bothContext != nil { try refuse("context (-A, -B, -C)") }
+        if colorWhen != .never { try refuse("--color") }
+        if countBy != nil { try refuse("--count-by") }
+        return (shape, spelling)
+    }
+
     static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
@@ -565,6 +593,11 @@ struct SluiceCommand {
         _ = try logFormat()
         spec.countBy = try countBySpec()
         spec.record = try recordMode()
+        if let (shape, spelling) = try outputShape() {
+            spec.shape = shape
+            spec.shapeFormat = try logFormat()
+            if spec.takesRows { throw SluiceError(.usage, place: spelling, "shapes the lines written, and \(spec.output) takes them as rows") }
+        }
         if let concurrency {
             guard let value = Int(concurrency), value >= 1 && value <= 1024 else {
                 throw SluiceError(.usage, place: "--concurrency", "must be between 1 and 1024, not '\(concurrency)'")
@@ -714,6 +747,10 @@ struct SluiceCommand {
                                     (2026-11-30T14:00Z, 2026-11-30, 1764511200, -15m, -2h)
               --count-by=F[,F]      print a table of counts of each value, largest first
               --top=N               only the N largest counts
+              --json                write each selected line as a JSON object (input, line,
+                                    text, fields)
+              --template=T          write each selected line as T: '{ts} {level} {msg}'
+              --fields=F[,F]        write the fields' values, tab-separated (as jq's @tsv)
               --format=F            read fields as auto (default: each line by its shape),
                                     json, logfmt or text
               --tz=OFFSET           zone of timestamps written without one (default UTC)

@@ -268,4 +268,33 @@ import Testing
         let refused = try await Sluice.run(["-c", "--count-by", "service", Self.text])
         #expect(refused.status == 2 && refused.stderr == "sluice: --count-by: prints a table of counts, not lines: -c does not apply\n")
     }
+
+    /// `--fields` as jq's `@tsv`, `--json` read back by jq, `--template` as Miller prints.
+    @Test("--fields, --json and --template write what jq and Miller write")
+    func outputShapes() async throws {
+        for run in Self.runs {
+            let chunk = run.chunkKiB > 0 ? "SLUICE_CHUNK_KIB=\(run.chunkKiB) " : ""
+            let sluice = "\(chunk)\"$SLUICE\" -j \(run.jobs)"
+            // --fields: tab-separated, escapes as @tsv's.
+            let tsv = try await Shell.output("zcat \(Shell.quote(Self.json)) | jq -r '[.ts, .level, .msg, .status, .nothing] | @tsv'")
+            expectSameBytes(try await Shell.output("\(sluice) --fields ts,level,msg,status,nothing -e '' \(Shell.quote(Self.json))"), tsv, "--fields \(run)")
+            // --json: the JSON line's own object as fields, the line as text, grep -n's numbers.
+            let selected = try await Shell.output("zcat \(Shell.quote(Self.json)) | grep -n WARN")
+            let fromJSON = try await Shell.output("\(sluice) --json -e WARN \(Shell.quote(Self.json)) | jq -r '\"\\(.line):\\(.fields | tojson)\"'")
+            let jqOwn = try await Shell.output("zcat \(Shell.quote(Self.json)) | grep -n WARN | sed 's/:.*//' > /tmp/fields-n.$$; "
+                                               + "zcat \(Shell.quote(Self.json)) | grep WARN | jq -c . | paste -d: /tmp/fields-n.$$ -; rm /tmp/fields-n.$$")
+            expectSameBytes(fromJSON, jqOwn, "--json fields \(run)")
+            let texts = try await Shell.output("\(sluice) --json -e WARN \(Shell.quote(Self.json)) | jq -r '\"\\(.line):\\(.text)\"'")
+            expectSameBytes(texts, selected, "--json text \(run)")
+            // --template on logfmt.
+            let template = try await Shell.output("zcat \(Shell.quote(Self.logfmt)) | mlr --idkvp --ifs ' ' --ips '=' put -q 'print $level . \" {\" . $service . \"} \" . $status'")
+            expectSameBytes(try await Shell.output("\(sluice) --template '{level} {{{service}}} {status}' -e '' \(Shell.quote(Self.logfmt))"), template, "--template \(run)")
+        }
+        // A record's text is the whole record; its fields are its first line's.
+        let records = try await Shell.output("\"$SLUICE\" --record auto --json -e Caused \(Shell.quote(Self.text)) | jq -r '.text, .fields.level'")
+        let expected = try await Shell.output("zcat \(Shell.quote(Self.text)) | \(RecordsTests.oracle(select: #"any(b"Caused" in l for l in r)"#, mode: "withLevel"))")
+        expectSameBytes(records, expected, "--record auto --json")
+        let refused = try await Sluice.run(["--json", "-n", "-e", "x", Self.text])
+        #expect(refused.status == 2 && refused.stderr == "sluice: --json: writes each selected line in its own shape: -n (the JSON has the line number) does not apply\n")
+    }
 }

@@ -28,6 +28,9 @@ import Testing
         \(limit.map { "chosen = chosen[:\($0)]" } ?? "")
         if "\(mode)" == "count":
             print(len(chosen))
+        elif "\(mode)" == "withLevel":
+            for r in chosen:
+                sys.stdout.buffer.write(b"".join(l + b"\\n" for l in r) + r[0].split(b" ")[1] + b"\\n")
         else:
             sys.stdout.buffer.write(b"".join(l + b"\\n" for r in chosen for l in r))
         '

@@ -117,6 +117,7 @@ public struct PipelineRunner: Sendable {
             lines.append("batch    \(spec.batch.size) lines\(bytes) or \(timeout)")
         }
         let records = spec.record != .line
+        let shaper = try spec.shape.map { try LineShaper($0, format: spec.shapeFormat, inputs: spec.inputs, label: spec.presentation.standardInputLabel) }
         if case .regex(let pattern) = spec.record {
             recordRegex = try RegexMatcher(pattern: pattern, caseless: false, place: "--record")
         } else {
@@ -133,14 +134,14 @@ public struct PipelineRunner: Sendable {
             // No pattern first: every record, framed (and decorated when asked).
             head.append(RecordSelector(matcher: MatchEverything(), invert: false, selectsAll: true,
                                        presentation: spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs)))
+                                       names: spec.presentation.displayNames(spec.inputs), shaper: shaper))
         } else if spec.decoratesLines, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
             // Names or line numbers without a pattern stage first: every line, decorated.
             var presentation = spec.presentation
             presentation.onlyMatching = false
             head.append(GrepLinePrinter(matcher: MatchEverything(), invert: false, presentation: presentation,
                                         names: presentation.displayNames(spec.inputs), extractor: nil,
-                                        numberWidths: presentation.numberWidths(spec.inputs)))
+                                        numberWidths: presentation.numberWidths(spec.inputs), shaper: shaper))
         }
         let rows = spec.takesRows
         if rows {
@@ -160,7 +161,7 @@ public struct PipelineRunner: Sendable {
                     let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
                     add(RecordSelector(matcher: matcher, invert: grep.invert, selectsAll: everyLine, predicate: predicate,
                                        presentation: index == 0 && spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs)))
+                                       names: spec.presentation.displayNames(spec.inputs), shaper: index == 0 ? shaper : nil))
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
@@ -183,7 +184,7 @@ public struct PipelineRunner: Sendable {
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: invert, presentation: spec.presentation,
                                         names: spec.presentation.displayNames(spec.inputs), extractor: extractor,
-                                        numberWidths: spec.presentation.numberWidths(spec.inputs)))
+                                        numberWidths: spec.presentation.numberWidths(spec.inputs), shaper: shaper))
                 } else {
                     add(LineFilter(matcher: matcher, invert: invert))
                 }
@@ -341,7 +342,7 @@ public struct PipelineRunner: Sendable {
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules
         source.marksInputs = rules.active
-        source.numbersLines = spec.usesContext || (spec.decoratesLines && spec.presentation.lineNumbers) || spec.takesRows
+        source.numbersLines = spec.usesContext || (spec.decoratesLines && (spec.presentation.lineNumbers || spec.shape != nil)) || spec.takesRows
         source.resumePoints = sink.resumePoints
         for note in sink.resumeNotes { report(note) }
         let context = contextRules

@@ -103,6 +103,10 @@ public struct PipelineSpec: Sendable, Equatable {
     public var countBy: CountBySpec?
     /// `--record`: the unit selected, counted, batched and cut is a record, not a line.
     public var record: RecordMode = .line
+    /// `--json`, `--template`, `--fields`: each selected line (or record) written in that shape.
+    public var shape: OutputShape?
+    /// `--format`: how fields are read for `shape`.
+    public var shapeFormat: LogFormat = .auto
 
     public init() {}
 }
@@ -128,7 +132,7 @@ extension PipelineSpec {
     }
 
     public var decoratesLines: Bool {
-        presentation.decoratesLines && !countOnly && !quiet && presentation.listFiles == nil && !takesRows && countBy == nil
+        (presentation.decoratesLines || shape != nil) && !countOnly && !quiet && presentation.listFiles == nil && !takesRows && countBy == nil
     }
 
     /// The output takes rows (each line with its source, number and offset), not bytes: a

@@ -55,6 +55,13 @@ public struct FieldQuery: Sendable {
     }
 
     public var isEmpty: Bool { fields.isEmpty }
+
+    /// Whether `name` can name a field: letters, digits, `_ . - @`, not starting with a digit,
+    /// `.` or `-` (as `--where` reads names).
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, WhereParser.isNameStart(first) else { return false }
+        return name.utf8.allSatisfy(WhereParser.isNameByte)
+    }
 }
 
 import Glibc

@@ -26,10 +26,13 @@ final class LineShaper: Sendable {
     /// Each input's name, for `--json`'s `input`.
     let inputNames: [[UInt8]]
 
-    init(_ shape: OutputShape, format: LogFormat, inputNames: [[UInt8]]) throws {
+    init(_ shape: OutputShape, format: LogFormat, inputs: [InputName], label: [UInt8]) throws {
         self.shape = shape
         self.format = format
-        self.inputNames = inputNames
+        inputNames = (inputs.isEmpty ? [.standardInput] : inputs).map { input in
+            if case .path(let path) = input { return path.bytes }
+            return label
+        }
         var query = FieldQuery()
         var parts: [Part] = []
         switch shape {

@@ -91,10 +91,13 @@ public struct GrepLinePrinter: ChunkStep {
     let extractor: OnlyMatching?
     /// `-T`: per input, the columns of its line numbers.
     let numberWidths: [Int]
+    /// `--json`, `--template`, `--fields`: each selected line written in that shape instead.
+    let shaper: LineShaper?
 
-    public init(matcher: any Matcher, invert: Bool, presentation: GrepPresentation, names: [[UInt8]],
-                extractor: OnlyMatching?, numberWidths: [Int] = []) {
+    init(matcher: any Matcher, invert: Bool, presentation: GrepPresentation, names: [[UInt8]],
+         extractor: OnlyMatching?, numberWidths: [Int] = [], shaper: LineShaper? = nil) {
         self.numberWidths = numberWidths
+        self.shaper = shaper
         self.matcher = matcher
         self.invert = invert
         self.presentation = presentation
@@ -112,13 +115,14 @@ public struct GrepLinePrinter: ChunkStep {
         let width = numberWidths.isEmpty ? 0 : numberWidths[min(chunk.input, numberWidths.count - 1)]
         let tab = presentation.initialTab
         let onlyMatching = presentation.onlyMatching
-        let numbers = presentation.lineNumbers
+        let numbers = presentation.lineNumbers || shaper != nil
         let colors = presentation.colors
         let nullAfterName = presentation.nullAfterName
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
             let extractScratch = extractor?.makeScratch()
+            let shapeScratch = shaper?.makeScratch()
             defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
             var lineNumber = chunk.firstLine
             var counted = 0  // newlines before this offset are in lineNumber
@@ -126,6 +130,13 @@ public struct GrepLinePrinter: ChunkStep {
                 if numbers {
                     lineNumber += sluice_count_newlines(base + counted, start - counted)
                     counted = start
+                }
+                if let shaper, let shapeScratch {
+                    shaper.write(record: UnsafeBufferPointer(start: base + start, count: newline + 1 - start),
+                                 line: UnsafeBufferPointer(start: base + start, count: newline - start),
+                                 number: lineNumber, input: chunk.input, into: &out, scratch: shapeScratch)
+                    outLines += 1
+                    return
                 }
                 if onlyMatching, let extractor, let extractScratch {
                     if invert { ends.append(out.count); return }  // grep -o -v prints nothing

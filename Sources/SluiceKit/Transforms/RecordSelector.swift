@@ -20,9 +20,12 @@ struct RecordSelector: ChunkStep {
     let predicate: FieldPredicate?
     let presentation: GrepPresentation
     let names: [[UInt8]]
+    /// `--json`, `--template`, `--fields`: each selected record written in that shape.
+    let shaper: LineShaper?
 
     init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil,
-         presentation: GrepPresentation, names: [[UInt8]]) {
+         presentation: GrepPresentation, names: [[UInt8]], shaper: LineShaper? = nil) {
+        self.shaper = shaper
         self.matcher = matcher
         self.invert = invert
         self.selectsAll = selectsAll
@@ -36,7 +39,7 @@ struct RecordSelector: ChunkStep {
         var out: [UInt8] = []
         var ends: [Int] = []
         var undecided: [SluiceError] = []
-        let decorated = !names.isEmpty || presentation.lineNumbers
+        let decorated = !names.isEmpty || presentation.lineNumbers || shaper != nil
         var whole = false
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
@@ -74,15 +77,23 @@ struct RecordSelector: ChunkStep {
             var lineNumber = chunk.firstLine
             var counted = 0
             let name: [UInt8]? = names.isEmpty ? nil : names[min(chunk.input, names.count - 1)]
+            let shapeScratch = shaper?.makeScratch()
             func write(_ start: Int, _ end: Int) {
                 guard decorated else {
                     out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end - start))
                     ends.append(out.count)
                     return
                 }
-                if presentation.lineNumbers {
+                if presentation.lineNumbers || shaper != nil {
                     lineNumber += sluice_count_newlines(base + counted, start - counted)
                     counted = start
+                }
+                if let shaper, let shapeScratch {
+                    shaper.write(record: UnsafeBufferPointer(start: base + start, count: end - start),
+                                 line: UnsafeBufferPointer(start: base + start, count: lineEnd(base, from: start, count: count) - start),
+                                 number: lineNumber, input: chunk.input, into: &out, scratch: shapeScratch)
+                    ends.append(out.count)
+                    return
                 }
                 var line = start
                 while line < end {
