@@ -432,16 +432,21 @@ struct SluiceCommand {
     }
 
     /// `--count-by FIELD[,FIELD...]` and `--top N`, checked against what they cannot go with.
-    func countBySpec() throws -> CountBySpec? {
-        guard let countBy else {
+    func countBySpec(fromPipeline pipelineSpec: CountBySpec? = nil) throws -> CountBySpec? {
+        var spec: CountBySpec
+        if let countBy {
+            let fields = countBy.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard !fields.isEmpty, fields.allSatisfy(FieldQuery.isValidName) else {
+                throw SluiceError(.usage, place: "--count-by", "names no field ('\(countBy)'; --count-by level or --count-by service,status)")
+            }
+            spec = CountBySpec(fields: fields)
+        } else if let pipelineSpec {
+            spec = pipelineSpec
+        } else {
             if let top { throw SluiceError(.usage, place: "--top", "'\(top)' applies to --count-by's table (--count-by FIELD --top N)") }
             return nil
         }
-        let fields = countBy.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard !fields.isEmpty, fields.allSatisfy({ !$0.isEmpty }) else {
-            throw SluiceError(.usage, place: "--count-by", "names no field ('\(countBy)'; --count-by level or --count-by service,status)")
-        }
-        var spec = CountBySpec(fields: fields, format: try logFormat())
+        spec.format = try logFormat()
         if let top {
             guard let value = Int(top), value > 0 else { throw SluiceError(.usage, place: "--top", "'\(top)' is not a positive whole number") }
             spec.top = value
@@ -462,15 +467,19 @@ struct SluiceCommand {
     }
 
     /// `--record line|auto|REGEX`, checked against what works on lines only.
-    func recordMode() throws -> RecordMode {
-        guard let record else { return .line }
-        let mode: RecordMode = switch record {
-        case "line": .line
-        case "auto": .auto
-        default: .regex(record)
+    func recordMode(fromPipeline pipelineMode: RecordMode? = nil) throws -> RecordMode {
+        let mode: RecordMode
+        if let record {
+            mode = switch record {
+            case "line": .line
+            case "auto": .auto
+            default: .regex(record)
+            }
+        } else {
+            mode = pipelineMode ?? .line
         }
         guard mode != .line else { return mode }
-        if case .regex = mode, record.isEmpty { throw SluiceError(.usage, place: "--record", "needs line, auto or a REGEX a record's first line matches") }
+        if case .regex(let pattern) = mode, pattern.isEmpty { throw SluiceError(.usage, place: "--record", "needs line, auto or a REGEX a record's first line matches") }
         func refuse(_ what: String) throws {
             throw SluiceError(.usage, place: "--record", "\(what) does not work on records yet (use --record line)")
         }
@@ -508,23 +517,16 @@ struct SluiceCommand {
         return (shape, spelling)
     }
 
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
+    static func now() -> Double { LogTime.now() }
 
-    static func currentYear(_ now: Double) -> Int {
-        var seconds = time_t(now)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return Int(parts.tm_year) + 1900
-    }
+    static func currentYear(_ now: Double) -> Int { LogTime.currentYear(now) }
 
     /// The validated run description; usage errors name the flag.
     func makeSpec(cores: Int) throws -> PipelineSpec {
         var spec = PipelineSpec()
         var batchGiven = batchSize != nil
+        var pipelineRecord: RecordMode?
+        var pipelineCountBy: CountBySpec?
         spec.cores = max(1, cores)
         spec.inputs = inputs
         if let pipeline {
@@ -546,6 +548,14 @@ struct SluiceCommand {
             }
             let parsed = try ExpressionParser.parse(pipeline)
             spec.stages = parsed.stages
+            if let record = parsed.record {
+                if self.record != nil { throw SluiceError(.usage, place: "--pipeline", "cannot be combined with --record: spell it inside the expression") }
+                pipelineRecord = record
+            }
+            if let countBy = parsed.countBy {
+                if self.countBy != nil { throw SluiceError(.usage, place: "--pipeline", "cannot be combined with --count-by: spell it inside the expression") }
+                pipelineCountBy = countBy
+            }
             if let batch = parsed.batch {
                 spec.batch = batch
                 batchGiven = true
@@ -591,8 +601,8 @@ struct SluiceCommand {
             }
         }
         _ = try logFormat()
-        spec.countBy = try countBySpec()
-        spec.record = try recordMode()
+        spec.countBy = try countBySpec(fromPipeline: pipelineCountBy)
+        spec.record = try recordMode(fromPipeline: pipelineRecord)
         if let (shape, spelling) = try outputShape() {
             spec.shape = shape
             spec.shapeFormat = try logFormat()

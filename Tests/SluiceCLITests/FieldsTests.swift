@@ -297,4 +297,31 @@ import Testing
         let refused = try await Sluice.run(["--json", "-n", "-e", "x", Self.text])
         #expect(refused.status == 2 && refused.stderr == "sluice: --json: writes each selected line in its own shape: -n (the JSON has the line number) does not apply\n")
     }
+
+    /// Each `-p` stage means what its option means.
+    @Test("-p stages where, level, since, until, record and count-by equal their options")
+    func pipelineStages() async throws {
+        let pairs: [(String, String, String)] = [
+            (#"where 'level == "ERROR" and status >= 500'"#, #"--where 'level == "ERROR" and status >= 500'"#, Self.json),
+            (#"where level == "ERROR" and status >= 500"#, #"--where 'level == "ERROR" and status >= 500'"#, Self.json),
+            ("level warn+ | grep -i payment", "--level warn+ -i -e payment", Self.mixed),
+            ("since 2026-11-26T10:15:40Z | until 2026-11-26T10:15:41Z", "--since 2026-11-26T10:15:40Z --until 2026-11-26T10:15:41Z", Self.logfmt),
+            ("record auto | grep Caused", "--record auto -e Caused", Self.text),
+            ("record auto | level error | count-by service 5", "--record auto --level error --count-by service --top 5", Self.text),
+        ]
+        for (expression, options, input) in pairs {
+            let viaExpression = try await Shell.output("SLUICE_CHUNK_KIB=4 \"$SLUICE\" -p \(Shell.quote(expression)) \(Shell.quote(input))")
+            let viaOptions = try await Shell.output("SLUICE_CHUNK_KIB=4 \"$SLUICE\" \(options) \(Shell.quote(input))")
+            #expect(viaOptions.count > 10, "\(options)")
+            expectSameBytes(viaExpression, viaOptions, "-p '\(expression)'")
+        }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        _ = try directory.write("in.log", Array("x\n".utf8))
+        try await Sluice.expectErrors([
+            (["-p", "where level = = 3", "in.log"], #"--pipeline: column 15: expected a string ("...") or a number after '=', not '= 3'"#),
+            (["-p", "level loud", "in.log"], "--pipeline: column 7: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse)"),
+            (["-p", "since never", "in.log"], "--pipeline: column 7: 'never' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1764511200, -15m, -2h, -1d)"),
+        ], in: directory.url.path)
+    }
 }

@@ -9,18 +9,43 @@ public struct ExpressionParser {
     public struct Parsed: Sendable, Equatable {
         public var stages: [Stage]
         public var batch: BatchPolicy?
+        /// `record auto|line|REGEX`.
+        public var record: RecordMode?
+        /// `count-by FIELD[,FIELD] [N]`: the table, with its top N.
+        public var countBy: CountBySpec?
     }
 
     struct Word: Equatable {
         var text: String
         var column: Int
         var isPipe = false
+        /// The column just past the word as written (its quotes included).
+        var end = 0
     }
 
-    public static func parse(_ expression: String) throws -> Parsed {
+    public static func parse(_ expression: String, now: Double? = nil) throws -> Parsed {
         let words = try tokenize(expression)
+        let characters = Array(expression)
         var stages: [Stage] = []
         var batch: BatchPolicy?
+        var record: RecordMode?
+        var countBy: CountBySpec?
+        /// The stage's words as written (quotes kept): a `where` expression.
+        func source(_ args: [Word]) -> String {
+            guard let first = args.first, let last = args.last else { return "" }
+            return String(characters[(first.column - 1)..<(last.end - 1)])
+        }
+        func fieldStage(_ fields: FieldFilterSpec) {
+            var grep = GrepSpec(patternBytes: [[]])
+            grep.fields = fields
+            stages.append(.grep(grep))
+        }
+        func single(_ args: [Word], _ name: Word, _ what: String) throws -> Word {
+            guard args.count == 1 else {
+                throw error(args.count > 1 ? args[1].column : name.column + name.text.count + 1, "\(name.text) takes \(what) (quote it if it has spaces)")
+            }
+            return args[0]
+        }
         var groups: [[Word]] = [[]]
         for word in words {
             if word.isPipe {
@@ -51,6 +76,59 @@ public struct ExpressionParser {
             case "exec":
                 guard !args.isEmpty else { throw error(name.column + 4, "exec needs a command") }
                 stages.append(.exec(args.map(\.text).joined(separator: " ")))
+            case "where":
+                guard !args.isEmpty else { throw error(name.column + 6, "where needs an expression (where level == \"ERROR\")") }
+                // One word: the expression, unquoted (where 'a == "x"'); several: as written.
+                let text = args.count == 1 ? args[0].text : source(args)
+                var query = FieldQuery()
+                var regexes = 0
+                do {
+                    _ = try WhereExpression.parse(text, query: &query, regexCount: &regexes)
+                } catch let failure as SluiceError {
+                    // The expression's own column, counted from the start of -p's text.
+                    let inner = failure.message.split(separator: ":", maxSplits: 1)
+                    if inner.count == 2, inner[0].hasPrefix("column "), let column = Int(inner[0].dropFirst(7)) {
+                        let offset = args.count == 1 && args[0].end - args[0].column > args[0].text.count ? 1 : 0  // a quote before it
+                        throw error(args[0].column + offset + column - 1, String(inner[1].dropFirst()))
+                    }
+                    throw error(args[0].column, failure.message)
+                }
+                var fields = FieldFilterSpec()
+                fields.whereText = text
+                fieldStage(fields)
+            case "level":
+                let word = try single(args, name, "a level (level error, level warn+)")
+                guard let level = LevelFilter(parsing: word.text) else {
+                    throw error(word.column, "'\(word.text)' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse)")
+                }
+                var fields = FieldFilterSpec()
+                fields.level = level
+                fieldStage(fields)
+            case "since", "until":
+                let word = try single(args, name, "a time (since 2026-11-30T14:00:00Z, since -15m)")
+                let time = LogTime(year: LogTime.currentYear(now ?? LogTime.now()))
+                guard let seconds = time.bound(parsing: word.text, now: now ?? LogTime.now()) else {
+                    throw error(word.column, "'\(word.text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1764511200, -15m, -2h, -1d)")
+                }
+                var fields = FieldFilterSpec()
+                fields.time = time
+                if name.text == "since" { fields.since = seconds } else { fields.until = seconds }
+                fieldStage(fields)
+            case "record":
+                let word = try single(args, name, "line, auto or a REGEX")
+                if record != nil { throw error(name.column, "only one record stage is allowed") }
+                record = word.text == "line" ? .line : word.text == "auto" ? .auto : .regex(word.text)
+            case "count-by":
+                guard (1...2).contains(args.count) else { throw error(name.column + 9, "count-by takes fields and an optional top N (count-by level,service 10)") }
+                let fields = args[0].text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard fields.allSatisfy(FieldQuery.isValidName) else { throw error(args[0].column, "'\(args[0].text)' names no field (count-by level,service)") }
+                var spec = CountBySpec(fields: fields)
+                if args.count == 2 {
+                    guard let top = Int(args[1].text), top > 0 else { throw error(args[1].column, "'\(args[1].text)' is not a positive whole number") }
+                    spec.top = top
+                }
+                if countBy != nil { throw error(name.column, "only one count-by stage is allowed") }
+                countBy = spec
             case "batch":
                 guard (1...3).contains(args.count) else {
                     throw error(args.count > 3 ? args[3].column : name.column + 5,
@@ -83,10 +161,10 @@ public struct ExpressionParser {
                 if batch != nil { throw error(name.column, "only one batch stage is allowed") }
                 batch = policy
             default:
-                throw error(name.column, "unknown stage '\(name.text)' (expected grep, map, exec or batch)")
+                throw error(name.column, "unknown stage '\(name.text)' (expected grep, where, level, since, until, record, count-by, map, exec or batch)")
             }
         }
-        return Parsed(stages: stages, batch: batch)
+        return Parsed(stages: stages, batch: batch, record: record, countBy: countBy)
     }
 
     static func parseGrep(_ args: [Word], after name: Word) throws -> GrepSpec {
@@ -185,7 +263,7 @@ public struct ExpressionParser {
                     i += 1
                 }
             }
-            words.append(Word(text: text, column: start + 1))
+            words.append(Word(text: text, column: start + 1, end: i + 1))
         }
         return words
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Timestamps as logs write them, read into seconds since the epoch (UTC).
 ///
 /// Shapes: ISO 8601 and RFC 3339 (`2026-11-30T14:00:00.123Z`, `2026-11-30 14:00:00,123+01:00`,
@@ -206,6 +208,21 @@ struct DigitReader {
 }
 
 extension LogTime {
+    /// Now, in seconds since the epoch.
+    public static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    /// The year (UTC) at `seconds` since the epoch.
+    public static func currentYear(_ seconds: Double) -> Int {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return Int(parts.tm_year) + 1900
+    }
+
     /// A `--since`/`--until` value in seconds since the epoch: a timestamp in any shape above
     /// (`2026-11-30`, `2026-11-30T14:00:00+01:00`, `Nov 30 14:00:00`, `30/Nov/2026:14:00:00 +0000`),
     /// epoch seconds or milliseconds (`1764511200`, `@1764511200`), or a time before `now`
