@@ -127,6 +127,31 @@ def make_corpus(shared, d, size):
     return f, gz, sl, info
 
 
+def make_field_corpora(shared, d, size):
+    """Issue 10's inputs, each `size` like F (seed 7): JSON, logfmt, and text with stack traces
+    after half the ERROR and WARN events (`--multiline 0.5`); each made only when missing."""
+    made = []
+    for fmt, extra in (("json", []), ("logfmt", []), ("multiline", ["--multiline", "0.5"])):
+        f = d / ("%s-%s.log" % (fmt, size.replace(" ", "")))
+        if not f.exists():
+            log("generating", f)
+            tmp = Path(str(f) + ".tmp")
+            subprocess.run([sys.executable, str(shared / "bench" / "gen_corpus.py"), "--bytes", size, "--seed", "7",
+                            "--format", "text" if fmt == "multiline" else fmt, "--out", str(tmp)] + extra, check=True)
+            tmp.replace(f)
+        made.append(f)
+    return made
+
+
+def time_near_end(f, share=0.9):
+    """The timestamp of the first line starting after `share` of F's bytes: a --since window
+    in the file's last (1 - share)."""
+    with open(f, "rb") as src:
+        src.seek(int(f.stat().st_size * share))
+        src.readline()
+        return src.readline().split(b" ", 1)[0].decode()
+
+
 def write_head(f, size, target):
     """`target` = the first `size` bytes of `f`, cut after the last line end (once)."""
     if target.exists():
@@ -251,7 +276,7 @@ def compressed_cases(S):
         for name, key, _, argv, zg in COMPRESSED]
 
 
-def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs):
+def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inputs):
     """Cases: rows of (name, command template, input for MB/s, check, tool needed).
     check: True = output must agree with the case's reference row, 'floor' = not comparable,
     False = not checked. The ratio column is relative to the case's `base` row.
@@ -308,6 +333,29 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs):
             ("sluice", "{sluice} -F -f {Q} {F}", F, True, None),
             ("grep -F -f", "LC_ALL=C grep -F -f {Q} {F}", F, True, "grep")])]
     cases += compressed_cases(S)
+    # Issue 10: fields and records, on 1 GB of generated JSON, logfmt and multi-line text.
+    J, L, M = field_inputs
+    since = time_near_end(F)
+    where = shlex.quote('level == "ERROR" and status >= 500')
+    cases += [
+        ("where json", "jq", "lines", [
+            ("sluice", "{sluice} --where %s {J}" % where, J, True, None),
+            ("jq", "jq -c 'select(.level == \"ERROR\" and .status >= 500)' {J}", J, True, "jq"),
+            ("grep -F", "LC_ALL=C grep -F '\"level\":\"ERROR\"' {J}", J, "floor", "grep")]),
+        ("count-by json", "jq|sort|uniq", None, [
+            ("sluice", "{sluice} --count-by service {J}", J, False, None),
+            ("jq|sort|uniq", "jq -r .service {J} | LC_ALL=C sort | uniq -c", J, False, "jq")]),
+        ("count-by logfmt", "mlr", None, [
+            ("sluice", "{sluice} --count-by service {L}", L, False, None),
+            # Miller 6.6 (Debian's) has no logfmt reader: DKVP split on blanks reads `service=`.
+            ("mlr", "mlr --idkvp --ifs ' ' --ips '=' count -g service {L}", L, False, "mlr")]),
+        ("since", "awk", "lines", [
+            ("sluice", "{sluice} --since %s {F}" % since, F, True, None),
+            ("full scan", "{sluice} -e '' {F} | tail -c 0", F, "floor", None),
+            ("awk", "LC_ALL=C awk '$1 >= \"%s\"' {F}" % since, F, True, "awk")]),
+        ("record", "plain", None, [
+            ("sluice --record auto", "{sluice} --record auto -e ERROR {M}", M, False, None),
+            ("plain", "{sluice} -e ERROR {M}", M, False, None)])]
     # Issue 11: the ERROR and WARN lines into an SQLite table, against grep piped into the
     # sqlite3 shell's .import (one column; \001 as the column separator, so no line splits).
     cases += [
@@ -356,9 +404,9 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs):
     ]
     short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "I": "I", "K": "K", "T": "DIR/trickle.py",
              "shared": "SHARED", "out": "DIR/out", "E": "EMPTY", "P": "P250", "Q": "P2000",
-             "X": "S.xz", "B": "S.bz2", "Z": "S.zst"}
+             "X": "S.xz", "B": "S.bz2", "Z": "S.zst", "J": "JSON", "L": "LOGFMT", "M": "MULTILINE"}
     real = {"F": F, "G": G, "S": S, "I": I, "K": K, "T": T, "shared": shared, "out": outdir,
-            "E": E, "P": P, "Q": Q, "X": X, "B": B, "Z": Z}
+            "E": E, "P": P, "Q": Q, "X": X, "B": B, "Z": Z, "J": J, "L": L, "M": M}
     return [{"name": name, "base": base, "mode": mode,
              "rows": [{"name": rn, "tmpl": t, "display": t.format(**short), "real": real,
                        "bytes": inp.stat().st_size, "check": chk, "needs": need,
@@ -514,10 +562,19 @@ TARGETS = [
     # rows/s of sluice over rows/s of the peer = the peer's time over sluice's.
     ("PostgreSQL rows/s ≥ 0.8× grep | psql \\copy", "postgres", "grep|psql", "sluice -j2", ">=", 0.8),  # issue 11
     ("PostgreSQL -j2 ≥ 1.3× -j1", "postgres", "sluice -j1", "sluice -j2", ">=", 1.3),
-] + [("%s ≤ 0.5× %s" % (name, zg), name, "sluice", zg, "<=", 0.5) for name, _, _, _, zg in COMPRESSED]
+] + [("%s ≤ 0.5× %s" % (name, zg), name, "sluice", zg, "<=", 0.5) for name, _, _, _, zg in COMPRESSED] + [
+    # Issue 10 (ratios of medians: the peer's time over sluice's for "faster").
+    ("--where on JSON ≥ 20× faster than jq select", "where json", "jq", "sluice", ">=", 20.0),
+    ("--where on JSON ≤ 1.5× grep -F (the prefilter's floor)", "where json", "sluice", "grep -F", "<=", 1.5),
+    ("--count-by on JSON ≥ 20× faster than jq | sort | uniq -c", "count-by json", "jq|sort|uniq", "sluice", ">=", 20.0),
+    ("--count-by on logfmt ≥ 10× faster than mlr count -g", "count-by logfmt", "mlr", "sluice", ">=", 10.0),
+    ("--since in the last 10% ≤ 0.2× a full scan", "since", "sluice", "full scan", "<=", 0.2),
+    ("--record auto -e ERROR ≤ 1.5× plain -e ERROR", "record", "sluice --record auto", "plain", "<=", 1.5),
+]
 # Cases whose sluice row is also held to the RSS target, from its own timed runs (the memory
 # case's rows are all checked): DESIGN.md's 64 MiB holds for any flags and path.
-RSS_CASES = ["out " + o for o in OUTPUT_OPTIONS] + ["fixed 250", "fixed 2000", "sqlite", "postgres"] + [c[0] for c in COMPRESSED]
+RSS_CASES = ["out " + o for o in OUTPUT_OPTIONS] + ["fixed 250", "fixed 2000", "sqlite", "postgres"] + [c[0] for c in COMPRESSED] \
+    + ["where json", "count-by json", "count-by logfmt", "since", "record"]
 
 
 def evaluate_targets(cases, skipped):
@@ -639,7 +696,8 @@ def main():
     outdir = a.dir / "out"
     memory_inputs = make_memory_inputs(a.dir, paths[0])
     pattern_inputs = make_pattern_inputs(a.dir, paths[0])
-    cases = define_cases(paths, a.shared.resolve(), outdir, memory_inputs, pattern_inputs)
+    field_inputs = make_field_corpora(a.shared.resolve(), a.dir, a.size)
+    cases = define_cases(paths, a.shared.resolve(), outdir, memory_inputs, pattern_inputs, field_inputs)
     skipped, notes = {}, []
     for case in cases:
         keep = []
@@ -679,6 +737,8 @@ def main():
                 pattern_inputs[2], len(pattern_inputs[2].read_bytes().splitlines()))] + [
             "S%-4s= %s  (%d B, %s)" % (suffix, path, path.stat().st_size, " ".join(argv[:-1]))
             for suffix, path, argv in made] + [
+            "JSON, LOGFMT, MULTILINE = %s (issue 10's inputs, gen_corpus.py --format json, logfmt, text --multiline 0.5)" % ", ".join(
+                str(p) for p in field_inputs),
             "SHARED = %s;  %d timed rounds after 1 warm-up, interleaved; wall = median" % (a.shared.resolve(), a.rounds),
             "```"]
     print("\n".join(head), flush=True)
