@@ -19,6 +19,8 @@ struct SluiceCommand {
     var quiet = false
     var presentation = GrepPresentation()
     var fileNames: Bool?
+    /// `-H` was given (not only implied by several files or -r).
+    var withFilenameGiven = false
     var afterContext: Int?
     var beforeContext: Int?
     var bothContext: Int?
@@ -114,8 +116,8 @@ struct SluiceCommand {
             case .quiet: quiet = true
             case .noMessages: presentation.suppressInputErrors = true
             case .lineNumber: presentation.lineNumbers = true
-            case .withFilename: fileNames = true
-            case .noFilename: fileNames = false
+            case .withFilename: fileNames = true; withFilenameGiven = true
+            case .noFilename: fileNames = false; withFilenameGiven = false
             case .null: presentation.nullAfterName = true
             case .label: presentation.standardInputLabel = given.value ?? []
             case .text, .binary: break  // sluice always reads text as bytes (grep -a); -U is a no-op on GNU systems
@@ -215,15 +217,21 @@ struct SluiceCommand {
             case .map: maps.append(text(given))
             case .exec: execs.append(text(given))
             case .whereExpression: wheres.append(text(given))
-            case .level: level = text(given)
-            case .since: since = text(given)
-            case .until: until = text(given)
+            case .level, .since, .until, .record:
+                // Given twice would silently keep one: refused (repeated --where options AND).
+                let previous: String? = switch given.key { case .level: level; case .since: since; case .until: until; default: record }
+                if previous != nil { throw CommandLineError("\(given.spelling) given twice (give it once; --where conditions can be joined with 'and')") }
+                switch given.key {
+                case .level: level = text(given)
+                case .since: since = text(given)
+                case .until: until = text(given)
+                default: record = text(given)
+                }
             case .format: format = text(given)
             case .timeZone: timeZone = text(given)
             case .year: year = text(given)
             case .countBy: countBy = text(given)
             case .top: top = text(given)
-            case .record: record = text(given)
             case .json: shapes.append((.json, "--json"))
             case .template: shapes.append((.template(text(given)), "--template"))
             case .fields: shapes.append((.fields(text(given).split(separator: ",", omittingEmptySubsequences: false).map(String.init)), "--fields"))
@@ -412,9 +420,12 @@ struct SluiceCommand {
             guard let text else { continue }
             guard let seconds = time.bound(parsing: text, now: now) else {
                 throw SluiceError(.usage, place: place, "'\(text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', "
-                                  + "1764511200, -15m, -2h, -1d)")
+                                  + "1796047200, -15m, -2h, -1d)")
             }
             if place == "--since" { spec.since = seconds } else { spec.until = seconds }
+        }
+        if let since = spec.since, let until = spec.until, since >= until {
+            throw SluiceError(.usage, place: "--until", "'\(self.until ?? "")' is not after --since '\(self.since ?? "")': no time is in that window")
         }
         return spec
     }
@@ -455,6 +466,7 @@ struct SluiceCommand {
             throw SluiceError(.usage, place: "--count-by", "prints a table of counts, not lines: \(what) does not apply")
         }
         if count { try refuse("-c") }
+        if quiet { try refuse("-q") }
         if let listFiles = presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l") }
         if presentation.onlyMatching { try refuse("-o") }
         if presentation.lineNumbers { try refuse("-n") }
@@ -470,7 +482,7 @@ struct SluiceCommand {
     func recordMode(fromPipeline pipelineMode: RecordMode? = nil) throws -> RecordMode {
         let mode: RecordMode
         if let record {
-            mode = switch record {
+            mode = switch record.lowercased() {
             case "line": .line
             case "auto": .auto
             default: .regex(record)
@@ -510,7 +522,7 @@ struct SluiceCommand {
         if presentation.listFiles != nil { try refuse("-l/-L") }
         if presentation.onlyMatching { try refuse("-o") }
         if presentation.lineNumbers { try refuse(shape == .json ? "-n (the JSON has the line number)" : "-n") }
-        if fileNames == true { try refuse(shape == .json ? "-H (the JSON has the input's name)" : "-H") }
+        if withFilenameGiven { try refuse(shape == .json ? "-H (the JSON has the input's name)" : "-H") }
         if afterContext != nil || beforeContext != nil || bothContext != nil { try refuse("context (-A, -B, -C)") }
         if colorWhen != .never { try refuse("--color") }
         if countBy != nil { try refuse("--count-by") }
@@ -754,7 +766,7 @@ struct SluiceCommand {
                                     exists(F), not, or; a.b for nested JSON keys
               --level=L[+]          lines of level L (error, warn, info, ...), or L and worse
               --since=T, --until=T  lines whose timestamp is at or after T, before T
-                                    (2026-11-30T14:00Z, 2026-11-30, 1764511200, -15m, -2h)
+                                    (2026-11-30T14:00Z, 2026-11-30, 1796047200, -15m, -2h)
               --count-by=F[,F]      print a table of counts of each value, largest first
               --top=N               only the N largest counts
               --json                write each selected line as a JSON object (input, line,

@@ -213,7 +213,7 @@ import Testing
             (["--where", #"level == "x"#, "in.log"], "--where: column 10: this string has no closing \""),
             (["--where", "level", "in.log"], "--where: column 6: expected a comparison after 'level' (==, !=, <, <=, >, >=, ~ /regex/, !~) at the end"),
             (["--level", "loud", "in.log"], "--level: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse: --level warn+)"),
-            (["--since", "yesterday", "in.log"], "--since: 'yesterday' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1764511200, -15m, -2h, -1d)"),
+            (["--since", "yesterday", "in.log"], "--since: 'yesterday' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1796047200, -15m, -2h, -1d)"),
             (["--format", "xml", "--level", "error", "in.log"], "--format: 'xml' is not a format (auto, json, logfmt, text)"),
             (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)"),
             (["--tz", "Mars", "--since", "2026-01-01", "in.log"], "--tz: 'Mars' is not an offset from UTC (+01:00, -0500, UTC)"),
@@ -321,7 +321,7 @@ import Testing
         try await Sluice.expectErrors([
             (["-p", "where level = = 3", "in.log"], #"--pipeline: column 15: expected a string ("...") or a number after '=', not '= 3'"#),
             (["-p", "level loud", "in.log"], "--pipeline: column 7: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse)"),
-            (["-p", "since never", "in.log"], "--pipeline: column 7: 'never' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1764511200, -15m, -2h, -1d)"),
+            (["-p", "since never", "in.log"], "--pipeline: column 7: 'never' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)"),
         ], in: directory.url.path)
     }
 }

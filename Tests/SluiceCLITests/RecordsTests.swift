@@ -140,4 +140,48 @@ import Testing
         let refused = try await Sluice.run(["--record", "auto", "-o", "-e", "boom", input])
         #expect(refused.status == 2 && refused.stderr == "sluice: --record: -o does not work on records yet (use --record line)\n")
     }
+
+    /// What a review and a new user found, each a line of input and what it must give.
+    @Test("corners: mixed formats, a crash in a JSON log, invalid JSON, shared names, -v, shapes of several files")
+    func corners() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        func run(_ arguments: [String], _ input: String) async throws -> String {
+            let path = try directory.write("in-\(abs(input.hashValue)).log", Array(input.utf8))
+            let result = try await Sluice.run(arguments + [path], currentDirectory: directory.url.path)
+            return String(decoding: result.stdout, as: UTF8.self)
+        }
+        // Mixed formats: each JSON or logfmt line starts a record of its own.
+        let mixed = "2026-11-30T14:00:00Z INFO [a] text line\n{\"level\":\"error\",\"msg\":\"json\"}\nts=1 level=error msg=x\n"
+        #expect(try await run(["--record", "auto", "--level", "error", "-c"], mixed) == "2\n")
+        // A JSON log with a crash: the crash and its trace a record, the JSON lines their own.
+        let node = "{\"level\":30,\"msg\":\"a\"}\n{\"level\":50,\"msg\":\"b\"}\nError: boom\n    at x\n{\"level\":\"50\",\"msg\":\"c\"}\n"
+        #expect(try await run(["--record", "auto", "--level", "error"], node)
+                == "{\"level\":50,\"msg\":\"b\"}\nError: boom\n    at x\n{\"level\":\"50\",\"msg\":\"c\"}\n")
+        // --json writes a line's object only when it is valid JSON.
+        let json = try await run(["--json", "-e", ""], "{\"a\":[1}}\n{\"n\":01}\n{\"cut\":\"x\n{\"ok\":[1,{\"b\":null}]}\n")
+        let fields = try await Shell.output("jq -c .fields", stdin: .bytes(Array(json.utf8)))
+        #expect(String(decoding: fields, as: UTF8.self) == "{\"msg\":\"{\\\"a\\\":[1}}\"}\n{\"msg\":\"{\\\"n\\\":01}\"}\n{\"msg\":\"{\\\"cut\\\":\\\"x\"}\n{\"ok\":[1,{\"b\":null}]}\n")
+        // Two names of one field, each asked for.
+        #expect(try await run(["--fields", "level,severity"], "{\"level\":\"info\",\"severity\":\"error\"}\n") == "info\terror\n")
+        // -v with no pattern inverts the field conditions; -c prints its count.
+        #expect(try await run(["-c", "-v", "--level", "error"], mixed) == "1\n")
+        // A template writes one line per line: a value's newline as \n; -m counts lines in.
+        #expect(try await run(["--template", "{msg}", "-m", "1"], "{\"msg\":\"first\\nsecond\"}\n{\"msg\":\"third\"}\n") == "first\\nsecond\n")
+        // syslog's <PRI> level, though not written, passes the literal prefilter.
+        #expect(try await run(["--where", #"level == "error""#], "<11>Nov 30 14:00:00 host app[1]: x\n<14>Nov 30 14:00:01 host app[1]: y\n")
+                == "<11>Nov 30 14:00:00 host app[1]: x\n")
+        // A line of no known shape: its key=value pairs are fields.
+        #expect(try await run(["--where", "status >= 500"], "request done status=500\nrequest done status=200\n") == "request done status=500\n")
+        // An empty line can start a record when REGEX says so.
+        #expect(try await run(["--record", "^$", "-c", "-e", ""], "a\nb\n\nc\nd\n") == "2\n")
+        // A --map that adds lines: each {n} file still starts at a record.
+        let trace = (1...40).map { "2026-11-30T14:00:\(String(format: "%02d", $0))Z ERROR [a] e\($0)\njava.lang.X: boom\n\tat a.b(C.java:1)\n" }.joined()
+        _ = try await run(["--record", "auto", "--map", "s/boom/bo\\nom/", "-b", "3", "-O", "part-{n}.log", "-e", "ERROR"], trace)
+        let parts = try TemporaryDirectory.entries(of: directory.url.path).filter { $0.hasPrefix("part-") }
+        #expect(parts.count > 5)
+        for part in parts {
+            #expect(try !readBytes(directory.path(part)).isEmpty, "\(part) is empty")
+        }
+    }
 }

@@ -196,7 +196,9 @@ public struct LineChunk: Sendable {
         other.withUnsafeBufferPointer { array.append(contentsOf: $0) }
         knownLineCount = knownLineCount.map { $0 + lines }
         if recordEnds != nil || other.recordEnds != nil {
-            recordEnds = (recordEnds ?? []) + (other.recordEnds ?? []).map { $0 + offset }
+            // A side without record ends (none framed) counts each of its lines as one.
+            let mine = recordEnds ?? lineEnds(in: array, upTo: offset)
+            recordEnds = mine + (other.recordEnds ?? other.lineEnds()).map { $0 + offset }
         }
         if positions != nil || other.positions != nil {
             positions = (positions ?? LinePositions()).appending(other.positions ?? LinePositions())
@@ -309,6 +311,32 @@ public struct LineChunk: Sendable {
         }
         tail.inputOffset = inputOffset + offset
         return (head, tail)
+    }
+
+    /// The lines were read from `file`'s mapping after it shrank: not all are its own.
+    mutating func markLost(_ file: MappedFile) {
+        lostPages = true
+        origin = file
+    }
+
+    /// Where each line ends (just past its newline), relative to the chunk's start.
+    func lineEnds() -> [Int] {
+        withUnsafeBufferPointer { buffer in Self.lineEnds(buffer) }
+    }
+
+    private func lineEnds(in array: [UInt8], upTo count: Int) -> [Int] {
+        array.withUnsafeBufferPointer { Self.lineEnds(UnsafeBufferPointer(rebasing: $0[..<count])) }
+    }
+
+    static func lineEnds(_ buffer: UnsafeBufferPointer<UInt8>) -> [Int] {
+        guard let base = buffer.baseAddress else { return [] }
+        var ends: [Int] = []
+        var position = 0
+        while position < buffer.count {
+            position = lineEnd(base, from: position, count: buffer.count) + 1
+            ends.append(position)
+        }
+        return ends
     }
 
     /// The number of lines, counting newlines if no stage has.

@@ -108,7 +108,7 @@ public struct ExpressionParser {
                 let word = try single(args, name, "a time (since 2026-11-30T14:00:00Z, since -15m)")
                 let time = LogTime(year: LogTime.currentYear(now ?? LogTime.now()))
                 guard let seconds = time.bound(parsing: word.text, now: now ?? LogTime.now()) else {
-                    throw error(word.column, "'\(word.text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1764511200, -15m, -2h, -1d)")
+                    throw error(word.column, "'\(word.text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)")
                 }
                 var fields = FieldFilterSpec()
                 fields.time = time

@@ -158,19 +158,23 @@ public struct PipelineRunner: Sendable {
                     // A record: any line matches the patterns (-v: none does), and its first
                     // line's fields pass.
                     let predicate = try grep.fields.map { try FieldPredicate($0) }
-                    let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
-                    add(RecordSelector(matcher: matcher, invert: grep.invert, selectsAll: everyLine, predicate: predicate,
+                    // No pattern: every record, its fields' conditions deciding (-v inverts them).
+                    let noPattern = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp && (!grep.invert || predicate != nil)
+                    add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
+                                       invertPredicate: grep.invert && noPattern,
                                        presentation: index == 0 && spec.decoratesLines ? spec.presentation : GrepPresentation(),
                                        names: spec.presentation.displayNames(spec.inputs), shaper: index == 0 ? shaper : nil))
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
                     let predicate = try FieldPredicate(fields)
-                    let everyLine = grep.patternBytes == [[]] && !grep.invert && !grep.lineRegexp && !grep.wordRegexp
-                    matcher = FieldMatcher(predicate: predicate, patterns: everyLine ? nil : matcher, invertPatterns: grep.invert)
+                    // No pattern: the fields' conditions decide (-v inverts them).
+                    let everyLine = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp
+                    matcher = FieldMatcher(predicate: predicate, patterns: everyLine ? nil : matcher, invertPatterns: grep.invert && !everyLine,
+                                           invertPredicate: grep.invert && everyLine)
                     invert = false
                     fieldsShown = predicate.explanation
-                    if everyLine { how = predicate.prefilter.map { "literal prefilter '\(String(decoding: $0.needle, as: UTF8.self))', then fields" } ?? "fields of every line" }
+                    if everyLine && !grep.invert { how = predicate.prefilter.map { "literal prefilter '\(String(decoding: $0.needle, as: UTF8.self))', then fields" } ?? "fields of every line" }
                 }
                 if records {
                     // (added above)
@@ -378,6 +382,17 @@ public struct PipelineRunner: Sendable {
                     out.origin = window.file
                     out.lostPages = true
                 }
+            }
+            if chunk.window == nil && chunk.lostPages, let file = chunk.origin {
+                // A record held across chunks (--record) whose mapping lost pages: dropped, as above.
+                var notes = out.notes
+                if let note = file.shrinkReport() { notes.append(note) }
+                let tagged = out
+                out = LineChunk(bytes: [], notes: notes)
+                out.input = tagged.input
+                out.startsInput = tagged.startsInput
+                out.origin = file
+                out.lostPages = true
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out

@@ -24,7 +24,8 @@ public struct GrepSpec: Sendable, Equatable {
     /// strings (`-F`, the same as `fixedStrings`) or Perl (`-P`).
     public var syntax: PatternSyntax
     /// `--where`, `--level`, `--since`, `--until`: what a selected line's fields must say,
-    /// AND-ed with the patterns (`-v` inverts the patterns only).
+    /// AND-ed with the patterns (`-v` inverts the patterns only; with no pattern, the fields'
+    /// conditions).
     public var fields: FieldFilterSpec?
 
     public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
@@ -117,7 +118,7 @@ extension PipelineSpec {
     /// The first grep stage can select no line: no pattern at all (`-f` of an empty file), or
     /// `-v` with the empty pattern (which every line matches).
     public var selectsNoLine: Bool {
-        guard case .grep(let grep) = stages.first else { return false }
+        guard case .grep(let grep) = stages.first, grep.fields == nil else { return false }
         let patterns = grep.patternBytes.flatMap { $0.split(separator: 0x0A, omittingEmptySubsequences: false) }
         if patterns.isEmpty { return !grep.invert }
         // grep's own test (keycc == 0): only when every pattern is empty; with another pattern

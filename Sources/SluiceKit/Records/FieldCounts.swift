@@ -114,10 +114,10 @@ struct FieldCounter: ChunkStep {
         return LineChunk(bytes: [], lineCount: 0, notes: chunk.notes, inputByteCount: chunk.inputByteCount)
     }
 
-    /// A value in the table: tabs, newlines and carriage returns written `\t`, `\n`, `\r` (and
-    /// a backslash `\\`), so each row stays one line of tab-separated columns.
+    /// A value in the table: tabs, newlines, carriage returns and NUL written `\t`, `\n`, `\r`,
+    /// `\0` (and a backslash `\\`), as jq's `@tsv`, so each row stays one line of columns.
     static func appendShown(_ text: [UInt8], to key: inout [UInt8]) {
-        if !text.contains(where: { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || $0 == 0x5C }) {
+        if !text.contains(where: { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || $0 == 0x5C || $0 == 0 }) {
             key += text
             return
         }
@@ -127,6 +127,7 @@ struct FieldCounter: ChunkStep {
             case 0x0A: key += [0x5C, UInt8(ascii: "n")]
             case 0x0D: key += [0x5C, UInt8(ascii: "r")]
             case 0x5C: key += [0x5C, 0x5C]
+            case 0x00: key += [0x5C, UInt8(ascii: "0")]  // as jq's @tsv
             default: key.append(byte)
             }
         }

@@ -42,6 +42,8 @@ public final class FieldPredicate: Sendable {
     let time: LogTime
     /// A string every selected line holds (from `--where`), searched before any line is parsed.
     let prefilter: LiteralSearch?
+    /// Lines starting with syslog's `<PRI>` are candidates too (their level is not written).
+    let priCandidates: Bool
 
     public init(_ spec: FieldFilterSpec) throws {
         var query = FieldQuery()
@@ -60,6 +62,11 @@ public final class FieldPredicate: Sendable {
         self.expression = expression
         regexCount = regexes
         prefilter = expression?.requiredLiteral.map(LiteralSearch.init)
+        // A text line's level may come from syslog's <PRI> (`<11>` is error), not written in
+        // the line: such lines are candidates too when the literal may be a level's.
+        let levelNames = Set(FieldQuery.aliasGroups[0])
+        priCandidates = prefilter != nil && spec.format != .json && spec.format != .logfmt
+            && query.fields.contains { levelNames.contains(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Per-chunk working memory.
@@ -145,11 +152,14 @@ public struct FieldMatcher: Matcher {
     let predicate: FieldPredicate
     let patterns: (any Matcher)?
     let invertPatterns: Bool
+    /// `-v` with no pattern: the lines the fields' conditions do not select.
+    let invertPredicate: Bool
 
-    public init(predicate: FieldPredicate, patterns: (any Matcher)?, invertPatterns: Bool) {
+    public init(predicate: FieldPredicate, patterns: (any Matcher)?, invertPatterns: Bool, invertPredicate: Bool = false) {
         self.predicate = predicate
         self.patterns = patterns
         self.invertPatterns = invertPatterns
+        self.invertPredicate = invertPredicate
     }
 
     public func makeScratch() -> MatchScratch {
@@ -181,6 +191,14 @@ public struct FieldMatcher: Matcher {
             }
             return nextPatternLine?.start == start
         }
+        if invertPredicate {
+            while position < count {
+                let newline = lineEnd(base, from: position, count: count)
+                if !predicate.accepts(base, start: position, newline: newline, scratch: fields) { return (position, newline) }
+                position = newline + 1
+            }
+            return nil
+        }
         while position < count {
             var start = position
             if let prefilter = predicate.prefilter {
@@ -209,17 +227,32 @@ public struct FieldMatcher: Matcher {
         }
         let limit = hit ?? count
         // An escape before the hit: its line is a candidate first.
+        var first = limit
         var search = from
         while search < limit, let found = memchr(base + search, 0x5C, limit - search) {
             let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
             if at + 1 < count {
                 let next = base[at + 1]
                 if next == UInt8(ascii: "u") || next == UInt8(ascii: "U") || next == UInt8(ascii: "x") {
-                    return lineStart(base + from, before: at - from) + from
+                    first = at
+                    break
                 }
             }
             search = at + 1
         }
+        if predicate.priCandidates {
+            // A line starting `<DIGIT` (syslog's priority) before that.
+            search = from
+            while search < first, let found = memchr(base + search, 0x3C, first - search) {
+                let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if (at == from || base[at - 1] == 0x0A), at + 1 < count, base[at + 1] >= 0x30 && base[at + 1] <= 0x39 {
+                    first = at
+                    break
+                }
+                search = at + 1
+            }
+        }
+        if first < limit { return lineStart(base + from, before: first - from) + from }
         guard let hit else { return nil }
         return lineStart(base + from, before: hit - from) + from
     }

@@ -76,6 +76,16 @@ struct FieldNames {
         /// The slot filled, or -1 for a prefix of a nested name (`log` of `log.level`).
         var slot: Int32
         var rank: Int32
+        /// The next entry with the same name for another slot (`--fields level,severity`:
+        /// `severity` fills both), or -1.
+        var next: Int32 = -1
+    }
+
+    /// A key that names a field: its first entry's slot and rank, and the entry (for the others).
+    struct Match {
+        let slot: Int
+        let rank: Int
+        let entry: Int
     }
 
     let bytes: UnsafePointer<UInt8>
@@ -86,19 +96,19 @@ struct FieldNames {
 
     /// The slot and rank of the key `key[..<length]`, if it names a field of the query.
     @inline(__always)
-    func lookup(_ key: UnsafePointer<UInt8>, _ length: Int) -> (slot: Int, rank: Int)? {
+    func lookup(_ key: UnsafePointer<UInt8>, _ length: Int) -> Match? {
         guard length <= longest else { return nil }
         for index in 0..<count {
             let entry = entries[index]
             if entry.slot >= 0, Int(entry.length) == length, memcmp(bytes + Int(entry.offset), key, length) == 0 {
-                return (Int(entry.slot), Int(entry.rank))
+                return Match(slot: Int(entry.slot), rank: Int(entry.rank), entry: index)
             }
         }
         return nil
     }
 
     @inline(__always)
-    func lookup(_ key: UnsafeBufferPointer<UInt8>) -> (slot: Int, rank: Int)? {
+    func lookup(_ key: UnsafeBufferPointer<UInt8>) -> Match? {
         guard let base = key.baseAddress else { return nil }
         return lookup(base, key.count)
     }
@@ -128,6 +138,15 @@ final class FieldNameTable: @unchecked Sendable {
         for entry in query.names {
             list.append(.init(offset: Int32(flat.count), length: Int32(entry.name.count), slot: Int32(entry.slot), rank: Int32(entry.rank)))
             flat += entry.name
+        }
+        // Chain the entries of one name (a name in two slots' lists).
+        for index in list.indices {
+            let name = Array(flat[Int(list[index].offset)..<Int(list[index].offset + list[index].length)])
+            if let later = list.indices.dropFirst(index + 1).first(where: {
+                Array(flat[Int(list[$0].offset)..<Int(list[$0].offset + list[$0].length)]) == name
+            }) {
+                list[index].next = Int32(later)
+            }
         }
         for prefix in query.objectPrefixes.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             list.append(.init(offset: Int32(flat.count), length: Int32(prefix.count), slot: -1, rank: 0))
@@ -176,6 +195,23 @@ public struct FieldSlots {
         if ranks[slot] == Int.max { filled += 1 }
         ranks[slot] = rank
         values[slot] = value()
+    }
+
+    /// Offers `value` for the slot `match` names, and for every other slot the same key names.
+    @inline(__always)
+    mutating func offer(_ match: FieldNames.Match, names: FieldNames, rankOffset: Int = 0, _ value: @autoclosure () -> FieldValue) {
+        let entry = names.entries[match.entry]
+        guard entry.next >= 0 else {
+            offer(match.slot, rank: match.rank + rankOffset, value())
+            return
+        }
+        let made = value()
+        var index = match.entry
+        while index >= 0 {
+            let linked = names.entries[index]
+            offer(Int(linked.slot), rank: Int(linked.rank) + rankOffset, made)
+            index = Int(linked.next)
+        }
     }
 
     /// Every slot holds its best name's value: nothing later in the line can change them.

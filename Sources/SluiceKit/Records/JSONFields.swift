@@ -15,14 +15,18 @@ struct JSONFields {
     let pathCapacity: Int
     var pathLength = 0
     let names: FieldNames
+    /// Read the whole object, and refuse control bytes in strings (JSON's rule), instead of
+    /// stopping once the fields asked for are found: `--json` writes the object as it is.
+    var validating = false
 
     static let maximumDepth = 64
 
     /// Fills `slots` from the object in `line`; false if `line` is not one.
     static func read(_ line: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots,
-                     path: PathBuffer) -> Bool {
+                     path: PathBuffer, validating: Bool = false) -> Bool {
         guard let base = line.baseAddress else { return false }
         var reader = JSONFields(base: base, end: line.count, position: 0, pathBytes: path.bytes, pathCapacity: path.capacity, names: names)
+        reader.validating = validating
         reader.skipBlanks()
         guard reader.position < reader.end, base[reader.position] == UInt8(ascii: "{") else { return false }
         switch reader.value(depth: 0, slots: &slots) {
@@ -83,44 +87,72 @@ struct JSONFields {
         case UInt8(ascii: "{"):
             position += 1
             let descend = pathLength == 0 || names.descends(into: pathBytes, pathLength)
-            if !descend && wanted == nil { return skipComposite(open: UInt8(ascii: "{")) ? .done : .failed }
+            if !descend && wanted == nil && !validating { return skipComposite(open: UInt8(ascii: "{")) ? .done : .failed }
             let outcome = object(depth: depth, slots: &slots, descend: descend)
             if outcome == .done, let wanted {
-                slots.offer(wanted.slot, rank: wanted.rank, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
+                slots.offer(wanted, names: names, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
             }
             return outcome
         case UInt8(ascii: "["):
             position += 1
             let descend = pathLength > 0 && names.descends(into: pathBytes, pathLength)
-            if !descend && wanted == nil { return skipComposite(open: UInt8(ascii: "[")) ? .done : .failed }
+            if !descend && wanted == nil && !validating { return skipComposite(open: UInt8(ascii: "[")) ? .done : .failed }
             let outcome = array(depth: depth, slots: &slots, descend: descend)
             if outcome == .done, let wanted {
-                slots.offer(wanted.slot, rank: wanted.rank, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
+                slots.offer(wanted, names: names, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
             }
             return outcome
         case UInt8(ascii: "\""):
             guard let (contentStart, contentEnd, escaped) = string() else { return .failed }
             if let wanted {
                 let text = UnsafeBufferPointer(start: base + contentStart, count: contentEnd - contentStart)
-                slots.offer(wanted.slot, rank: wanted.rank, .string(escaped ? Self.decode(text) : Array(text)))
+                slots.offer(wanted, names: names, .string(escaped ? Self.decode(text) : Array(text)))
             }
         case UInt8(ascii: "t"):
             guard literal("true") else { return .failed }
-            if let wanted { slots.offer(wanted.slot, rank: wanted.rank, .bool(true)) }
+            if let wanted { slots.offer(wanted, names: names, .bool(true)) }
         case UInt8(ascii: "f"):
             guard literal("false") else { return .failed }
-            if let wanted { slots.offer(wanted.slot, rank: wanted.rank, .bool(false)) }
+            if let wanted { slots.offer(wanted, names: names, .bool(false)) }
         case UInt8(ascii: "n"):
             guard literal("null") else { return .failed }
-            if let wanted { slots.offer(wanted.slot, rank: wanted.rank, .null) }
+            if let wanted { slots.offer(wanted, names: names, .null) }
         default:
             while position < end, Self.isNumberByte(base[position]) { position += 1 }
             guard position > start else { return .failed }
             let raw = Array(UnsafeBufferPointer(start: base + start, count: position - start))
             guard let number = FieldValue.parseNumber(raw[...]), raw[0] != UInt8(ascii: "+") else { return .failed }
-            if let wanted { slots.offer(wanted.slot, rank: wanted.rank, .number(number, raw)) }
+            if validating && !Self.isJSONNumber(raw) { return .failed }
+            if let wanted { slots.offer(wanted, names: names, .number(number, raw)) }
         }
-        return slots.complete ? .stopped : .done
+        return slots.complete && !validating ? .stopped : .done
+    }
+
+    /// JSON's number grammar: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    static func isJSONNumber(_ raw: [UInt8]) -> Bool {
+        var index = 0
+        func digits() -> Int {
+            let start = index
+            while index < raw.count && raw[index] >= 0x30 && raw[index] <= 0x39 { index += 1 }
+            return index - start
+        }
+        if index < raw.count && raw[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < raw.count else { return false }
+        if raw[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if index < raw.count && raw[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < raw.count && (raw[index] == UInt8(ascii: "e") || raw[index] == UInt8(ascii: "E")) {
+            index += 1
+            if index < raw.count && (raw[index] == UInt8(ascii: "+") || raw[index] == UInt8(ascii: "-")) { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return index == raw.count
     }
 
     @inline(__always)
@@ -207,6 +239,7 @@ struct JSONFields {
                 position += 2
                 continue
             }
+            if validating && byte < 0x20 { return nil }
             position += 1
         }
         return nil

@@ -3,8 +3,9 @@
 public enum OutputShape: Sendable, Equatable {
     /// One JSON object per line: `{"input":NAME,"line":N,"text":TEXT,"fields":{...}}`.
     case json
-    /// The template with each `{field}` replaced by the field's text (empty when missing);
-    /// `{{` and `}}` are braces, `\t` and `\n` a tab and a newline.
+    /// The template with each `{field}` replaced by the field's text (empty when missing; a
+    /// newline or CR in it written `\n`, `\r`); `{{` and `}}` are braces, `\t` and `\n` in the
+    /// template a tab and a newline, `\\` a backslash.
     case template(String)
     /// The fields' texts, tab-separated, as `jq -r '[...] | @tsv'` writes them.
     case fields([String])
@@ -79,8 +80,9 @@ final class LineShaper: Sendable {
                 index = close + 1
             } else if byte == UInt8(ascii: "}") {
                 throw error("a lone '}' (}} for a brace)")
-            } else if byte == UInt8(ascii: "\\") && index + 1 < bytes.count && (bytes[index + 1] == UInt8(ascii: "t") || bytes[index + 1] == UInt8(ascii: "n")) {
-                text.append(bytes[index + 1] == UInt8(ascii: "t") ? 0x09 : 0x0A)
+            } else if byte == UInt8(ascii: "\\") && index + 1 < bytes.count
+                        && [UInt8(ascii: "t"), UInt8(ascii: "n"), UInt8(ascii: "\\")].contains(bytes[index + 1]) {
+                text.append(bytes[index + 1] == UInt8(ascii: "t") ? 0x09 : bytes[index + 1] == UInt8(ascii: "n") ? 0x0A : 0x5C)
                 index += 2
             } else {
                 text.append(byte)
@@ -130,7 +132,18 @@ final class LineShaper: Sendable {
                 case .text(let bytes): out += bytes
                 case .field(let slot):
                     guard let value = scratch.slots.values[slot], value != .null else { continue }
-                    if tabSeparated { FieldCounter.appendShown(value.text, to: &out) } else { out += value.text }
+                    if tabSeparated {
+                        FieldCounter.appendShown(value.text, to: &out)
+                    } else {
+                        // One line out per line in: a value's own line breaks written `\n`, `\r`.
+                        for byte in value.text {
+                            switch byte {
+                            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+                            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+                            default: out.append(byte)
+                            }
+                        }
+                    }
                 }
             }
             out.append(0x0A)
@@ -146,8 +159,11 @@ final class LineShaper: Sendable {
         while end > start && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
         let trimmed = UnsafeBufferPointer(rebasing: line[start..<end])
         if format != .logfmt && format != .text, trimmed.first == UInt8(ascii: "{") {
+            // Written as it is only when it is a whole, valid object in valid UTF-8 (a line cut
+            // short, text after it, a raw control byte: its fields are read as text's).
             var slots = FieldSlots(count: 0)
-            if JSONFields.read(trimmed, names: FieldNameTable.empty.names, into: &slots, path: scratch.path) {
+            if JSONFields.read(trimmed, names: FieldNameTable.empty.names, into: &slots, path: scratch.path, validating: true),
+               Self.isValidUTF8(trimmed) {
                 out.append(contentsOf: trimmed)
                 return
             }
@@ -201,6 +217,19 @@ final class LineShaper: Sendable {
             index += 1
         }
         out.append(0x22)
+    }
+
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.contains(where: { $0 >= 0x80 }) else { return true }
+        let array = Array(bytes)
+        var index = 0
+        while index < array.count {
+            if array[index] < 0x80 { index += 1; continue }
+            let length = utf8SequenceLength(array, at: index)
+            guard length > 0 else { return false }
+            index += length
+        }
+        return true
     }
 
     /// The length of the valid UTF-8 sequence at `index` (2–4), 0 if it is not one.

@@ -23,13 +23,14 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     }
 
     static let spellings: [(String, LogLevel)] = [
-        ("trace", .trace), ("trc", .trace), ("finest", .trace), ("finer", .trace), ("verbose", .trace), ("v", .trace), ("t", .trace),
-        ("debug", .debug), ("dbg", .debug), ("fine", .debug), ("d", .debug),
+        ("trace", .trace), ("trc", .trace), ("trac", .trace), ("finest", .trace), ("finer", .trace), ("verbose", .trace), ("v", .trace), ("t", .trace),
+        ("debug", .debug), ("dbg", .debug), ("debu", .debug), ("fine", .debug), ("d", .debug),
         ("info", .info), ("inf", .info), ("information", .info), ("informational", .info), ("i", .info),
         ("notice", .notice), ("note", .notice), ("n", .notice),
         ("warn", .warn), ("warning", .warn), ("wrn", .warn), ("w", .warn),
-        ("error", .error), ("err", .error), ("e", .error),
-        ("critical", .critical), ("crit", .critical), ("fatal", .critical), ("ftl", .critical), ("panic", .critical),
+        ("error", .error), ("err", .error), ("erro", .error), ("e", .error),
+        ("critical", .critical), ("crit", .critical), ("fatal", .critical), ("fata", .critical), ("ftl", .critical), ("panic", .critical),
+        ("pani", .critical), ("dpanic", .critical),
         ("emerg", .critical), ("emergency", .critical), ("alert", .critical), ("severe", .critical), ("f", .critical),
         ("c", .critical), ("a", .critical),
     ]
@@ -83,7 +84,10 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     /// The level a field's value names.
     init?(value: FieldValue) {
         switch value {
-        case .string(let bytes): self.init(bytes[...])
+        case .string(let bytes):
+            if let level = LogLevel(bytes[...]) { self = level; return }
+            guard let number = FieldValue.parseNumber(bytes[...]) else { return nil }
+            self.init(number: number)
         case .number(let number, _): self.init(number: number)
         default: return nil
         }

@@ -6,10 +6,11 @@ import Glibc
 /// `2026-11-30`), syslog (`Nov 30 14:00:00`, the year from `year`), Apache access
 /// (`30/Nov/2026:14:00:00 +0000`), Apache error (`[Sun Dec 04 04:47:44 2005]`), `17/06/09 20:10:40`
 /// (yy/mm/dd), `081109 203615` (yymmdd hhmmss), Android (`03-17 16:13:38.811`, the year from
-/// `year`), and epoch seconds or milliseconds as a number. A time without a zone is in
+/// `year`), nginx's error log (`2026/11/30 14:00:00`), a bracketed ISO time (`[2026-11-30 14:00:00]`,
+/// Laravel's), and epoch seconds or milliseconds as a number. A time without a zone is in
 /// `zoneOffset` seconds east of UTC (0 unless `--tz` says).
 public struct LogTime: Sendable, Equatable {
-    /// The year for shapes that have none (syslog, Android): `--year`, else the file's mtime.
+    /// The year for shapes that have none (syslog, Android): `--year`, else the current year.
     public var year: Int
     /// Seconds east of UTC for times written without a zone.
     public var zoneOffset: Int
@@ -48,14 +49,19 @@ public struct LogTime: Sendable, Equatable {
         var reader = DigitReader(line: line, index: start)
         let count = line.count
         func digit(_ offset: Int) -> Bool { offset < count && line[offset] >= 0x30 && line[offset] <= 0x39 }
-        // [Sun Dec 04 04:47:44 2005]
-        if start < count, line[start] == UInt8(ascii: "["), start + 26 <= count, line[start + 25] == UInt8(ascii: "]"),
+        // [Sun Dec 04 04:47:44 2005], [Sun Dec 04 04:47:44.123456 2005] (Apache's error log)
+        if start < count, line[start] == UInt8(ascii: "["), start + 26 <= count, line[start + 4] == 0x20,
            let month = Self.monthIndex(line, at: start + 5) {
             reader.index = start + 9
             guard let day = reader.number(2), reader.skip(0x20), let time = reader.clock(), reader.skip(0x20),
-                  let year = reader.number(4) else { return nil }
+                  let year = reader.number(4), reader.skip(UInt8(ascii: "]")) else { return nil }
             let seconds = Double(Self.days(year: year, month: month + 1, day: day) * 86400 - zoneOffset) + time
-            return (start + 26, seconds)
+            return (reader.index, seconds)
+        }
+        // [2026-11-30 14:00:00] (Laravel), [2026-11-30T14:00:00.123Z]
+        if start + 12 <= count, line[start] == UInt8(ascii: "["), digit(start + 1), line[start + 5] == UInt8(ascii: "-"),
+           let (end, seconds) = read(line, at: start + 1), end < count, line[end] == UInt8(ascii: "]") {
+            return (end + 1, seconds)
         }
         // Nov 30 14:00:00 (syslog; the day may be space-padded)
         if let month = Self.monthIndex(line, at: start), start + 15 <= count, line[start + 3] == 0x20 {
@@ -79,6 +85,12 @@ public struct LogTime: Sendable, Equatable {
                 if let zone = reader.zone() { return (reader.index, seconds - Double(zone)) }
             }
             return (reader.index, seconds - Double(zoneOffset))
+        }
+        // 2026/11/30 14:00:00 (nginx's error log)
+        if digit(start + 3), start + 19 <= count, line[start + 4] == UInt8(ascii: "/"), line[start + 7] == UInt8(ascii: "/") {
+            guard let year = reader.number(4), reader.skip(UInt8(ascii: "/")), let month = reader.number(2), reader.skip(UInt8(ascii: "/")),
+                  let day = reader.number(2), reader.skip(0x20), let time = reader.clock(), (1...12).contains(month) else { return nil }
+            return (reader.index, Double(Self.days(year: year, month: month, day: day) * 86400 - zoneOffset) + time)
         }
         // 30/Nov/2026:14:00:00 +0000 (Apache access)
         if start + 11 <= count, line[start + 2] == UInt8(ascii: "/"), let month = Self.monthIndex(line, at: start + 3),
@@ -225,7 +237,7 @@ extension LogTime {
 
     /// A `--since`/`--until` value in seconds since the epoch: a timestamp in any shape above
     /// (`2026-11-30`, `2026-11-30T14:00:00+01:00`, `Nov 30 14:00:00`, `30/Nov/2026:14:00:00 +0000`),
-    /// epoch seconds or milliseconds (`1764511200`, `@1764511200`), or a time before `now`
+    /// epoch seconds or milliseconds (`1796047200`, `@1796047200`), or a time before `now`
     /// (`-15m`, `-2h`, `-1d`, `-30s`, `-1w`). nil when it is none of these.
     public func bound(parsing text: String, now: Double) -> Double? {
         var body = Substring(text)

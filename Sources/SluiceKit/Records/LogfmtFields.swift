@@ -12,7 +12,7 @@ enum LogfmtFields {
         scan(line, insideText: false) { key, value, escaped, bare in
             if !bare { pairs += 1 }
             if let wanted = names.lookup(key) {
-                slots.offer(wanted.slot, rank: wanted.rank, .string(escaped ? JSONFields.decode(value) : Array(value)))
+                slots.offer(wanted, names: names, .string(escaped ? JSONFields.decode(value) : Array(value)))
             }
             return !slots.complete
         }

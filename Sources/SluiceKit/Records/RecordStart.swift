@@ -2,11 +2,26 @@
 public enum RecordMode: Sendable, Equatable {
     /// Each line is a record (the default).
     case line
-    /// A record starts at a line of the shape the input's first lines start with (a timestamp,
-    /// else a level word, else `{`); the lines after it that do not start that way continue it.
+    /// A record starts at a line that starts as an event does (a timestamp, a JSON object, a
+    /// logfmt pair; a level word where the input's first lines show no timestamps); the lines
+    /// after it that do not continue it.
     case auto
     /// A record starts at each line matching this PCRE2 pattern.
     case regex(String)
+}
+
+/// The shapes of line that start a record under `--record auto`.
+public struct RecordShapes: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// A timestamp at the line's start (`LogTime`'s shapes).
+    public static let timestamp = RecordShapes(rawValue: 1)
+    /// A level word at the line's start (`ERROR`, `[warn]`, `INFO:`).
+    public static let level = RecordShapes(rawValue: 2)
+    /// A JSON object (`{`).
+    public static let json = RecordShapes(rawValue: 4)
+    /// A logfmt pair (`key=`).
+    public static let logfmt = RecordShapes(rawValue: 8)
 }
 
 /// How a record starts in one input, as `framedAsRecords` decided it (`auto` learns it from
@@ -14,71 +29,65 @@ public enum RecordMode: Sendable, Equatable {
 public enum RecordStart: Sendable {
     /// Every line (auto found no shape: the input is read as lines).
     case everyLine
-    /// A line that starts with a timestamp (`LogTime`'s shapes).
-    case timestamp
-    /// A line that starts with a level word (`ERROR`, `[warn]`, `INFO:`).
-    case level
-    /// A line that starts with `{` (JSON lines: a pretty-printed object's other lines continue it).
-    case json
+    /// A line of one of these shapes; the others continue the record before them.
+    case shapes(RecordShapes)
     case regex(RegexMatcher)
 
     /// The lines `auto` looks at to learn the shape.
     static let learningLines = 256
 
-    /// The rule `mode` gives for an input whose first chunk is `chunk`.
+    /// The rule `mode` gives for an input whose first chunk is `chunk`: with `auto`, a line
+    /// starting with a JSON object or a logfmt pair always starts a record (one event per
+    /// line), and so does one starting with a timestamp; a level word starts one only when
+    /// the input's first lines show no timestamp at a line's start (in a timestamped log, a
+    /// line starting `Error:` is part of a message). No shape in the first lines: every line
+    /// is a record.
     static func rule(for mode: RecordMode, firstChunk chunk: LineChunk, regex: RegexMatcher?) -> RecordStart {
         switch mode {
         case .line: return .everyLine
         case .regex: return .regex(regex!)
         case .auto: break
         }
-        var timestamps = 0
-        var levels = 0
-        var objects = 0
-        var seen = 0
+        var seen: RecordShapes = []
+        var count = 0
         chunk.forEachLine { line in
-            guard seen < learningLines, let base = line.baseAddress else { return }
-            seen += 1
-            if RecordStart.timestamp.starts(base, 0, line.count, scratch: nil) { timestamps += 1 }
-            else if RecordStart.level.starts(base, 0, line.count, scratch: nil) { levels += 1 }
-            else if line.first == UInt8(ascii: "{") { objects += 1 }
+            guard count < learningLines, let base = line.baseAddress else { return }
+            count += 1
+            for shape in [RecordShapes.timestamp, .level, .json, .logfmt] where !seen.contains(shape) {
+                if RecordStart.shapes(shape).starts(base, 0, line.count, scratch: nil) { seen.insert(shape) }
+            }
         }
-        if timestamps > 0 { return .timestamp }
-        if levels > 0 { return .level }
-        if objects > 0 { return .json }
-        return .everyLine
+        guard !seen.isEmpty else { return .everyLine }
+        var shapes: RecordShapes = [.timestamp, .json, .logfmt]
+        if seen.contains(.level) && !seen.contains(.timestamp) { shapes.insert(.level) }
+        return .shapes(shapes)
     }
 
     /// Whether the line `[start, newline)` of `base` starts a record.
     @inline(__always)
     func starts(_ base: UnsafePointer<UInt8>, _ start: Int, _ newline: Int, scratch: MatchScratch?) -> Bool {
-        guard newline > start else { return self.startsEmptyLine }
-        let first = base[start]
         switch self {
         case .everyLine:
             return true
-        case .timestamp:
-            // A timestamp starts with a digit, `[` or a month's capital letter.
-            guard (first >= 0x30 && first <= 0x39) || first == UInt8(ascii: "[") || (first >= 0x41 && first <= 0x5A) else { return false }
-            return LogTime.timestampEnd(UnsafeBufferPointer(start: base + start, count: newline - start), at: 0) != nil
-        case .level:
-            guard first != 0x20 && first != 0x09 else { return false }
+        case .shapes(let shapes):
+            guard newline > start else { return false }  // an empty line continues a record
+            let first = base[start]
             let line = UnsafeBufferPointer(start: base + start, count: newline - start)
-            return TextFields.levelWord(Cursor(line), line) != nil
-        case .json:
-            return first == UInt8(ascii: "{")
+            if shapes.contains(.json) && first == UInt8(ascii: "{") { return true }
+            // A timestamp starts with a digit, `[` or a month's capital letter.
+            if shapes.contains(.timestamp), (first >= 0x30 && first <= 0x39) || first == UInt8(ascii: "[") || (first >= 0x41 && first <= 0x5A),
+               LogTime.timestampEnd(line, at: 0) != nil { return true }
+            if shapes.contains(.logfmt), (first >= 0x61 && first <= 0x7A) || first == UInt8(ascii: "_"),
+               LogfmtFields.looksLikeLogfmt(line) { return true }
+            if shapes.contains(.level), first != 0x20 && first != 0x09, TextFields.levelWord(Cursor(line), line) != nil { return true }
+            return false
         case .regex(let regex):
             let data = scratch ?? regex.makeScratch()
             var gaveUp = false
-            if regex.match(base + start, length: newline - start, offset: 0, scratch: data, gaveUp: &gaveUp) != nil { return true }
+            let subject = newline > start ? base + start : UnsafePointer<UInt8>(bitPattern: 1)!  // an empty line: `^$` may match it
+            if regex.match(subject, length: newline - start, offset: 0, scratch: data, gaveUp: &gaveUp) != nil { return true }
             return gaveUp && regex.dfaMatches(base + start, length: newline - start) == true
         }
-    }
-
-    /// An empty line continues a record, but in line mode (it is a record of its own).
-    private var startsEmptyLine: Bool {
-        if case .everyLine = self { return true }
-        return false
     }
 
     /// Working memory for `starts` (a regex's match data), made once per chunk.

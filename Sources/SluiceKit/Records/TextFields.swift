@@ -28,7 +28,7 @@ enum TextFields {
         guard line.baseAddress != nil else { return }
         let parts = parse(line)
         func offer(_ name: StaticString, _ bytes: @autoclosure () -> [UInt8]) {
-            if let wanted = names.lookup(name.utf8Start, name.utf8CodeUnitCount) { slots.offer(wanted.slot, rank: wanted.rank, .string(bytes())) }
+            if let wanted = names.lookup(name.utf8Start, name.utf8CodeUnitCount) { slots.offer(wanted, names: names, .string(bytes())) }
         }
         func slice(_ start: Int, _ end: Int) -> [UInt8] { Array(UnsafeBufferPointer(rebasing: line[start..<end])) }
         for part in parts.named {
@@ -70,7 +70,9 @@ enum TextFields {
         if let access = accessLog(&cursor, line) { return access }
         let tsStart = cursor.index
         if let tsEnd = timestamp(cursor) {
-            parts.named.append(("ts", tsStart, tsEnd))
+            // A bracketed time (`[Sun Dec 04 ...]`, `[2026-11-30 10:00:00]`) without its brackets.
+            let bracketed = line[tsStart] == UInt8(ascii: "[") && line[tsEnd - 1] == UInt8(ascii: "]")
+            parts.named.append(("ts", bracketed ? tsStart + 1 : tsStart, bracketed ? tsEnd - 1 : tsEnd))
             cursor.index = tsEnd
             cursor.skipBlanks()
             if syslogTimestamp(line, at: tsStart) {
@@ -98,10 +100,22 @@ enum TextFields {
         var numbers: [(Int, Int)] = []
         for _ in 0..<3 {
             let start = cursor.index
-            if cursor.peek == UInt8(ascii: "-"), cursor.byte(at: start + 1) == 0x20 {
-                cursor.index += 1
+            if let mark = cursor.peek, mark == UInt8(ascii: "-") || mark == UInt8(ascii: "|"), cursor.byte(at: start + 1) == 0x20 {
+                cursor.index += 1  // `- INFO` (Zookeeper), `| ERROR |` (loguru)
                 cursor.skipBlanks()
                 continue
+            }
+            // A thread before the level (`[main] ERROR`, logback's default).
+            if cursor.peek == UInt8(ascii: "["), levelWord(cursor, line) == nil, let close = cursor.find(UInt8(ascii: "]"), within: 64),
+               cursor.byte(at: close + 1) == 0x20 {
+                var after = cursor
+                after.index = close + 1
+                after.skipBlanks()
+                if levelWord(after, line) != nil {
+                    parts.named.append(("thread", cursor.index + 1, close))
+                    cursor = after
+                    break
+                }
             }
             var end = start
             while let byte = cursor.byte(at: end), byte >= 0x30 && byte <= 0x39 { end += 1 }
@@ -124,7 +138,8 @@ enum TextFields {
             cursor.index = after
         }
         guard let levelRange else {
-            if parts.named.isEmpty && parts.priorityLevel == nil { return parts }  // no shape: no fields but key=value
+            // No level: the rest is the message (a line of no known shape is all message,
+            // its `key=value` pairs fields).
             cursor.index = levelStart
             parts.message = (cursor.index, line.count)
             return parts
@@ -169,7 +184,9 @@ enum TextFields {
             guard cursor.byte(at: end) == close else { return nil }
             after += 1
         } else if cursor.byte(at: end) == UInt8(ascii: ":") {
-            after += 1
+            return (start, end, end + 1)  // `ERROR: x`, Python's `ERROR:root:x`
+        } else if cursor.byte(at: end) == UInt8(ascii: "["), end - start == 4 {
+            return (start, end, end)  // logrus's `ERRO[0001] x`
         }
         guard cursor.byte(at: after) == nil || cursor.byte(at: after) == 0x20 || cursor.byte(at: after) == 0x09 else { return nil }
         return (start, end, after)
@@ -212,7 +229,7 @@ enum TextFields {
         parts.named.append(("ts", tsStart, close))
         probe.index += 2
         let requestStart = probe.index
-        guard let requestEnd = probe.find(UInt8(ascii: "\""), within: line.count) else { return nil }
+        guard let requestEnd = probe.find(UInt8(ascii: "\""), within: line.count, from: requestStart) else { return nil }
         // METHOD PATH PROTOCOL
         var words: [(Int, Int)] = []
         var position = requestStart
@@ -252,7 +269,7 @@ enum LogfmtPairs {
     static func read(_ message: UnsafeBufferPointer<UInt8>, names: FieldNames, into slots: inout FieldSlots) {
         forEach(message) { key, value, escaped in
             if let wanted = names.lookup(key) {
-                slots.offer(wanted.slot, rank: wanted.rank + 100, .string(escaped ? JSONFields.decode(value) : Array(value)))
+                slots.offer(wanted, names: names, rankOffset: 100, .string(escaped ? JSONFields.decode(value) : Array(value)))
             }
         }
     }

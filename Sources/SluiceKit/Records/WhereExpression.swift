@@ -304,6 +304,9 @@ struct WhereParser {
             flags.append(text[index])
             index += 1
         }
+        if index < text.count, close == UInt8(ascii: "/"), Self.isNameByte(text[index]) {
+            throw error("unknown regex flag '\(String(UnicodeScalar(text[index])))' (the flags are i, x and s)")
+        }
         let inline = flags.filter { $0 != UInt8(ascii: "i") }
         let source = inline.isEmpty ? pattern : Array("(?".utf8) + inline + Array(")".utf8) + pattern
         do {

@@ -157,12 +157,17 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
         /// Adds `lines` to the held record; a record grown past the bound is sent as it is.
         mutating func hold(_ lines: LineChunk) {
             guard !lines.isEmpty else { return }
+            // Lines copied out of a mapping that lost pages (the file shrank): the held record
+            // says so, and the runner drops it as it drops such a window (`lossGuarded`).
+            let shrunk = lines.window.flatMap { $0.isIntact ? nil : $0.file }
             guard var record = held else {
                 held = lines
+                if let shrunk { held?.markLost(shrunk) }
                 return
             }
-            record.appendLines(of: lines, lines: 0)
-            held = nil
+            held = nil  // the record's buffer has one owner: appended to in place
+            record.appendLines(of: lines, lines: lines.lineCount)
+            if let shrunk { record.markLost(shrunk) }
             if record.byteCount >= maximumBytes {
                 ready.append(record)
             } else {

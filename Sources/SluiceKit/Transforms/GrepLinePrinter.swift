@@ -132,10 +132,13 @@ public struct GrepLinePrinter: ChunkStep {
                     counted = start
                 }
                 if let shaper, let shapeScratch {
+                    let before = out.count
                     shaper.write(record: UnsafeBufferPointer(start: base + start, count: newline + 1 - start),
                                  line: UnsafeBufferPointer(start: base + start, count: newline - start),
                                  number: lineNumber, input: chunk.input, into: &out, scratch: shapeScratch)
-                    outLines += 1
+                    // A template may write several lines for one (`\n` in it): -m counts selected lines.
+                    outLines += out[before...].count { $0 == 0x0A }
+                    ends.append(out.count)
                     return
                 }
                 if onlyMatching, let extractor, let extractScratch {
@@ -192,7 +195,7 @@ public struct GrepLinePrinter: ChunkStep {
         result.input = chunk.input
         result.startsInput = chunk.startsInput
         result.inputUnreadable = chunk.inputUnreadable
-        if onlyMatching { result.selectionEnds = ends }
+        if onlyMatching || shaper != nil { result.selectionEnds = ends }
         return result
     }
 }

@@ -23,8 +23,12 @@ struct RecordSelector: ChunkStep {
     /// `--json`, `--template`, `--fields`: each selected record written in that shape.
     let shaper: LineShaper?
 
-    init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil,
+    /// `-v` with no pattern: the records whose fields' conditions fail.
+    let invertPredicate: Bool
+
+    init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil, invertPredicate: Bool = false,
          presentation: GrepPresentation, names: [[UInt8]], shaper: LineShaper? = nil) {
+        self.invertPredicate = invertPredicate
         self.shaper = shaper
         self.matcher = matcher
         self.invert = invert
@@ -48,7 +52,7 @@ struct RecordSelector: ChunkStep {
             let fields = predicate?.makeScratch()
             func passes(_ start: Int) -> Bool {
                 guard let predicate, let fields else { return true }
-                return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields)
+                return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields) != invertPredicate
             }
             if selectsAll && !decorated && predicate == nil {
                 // Only where each record ends.
@@ -68,7 +72,7 @@ struct RecordSelector: ChunkStep {
             var hitKnownFrom = -1
             func hit(from position: Int) -> (start: Int, newline: Int)? {
                 if selectsAll { return position < count ? (position, lineEnd(base, from: position, count: count)) : nil }
-                if hitKnownFrom < 0 || (nextHit.map { $0.start < position } ?? false) || (nextHit == nil && position < hitKnownFrom) {
+                if hitKnownFrom < 0 || (nextHit.map { $0.start < position } ?? false) {
                     nextHit = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch)
                     hitKnownFrom = position
                 }
@@ -96,11 +100,13 @@ struct RecordSelector: ChunkStep {
                     return
                 }
                 var line = start
+                var number = lineNumber
                 while line < end {
                     let newline = lineEnd(base, from: line, count: count)
                     let matched = invert || selectsAll || (hit(from: line).map { $0.start == line } ?? false)
+                    defer { number += 1 }
                     writeLineHead(&out, name: name, nullAfterName: presentation.nullAfterName,
-                                  lineNumber: presentation.lineNumbers ? lineNumber + sluice_count_newlines(base + start, line - start) : nil,
+                                  lineNumber: presentation.lineNumbers ? number : nil,
                                   mark: matched ? UInt8(ascii: ":") : UInt8(ascii: "-"), colors: nil, numberWidth: 0, tabBeforeLength: nil)
                     out.append(contentsOf: UnsafeBufferPointer(start: base + line, count: newline + 1 - line))
                     line = newline + 1
@@ -132,6 +138,11 @@ struct RecordSelector: ChunkStep {
         if whole {
             result = chunk
         } else {
+            if let last = out.last, last != 0x0A {
+                // Only for a mapped file changed under us (see LineFilter): the runner drops it.
+                out.append(0x0A)
+                if !ends.isEmpty { ends[ends.count - 1] = out.count }
+            }
             result = LineChunk(bytes: out, notes: chunk.notes + undecided, inputByteCount: chunk.inputByteCount)
             result.input = chunk.input
             result.startsInput = chunk.startsInput
@@ -147,7 +158,7 @@ struct RecordSelector: ChunkStep {
 /// `--record` with a line-by-line step after the selection (`--map`): the step sees lines;
 /// the records around them are kept (each keeps its lines, as the step keeps their number).
 /// A step that changed the number of lines (a substitution writing a newline) leaves each
-/// line a record of its own.
+/// of that chunk's lines a record of its own.
 struct KeepingRecords: ChunkStep {
     let step: any ChunkStep
 
@@ -168,8 +179,10 @@ struct KeepingRecords: ChunkStep {
         var out = try step.apply(chunk)
         let total = perRecord.reduce(0, +)
         guard out.withUnsafeBufferPointer({ sluice_count_newlines($0.baseAddress, $0.count) }) == total else {
-            out.recordEnds = nil
-            out.knownLineCount = nil
+            // The step changed the number of lines: each line is a record of its own (the
+            // chunk still counts records, so batches and {n} files stay in step with it).
+            out.recordEnds = out.lineEnds()
+            out.knownLineCount = out.recordEnds?.count
             return out
         }
         var newEnds: [Int] = []
