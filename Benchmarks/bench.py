@@ -351,7 +351,7 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inp
             ("mlr", "mlr --idkvp --ifs ' ' --ips '=' count -g service {L}", L, False, "mlr")]),
         ("since", "awk", "lines", [
             ("sluice", "{sluice} --since %s {F}" % since, F, True, None),
-            ("full scan", "{sluice} -e '' {F} | tail -c 0", F, "floor", None),
+            ("full scan", "{sluice} -c -e ERROR {F}", F, "floor", None),
             ("awk", "LC_ALL=C awk '$1 >= \"%s\"' {F}" % since, F, True, "awk")]),
         ("record", "plain", None, [
             ("sluice --record auto", "{sluice} --record auto -e ERROR {M}", M, False, None),

@@ -41,6 +41,7 @@ enum TextFields {
         }
         if let (start, end) = parts.message {
             offer("msg", slice(start, end))
+            if slots.complete { return }  // the line's own parts gave every field
             // key=value pairs inside the message.
             let message = UnsafeBufferPointer(rebasing: line[start..<end])
             LogfmtPairs.read(message, names: names, into: &slots)
