@@ -325,4 +325,34 @@ import Testing
             (["-p", "since never", "in.log"], "--pipeline: column 7: 'never' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)"),
         ], in: directory.url.path)
     }
+
+    /// A sorted plain file is searched for --since's start; one out of order is scanned. Both
+    /// give what Python's filter gives, with grep -n's line numbers.
+    @Test("--since on a large plain file: the binary search's start, or a scan where the order does not hold")
+    func sinceSeek() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let make = """
+            import sys, datetime
+            base = datetime.datetime(2026, 11, 30, tzinfo=datetime.timezone.utc)
+            out = open(sys.argv[1], "w")
+            order = list(range(120000))
+            if sys.argv[2] == "unsorted":
+                order = order[60000:] + order[:60000]   # the newer half first
+            for n in order:
+                t = base + datetime.timedelta(milliseconds=37 * n)
+                out.write(t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ INFO [svc] event %d padding padding padding padding\\n" % (t.microsecond // 1000, n))
+                if n % 1000 == 7: out.write("\\tat a.trace.Line(X.java:1)\\n")
+            """
+        for kind in ["sorted", "unsorted"] {
+            let file = directory.path("\(kind).log")
+            _ = try await Shell.output("python3 -c \(Shell.quote(make)) \(file) \(kind)")
+            // With milliseconds, as the file writes them: awk compares them as strings.
+            for since in ["2026-11-30T01:10:00.000Z", "2026-11-30T00:00:00.000Z", "2026-11-30T00:37:00.500Z", "2026-11-30T01:13:59.000Z"] {
+                let expected = try await Shell.output("LC_ALL=C grep -n '' \(file) | awk -F: '{ split($0, a, \" \"); t = substr(a[1], length($1) + 2) } t >= \"\(since)\" && t ~ /^2026/'")
+                let actual = try await Shell.output("\"$SLUICE\" -n --since \(since) \(file)")
+                expectSameBytes(actual, expected, "\(kind) --since \(since)")
+            }
+        }
+    }
 }

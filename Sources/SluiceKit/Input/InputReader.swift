@@ -106,6 +106,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// a checkpoint says were committed (`--resume`). The bytes before are read (a compressed
     /// input must be decoded to get there) but not sent; lines are numbered on from there.
     public var resumePoints: [Int: ResumePoint] = [:]
+    /// `--since` on a plain file whose timestamps ascend: where to start reading it, found by
+    /// a binary search over its mapping (`SinceSeek`); nil: from its start.
+    public var sinceSeek: SinceSeek?
     /// Inputs the consumer is done with (`-m` reached in that file, `-l` answered): the reader
     /// stops reading an input whose index is below this and goes on with the next one.
     public let skipInputsBelow = InputSkip()
@@ -366,6 +369,14 @@ public struct ChunkSource: AsyncSequence, Sendable {
             return pumpRead(fd: fd, name: name, from: 0, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
         }
         var offset = 0
+        if let sinceSeek, !sender.resumes, let whole = MappedWindow(file: file, offset: 0, length: size) {
+            // The lines before the found start are never selected: not read (their newlines
+            // are counted when lines are numbered).
+            offset = sinceSeek.start(in: UnsafeBufferPointer(start: whole.base, count: size), backOff: chunkSize)
+            if offset > 0 {
+                sender.skipTo(offset: offset, lines: sender.numbersLines ? sluice_count_newlines(whole.base, offset) : 0)
+            }
+        }
         while offset < size {
             if interrupt.isCancelled { return false }
             if interrupt.isStopping { return true }  // every window sent ended with a newline
@@ -518,6 +529,15 @@ final class InputChunkSender {
             nextOffset += continuing.offset
             nextLine = continuing.lines + 1
         }
+    }
+
+    /// Whether the input starts at a checkpoint (`--resume`).
+    var resumes: Bool { toSkip > 0 }
+
+    /// The input is read from `offset`, past `lines` lines (`SinceSeek`); no line sent yet.
+    func skipTo(offset: Int, lines: Int) {
+        nextOffset += offset
+        nextLine += lines
     }
 
     /// The consumer is done with this input: read no more of it.

@@ -92,6 +92,8 @@ public struct PipelineRunner: Sendable {
     let counts: FieldCounts?
     /// `--record REGEX`: the pattern a record's first line matches.
     let recordRegex: RegexMatcher?
+    /// `--since`: where a sorted plain file's reading may start (`SinceSeek`).
+    let sinceSeek: SinceSeek?
 
     public init(spec: PipelineSpec) throws {
         self.spec = spec
@@ -117,6 +119,14 @@ public struct PipelineRunner: Sendable {
             lines.append("batch    \(spec.batch.size) lines\(bytes) or \(timeout)")
         }
         let records = spec.record != .line
+        // --since alone decides which lines can be selected before it (no -v, no context, no
+        // row output that checkpoints every line read): a sorted plain file is searched.
+        if case .grep(let first) = spec.stages.first, let fields = first.fields, fields.since != nil, !first.invert,
+           !spec.usesContext, !spec.takesRows, !spec.follow {
+            sinceSeek = try FieldPredicate(fields).sinceSeek
+        } else {
+            sinceSeek = nil
+        }
         let shaper = try spec.shape.map { try LineShaper($0, format: spec.shapeFormat, inputs: spec.inputs, label: spec.presentation.standardInputLabel) }
         if case .regex(let pattern) = spec.record {
             recordRegex = try RegexMatcher(pattern: pattern, caseless: false, place: "--record")
@@ -348,6 +358,7 @@ public struct PipelineRunner: Sendable {
         source.marksInputs = rules.active
         source.numbersLines = spec.usesContext || (spec.decoratesLines && (spec.presentation.lineNumbers || spec.shape != nil)) || spec.takesRows
         source.resumePoints = sink.resumePoints
+        source.sinceSeek = sinceSeek
         for note in sink.resumeNotes { report(note) }
         let context = contextRules
         let skip = source.skipInputsBelow

@@ -86,6 +86,17 @@ public final class FieldPredicate: Sendable {
         return seconds
     }
 
+    /// A line's time, as `--since` reads it (its `ts` field); nil if it has none.
+    func lineTime(_ line: UnsafeBufferPointer<UInt8>, scratch: Scratch) -> Double? {
+        guard let timeSlot else { return nil }
+        if (format == .auto || format == .text), let seconds = leadingTime(line) { return seconds }
+        Self.read(line, format: format, names: table.names, slots: &scratch.slots, path: scratch.path)
+        return scratch.slots.values[timeSlot].flatMap { time.seconds(of: $0) }
+    }
+
+    /// The binary search for `--since`'s start in a sorted plain file.
+    public var sinceSeek: SinceSeek? { since.map { SinceSeek(since: $0, predicate: self) } }
+
     /// Per-chunk working memory.
     final class Scratch {
         var slots: FieldSlots
