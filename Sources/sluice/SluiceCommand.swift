@@ -758,9 +758,10 @@ struct SluiceCommand {
         Different from grep: -b is --batch-size (grep's byte offset is not available).
 
         Records and fields (sluice's own; with a field option every operand is a FILE):
-              --record=auto|REGEX   the unit is a record: a line that starts one (auto: as the
-                                    input's first lines start, a timestamp or a level) and
-                                    the lines continuing it (a stack trace); default: line
+              --record=auto|REGEX   the unit is a record: a line that starts one (auto: a
+                                    timestamp, a JSON object or key=value first; a level word
+                                    where the file shows no timestamps) and the lines
+                                    continuing it (a stack trace); default: line
               --where=EXPR          lines whose fields satisfy EXPR: level == "ERROR" and
                                     (status >= 500 or msg ~ /timeout/i); also !=, <, <=, >,
                                     exists(F), not, or; a.b for nested JSON keys
