@@ -84,20 +84,14 @@ struct JSONFields {
         let start = position
         let wanted = pathLength > 0 ? names.lookup(pathBytes, pathLength) : nil
         switch base[position] {
-        case UInt8(ascii: "{"):
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let open = base[position]
             position += 1
-            let descend = pathLength == 0 || names.descends(into: pathBytes, pathLength)
-            if !descend && wanted == nil && !validating { return skipComposite(open: UInt8(ascii: "{")) ? .done : .failed }
-            let outcome = object(depth: depth, slots: &slots, descend: descend)
-            if outcome == .done, let wanted {
-                slots.offer(wanted, names: names, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
-            }
-            return outcome
-        case UInt8(ascii: "["):
-            position += 1
-            let descend = pathLength > 0 && names.descends(into: pathBytes, pathLength)
-            if !descend && wanted == nil && !validating { return skipComposite(open: UInt8(ascii: "[")) ? .done : .failed }
-            let outcome = array(depth: depth, slots: &slots, descend: descend)
+            // The top level is always read; a nested value only where a field lies under it.
+            let descend = (open == UInt8(ascii: "{") && pathLength == 0) || (pathLength > 0 && names.descends(into: pathBytes, pathLength))
+            if !descend && wanted == nil && !validating { return skipComposite(open: open) ? .done : .failed }
+            let outcome = open == UInt8(ascii: "{") ? object(depth: depth, slots: &slots, descend: descend)
+                : array(depth: depth, slots: &slots, descend: descend)
             if outcome == .done, let wanted {
                 slots.offer(wanted, names: names, .composite(Array(UnsafeBufferPointer(start: base + start, count: position - start))))
             }
