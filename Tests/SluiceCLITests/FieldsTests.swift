@@ -23,6 +23,15 @@ import Testing
         return result.stdout
     }
 
+    /// `arguments` on `input` selects the line numbers `expected`, in every run configuration.
+    static func expectSelected(_ arguments: String, _ input: String, _ expected: [UInt8],
+                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for run in runs {
+            let actual = try await selectedLines(arguments, input, chunkKiB: run.chunkKiB, jobs: run.jobs)
+            expectSameBytes(actual, expected, "\(arguments) \(run)", sourceLocation: sourceLocation)
+        }
+    }
+
     struct JQCase: Sendable, CustomTestStringConvertible {
         let expression: String
         let jq: String
@@ -47,10 +56,7 @@ import Testing
     func whereMatchesJQ(_ whereCase: JQCase) async throws {
         let expected = try await Shell.output("zcat \(Shell.quote(Self.json)) | jq -c \(Shell.quote("select(\(whereCase.jq)) | input_line_number"))")
         #expect(!expected.isEmpty)
-        for run in Self.runs {
-            let actual = try await Self.selectedLines("--where \(Shell.quote(whereCase.expression))", Self.json, chunkKiB: run.chunkKiB, jobs: run.jobs)
-            expectSameBytes(actual, expected, "--where '\(whereCase.expression)' \(run)")
-        }
+        try await Self.expectSelected("--where \(Shell.quote(whereCase.expression))", Self.json, expected)
     }
 
     /// Miller 6.6 (Debian's) has no logfmt reader: its DKVP reader split on blanks reads the
@@ -65,10 +71,7 @@ import Testing
         for (expression, miller) in cases {
             let expected = try await Shell.output("zcat \(Shell.quote(Self.logfmt)) | mlr --idkvp --ifs ' ' --ips '=' put -q \(Shell.quote("if (\(miller)) {print NR}"))")
             #expect(!expected.isEmpty)
-            for run in Self.runs {
-                let actual = try await Self.selectedLines("--where \(Shell.quote(expression))", Self.logfmt, chunkKiB: run.chunkKiB, jobs: run.jobs)
-                expectSameBytes(actual, expected, "--where '\(expression)' \(run)")
-            }
+            try await Self.expectSelected("--where \(Shell.quote(expression))", Self.logfmt, expected)
         }
     }
 
@@ -141,11 +144,7 @@ import Testing
                 """
                 let expected = try await Shell.output("python3 -c \(Shell.quote(python)) \(Shell.quote(input))")
                 #expect(!expected.isEmpty)
-                for run in Self.runs {
-                    let actual = try await Self.selectedLines("--since \(Shell.quote(since)) --until \(Shell.quote(until))", input,
-                                                              chunkKiB: run.chunkKiB, jobs: run.jobs)
-                    expectSameBytes(actual, expected, "\(input) --since \(since) --until \(until) \(run)")
-                }
+                try await Self.expectSelected("--since \(Shell.quote(since)) --until \(Shell.quote(until))", input, expected)
             }
         }
     }
