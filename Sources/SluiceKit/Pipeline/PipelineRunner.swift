@@ -379,30 +379,19 @@ public struct PipelineRunner: Sendable {
             out.startsInput = chunk.startsInput
             out.inputUnreadable = chunk.inputUnreadable
             out.origin = chunk.origin ?? chunk.window?.file
-            if let window = chunk.window {
-                out = out.owned()  // lines passed through unchanged are copied out of the mapping
-                if !window.isIntact {
-                    // The file shrank under these lines: they are not all its own. Dropped, as
-                    // is the rest of the file (`lossGuarded`); the run goes on with the next input.
-                    var notes = out.notes
-                    if let note = window.file.shrinkReport() { notes.append(note) }
-                    let tagged = out
-                    out = LineChunk(bytes: [], notes: notes)
-                    out.input = tagged.input
-                    out.startsInput = tagged.startsInput
-                    out.origin = window.file
-                    out.lostPages = true
-                }
-            }
-            if chunk.window == nil && chunk.lostPages, let file = chunk.origin {
-                // A record held across chunks (--record) whose mapping lost pages: dropped, as above.
+            if chunk.window != nil { out = out.owned() }  // lines passed through unchanged are copied out of the mapping
+            // The file shrank under these lines (this window, or one a held --record record was
+            // copied from): they are not all its own. Dropped, as is the rest of the file
+            // (`lossGuarded`); the run goes on with the next input.
+            let shrunk = chunk.window.flatMap { $0.isIntact ? nil : $0.file } ?? (chunk.lostPages ? chunk.origin : nil)
+            if let shrunk {
                 var notes = out.notes
-                if let note = file.shrinkReport() { notes.append(note) }
+                if let note = shrunk.shrinkReport() { notes.append(note) }
                 let tagged = out
                 out = LineChunk(bytes: [], notes: notes)
                 out.input = tagged.input
                 out.startsInput = tagged.startsInput
-                out.origin = file
+                out.origin = shrunk
                 out.lostPages = true
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
