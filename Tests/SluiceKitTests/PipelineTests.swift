@@ -78,6 +78,14 @@ import Testing
         ("map s/a/b/x", 5, "unknown substitution flag 'x'"),
         ("map shout", 5, "unknown transform 'shout'"),
         ("exec", 5, "exec needs a command"),
+        ("where", 6, "where needs an expression"),
+        ("count-by", 9, "count-by takes fields"),
+        ("count-by level 3 4", 18, "count-by takes fields"),
+        ("count-by level 0", 16, "is not a positive whole number"),
+        ("level", 6, "level takes a level"),
+        ("level a b", 9, "level takes a level"),
+        ("since", 6, "since takes a time"),
+        ("record", 7, "record takes line, auto or a REGEX"),
         ("grep a\\", 7, "a backslash ends the expression"),
     ])
     func errorsGiveTheColumn(expression: String, column: Int, messagePart: String) {

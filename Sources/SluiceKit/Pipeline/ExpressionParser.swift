@@ -42,7 +42,7 @@ public struct ExpressionParser {
         }
         func single(_ args: [Word], _ name: Word, _ what: String) throws -> Word {
             guard args.count == 1 else {
-                throw error(args.count > 1 ? args[1].column : name.column + name.text.count + 1, "\(name.text) takes \(what) (quote it if it has spaces)")
+                throw error(args.count > 1 ? args[1].column : name.end, "\(name.text) takes \(what) (quote it if it has spaces)")
             }
             return args[0]
         }
@@ -66,7 +66,7 @@ public struct ExpressionParser {
                 stages.append(.grep(try parseGrep(args, after: name)))
             case "map":
                 guard args.count == 1 else {
-                    throw error(args.count > 1 ? args[1].column : name.column + 3, "map takes one transform (upper, lower, trim or s/RE/REPL/[gi])")
+                    throw error(args.count > 1 ? args[1].column : name.end, "map takes one transform (upper, lower, trim or s/RE/REPL/[gi])")
                 }
                 do {
                     stages.append(.map(try MapSpec(parsing: args[0].text)))
@@ -74,10 +74,10 @@ public struct ExpressionParser {
                     throw error(args[0].column, failure.message)
                 }
             case "exec":
-                guard !args.isEmpty else { throw error(name.column + 4, "exec needs a command") }
+                guard !args.isEmpty else { throw error(name.end, "exec needs a command") }
                 stages.append(.exec(args.map(\.text).joined(separator: " ")))
             case "where":
-                guard !args.isEmpty else { throw error(name.column + 6, "where needs an expression (where level == \"ERROR\")") }
+                guard !args.isEmpty else { throw error(name.end, "where needs an expression (where level == \"ERROR\")") }
                 // One word: the expression, unquoted (where 'a == "x"'); several: as written.
                 let text = args.count == 1 ? args[0].text : source(args)
                 var query = FieldQuery()
@@ -119,7 +119,7 @@ public struct ExpressionParser {
                 if record != nil { throw error(name.column, "only one record stage is allowed") }
                 record = word.text == "line" ? .line : word.text == "auto" ? .auto : .regex(word.text)
             case "count-by":
-                guard (1...2).contains(args.count) else { throw error(name.column + 9, "count-by takes fields and an optional top N (count-by level,service 10)") }
+                guard (1...2).contains(args.count) else { throw error(args.count > 2 ? args[2].column : name.end, "count-by takes fields and an optional top N (count-by level,service 10)") }
                 let fields = args[0].text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 guard fields.allSatisfy(FieldQuery.isValidName) else { throw error(args[0].column, "'\(args[0].text)' names no field (count-by level,service)") }
                 var spec = CountBySpec(fields: fields)
@@ -131,7 +131,7 @@ public struct ExpressionParser {
                 countBy = spec
             case "batch":
                 guard (1...3).contains(args.count) else {
-                    throw error(args.count > 3 ? args[3].column : name.column + 5,
+                    throw error(args.count > 3 ? args[3].column : name.end,
                                 "batch takes a size, an optional timeout and an optional byte bound (batch 500 1s 4MiB)")
                 }
                 guard let size = Int(args[0].text), size > 0 else {
@@ -208,7 +208,7 @@ public struct ExpressionParser {
             i += 1
         }
         if spec.patterns.isEmpty {
-            guard let first = positional.first else { throw error(name.column + 4, "grep needs a pattern") }
+            guard let first = positional.first else { throw error(name.end, "grep needs a pattern") }
             spec.patterns.append(first.text)
             positional.removeFirst()
         }
