@@ -496,7 +496,6 @@ struct SluiceCommand {
             throw SluiceError(.usage, place: "--record", "\(what) does not work on records yet (use --record line)")
         }
         if presentation.onlyMatching { try refuse("-o") }
-        if afterContext != nil || beforeContext != nil || bothContext != nil { try refuse("context (-A, -B, -C)") }
         if follow { try refuse("--follow (a record's end is known only when the next one starts)") }
         if checkpoint != nil { try refuse("--checkpoint (rows are lines)") }
         if let output, output.lowercased().hasPrefix("sqlite:") || output.lowercased().hasPrefix("postgres") {

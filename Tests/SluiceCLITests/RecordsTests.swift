@@ -116,6 +116,31 @@ import Testing
         #expect(numbers.dropLast().allSatisfy { $0 == "3" }, "\(numbers.prefix(20))")
     }
 
+    /// Context counts records: GNU grep is the oracle, run on the records joined into one
+    /// line each (their newlines as \x01), its output split back. Its group separators, -m
+    /// with trailing context and -v come out as grep's; -B 40 holds records across 4 KiB chunks.
+    @Test("-A, -B, -C count records, as grep counts lines of records joined into one")
+    func contextCountsRecords() async throws {
+        let joined = #"python3 -c 'import re,sys; d=sys.stdin.buffer.read(); sys.stdout.buffer.write(re.sub(rb"\n(?!\d{4}-\d\d-\d\dT|$)", b"\x01", d))'"#
+        let cases: [(sluice: String, grep: String)] = [
+            ("-A 2 -e SocketTimeoutException", "-A 2 -e SocketTimeoutException"),
+            ("-B 3 -e 'Caused by'", "-B 3 -e 'Caused by'"),
+            ("-C 1 -m 5 -e ERROR", "-C 1 -m 5 -e ERROR"),
+            ("-B 40 -e NullPointerException", "-B 40 -e NullPointerException"),
+            ("-v -A 1 -e INFO", "-v -A 1 -e INFO"),
+            ("-2 --no-group-separator --level warn", "-2 --no-group-separator -P '^\\S+ WARN '"),
+            ("-A 1 --group-separator=XX -e 'at com.shop.Thread'", "-A 1 --group-separator=XX -e 'at com.shop.Thread'"),
+        ]
+        for (arguments, grep) in cases {
+            let expected = try await Shell.output("zcat \(Shell.quote(Self.corpus)) | \(joined) | LC_ALL=C grep -a \(grep) | tr '\\001' '\\n'")
+            #expect(expected.count > 1, "\(grep)")
+            for run in Self.runs {
+                let actual = try await Shell.output(Self.sluice("--record auto \(arguments)", Self.corpus, run))
+                expectSameBytes(actual, expected, "--record auto \(arguments) \(run)")
+            }
+        }
+    }
+
     /// -n and -H write each line of a record with its number, `:` after those that matched,
     /// `-` after the others.
     @Test("-n and -H mark a record's lines as grep marks selected and context lines")
@@ -138,6 +163,15 @@ import Testing
             """)
         let count = try await Sluice.run(["--record", "auto", "-c", "-v", "-e", "boom", input])
         #expect(String(decoding: count.stdout, as: UTF8.self) == "2\n")
+        // Context records: every line `-`, separators between groups that do not touch.
+        let context = try await Sluice.run(["--record", "auto", "-n", "-B", "1", "-e", "done", input])
+        #expect(String(decoding: context.stdout, as: UTF8.self) == """
+            2-2026-11-30T10:00:01Z ERROR failed
+            3-java.lang.IllegalStateException: boom
+            4-\tat a.b(C.java:1)
+            5:2026-11-30T10:00:02Z INFO done
+
+            """)
         let refused = try await Sluice.run(["--record", "auto", "-o", "-e", "boom", input])
         #expect(refused.status == 2 && refused.stderr == "sluice: --record: -o does not work on records yet (use --record line)\n")
     }

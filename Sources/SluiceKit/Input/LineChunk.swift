@@ -58,6 +58,10 @@ public struct LineChunk: Sendable {
     /// Context output (`-A/-B/-C`): the starts of the chunk's selected lines (the chunk itself
     /// passes whole, for `ContextLines` to write them with the lines around them).
     public var selectedStarts: [Int]?
+    /// Context output with `--record`: the starts of the selected records' lines that matched
+    /// (written with `:`, the record's other lines with `-`); nil when every line of a
+    /// selected record is marked (`-v`, or no pattern).
+    public var markedStarts: [Int]?
     /// The selected lines this chunk's output stands for, when not one per output line.
     public var selectedLineCount: Int?
     /// Where the chunk's first byte is in its input's bytes as read (after decompression),

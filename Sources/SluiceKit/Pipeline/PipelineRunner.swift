@@ -173,7 +173,8 @@ public struct PipelineRunner: Sendable {
                     add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
                                        invertPredicate: grep.invert && noPattern,
                                        presentation: index == 0 && spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs), shaper: index == 0 ? shaper : nil))
+                                       names: spec.presentation.displayNames(spec.inputs), shaper: index == 0 ? shaper : nil,
+                                       marksForContext: index == 0 && spec.usesContext))
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
@@ -555,6 +556,7 @@ public struct PipelineRunner: Sendable {
             rules.invert = grep.invert
         }
         rules.lastInput = max(0, spec.inputs.count - 1)
+        rules.records = spec.record != .line
         return rules
     }
 

@@ -43,6 +43,8 @@ struct ContextRules: Sendable {
     /// `-v`: selected lines hold no match; with `--color`, context lines' matches are painted.
     var invert = false
     var lastInput = 0
+    /// `--record`: the unit is a record (`RecordContextPrinter`).
+    var records = false
 }
 
 struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == LineChunk {
@@ -52,12 +54,14 @@ struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
     let skip: InputSkip
 
     func makeAsyncIterator() -> Iterator {
-        Iterator(base: base.makeAsyncIterator(), printer: ContextPrinter(rules: rules), skip: skip)
+        Iterator(base: base.makeAsyncIterator(), printer: ContextPrinter(rules: rules),
+                 recordPrinter: rules.records ? RecordContextPrinter(rules: rules) : nil, skip: skip)
     }
 
     struct Iterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
         var printer: ContextPrinter
+        var recordPrinter: RecordContextPrinter?
         let skip: InputSkip
         var ended = false
 
@@ -65,12 +69,12 @@ struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
             if !printer.rules.active { return try await base.next() }
             while !ended {
                 guard let chunk = try await base.next() else { return nil }
-                var out = printer.print(chunk)
+                var out = recordPrinter != nil ? recordPrinter!.print(chunk) : printer.print(chunk)
                 out.notes = chunk.notes
                 out.input = chunk.input
                 out.startsInput = chunk.startsInput
                 out.inputUnreadable = chunk.inputUnreadable
-                if printer.finishedInput {
+                if recordPrinter?.finishedInput ?? printer.finishedInput {
                     skip.skip(through: chunk.input)
                     if chunk.input >= printer.rules.lastInput { ended = true }
                 }

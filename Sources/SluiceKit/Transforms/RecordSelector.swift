@@ -25,9 +25,13 @@ struct RecordSelector: ChunkStep {
 
     /// `-v` with no pattern: the records whose fields' conditions fail.
     let invertPredicate: Bool
+    /// Context output (`-A/-B/-C`): nothing is written here; the chunk passes whole with where
+    /// its records end and which are selected, for `contextLines` to write.
+    let marksForContext: Bool
 
     init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil, invertPredicate: Bool = false,
-         presentation: GrepPresentation, names: [[UInt8]], shaper: LineShaper? = nil) {
+         presentation: GrepPresentation, names: [[UInt8]], shaper: LineShaper? = nil, marksForContext: Bool = false) {
+        self.marksForContext = marksForContext
         self.invertPredicate = invertPredicate
         self.shaper = shaper
         self.matcher = matcher
@@ -45,6 +49,7 @@ struct RecordSelector: ChunkStep {
         var undecided: [SluiceError] = []
         let decorated = !names.isEmpty || presentation.lineNumbers || shaper != nil
         var whole = false
+        var contextMarks: (selected: [Int], marked: [Int]?)?
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let count = buffer.count
@@ -54,7 +59,7 @@ struct RecordSelector: ChunkStep {
                 guard let predicate, let fields else { return true }
                 return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields) != invertPredicate
             }
-            if selectsAll && !decorated && predicate == nil {
+            if selectsAll && !decorated && predicate == nil && !marksForContext {
                 // Only where each record ends.
                 var position = 0
                 while position < count {
@@ -114,6 +119,28 @@ struct RecordSelector: ChunkStep {
                 ends.append(out.count)
             }
             var position = 0  // always a record start
+            if marksForContext {
+                // Every record's end; the starts of the selected ones and of their matching lines.
+                var selected: [Int] = []
+                var marked: [Int] = []
+                while position < count {
+                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    ends.append(end)
+                    let matches = selectsAll || (hit(from: position).map { $0.start < end } ?? false)
+                    if matches != invert && passes(position) {
+                        selected.append(position)
+                        if !invert && !selectsAll {
+                            while let found = hit(from: position), found.start < end {
+                                marked.append(found.start)
+                                position = found.newline + 1
+                            }
+                        }
+                    }
+                    position = end
+                }
+                contextMarks = (selected, invert || selectsAll ? nil : marked)
+                return
+            }
             if invert || selectsAll {
                 while position < count {
                     let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
@@ -133,6 +160,15 @@ struct RecordSelector: ChunkStep {
                 position = end
                 if position >= count { break }
             }
+        }
+        if let contextMarks {
+            var result = chunk
+            result.recordEnds = ends
+            result.knownLineCount = nil
+            result.selectedStarts = contextMarks.selected
+            result.markedStarts = contextMarks.marked
+            result.notes += undecided
+            return result
         }
         var result: LineChunk
         if whole {
