@@ -354,4 +354,59 @@ import Testing
             }
         }
     }
+
+    /// Without -n, --since takes runs of lines whose timestamps' bytes are at or after an
+    /// accepted line's (TimestampReference); a line of another shape has its time read. Python
+    /// reads every line's time: lines a little out of order both ways, another zone, month 13,
+    /// a shorter fraction, a blank for the T, CRLF, a line without a time.
+    @Test("--since by runs: out of order, other zones and shapes, CRLF, as Python reads the times")
+    func sinceRuns() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path("mixed.log")
+        let make = """
+            import sys, datetime
+            base = datetime.datetime(2026, 11, 30, tzinfo=datetime.timezone.utc)
+            out = open(sys.argv[1], "w", newline="")
+            for n in range(150000):
+                t = base + datetime.timedelta(milliseconds=37 * n)
+                if n % 997 == 0: t -= datetime.timedelta(seconds=5)
+                if n % 991 == 0: t += datetime.timedelta(seconds=5)
+                stamp = t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+                if n % 1009 == 0: stamp = (t + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.") + "%03d+01:00" % (t.microsecond // 1000)
+                if n % 1013 == 0: stamp = stamp[:5] + "13" + stamp[7:]
+                if n % 1021 == 0: stamp = stamp[:22] + "Z"
+                if n % 1031 == 0: stamp = stamp[:10] + " " + stamp[11:]
+                end = "\\r\\n" if n % 1019 == 0 else "\\n"
+                out.write(stamp + " INFO [svc] event %d padding padding padding" % n + end)
+                if n % 1000 == 7: out.write("\\tat a.trace.Line(X.java:1)\\n")
+            """
+        _ = try await Shell.output("python3 -c \(Shell.quote(make)) \(file)")
+        for since in ["2026-11-30T01:10:00.000Z", "2026-11-30T00:00:00Z", "2026-11-30T01:00:30.5Z", "2026-11-30T02:30:00+01:00"] {
+            let oracle = """
+                import re, sys, calendar, datetime
+                lo = datetime.datetime.fromisoformat('\(since)'.replace('Z', '+00:00')).timestamp()
+                pattern = re.compile(rb'(\\d{4})-(\\d\\d)-(\\d\\d)[T ](\\d\\d):(\\d\\d):(\\d\\d)(?:[.,](\\d+))?(Z|[+-]\\d\\d:\\d\\d)?')
+                for line in open(sys.argv[1], 'rb'):
+                    m = pattern.match(line)
+                    if not m: continue
+                    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+                    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 25 and mi < 60 and s < 61): continue
+                    t = calendar.timegm((y, mo, d, 0, 0, 0)) + h * 3600 + mi * 60 + s + float(b'0.' + (m.group(7) or b'0'))
+                    zone = (m.group(8) or b'').decode()
+                    if zone and zone not in ('Z',):
+                        t -= (1 if zone[0] == '+' else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+                    if t >= lo: sys.stdout.buffer.write(line)
+                """
+            let expected = try await Shell.output("python3 -c \(Shell.quote(oracle)) \(file)")
+            #expect(expected.count > 1000, "\(since)")
+            for run in [(chunk: 4, jobs: 1), (chunk: 4, jobs: 2), (chunk: 0, jobs: 2)] {
+                let chunk = run.chunk > 0 ? "SLUICE_CHUNK_KIB=\(run.chunk) " : ""
+                let actual = try await Shell.output("\(chunk)\"$SLUICE\" -j \(run.jobs) --since \(Shell.quote(since)) \(file)")
+                expectSameBytes(actual, expected, "--since \(since) \(run)")
+                let count = try await Shell.output("\(chunk)\"$SLUICE\" -j \(run.jobs) -c --since \(Shell.quote(since)) \(file)")
+                #expect(String(decoding: count, as: UTF8.self) == "\(expected.split(separator: 0x0A, omittingEmptySubsequences: false).count - 1)\n")
+            }
+        }
+    }
 }

@@ -8,6 +8,17 @@ public protocol Matcher: Sendable {
     func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)?
     /// Per-call working memory (PCRE2 match data); made once per chunk, never shared.
     func makeScratch() -> MatchScratch
+    /// The next run of matching lines that follow each other, at or after `from`: its first
+    /// byte, the offset just past its last `\n`, and how many lines it holds (at least one).
+    /// A run may stop before the last of such lines. The default is one line; a matcher that
+    /// decides whole runs faster than one line per call overrides it (`FieldMatcher`).
+    func nextMatchingRun(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, end: Int, lines: Int)?
+}
+
+extension Matcher {
+    public func nextMatchingRun(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, end: Int, lines: Int)? {
+        nextMatchingLine(in: buffer, from: from, scratch: &scratch).map { ($0.start, $0.newline + 1, 1) }
+    }
 }
 
 /// Working memory a matcher needs while scanning one chunk (not thread-safe, never shared).

@@ -43,7 +43,7 @@ public struct LineFilter: ChunkStep {
             // selects most lines: one copy per run, not per line).
             var runStart = 0
             var runEnd = 0
-            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+            while let (start, end, lines) = matcher.nextMatchingRun(in: buffer, from: position, scratch: &scratch) {
                 if invert {
                     if start > position {
                         if position == 0 && kept.isEmpty { kept.reserveCapacity(buffer.count) }
@@ -51,17 +51,17 @@ public struct LineFilter: ChunkStep {
                         countKnown = false
                     }
                 } else {
-                    if start == 0 && newline == buffer.count - 1 { everything = true; keptLines = 1; return }
+                    if start == 0 && end == buffer.count && runEnd == 0 { everything = true; keptLines = lines; return }
                     if start != runEnd {
                         if runEnd > runStart {
                             kept.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: runEnd - runStart))
                         }
                         runStart = start
                     }
-                    runEnd = newline + 1
-                    keptLines += 1
+                    runEnd = end
+                    keptLines += lines
                 }
-                position = newline + 1
+                position = end
             }
             if runEnd > runStart {
                 if runStart == 0 && runEnd == buffer.count { everything = true; return }
