@@ -375,6 +375,11 @@ public struct ChunkSource: AsyncSequence, Sendable {
             offset = sinceSeek.start(in: UnsafeBufferPointer(start: whole.base, count: size), backOff: chunkSize)
             if offset > 0 {
                 sender.skipTo(offset: offset, lines: sender.numbersLines ? sluice_count_newlines(whole.base, offset) : 0)
+                // The rest is read, not mapped: nearly every line of it is selected, and a
+                // mapped window's faults, unmapping and copy out cost more than read's copy
+                // (`-c --since`, the last 10% of a sorted 1 GB log: 0.053 s mapped, 0.046 s read).
+                return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, sender: sender,
+                                interrupt: interrupt, origin: file)
             }
         }
         while offset < size {
