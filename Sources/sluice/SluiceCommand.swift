@@ -402,20 +402,9 @@ struct SluiceCommand {
             }
             spec.level = parsed
         }
-        var time = LogTime(year: Self.currentYear(now))
-        if let year {
-            guard let value = Int(year), (1...9999).contains(value) else {
-                throw SluiceError(.usage, place: "--year", "'\(year)' is not a year (2026)")
-            }
-            time.year = value
-        }
-        if let timeZone {
-            guard let offset = parseZoneOffset(timeZone) else {
-                throw SluiceError(.usage, place: "--tz", "'\(timeZone)' is not an offset from UTC (+01:00, -0500, UTC)")
-            }
-            time.zoneOffset = offset
-        }
+        let time = try logTime(now: now)
         spec.time = time
+        spec.yearGiven = year != nil
         for (text, place) in [(since, "--since"), (until, "--until")] {
             guard let text else { continue }
             guard let seconds = time.bound(parsing: text, now: now) else {
@@ -530,6 +519,35 @@ struct SluiceCommand {
 
     static func now() -> Double { LogTime.now() }
 
+    /// How times are read: `--tz`, and `--year` or the inputs' year (`inputsYear`).
+    func logTime(now: Double) throws -> LogTime {
+        var time = LogTime(year: Self.currentYear(now))
+        if let timeZone {
+            guard let offset = parseZoneOffset(timeZone) else {
+                throw SluiceError(.usage, place: "--tz", "'\(timeZone)' is not an offset from UTC (+01:00, -0500, UTC)")
+            }
+            time.zoneOffset = offset
+        }
+        if let year {
+            guard let value = Int(year), (1...9999).contains(value) else {
+                throw SluiceError(.usage, place: "--year", "'\(year)' is not a year (2026)")
+            }
+            time.year = value
+        } else {
+            time.year = inputsYear(zoneOffset: time.zoneOffset, now: now)
+        }
+        return time
+    }
+
+    /// Without `--year`, the year of a time written without one in `--since`/`--until`
+    /// (`Nov 30 14:00:00`): the year the inputs were last modified when they agree, else the
+    /// current year. (Each input's lines are read in its own year: `FieldPredicate.years`.)
+    func inputsYear(zoneOffset: Int, now: Double) -> Int {
+        let current = Self.currentYear(now + Double(zoneOffset))
+        let years = Set(inputs.isEmpty ? [current] : inputs.map { LogTime.modificationYear(of: $0, zoneOffset: zoneOffset) ?? current })
+        return years.count == 1 ? years.first! : current
+    }
+
     static func currentYear(_ now: Double) -> Int { LogTime.currentYear(now) }
 
     /// The validated run description; usage errors name the flag.
@@ -557,7 +575,8 @@ struct SluiceCommand {
             if !mixed.isEmpty {
                 throw SluiceError(.usage, place: "--pipeline", "cannot be combined with \(mixed.joined(separator: ", ")): spell those stages inside the expression")
             }
-            let parsed = try ExpressionParser.parse(pipeline)
+            // --tz and --year hold for the expression's since and until as for the options.
+            let parsed = try ExpressionParser.parse(pipeline, time: logTime(now: Self.now()), yearGiven: year != nil)
             spec.stages = parsed.stages
             if let record = parsed.record {
                 if self.record != nil { throw SluiceError(.usage, place: "--pipeline", "cannot be combined with --record: spell it inside the expression") }
@@ -776,7 +795,8 @@ struct SluiceCommand {
               --format=F            read fields as auto (default: each line by its shape),
                                     json, logfmt or text
               --tz=OFFSET           zone of timestamps written without one (default UTC)
-              --year=YYYY           year of timestamps written without one (syslog)
+              --year=YYYY           year of timestamps written without one (syslog;
+                                    default: the year each file was last modified)
 
         Transforms (sluice's own):
               --map=SPEC            transform each line: upper, lower, trim, s/RE/REPL/[gi]

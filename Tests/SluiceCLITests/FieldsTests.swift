@@ -149,6 +149,31 @@ import Testing
         }
     }
 
+    /// A syslog time has no year: each file's lines take the year it was last modified (as
+    /// the issue asks), unless --year says; a bound without a year takes the files' year.
+    @Test("syslog times take their file's modification year, or --year")
+    func syslogYearFromModificationTime() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let old = try directory.write("messages.1", Array("Dec 30 10:00:00 host app: thirtieth\nDec 31 10:00:00 host app: last day\n".utf8))
+        let new = try directory.write("messages", Array("Jan  1 09:00:00 host cron: other\nJan  1 10:00:00 host app: new year\n".utf8))
+        _ = try await Shell.output("touch -d '2024-12-31 23:00:00Z' \(Shell.quote(old)); touch -d '2025-01-01 12:00:00Z' \(Shell.quote(new))")
+        func run(_ arguments: [String]) async throws -> String {
+            let result = try await Sluice.run(arguments)
+            #expect(result.status == 0 || result.status == 1, "\(arguments): \(result.stderr)")
+            return String(decoding: result.stdout, as: UTF8.self)
+        }
+        #expect(try await run(["-h", "--since", "2024-12-31T00:00:00Z", "-e", "app", old, new]) == "Dec 31 10:00:00 host app: last day\nJan  1 10:00:00 host app: new year\n")
+        #expect(try await run(["-h", "--until", "2025-01-01", old, new]) == "Dec 30 10:00:00 host app: thirtieth\nDec 31 10:00:00 host app: last day\n")
+        // -p reads them the same way, also in a stage after one that dropped lines.
+        #expect(try await run(["-h", "-p", "grep app | since 2024-12-31T00:00:00Z", old, new]) == "Dec 31 10:00:00 host app: last day\nJan  1 10:00:00 host app: new year\n")
+        // --year: every file's lines in that year, with -p too.
+        #expect(try await run(["-h", "--year", "2025", "--until", "2025-01-01", old, new]) == "")
+        #expect(try await run(["-h", "--year", "2025", "-p", "until 2025-01-01", old, new]) == "")
+        // A bound without a year: the year the files were last modified, when they agree.
+        #expect(try await run(["--since", "Dec 31 00:00:00", old]) == "Dec 31 10:00:00 host app: last day\n")
+    }
+
     /// Aliases, nesting, escapes, numbers written as text, CRLF: what each hand-made line gives.
     @Test("--where on JSON's corners: aliases, nesting, escapes, CRLF")
     func jsonCorners() async throws {

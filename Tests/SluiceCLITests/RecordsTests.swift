@@ -139,6 +139,25 @@ import Testing
                 expectSameBytes(actual, expected, "--record auto \(arguments) \(run)")
             }
         }
+        // Two files, cut inside a stack trace: -m and context per file, `--` between files,
+        // nothing held across the boundary (the second file starts with a record of its own).
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = directory.path("a.log"), second = directory.path("b.log")
+        _ = try await Shell.output("""
+            zcat \(Shell.quote(Self.corpus)) | head -n 6029 > \(first)
+            zcat \(Shell.quote(Self.corpus)) | tail -n +6030 | head -n 5000 > \(second)
+            \(joined) < \(first) > \(first).joined; \(joined) < \(second) > \(second).joined
+            """)
+        for (arguments, grep) in [("-m 1 -A 2 -e Caused", "-m 1 -A 2 -e Caused"), ("-B 3 -e SocketTimeout", "-B 3 -e SocketTimeout"),
+                                  ("-C 2 -m 4 --level error", "-C 2 -m 4 -P '^\\S+ ERROR '")] {
+            let expected = try await Shell.output("LC_ALL=C grep -h -a \(grep) \(first).joined \(second).joined | tr '\\001' '\\n'")
+            #expect(expected.count > 1, "\(grep)")
+            for run in Self.runs {
+                let actual = try await Shell.output(Self.sluice("--record auto -h \(arguments) \(first)", second, run))
+                expectSameBytes(actual, expected, "two files --record auto \(arguments) \(run)")
+            }
+        }
     }
 
     /// -n and -H write each line of a record with its number, `:` after those that matched,

@@ -36,6 +36,18 @@ import Testing
         #expect(Self.reference("2026-11-30T14:00:00").isEmpty, "nothing after it: its end is not known")
     }
 
+    /// A reference LogTime rolls over (Feb 31 is March 3) would put lines before it in time
+    /// after it by bytes: it is not kept.
+    @Test("a rolled-over date or time is no reference")
+    func rolledOver() {
+        for line in ["2026-02-31T00:00:00Z a long enough line to load", "2026-04-31T00:00:00Z a long enough line to load",
+                     "2026-11-30T24:30:00Z a long enough line to load", "2026-11-30T23:59:60.500Z a long enough line to load",
+                     "2025-02-29T10:00:00Z a long enough line to load"] {
+            #expect(Self.reference(line).isEmpty, "\(line)")
+        }
+        #expect(!Self.reference("2024-02-29T10:00:00Z a leap day, long enough to load").isEmpty)
+    }
+
     @Test("a line is at or after by bytes only when it is by time")
     func agreesWithTheTimes() {
         let reference = Self.reference("2026-11-30T14:00:00.500Z INFO [svc] a message long enough")

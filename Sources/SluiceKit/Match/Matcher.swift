@@ -48,6 +48,13 @@ public final class MatchScratch {
         return made
     }
 
+    /// Tells the matchers which input the buffer is from (`--since` in a syslog file reads
+    /// its times in the year the file was last modified).
+    func use(input index: Int) {
+        fields?.use(input: index)
+        for part in parts { part.use(input: index) }
+    }
+
     init(pointer: OpaquePointer? = nil, release: @escaping () -> Void = {}) {
         self.pointer = pointer
         self.release = release

@@ -23,7 +23,10 @@ public struct ExpressionParser {
         var end = 0
     }
 
-    public static func parse(_ expression: String, now: Double? = nil) throws -> Parsed {
+    /// `time`: how `since`/`until` times are read (`--tz`, the year of one written without
+    /// one; else UTC and the current year); `yearGiven`: `--year` said that year.
+    public static func parse(_ expression: String, now: Double? = nil, time: LogTime? = nil, yearGiven: Bool = false) throws -> Parsed {
+        let template = time
         let words = try tokenize(expression)
         let characters = Array(expression)
         var stages: [Stage] = []
@@ -106,12 +109,13 @@ public struct ExpressionParser {
                 fieldStage(fields)
             case "since", "until":
                 let word = try single(args, name, "a time (since 2026-11-30T14:00:00Z, since -15m)")
-                let time = LogTime(year: LogTime.currentYear(now ?? LogTime.now()))
+                let time = template ?? LogTime(year: LogTime.currentYear(now ?? LogTime.now()))
                 guard let seconds = time.bound(parsing: word.text, now: now ?? LogTime.now()) else {
                     throw error(word.column, "'\(word.text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)")
                 }
                 var fields = FieldFilterSpec()
                 fields.time = time
+                fields.yearGiven = yearGiven
                 if name.text == "since" { fields.since = seconds } else { fields.until = seconds }
                 fieldStage(fields)
             case "record":

@@ -123,7 +123,7 @@ public struct PipelineRunner: Sendable {
         // row output that checkpoints every line read): a sorted plain file is searched.
         if case .grep(let first) = spec.stages.first, let fields = first.fields, fields.since != nil, !first.invert,
            !spec.usesContext, !spec.takesRows, !spec.follow {
-            sinceSeek = try FieldPredicate(fields).sinceSeek
+            sinceSeek = try FieldPredicate(fields, inputs: spec.inputs).sinceSeek
         } else {
             sinceSeek = nil
         }
@@ -167,7 +167,7 @@ public struct PipelineRunner: Sendable {
                 if records {
                     // A record: any line matches the patterns (-v: none does), and its first
                     // line's fields pass.
-                    let predicate = try grep.fields.map { try FieldPredicate($0) }
+                    let predicate = try grep.fields.map { try FieldPredicate($0, inputs: spec.inputs) }
                     // No pattern: every record, its fields' conditions deciding (-v inverts them).
                     let noPattern = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp && (!grep.invert || predicate != nil)
                     add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
@@ -178,7 +178,7 @@ public struct PipelineRunner: Sendable {
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.
-                    let predicate = try FieldPredicate(fields)
+                    let predicate = try FieldPredicate(fields, inputs: spec.inputs)
                     // No pattern: the fields' conditions decide (-v inverts them).
                     let everyLine = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp
                     matcher = FieldMatcher(predicate: predicate, patterns: everyLine ? nil : matcher, invertPatterns: grep.invert && !everyLine,

@@ -234,6 +234,16 @@ extension LogTime {
     }
 
     /// The year (UTC) at `seconds` since the epoch.
+    /// The year `input` was last modified, `zoneOffset` seconds east of UTC: the year of its
+    /// timestamps written without one (syslog's, Android's), as the issue asks. Nil for
+    /// standard input or a file that cannot be examined (then the current year).
+    public static func modificationYear(of input: InputName, zoneOffset: Int) -> Int? {
+        guard case .path(let name) = input else { return nil }
+        var info = stat()
+        guard name.withCString({ stat($0, &info) }) == 0 else { return nil }
+        return currentYear(Double(info.st_mtim.tv_sec + zoneOffset))
+    }
+
     public static func currentYear(_ seconds: Double) -> Int {
         var time = time_t(seconds)
         var parts = tm()

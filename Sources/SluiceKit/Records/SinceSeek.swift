@@ -33,10 +33,11 @@ public struct SinceSeek: Sendable {
         return nil
     }
 
-    /// Where to start reading `file` (a line start), 0 to read it all.
-    func start(in file: UnsafeBufferPointer<UInt8>, backOff: Int) -> Int {
+    /// Where to start reading `file`, input number `input` (a line start), 0 to read it all.
+    func start(in file: UnsafeBufferPointer<UInt8>, input: Int = 0, backOff: Int) -> Int {
         guard let base = file.baseAddress, file.count > 4 * backOff else { return 0 }
         let scratch = predicate.makeScratch()
+        scratch.use(input: input)
         guard let (_, firstTime) = timeAt(file, lineFrom: 0, scratch: scratch), firstTime < since else { return 0 }
         // The last line's time: the file's order must hold between the two ends.
         let lastStart = lineStart(base, before: max(0, file.count - 2))

@@ -26,7 +26,7 @@ struct TimestampReference {
     /// most 32 bytes whose end is plain (a blank, a bracket: nothing that could continue a
     /// time or a zone).
     mutating func learn(_ line: UnsafeBufferPointer<UInt8>, end: Int) {
-        guard end >= 19, end <= 32, end < line.count, Self.isDateAndTime(line),
+        guard end >= 19, end <= 32, end < line.count, Self.isDateAndTime(line), Self.isExactDateAndTime(line),
               !Self.continuesTime(line[end]) else { return }
         // Digits may differ in the date, the time and its fraction; a zone's must not (the
         // same zone, or the bytes would not order as the times do).
@@ -113,6 +113,20 @@ struct TimestampReference {
         for offset in dateAndTimeDigits where !isDigit(line[offset]) { return false }
         return line[4] == UInt8(ascii: "-") && line[7] == UInt8(ascii: "-") && (line[10] == UInt8(ascii: "T") || line[10] == 0x20)
             && line[13] == UInt8(ascii: ":") && line[16] == UInt8(ascii: ":") && isValidDateAndTime(line)
+    }
+
+    /// A date and time that `LogTime` does not roll over: the day in its month, the hour
+    /// below 24, the second below 60. (A reference `2026-02-31` reads as March 3: a line of
+    /// March 1, larger by bytes, would be taken as after it.) A line compared with an exact
+    /// reference may roll over: that only makes its time later.
+    static func isExactDateAndTime(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        func number(_ offset: Int, _ width: Int) -> Int {
+            (offset..<offset + width).reduce(0) { $0 * 10 + Int(line[$1] &- 0x30) }
+        }
+        let year = number(0, 4), month = number(5, 2), day = number(8, 2)
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return day <= lengths[month - 1] && number(11, 2) < 24 && number(17, 2) < 60
     }
 
     /// The month, day, hour, minute and second digits are in the ranges `LogTime` reads.

@@ -10,9 +10,11 @@ extension Array where Element == any ChunkStep {
     /// Applies every step in order; stops early once a chunk is empty (notes are kept).
     public func apply(_ chunk: LineChunk) throws -> LineChunk {
         var chunk = chunk
+        let input = chunk.input
         for step in self {
             if chunk.isEmpty { break }
             chunk = try step.apply(chunk)
+            chunk.input = input  // a step that made a new chunk: the next reads it as this input's (its year)
         }
         return chunk
     }
@@ -36,6 +38,7 @@ public struct LineFilter: ChunkStep {
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
+            scratch.use(input: chunk.input)
             defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
             var position = 0
             var countKnown = true

@@ -121,6 +121,7 @@ public struct GrepLinePrinter: ChunkStep {
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
+            scratch.use(input: chunk.input)
             let extractScratch = extractor?.makeScratch()
             let shapeScratch = shaper?.makeScratch()
             defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }

@@ -15,6 +15,7 @@ public struct GrepLineSelector: ChunkStep {
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
+            scratch.use(input: chunk.input)
             defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
             var position = 0
             while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {

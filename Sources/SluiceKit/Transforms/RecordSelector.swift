@@ -55,6 +55,7 @@ struct RecordSelector: ChunkStep {
             let count = buffer.count
             let startScratch = rule.makeScratch()
             let fields = predicate?.makeScratch()
+            fields?.use(input: chunk.input)
             func passes(_ start: Int) -> Bool {
                 guard let predicate, let fields else { return true }
                 return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields) != invertPredicate
@@ -71,6 +72,7 @@ struct RecordSelector: ChunkStep {
                 return
             }
             var scratch = matcher.makeScratch()
+            scratch.use(input: chunk.input)
             defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
             // The next matching line at or after a position, kept until the position passes it.
             var nextHit: (start: Int, newline: Int)?
