@@ -212,6 +212,15 @@ final class Latch: @unchecked Sendable {
     private let lock = NSLock()
     private var fired = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// When it fired: a waiting task may resume much later on a loaded machine (the full
+    /// suite, two cores: a process that exited at once was seen 17 s after its start).
+    private var firedInstant: ContinuousClock.Instant?
+
+    var firedAt: ContinuousClock.Instant? {
+        lock.lock()
+        defer { lock.unlock() }
+        return firedInstant
+    }
 
     func fire() {
         lock.lock()
@@ -220,6 +229,7 @@ final class Latch: @unchecked Sendable {
             return
         }
         fired = true
+        firedInstant = ContinuousClock.now
         let toResume = waiters
         waiters = []
         lock.unlock()
@@ -438,7 +448,7 @@ private func launch(
 
     await exited.wait()
     killer.fire()
-    let elapsed = ContinuousClock.now - start
+    let elapsed = (exited.firedAt ?? ContinuousClock.now) - start
     if heldStdin >= 0 { close(heldStdin) }
 
     // The pipes end when the last holder closes them; a leftover grandchild may hold them.
