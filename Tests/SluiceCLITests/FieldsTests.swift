@@ -333,6 +333,12 @@ import Testing
             ("since 2026-11-26T10:15:40Z | until 2026-11-26T10:15:41Z", "--since 2026-11-26T10:15:40Z --until 2026-11-26T10:15:41Z", Self.logfmt),
             ("record auto | grep Caused", "--record auto -e Caused", Self.text),
             ("record auto | level error | count-by service 5", "--record auto --level error --count-by service --top 5", Self.text),
+            // Each stage after `record` selects from the records the one before kept.
+            ("record auto | level error | grep Exception", "--record auto --level error -e Exception", Self.text),
+            (#"record auto | where level == "ERROR" | where service == "api-gateway""#,
+             #"--record auto --where 'level == "ERROR"' --where 'service == "api-gateway"'"#, Self.text),
+            ("record auto | since 2026-11-26T10:15:40Z | until 2026-11-26T10:15:50Z | level warn+",
+             "--record auto --since 2026-11-26T10:15:40Z --until 2026-11-26T10:15:50Z --level warn+", Self.text),
         ]
         for (expression, options, input) in pairs {
             let viaExpression = try await Shell.output("SLUICE_CHUNK_KIB=4 \"$SLUICE\" -p \(Shell.quote(expression)) \(Shell.quote(input))")

@@ -43,7 +43,11 @@ struct RecordSelector: ChunkStep {
     }
 
     func apply(_ chunk: LineChunk) -> LineChunk {
-        guard let rule = chunk.recordStart, !chunk.isEmpty else { return chunk }
+        // Records are found by their input's rule, or, after an earlier selection (`-p 'record
+        // auto | level error | grep x'`), where that selection said they end.
+        let rule = chunk.recordStart
+        let knownEnds = chunk.recordEnds
+        guard rule != nil || knownEnds != nil, !chunk.isEmpty else { return chunk }
         var out: [UInt8] = []
         var ends: [Int] = []
         var undecided: [SluiceError] = []
@@ -53,7 +57,33 @@ struct RecordSelector: ChunkStep {
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let count = buffer.count
-            let startScratch = rule.makeScratch()
+            let startScratch = rule?.makeScratch()
+            /// The first known end after `offset`.
+            func knownEnd(after offset: Int, _ ends: [Int]) -> Int {
+                var low = 0, high = ends.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if ends[middle] > offset { high = middle } else { low = middle + 1 }
+                }
+                return low < ends.count ? ends[low] : count
+            }
+            /// Where the record holding the line whose newline is at `newline` ends.
+            func recordEnd(after newline: Int) -> Int {
+                if let knownEnds { return knownEnd(after: newline, knownEnds) }
+                return rule!.recordEnd(base, after: newline, count: count, scratch: startScratch)
+            }
+            /// Where the record holding the line starting at `line` starts (not before `floor`).
+            func recordStart(line: Int, floor: Int) -> Int {
+                if let knownEnds {
+                    var low = 0, high = knownEnds.count
+                    while low < high {
+                        let middle = (low + high) / 2
+                        if knownEnds[middle] > line { high = middle } else { low = middle + 1 }
+                    }
+                    return max(floor, low == 0 ? 0 : knownEnds[low - 1])
+                }
+                return rule!.recordStart(base, line: line, floor: floor, count: count, scratch: startScratch)
+            }
             let fields = predicate?.makeScratch()
             fields?.use(input: chunk.input)
             func passes(_ start: Int) -> Bool {
@@ -64,7 +94,7 @@ struct RecordSelector: ChunkStep {
                 // Only where each record ends.
                 var position = 0
                 while position < count {
-                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    let end = recordEnd(after: lineEnd(base, from: position, count: count))
                     ends.append(end)
                     position = end
                 }
@@ -126,7 +156,7 @@ struct RecordSelector: ChunkStep {
                 var selected: [Int] = []
                 var marked: [Int] = []
                 while position < count {
-                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    let end = recordEnd(after: lineEnd(base, from: position, count: count))
                     ends.append(end)
                     let matches = selectsAll || (hit(from: position).map { $0.start < end } ?? false)
                     if matches != invert && passes(position) {
@@ -145,7 +175,7 @@ struct RecordSelector: ChunkStep {
             }
             if invert || selectsAll {
                 while position < count {
-                    let end = rule.recordEnd(base, after: lineEnd(base, from: position, count: count), count: count, scratch: startScratch)
+                    let end = recordEnd(after: lineEnd(base, from: position, count: count))
                     if invert, let found = hit(from: position), found.start < end {
                         // A line of this record matches: not selected.
                     } else if passes(position) {
@@ -156,8 +186,8 @@ struct RecordSelector: ChunkStep {
                 return
             }
             while let found = hit(from: position) {
-                let start = rule.recordStart(base, line: found.start, floor: position, count: count, scratch: startScratch)
-                let end = rule.recordEnd(base, after: found.newline, count: count, scratch: startScratch)
+                let start = recordStart(line: found.start, floor: position)
+                let end = recordEnd(after: found.newline)
                 if passes(start) { write(start, end) }
                 position = end
                 if position >= count { break }
