@@ -407,6 +407,7 @@ struct SluiceCommand {
         spec.yearGiven = year != nil
         for (text, place) in [(since, "--since"), (until, "--until")] {
             guard let text else { continue }
+            if time.yearsDiffer && time.lacksYear(text, now: now) { throw Self.noYear(text, place: place) }
             guard let seconds = time.bound(parsing: text, now: now) else {
                 throw SluiceError(.usage, place: place, "'\(text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', "
                                   + "1796047200, -15m, -2h, -1d)")
@@ -519,7 +520,13 @@ struct SluiceCommand {
 
     static func now() -> Double { LogTime.now() }
 
-    /// How times are read: `--tz`, and `--year` or the inputs' year (`inputsYear`).
+    static func noYear(_ text: String, place: String) -> SluiceError {
+        SluiceError(.usage, place: place, "'\(text)' has no year, and the files were last modified in different years: "
+                    + "give one (--year YYYY, or the date with its year)")
+    }
+
+    /// How times are read: `--tz`, and `--year` or the year the inputs were last modified
+    /// (a `--since`/`--until` time written without a year is placed as their lines are).
     func logTime(now: Double) throws -> LogTime {
         var time = LogTime(year: Self.currentYear(now))
         if let timeZone {
@@ -534,19 +541,18 @@ struct SluiceCommand {
             }
             time.year = value
         } else {
-            time.year = inputsYear(zoneOffset: time.zoneOffset, now: now)
+            // As the inputs' lines are read (LogTime.reading), when they agree.
+            let read = (inputs.isEmpty ? [InputName.standardInput] : inputs).map { time.reading($0, now: now) }
+            if Set(read.map(\.year)).count == 1 {
+                time.year = read[0].year
+                time.latest = read.compactMap(\.latest).max()
+            } else {
+                time.yearsDiffer = true
+            }
         }
         return time
     }
 
-    /// Without `--year`, the year of a time written without one in `--since`/`--until`
-    /// (`Nov 30 14:00:00`): the year the inputs were last modified when they agree, else the
-    /// current year. (Each input's lines are read in its own year: `FieldPredicate.years`.)
-    func inputsYear(zoneOffset: Int, now: Double) -> Int {
-        let current = Self.currentYear(now + Double(zoneOffset))
-        let years = Set(inputs.isEmpty ? [current] : inputs.map { LogTime.modificationYear(of: $0, zoneOffset: zoneOffset) ?? current })
-        return years.count == 1 ? years.first! : current
-    }
 
     static func currentYear(_ now: Double) -> Int { LogTime.currentYear(now) }
 

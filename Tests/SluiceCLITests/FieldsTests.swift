@@ -170,8 +170,19 @@ import Testing
         // --year: every file's lines in that year, with -p too.
         #expect(try await run(["-h", "--year", "2025", "--until", "2025-01-01", old, new]) == "")
         #expect(try await run(["-h", "--year", "2025", "-p", "until 2025-01-01", old, new]) == "")
-        // A bound without a year: the year the files were last modified, when they agree.
+        // A bound without a year: the year the files were last modified, when they agree;
+        // when they do not, it names no one time.
         #expect(try await run(["--since", "Dec 31 00:00:00", old]) == "Dec 31 10:00:00 host app: last day\n")
+        let differ = try await Sluice.run(["--since", "Dec 31 00:00:00", old, new])
+        #expect(differ.status == 2 && differ.stderr == "sluice: --since: 'Dec 31 00:00:00' has no year, and the files were last modified in different years: give one (--year YYYY, or the date with its year)\n")
+        let differP = try await Sluice.run(["-p", "since 'Dec 31 00:00:00'", old, new])
+        #expect(differP.status == 2 && differP.stderr.contains("column 7: 'Dec 31 00:00:00' has no year"), "\(differP.stderr)")
+        // Across New Year: a time after the file's last change is of the year before.
+        let rolled = try directory.write("syslog.1", Array("Dec 31 23:59:00 host app: old year\nJan  1 00:01:00 host app: new year\n".utf8))
+        _ = try await Shell.output("touch -d '2026-01-01 00:02:00Z' \(Shell.quote(rolled))")
+        #expect(try await run(["--since", "2026-01-01", rolled]) == "Jan  1 00:01:00 host app: new year\n")
+        #expect(try await run(["--until", "2026-01-01", rolled]) == "Dec 31 23:59:00 host app: old year\n")
+        #expect(try await run(["--since", "Dec 31 00:00:00", "--until", "Jan 1 00:00:30", rolled]) == "Dec 31 23:59:00 host app: old year\n")
     }
 
     /// Aliases, nesting, escapes, numbers written as text, CRLF: what each hand-made line gives.
@@ -242,6 +253,8 @@ import Testing
             (["--format", "xml", "--level", "error", "in.log"], "--format: 'xml' is not a format (auto, json, logfmt, text)"),
             (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)"),
             (["--tz", "Mars", "--since", "2026-01-01", "in.log"], "--tz: 'Mars' is not an offset from UTC (+01:00, -0500, UTC)"),
+            (["--tz", "+25:00", "--since", "2026-01-01", "in.log"], "--tz: '+25:00' is not an offset from UTC (+01:00, -0500, UTC)"),
+            (["--since", "2026-02-30", "in.log"], "--since: '2026-02-30' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1796047200, -15m, -2h, -1d)"),
         ], in: directory.url.path)
     }
 
@@ -292,6 +305,9 @@ import Testing
         #expect(none.status == 1 && none.stdout.isEmpty)
         let refused = try await Sluice.run(["-c", "--count-by", "service", Self.text])
         #expect(refused.status == 2 && refused.stderr == "sluice: --count-by: prints a table of counts, not lines: -c does not apply\n")
+        // JSON's null counts as a missing value (empty), as jq's `.level // ""` would.
+        let nulls = try await Shell.output(#"printf '{"level":null}\n{"level":"info"}\n{"x":1}\n' | "$SLUICE" --count-by level"#)
+        #expect(String(decoding: nulls, as: UTF8.self) == "2\t\n1\tinfo\n")
     }
 
     /// `--fields` as jq's `@tsv`, `--json` read back by jq, `--template` as Miller prints.

@@ -99,7 +99,8 @@ struct FieldCounter: ChunkStep {
                 key.removeAll(keepingCapacity: true)
                 for (index, value) in slots.values.enumerated() {
                     if index > 0 { key.append(0x09) }
-                    if let value { Self.appendShown(value.text, to: &key) }
+                    // JSON's null is no value (as a missing field, and as `--fields` shows it).
+                    if let value, value != .null { Self.appendShown(value.text, to: &key) }
                 }
                 key.withUnsafeBufferPointer { local.add($0) }
                 lines += 1

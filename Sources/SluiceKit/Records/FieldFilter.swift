@@ -43,8 +43,8 @@ public final class FieldPredicate: Sendable {
     let until: Double?
     let timeSlot: Int?
     let time: LogTime
-    /// Per input, the year of its timestamps written without one (empty: `time.year`).
-    let years: [Int]
+    /// Per input, how its times are read (the year of those written without one; empty: `time`).
+    let inputTimes: [LogTime]
     /// A string every selected line holds (from `--where`), searched before any line is parsed.
     let prefilter: LiteralSearch?
     /// Lines starting with syslog's `<PRI>` are candidates too (their level is not written).
@@ -52,8 +52,8 @@ public final class FieldPredicate: Sendable {
 
     /// `inputs`: the run's, for each one's year (`FieldFilterSpec.yearGiven`).
     public init(_ spec: FieldFilterSpec, inputs: [InputName] = []) throws {
-        years = spec.yearGiven || spec.since == nil && spec.until == nil ? []
-            : inputs.map { LogTime.modificationYear(of: $0, zoneOffset: spec.time.zoneOffset) ?? spec.time.year }
+        let now = LogTime.now()
+        inputTimes = spec.yearGiven || spec.since == nil && spec.until == nil ? [] : inputs.map { spec.time.reading($0, now: now) }
         var query = FieldQuery()
         var regexes = 0
         let expression = try spec.whereText.map { try WhereExpression.parse($0, query: &query, regexCount: &regexes) }
@@ -122,13 +122,13 @@ public final class FieldPredicate: Sendable {
         var nextHit: Int?
         /// `--since` alone: the first accepted line's timestamp, to compare others' bytes with.
         var sinceReference = TimestampReference()
-        /// How times are read in the current input (its year: `FieldPredicate.years`).
+        /// How times are read in the current input (its year: `FieldPredicate.inputTimes`).
         var time: LogTime
-        let years: [Int]
+        let inputTimes: [LogTime]
 
         /// Reads the times of input `index` (the year of those written without one).
         func use(input index: Int) {
-            if index < years.count { time.year = years[index] }
+            if index < inputTimes.count { time = inputTimes[index] }
         }
 
         init(_ predicate: FieldPredicate) {
@@ -136,7 +136,7 @@ public final class FieldPredicate: Sendable {
             regexScratch = []
             path = PathBuffer(capacity: predicate.query.longestName)
             time = predicate.time
-            years = predicate.years
+            inputTimes = predicate.inputTimes
         }
     }
 

@@ -14,6 +14,14 @@ public struct LogTime: Sendable, Equatable {
     public var year: Int
     /// Seconds east of UTC for times written without a zone.
     public var zoneOffset: Int
+    /// A time written without a year that would fall after this (seconds since the epoch) is
+    /// of the year before: a file's lines are older than its last change (`Dec 31 23:59` in a
+    /// file changed on January 1). The file's modification time plus a day, for a clock
+    /// written in another zone; nil with `--year`.
+    public var latest: Double?
+    /// The inputs were last modified in different years: a `--since`/`--until` time written
+    /// without a year names no one time.
+    public var yearsDiffer = false
 
     public init(year: Int, zoneOffset: Int = 0) {
         self.year = year
@@ -50,6 +58,24 @@ public struct LogTime: Sendable, Equatable {
         return era * 146097 + dayOfEra - 719468
     }
 
+    /// A time written without a year: in `year`, or the year before if that is after `latest`.
+    @inline(__always)
+    func yearless(month: Int, day: Int, time: Double) -> Double {
+        let seconds = Double(Self.days(year: year, month: month, day: day) * 86400 - zoneOffset) + time
+        guard let latest, seconds > latest else { return seconds }
+        return Double(Self.days(year: year - 1, month: month, day: day) * 86400 - zoneOffset) + time
+    }
+
+    /// Whether `text` (a `--since`/`--until` value) is a time written without a year.
+    public func lacksYear(_ text: String, now: Double) -> Bool {
+        var one = self, other = self
+        one.latest = nil
+        other.latest = nil
+        one.year = 2001
+        other.year = 2002
+        return one.bound(parsing: text, now: now) != other.bound(parsing: text, now: now)
+    }
+
     /// The timestamp at `at`: where it ends and its time in seconds since the epoch.
     func read(_ line: UnsafeBufferPointer<UInt8>, at start: Int) -> (end: Int, seconds: Double)? {
         var reader = DigitReader(line: line, index: start)
@@ -70,12 +96,11 @@ public struct LogTime: Sendable, Equatable {
             return (end + 1, seconds)
         }
         // Nov 30 14:00:00 (syslog; the day may be space-padded)
-        if let month = Self.monthIndex(line, at: start), start + 15 <= count, line[start + 3] == 0x20 {
+        if let month = Self.monthIndex(line, at: start), start + 14 <= count, line[start + 3] == 0x20 {
             reader.index = start + 4
             if reader.peek == 0x20 { reader.index += 1 }
             guard let day = reader.number(1...2), reader.skip(0x20), let time = reader.clock() else { return nil }
-            let seconds = Double(Self.days(year: year, month: month + 1, day: day) * 86400 - zoneOffset) + time
-            return (reader.index, seconds)
+            return (reader.index, yearless(month: month + 1, day: day, time: time))
         }
         guard digit(start) else { return nil }
         // 2026-11-30[T ]14:00:00[.fff][Z|+hh:mm]
@@ -126,8 +151,7 @@ public struct LogTime: Sendable, Equatable {
         if start + 14 <= count, line[start + 2] == UInt8(ascii: "-"), line[start + 5] == 0x20, line[start + 8] == UInt8(ascii: ":") {
             guard let month = reader.number(2), reader.skip(UInt8(ascii: "-")), let day = reader.number(2), reader.skip(0x20),
                   let time = reader.clock(), (1...12).contains(month) else { return nil }
-            let seconds = Double(Self.days(year: year, month: month, day: day) * 86400 - zoneOffset) + time
-            return (reader.index, seconds)
+            return (reader.index, yearless(month: month, day: day, time: time))
         }
         // 081109 203615 (yymmdd hhmmss, HDFS)
         if start + 13 <= count, line[start + 6] == 0x20, (0..<6).allSatisfy({ digit(start + $0) && digit(start + 7 + $0) }),
@@ -234,14 +258,23 @@ extension LogTime {
     }
 
     /// The year (UTC) at `seconds` since the epoch.
-    /// The year `input` was last modified, `zoneOffset` seconds east of UTC: the year of its
-    /// timestamps written without one (syslog's, Android's), as the issue asks. Nil for
-    /// standard input or a file that cannot be examined (then the current year).
-    public static func modificationYear(of input: InputName, zoneOffset: Int) -> Int? {
+    /// When `input` was last modified (seconds since the epoch); nil for standard input or a
+    /// file that cannot be examined.
+    public static func modificationTime(of input: InputName) -> Double? {
         guard case .path(let name) = input else { return nil }
         var info = stat()
         guard name.withCString({ stat($0, &info) }) == 0 else { return nil }
-        return currentYear(Double(info.st_mtim.tv_sec + zoneOffset))
+        return Double(info.st_mtim.tv_sec)
+    }
+
+    /// How input `input`'s times are read without `--year`: in the year it was last
+    /// modified, none later than that (standard input: now).
+    public func reading(_ input: InputName, now: Double) -> LogTime {
+        var time = self
+        let modified = Self.modificationTime(of: input) ?? now
+        time.year = Self.currentYear(modified + Double(zoneOffset))
+        time.latest = modified + 86400
+        return time
     }
 
     public static func currentYear(_ seconds: Double) -> Int {
@@ -268,8 +301,19 @@ extension LogTime {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBufferPointer { buffer in
             guard let (end, seconds) = read(buffer, at: 0), end == buffer.count else { return nil }
+            // A date that does not exist (`2026-02-30`) is a mistake, not March 2.
+            if buffer.count >= 10, buffer[4] == UInt8(ascii: "-"), buffer[7] == UInt8(ascii: "-") {
+                func number(_ offset: Int, _ width: Int) -> Int { (offset..<offset + width).reduce(0) { $0 * 10 + Int(buffer[$1] &- 0x30) } }
+                guard number(8, 2) <= Self.daysIn(month: number(5, 2), year: number(0, 4)) else { return nil }
+            }
             return seconds
         }
+    }
+
+    /// The number of days in `month` (1–12) of `year`.
+    static func daysIn(month: Int, year: Int) -> Int {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     }
 }
 
@@ -279,7 +323,8 @@ public func parseZoneOffset(_ text: String) -> Int? {
     let bytes = Array(text.utf8)
     return bytes.withUnsafeBufferPointer { buffer -> Int? in
         var reader = DigitReader(line: buffer, index: 0)
-        guard let zone = reader.zone(), reader.index == buffer.count else { return nil }
+        // Zones in use run from UTC-12 to UTC+14.
+        guard let zone = reader.zone(), reader.index == buffer.count, abs(zone) <= 14 * 3600 else { return nil }
         return zone
     }
 }

@@ -123,10 +123,7 @@ struct TimestampReference {
         func number(_ offset: Int, _ width: Int) -> Int {
             (offset..<offset + width).reduce(0) { $0 * 10 + Int(line[$1] &- 0x30) }
         }
-        let year = number(0, 4), month = number(5, 2), day = number(8, 2)
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        return day <= lengths[month - 1] && number(11, 2) < 24 && number(17, 2) < 60
+        return number(8, 2) <= LogTime.daysIn(month: number(5, 2), year: number(0, 4)) && number(11, 2) < 24 && number(17, 2) < 60
     }
 
     /// The month, day, hour, minute and second digits are in the ranges `LogTime` reads.
