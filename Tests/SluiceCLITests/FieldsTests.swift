@@ -98,6 +98,9 @@ import Testing
         let jsonCount = try await Shell.output("zcat \(Shell.quote(Self.json)) | grep -c ERROR")
         #expect(String(decoding: count.stdout, as: UTF8.self)
                 == "\(Self.mixed):\(String(decoding: mixedCount, as: UTF8.self))\(Self.json):\(String(decoding: jsonCount, as: UTF8.self))")
+        // Python logging's default format: `ts - name - LEVEL - msg`.
+        let python = try await Shell.output(#"printf '2026-12-01 10:00:01,000 - app.db - ERROR - failed\n2026-12-01 10:00:02,000 - app - INFO - ok\n' | "$SLUICE" --fields level,component,msg"#)
+        #expect(String(decoding: python, as: UTF8.self) == "ERROR\tapp.db\tfailed\nINFO\tapp\tok\n")
     }
 
     /// Each loghub log's level sits at a known place; awk reads it there.

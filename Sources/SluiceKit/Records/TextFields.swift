@@ -3,7 +3,8 @@
 /// - `TIMESTAMP LEVEL [component] message`, with the timestamp as ISO 8601 (`2026-11-26T10:15:30.124Z`,
 ///   `2015-10-18 18:01:47,978`), `17/06/09 20:10:40`, `081109 203615`, `03-17 16:13:38.811` or
 ///   `[Sun Dec 04 04:47:44 2005]`; a number (a pid) may stand before the level, `-` around it
-///   (`- INFO  [x] - msg`), and the component may be `name:` instead of `[name]`:
+///   (`- INFO  [x] - msg`), and the component may be `name:` instead of `[name]`, or Python
+///   logging's `ts - name - LEVEL - msg`:
 ///   fields `ts`, `level`, `component`, `msg`.
 /// - Android logcat (`03-17 16:13:38.811  1702  2395 D Tag: msg`): also `pid`, `tid`, `tag`
 ///   (`component`), with the one-letter level.
@@ -99,12 +100,26 @@ enum TextFields {
         }
         // Up to two numbers (pid, tid) and a `-` before the level.
         var numbers: [(Int, Int)] = []
+        var afterDash = false
         for _ in 0..<3 {
             let start = cursor.index
             if let mark = cursor.peek, mark == UInt8(ascii: "-") || mark == UInt8(ascii: "|"), cursor.byte(at: start + 1) == 0x20 {
                 cursor.index += 1  // `- INFO` (Zookeeper), `| ERROR |` (loguru)
                 cursor.skipBlanks()
+                afterDash = true
                 continue
+            }
+            // Python logging's default `ts - name - LEVEL - msg`: the logger's name between dashes.
+            if afterDash, levelWord(cursor, line) == nil, let space = cursor.find(0x20, within: 128),
+               cursor.byte(at: space + 1) == UInt8(ascii: "-"), cursor.byte(at: space + 2) == 0x20 {
+                var after = cursor
+                after.index = space + 3
+                after.skipBlanks()
+                if levelWord(after, line) != nil {
+                    parts.named.append(("component", cursor.index, space))
+                    cursor = after
+                    break
+                }
             }
             // A thread before the level (`[main] ERROR`, logback's default).
             if cursor.peek == UInt8(ascii: "["), levelWord(cursor, line) == nil, let close = cursor.find(UInt8(ascii: "]"), within: 64),
