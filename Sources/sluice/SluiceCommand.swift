@@ -407,8 +407,11 @@ struct SluiceCommand {
         spec.yearGiven = year != nil
         for (text, place) in [(since, "--since"), (until, "--until")] {
             guard let text else { continue }
-            if time.yearsDiffer && time.lacksYear(text, now: now) { throw Self.noYear(text, place: place) }
-            guard let seconds = time.bound(parsing: text, now: now) else {
+            let seconds: Double
+            switch time.placeBound(text, now: now) {
+            case .time(let placed): seconds = placed
+            case .ambiguous: throw Self.noYear(text, place: place)
+            case .notATime:
                 throw SluiceError(.usage, place: place, "'\(text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', "
                                   + "1796047200, -15m, -2h, -1d)")
             }
@@ -521,8 +524,8 @@ struct SluiceCommand {
     static func now() -> Double { LogTime.now() }
 
     static func noYear(_ text: String, place: String) -> SluiceError {
-        SluiceError(.usage, place: place, "'\(text)' has no year, and the files were last modified in different years: "
-                    + "give one (--year YYYY, or the date with its year)")
+        SluiceError(.usage, place: place, "'\(text)' has no year, and falls in different years in the files (by when each was "
+                    + "last modified): give one (--year YYYY, or the date with its year)")
     }
 
     /// How times are read: `--tz`, and `--year` or the year the inputs were last modified
@@ -541,14 +544,10 @@ struct SluiceCommand {
             }
             time.year = value
         } else {
-            // As the inputs' lines are read (LogTime.reading), when they agree.
-            let read = (inputs.isEmpty ? [InputName.standardInput] : inputs).map { time.reading($0, now: now) }
-            if Set(read.map(\.year)).count == 1 {
-                time.year = read[0].year
-                time.latest = read.compactMap(\.latest).max()
-            } else {
-                time.yearsDiffer = true
-            }
+            // As the inputs' lines are read (LogTime.reading); a bound is placed in each.
+            let readings = (inputs.isEmpty ? [InputName.standardInput] : inputs).compactMap { time.reading($0, now: now) }
+            if let first = readings.first, readings.allSatisfy({ $0.year == first.year }) { time.year = first.year }
+            time.readings = readings
         }
         return time
     }
@@ -578,6 +577,10 @@ struct SluiceCommand {
             if batchSize != nil { mixed.append("-b") }
             if batchTimeout != nil { mixed.append("--batch-timeout") }
             if batchBytes != nil { mixed.append("--batch-bytes") }
+            if !wheres.isEmpty { mixed.append("--where") }
+            if level != nil { mixed.append("--level") }
+            if since != nil { mixed.append("--since") }
+            if until != nil { mixed.append("--until") }
             if !mixed.isEmpty {
                 throw SluiceError(.usage, place: "--pipeline", "cannot be combined with \(mixed.joined(separator: ", ")): spell those stages inside the expression")
             }

@@ -176,9 +176,17 @@ import Testing
         // A bound without a year: the year the files were last modified, when they agree;
         // when they do not, it names no one time.
         #expect(try await run(["--since", "Dec 31 00:00:00", old]) == "Dec 31 10:00:00 host app: last day\n")
-        let differ = try await Sluice.run(["--since", "Dec 31 00:00:00", old, new])
-        #expect(differ.status == 2 && differ.stderr == "sluice: --since: 'Dec 31 00:00:00' has no year, and the files were last modified in different years: give one (--year YYYY, or the date with its year)\n")
-        let differP = try await Sluice.run(["-p", "since 'Dec 31 00:00:00'", old, new])
+        #expect(try await run(["-h", "--since", "Dec 31 00:00:00", old, new])
+                == "Dec 31 10:00:00 host app: last day\nJan  1 09:00:00 host cron: other\nJan  1 10:00:00 host app: new year\n")
+        let ancient = try directory.write("messages.9", Array("Dec 31 10:00:00 host app: long ago\n".utf8))
+        _ = try await Shell.output("touch -d '2023-06-01 12:00:00Z' \(Shell.quote(ancient))")
+        let differ = try await Sluice.run(["--since", "Dec 31 00:00:00", old, ancient])
+        #expect(differ.status == 2 && differ.stderr == "sluice: --since: 'Dec 31 00:00:00' has no year, and falls in different years in the files (by when each was last modified): give one (--year YYYY, or the date with its year)\n")
+        // A missing file is reported as grep reports it; it places nothing.
+        let missing = try await Sluice.run(["-h", "--since", "Dec 31 00:00:00", old, directory.path("missing.log")])
+        #expect(missing.status == 2 && missing.stdoutText == "Dec 31 10:00:00 host app: last day\n" && !missing.stderr.contains("no year"),
+                "\(missing.stderr)")
+        let differP = try await Sluice.run(["-p", "since 'Dec 31 00:00:00'", old, ancient])
         #expect(differP.status == 2 && differP.stderr.contains("column 7: 'Dec 31 00:00:00' has no year"), "\(differP.stderr)")
         // Across New Year: a time after the file's last change is of the year before.
         let rolled = try directory.write("syslog.1", Array("Dec 31 23:59:00 host app: old year\nJan  1 00:01:00 host app: new year\n".utf8))
@@ -365,6 +373,17 @@ import Testing
             #expect(viaOptions.count > 10, "\(options)")
             expectSameBytes(viaExpression, viaOptions, "-p '\(expression)'")
         }
+        // Two files: names are written by the last selection stage, so each before it reads
+        // the lines as they are.
+        let files = "\(Shell.quote(Self.mixed)) \(Shell.quote(Self.text))"
+        for (expression, options) in [("grep -i payment | level warn+", "--level warn+ -i -e payment"),
+                                      ("record auto | level error | grep Exception", "-h --record auto --level error -e Exception")] {
+            let prefix = options.hasPrefix("-h") ? "-h " : ""
+            let viaExpression = try await Shell.output("\"$SLUICE\" \(prefix)-p \(Shell.quote(expression)) \(files)")
+            let viaOptions = try await Shell.output("\"$SLUICE\" \(options) \(files)")
+            #expect(viaOptions.count > 10, "\(options)")
+            expectSameBytes(viaExpression, viaOptions, "two files -p '\(expression)'")
+        }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         _ = try directory.write("in.log", Array("x\n".utf8))
@@ -372,6 +391,8 @@ import Testing
             (["-p", "where level = = 3", "in.log"], #"--pipeline: column 15: expected a string ("...") or a number after '=', not '= 3'"#),
             (["-p", "level loud", "in.log"], "--pipeline: column 7: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse)"),
             (["-p", "since never", "in.log"], "--pipeline: column 7: 'never' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)"),
+            (["-p", "grep x", "--since", "-1h", "in.log"], "--pipeline: cannot be combined with --since: spell those stages inside the expression"),
+            (["-n", "-p", "grep x | level error", "in.log"], "--pipeline: -n, --json, --template and --fields need the first stage to be the only selection before a map or exec: join the selections in one (grep -e A --where ..., or the options)"),
         ], in: directory.url.path)
     }
 

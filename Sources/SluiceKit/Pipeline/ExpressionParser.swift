@@ -110,11 +110,13 @@ public struct ExpressionParser {
             case "since", "until":
                 let word = try single(args, name, "a time (since 2026-11-30T14:00:00Z, since -15m)")
                 let time = template ?? LogTime(year: LogTime.currentYear(now ?? LogTime.now()))
-                if time.yearsDiffer && time.lacksYear(word.text, now: now ?? LogTime.now()) {
-                    throw error(word.column, "'\(word.text)' has no year, and the files were last modified in different years: "
-                                + "give one (--year YYYY, or the date with its year)")
-                }
-                guard let seconds = time.bound(parsing: word.text, now: now ?? LogTime.now()) else {
+                let seconds: Double
+                switch time.placeBound(word.text, now: now ?? LogTime.now()) {
+                case .time(let placed): seconds = placed
+                case .ambiguous:
+                    throw error(word.column, "'\(word.text)' has no year, and falls in different years in the files (by when each was "
+                                + "last modified): give one (--year YYYY, or the date with its year)")
+                case .notATime:
                     throw error(word.column, "'\(word.text)' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 1796047200, -15m, -2h, -1d)")
                 }
                 var fields = FieldFilterSpec()

@@ -158,7 +158,17 @@ public struct PipelineRunner: Sendable {
             try spec.refuseWhatRowsCannotTake()
             if spec.stages.isEmpty { head.append(SelectedRows()) }
         }
+        // The selection stages that come first (`-p 'grep x | level error'`) select in turn;
+        // the last of them writes the lines as shown (names, shapes), so that each before it
+        // reads the lines as they are. Line numbers are known to the first only.
+        let leadingSelections = spec.stages.prefix { if case .grep = $0 { true } else { false } }.count
+        let decoratingStage = max(0, leadingSelections - 1)
+        if leadingSelections > 1 && spec.decoratesLines && (spec.presentation.lineNumbers || spec.shape != nil) {
+            throw SluiceError(.usage, place: "--pipeline", "-n, --json, --template and --fields need the first stage to be the only "
+                              + "selection before a map or exec: join the selections in one (grep -e A --where ..., or the options)")
+        }
         for (index, stage) in spec.stages.enumerated() {
+            let decorates = index == decoratingStage
             switch stage {
             case .grep(let grep):
                 var (matcher, how) = try MatcherBuilder.matcher(for: grep, place: "grep stage \(index + 1)", warnings: &warnings)
@@ -172,8 +182,8 @@ public struct PipelineRunner: Sendable {
                     let noPattern = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp && (!grep.invert || predicate != nil)
                     add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
                                        invertPredicate: grep.invert && noPattern,
-                                       presentation: index == 0 && spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs), shaper: index == 0 ? shaper : nil,
+                                       presentation: decorates && spec.decoratesLines ? spec.presentation : GrepPresentation(),
+                                       names: spec.presentation.displayNames(spec.inputs), shaper: decorates ? shaper : nil,
                                        marksForContext: index == 0 && spec.usesContext))
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
@@ -194,7 +204,7 @@ public struct PipelineRunner: Sendable {
                     add(SelectedRows())
                 } else if index == 0 && spec.usesContext {
                     add(GrepLineSelector(matcher: matcher, invert: invert))
-                } else if index == 0 && spec.decoratesLines {
+                } else if decorates && spec.decoratesLines {
                     let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: invert, presentation: spec.presentation,

@@ -53,7 +53,7 @@ public final class FieldPredicate: Sendable {
     /// `inputs`: the run's, for each one's year (`FieldFilterSpec.yearGiven`).
     public init(_ spec: FieldFilterSpec, inputs: [InputName] = []) throws {
         let now = LogTime.now()
-        inputTimes = spec.yearGiven || spec.since == nil && spec.until == nil ? [] : inputs.map { spec.time.reading($0, now: now) }
+        inputTimes = spec.yearGiven || spec.since == nil && spec.until == nil ? [] : inputs.map { spec.time.reading($0, now: now) ?? spec.time }
         var query = FieldQuery()
         var regexes = 0
         let expression = try spec.whereText.map { try WhereExpression.parse($0, query: &query, regexCount: &regexes) }

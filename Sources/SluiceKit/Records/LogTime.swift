@@ -19,9 +19,9 @@ public struct LogTime: Sendable, Equatable {
     /// file changed on January 1). The file's modification time plus a day, for a clock
     /// written in another zone; nil with `--year`.
     public var latest: Double?
-    /// The inputs were last modified in different years: a `--since`/`--until` time written
-    /// without a year names no one time.
-    public var yearsDiffer = false
+    /// Without `--year`, how each input's times are read (`reading`): a `--since`/`--until`
+    /// time written without a year must fall at the same time in each (`placeBound`).
+    public var readings: [LogTime] = []
 
     public init(year: Int, zoneOffset: Int = 0) {
         self.year = year
@@ -66,14 +66,20 @@ public struct LogTime: Sendable, Equatable {
         return Double(Self.days(year: year - 1, month: month, day: day) * 86400 - zoneOffset) + time
     }
 
-    /// Whether `text` (a `--since`/`--until` value) is a time written without a year.
-    public func lacksYear(_ text: String, now: Double) -> Bool {
-        var one = self, other = self
-        one.latest = nil
-        other.latest = nil
-        one.year = 2001
-        other.year = 2002
-        return one.bound(parsing: text, now: now) != other.bound(parsing: text, now: now)
+    /// Where a `--since`/`--until` value falls.
+    public enum BoundPlacement: Equatable {
+        case time(Double)
+        case notATime
+        /// Written without a year, it falls differently in the inputs (last modified in
+        /// different years, or one across New Year): it names no one time.
+        case ambiguous
+    }
+
+    /// `text` as a `--since`/`--until` value, placed as each input's lines are (`readings`).
+    public func placeBound(_ text: String, now: Double) -> BoundPlacement {
+        let values = (readings.isEmpty ? [self] : readings).map { $0.bound(parsing: text, now: now) }
+        guard let first = values.first, let seconds = first, !values.contains(nil) else { return .notATime }
+        return values.allSatisfy({ $0 == seconds }) ? .time(seconds) : .ambiguous
     }
 
     /// The timestamp at `at`: where it ends and its time in seconds since the epoch.
@@ -244,6 +250,7 @@ struct DigitReader {
         } else if let value = number(2) {
             minutes = value
         }
+        guard minutes < 60 else { index = start; return nil }
         let offset = (hours * 3600 + minutes * 60) * (sign == UInt8(ascii: "-") ? -1 : 1)
         return offset
     }
@@ -258,20 +265,28 @@ extension LogTime {
     }
 
     /// The year (UTC) at `seconds` since the epoch.
-    /// When `input` was last modified (seconds since the epoch); nil for standard input or a
-    /// file that cannot be examined.
+    /// When `input` was last modified (seconds since the epoch); nil for standard input or
+    /// what is not a regular file (missing, a directory).
     public static func modificationTime(of input: InputName) -> Double? {
         guard case .path(let name) = input else { return nil }
         var info = stat()
-        guard name.withCString({ stat($0, &info) }) == 0 else { return nil }
+        guard name.withCString({ stat($0, &info) }) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         return Double(info.st_mtim.tv_sec)
     }
 
     /// How input `input`'s times are read without `--year`: in the year it was last
-    /// modified, none later than that (standard input: now).
-    public func reading(_ input: InputName, now: Double) -> LogTime {
+    /// modified, none later than that (standard input: now). Nil for a path that is not a
+    /// regular file (nothing of it is read).
+    public func reading(_ input: InputName, now: Double) -> LogTime? {
         var time = self
-        let modified = Self.modificationTime(of: input) ?? now
+        time.readings = []
+        let modified: Double
+        if case .standardInput = input {
+            modified = now
+        } else {
+            guard let known = Self.modificationTime(of: input) else { return nil }
+            modified = known
+        }
         time.year = Self.currentYear(modified + Double(zoneOffset))
         time.latest = modified + 86400
         return time

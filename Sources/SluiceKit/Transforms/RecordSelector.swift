@@ -46,8 +46,9 @@ struct RecordSelector: ChunkStep {
         // Records are found by their input's rule, or, after an earlier selection (`-p 'record
         // auto | level error | grep x'`), where that selection said they end.
         let rule = chunk.recordStart
-        let knownEnds = chunk.recordEnds
-        guard rule != nil || knownEnds != nil, !chunk.isEmpty else { return chunk }
+        // (Lines an --exec command wrote have no records: each is one.)
+        let knownEnds = chunk.recordEnds ?? (rule == nil ? chunk.lineEnds() : nil)
+        guard !chunk.isEmpty else { return chunk }
         var out: [UInt8] = []
         var ends: [Int] = []
         var undecided: [SluiceError] = []
