@@ -122,12 +122,12 @@ final class BatchWriter: Sendable {
         var firstFailure: ContinuousClock.Instant?
         var attempt = 0
         // The transaction whose COMMIT was sent but not answered: committed or not, its id tells.
-        var pendingCommit: Int64?
+        var pendingCommit: PendingCommit?
         while true {
             try Task.checkCancellation()
             do {
-                if let xid = pendingCommit {
-                    switch try await transactionStatus(xid, deadline: leaseDeadline(firstFailure)) {
+                if let pending = pendingCommit {
+                    switch try await transactionStatus(pending, deadline: leaseDeadline(firstFailure)) {
                     case "committed":
                         markCommitted(batch)
                         return
@@ -137,7 +137,7 @@ final class BatchWriter: Sendable {
                         pendingCommit = nil  // aborted (or forgotten): sent again
                     }
                 }
-                let committing = Locked<Int64?>(nil)
+                let committing = Locked<PendingCommit?>(nil)
                 do {
                     // A wait for a connection longer than the budget is a failure to connect
                     // (the pool retries connecting meanwhile), on a first attempt too.
@@ -180,7 +180,7 @@ final class BatchWriter: Sendable {
     /// checkpoints (after checking nobody else did), COMMIT. `committing` gets the
     /// transaction's id just before COMMIT is sent.
     private func transact(_ batch: OutgoingBatch, on connection: PostgresConnection, gate: CopyGate, after previous: Completion<Void>?,
-                          committing: Locked<Int64?>) async throws {
+                          committing: Locked<PendingCommit?>) async throws {
         try await connection.query("BEGIN", logger: logger)
         do {
             try gate.enterCopy()
@@ -202,7 +202,7 @@ final class BatchWriter: Sendable {
             // an upsert and a SELECT txid_current(), 3 round trips a batch became 1: with -b 1000
             // (850 batches of 1 GB's ERROR and WARN lines), -j1 went from 8.3-8.7 s to 6.5-7.7 s.
             let known = seen.withLock { $0 }
-            var xid: Int64?
+            var xid: PendingCommit?
             for (input, position) in batch.reached.sorted(by: { $0.key < $1.key }) {
                 guard let source = sources[input] else { continue }
                 let checkpoint = source.checkpoint(end: position.end, lines: position.number)
@@ -211,11 +211,11 @@ final class BatchWriter: Sendable {
                     device = \(Int64(bitPattern: checkpoint.device)), inode = \(Int64(bitPattern: checkpoint.inode)), \
                     fingerprint = \(checkpoint.fingerprint), fingerprint_length = \(checkpoint.fingerprintLength) \
                     WHERE target = \(table) AND source = \(source.key) AND byte_offset = \(Int64(known[source.key] ?? -1)) \
-                    RETURNING txid_current()
+                    RETURNING txid_current(), \(unescaped: Self.serverStarted)
                     """, logger: logger)
                 var updated = false
-                for try await id in rows.decode(Int64.self) {
-                    xid = id
+                for try await (id, started) in rows.decode((Int64, Double).self) {
+                    xid = PendingCommit(xid: id, serverStarted: started)
                     updated = true
                 }
                 if !updated {
@@ -224,7 +224,8 @@ final class BatchWriter: Sendable {
                 }
             }
             if xid == nil {
-                for try await id in try await connection.query("SELECT txid_current()", logger: logger).decode(Int64.self) { xid = id }
+                for try await (id, started) in try await connection.query("SELECT txid_current(), \(unescaped: Self.serverStarted)", logger: logger)
+                    .decode((Int64, Double).self) { xid = PendingCommit(xid: id, serverStarted: started) }
             }
             committing.withLock { $0 = xid }
         } catch {
@@ -263,12 +264,18 @@ final class BatchWriter: Sendable {
     /// "transaction ID N is in the future" (SQLSTATE 22023): it has no record of it, so it was
     /// never committed there, and the batch is sent again. (Seen once in a fresh clone's
     /// `make test`: the server-restart test failed with that error.)
-    private func transactionStatus(_ xid: Int64, deadline: ContinuousClock.Instant) async throws -> String {
+    private func transactionStatus(_ pending: PendingCommit, deadline: ContinuousClock.Instant) async throws -> String {
         try await leased(deadline: deadline) { connection, _ in
             var status = "aborted"
             do {
-                for try await value in try await connection.query("SELECT txid_status(\(xid))", logger: self.logger).decode(String?.self) {
+                let query: PostgresQuery = "SELECT txid_status(\(pending.xid)), \(unescaped: Self.serverStarted)"
+                for try await (value, started) in try await connection.query(query, logger: self.logger).decode((String?, Double).self) {
                     status = value ?? "aborted"
+                    // The server restarted since the COMMIT was sent: the backend that ran it is
+                    // gone, so a transaction of that id in progress is another's (an id not
+                    // written to the WAL before the crash is given out again; this run's next
+                    // batch, waiting for this one, had it: the run gave up after --retry-max).
+                    if status == "in progress" && started != pending.serverStarted { status = "aborted" }
                 }
             } catch let error as PSQLError where error.code == .server && error.serverInfo?[.sqlState] == "22023" {
                 return "aborted"  // in the future: unknown to this server
@@ -276,6 +283,15 @@ final class BatchWriter: Sendable {
             return status
         }
     }
+
+    /// A transaction whose COMMIT got no answer: its id, and when the server that ran it started.
+    struct PendingCommit: Sendable {
+        var xid: Int64
+        var serverStarted: Double
+    }
+
+    /// When the server started, as a number (seconds since the epoch).
+    static let serverStarted = "extract(epoch from pg_postmaster_start_time())::float8"
 
     /// No connection could be leased before the deadline.
     private struct LeaseTimeout: Error {}
