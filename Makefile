@@ -4,8 +4,9 @@ SHELL := /bin/bash
 DEB_PACKAGES := libisal-dev libpcre2-dev zlib1g-dev liblzma-dev libbz2-dev libzstd-dev libsqlite3-dev
 # Oracles and probes the tests use (bgzip from tabix, /usr/bin/time from time; xzcat, bzcat,
 # zstdcat and their grep scripts from xz-utils, bzip2, zstd; sqlite3 and PostgreSQL's server,
-# initdb, pg_ctl and psql, which the database tests start and read with).
-TEST_PACKAGES := gzip grep sed perl tabix time procps xz-utils bzip2 zstd sqlite3 postgresql logrotate tmux jq miller
+# initdb, pg_ctl and psql, and ClickHouse's server and client, which the database tests start
+# and read with; curl asks a starting ClickHouse whether it is up).
+TEST_PACKAGES := gzip grep sed perl tabix time procps xz-utils bzip2 zstd sqlite3 postgresql logrotate tmux jq miller curl clickhouse-server clickhouse-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_FLAGS ?=
 

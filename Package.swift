@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         // -O postgresql://: the connection pool and COPY FROM STDIN (README, "Why these libraries").
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        // -O clickhouse://: pooled HTTP/1.1 to ClickHouse's HTTP interface (issue 13).
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
     ],
     targets: [
         .executableTarget(
@@ -18,6 +20,7 @@ let package = Package(
             dependencies: [
                 "SluiceKit",
                 "SluicePostgres",
+                "SluiceClickHouse",
                 "CSluiceMain",
             ]
         ),
@@ -34,6 +37,15 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // ConnectionPoolError: the pool's "cannot connect", retried as a lost connection.
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+            ]
+        ),
+        // -O clickhouse://: its own target, as SluicePostgres is.
+        .target(
+            name: "SluiceClickHouse",
+            dependencies: [
+                "SluiceKit",
+                "CZlib",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // C by concern: literal search (SIMD, Aho-Corasick), mapped input windows, child
@@ -55,5 +67,6 @@ let package = Package(
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceKit"]),
+        .testTarget(name: "SluiceClickHouseTests", dependencies: ["SluiceClickHouse", "SluiceKit"]),
     ]
 )

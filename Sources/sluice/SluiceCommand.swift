@@ -79,6 +79,8 @@ struct SluiceCommand {
     var fieldFiltersGiven: Bool { !wheres.isEmpty || level != nil || since != nil || until != nil }
     /// A field option was given: then, as with -e, every operand is an input.
     var fieldsGiven: Bool { fieldFiltersGiven || countBy != nil || !shapes.isEmpty }
+    /// The output's rows hold each line's time, level and fields (`-O clickhouse://`).
+    var outputReadsFields: Bool { output?.hasPrefix("clickhouse://") ?? false }
 
     static let version = "sluice 0.2.0"
 
@@ -353,6 +355,12 @@ struct SluiceCommand {
             }
         }
         if recursive { try refuse("-r", "it follows the files named") }
+        if case .database(let database) = spec.output, case .clickhouse = database.kind {
+            // Rows are keyed (source, line_no) and collapse when parts merge; a followed name's
+            // next file numbers its lines from 1 again, so its rows would replace the last one's.
+            try refuse("-O clickhouse://", "a followed name's next file numbers its lines from 1 again, and rows with the same "
+                       + "source and line_no are one row in that table; load whole files (with --resume), or follow into sqlite: or postgresql://")
+        }
         if spec.countOnly { try refuse("-c", "a followed file never ends, so there is no count to print") }
         if let listFiles = spec.presentation.listFiles { try refuse(listFiles == .withoutMatch ? "-L" : "-l", "a followed file never ends") }
         if spec.stats { try refuse("--stats", "a followed file never ends") }
@@ -426,8 +434,8 @@ struct SluiceCommand {
     /// `--format`, checked; refused when no option reads fields.
     func logFormat() throws -> LogFormat {
         guard let format else { return .auto }
-        guard fieldsGiven else {
-            throw SluiceError(.usage, place: "--format", "says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)")
+        guard fieldsGiven || outputReadsFields else {
+            throw SluiceError(.usage, place: "--format", "says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by, -O clickhouse://)")
         }
         guard let chosen = LogFormat(rawValue: format) else {
             throw SluiceError(.usage, place: "--format", "'\(format)' is not a format (auto, json, logfmt, text)")
@@ -491,7 +499,7 @@ struct SluiceCommand {
         if presentation.onlyMatching { try refuse("-o") }
         if follow { try refuse("--follow (a record's end is known only when the next one starts)") }
         if checkpoint != nil { try refuse("--checkpoint (rows are lines)") }
-        if let output, output.lowercased().hasPrefix("sqlite:") || output.lowercased().hasPrefix("postgres") {
+        if let output, ["sqlite:", "postgres", "clickhouse:"].contains(where: { output.lowercased().hasPrefix($0) }) {
             try refuse("a database output (rows are lines)")
         }
         if presentation.listFiles != nil { return mode }
@@ -642,10 +650,10 @@ struct SluiceCommand {
         _ = try logFormat()
         spec.countBy = try countBySpec(fromPipeline: pipelineCountBy)
         spec.record = try recordMode(fromPipeline: pipelineRecord)
-        if let (shape, spelling) = try outputShape() {
+        let shapeSpelling = try outputShape().map { shape, spelling in
             spec.shape = shape
             spec.shapeFormat = try logFormat()
-            if spec.takesRows { throw SluiceError(.usage, place: spelling, "shapes the lines written, and \(spec.output) takes them as rows") }
+            return spelling
         }
         if let concurrency {
             guard let value = Int(concurrency), value >= 1 && value <= 1024 else {
@@ -695,6 +703,16 @@ struct SluiceCommand {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }
         if let output { spec.output = try OutputTarget.parse(output) }
+        if let shapeSpelling, spec.takesRows {
+            throw SluiceError(.usage, place: shapeSpelling, "shapes the lines written, and \(spec.output) takes them as rows")
+        }
+        if outputReadsFields {
+            var columns = RowColumnsSpec()
+            columns.format = try logFormat()
+            columns.time = try logTime(now: Self.now())
+            columns.yearGiven = year != nil
+            spec.rowColumns = columns
+        }
         if !batchGiven, case .database = spec.output { spec.batch.size = BatchPolicy.databaseSize }
         if overwrite {
             guard case .split = spec.output else {
@@ -710,8 +728,8 @@ struct SluiceCommand {
             spec.checkpointPath = checkpoint
         }
         if let retryMax {
-            guard case .database(let database) = spec.output, case .postgresql = database.kind else {
-                throw SluiceError(.usage, place: "--retry-max", "applies to a database server output (-O postgresql://...)")
+            guard case .database(let database) = spec.output, database.isServer else {
+                throw SluiceError(.usage, place: "--retry-max", "applies to a database server output (-O postgresql://..., -O clickhouse://...)")
             }
             guard let duration = parseDuration(retryMax) else {
                 throw SluiceError(.usage, place: "--retry-max", "'\(retryMax)' is not a duration (30s, 2m, 0)")
@@ -720,7 +738,7 @@ struct SluiceCommand {
         }
         if resume {
             guard spec.takesRows else {
-                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., or a {n} output with --checkpoint FILE)")
+                throw SluiceError(.usage, place: "--resume", "needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., -O clickhouse://..., or a {n} output with --checkpoint FILE)")
             }
             spec.resume = true
         }
@@ -829,14 +847,20 @@ struct SluiceCommand {
                                     (default logs), a transaction per batch;
                                     postgresql://USER@HOST:PORT/DB[?table=NAME]: rows
                                     of a PostgreSQL table, a COPY per batch, -j
-                                    connections (password: PGPASSWORD, ~/.pgpass)
+                                    connections (password: PGPASSWORD, ~/.pgpass);
+                                    clickhouse://USER:PASSWORD@HOST:PORT/DB[?table=NAME]:
+                                    rows of a ClickHouse table (with each line's time,
+                                    level and fields; --format, --tz, --year), an
+                                    INSERT per batch over HTTP, -j connections
+                                    (CLICKHOUSE_USER, CLICKHOUSE_PASSWORD)
               --overwrite           a {n} output may replace an earlier set of its names
               --checkpoint=FILE     with a {n} output: each input's position, written
                                     after each file is complete
               --resume              start each input after the last line its checkpoint
                                     says was committed (-O sqlite:, postgresql:,
-                                    --checkpoint)
-              --retry-max=DURATION  with postgresql://: retry a lost connection this
+                                    clickhouse:, --checkpoint)
+              --retry-max=DURATION  with postgresql:// or clickhouse://: retry a lost
+                                    connection or a server's failure this
                                     long, from its first failure (default 30s)
               --compression-level=N gzip level 1-9 for .gz outputs (default 1)
 

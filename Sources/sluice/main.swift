@@ -1,6 +1,7 @@
 import CSluiceMain
 import Glibc
 import SluiceKit
+import SluiceClickHouse
 import SluicePostgres
 
 /// Entry point: parse, validate, open the output, run, map the outcome to an exit status.
@@ -76,7 +77,8 @@ func runMain() async -> Int32 {
     }
     if command.showVersion {
         print(SluiceCommand.version)
-        let libraries = LibraryVersions.all + [("PostgresNIO", PostgresSinkMaker.packageVersion)]
+        let libraries = LibraryVersions.all + [("PostgresNIO", PostgresSinkMaker.packageVersion),
+                                                ("AsyncHTTPClient", ClickHouseSinkMaker.packageVersion)]
         print("linked with " + libraries.map { "\($0.name) \($0.version)" }.joined(separator: ", "))
         return 0
     }
@@ -143,7 +145,7 @@ func runMain() async -> Int32 {
     }
     let sink: any LineSink
     do {
-        sink = try await runner.makeSink(stop: stop, databases: PostgresSinkMaker(), reopen: reopen)
+        sink = try await runner.makeSink(stop: stop, databases: DatabaseServers(), reopen: reopen)
     } catch {
         let signal = sluice_received_signal()
         if signal != 0, (error as? SluiceError)?.code == .interrupted { return 128 + signal }  // stopped waiting for a FIFO's reader
@@ -181,3 +183,11 @@ func runMain() async -> Int32 {
 }
 
 exit(await runMain())
+
+/// The sinks of database servers, each in a module of its own with its client library.
+struct DatabaseServers: DatabaseSinkMaker {
+    func makeSink(_ request: DatabaseSinkRequest) async throws -> any LineSink {
+        if case .clickhouse = request.target.kind { return try await ClickHouseSinkMaker().makeSink(request) }
+        return try await PostgresSinkMaker().makeSink(request)
+    }
+}

@@ -86,7 +86,7 @@ import Testing
             (["-c", "ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], "--checkpoint: checkpoints the selected lines as read; -c does not apply"),
             (["ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log", "app.log"], "--checkpoint: checkpoints the selected lines as read; a file name before each line (several files, or -H: give -h) does not apply"),
             (["-n", "ERROR", "-O", "p-{n}.log", "--checkpoint", "ck", "app.log"], "--checkpoint: checkpoints the selected lines as read; -n does not apply"),
-            (["ERROR", "-O", "p-{n}.log", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., or a {n} output with --checkpoint FILE)"),
+            (["ERROR", "-O", "p-{n}.log", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., -O clickhouse://..., or a {n} output with --checkpoint FILE)"),
             (["ERROR", "-O", "p-{n}.log", "--checkpoint", "bad.ck", "--resume", "app.log"], "bad.ck:1: not a sluice checkpoint line (written by another version, or damaged)"),
         ]
         try await Sluice.expectErrors(cases, in: directory.path)

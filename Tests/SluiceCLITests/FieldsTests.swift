@@ -262,7 +262,7 @@ import Testing
             (["--level", "loud", "in.log"], "--level: 'loud' is not a level (trace, debug, info, notice, warn, error, fatal; LEVEL+ for that level and worse: --level warn+)"),
             (["--since", "yesterday", "in.log"], "--since: 'yesterday' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1796047200, -15m, -2h, -1d)"),
             (["--format", "xml", "--level", "error", "in.log"], "--format: 'xml' is not a format (auto, json, logfmt, text)"),
-            (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by)"),
+            (["--format", "json", "-e", "x", "in.log"], "--format: says how to read fields, and no option reads any (--where, --level, --since, --until, --count-by, -O clickhouse://)"),
             (["--tz", "Mars", "--since", "2026-01-01", "in.log"], "--tz: 'Mars' is not an offset from UTC (+01:00, -0500, UTC)"),
             (["--tz", "+25:00", "--since", "2026-01-01", "in.log"], "--tz: '+25:00' is not an offset from UTC (+01:00, -0500, UTC)"),
             (["--since", "2026-02-30", "in.log"], "--since: '2026-02-30' is not a time (2026-11-30T14:00:00Z, 2026-11-30, 'Nov 30 14:00:00', 1796047200, -15m, -2h, -1d)"),

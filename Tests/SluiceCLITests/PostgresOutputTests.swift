@@ -275,8 +275,8 @@ struct PostgresOutputTests {
             ("postgresql://sluice@127.0.0.1/x?tabel=y", "--output: 'tabel' in postgresql://sluice@127.0.0.1/x?tabel=y: the settings are table=NAME, sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname"),
             ("postgresql://sluice:secret@127.0.0.1/x?table=1x", "--output: table name '1x': letters, digits and _ only, not starting with a digit"),
             ("postgresql://sluice@127.0.0.1/x?password=secret&bad=1", "--output: 'bad' in postgresql://sluice@127.0.0.1/x?password=***&bad=1: the settings are table=NAME, sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname"),
-            ("postgresql:\(database.name)", "--output: 'postgresql:\(database.name)' is not a database target (postgresql://USER@HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./postgresql:\(database.name)"),
-            ("POSTGRESQL://sluice@127.0.0.1/x", "--output: 'POSTGRESQL://sluice@127.0.0.1/x' is not a database target (postgresql://USER@HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./POSTGRESQL://sluice@127.0.0.1/x"),
+            ("postgresql:\(database.name)", "--output: 'postgresql:\(database.name)' is not a database target (postgresql://USER@HOST:PORT/DB, clickhouse://HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./postgresql:\(database.name)"),
+            ("POSTGRESQL://sluice@127.0.0.1/x", "--output: 'POSTGRESQL://sluice@127.0.0.1/x' is not a database target (postgresql://USER@HOST:PORT/DB, clickhouse://HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./POSTGRESQL://sluice@127.0.0.1/x"),
         ]
         for (target, message) in cases {
             let result = try await Shell.bash("""

@@ -233,7 +233,7 @@ struct SQLiteOutputTests {
             (["-c", "ERROR", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; -c does not apply (write to a file or stdout for that)"),
             (["-n", "ERROR", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; -n (the line_no column holds the numbers) does not apply (write to a file or stdout for that)"),
             (["ERROR", "--exec", "cat", "-O", "sqlite:db", "app.log"], "--output: sqlite:db?table=logs takes the selected lines as rows; --exec does not apply (write to a file or stdout for that)"),
-            (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., or a {n} output with --checkpoint FILE)"),
+            (["ERROR", "--resume", "app.log"], "--resume: needs an output that keeps checkpoints (-O sqlite:PATH, -O postgresql://..., -O clickhouse://..., or a {n} output with --checkpoint FILE)"),
             (["ERROR", "-O", "sqlite:db", "--resume", "app.log", "-"], "--resume: standard input has no checkpoint to resume from: name the files"),
         ]
         try await Sluice.expectErrors(cases, in: directory.path)

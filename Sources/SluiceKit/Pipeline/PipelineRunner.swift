@@ -299,13 +299,17 @@ public struct PipelineRunner: Sendable {
             case .sqlite(let path):
                 return try SQLiteSink(path: path, table: database.table, sources: CheckpointSource.of(spec.inputs, generations: generations),
                                       inputNames: rowSourceNames, resume: spec.resume, interrupt: interrupt)
-            case .postgresql:
+            case .postgresql, .clickhouse:
                 guard let databases else {
-                    throw SluiceError(.output, place: database.description, "this build of sluice has no PostgreSQL sink")
+                    throw SluiceError(.output, place: database.description, "this build of sluice has no sink for database servers")
                 }
-                return try await databases.makeSink(DatabaseSinkRequest(
+                var request = DatabaseSinkRequest(
                     target: database, sources: CheckpointSource.of(spec.inputs, generations: generations), inputNames: rowSourceNames,
-                    resume: spec.resume, connections: spec.concurrency, retryMax: spec.retryMax, interrupt: interrupt))
+                    resume: spec.resume, connections: spec.concurrency, retryMax: spec.retryMax, interrupt: interrupt)
+                request.columns = try spec.rowColumns.map {
+                    try RowColumns(format: $0.format, time: $0.time, yearGiven: $0.yearGiven, inputs: spec.inputs)
+                }
+                return try await databases.makeSink(request)
             }
         case .split(let template):
             if spec.countOnly {

@@ -108,6 +108,9 @@ public struct PipelineSpec: Sendable, Equatable {
     public var shape: OutputShape?
     /// `--format`: how fields are read for `shape`.
     public var shapeFormat: LogFormat = .auto
+    /// A sink whose rows hold the line's time, level and fields (`-O clickhouse://`): how
+    /// they are read.
+    public var rowColumns: RowColumnsSpec?
 
     public init() {}
 }

@@ -22,6 +22,12 @@ public struct DatabaseSinkRequest: Sendable {
     public var retryMax: Duration
     /// Hears a stop while the sink connects and while it waits.
     public var interrupt: Interrupt
+    /// The rows' time, level and fields (`PipelineSpec.rowColumns`); nil for a sink that
+    /// stores the line only.
+    public var columns: RowColumns?
+    /// When the run began (seconds since the epoch): names the rows of an input without a
+    /// checkpoint (standard input) apart from another run's.
+    public var startedAt: Double = LogTime.now()
 
     public init(target: DatabaseTarget, sources: [CheckpointSource], inputNames: [String], resume: Bool,
                 connections: Int, retryMax: Duration, interrupt: Interrupt) {

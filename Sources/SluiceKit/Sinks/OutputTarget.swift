@@ -12,10 +12,10 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
         if text == "-" { return .standardOutput }
         if let database = try DatabaseTarget(parsing: text) { return .database(database) }
         let lowered = text.lowercased()
-        if ["postgresql:", "postgres:", "sqlite:"].contains(where: { lowered.hasPrefix($0) }) {
+        if ["postgresql:", "postgres:", "sqlite:", "clickhouse:"].contains(where: { lowered.hasPrefix($0) }) {
             // `postgresql:db` or `POSTGRESQL://...` would be a file of that name, written silently.
             throw SluiceError(.usage, place: "--output", "'\(PostgresAddress.redacted(text))' is not a database target (postgresql://USER@HOST:PORT/DB, "
-                + "sqlite:PATH, lower case); for a file of that name write ./\(PostgresAddress.redacted(text))")
+                + "clickhouse://HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./\(PostgresAddress.redacted(text))")
         }
         if text.hasPrefix("-") {
             // `sluice -o -e ERROR app.log` (grep's -o, only-matching) would write a file "-e".
@@ -47,13 +47,36 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
         case sqlite(path: String)
         /// A PostgreSQL server (`postgresql://` or `postgres://`).
         case postgresql(PostgresAddress)
+        /// A ClickHouse server's HTTP interface (`clickhouse://`).
+        case clickhouse(ClickHouseAddress)
     }
     public var kind: Kind
     public var table: String
 
+    /// A server (PostgreSQL, ClickHouse), reached over a network: its failures are retried.
+    public var isServer: Bool {
+        if case .sqlite = kind { return false }
+        return true
+    }
+
     /// Nil when `text` names no database (a file name); throws for a database target that
     /// is malformed.
     init?(parsing text: String) throws {
+        if text.hasPrefix("clickhouse://") {
+            var settings: [(String, String)] = []
+            (kind, settings) = try ClickHouseAddress.parse(text)
+            table = "logs"
+            for (name, value) in settings {
+                switch name {
+                case "table": table = value
+                default:
+                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, "
+                        + "compress=gzip|none|auto, user and password")
+                }
+            }
+            try Self.checkTable(table)
+            return
+        }
         if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") {
             var settings: [(String, String)] = []
             (kind, settings) = try PostgresAddress.parse(text)
@@ -91,10 +114,15 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func checkTable(_ table: String) throws {
-        guard let first = table.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
-              table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+        guard isName(table) else {
             throw SluiceError(.usage, place: "--output", "table name '\(table)': letters, digits and _ only, not starting with a digit")
         }
+    }
+
+    /// Letters, digits and `_`, not starting with a digit: written into SQL unquoted.
+    static func isName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
     /// The target as messages name it: never with a password.
@@ -103,6 +131,8 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
         case .sqlite(let path): "sqlite:\(path)?table=\(table)"
         case .postgresql(let address):
             "\(address)\(address.description.contains("?") ? "&" : "?")table=\(table)"
+        case .clickhouse(let address):
+            "\(address)?table=\(table)"
         }
     }
 }

@@ -114,7 +114,7 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `%XX` decoded (URI escapes in a user, password, host or database name).
-    private static func decode(_ text: Substring, _ fail: (String) -> SluiceError) throws -> String {
+    static func decode(_ text: Substring, _ fail: (String) -> SluiceError) throws -> String {
         guard text.contains("%") else { return String(text) }
         var bytes: [UInt8] = []
         var index = text.utf8.startIndex

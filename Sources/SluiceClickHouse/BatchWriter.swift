@@ -1,0 +1,194 @@
+import NIOCore
+import SluiceKit
+
+/// The half of `ClickHouseSink` that runs in its driver task: each batch's INSERT, then (in
+/// batch order) its checkpoints, each sent again after a transient failure (see
+/// `ClickHouseSink`).
+final class BatchWriter: Sendable {
+    let client: ClickHouseClient
+    let insertRows: String
+    let insertCheckpoints: String
+    let table: String
+    let place: String
+    /// Per input index: its checkpoint source (named files).
+    let sources: [Int: CheckpointSource]
+    let retryMax: Duration
+    let interrupt: Interrupt
+    let gzip: Bool
+    /// The rows and batches stored so far (`--stats`).
+    let committed = Locked<(lines: Int, batches: Int)>((0, 0))
+    /// The last checkpoint version written: versions only grow, even if the clock steps back.
+    private let version = Locked<UInt64>(0)
+
+    init(client: ClickHouseClient, table: String, place: String, sources: [CheckpointSource], retryMax: Duration,
+         interrupt: Interrupt, gzip: Bool) {
+        self.client = client
+        let database = client.address.database
+        insertRows = "INSERT INTO \(database).\(table) (\(Setup.columns.map(\.name).joined(separator: ", "))) FORMAT TabSeparated"
+        insertCheckpoints = "INSERT INTO \(database).\(Setup.checkpointsTable) FORMAT TabSeparated"
+        self.table = table
+        self.place = place
+        self.sources = Dictionary(uniqueKeysWithValues: sources.map { ($0.index, $0) })
+        self.retryMax = retryMax
+        self.interrupt = interrupt
+        self.gzip = gzip
+    }
+
+    /// Sends the batches of `batches`, at most `limit` at once, until the channel finishes
+    /// (then returns once every batch is stored) or a batch fails (then throws its error,
+    /// the others cancelled).
+    func drive(_ batches: BoundedChannel<OutgoingRows>, limit: Int) async throws {
+        // The failure that ended the run: a batch after the failed one ends with a
+        // cancellation, which may reach the group first.
+        let failure = Locked<(any Error)?>(nil)
+        do {
+            try await withThrowingDiscardingTaskGroup { senders in
+                var inFlight: [Completion<Void>] = []
+                var previous: Completion<Void>?
+                receiving: while true {
+                    switch await batches.receive() {
+                    case .element(let batch):
+                        if inFlight.count >= limit {
+                            do {
+                                try await inFlight.removeFirst().wait()
+                            } catch {
+                                batch.committed?.complete(.failure(error))  // never sent: its flush must not wait
+                                throw error
+                            }
+                        }
+                        let committed = batch.committed ?? Completion<Void>()
+                        let before = previous
+                        senders.addTask {
+                            do {
+                                try await self.send(batch, after: before)
+                                committed.complete()
+                            } catch {
+                                if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
+                                committed.complete(.failure(error))
+                                // The run learns of it at its next write, not after the input ends.
+                                Self.cancel(batches)
+                                throw error
+                            }
+                        }
+                        previous = committed
+                        inFlight.append(committed)
+                    case .finished, .timedOut:
+                        break receiving
+                    case .failed(let error):
+                        throw error
+                    case .cancelled:
+                        throw CancellationError()
+                    }
+                }
+            }
+        } catch {
+            throw failure.withLock { $0 } ?? error
+        }
+    }
+
+    /// Cancels `batches`: a caller blocked in `send` wakes (and reads the driver's error); the
+    /// batches it held are never stored, and their flushes are told so.
+    static func cancel(_ batches: BoundedChannel<OutgoingRows>) {
+        for dropped in batches.cancel() { dropped.committed?.complete(.failure(CancellationError())) }
+    }
+
+    private struct EarlierBatchFailed: Error {}
+
+    /// The batch's rows (at once), then, once the batch before it is stored, its checkpoints.
+    /// A row sent twice (an answer lost after the server took the rows) is one row once the
+    /// table's parts merge: its (source, line_no) is the table's key.
+    func send(_ batch: OutgoingRows, after previous: Completion<Void>?) async throws {
+        if !batch.isEmpty {
+            let body = gzip ? RowEncoder.gzip(batch.rows) : batch.rows
+            try await retrying(batch, doing: "cannot insert a batch") {
+                try await self.client.insert(self.insertRows, rows: body, gzip: self.gzip)
+            }
+        }
+        if let previous {
+            do { try await previous.wait() } catch { throw EarlierBatchFailed() }
+        }
+        var rows = ByteBuffer()
+        var digits = [UInt8](repeating: 0, count: 24)
+        for (input, position) in batch.reached.sorted(by: { $0.key < $1.key }) {
+            guard let source = sources[input] else { continue }
+            let checkpoint = source.checkpoint(end: position.end, lines: position.number)
+            RowEncoder.writeEscaped(Array(table.utf8)[...], into: &rows)
+            rows.writeInteger(UInt8(0x09))
+            RowEncoder.writeEscaped(Array(checkpoint.key.utf8)[...], into: &rows)
+            for number in [UInt64(checkpoint.offset), UInt64(checkpoint.lines), checkpoint.device, checkpoint.inode] {
+                rows.writeInteger(UInt8(0x09))
+                RowEncoder.writeNumber(number, into: &rows, digits: &digits)
+            }
+            rows.writeInteger(UInt8(0x09))
+            RowEncoder.writeEscaped(Array(checkpoint.fingerprint.utf8)[...], into: &rows)
+            rows.writeInteger(UInt8(0x09))
+            RowEncoder.writeNumber(UInt64(checkpoint.fingerprintLength), into: &rows, digits: &digits)
+            rows.writeInteger(UInt8(0x09))
+            RowEncoder.writeNumber(nextVersion(), into: &rows, digits: &digits)
+            rows.writeInteger(UInt8(0x0A))
+        }
+        if rows.readableBytes > 0 {
+            let checkpointRows = rows
+            try await retrying(batch, doing: "cannot store the checkpoints of a batch") {
+                try await self.client.insert(self.insertCheckpoints, rows: checkpointRows, gzip: false)
+            }
+        }
+        committed.withLock { $0 = ($0.lines + batch.rowCount, $0.batches + (batch.isEmpty ? 0 : 1)) }
+        for (input, position) in batch.reached {
+            sources[input]?.committed(end: position.end)
+        }
+    }
+
+    /// Microseconds since the epoch, above the last one given.
+    private func nextVersion() -> UInt64 {
+        let now = UInt64(max(0, LogTime.now() * 1_000_000))
+        return version.withLock { last in
+            last = max(last + 1, now)
+            return last
+        }
+    }
+
+    /// `request`, again after each transient failure (`ServerFailure.isTransient`) until
+    /// `retryMax` has passed since the first, with exponential backoff and full jitter (up
+    /// to 100 ms, 200 ms, ... 5 s).
+    private func retrying(_ batch: OutgoingRows, doing: String, _ request: @Sendable () async throws -> Void) async throws {
+        var firstFailure: ContinuousClock.Instant?
+        var attempt = 0
+        while true {
+            try Task.checkCancellation()
+            do {
+                try await request()
+                return
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                guard ServerFailure.isTransient(error) else { throw ServerFailure.sluiceError(error, place: place, doing: doing) }
+                let now = ContinuousClock.now
+                let first = firstFailure ?? now
+                firstFailure = first
+                let waited = first.duration(to: now)
+                if waited >= retryMax || interrupt.isInterrupted {
+                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(Self.seconds(waited)) of retries (--retry-max \(Self.seconds(retryMax)))"
+                    let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
+                    throw SluiceError(.output, place: place, "\(why); the batch being sent (\(rows)) and those after it are not stored: \(ServerFailure.reason(error))")
+                }
+                attempt += 1
+                let ceiling = min(5_000, 100 << min(attempt - 1, 6))
+                let pause = Duration.milliseconds(Int.random(in: ceiling / 2...ceiling))
+                try await pauseOrStop(min(pause, retryMax - waited))
+            }
+        }
+    }
+
+    private func pauseOrStop(_ pause: Duration) async throws {
+        let end = ContinuousClock.now + pause
+        while ContinuousClock.now < end && !interrupt.isInterrupted {
+            try await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end)))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = Int(seconds) * 10 + Int(attoseconds / 100_000_000_000_000_000)
+        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
+    }
+}
