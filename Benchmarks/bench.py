@@ -92,6 +92,15 @@ def build_sluice():
     # As `make release` builds what is installed: the Swift runtime linked in (a dynamically
     # linked sluice spent 24 ms of an empty run loading and relocating it; static: 15 ms).
     cmd = ["swift", "build", "-c", "release", "--product", "sluice", "--static-swift-stdlib", "--scratch-path", ".build-release"]
+    # Linked as `make release` links it: lld, packed relative relocations (the Makefile says why).
+    swift = shutil.which("swift")
+    lld = Path(os.path.realpath(swift)).parent / "ld.lld" if swift else None
+    if lld and lld.exists():
+        toolset = ROOT / ".build-release" / "release-toolset.json"
+        toolset.parent.mkdir(parents=True, exist_ok=True)
+        write_if_changed(toolset, json.dumps({"schemaVersion": "1.0", "linker": {
+            "path": str(lld), "extraCLIOptions": ["-z", "pack-relative-relocs"]}}).encode() + b"\n")
+        cmd += ["--toolset", str(toolset)]
     log("building:", " ".join(cmd), "(in %s)" % ROOT)
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:
         sys.exit("bench: swift build failed")
@@ -382,6 +391,21 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inp
             ("sluice -j2", pg_reset + " && {sluice} -E 'ERROR|WARN' -j2 -O postgresql:///bench {F}", F, False, "psql"),
             ("grep|psql", pg_reset + " -c 'create table logs (%s)' && LC_ALL=C grep -E 'ERROR|WARN' {F} "
              "| psql -qX -c '\\copy logs(line) FROM STDIN'" % pg_table, F, False, "psql")])]
+    # Issue 13: the INFO lines of F into ClickHouse (a server of the bench's own, started when
+    # one of these rows is selected) over HTTP: sluice at -j1 and -j2 (every row with its time,
+    # level and fields) against grep piped into curl's INSERT ... FORMAT TabSeparated of the
+    # lines alone, into a table of the same shape (rows/s = lines / median).
+    ch_reset = "clickhouse-client --port $SLUICE_BENCH_CH_TCP --multiquery --query 'DROP TABLE IF EXISTS bench.logs; DROP TABLE IF EXISTS bench.sluice_checkpoints'"
+    ch_url = "clickhouse://127.0.0.1:$SLUICE_BENCH_CH_HTTP/bench"
+    ch_table = ("CREATE TABLE bench.logs (source String, line_no UInt64, ts DateTime, level String, line String, fields String) "
+                "ENGINE = ReplacingMergeTree ORDER BY (source, line_no)")
+    cases += [
+        ("clickhouse", "grep|curl", None, [
+            ("sluice -j1", ch_reset + " && {sluice} INFO -j1 -O %s {F}" % ch_url, F, False, "clickhouse-client"),
+            ("sluice -j2", ch_reset + " && {sluice} INFO -j2 -O %s {F}" % ch_url, F, False, "clickhouse-client"),
+            ("grep|curl", ch_reset + " && clickhouse-client --port $SLUICE_BENCH_CH_TCP --query '%s' && LC_ALL=C grep INFO {F} "
+             "| curl -sSf --data-binary @- 'http://127.0.0.1:'$SLUICE_BENCH_CH_HTTP'/?query=INSERT%%20INTO%%20bench.logs%%20(line)%%20FORMAT%%20TabSeparated'"
+             % ch_table, F, False, ("clickhouse-client", "curl"))])]
     # Issue 12: what following costs while nothing is written (an empty file followed for
     # IDLE_SECONDS; cpu s is the process's user+sys), against tail -F doing the same.
     idle = "{cmd} & p=$!; sleep %d; kill -TERM $p; wait $p; exit 0" % IDLE_SECONDS
@@ -568,6 +592,8 @@ TARGETS = [
     # rows/s of sluice over rows/s of the peer = the peer's time over sluice's.
     ("PostgreSQL rows/s ≥ 0.8× grep | psql \\copy", "postgres", "grep|psql", "sluice -j2", ">=", 0.8),  # issue 11
     ("PostgreSQL -j2 ≥ 1.3× -j1", "postgres", "sluice -j1", "sluice -j2", ">=", 1.3),
+    ("ClickHouse rows/s ≥ 0.8× grep | curl INSERT", "clickhouse", "grep|curl", "sluice -j2", ">=", 0.8),  # issue 13
+    ("ClickHouse -j2 ≥ 1.3× -j1", "clickhouse", "sluice -j1", "sluice -j2", ">=", 1.3),
 ] + [("%s ≤ 0.5× %s" % (name, zg), name, "sluice", zg, "<=", 0.5) for name, _, _, _, zg in COMPRESSED] + [
     # Issue 10 (ratios of medians: the peer's time over sluice's for "faster").
     ("--where on JSON ≥ 20× faster than jq select", "where json", "jq", "sluice", ">=", 20.0),
@@ -579,7 +605,7 @@ TARGETS = [
 ]
 # Cases whose sluice row is also held to the RSS target, from its own timed runs (the memory
 # case's rows are all checked): DESIGN.md's 64 MiB holds for any flags and path.
-RSS_CASES = ["out " + o for o in OUTPUT_OPTIONS] + ["fixed 250", "fixed 2000", "sqlite", "postgres"] + [c[0] for c in COMPRESSED] \
+RSS_CASES = ["out " + o for o in OUTPUT_OPTIONS] + ["fixed 250", "fixed 2000", "sqlite", "postgres", "clickhouse"] + [c[0] for c in COMPRESSED] \
     + ["where json", "count-by json", "count-by logfmt", "since", "record"]
 
 
@@ -667,6 +693,53 @@ def start_postgres(directory):
     subprocess.run(["psql", "-qX", "-d", "postgres", "-c", "create database bench"], check=True)
 
 
+def start_clickhouse(directory):
+    """A ClickHouse server of the bench's own in DIR/ch (Debian's clickhouse-server, its own
+    config, loopback ports); SLUICE_BENCH_CH_HTTP and SLUICE_BENCH_CH_TCP point the rows at
+    it. Stopped at exit."""
+    import atexit, socket, urllib.request
+    ch = directory / "ch"
+    if ch.exists():
+        subprocess.run(["rm", "-rf", str(ch)])
+    (ch / "data").mkdir(parents=True)
+    ports = []
+    for _ in range(3):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    http, tcp, inter = ports
+    (ch / "config.xml").write_text("""<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/server.err.log</errorlog><size>10M</size><count>1</count></logger>
+  <http_port>{http}</http_port><tcp_port>{tcp}</tcp_port><interserver_http_port>{inter}</interserver_http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/user_files/</user_files_path>
+  <users_config>{d}/users.xml</users_config><default_profile>default</default_profile><default_database>default</default_database>
+  <timezone>UTC</timezone><mark_cache_size>268435456</mark_cache_size>
+</yandex>
+""".format(d=ch, http=http, tcp=tcp, inter=inter))
+    (ch / "users.xml").write_text("""<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+""")
+    server = subprocess.Popen(["clickhouse-server", "--config-file=%s" % (ch / "config.xml")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, close_fds=True)
+    atexit.register(lambda: (server.terminate(), server.wait()))
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen("http://127.0.0.1:%d/ping" % http, timeout=1).read() == b"Ok.\n":
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        sys.exit("bench: the ClickHouse server did not start (%s)" % (ch / "server.err.log"))
+    os.environ.update(SLUICE_BENCH_CH_HTTP=str(http), SLUICE_BENCH_CH_TCP=str(tcp))
+    subprocess.run(["clickhouse-client", "--port", str(tcp), "--query", "CREATE DATABASE bench"], check=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1GB", help="corpus size, 10^n with a B (20MB, 1GB), 1024^n without (default 1GB)")
@@ -722,6 +795,8 @@ def main():
     cases = [c for c in cases if c["rows"]]
     if any(c["name"] == "postgres" for c in cases):
         start_postgres(a.dir)
+    if any(c["name"] == "clickhouse" for c in cases):
+        start_clickhouse(a.dir)
     made = []                               # S.xz, S.bz2, S.zst: only those a selected row reads
     for _, key, suffix, argv, _ in COMPRESSED:
         if any("{%s}" % key in r["tmpl"] for c in cases for r in c["rows"]):

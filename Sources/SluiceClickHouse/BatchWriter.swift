@@ -34,78 +34,18 @@ final class BatchWriter: Sendable {
         self.gzip = gzip
     }
 
-    /// Sends the batches of `batches`, at most `limit` at once, until the channel finishes
-    /// (then returns once every batch is stored) or a batch fails (then throws its error,
-    /// the others cancelled).
-    func drive(_ batches: BoundedChannel<OutgoingRows>, limit: Int) async throws {
-        // The failure that ended the run: a batch after the failed one ends with a
-        // cancellation, which may reach the group first.
-        let failure = Locked<(any Error)?>(nil)
-        do {
-            try await withThrowingDiscardingTaskGroup { senders in
-                var inFlight: [Completion<Void>] = []
-                var previous: Completion<Void>?
-                receiving: while true {
-                    switch await batches.receive() {
-                    case .element(let batch):
-                        if inFlight.count >= limit {
-                            do {
-                                try await inFlight.removeFirst().wait()
-                            } catch {
-                                batch.committed?.complete(.failure(error))  // never sent: its flush must not wait
-                                throw error
-                            }
-                        }
-                        let committed = batch.committed ?? Completion<Void>()
-                        let before = previous
-                        senders.addTask {
-                            do {
-                                try await self.send(batch, after: before)
-                                committed.complete()
-                            } catch {
-                                if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
-                                committed.complete(.failure(error))
-                                // The run learns of it at its next write, not after the input ends.
-                                Self.cancel(batches)
-                                throw error
-                            }
-                        }
-                        previous = committed
-                        inFlight.append(committed)
-                    case .finished, .timedOut:
-                        break receiving
-                    case .failed(let error):
-                        throw error
-                    case .cancelled:
-                        throw CancellationError()
-                    }
-                }
-            }
-        } catch {
-            throw failure.withLock { $0 } ?? error
-        }
-    }
-
-    /// Cancels `batches`: a caller blocked in `send` wakes (and reads the driver's error); the
-    /// batches it held are never stored, and their flushes are told so.
-    static func cancel(_ batches: BoundedChannel<OutgoingRows>) {
-        for dropped in batches.cancel() { dropped.committed?.complete(.failure(CancellationError())) }
-    }
-
-    private struct EarlierBatchFailed: Error {}
-
     /// The batch's rows (at once), then, once the batch before it is stored, its checkpoints.
     /// A row sent twice (an answer lost after the server took the rows) is one row once the
     /// table's parts merge: its (source, line_no) is the table's key.
     func send(_ batch: OutgoingRows, after previous: Completion<Void>?) async throws {
         if !batch.isEmpty {
-            let body = gzip ? RowEncoder.gzip(batch.rows) : batch.rows
+            let compressed = gzip ? RowEncoder.gzip(batch.rows) : nil
             try await retrying(batch, doing: "cannot insert a batch") {
-                try await self.client.insert(self.insertRows, rows: body, gzip: self.gzip)
+                try await self.client.insert(self.insertRows, rows: compressed ?? batch.rows, gzip: compressed != nil)
             }
         }
         if let previous {
-            do { try await previous.wait() } catch { throw EarlierBatchFailed() }
+            do { try await previous.wait() } catch { throw CancellationError() }
         }
         var rows = ByteBuffer()
         var digits = [UInt8](repeating: 0, count: 24)
@@ -167,28 +107,13 @@ final class BatchWriter: Sendable {
                 firstFailure = first
                 let waited = first.duration(to: now)
                 if waited >= retryMax || interrupt.isInterrupted {
-                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(Self.seconds(waited)) of retries (--retry-max \(Self.seconds(retryMax)))"
+                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
                     let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
                     throw SluiceError(.output, place: place, "\(why); the batch being sent (\(rows)) and those after it are not stored: \(ServerFailure.reason(error))")
                 }
                 attempt += 1
-                let ceiling = min(5_000, 100 << min(attempt - 1, 6))
-                let pause = Duration.milliseconds(Int.random(in: ceiling / 2...ceiling))
-                try await pauseOrStop(min(pause, retryMax - waited))
+                try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
             }
         }
-    }
-
-    private func pauseOrStop(_ pause: Duration) async throws {
-        let end = ContinuousClock.now + pause
-        while ContinuousClock.now < end && !interrupt.isInterrupted {
-            try await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end)))
-        }
-    }
-
-    static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let tenths = Int(seconds) * 10 + Int(attoseconds / 100_000_000_000_000_000)
-        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
     }
 }

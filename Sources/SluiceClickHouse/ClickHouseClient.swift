@@ -20,7 +20,10 @@ final class ClickHouseClient: Sendable {
     init(address: ClickHouseAddress, connections: Int, events: any EventLoopGroup) {
         self.address = address
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        // Idle connections are let go before the server closes them (keep_alive_timeout: 3 s
+        // in 18.16, 10 s later): a connection it closed, picked for the next batch, would
+        // fail that batch's first attempt.
+        configuration.connectionPool = .init(idleTimeout: .seconds(2), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(300))
         configuration.httpVersion = .http1Only
@@ -36,25 +39,28 @@ final class ClickHouseClient: Sendable {
     func query(_ sql: String, timeout: TimeAmount = .seconds(60)) async throws -> [UInt8] {
         var buffer = ByteBuffer()
         buffer.writeString(sql)
-        return try await post(url: base, body: buffer, gzip: false, timeout: timeout)
+        return try await post(url: base, body: buffer, gzip: false, timeout: timeout, answerLimit: 16 << 20)
     }
 
-    /// `statement` (an INSERT ... FORMAT) with `rows` as its data.
+    /// `statement` (an INSERT ... FORMAT) with `rows` as its data. The answer waits for the
+    /// end of the INSERT (`wait_end_of_query`, no progress headers): a failure part-way is
+    /// then a status other than 200, never a 200 whose body holds the exception.
     func insert(_ statement: String, rows: ByteBuffer, gzip: Bool) async throws {
-        _ = try await post(url: base + "&query=" + Self.percentEncoded(statement), body: rows, gzip: gzip, timeout: .seconds(300))
+        let url = base + "&wait_end_of_query=1&send_progress_in_http_headers=0&query=" + Self.percentEncoded(statement)
+        _ = try await post(url: url, body: rows, gzip: gzip, timeout: .seconds(300), answerLimit: 1 << 20)
     }
 
-    private func post(url: String, body: ByteBuffer, gzip: Bool, timeout: TimeAmount) async throws -> [UInt8] {
+    private func post(url: String, body: ByteBuffer, gzip: Bool, timeout: TimeAmount, answerLimit: Int) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Authorization", value: authorization)
         if gzip { request.headers.add(name: "Content-Encoding", value: "gzip") }
         request.body = .bytes(body)
         let response = try await http.execute(request, timeout: timeout)
-        let answer = try await response.body.collect(upTo: 64 << 20)
+        let answer = try await response.body.collect(upTo: answerLimit)
         let bytes = Array(answer.readableBytesView)
-        guard response.status == .ok else {
-            throw ClickHouseFailure(status: Int(response.status.code), answer: bytes)
+        guard response.status == .ok, response.headers["X-ClickHouse-Exception-Code"].isEmpty else {
+            throw ClickHouseFailure(status: response.status == .ok ? 500 : Int(response.status.code), answer: bytes)
         }
         return bytes
     }
@@ -133,15 +139,19 @@ struct ClickHouseFailure: Error {
         message = text.isEmpty ? "HTTP status \(status)" : text
     }
 
-    /// ClickHouse's codes for what sending again cannot mend: a statement or rows it cannot
-    /// read, a table, column or database that is not there, a user or password refused, no
-    /// right to write.
-    static let permanentCodes: Set<Int> = [6, 16, 26, 27, 38, 41, 46, 47, 53, 60, 62, 70, 72, 73, 81, 117, 164, 192, 193, 194, 195, 497, 516]
+    /// ClickHouse's codes for what may pass on another try: a timeout (159), too many
+    /// queries (202), a socket timeout or network error between servers (209, 210), no
+    /// memory (241), a table read-only for now (242), too many parts (252), an INSERT whose
+    /// outcome is unknown (319), ZooKeeper (999) and Keeper (425 in later versions: SYSTEM_ERROR).
+    /// A query cancelled or aborted as the server shuts down (394, 236) is one too.
+    static let transientCodes: Set<Int> = [159, 202, 209, 210, 236, 241, 242, 252, 319, 394, 425, 999]
 
-    /// A 5xx answer but for those codes: the server is starting, stopping, out of memory,
-    /// or has too many parts or queries; another try may pass.
+    /// A server going away or starting (502, 503, 504 from a proxy; 408), a 5xx answer
+    /// without an exception code, or one of `transientCodes`. Everything else (a statement
+    /// or rows it cannot read, a table or database not there, a refused user) fails at once.
     var isTransient: Bool {
-        status >= 500 && !(code.map(Self.permanentCodes.contains) ?? false)
+        if let code { return Self.transientCodes.contains(code) }
+        return status == 408 || status >= 500
     }
 }
 
@@ -159,9 +169,12 @@ extension String {
 enum ServerFailure {
     static func isTransient(_ error: any Error) -> Bool {
         if let failure = error as? ClickHouseFailure { return failure.isTransient }
-        if error is SluiceError || error is CancellationError { return false }
         // Connections: refused, reset, closed, timed out.
-        return true
+        if error is IOError || error is NIOConnectionError || error is ChannelError { return true }
+        if let error = error as? HTTPClientError {
+            return [HTTPClientError.connectTimeout, .readTimeout, .remoteConnectionClosed, .deadlineExceeded, .writeTimeout].contains(error)
+        }
+        return false
     }
 
     static func reason(_ error: any Error) -> String {

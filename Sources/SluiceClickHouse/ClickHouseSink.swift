@@ -49,13 +49,10 @@ final class ClickHouseSink: LineSink {
     static let maxBatchBytes = 8 << 20
 
     let place: String
-    private let batches: BoundedChannel<OutgoingRows>
-    private let driver: Task<Void, any Error>
+    private let handoff: BatchHandoff<ByteBuffer>
     private let client: ClickHouseClient
     private let events: MultiThreadedEventLoopGroup
     private let encoder: RowEncoder
-    private var open = OutgoingRows()
-    private var closed = false
     let resumePoints: [Int: ResumePoint]
     let resumeNotes: [SluiceError]
     private let interrupt: Interrupt
@@ -63,24 +60,17 @@ final class ClickHouseSink: LineSink {
     private let committed: Locked<(lines: Int, batches: Int)>
     var committedRows: (lines: Int, batches: Int)? { committed.withLock { $0 } }
 
-    private init(place: String, batches: BoundedChannel<OutgoingRows>, driver: Task<Void, any Error>, client: ClickHouseClient,
-                 events: MultiThreadedEventLoopGroup, encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]),
-                 interrupt: Interrupt, committed: Locked<(lines: Int, batches: Int)>) {
+    private init(place: String, handoff: BatchHandoff<ByteBuffer>, client: ClickHouseClient, events: MultiThreadedEventLoopGroup,
+                 encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt,
+                 committed: Locked<(lines: Int, batches: Int)>) {
         self.place = place
-        self.batches = batches
-        self.driver = driver
+        self.handoff = handoff
         self.client = client
         self.events = events
         self.encoder = encoder
         (resumePoints, resumeNotes) = resume
         self.interrupt = interrupt
         self.committed = committed
-    }
-
-    /// A sink dropped without `finish` or `abort` (never handed to a run): its task ends.
-    deinit {
-        BatchWriter.cancel(batches)
-        driver.cancel()
     }
 
     static func open(address: ClickHouseAddress, request: DatabaseSinkRequest) async throws -> ClickHouseSink {
@@ -104,24 +94,37 @@ final class ClickHouseSink: LineSink {
             try? await events.shutdownGracefully()
             throw error
         }
+        // Rows of the same (source, line_no) are one row once parts merge, so `source` names
+        // the file, not only its name: a log rotated (or truncated) and written again from
+        // line 1 under the same name is another file, whose rows must not replace the last
+        // one's. A named file is `HOST:NAME#DEVICE.INODE.FINGERPRINT` (the fingerprint of its
+        // first KiB: a file truncated in place keeps its inode); standard input is named with
+        // the run's start, its lines numbered from 1 in every run.
+        let identities = Dictionary(uniqueKeysWithValues: request.sources.map {
+            ($0.index, "\($0.device).\($0.inode).\($0.fingerprint.prefix(8))")
+        })
+        let stamp = Self.isoTime(request.startedAt)
+        let names = request.inputNames.enumerated().map { index, name in
+            identities[index].map { "\(host):\(name)#\($0)" } ?? "\(host):\(name)@\(stamp)"
+        }
+        let columns: RowColumns
+        do {
+            columns = try request.columns ?? RowColumns(format: .auto, time: LogTime(year: LogTime.currentYear(request.startedAt)),
+                                                        yearGiven: false, inputs: [])
+        } catch {
+            await client.shutdown()
+            try? await events.shutdownGracefully()
+            throw error
+        }
         let gzip = address.compression == .gzip || (address.compression == .auto && !address.isLoopback)
         let writer = BatchWriter(client: client, table: table, place: place, sources: sources, retryMax: request.retryMax,
                                  interrupt: request.interrupt, gzip: gzip)
-        let batches = BoundedChannel<OutgoingRows>(capacity: 1)
-        let driver = Task {
-            defer { BatchWriter.cancel(batches) }  // a failed driver: the caller's next send returns false
-            try await writer.drive(batches, limit: connections)
+        let handoff = BatchHandoff<ByteBuffer>(empty: { ByteBuffer() }) { batches in
+            try await OrderedBatches.drive(batches, limit: connections) { batch, previous in
+                try await writer.send(batch, after: previous)
+            }
         }
-        // An input without a checkpoint (standard input) is named with the run's start too:
-        // another run's rows of the same numbers are other rows, not copies to merge away.
-        let named = Set(request.sources.map(\.index))
-        let stamp = Self.isoTime(request.startedAt)
-        let names = request.inputNames.enumerated().map { index, name in
-            named.contains(index) ? "\(host):\(name)" : "\(host):\(name)@\(stamp)"
-        }
-        let columns = try request.columns ?? RowColumns(format: .auto, time: LogTime(year: LogTime.currentYear(request.startedAt)),
-                                                        yearGiven: false, inputs: [])
-        return ClickHouseSink(place: place, batches: batches, driver: driver, client: client, events: events,
+        return ClickHouseSink(place: place, handoff: handoff, client: client, events: events,
                               encoder: RowEncoder(sourceNames: names, columns: columns), resume: resume,
                               interrupt: request.interrupt, committed: writer.committed)
     }
@@ -145,53 +148,25 @@ final class ClickHouseSink: LineSink {
 
     func write(_ chunk: LineChunk) async throws {
         guard let positions = chunk.positions, !chunk.isEmpty else { return }
-        encoder.encode(chunk, positions: positions, into: &open)
-        if open.byteCount >= Self.maxBatchBytes { try await send() }
+        encoder.encode(chunk, positions: positions, into: &handoff.open)
+        if handoff.open.rows.readableBytes >= Self.maxBatchBytes { try await handoff.send() }
     }
 
     /// Every batch end sends (a timeout's too: it makes the lines so far visible); a piece
     /// of a batch does not.
     func batchEnded(_ closing: BatchClosing) async throws {
         guard closing != .partial else { return }
-        try await send()
+        try await handoff.send()
     }
 
-    /// Sends what is open and waits until every batch so far is stored.
     func flushCompletely() async throws {
-        open.committed = Completion<Void>()
-        let committed = open.committed
-        let sent = try await send(always: true)
-        if sent { try await committed?.wait() }
-    }
-
-    /// Hands the open batch to the driver (suspending while `-j` batches are in flight and
-    /// one waits). Returns whether a batch was sent.
-    @discardableResult
-    private func send(always: Bool = false) async throws -> Bool {
-        guard !open.isEmpty || (always && open.committed != nil) else { return false }
-        let batch = open
-        open = OutgoingRows()
-        guard await batches.send(batch) else {
-            // The driver failed (its error), or this task was cancelled while it waited for
-            // room (the driver, healthy, is ended with it).
-            batch.committed?.complete(.failure(CancellationError()))
-            driver.cancel()
-            try await driver.value
-            throw CancellationError()
-        }
-        return true
+        try await handoff.flushCompletely()
     }
 
     func finish() async throws {
-        guard !closed else { return }
-        closed = true
         do {
-            try await send()
-            batches.finish()
-            try await driver.value
+            try await handoff.finish()
         } catch {
-            driver.cancel()
-            _ = await driver.result
             await shutDown()
             throw error
         }
@@ -201,16 +176,24 @@ final class ClickHouseSink: LineSink {
     /// Ends without sending the open batch; requests in flight are cancelled (a batch the
     /// server took all the same is sent again by a resumed run, and merges away).
     func abort() async {
-        guard !closed else { return }
-        closed = true
-        BatchWriter.cancel(batches)
-        driver.cancel()
-        _ = await driver.result
+        await handoff.abort()
         await shutDown()
     }
 
+    private var shutDownDone = false
+
     private func shutDown() async {
+        guard !shutDownDone else { return }
+        shutDownDone = true
         await client.shutdown()
         try? await events.shutdownGracefully()
+    }
+
+    /// A sink dropped without `finish` or `abort` (never handed to a run): its driver ends
+    /// (`BatchHandoff`), and its client and thread are shut down here.
+    deinit {
+        guard !shutDownDone else { return }
+        try? client.http.syncShutdown()
+        try? events.syncShutdownGracefully()
     }
 }

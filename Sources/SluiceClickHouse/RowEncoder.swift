@@ -3,17 +3,7 @@ import NIOCore
 import SluiceKit
 
 /// A batch on its way: its rows in ClickHouse's TabSeparated format, and where it leaves each input.
-struct OutgoingRows: Sendable {
-    var rows = ByteBuffer()
-    var byteCount: Int { rows.readableBytes }
-    var rowCount = 0
-    /// Per input it took lines from: the last line's end offset and number.
-    var reached: [Int: (end: Int, number: Int)] = [:]
-    /// Completed when this batch and its checkpoints are stored (`flushCompletely` waits for it).
-    var committed: Completion<Void>?
-
-    var isEmpty: Bool { rowCount == 0 }
-}
+typealias OutgoingRows = ServerBatch<ByteBuffer>
 
 /// Rows as `INSERT ... (source, line_no, ts, level, line, fields) FORMAT TabSeparated` reads
 /// them: a tab between values, a newline after each row; in a value a backslash, tab,
@@ -127,11 +117,12 @@ final class RowEncoder {
     }
 
     /// `rows` as one gzip member (zlib, level 1: a body sent over a network, where the bytes
-    /// saved cost less than the time).
-    static func gzip(_ rows: ByteBuffer) -> ByteBuffer {
+    /// saved cost less than the time); nil if zlib fails (the rows are then sent as they are).
+    static func gzip(_ rows: ByteBuffer) -> ByteBuffer? {
         var stream = z_stream()
-        guard deflateInit2_(&stream, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            return rows
+        guard rows.readableBytes < Int(UInt32.max) / 2,
+              deflateInit2_(&stream, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            return nil
         }
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, UInt(rows.readableBytes))) + 64
@@ -147,7 +138,7 @@ final class RowEncoder {
                 return output.count - Int(stream.avail_out)
             }
         }
-        guard written >= 0 else { return rows }
+        guard written >= 0 else { return nil }
         out.moveWriterIndex(forwardBy: written)
         return out
     }

@@ -36,6 +36,18 @@ enum Setup {
                 throw SluiceError(.output, place: place, "table \(database).\(table) has the columns (\(have.joined(separator: ", "))); "
                     + "sluice writes (\(columnsText)): name another table with ?table=NAME")
             }
+            // Exactly once rests on the engine: copies of a row (a batch sent again) are one
+            // row only in a ReplacingMergeTree keyed (source, line_no). A Distributed table
+            // would also take an INSERT before its shards store it.
+            let engine = String(decoding: try await client.query("""
+                SELECT engine_full FROM system.tables WHERE database = \(ClickHouseClient.literal(database)) \
+                AND name = \(ClickHouseClient.literal(table)) FORMAT TabSeparatedRaw
+                """), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+            if !(engine.hasPrefix("ReplacingMergeTree") || engine.hasPrefix("ReplicatedReplacingMergeTree")) || !engine.contains("ORDER BY (source, line_no)") {
+                throw SluiceError(.output, place: place, "table \(database).\(table) is '\(engine.prefix(120))'; sluice writes into a ReplacingMergeTree "
+                    + "ORDER BY (source, line_no), where a batch sent twice is one copy once parts merge (on a cluster: each host into its "
+                    + "shard's table, queries through a Distributed one): name another table with ?table=NAME")
+            }
             _ = try await client.query("""
                 CREATE TABLE IF NOT EXISTS \(database).\(checkpointsTable) (\(checkpointColumns)) \
                 ENGINE = ReplacingMergeTree(version) ORDER BY (target, source)

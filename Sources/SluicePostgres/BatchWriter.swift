@@ -40,72 +40,23 @@ final class BatchWriter: Sendable {
     /// channel finishes (then returns once every batch has committed) or a batch fails (then
     /// throws its error, the others cancelled). Ends the pool either way.
     func drive(_ batches: BoundedChannel<OutgoingBatch>, limit: Int) async throws {
-        // The failure that ended the run: a batch after the failed one ends with a
-        // cancellation, which may reach the group first.
-        let failure = Locked<(any Error)?>(nil)
+        // The pool runs in a task of its own, not a child: a cancellation of the driver (the
+        // sink's abort, or its send that found the driver failed) reaches the senders at once
+        // but the pool only after they have all ended. The pool's shutdown closes the
+        // connections it has lent, and a connection closed mid-COPY stops the process (see
+        // CopyGate).
+        let pool = Task { [client] in await client.run() }
         do {
-            // The pool runs in a task of its own, not a child: a cancellation of the driver
-            // (the sink's abort, or its send that found the driver failed) reaches the senders
-            // at once but the pool only after they have all ended. The pool's shutdown closes
-            // the connections it has lent, and a connection closed mid-COPY stops the process
-            // (see CopyGate).
-            let pool = Task { [client] in await client.run() }
-            var ended: (any Error)?
-            do {
-                try await withThrowingDiscardingTaskGroup { senders in
-                    var inFlight: [Completion<Void>] = []
-                    var previous: Completion<Void>?
-                    receiving: while true {
-                        switch await batches.receive() {
-                        case .element(let batch):
-                            if inFlight.count >= limit {
-                                do {
-                                    try await inFlight.removeFirst().wait()
-                                } catch {
-                                    batch.committed?.complete(.failure(error))  // never sent: its flush must not wait
-                                    throw error
-                                }
-                            }
-                            let committed = batch.committed ?? Completion<Void>()
-                            let before = previous
-                            senders.addTask {
-                                do {
-                                    try await self.send(batch, after: before)
-                                    committed.complete()
-                                } catch {
-                                    if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
-                                    committed.complete(.failure(error))
-                                    // The run learns of it at its next write, not after the input ends.
-                                    Self.cancel(batches)
-                                    throw error
-                                }
-                            }
-                            previous = committed
-                            inFlight.append(committed)
-                        case .finished, .timedOut:
-                            break receiving
-                        case .failed(let error):
-                            throw error
-                        case .cancelled:
-                            throw CancellationError()
-                        }
-                    }
-                }
-            } catch {
-                ended = error
+            try await OrderedBatches.drive(batches, limit: limit) { batch, previous in
+                try await self.send(batch, after: previous)
             }
+        } catch {
             pool.cancel()  // its connections close
             await pool.value
-            if let ended { throw ended }
-        } catch {
-            throw failure.withLock { $0 } ?? error
+            throw error
         }
-    }
-
-    /// Cancels `batches`: a caller blocked in `send` wakes (and reads the driver's error); the
-    /// batches it held never commit, and their flushes are told so.
-    static func cancel(_ batches: BoundedChannel<OutgoingBatch>) {
-        for dropped in batches.cancel() { dropped.committed?.complete(.failure(CancellationError())) }
+        pool.cancel()
+        await pool.value
     }
 
     /// Why a batch was not sent again.
@@ -163,15 +114,12 @@ final class BatchWriter: Sendable {
                 let waited = first.duration(to: now)
                 if waited >= retryMax || interrupt.isInterrupted {
                     let reason = error is LeaseTimeout || error is ConnectionPoolError ? await connectReason() : ServerFailure.reason(error)
-                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(Self.seconds(waited)) of retries (--retry-max \(Self.seconds(retryMax)))"
+                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
                     let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
                     throw SluiceError(.output, place: place, "\(why); the batch being sent (\(rows)) and those after it are not committed: \(reason)")
                 }
                 attempt += 1
-                // Exponential backoff with full jitter: up to 100 ms, 200 ms, ... 5 s.
-                let ceiling = min(5_000, 100 << min(attempt - 1, 6))
-                let pause = Duration.milliseconds(Int.random(in: ceiling / 2...ceiling))
-                try await pauseOrStop(min(pause, retryMax - waited))
+                try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
             }
         }
     }
@@ -393,18 +341,6 @@ final class BatchWriter: Sendable {
     }
 
     /// Sleeps `pause`, or less if a stop comes.
-    private func pauseOrStop(_ pause: Duration) async throws {
-        let end = ContinuousClock.now + pause
-        while ContinuousClock.now < end && !interrupt.isInterrupted {
-            try await Task.sleep(for: min(.milliseconds(50), ContinuousClock.now.duration(to: end)))
-        }
-    }
-
-    static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let tenths = Int(seconds) * 10 + Int(attoseconds / 100_000_000_000_000_000)
-        return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
-    }
 }
 
 /// Whether a connection is in the middle of a COPY, when nobody may close it: PostgresNIO

@@ -52,12 +52,9 @@ final class PostgresSink: LineSink {
     static let maxBatchBytes = 16 << 20
 
     let place: String
-    private let batches: BoundedChannel<OutgoingBatch>
-    private let driver: Task<Void, any Error>
+    private let handoff: BatchHandoff<ByteBuffer>
     private let events: MultiThreadedEventLoopGroup
     private let encoder: RowEncoder
-    private var open = OutgoingBatch()
-    private var closed = false
     let resumePoints: [Int: ResumePoint]
     let resumeNotes: [SluiceError]
     private let interrupt: Interrupt
@@ -67,24 +64,18 @@ final class PostgresSink: LineSink {
     private let committed: Locked<(lines: Int, batches: Int)>
     var committedRows: (lines: Int, batches: Int)? { committed.withLock { $0 } }
 
-    private init(place: String, batches: BoundedChannel<OutgoingBatch>, driver: Task<Void, any Error>, events: MultiThreadedEventLoopGroup,
+    private init(place: String, handoff: BatchHandoff<ByteBuffer>, events: MultiThreadedEventLoopGroup,
                  encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt,
                  committed: Locked<(lines: Int, batches: Int)>) {
         self.committed = committed
         self.place = place
-        self.batches = batches
-        self.driver = driver
+        self.handoff = handoff
         self.events = events
         self.encoder = encoder
         (resumePoints, resumeNotes) = resume
         self.interrupt = interrupt
     }
 
-    /// A sink dropped without `finish` or `abort` (never handed to a run): its task ends.
-    deinit {
-        BatchWriter.cancel(batches)
-        driver.cancel()
-    }
 
     /// Connects (one connection of its own, so that a bad address, user, password, database
     /// or table fails at once with the server's reason), creates or checks the tables, reads
@@ -132,14 +123,14 @@ final class PostgresSink: LineSink {
                                  retryMax: request.retryMax, interrupt: request.interrupt) { [events] in
             await Setup.probe(address: address, password: password, eventLoop: events.next())
         }
-        let batches = BoundedChannel<OutgoingBatch>(capacity: 1)
         let limit = Self.connections(request.connections)
-        let driver = Task {
-            defer { BatchWriter.cancel(batches) }  // a failed driver: the caller's next send returns false
+        // (A sink dropped without `finish` or `abort`, never handed to a run: the handoff's
+        // deinit ends its driver.)
+        let handoff = BatchHandoff<ByteBuffer>(empty: { ByteBuffer() }, seal: RowEncoder.seal) { batches in
             try await writer.drive(batches, limit: limit)
         }
         let names = request.inputNames.map { "\(host):\($0)" }
-        return PostgresSink(place: place, batches: batches, driver: driver, events: events, encoder: RowEncoder(sourceNames: names),
+        return PostgresSink(place: place, handoff: handoff, events: events, encoder: RowEncoder(sourceNames: names),
                             resume: setup.resumePoints, interrupt: request.interrupt, committed: writer.committed)
     }
 
@@ -154,89 +145,46 @@ final class PostgresSink: LineSink {
 
     func write(_ chunk: LineChunk) async throws {
         guard let positions = chunk.positions, !chunk.isEmpty else { return }
-        try encoder.encode(chunk, positions: positions, into: &open, place: place)
-        if open.byteCount >= Self.maxBatchBytes { try await send() }
+        try encoder.encode(chunk, positions: positions, into: &handoff.open, place: place)
+        if handoff.open.rows.readableBytes >= Self.maxBatchBytes { try await handoff.send() }
     }
 
     /// Every batch end commits (a timeout's too: it makes the lines so far visible); a piece
     /// of a batch does not.
     func batchEnded(_ closing: BatchClosing) async throws {
         guard closing != .partial else { return }
-        try await send()
+        try await handoff.send()
     }
 
     /// Commits what is open and waits until every batch so far has committed.
     func flushCompletely() async throws {
-        open.committed = Completion<Void>()
-        let committed = open.committed
-        let sent = try await send(always: true)
-        if sent { try await committed?.wait() }
-    }
-
-    /// Hands the open batch to the driver (suspending while `-j` batches are in flight and
-    /// one waits). Returns whether a batch was sent.
-    @discardableResult
-    private func send(always: Bool = false) async throws -> Bool {
-        guard !open.isEmpty || (always && open.committed != nil) else { return false }
-        var batch = open
-        open = OutgoingBatch()
-        if !batch.isEmpty { RowEncoder.seal(&batch) }
-        guard await batches.send(batch) else {
-            // The driver failed (its error), or this task was cancelled while it waited for
-            // room (the driver, healthy, is ended with it).
-            batch.committed?.complete(.failure(CancellationError()))
-            driver.cancel()
-            try await driver.value
-            throw CancellationError()
-        }
-        return true
+        try await handoff.flushCompletely()
     }
 
     func finish() async throws {
-        guard !closed else { return }
-        closed = true
         do {
-            try await send()
-            batches.finish()
-            try await driver.value
+            try await handoff.finish()
         } catch {
-            driver.cancel()
-            _ = await driver.result
             try? await events.shutdownGracefully()
             throw error
         }
-        try await events.shutdownGracefully()
+        try? await events.shutdownGracefully()
     }
 
     /// Ends without committing the open batch; batches in flight are cancelled (their
     /// transactions roll back with their connections).
     func abort() async {
-        guard !closed else { return }
-        closed = true
-        BatchWriter.cancel(batches)
-        driver.cancel()
-        _ = await driver.result
+        await handoff.abort()
         try? await events.shutdownGracefully()
     }
 }
 
-/// A batch on its way: its rows in COPY's binary format, and where it leaves each input.
-struct OutgoingBatch: Sendable {
-    /// All of the batch's rows, sent in one write: PostgresNIO 1.33.2 never wakes a COPY
-    /// write that waits for the socket to drain if the connection is lost meanwhile (its
-    /// state machine drops the waiting promise), which hung a run whose server was stopped
-    /// mid-batch. One write per COPY finds the socket writable (nothing else is queued on
-    /// the connection) and never waits.
-    var rows = ByteBuffer()
-    var byteCount: Int { rows.readableBytes }
-    var rowCount = 0
-    /// Per input it took lines from: the last line's end offset and number.
-    var reached: [Int: (end: Int, number: Int)] = [:]
-    /// Completed when this batch has committed (`flushCompletely` waits for it).
-    var committed: Completion<Void>?
-
-    var isEmpty: Bool { rowCount == 0 }
-}
+/// A batch on its way: its rows in COPY's binary format, all sent in one write: PostgresNIO
+/// 1.33.2 never wakes a COPY write that waits for the socket to drain if the connection is
+/// lost meanwhile (its state machine drops the waiting promise), which hung a run whose
+/// server was stopped mid-batch. One write per COPY finds the socket writable (nothing else is
+/// queued on the connection) and never waits.
+typealias OutgoingBatch = ServerBatch<ByteBuffer>
 
 /// Rows in `COPY ... FROM STDIN (FORMAT binary)`: a header, then per row the field count
 /// (3) and each field as its length and bytes (`source` as text, `line_no` as a big-endian

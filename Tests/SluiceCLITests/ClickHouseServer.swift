@@ -154,12 +154,15 @@ final class ClickHouseCluster: Sendable {
         try await Shell.bashOutput("clickhouse-client --host 127.0.0.1 --port \(tcpPorts[shard]) --query \(Shell.quote(sql))")
     }
 
+    /// The file name in a row's `source` (`HOST:NAME#DEVICE.INODE.FINGERPRINT`), as SQL.
+    static let fileName = #"replaceRegexpOne(replaceRegexpOne(source, '^[^:]*:', ''), '#[0-9]+\.[0-9]+\.[0-9a-f]*$', '')"#
+
     /// `FILE NUMBER HEX` per row (`SQLiteOutputTests.expectedRows`'s form), the host taken
     /// off the source, after the table's parts are merged (copies of a row are one).
     func rows(_ database: String, table: String = "logs", shard: Int = 0) async throws -> [String] {
         try await query("OPTIMIZE TABLE \(database).\(table) FINAL", shard: shard)
         let text = try await query("""
-            SELECT concat(replaceRegexpOne(source, '^[^:]*:', ''), ' ', toString(line_no), ' ', hex(line)) \
+            SELECT concat(\(Self.fileName), ' ', toString(line_no), ' ', hex(line)) \
             FROM \(database).\(table) ORDER BY source, line_no FORMAT TabSeparatedRaw
             """, shard: shard)
         return text.split(separator: "\n").map(String.init)

@@ -39,7 +39,7 @@ struct PostgresSinkTests {
         for (index, _) in lines.enumerated() { positions.append(input: index % 2, number: 7 + index, end: 100 + index) }
         chunk.positions = positions
         let encoder = RowEncoder(sourceNames: ["h:a.log", "h:tab\there\\"])
-        var batch = OutgoingBatch()
+        var batch = OutgoingBatch(rows: ByteBuffer())
         try encoder.encode(chunk, positions: positions, into: &batch, place: "p")
         RowEncoder.seal(&batch)
         let rows = try Self.decoded(batch.rows)

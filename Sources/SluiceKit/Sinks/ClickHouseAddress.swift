@@ -36,61 +36,24 @@ public struct ClickHouseAddress: Sendable, Equatable, CustomStringConvertible {
         func fail(_ why: String) -> SluiceError {
             SluiceError(.usage, place: "--output", "\(shown): \(why) (clickhouse://USER:PASSWORD@HOST:PORT/DATABASE?table=NAME)")
         }
-        var rest = Substring(text.dropFirst("clickhouse://".count))
-        var query: Substring = ""
-        if let question = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: question)...]
-            rest = rest[..<question]
-        }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        var user: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                user = try PostgresAddress.decode(credentials[..<colon], fail)
-                password = try PostgresAddress.decode(credentials[credentials.index(after: colon)...], fail)
-            } else {
-                user = try PostgresAddress.decode(credentials, fail)
-            }
-        }
-        var host = String(rest)
-        var port = 8123
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw fail("an IPv6 address opens '[' without ']'") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let after = rest[rest.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":"), let number = Int(after.dropFirst()), (1...65535).contains(number) else { throw fail("'\(after)' is not a port") }
-                port = number
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            let digits = rest[rest.index(after: colon)...]
-            guard let number = Int(digits), (1...65535).contains(number) else { throw fail("'\(digits)' is not a port") }
-            port = number
-            host = String(rest[..<colon])
-        }
-        guard !host.isEmpty else { throw fail("names no host") }
-        let database = path.isEmpty ? "default" : try PostgresAddress.decode(path, fail)
+        let url = try ServerURL(text, fail: fail)
+        var user = url.user
+        var password = url.password
+        guard let host = url.host, !host.isEmpty else { throw fail("names no host") }
+        let port = url.port ?? 8123
+        let database = url.path ?? "default"
         guard DatabaseTarget.isName(database) else { throw fail("database name '\(database)': letters, digits and _ only, not starting with a digit") }
         var compression = Compression.auto
         var others: [(String, String)] = []
-        for item in query.split(separator: "&") {
-            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard pair.count == 2 else { throw fail("'\(item)' is not NAME=VALUE") }
-            switch pair[0] {
+        for (name, value) in url.settings {
+            switch name {
             case "compress":
-                guard let value = Compression(rawValue: pair[1]) else { throw fail("compress=\(pair[1]): gzip, none or auto") }
-                compression = value
-            case "user": user = pair[1]
-            case "password": password = pair[1]
+                guard let chosen = Compression(rawValue: value) else { throw fail("compress=\(value): gzip, none or auto") }
+                compression = chosen
+            case "user": user = value
+            case "password": password = value
             case "database": throw fail("the database is the path (/DATABASE)")
-            default: others.append((pair[0], pair[1]))
+            default: others.append((name, value))
             }
         }
         let address = ClickHouseAddress(host: host, port: port, user: user ?? environment["CLICKHOUSE_USER"] ?? "default",

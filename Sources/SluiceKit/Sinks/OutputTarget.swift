@@ -65,31 +65,13 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("clickhouse://") {
             var settings: [(String, String)] = []
             (kind, settings) = try ClickHouseAddress.parse(text)
-            table = "logs"
-            for (name, value) in settings {
-                switch name {
-                case "table": table = value
-                default:
-                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, "
-                        + "compress=gzip|none|auto, user and password")
-                }
-            }
-            try Self.checkTable(table)
+            table = try Self.table(settings, in: text, allowed: "table=NAME, compress=gzip|none|auto, user and password")
             return
         }
         if text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") {
             var settings: [(String, String)] = []
             (kind, settings) = try PostgresAddress.parse(text)
-            table = "logs"
-            for (name, value) in settings {
-                switch name {
-                case "table": table = value
-                default:
-                    throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are table=NAME, "
-                        + "sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname")
-                }
-            }
-            try Self.checkTable(table)
+            table = try Self.table(settings, in: text, allowed: "table=NAME, sslmode=disable|prefer|require, host=SOCKET-FOLDER, port, user, password and dbname")
             return
         }
         guard text.hasPrefix("sqlite:") else { return nil }
@@ -111,6 +93,20 @@ public struct DatabaseTarget: Sendable, Equatable, CustomStringConvertible {
             throw SluiceError(.usage, place: "--output", "'\(text)' names no database file (sqlite:PATH)")
         }
         kind = .sqlite(path: String(rest))
+    }
+
+    /// The `table` setting of a server's URL (`logs` without one); any other setting left
+    /// over is refused, naming `allowed`.
+    private static func table(_ settings: [(String, String)], in text: String, allowed: String) throws -> String {
+        var table = "logs"
+        for (name, value) in settings {
+            guard name == "table" else {
+                throw SluiceError(.usage, place: "--output", "'\(name)' in \(PostgresAddress.redacted(text)): the settings are \(allowed)")
+            }
+            table = value
+        }
+        try checkTable(table)
+        return table
     }
 
     private static func checkTable(_ table: String) throws {

@@ -37,69 +37,25 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
         func fail(_ why: String) -> SluiceError {
             SluiceError(.usage, place: "--output", "\(shown): \(why) (postgresql://USER@HOST:PORT/DATABASE?table=NAME)")
         }
-        var rest = Substring(text[text.firstRange(of: "://")!.upperBound...])
-        var query: Substring = ""
-        if let question = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: question)...]
-            rest = rest[..<question]
-        }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        var user: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                user = try decode(credentials[..<colon], fail)
-                password = try decode(credentials[credentials.index(after: colon)...], fail)
-            } else {
-                user = try decode(credentials, fail)
-            }
-        }
-        var host: String?
-        var port: Int?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw fail("an IPv6 address opens '[' without ']'") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            rest = rest[rest.index(after: close)...]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":") else { throw fail("'\(rest)' after the host") }
-                rest = rest.dropFirst()
-                guard let number = Int(rest), (1...65535).contains(number) else { throw fail("'\(rest)' is not a port") }
-                port = number
-            }
-        } else {
-            if let colon = rest.lastIndex(of: ":") {
-                let text = rest[rest.index(after: colon)...]
-                guard let number = Int(text), (1...65535).contains(number) else { throw fail("'\(text)' is not a port") }
-                port = number
-                rest = rest[..<colon]
-            }
-            if !rest.isEmpty { host = try decode(rest, fail) }
-        }
-        var database = path.isEmpty ? nil : try decode(path, fail)
+        let url = try ServerURL(text, fail: fail)
+        var user = url.user
+        var password = url.password
+        var host = url.host
+        var port = url.port
+        var database = url.path
         var tls = TLSMode.prefer
         var others: [(String, String)] = []
-        for item in query.split(separator: "&") {
-            let pair = item.split(separator: "=", maxSplits: 1).map { String($0) }
-            guard pair.count == 2 else { throw fail("'\(item)' is not NAME=VALUE") }
-            let value = try decode(Substring(pair[1]), fail)
-            switch pair[0] {
+        for (name, value) in url.settings {
+            switch name {
             case "sslmode":
                 guard let mode = TLSMode(rawValue: value) else { throw fail("sslmode '\(value)': disable, prefer or require") }
                 tls = mode
             case "host": host = value
-            case "port":
-                guard let number = Int(value), (1...65535).contains(number) else { throw fail("'\(value)' is not a port") }
-                port = number
+            case "port": port = try ServerURL.port(value, fail)
             case "user": user = value
             case "dbname": database = value
             case "password": password = value
-            default: others.append((pair[0], value))
+            default: others.append((name, value))
             }
         }
         let resolvedUser = user ?? environment["PGUSER"] ?? loginName()
@@ -111,30 +67,6 @@ public struct PostgresAddress: Sendable, Equatable, CustomStringConvertible {
             endpoint: resolvedHost.hasPrefix("/") ? .socket(folder: resolvedHost, port: resolvedPort) : .tcp(host: resolvedHost, port: resolvedPort),
             database: database ?? environment["PGDATABASE"] ?? resolvedUser, tls: tls)
         return (.postgresql(address), others)
-    }
-
-    /// `%XX` decoded (URI escapes in a user, password, host or database name).
-    static func decode(_ text: Substring, _ fail: (String) -> SluiceError) throws -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var index = text.utf8.startIndex
-        let utf8 = text.utf8
-        while index < utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: "%") {
-                let first = utf8.index(after: index)
-                guard first < utf8.endIndex, utf8.index(after: first) < utf8.endIndex,
-                      let value = UInt8(String(decoding: utf8[first...utf8.index(after: first)], as: UTF8.self), radix: 16) else {
-                    throw fail("'%' is not followed by two hex digits")
-                }
-                bytes.append(value)
-                index = utf8.index(first, offsetBy: 2)
-            } else {
-                bytes.append(byte)
-                index = utf8.index(after: index)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The URI with its password, if any, replaced by `***` (for messages): `USER:PASSWORD@`
