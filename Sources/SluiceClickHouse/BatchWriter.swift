@@ -15,13 +15,14 @@ final class BatchWriter: Sendable {
     let retryMax: Duration
     let interrupt: Interrupt
     let gzip: Bool
+    let encoder: RowEncoder
     /// The rows and batches stored so far (`--stats`).
     let committed = Locked<(lines: Int, batches: Int)>((0, 0))
     /// The last checkpoint version written: versions only grow, even if the clock steps back.
     private let version = Locked<UInt64>(0)
 
     init(client: ClickHouseClient, table: String, place: String, sources: [CheckpointSource], retryMax: Duration,
-         interrupt: Interrupt, gzip: Bool) {
+         interrupt: Interrupt, gzip: Bool, encoder: RowEncoder) {
         self.client = client
         let database = client.address.database
         insertRows = "INSERT INTO \(database).\(table) (\(Setup.columns.map(\.name).joined(separator: ", "))) FORMAT TabSeparated"
@@ -32,6 +33,7 @@ final class BatchWriter: Sendable {
         self.retryMax = retryMax
         self.interrupt = interrupt
         self.gzip = gzip
+        self.encoder = encoder
     }
 
     /// The batch's rows (at once), then, once the batch before it is stored, its checkpoints.
@@ -39,9 +41,10 @@ final class BatchWriter: Sendable {
     /// table's parts merge: its (source, line_no) is the table's key.
     func send(_ batch: OutgoingRows, after previous: Completion<Void>?) async throws {
         if !batch.isEmpty {
-            let compressed = gzip ? RowEncoder.gzip(batch.rows) : nil
+            let rows = encoder.encode(batch.rows)
+            let compressed = gzip ? RowEncoder.gzip(rows) : nil
             try await retrying(batch, doing: "cannot insert a batch") {
-                try await self.client.insert(self.insertRows, rows: compressed ?? batch.rows, gzip: compressed != nil)
+                try await self.client.insert(self.insertRows, rows: compressed ?? rows, gzip: compressed != nil)
             }
         }
         if let previous {

@@ -32,8 +32,10 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 /// three. The driver owns a task group of one child per batch in flight (at most `-j`).
 /// Batches reach it through a channel of one: the caller (the run) is held when `-j` batches
 /// are in flight, one more is taken by the driver and one waits, so memory holds at most
-/// `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of rows, plus the last
-/// chunk's (a batch is held until it is stored, to be sent again after a failure).
+/// `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of lines plus the last
+/// chunk's, and each batch in flight its encoded rows (about 3 times its lines, once more
+/// gzipped): a batch is held until it is stored, to be sent again after a failure. Each
+/// sending task encodes its own batch, so that `-j` batches are encoded at once.
 ///
 /// **Order.** Batches are sent concurrently (`-j2`: two connections), but their checkpoints
 /// are stored in order: a batch's only after the one before it is stored, so a checkpoint
@@ -45,14 +47,14 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 /// most `--retry-max` from its first failure. Other answers (a wrong password, a missing
 /// table) stop the run at once; everything stored before stays.
 final class ClickHouseSink: LineSink {
-    /// A batch's rows past this many bytes are sent early.
-    static let maxBatchBytes = 8 << 20
+    /// A batch whose lines pass this many bytes is sent early (its rows are about 2 to 3
+    /// times as large, with each line's fields).
+    static let maxBatchBytes = 4 << 20
 
     let place: String
-    private let handoff: BatchHandoff<ByteBuffer>
+    private let handoff: BatchHandoff<PendingLines>
     private let client: ClickHouseClient
     private let events: MultiThreadedEventLoopGroup
-    private let encoder: RowEncoder
     let resumePoints: [Int: ResumePoint]
     let resumeNotes: [SluiceError]
     private let interrupt: Interrupt
@@ -60,14 +62,13 @@ final class ClickHouseSink: LineSink {
     private let committed: Locked<(lines: Int, batches: Int)>
     var committedRows: (lines: Int, batches: Int)? { committed.withLock { $0 } }
 
-    private init(place: String, handoff: BatchHandoff<ByteBuffer>, client: ClickHouseClient, events: MultiThreadedEventLoopGroup,
-                 encoder: RowEncoder, resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt,
+    private init(place: String, handoff: BatchHandoff<PendingLines>, client: ClickHouseClient, events: MultiThreadedEventLoopGroup,
+                 resume: ([Int: ResumePoint], [SluiceError]), interrupt: Interrupt,
                  committed: Locked<(lines: Int, batches: Int)>) {
         self.place = place
         self.handoff = handoff
         self.client = client
         self.events = events
-        self.encoder = encoder
         (resumePoints, resumeNotes) = resume
         self.interrupt = interrupt
         self.committed = committed
@@ -118,14 +119,13 @@ final class ClickHouseSink: LineSink {
         }
         let gzip = address.compression == .gzip || (address.compression == .auto && !address.isLoopback)
         let writer = BatchWriter(client: client, table: table, place: place, sources: sources, retryMax: request.retryMax,
-                                 interrupt: request.interrupt, gzip: gzip)
-        let handoff = BatchHandoff<ByteBuffer>(empty: { ByteBuffer() }) { batches in
+                                 interrupt: request.interrupt, gzip: gzip, encoder: RowEncoder(sourceNames: names, columns: columns))
+        let handoff = BatchHandoff<PendingLines>(empty: { PendingLines() }) { batches in
             try await OrderedBatches.drive(batches, limit: connections) { batch, previous in
                 try await writer.send(batch, after: previous)
             }
         }
-        return ClickHouseSink(place: place, handoff: handoff, client: client, events: events,
-                              encoder: RowEncoder(sourceNames: names, columns: columns), resume: resume,
+        return ClickHouseSink(place: place, handoff: handoff, client: client, events: events, resume: resume,
                               interrupt: request.interrupt, committed: writer.committed)
     }
 
@@ -148,8 +148,8 @@ final class ClickHouseSink: LineSink {
 
     func write(_ chunk: LineChunk) async throws {
         guard let positions = chunk.positions, !chunk.isEmpty else { return }
-        encoder.encode(chunk, positions: positions, into: &handoff.open)
-        if handoff.open.rows.readableBytes >= Self.maxBatchBytes { try await handoff.send() }
+        RowEncoder.take(chunk, positions: positions, into: &handoff.open)
+        if handoff.open.rows.byteCount >= Self.maxBatchBytes { try await handoff.send() }
     }
 
     /// Every batch end sends (a timeout's too: it makes the lines so far visible); a piece

@@ -2,8 +2,21 @@ import CZlib
 import NIOCore
 import SluiceKit
 
-/// A batch on its way: its rows in ClickHouse's TabSeparated format, and where it leaves each input.
-typealias OutgoingRows = ServerBatch<ByteBuffer>
+/// The selected lines of a batch, as the run handed them over: they are encoded as rows by
+/// the task that sends the batch, so that `-j` batches are encoded at once (reading each
+/// line's time, level and fields is most of a ClickHouse export's CPU).
+struct PendingLines: Sendable {
+    var chunks: [LineChunk] = []
+    var byteCount = 0
+
+    mutating func append(_ chunk: LineChunk) {
+        chunks.append(chunk)
+        byteCount += chunk.byteCount
+    }
+}
+
+/// A batch on its way: its lines, and where it leaves each input.
+typealias OutgoingRows = ServerBatch<PendingLines>
 
 /// Rows as `INSERT ... (source, line_no, ts, level, line, fields) FORMAT TabSeparated` reads
 /// them: a tab between values, a newline after each row; in a value a backslash, tab,
@@ -11,12 +24,10 @@ typealias OutgoingRows = ServerBatch<ByteBuffer>
 /// String column holds bytes: invalid UTF-8 comes back as it went in). `ts` is 10 digits of
 /// epoch seconds (ClickHouse 18.16 reads that form whatever the server's zone), zero for a
 /// line without a time.
-final class RowEncoder {
+struct RowEncoder: Sendable {
     /// Per input index: its `source` value, escaped, with the tab after it.
     private let sources: [[UInt8]]
     private let columns: RowColumns
-    private let scratch: RowColumns.Scratch
-    private var fields: [UInt8] = []
 
     init(sourceNames: [String], columns: RowColumns) {
         sources = sourceNames.map { name in
@@ -25,34 +36,48 @@ final class RowEncoder {
             return out + [0x09]
         }
         self.columns = columns
-        scratch = columns.makeScratch()
     }
 
-    func encode(_ chunk: LineChunk, positions: LinePositions, into batch: inout OutgoingRows) {
-        batch.rows.reserveCapacity(minimumWritableBytes: chunk.byteCount * 2 + positions.count * 64)
-        var index = 0
+    /// The rows of `lines`.
+    func encode(_ lines: PendingLines) -> ByteBuffer {
+        var rows = ByteBuffer()
+        rows.reserveCapacity(lines.byteCount * 3 + 4096)
+        let scratch = columns.makeScratch()
+        var fields: [UInt8] = []
         var digits = [UInt8](repeating: 0, count: 24)
-        chunk.forEachLine { line in
-            let input = Int(positions.inputs[index])
-            batch.rows.writeBytes(input < sources.count ? sources[input] : [0x09])
-            Self.writeNumber(UInt64(max(0, positions.numbers[index])), into: &batch.rows, digits: &digits)
-            batch.rows.writeInteger(UInt8(0x09))
-            fields.removeAll(keepingCapacity: true)
-            let (seconds, level) = columns.read(line, input: input, scratch: scratch, fields: &fields)
-            var stamp: UInt64 = 0
-            if let seconds, seconds >= 0, seconds < 4_294_967_296 { stamp = UInt64(seconds) }
-            Self.writeNumber(stamp, into: &batch.rows, digits: &digits, width: 10)
-            batch.rows.writeInteger(UInt8(0x09))
-            Self.writeEscaped(level[...], into: &batch.rows)
-            batch.rows.writeInteger(UInt8(0x09))
-            Self.writeEscaped(line, into: &batch.rows)
-            batch.rows.writeInteger(UInt8(0x09))
-            Self.writeEscaped(fields[...], into: &batch.rows)
-            batch.rows.writeInteger(UInt8(0x0A))
-            batch.reached[input] = (positions.ends[index], positions.numbers[index])
-            index += 1
+        for chunk in lines.chunks {
+            guard let positions = chunk.positions else { continue }
+            var index = 0
+            chunk.forEachLine { line in
+                let input = Int(positions.inputs[index])
+                rows.writeBytes(input < sources.count ? sources[input] : [0x09])
+                Self.writeNumber(UInt64(max(0, positions.numbers[index])), into: &rows, digits: &digits)
+                rows.writeInteger(UInt8(0x09))
+                fields.removeAll(keepingCapacity: true)
+                let (seconds, level) = columns.read(line, input: input, scratch: scratch, fields: &fields)
+                var stamp: UInt64 = 0
+                if let seconds, seconds >= 0, seconds < 4_294_967_296 { stamp = UInt64(seconds) }
+                Self.writeNumber(stamp, into: &rows, digits: &digits, width: 10)
+                rows.writeInteger(UInt8(0x09))
+                level.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
+                rows.writeInteger(UInt8(0x09))
+                Self.writeEscaped(line, into: &rows)
+                rows.writeInteger(UInt8(0x09))
+                fields.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
+                rows.writeInteger(UInt8(0x0A))
+                index += 1
+            }
         }
-        batch.rowCount += index
+        return rows
+    }
+
+    /// Adds `chunk`'s lines to `batch`: its rows are counted, and where it leaves each input.
+    static func take(_ chunk: LineChunk, positions: LinePositions, into batch: inout OutgoingRows) {
+        batch.rows.append(chunk)
+        batch.rowCount += positions.count
+        for index in positions.inputs.indices {
+            batch.reached[Int(positions.inputs[index])] = (positions.ends[index], positions.numbers[index])
+        }
     }
 
     /// `value` in decimal, left-padded with zeros to `width`.
@@ -96,14 +121,32 @@ final class RowEncoder {
         if index > start { buffer.writeBytes(bytes[start..<index]) }
     }
 
+    /// 16 bytes at a time: a block without a backslash or a byte below 0x0E is written as it
+    /// is (a log line rarely needs an escape; the byte-at-a-time loop was 11% of an export's
+    /// CPU).
     static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
+        guard let base = bytes.baseAddress else { return }
         var start = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            if byte <= 0x5C, case let letter = escape(byte), letter != 0 {
-                if index > start { buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index]))) }
-                buffer.writeBytes([0x5C, letter])
-                start = index + 1
+        var index = 0
+        let backslash = SIMD16<UInt8>(repeating: 0x5C)
+        let controls = SIMD16<UInt8>(repeating: 0x0E)
+        while index < bytes.count {
+            if index + 16 <= bytes.count {
+                let block = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
+                if !any((block .== backslash) .| (block .< controls)) {
+                    index += 16
+                    continue
+                }
+            }
+            let end = min(index + 16, bytes.count)
+            while index < end {
+                let letter = escape(bytes[index])
+                if letter != 0 {
+                    if index > start { buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index]))) }
+                    buffer.writeBytes([0x5C, letter])
+                    start = index + 1
+                }
+                index += 1
             }
         }
         if bytes.count > start { buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...]))) }
