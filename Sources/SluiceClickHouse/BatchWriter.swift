@@ -82,6 +82,28 @@ final class BatchWriter: Sendable {
         }
     }
 
+    private struct StoppedWhileSending: Error {}
+
+    /// Seconds a request in flight is given to end after a stop (SIGINT, SIGTERM) before it is
+    /// cancelled: a server that does not answer must not hold the stop for the request's timeout.
+    static let stopGrace = Duration.seconds(2)
+
+    /// `request`, cancelled `stopGrace` after a stop (then `StoppedWhileSending`).
+    private func untilStopped(_ request: @Sendable () async throws -> Void) async throws {
+        try await withoutActuallyEscaping(request) { request in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await request() }
+                group.addTask { [interrupt] in
+                    while !interrupt.isInterrupted { try await Task.sleep(for: .milliseconds(50)) }
+                    try await Task.sleep(for: Self.stopGrace)
+                    throw StoppedWhileSending()
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        }
+    }
+
     /// Microseconds since the epoch, above the last one given.
     private func nextVersion() -> UInt64 {
         let now = UInt64(max(0, LogTime.now() * 1_000_000))
@@ -100,10 +122,15 @@ final class BatchWriter: Sendable {
         while true {
             try Task.checkCancellation()
             do {
-                try await request()
+                try await untilStopped(request)
                 return
             } catch {
                 if Task.isCancelled { throw CancellationError() }
+                if error is StoppedWhileSending {
+                    let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
+                    throw SluiceError(.output, place: place, "stopped while sending; the batch being sent (\(rows)) and those after it are not stored "
+                        + "(the server may store it all the same: a resumed run sends it again, and the copies merge)")
+                }
                 guard ServerFailure.isTransient(error) else { throw ServerFailure.sluiceError(error, place: place, doing: doing) }
                 let now = ContinuousClock.now
                 let first = firstFailure ?? now
@@ -120,3 +147,4 @@ final class BatchWriter: Sendable {
         }
     }
 }
+

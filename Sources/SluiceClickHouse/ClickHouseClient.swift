@@ -47,7 +47,9 @@ final class ClickHouseClient: Sendable {
     /// then a status other than 200, never a 200 whose body holds the exception.
     func insert(_ statement: String, rows: ByteBuffer, gzip: Bool) async throws {
         let url = base + "&wait_end_of_query=1&send_progress_in_http_headers=0&query=" + Self.percentEncoded(statement)
-        _ = try await post(url: url, body: rows, gzip: gzip, timeout: .seconds(300), answerLimit: 1 << 20)
+        // A minute for a batch (8 MiB at most, stored in well under a second by a healthy
+        // server): a server that does not answer fails the attempt, which is retried.
+        _ = try await post(url: url, body: rows, gzip: gzip, timeout: .seconds(60), answerLimit: 1 << 20)
     }
 
     private func post(url: String, body: ByteBuffer, gzip: Bool, timeout: TimeAmount, answerLimit: Int) async throws -> [UInt8] {

@@ -87,7 +87,7 @@ final class ClickHouseSink: LineSink {
         let connections = min(max(1, request.connections), 32)
         let events = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = ClickHouseClient(address: address, connections: connections, events: events)
-        let resume: ([Int: ResumePoint], [SluiceError])
+        let resume: Setup.Resume
         do {
             resume = try await Setup.run(client: client, table: table, sources: sources, resume: request.resume, place: place)
         } catch {
@@ -98,15 +98,18 @@ final class ClickHouseSink: LineSink {
         // Rows of the same (source, line_no) are one row once parts merge, so `source` names
         // the file, not only its name: a log rotated (or truncated) and written again from
         // line 1 under the same name is another file, whose rows must not replace the last
-        // one's. A named file is `HOST:NAME#DEVICE.INODE.FINGERPRINT` (the fingerprint of its
-        // first KiB: a file truncated in place keeps its inode); standard input is named with
-        // the run's start, its lines numbered from 1 in every run.
-        let identities = Dictionary(uniqueKeysWithValues: request.sources.map {
-            ($0.index, "\($0.device).\($0.inode).\($0.fingerprint.prefix(8))")
+        // one's. A named file is `HOST:/ABSOLUTE/PATH#DEVICE.INODE.HASH` (its checkpoint's key,
+        // the same however it is named, then `CheckpointSource.identity`, which a file keeps
+        // as it grows); a file resumed from the checkpoint of the name it had (renamed by a
+        // rotation) keeps that name, so that a batch sent again merges with its first copy.
+        // Standard input is named with the run's start: its lines are numbered from 1 in
+        // every run.
+        let identities = Dictionary(uniqueKeysWithValues: sources.map {
+            ($0.index, "\(resume.renamedFrom[$0.index] ?? $0.key)#\($0.identity)")
         })
         let stamp = Self.isoTime(request.startedAt)
         let names = request.inputNames.enumerated().map { index, name in
-            identities[index].map { "\(host):\(name)#\($0)" } ?? "\(host):\(name)@\(stamp)"
+            identities[index] ?? "\(host):\(name)@\(stamp)"
         }
         let columns: RowColumns
         do {
@@ -125,7 +128,7 @@ final class ClickHouseSink: LineSink {
                 try await writer.send(batch, after: previous)
             }
         }
-        return ClickHouseSink(place: place, handoff: handoff, client: client, events: events, resume: resume,
+        return ClickHouseSink(place: place, handoff: handoff, client: client, events: events, resume: (resume.points, resume.notes),
                               interrupt: request.interrupt, committed: writer.committed)
     }
 

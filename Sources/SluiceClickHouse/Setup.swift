@@ -17,8 +17,17 @@ enum Setup {
     static let checkpointColumns = "target String, source String, byte_offset UInt64, line_no UInt64, device UInt64, inode UInt64, "
         + "fingerprint String, fingerprint_length UInt32, version UInt64"
 
+    /// Where each input resumes, the warnings about those points, and, per input resumed from
+    /// a checkpoint of another name (a log renamed by a rotation since), that name's key: its
+    /// rows go on under the name they began under, so that a batch sent again merges.
+    struct Resume {
+        var points: [Int: ResumePoint] = [:]
+        var notes: [SluiceError] = []
+        var renamedFrom: [Int: String] = [:]
+    }
+
     static func run(client: ClickHouseClient, table: String, sources: [CheckpointSource], resume: Bool,
-                    place: String) async throws -> ([Int: ResumePoint], [SluiceError]) {
+                    place: String) async throws -> Resume {
         let database = client.address.database
         do {
             _ = try await client.query("SELECT 1", timeout: .seconds(30))
@@ -52,7 +61,7 @@ enum Setup {
                 CREATE TABLE IF NOT EXISTS \(database).\(checkpointsTable) (\(checkpointColumns)) \
                 ENGINE = ReplacingMergeTree(version) ORDER BY (target, source)
                 """)
-            guard resume else { return ([:], []) }
+            guard resume else { return Resume() }
             let host = sources.first.map { String($0.key.prefix { $0 != ":" }) + ":" } ?? ""
             let stored = try await client.query("""
                 SELECT source, argMax(byte_offset, version), argMax(line_no, version), argMax(device, version), argMax(inode, version), \
@@ -67,7 +76,14 @@ enum Setup {
                 checkpoints.append(Checkpoint(key: values[0], offset: offset, lines: lines, device: device, inode: inode,
                                               fingerprint: values[5], fingerprintLength: length))
             }
-            return CheckpointSource.resumePoints(for: sources, from: checkpoints)
+            var resumed = Resume()
+            (resumed.points, resumed.notes) = CheckpointSource.resumePoints(for: sources, from: checkpoints)
+            for source in sources where resumed.points[source.index] != nil {
+                let same = { (checkpoint: Checkpoint) in checkpoint.device == source.device && checkpoint.inode == source.inode }
+                if let own = checkpoints.first(where: { $0.key == source.key }), same(own) { continue }
+                if let moved = checkpoints.first(where: { $0.key != source.key && same($0) }) { resumed.renamedFrom[source.index] = moved.key }
+            }
+            return resumed
         } catch {
             throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table")
         }

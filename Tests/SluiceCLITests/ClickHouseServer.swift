@@ -154,8 +154,8 @@ final class ClickHouseCluster: Sendable {
         try await Shell.bashOutput("clickhouse-client --host 127.0.0.1 --port \(tcpPorts[shard]) --query \(Shell.quote(sql))")
     }
 
-    /// The file name in a row's `source` (`HOST:NAME#DEVICE.INODE.FINGERPRINT`), as SQL.
-    static let fileName = #"replaceRegexpOne(replaceRegexpOne(source, '^[^:]*:', ''), '#[0-9]+\.[0-9]+\.[0-9a-f]*$', '')"#
+    /// The file name in a row's `source` (`HOST:/PATH/NAME#DEVICE.INODE.HASH`), as SQL.
+    static let fileName = #"replaceRegexpOne(replaceRegexpOne(source, '#[0-9]+\.[0-9]+\.[0-9a-f]*$', ''), '^.*/', '')"#
 
     /// `FILE NUMBER HEX` per row (`SQLiteOutputTests.expectedRows`'s form), the host taken
     /// off the source, after the table's parts are merged (copies of a row are one).

@@ -133,6 +133,25 @@ public struct CheckpointSource: Sendable {
         fingerprintLength = length
     }
 
+    /// What tells this file from another that had its name or its inode (a log rotated, or
+    /// truncated and written again): `DEVICE.INODE.HASH`, the hash (FNV-1a, 32 bits shown) of
+    /// its first line, or first KiB (a first line not yet ended hashes what is written of it).
+    /// Unlike `fingerprint`, it does not change as the file grows past its first line.
+    package var identity: String {
+        let fd = file.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        var first: [UInt8] = []
+        if fd >= 0 {
+            var bytes = [UInt8](repeating: 0, count: Self.fingerprintBytes)
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) }
+            close(fd)
+            if count > 0 {
+                first = Array(bytes[..<count])
+                if let newline = first.firstIndex(of: 0x0A) { first = Array(first[...newline]) }
+            }
+        }
+        return "\(device).\(inode).\(Self.hash(first[...]).prefix(8))"
+    }
+
     /// FNV-1a over the first `length` bytes of `fd` (fewer if the file is shorter): the hash
     /// in hex and the bytes it covers.
     static func fingerprint(fd: Int32, length: Int) -> (String, Int) {

@@ -17,6 +17,10 @@ public enum OutputTarget: Sendable, Equatable, CustomStringConvertible {
             throw SluiceError(.usage, place: "--output", "'\(PostgresAddress.redacted(text))' is not a database target (postgresql://USER@HOST:PORT/DB, "
                 + "clickhouse://HOST:PORT/DB, sqlite:PATH, lower case); for a file of that name write ./\(PostgresAddress.redacted(text))")
         }
+        if ["clickhouses:", "https:", "http:"].contains(where: { lowered.hasPrefix($0) }) {
+            throw SluiceError(.usage, place: "--output", "'\(PostgresAddress.redacted(text))' is not an output sluice writes: ClickHouse's HTTP "
+                + "interface is clickhouse://HOST:PORT/DB (TLS is not offered yet); for a file of that name write ./\(PostgresAddress.redacted(text))")
+        }
         if text.hasPrefix("-") {
             // `sluice -o -e ERROR app.log` (grep's -o, only-matching) would write a file "-e".
             throw SluiceError(.usage, place: "--output", "'\(text)' looks like an option, not a file name "
