@@ -46,13 +46,13 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 /// is sent again after a backoff (exponential with jitter, 100 ms doubling to 5 s) for at
 /// most `--retry-max` from its first failure. Other answers (a wrong password, a missing
 /// table) stop the run at once; everything stored before stays.
-final class ClickHouseSink: LineSink {
+final class ClickHouseSink: HandoffSink {
     /// A batch whose lines pass this many bytes is sent early (its rows are about 2 to 3
     /// times as large, with each line's fields).
     static let maxBatchBytes = 4 << 20
 
     let place: String
-    private let handoff: BatchHandoff<PendingLines>
+    let handoff: BatchHandoff<PendingLines>
     private let client: ClickHouseClient
     private let events: MultiThreadedEventLoopGroup
     let resumePoints: [Int: ResumePoint]
@@ -155,16 +155,7 @@ final class ClickHouseSink: LineSink {
         if handoff.open.rows.byteCount >= Self.maxBatchBytes { try await handoff.send() }
     }
 
-    /// Every batch end sends (a timeout's too: it makes the lines so far visible); a piece
-    /// of a batch does not.
-    func batchEnded(_ closing: BatchClosing) async throws {
-        guard closing != .partial else { return }
-        try await handoff.send()
-    }
 
-    func flushCompletely() async throws {
-        try await handoff.flushCompletely()
-    }
 
     func finish() async throws {
         do {

@@ -47,12 +47,12 @@ public struct PostgresSinkMaker: DatabaseSinkMaker {
 /// id, read before, tells (`txid_status`) whether it committed, so a batch is never sent
 /// twice. Other errors (a column type, a permission) stop the run at once; everything
 /// committed before stays.
-final class PostgresSink: LineSink {
+final class PostgresSink: HandoffSink {
     /// A batch larger than this is committed early (the sink holds a batch until its commit).
     static let maxBatchBytes = 16 << 20
 
     let place: String
-    private let handoff: BatchHandoff<ByteBuffer>
+    let handoff: BatchHandoff<ByteBuffer>
     private let events: MultiThreadedEventLoopGroup
     private let encoder: RowEncoder
     let resumePoints: [Int: ResumePoint]
@@ -149,17 +149,7 @@ final class PostgresSink: LineSink {
         if handoff.open.rows.readableBytes >= Self.maxBatchBytes { try await handoff.send() }
     }
 
-    /// Every batch end commits (a timeout's too: it makes the lines so far visible); a piece
-    /// of a batch does not.
-    func batchEnded(_ closing: BatchClosing) async throws {
-        guard closing != .partial else { return }
-        try await handoff.send()
-    }
 
-    /// Commits what is open and waits until every batch so far has committed.
-    func flushCompletely() async throws {
-        try await handoff.flushCompletely()
-    }
 
     func finish() async throws {
         do {

@@ -189,3 +189,24 @@ package enum RetryBackoff {
         return tenths % 10 == 0 ? "\(tenths / 10)s" : "\(tenths / 10).\(tenths % 10)s"
     }
 }
+
+/// A server sink whose run side is a `BatchHandoff`: a batch's end sends it, a flush waits for
+/// everything sent (what `-O postgresql://` and `-O clickhouse://` share of `LineSink`).
+package protocol HandoffSink: LineSink {
+    associatedtype Rows: Sendable
+    var handoff: BatchHandoff<Rows> { get }
+}
+
+extension HandoffSink {
+    /// Every batch end sends (a timeout's too: it makes the lines so far visible); a piece of
+    /// a batch does not.
+    package func batchEnded(_ closing: BatchClosing) async throws {
+        guard closing != .partial else { return }
+        try await handoff.send()
+    }
+
+    /// Sends what is open and waits until every batch so far is stored.
+    package func flushCompletely() async throws {
+        try await handoff.flushCompletely()
+    }
+}
