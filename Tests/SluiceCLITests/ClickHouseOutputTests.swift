@@ -27,7 +27,10 @@ struct ClickHouseOutputTests {
         files.append(("bytes.log", directory.path("bytes.log")))
         let names = files.map(\.name)
         let expected = Self.sorted(try await SQLiteOutputTests.expectedRows(["ERROR"], files: files))
-        for (batch, jobs, compress) in [("5", "1", "none"), ("7", "2", "gzip"), ("1000", "4", "auto"), ("100000", "1", "gzip")] {
+        // Under the sanitizer (each request some 10x slower, the run took 20 minutes) batches of
+        // 50 and 70 still cut the files' lines at many places.
+        let small = underSanitizer ? ("50", "70") : ("5", "7")
+        for (batch, jobs, compress) in [(small.0, "1", "none"), (small.1, "2", "gzip"), ("1000", "4", "auto"), ("100000", "1", "gzip")] {
             let database = try await cluster.createDatabase()
             let result = try await Shell.bash("""
                 cd \(Shell.quote(directory.path))

@@ -336,6 +336,7 @@ struct FollowedFile {
         }
         let last = head.framer.finish()  // its last line without a newline ends with it
         if !last.isEmpty && !head.sender.send(LineChunk(bytes: last, notes: [])) { return false }
+        remember(fd: head.fd, identity: head.identity)  // as it ends
         Glibc.close(head.fd)
         generations.removeFirst()
         progressed = true
@@ -352,7 +353,75 @@ struct FollowedFile {
         return openName(makeSender: makeSender, reportErrors: true)
     }
 
-    /// Opens the file the name holds now and queues it. False if it cannot be opened (then
+    /// The name's rotated siblings (`NAME.1`, `NAME-20261201.backup`) that are not news: those
+    /// there when the name was first opened (older than what is followed: never read) and
+    /// every file the name has held since, by device and inode, with the fingerprint of their
+    /// first KiB: logrotate frees an inode (the file it compressed) and the next file created
+    /// takes it at once, so an inode alone would hide that file. One missing from three
+    /// listings in a row is forgotten (one listing may miss a file renamed under it).
+    private var knownSiblings: [[UInt64]: (hash: String, length: Int, absent: Int)] = [:]
+    private var siblingsListed = false
+
+    /// Remembers the file open on `fd` as one of the name's (its start as it is now).
+    private mutating func remember(fd: Int32, identity: FileIdentityPair) {
+        let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
+        knownSiblings[[identity.device, identity.inode]] = (hash, length, 0)
+    }
+
+    /// A listed sibling is a known file: same inode, same start (an empty one still empty); or
+    /// a copy of one (copytruncate's: another inode, the same first KiB).
+    private func isKnown(_ sibling: Sibling) -> Bool {
+        guard let fd = sibling.open() else { return true }  // moved since listed: the next look sees it
+        defer { Glibc.close(fd) }
+        if let known = knownSiblings[[sibling.device, sibling.inode]] {
+            let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: Swift.max(known.length, 1))
+            if known.length == 0 ? length == 0 : (length == known.length && hash == known.hash) { return true }
+        }
+        let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
+        return length > 0 && knownSiblings.values.contains { $0.length == length && $0.hash == hash }
+    }
+
+    /// Files that held the name between two looks at it and were rotated before the reader
+    /// saw them: a loaded machine, a reader stopped (SIGSTOP) or waiting on its output for
+    /// longer than logrotate's period, or logrotate's `create` finding the name already taken
+    /// again by a logger that reopens for each write (it renames that file to
+    /// `NAME-DATE.backup`). Each rotated sibling still plain that is not known is such a file:
+    /// queued, oldest first (logrotate's order), before the name's new file. One compressed
+    /// before it was seen is not found (its lines are lost, as `tail -F` loses them).
+    private mutating func queueMissedSiblings(makeSender: MakeSender) {
+        for generation in generations { remember(fd: generation.fd, identity: generation.identity) }  // grown since
+        let listed = Self.plainRotatedSiblings(of: path)
+        guard siblingsListed else {
+            siblingsListed = true
+            for sibling in listed {
+                guard let fd = sibling.open() else { continue }
+                remember(fd: fd, identity: (sibling.device, sibling.inode))
+                Glibc.close(fd)
+            }
+            return
+        }
+        let present = Set(listed.map { [$0.device, $0.inode] } + generations.map { [$0.identity.device, $0.identity.inode] })
+        for (key, known) in knownSiblings {
+            if present.contains(key) {
+                knownSiblings[key]?.absent = 0
+            } else if known.absent >= 2 {
+                knownSiblings[key] = nil
+            } else {
+                knownSiblings[key]?.absent += 1
+            }
+        }
+        let missed = listed.filter { !isKnown($0) }.sorted { Sibling.older($0, than: $1) }
+        guard !missed.isEmpty else { return }
+        let renamed = generations.count - 1  // the file the name held when last seen
+        for sibling in missed {
+            guard let fd = sibling.open() else { continue }  // moved again since it was listed
+            queue(fd: fd, at: nil, makeSender: makeSender)
+        }
+        if renamed >= 0 { generations[renamed].renamedAt = .now }  // its own hold, as openName gives it
+    }
+
+    /// Opens the file the name holds now and queues it, after any file the name held unseen
+    /// since the last look (`queueMissedSiblings`). False if it cannot be opened (then
     /// reported once per reason when `reportErrors`).
     private mutating func openName(makeSender: MakeSender, reportErrors: Bool) -> Bool {
         let descriptor = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
@@ -380,8 +449,12 @@ struct FollowedFile {
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         lastReason = nil
         openRetry.succeeded()
+        // Listed after the name's file is open (a rotation meanwhile moves it among them, known)
+        // and queued before it (serials in reading order).
+        queueMissedSiblings(makeSender: makeSender)
         if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
         let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        remember(fd: descriptor, identity: identity)
         let (serial, fingerprinted) = newSerial(fd: descriptor, identity: identity, covering: Int(info.st_size))
         generations.append(Generation(fd: descriptor, identity: identity, serial: serial, fingerprinted: fingerprinted,
                                       framer: LineFramer(targetSize: chunkSize), sender: makeSender(offsetBase(serial), nil),
@@ -414,6 +487,10 @@ struct FollowedFile {
     /// Serials are given in reading order (the backlog first), so forgetting the files before a
     /// committed one never forgets one still to be read. Returns the warnings to report.
     mutating func resume(from checkpoint: Checkpoint, makeSender: MakeSender) -> (notes: [SluiceError], backlog: [Backlog]) {
+        // Listed before the name is opened: a file that takes the name after that and is
+        // rotated during the search is not known, so the first look after it finds it.
+        siblingsListed = false
+        queueMissedSiblings(makeSender: makeSender)  // with none queued yet: only lists
         let nameFD = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         var named = stat()
         if nameFD >= 0 && (fstat(nameFD, &named) != 0 || named.st_mode & S_IFMT != S_IFREG) {
@@ -435,8 +512,10 @@ struct FollowedFile {
         var search: (found: (sibling: Sibling, point: ResumePoint, note: SluiceError?), opened: [(Sibling, Int32, ResumePoint?)])?
         for attempt in 0..<Self.resumeSearches where search == nil {
             if attempt > 0 { usleep(200_000) }
-            let siblings = Self.stableSiblings(of: path).filter { sibling in current.map { (sibling.device, sibling.inode) != $0 } ?? true }
-            search = Self.findRotated(checkpoint, among: siblings)
+            let listed = Self.stableSiblings(of: path)
+            let isCurrent = { (sibling: Sibling) in current.map { (sibling.device, sibling.inode) == $0 } ?? false }
+            // The name's file renamed during the search: the files after it are read after it.
+            search = Self.findRotated(checkpoint, among: listed.filter { !isCurrent($0) }, before: listed.first(where: isCurrent))
         }
         guard let search else {
             if nameFD >= 0 { queue(fd: nameFD, at: nil, makeSender: makeSender) }
@@ -468,7 +547,7 @@ struct FollowedFile {
     /// newest first) and the files rotated after it, oldest first, each open: the checkpoint's
     /// from its point, the others from their start. Nil if it is not there, or if a file moved
     /// before it was opened (nothing is left open then).
-    static func findRotated(_ checkpoint: Checkpoint, among siblings: [Sibling])
+    static func findRotated(_ checkpoint: Checkpoint, among siblings: [Sibling], before limit: Sibling? = nil)
         -> (found: (sibling: Sibling, point: ResumePoint, note: SluiceError?), opened: [(Sibling, Int32, ResumePoint?)])? {
         var found: (sibling: Sibling, fd: Int32, point: ResumePoint, note: SluiceError?)?
         let sameInode = siblings.filter { $0.device == checkpoint.device && $0.inode == checkpoint.inode && !$0.compressed }
@@ -493,7 +572,8 @@ struct FollowedFile {
         // Newer than it, oldest first. A `.2` being compressed has its `.2.gz` beside it until it
         // is removed: of such a pair the plain one is read (it is whole).
         var newer: [Sibling] = []
-        for sibling in siblings.filter({ $0.rotatedShape && $0.name != found.sibling.name && Sibling.older(found.sibling, than: $0) })
+        for sibling in siblings.filter({ sibling in sibling.rotatedShape && sibling.name != found.sibling.name && Sibling.older(found.sibling, than: sibling)
+                                            && limit.map { Sibling.older(sibling, than: $0) } ?? true })
             .sorted(by: { Sibling.older($0, than: $1) }) {
             if let last = newer.last, last.number != nil, last.number == sibling.number, last.compressed != sibling.compressed {
                 if last.compressed { newer[newer.count - 1] = sibling }
@@ -538,6 +618,7 @@ struct FollowedFile {
         let offset = Swift.min(point?.offset ?? 0, Int(info.st_size))
         _ = lseek(fd, off_t(offset), SEEK_SET)
         let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        remember(fd: fd, identity: identity)
         let (serial, fingerprinted) = newSerial(fd: fd, identity: identity, covering: Swift.max(offset, CheckpointSource.fingerprintBytes))
         var generation = Generation(fd: fd, identity: identity, serial: serial, fingerprinted: fingerprinted,
                                     framer: LineFramer(targetSize: chunkSize),
@@ -594,7 +675,7 @@ struct FollowedFile {
 
     /// The regular files in `path`'s folder whose names start with its name (and are longer),
     /// looked at and closed again (a long rotation history must not hold a descriptor each).
-    static func siblings(of path: FileName) -> [Sibling] {
+    static func siblings(of path: FileName, where wanted: ([UInt8]) -> Bool = { _ in true }) -> [Sibling] {
         let slash = path.bytes.lastIndex(of: UInt8(ascii: "/"))
         let folder = slash.map { $0 == 0 ? [UInt8(ascii: "/")] : Array(path.bytes[..<$0]) } ?? [UInt8(ascii: ".")]
         let base = Array(slash.map { path.bytes[($0 + 1)...] } ?? path.bytes[...])
@@ -606,7 +687,7 @@ struct FollowedFile {
             let entryName: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 Array(raw.prefix { $0 != 0 })
             }
-            guard entryName.count > base.count, entryName.starts(with: base) else { continue }
+            guard entryName.count > base.count, entryName.starts(with: base), wanted(Array(entryName[base.count...])) else { continue }
             let full = FileName(slash == nil ? entryName : folder + (folder == [UInt8(ascii: "/")] ? [] : [UInt8(ascii: "/")]) + entryName)
             let descriptor = full.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
             guard descriptor >= 0 else { continue }
@@ -622,6 +703,18 @@ struct FollowedFile {
             found.append(Sibling(name: full, info: info, suffix: Array(entryName[base.count...]), compressed: compressed))
         }
         return found
+    }
+
+    /// The rotated siblings of `path` (`NAME.1`, `NAME-DATE`) that are plain files. Names of
+    /// compressed files are passed over unopened (a long rotation history is thousands of
+    /// `.gz`); a name without such a suffix is looked at for a compressed header too.
+    static func plainRotatedSiblings(of path: FileName) -> [Sibling] {
+        siblings(of: path) { suffix in
+            let compressedSuffixes = [".gz", ".xz", ".bz2", ".zst", ".Z", ".lz4", ".lzma", ".lz", ".zip", ".br"]
+            return suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-"))
+                && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(suffix[1])
+                && !compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+        }.filter { $0.rotatedShape && !$0.compressed }
     }
 
     mutating func closeAll() {
