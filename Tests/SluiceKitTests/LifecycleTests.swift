@@ -323,6 +323,31 @@ import Testing
         #expect(throws: SluiceError.self) { _ = try SingleFileSink(path: "/nonexistent-sluice-dir/x.log") }
     }
 
+    @Test("A SinkThread runs its idle work after its jobs, once per quiet spell (a trickling export's compressed file committed without waiting for the next batch); an error there fails the next job")
+    func idleWorkRunsOncePerQuietSpell() async throws {
+        struct Failed: Error {}
+        let log = Locked<[String]>([])
+        let thread = SinkThread(idle: {
+            log.withLock { $0.append("idle") }
+            if log.withLock({ $0.count }) > 6 { throw Failed() }
+        })
+        func waitForIdle(count: Int) async throws {
+            for _ in 0..<500 where log.withLock({ $0.filter { $0 == "idle" }.count }) < count {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        for index in 0..<3 { try await thread.submit { log.withLock { $0.append("job \(index)") } } }
+        try await waitForIdle(count: 1)
+        try await Task.sleep(for: .milliseconds(300))  // quiet: no second idle
+        #expect(log.withLock { $0 } == ["job 0", "job 1", "job 2", "idle"])
+        try await thread.perform { log.withLock { $0.append("job 3") } }
+        try await thread.perform { log.withLock { $0.append("job 4") } }
+        try await waitForIdle(count: 2)
+        #expect(log.withLock { $0 } == ["job 0", "job 1", "job 2", "idle", "job 3", "job 4", "idle"])
+        await #expect(throws: Failed.self) { try await thread.perform {} }
+        await thread.finish()
+    }
+
     @Test("JoinableThread.joined() returns to every task that waits")
     func joinedByTwoTasks() async {
         let thread = JoinableThread(stackSize: 64 * 1024) { usleep(100_000) }

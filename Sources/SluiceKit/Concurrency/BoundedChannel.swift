@@ -51,7 +51,13 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
         self.weigh = weigh
         pthread_mutex_init(lock, nil)
         pthread_cond_init(spaceAvailable, nil)
-        pthread_cond_init(itemAvailable, nil)
+        // On the monotonic clock: `receiveBlocking(waitingAtMost:)` must not wait longer (or
+        // shorter) when the wall clock is set.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(itemAvailable, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -190,6 +196,30 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
             state.threadsWaitingForItems += 1
             pthread_cond_wait(itemAvailable, lock)
             state.threadsWaitingForItems -= 1
+        }
+    }
+
+    /// As `receiveBlocking()`, but nil once the channel has stayed empty for `timeout` (a
+    /// thread with work of its own to do when idle: `SinkThread`).
+    public func receiveBlocking(waitingAtMost timeout: Duration) -> Received? {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + Int(timeout.components.attoseconds / 1_000_000_000)
+        deadline.tv_sec += Int(timeout.components.seconds) + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        pthread_mutex_lock(lock)
+        while true {
+            if let taken = state.take() {
+                tookLocked(taken)
+                return taken.received
+            }
+            state.threadsWaitingForItems += 1
+            let status = pthread_cond_timedwait(itemAvailable, lock, &deadline)
+            state.threadsWaitingForItems -= 1
+            if status == ETIMEDOUT, state.queuedCount == 0, !state.finished, !state.cancelled {
+                pthread_mutex_unlock(lock)
+                return nil
+            }
         }
     }
 

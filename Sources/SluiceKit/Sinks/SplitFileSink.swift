@@ -38,11 +38,18 @@ public final class SplitFileSink: LineSink, ThreadedSink {
                 overwrite: Bool = false, cutAtBatchEnds: Bool = false, cutAtTimeouts: Bool = false,
                 checkpoint: (path: String, sources: [CheckpointSource], resume: Bool)? = nil,
                 interrupt: Interrupt = Interrupt()) throws {
-        thread = SinkThread(interrupt: interrupt)
         self.cutAtTimeouts = cutAtTimeouts
-        writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
-                                     concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
-                                     checkpoint: checkpoint, interrupt: thread.interrupt)
+        let writer = try SplitFileWriter(template: template, linesPerFile: linesPerFile, compressionLevel: compressionLevel,
+                                         concurrency: concurrency, overwrite: overwrite, cutAtBatchEnds: cutAtBatchEnds,
+                                         checkpoint: checkpoint, interrupt: interrupt)
+        self.writer = writer
+        // Idle: the members compressed meanwhile written, their files renamed into place and
+        // their checkpoints written (on the thread, as every use of the writer).
+        var idle: (@Sendable () throws -> Void)?
+        if writer.compression != nil {
+            idle = { [writer] in try writer.compression?.drainAll() }
+        }
+        thread = SinkThread(interrupt: interrupt, idle: idle)
     }
 
     public convenience init(template: FileNameTemplate, linesPerFile: Int, compressionLevel: Int32 = 1, concurrency: Int = 2,
