@@ -336,12 +336,18 @@ import Testing
                 try await Task.sleep(for: .milliseconds(10))
             }
         }
-        for index in 0..<3 { try await thread.submit { log.withLock { $0.append("job \(index)") } } }
+        // Each spell's jobs are queued behind a gate the first of them waits on, so that no
+        // quiet spell falls between them however slowly this task runs.
+        let gate = DispatchSemaphore(value: 0)
+        try await thread.submit { gate.wait(); log.withLock { $0.append("job 0") } }
+        for index in 1..<3 { try await thread.submit { log.withLock { $0.append("job \(index)") } } }
+        gate.signal()
         try await waitForIdle(count: 1)
         try await Task.sleep(for: .milliseconds(300))  // quiet: no second idle
         #expect(log.withLock { $0 } == ["job 0", "job 1", "job 2", "idle"])
-        try await thread.perform { log.withLock { $0.append("job 3") } }
-        try await thread.perform { log.withLock { $0.append("job 4") } }
+        try await thread.submit { gate.wait(); log.withLock { $0.append("job 3") } }
+        try await thread.submit { log.withLock { $0.append("job 4") } }
+        gate.signal()
         try await waitForIdle(count: 2)
         #expect(log.withLock { $0 } == ["job 0", "job 1", "job 2", "idle", "job 3", "job 4", "idle"])
         await #expect(throws: Failed.self) { try await thread.perform {} }

@@ -284,6 +284,7 @@ struct FollowedFile {
                 head = generations[0]
             }
             head.offset = consumed
+            rememberGrowth(of: head)
             if failure != nil { return true }
             if ended {
                 atEnd = true
@@ -303,6 +304,7 @@ struct FollowedFile {
                 if !head.sender.send(LineChunk(bytes: last, notes: [note])) { return false }
                 _ = lseek(head.fd, 0, SEEK_SET)
                 head.offset = 0
+                remember(fd: head.fd, identity: head.identity)  // its new start (its old one stays among readStarts)
                 // Another file in the same inode: a serial of its own.
                 (head.serial, head.fingerprinted) = newSerial(fd: head.fd, identity: head.identity, covering: Int(open.st_size))
                 head.sender = makeSender(offsetBase(head.serial), nil)
@@ -361,16 +363,36 @@ struct FollowedFile {
     /// listings in a row is forgotten (one listing may miss a file renamed under it).
     private var knownSiblings: [[UInt64]: (hash: String, length: Int, absent: Int)] = [:]
     private var siblingsListed = false
+    /// The starts (first KiB, or the whole file while shorter) the name's files have been seen
+    /// with, the last `readStartsLimit` of them: a copy of one (copytruncate's `NAME.1`, made
+    /// at any moment of the file's growth, and of a file truncated since) is not news.
+    private var readStarts: [String: Int] = [:]
+    private var readStartOrder: [String] = []
+    static let readStartsLimit = 256
 
     /// Remembers the file open on `fd` as one of the name's (its start as it is now).
     private mutating func remember(fd: Int32, identity: FileIdentityPair) {
         let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
         knownSiblings[[identity.device, identity.inode]] = (hash, length, 0)
+        let key = "\(hash).\(length)"
+        guard length > 0, readStarts.updateValue(length, forKey: key) == nil else { return }
+        readStartOrder.append(key)
+        if readStartOrder.count > Self.readStartsLimit { readStarts[readStartOrder.removeFirst()] = nil }
     }
 
-    /// A listed sibling is a known file: same inode, same start (an empty one still empty); or
-    /// a copy of one (copytruncate's: another inode, the same first KiB).
-    private func isKnown(_ sibling: Sibling) -> Bool {
+    /// A file of the name's that has grown since it was remembered, while its start is short:
+    /// remembered again (a copy taken at any length is then known).
+    private mutating func rememberGrowth(of generation: Generation) {
+        let known = knownSiblings[[generation.identity.device, generation.identity.inode]]?.length ?? 0
+        if known < CheckpointSource.fingerprintBytes && generation.offset > known { remember(fd: generation.fd, identity: generation.identity) }
+    }
+
+    /// A listed sibling is a known file: one open now, or the same inode with the same start
+    /// (an empty one still empty); or a copy of one (copytruncate's: another inode, a start
+    /// seen before).
+    private func isKnown(_ sibling: Sibling, opening: FileIdentityPair?) -> Bool {
+        if generations.contains(where: { $0.identity == (sibling.device, sibling.inode) }) { return true }  // an inode open is not reused
+        if let opening, opening == (sibling.device, sibling.inode) { return true }  // the name's new file, renamed since it was opened
         guard let fd = sibling.open() else { return true }  // moved since listed: the next look sees it
         defer { Glibc.close(fd) }
         if let known = knownSiblings[[sibling.device, sibling.inode]] {
@@ -378,7 +400,7 @@ struct FollowedFile {
             if known.length == 0 ? length == 0 : (length == known.length && hash == known.hash) { return true }
         }
         let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
-        return length > 0 && knownSiblings.values.contains { $0.length == length && $0.hash == hash }
+        return length > 0 && readStarts["\(hash).\(length)"] != nil
     }
 
     /// Files that held the name between two looks at it and were rotated before the reader
@@ -388,7 +410,7 @@ struct FollowedFile {
     /// `NAME-DATE.backup`). Each rotated sibling still plain that is not known is such a file:
     /// queued, oldest first (logrotate's order), before the name's new file. One compressed
     /// before it was seen is not found (its lines are lost, as `tail -F` loses them).
-    private mutating func queueMissedSiblings(makeSender: MakeSender) {
+    private mutating func queueMissedSiblings(opening: FileIdentityPair?, makeSender: MakeSender) {
         for generation in generations { remember(fd: generation.fd, identity: generation.identity) }  // grown since
         let listed = Self.plainRotatedSiblings(of: path)
         guard siblingsListed else {
@@ -410,7 +432,7 @@ struct FollowedFile {
                 knownSiblings[key]?.absent += 1
             }
         }
-        let missed = listed.filter { !isKnown($0) }.sorted { Sibling.older($0, than: $1) }
+        let missed = listed.filter { !isKnown($0, opening: opening) }.sorted { Sibling.older($0, than: $1) }
         guard !missed.isEmpty else { return }
         let renamed = generations.count - 1  // the file the name held when last seen
         for sibling in missed {
@@ -451,9 +473,9 @@ struct FollowedFile {
         openRetry.succeeded()
         // Listed after the name's file is open (a rotation meanwhile moves it among them, known)
         // and queued before it (serials in reading order).
-        queueMissedSiblings(makeSender: makeSender)
-        if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
         let identity = (UInt64(info.st_dev), UInt64(info.st_ino))
+        queueMissedSiblings(opening: identity, makeSender: makeSender)
+        if !generations.isEmpty { generations[generations.count - 1].renamedAt = .now }
         remember(fd: descriptor, identity: identity)
         let (serial, fingerprinted) = newSerial(fd: descriptor, identity: identity, covering: Int(info.st_size))
         generations.append(Generation(fd: descriptor, identity: identity, serial: serial, fingerprinted: fingerprinted,
@@ -490,7 +512,7 @@ struct FollowedFile {
         // Listed before the name is opened: a file that takes the name after that and is
         // rotated during the search is not known, so the first look after it finds it.
         siblingsListed = false
-        queueMissedSiblings(makeSender: makeSender)  // with none queued yet: only lists
+        queueMissedSiblings(opening: nil, makeSender: makeSender)  // with none queued yet: only lists
         let nameFD = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
         var named = stat()
         if nameFD >= 0 && (fstat(nameFD, &named) != 0 || named.st_mode & S_IFMT != S_IFREG) {
