@@ -225,8 +225,10 @@ final class CompressionQueue {
                 steps.removeFirst()
                 try file.writeCompressed(try job.result.get())
             case .commit(let file):
-                steps.removeFirst()
+                // Removed once done: a commit refused (a cancelled run) stays for `abandon`,
+                // which removes its temporary file.
                 try file.finishCommit()
+                steps.removeFirst()
             case .then(let work):
                 steps.removeFirst()
                 try work()
