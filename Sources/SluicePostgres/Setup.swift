@@ -134,14 +134,15 @@ struct Setup: Sendable {
     private mutating func prepare(_ connection: PostgresConnection, table: String, sources: [CheckpointSource], resume: Bool, place: String) async throws {
         // One transaction: a target refused (another table of that name) leaves nothing
         // behind. Two runs starting at once may both create: the loser's CREATE fails on the
-        // catalog's unique index, and its second try finds the tables there.
+        // catalog's unique index (23505), as a table that exists (42P07) or as its row type that
+        // exists (42710: 'type "logs" already exists'), and its second try finds the tables there.
         for attempt in 0..<3 {
             try await connection.query("BEGIN", logger: Self.logger)
             do {
                 try await createAndCheck(connection, table: table, sources: sources, place: place)
                 try await connection.query("COMMIT", logger: Self.logger)
                 break
-            } catch let error as PSQLError where attempt < 2 && ["23505", "42P07"].contains(error.serverInfo?[.sqlState] ?? "") {
+            } catch let error as PSQLError where attempt < 2 && ["23505", "42P07", "42710"].contains(error.serverInfo?[.sqlState] ?? "") {
                 _ = try? await connection.query("ROLLBACK", logger: Self.logger)
                 continue
             } catch {
