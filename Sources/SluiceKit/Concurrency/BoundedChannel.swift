@@ -187,16 +187,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     /// (for consumers that are plain threads: an `--exec` child's stdin writer, a sink's
     /// thread, the compression workers).
     public func receiveBlocking() -> Received {
-        pthread_mutex_lock(lock)
-        while true {
-            if let taken = state.take() {
-                tookLocked(taken)
-                return taken.received
-            }
-            state.threadsWaitingForItems += 1
-            pthread_cond_wait(itemAvailable, lock)
-            state.threadsWaitingForItems -= 1
-        }
+        receiveBlocking(until: nil)!
     }
 
     /// As `receiveBlocking()`, but nil once the channel has stayed empty for `timeout` (a
@@ -204,9 +195,16 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
     public func receiveBlocking(waitingAtMost timeout: Duration) -> Received? {
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let timeout = Swift.max(timeout, .zero)
         let nanoseconds = Int(deadline.tv_nsec) + Int(timeout.components.attoseconds / 1_000_000_000)
         deadline.tv_sec += Int(timeout.components.seconds) + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return receiveBlocking(until: deadline)
+    }
+
+    /// Nil only when `deadline` (CLOCK_MONOTONIC) passed with nothing to receive.
+    private func receiveBlocking(until deadline: timespec?) -> Received? {
+        var deadline = deadline
         pthread_mutex_lock(lock)
         while true {
             if let taken = state.take() {
@@ -214,7 +212,7 @@ public final class BoundedChannel<Element: Sendable>: @unchecked Sendable {
                 return taken.received
             }
             state.threadsWaitingForItems += 1
-            let status = pthread_cond_timedwait(itemAvailable, lock, &deadline)
+            let status = deadline == nil ? pthread_cond_wait(itemAvailable, lock) : pthread_cond_timedwait(itemAvailable, lock, &deadline!)
             state.threadsWaitingForItems -= 1
             if status == ETIMEDOUT, state.queuedCount == 0, !state.finished, !state.cancelled {
                 pthread_mutex_unlock(lock)
