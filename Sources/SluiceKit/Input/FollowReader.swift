@@ -361,7 +361,7 @@ struct FollowedFile {
     /// first KiB: logrotate frees an inode (the file it compressed) and the next file created
     /// takes it at once, so an inode alone would hide that file. One missing from three
     /// listings in a row is forgotten (one listing may miss a file renamed under it).
-    private var knownSiblings: [[UInt64]: (hash: String, length: Int, absent: Int)] = [:]
+    private var knownSiblings: [FileIdentity: (hash: String, length: Int, absent: Int)] = [:]
     private var siblingsListed = false
     /// The starts (first KiB, or the whole file while shorter) the name's files have been seen
     /// with, the last `readStartsLimit` of them: a copy of one (copytruncate's `NAME.1`, made
@@ -373,7 +373,11 @@ struct FollowedFile {
     /// Remembers the file open on `fd` as one of the name's (its start as it is now).
     private mutating func remember(fd: Int32, identity: FileIdentityPair) {
         let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
-        knownSiblings[[identity.device, identity.inode]] = (hash, length, 0)
+        remember(FileIdentity(device: identity.device, inode: identity.inode), hash: hash, length: length)
+    }
+
+    private mutating func remember(_ identity: FileIdentity, hash: String, length: Int) {
+        knownSiblings[identity] = (hash, length, 0)
         let key = "\(hash).\(length)"
         guard length > 0, readStarts.updateValue(length, forKey: key) == nil else { return }
         readStartOrder.append(key)
@@ -383,7 +387,7 @@ struct FollowedFile {
     /// A file of the name's that has grown since it was remembered, while its start is short:
     /// remembered again (a copy taken at any length is then known).
     private mutating func rememberGrowth(of generation: Generation) {
-        let known = knownSiblings[[generation.identity.device, generation.identity.inode]]?.length ?? 0
+        let known = knownSiblings[FileIdentity(device: generation.identity.device, inode: generation.identity.inode)]?.length ?? 0
         if known < CheckpointSource.fingerprintBytes && generation.offset > known { remember(fd: generation.fd, identity: generation.identity) }
     }
 
@@ -393,14 +397,11 @@ struct FollowedFile {
     private func isKnown(_ sibling: Sibling, opening: FileIdentityPair?) -> Bool {
         if generations.contains(where: { $0.identity == (sibling.device, sibling.inode) }) { return true }  // an inode open is not reused
         if let opening, opening == (sibling.device, sibling.inode) { return true }  // the name's new file, renamed since it was opened
-        guard let fd = sibling.open() else { return true }  // moved since listed: the next look sees it
-        defer { Glibc.close(fd) }
-        if let known = knownSiblings[[sibling.device, sibling.inode]] {
-            let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: Swift.max(known.length, 1))
-            if known.length == 0 ? length == 0 : (length == known.length && hash == known.hash) { return true }
+        if let known = knownSiblings[sibling.identity] {
+            let start = sibling.start.prefix(known.length)
+            if start.count == known.length && (known.length == 0 ? sibling.start.isEmpty : CheckpointSource.hash(start) == known.hash) { return true }
         }
-        let (hash, length) = CheckpointSource.fingerprint(fd: fd, length: CheckpointSource.fingerprintBytes)
-        return length > 0 && readStarts["\(hash).\(length)"] != nil
+        return !sibling.start.isEmpty && readStarts["\(CheckpointSource.hash(sibling.start)).\(sibling.start.count)"] != nil
     }
 
     /// Files that held the name between two looks at it and were rotated before the reader
@@ -415,14 +416,10 @@ struct FollowedFile {
         let listed = Self.plainRotatedSiblings(of: path)
         guard siblingsListed else {
             siblingsListed = true
-            for sibling in listed {
-                guard let fd = sibling.open() else { continue }
-                remember(fd: fd, identity: (sibling.device, sibling.inode))
-                Glibc.close(fd)
-            }
+            for sibling in listed { remember(sibling.identity, hash: CheckpointSource.hash(sibling.start), length: sibling.start.count) }
             return
         }
-        let present = Set(listed.map { [$0.device, $0.inode] } + generations.map { [$0.identity.device, $0.identity.inode] })
+        let present = Set(listed.map(\.identity) + generations.map { FileIdentity(device: $0.identity.device, inode: $0.identity.inode) })
         for (key, known) in knownSiblings {
             if present.contains(key) {
                 knownSiblings[key]?.absent = 0
@@ -662,15 +659,26 @@ struct FollowedFile {
         let number: Int?
         let compressed: Bool
         let suffix: [UInt8]
+        /// Its first KiB (all of it, if shorter) when listed: its fingerprint's bytes.
+        let start: [UInt8]
 
-        init(name: FileName, info: stat, suffix: [UInt8], compressed: Bool) {
+        var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
+
+        /// logrotate's suffixes: `.` or `-`, then a digit.
+        static func isRotated(suffix: [UInt8]) -> Bool {
+            suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-"))
+                && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(suffix[1])
+        }
+
+        init(name: FileName, info: stat, suffix: [UInt8], start: [UInt8] = []) {
             self.name = name
             device = UInt64(info.st_dev)
             inode = UInt64(info.st_ino)
             self.suffix = suffix
-            self.compressed = compressed
+            self.start = start
+            compressed = CompressedFormat(prefix: Array(start.prefix(6))) != nil || start.starts(with: [0x1F, 0x8B])
             let digit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
-            rotatedShape = suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-")) && digit(suffix[1])
+            rotatedShape = Self.isRotated(suffix: suffix)
             let digits = suffix.dropFirst().prefix(while: digit)
             number = rotatedShape && suffix[0] == UInt8(ascii: ".") && (digits.count == suffix.count - 1 || suffix[digits.count + 1] == UInt8(ascii: "."))
                 ? Int(String(decoding: digits, as: UTF8.self)) : nil
@@ -718,11 +726,12 @@ struct FollowedFile {
             // A file renamed during the listing may be seen twice: once.
             guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
                   seen.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else { continue }
-            var header = [UInt8](repeating: 0, count: 6)
-            let count = header.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, 6, 0) }
-            let prefix = Array(header[..<Swift.max(count, 0)])
-            let compressed = CompressedFormat(prefix: prefix) != nil || prefix.starts(with: [0x1F, 0x8B])
-            found.append(Sibling(name: full, info: info, suffix: Array(entryName[base.count...]), compressed: compressed))
+            // Its first KiB: its header (compressed or not) and, for a plain one, its fingerprint's
+            // bytes, so that it need not be opened again to be recognized.
+            var start = [UInt8](repeating: 0, count: CheckpointSource.fingerprintBytes)
+            let count = start.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, $0.count, 0) }
+            start.removeSubrange(Swift.max(count, 0)...)
+            found.append(Sibling(name: full, info: info, suffix: Array(entryName[base.count...]), start: start))
         }
         return found
     }
@@ -733,10 +742,8 @@ struct FollowedFile {
     static func plainRotatedSiblings(of path: FileName) -> [Sibling] {
         siblings(of: path) { suffix in
             let compressedSuffixes = [".gz", ".xz", ".bz2", ".zst", ".Z", ".lz4", ".lzma", ".lz", ".zip", ".br"]
-            return suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-"))
-                && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(suffix[1])
-                && !compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
-        }.filter { $0.rotatedShape && !$0.compressed }
+            return Sibling.isRotated(suffix: suffix) && !compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+        }.filter { !$0.compressed }
     }
 
     mutating func closeAll() {

@@ -12,6 +12,11 @@ public struct FileIdentity: Hashable, Sendable {
         inode = UInt64(info.st_ino)
     }
 
+    init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+
     /// The regular file open on `fd`; nil for anything else (a pipe, a terminal, /dev/null)
     /// or a closed descriptor.
     public init?(regularFileOpenOn fd: Int32) {
