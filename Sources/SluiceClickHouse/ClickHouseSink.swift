@@ -155,8 +155,6 @@ final class ClickHouseSink: HandoffSink {
         if handoff.open.rows.byteCount >= Self.maxBatchBytes { try await handoff.send() }
     }
 
-
-
     func finish() async throws {
         do {
             try await handoff.finish()

@@ -149,8 +149,6 @@ final class PostgresSink: HandoffSink {
         if handoff.open.rows.readableBytes >= Self.maxBatchBytes { try await handoff.send() }
     }
 
-
-
     func finish() async throws {
         do {
             try await handoff.finish()
