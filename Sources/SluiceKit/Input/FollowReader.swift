@@ -659,7 +659,8 @@ struct FollowedFile {
         let number: Int?
         let compressed: Bool
         let suffix: [UInt8]
-        /// Its first KiB (all of it, if shorter) when listed: its fingerprint's bytes.
+        /// A plain file's first KiB (all of it, if shorter) when listed: its fingerprint's bytes.
+        /// Empty for a compressed one (a long history of `.gz` must not hold a KiB each).
         let start: [UInt8]
 
         var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
@@ -675,8 +676,8 @@ struct FollowedFile {
             device = UInt64(info.st_dev)
             inode = UInt64(info.st_ino)
             self.suffix = suffix
-            self.start = start
             compressed = CompressedFormat(prefix: Array(start.prefix(6))) != nil || start.starts(with: [0x1F, 0x8B])
+            self.start = compressed ? [] : start
             let digit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
             rotatedShape = Self.isRotated(suffix: suffix)
             let digits = suffix.dropFirst().prefix(while: digit)
