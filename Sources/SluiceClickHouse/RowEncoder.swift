@@ -48,7 +48,7 @@ struct RowEncoder: Sendable {
         for chunk in lines.chunks {
             guard let positions = chunk.positions else { continue }
             var index = 0
-            chunk.forEachLine { line in
+            chunk.forEachRow { line in
                 let input = Int(positions.inputs[index])
                 rows.writeBytes(input < sources.count ? sources[input] : [0x09])
                 Self.writeNumber(UInt64(max(0, positions.numbers[index])), into: &rows, digits: &digits)
@@ -76,7 +76,7 @@ struct RowEncoder: Sendable {
         batch.rows.append(chunk)
         batch.rowCount += positions.count
         for index in positions.inputs.indices {
-            batch.reached[Int(positions.inputs[index])] = (positions.ends[index], positions.numbers[index])
+            batch.reached[Int(positions.inputs[index])] = (positions.ends[index], positions.lastNumber(index))
         }
     }
 

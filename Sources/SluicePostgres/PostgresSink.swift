@@ -208,7 +208,7 @@ struct RowEncoder: Sendable {
         var tooLong: Int?
         batch.rows.reserveCapacity(minimumWritableBytes: chunk.byteCount + positions.count * (widestHead + 12))
         var index = 0
-        chunk.forEachLine { line in
+        chunk.forEachRow { line in
             if tooLong != nil || line.count > Self.longestLine {
                 tooLong = tooLong ?? index
                 return
@@ -222,7 +222,7 @@ struct RowEncoder: Sendable {
             batch.rows.writeInteger(Int64(positions.numbers[index]))
             batch.rows.writeInteger(Int32(line.count))
             batch.rows.writeBytes(UnsafeRawBufferPointer(line))
-            batch.reached[input] = (positions.ends[index], positions.numbers[index])
+            batch.reached[input] = (positions.ends[index], positions.lastNumber(index))
             index += 1
         }
         batch.rowCount += index

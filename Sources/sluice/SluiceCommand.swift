@@ -496,13 +496,7 @@ struct SluiceCommand {
         func refuse(_ what: String) throws {
             throw SluiceError(.usage, place: "--record", "\(what) does not work on records yet (use --record line)")
         }
-        if presentation.onlyMatching { try refuse("-o") }
         if follow { try refuse("--follow (a record's end is known only when the next one starts)") }
-        if checkpoint != nil { try refuse("--checkpoint (rows are lines)") }
-        if let output, ["sqlite:", "postgres", "clickhouse:"].contains(where: { output.lowercased().hasPrefix($0) }) {
-            try refuse("a database output (rows are lines)")
-        }
-        if presentation.listFiles != nil { return mode }
         return mode
     }
 

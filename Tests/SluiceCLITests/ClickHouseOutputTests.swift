@@ -362,13 +362,32 @@ struct ClickHouseOutputTests {
         let refused = try await Shell.bash("""
             cd \(Shell.quote(directory.path))
             "$SLUICE" --follow ERROR -O \(Shell.quote(cluster.url(database))) app.log; echo "follow $?"
-            "$SLUICE" --record auto ERROR -O \(Shell.quote(cluster.url(database))) app.log; echo "record $?"
             "$SLUICE" --json -e ERROR -O \(Shell.quote(cluster.url(database))) app.log; echo "json $?"
             """)
-        #expect(refused.stdoutText == "follow 2\nrecord 2\njson 2\n")
-        let prefixes = ["sluice: --follow: cannot be combined with -O clickhouse://", "sluice: --record: a database output (rows are lines)",
-                        "sluice: --json: shapes the lines written"]
+        #expect(refused.stdoutText == "follow 2\njson 2\n")
+        let prefixes = ["sluice: --follow: cannot be combined with -O clickhouse://", "sluice: --json: shapes the lines written"]
         let messages = refused.stderr.split(separator: "\n")
-        #expect(messages.count == 3 && zip(messages, prefixes).allSatisfy { $0.hasPrefix($1) }, "\(refused.stderr)")
+        #expect(messages.count == 2 && zip(messages, prefixes).allSatisfy { $0.hasPrefix($1) }, "\(refused.stderr)")
+    }
+
+    /// `--record auto`: each selected record is a row, `line_no` its first line's, `line` its
+    /// lines joined, `level` and `ts` its first line's.
+    @Test("records are rows: an ERROR with its stack trace is one row")
+    func recordsAreRows() async throws {
+        let cluster = try await ClickHouseCluster.shared()
+        let database = try await cluster.createDatabase()
+        let corpus = Paths.fixture("corpus-text.log.gz")
+        let result = try await Shell.bash("\"$SLUICE\" --record auto -e Exception -b 7 -O \(Shell.quote(cluster.url(database))) \(Shell.quote(corpus))")
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try await cluster.query("SELECT line_no, hex(line) FROM \(database).logs FINAL ORDER BY line_no")
+        let expected = try await RecordsTests.expectedRecordRows(corpus, needle: "Exception")
+        let got = rows.split(separator: "\n").map { $0.replacingOccurrences(of: "\t", with: " ") }
+        #expect(got.count == expected.count && expected.count > 10)
+        #expect(SQLiteOutputTests.firstDifference(got, expected) == nil)
+        // The level of a row is its first line's (`TIME LEVEL [component] ...`).
+        let levels = try await cluster.query("SELECT level FROM \(database).logs FINAL ORDER BY line_no")
+        let firstLevels = try await Shell.output("zcat \(Shell.quote(corpus)) | \(RecordsTests.oracle(select: #"any(b"Exception" in l for l in r)"#))"
+                                                 + " | grep -E '^[0-9]{4}-' | awk '{print tolower($2)}'")
+        #expect(levels == String(decoding: firstLevels, as: UTF8.self), "\(levels.prefix(200))")
     }
 }

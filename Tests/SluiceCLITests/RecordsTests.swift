@@ -191,8 +191,65 @@ import Testing
             5:2026-11-30T10:00:02Z INFO done
 
             """)
-        let refused = try await Sluice.run(["--record", "auto", "-o", "-e", "boom", input])
-        #expect(refused.status == 2 && refused.stderr == "sluice: --record: -o does not work on records yet (use --record line)\n")
+        // -o: the matches of the lines that matched; -v -o nothing, as grep, with grep's status.
+        let only = try await Sluice.run(["--record", "auto", "-o", "-n", "-e", "b[a-z]*", input])
+        #expect(String(decoding: only.stdout, as: UTF8.self) == "3:boom\n4:b\n")
+        let onlyInverted = try await Sluice.run(["--record", "auto", "-o", "-v", "-e", "boom", input])
+        #expect(onlyInverted.stdout.isEmpty && onlyInverted.status == 0)
+        // Colour in context records: heads and grep's separator painted, matches in `:` lines.
+        let painted = try await Sluice.run(["--record", "auto", "--color=always", "-n", "-A", "0", "-e", "start", "-e", "done", input])
+        let head = { (number: Int, mark: String) in "\u{1B}[32m\u{1B}[K\(number)\u{1B}[m\u{1B}[K\u{1B}[36m\u{1B}[K\(mark)\u{1B}[m\u{1B}[K" }
+        let match = { (text: String) in "\u{1B}[01;31m\u{1B}[K\(text)\u{1B}[m\u{1B}[K" }
+        #expect(String(decoding: painted.stdout, as: UTF8.self) == """
+            \(head(1, ":"))2026-11-30T10:00:00Z INFO \(match("start"))
+            \u{1B}[36m\u{1B}[K--\u{1B}[m\u{1B}[K
+            \(head(5, ":"))2026-11-30T10:00:02Z INFO \(match("done"))
+
+            """)
+    }
+
+    /// -o and --color on records give grep's bytes: `-o -n` is exactly grep's (every matching
+    /// line is in a selected record); `--color=always -n` writes each line of a selected record
+    /// as grep writes it with context around it (the oracle: grep with a context wider than the
+    /// file, its lines picked by the Python record splitter).
+    @Test("-o and --color write a record's lines as grep writes selected and context lines")
+    func onlyMatchingAndColour() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let plain = directory.path("plain.log")
+        _ = try await Shell.output("zcat \(Shell.quote(Self.corpus)) > \(plain)")
+        for pattern in ["-e Exception", "-E -e 'timeout after [0-9]+ms|Caused by'", "-i -w -e 'at'"] {
+            let expected = try await Shell.output("LC_ALL=C grep -a -o -n \(pattern) \(plain)")
+            #expect(expected.count > 1, "\(pattern)")
+            for run in Self.runs {
+                let actual = try await Shell.output(Self.sluice("--record auto -o -n \(pattern)", Self.corpus, run))
+                expectSameBytes(actual, expected, "--record auto -o -n \(pattern) \(run)")
+            }
+        }
+        for (pattern, python) in [("-e SocketTimeoutException", #"rb"SocketTimeoutException""#), ("-E -e 'ERROR|Caused by'", #"rb"ERROR|Caused by""#)] {
+            let expected = try await Shell.output("""
+                LC_ALL=C grep -a -n --color=always -C 100000000 \(pattern) \(plain) > \(plain).painted
+                python3 -c '
+                import re, sys
+                lines = open(sys.argv[1], "rb").read().split(b"\\n")[:-1]
+                painted = open(sys.argv[2], "rb").read().split(b"\\n")[:-1]
+                assert len(lines) == len(painted)
+                records, current = [], []
+                for number, line in enumerate(lines):
+                    if re.match(rb"\\d{4}-\\d\\d-\\d\\dT", line) and current:
+                        records.append(current); current = []
+                    current.append(number)
+                records.append(current)
+                out = [painted[n] + b"\\n" for r in records if any(re.search(\(python), lines[n]) for n in r) for n in r]
+                sys.stdout.buffer.write(b"".join(out))
+                ' \(plain) \(plain).painted
+                """)
+            #expect(expected.count > 1, "\(pattern)")
+            for run in Self.runs {
+                let actual = try await Shell.output(Self.sluice("--record auto --color=always -n \(pattern)", Self.corpus, run))
+                expectSameBytes(actual, expected, "--record auto --color=always -n \(pattern) \(run)")
+            }
+        }
     }
 
     /// What a review and a new user found, each a line of input and what it must give.
@@ -238,4 +295,80 @@ import Testing
             #expect(try !readBytes(directory.path(part)).isEmpty, "\(part) is empty")
         }
     }
+
+    /// The rows a record output must hold: `NUMBER HEX(RECORD)` for each record of the file
+    /// with a line containing `needle` (`NUMBER`: its first line's; the record's lines joined by
+    /// their newlines, without the last), as the Python splitter finds them.
+    static func expectedRecordRows(_ file: String, needle: String, prefix: String = "") async throws -> [String] {
+        let out = try await Shell.output("""
+            zcat -f \(Shell.quote(file)) | python3 -c '
+            import re, sys
+            lines = sys.stdin.buffer.read().split(b"\\n")
+            if lines and lines[-1] == b"": lines.pop()
+            records, current, first = [], [], 1
+            for number, line in enumerate(lines, 1):
+                if re.match(rb"\\d{4}-\\d\\d-\\d\\dT", line) and current:
+                    records.append((first, current)); current = []
+                if not current: first = number
+                current.append(line)
+            if current: records.append((first, current))
+            for first, r in records:
+                if any(b"\(needle)" in l for l in r):
+                    print("\(prefix)%d %s" % (first, b"\\n".join(r).hex().upper()))
+            '
+            """)
+        return String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// Into SQLite and a checkpointed `{n}` output, a record is a row (its first line's number,
+    /// its lines joined), and its checkpoint is after its last line: runs killed at random
+    /// moments and resumed leave every selected record once, whole, in order.
+    @Test("records as rows: SQLite and --checkpoint, killed and resumed, each record once and whole")
+    func recordsAsRows() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let copies = underSanitizer ? 1 : 4
+        _ = try await Shell.output("""
+            cd \(Shell.quote(directory.path))
+            for i in $(seq \(copies)); do zcat \(Shell.quote(Self.corpus)); done > a.log
+            head -c 2000000 a.log | gzip -1 > b.log.gz; tail -c +2000001 a.log | gzip -1 >> b.log.gz
+            """)
+        let expected = try await Self.expectedRecordRows(directory.path("a.log"), needle: "Exception", prefix: "a.log ")
+            + Self.expectedRecordRows(directory.path("b.log.gz"), needle: "Exception", prefix: "b.log.gz ")
+        #expect(expected.count > 100)
+        let script = """
+            cd \(Shell.quote(directory.path))
+            kills=0
+            for delay in 0.05 0.15 0.3 0.02 0.5 0.1 0.25 0.07; do
+              "$SLUICE" --record auto -e Exception -b 7 -O sqlite:db --resume a.log b.log.gz 2>>err & p=$!
+              "$SLUICE" --record auto -h -e Exception -b 5 -O 'p-{n:5}.log' --checkpoint cp --resume a.log b.log.gz 2>>err & q=$!
+              sleep $delay; kill -KILL $p $q 2>/dev/null && kills=$((kills+1)); wait $p $q
+            done
+            "$SLUICE" --record auto -e Exception -b 7 -O sqlite:db --resume a.log b.log.gz 2>>err; echo "sqlite: $?"
+            "$SLUICE" --record auto -h -e Exception -b 5 -O 'p-{n:5}.log' --checkpoint cp --resume a.log b.log.gz 2>>err; echo "files: $?"
+            echo "kills: $kills"
+            cat err
+            """
+        let result = try await Shell.bash(script, timeout: .seconds(300))
+        #expect(result.stdoutText.contains("sqlite: 0") || result.stdoutText.contains("sqlite: 1"), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("files: 0") || result.stdoutText.contains("files: 1"), "\(result.stdoutText)")
+        let rows = try await Shell.output("sqlite3 -separator ' ' \(Shell.quote(directory.path("db"))) 'select source, line_no, hex(line) from logs order by id'")
+        let got = String(decoding: rows, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(got.count == expected.count, "\(result.stdoutText)")
+        #expect(SQLiteOutputTests.firstDifference(got, expected) == nil)
+        // The files, joined: the same records, each whole, in order.
+        let files = try await Shell.output("cd \(Shell.quote(directory.path)) && cat p-*.log")
+        let records = expected.map { row -> String in
+            let hex = Array(row.split(separator: " ")[2].utf8)
+            var bytes: [UInt8] = []
+            for index in stride(from: 0, to: hex.count, by: 2) { bytes.append(UInt8(String(decoding: hex[index..<index + 2], as: UTF8.self), radix: 16)!) }
+            return String(decoding: bytes, as: UTF8.self) + "\n"
+        }.joined()
+        expectSameBytes(files, Array(records.utf8), "{n} files joined")
+        // Each file holds 5 records (the last of a run fewer), each starting at a timestamp.
+        for file in try TemporaryDirectory.entries(of: directory.url.path) where file.hasPrefix("p-") {
+            #expect(try readBytes(directory.path(file)).starts(with: Array("2026-".utf8)), "\(file) starts inside a record")
+        }
+    }
+
 }

@@ -351,6 +351,20 @@ public struct LineChunk: Sendable {
     }
 
     /// Calls `body` with each line, newline excluded, in order.
+    /// Each row a database or checkpointed output takes, without its newline: each record
+    /// (`recordEnds`, its lines joined by their newlines), else each line.
+    public func forEachRow(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        guard let recordEnds else { return try forEachLine(body) }
+        try withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var start = 0
+            for end in recordEnds where end > start {
+                try body(UnsafeBufferPointer(start: base + start, count: end - 1 - start))
+                start = end
+            }
+        }
+    }
+
     public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         try withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
@@ -505,12 +519,15 @@ struct LossGuardedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendabl
 
 /// Where each line of a chunk came from: its input (the run's index), its number in that
 /// input, and the offset just past it in the input's bytes as read. A checkpoint after a line
-/// is (input, end, number); a database row stores the number. Bound: two integers a line of
-/// the chunk that carries it.
+/// is (input, end, number); a database row stores the number. With `--record` a row is a
+/// record: `numbers` holds its first line's number (the row's), `lastNumbers` its last line's
+/// (the checkpoint's); `lastNumbers` is empty when every row is one line. Bound: two integers a
+/// line of the chunk that carries it (three a record).
 public struct LinePositions: Sendable, Equatable {
     public var inputs: [Int32] = []
     public var numbers: [Int] = []
     public var ends: [Int] = []
+    public var lastNumbers: [Int] = []
 
     public init() {}
 
@@ -522,8 +539,21 @@ public struct LinePositions: Sendable, Equatable {
         ends.append(end)
     }
 
+    /// A record's row: lines `number...lastNumber`, ending at `end`.
+    mutating func append(input: Int, number: Int, lastNumber: Int, end: Int) {
+        if lastNumbers.count < numbers.count { lastNumbers += numbers[lastNumbers.count...] }
+        append(input: input, number: number, end: end)
+        lastNumbers.append(lastNumber)
+    }
+
+    /// The number of the last line of row `index`: a checkpoint after the row holds it.
+    public func lastNumber(_ index: Int) -> Int { lastNumbers.isEmpty ? numbers[index] : lastNumbers[index] }
+
     func appending(_ other: LinePositions) -> LinePositions {
         var joined = self
+        if !lastNumbers.isEmpty || !other.lastNumbers.isEmpty {
+            joined.lastNumbers = (lastNumbers.isEmpty ? numbers : lastNumbers) + (other.lastNumbers.isEmpty ? other.numbers : other.lastNumbers)
+        }
         joined.inputs += other.inputs
         joined.numbers += other.numbers
         joined.ends += other.ends
@@ -541,6 +571,10 @@ public struct LinePositions: Sendable, Equatable {
         tail.inputs = Array(inputs[cut...])
         tail.numbers = Array(numbers[cut...])
         tail.ends = Array(ends[cut...])
+        if !lastNumbers.isEmpty {
+            head.lastNumbers = Array(lastNumbers[..<cut])
+            tail.lastNumbers = Array(lastNumbers[cut...])
+        }
         return (head, tail)
     }
 }

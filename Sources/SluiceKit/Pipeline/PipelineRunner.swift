@@ -140,11 +140,14 @@ public struct PipelineRunner: Sendable {
             case .line: break
             }
         }
+        let rows = spec.takesRows
         if records, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
-            // No pattern first: every record, framed (and decorated when asked).
+            // No pattern first: every record, framed (and decorated when asked, rows when taken).
             head.append(RecordSelector(matcher: MatchEverything(), invert: false, selectsAll: true,
                                        presentation: spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs), shaper: shaper))
+                                       names: spec.presentation.displayNames(spec.inputs),
+                                       numberWidths: spec.decoratesLines ? spec.presentation.numberWidths(spec.inputs) : [], shaper: shaper,
+                                       rows: rows))
         } else if spec.decoratesLines, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
             // Names or line numbers without a pattern stage first: every line, decorated.
             var presentation = spec.presentation
@@ -153,10 +156,9 @@ public struct PipelineRunner: Sendable {
                                         names: presentation.displayNames(spec.inputs), extractor: nil,
                                         numberWidths: presentation.numberWidths(spec.inputs), shaper: shaper))
         }
-        let rows = spec.takesRows
         if rows {
             try spec.refuseWhatRowsCannotTake()
-            if spec.stages.isEmpty { head.append(SelectedRows()) }
+            if spec.stages.isEmpty && !records { head.append(SelectedRows()) }
         }
         // The selection stages that come first (`-p 'grep x | level error'`) select in turn;
         // the last of them writes the lines as shown (names, shapes), so that each before it
@@ -180,11 +182,15 @@ public struct PipelineRunner: Sendable {
                     let predicate = try grep.fields.map { try FieldPredicate($0, inputs: spec.inputs) }
                     // No pattern: every record, its fields' conditions deciding (-v inverts them).
                     let noPattern = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp && (!grep.invert || predicate != nil)
+                    let shown = decorates && spec.decoratesLines
+                    let extractor = shown && !noPattern && (spec.presentation.onlyMatching || spec.presentation.colors != nil)
+                        ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
                                        invertPredicate: grep.invert && noPattern,
-                                       presentation: decorates && spec.decoratesLines ? spec.presentation : GrepPresentation(),
-                                       names: spec.presentation.displayNames(spec.inputs), shaper: decorates ? shaper : nil,
-                                       marksForContext: index == 0 && spec.usesContext))
+                                       presentation: shown ? spec.presentation : GrepPresentation(),
+                                       names: spec.presentation.displayNames(spec.inputs), extractor: extractor,
+                                       numberWidths: shown ? spec.presentation.numberWidths(spec.inputs) : [],
+                                       shaper: decorates ? shaper : nil, marksForContext: index == 0 && spec.usesContext, rows: rows))
                     fieldsShown = predicate?.explanation ?? ""
                 } else if let fields = grep.fields {
                     // The fields' predicate decides with the patterns; `-v` inverts the patterns only.

@@ -1,3 +1,4 @@
+import Glibc
 /// What a database row holds besides the line (`-O clickhouse://`): the line's time, its level
 /// and its fields, read as `--where`, `--level` and `--json` read them (`--format`, `--tz`,
 /// `--year` or each file's year).
@@ -46,6 +47,10 @@ public final class RowColumns: Sendable {
     public func read(_ line: UnsafeBufferPointer<UInt8>, input: Int, scratch: Scratch,
                      fields: inout [UInt8]) -> (seconds: Double?, level: [UInt8]) {
         var body = line
+        // A record's row (`--record`): its fields are its first line's.
+        if let base = line.baseAddress, let newline = memchr(base, 0x0A, line.count) {
+            body = UnsafeBufferPointer(start: base, count: base.distance(to: newline.assumingMemoryBound(to: UInt8.self)))
+        }
         if body.last == 0x0D { body = UnsafeBufferPointer(rebasing: body.dropLast()) }
         FieldPredicate.read(body, format: format, names: table.names, slots: &scratch.slots, path: scratch.path)
         let clock = input < inputTimes.count ? inputTimes[input] : time

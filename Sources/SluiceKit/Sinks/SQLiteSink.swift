@@ -240,7 +240,7 @@ final class SQLiteWriter: @unchecked Sendable {
             inTransaction = true
         }
         var index = 0
-        try chunk.forEachLine { line in
+        try chunk.forEachRow { line in
             let input = Int(positions.inputs[index])
             sqlite3_reset(insertRow)
             if input != boundInput {
@@ -254,7 +254,7 @@ final class SQLiteWriter: @unchecked Sendable {
             // empty blob, not NULL.
             sqlite3_bind_blob(insertRow, 3, line.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(line.count), nil)
             guard sqlite3_step(insertRow) == SQLITE_DONE else { throw error("cannot insert a row") }
-            reached[input] = (positions.ends[index], positions.numbers[index])
+            reached[input] = (positions.ends[index], positions.lastNumber(index))
             pendingRows += 1
             index += 1
         }

@@ -195,7 +195,7 @@ final class SplitFileWriter: @unchecked Sendable {
     private func advanceCheckpoints(_ chunk: LineChunk, from: Int, count: Int) {
         guard checkpointPath != nil, let positions = chunk.positions, count > 0 else { return }
         for index in from..<Swift.min(from + count, positions.count) {
-            pending[Int(positions.inputs[index])] = (positions.ends[index], positions.numbers[index])
+            pending[Int(positions.inputs[index])] = (positions.ends[index], positions.lastNumber(index))
         }
     }
 

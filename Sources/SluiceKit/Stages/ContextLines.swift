@@ -138,39 +138,14 @@ struct ContextPrinter {
             }
             var cursor = 0  // offset of the first line of this chunk not yet written or passed
             let width = rules.numberWidths.isEmpty ? 0 : rules.numberWidths[min(chunk.input, rules.numberWidths.count - 1)]
-            func head(_ lineNumber: Int, _ mark: UInt8, length: Int) {
-                writeLineHead(&out, name: name, nullAfterName: rules.nullAfterName,
-                              lineNumber: rules.lineNumbers ? lineNumber : nil, mark: mark, colors: colors,
-                              numberWidth: width, tabBeforeLength: rules.initialTab ? length : nil)
-            }
-            /// A line of `lineBase` (this chunk, or a held copy), as selected or context.
+            let writer = GrepLineWriter(name: name, nullAfterName: rules.nullAfterName, lineNumbers: rules.lineNumbers,
+                                        numberWidth: width, initialTab: rules.initialTab, colors: colors,
+                                        onlyMatching: rules.onlyMatching, invert: rules.invert, extractor: rules.extractor)
+            /// A line of `lineBase` (this chunk, or a held copy), as selected or context. With
+            /// -o and without -v a context line prints nothing, even one that matches (the
+            /// trailing context after -m: `-o -m1 -A1` printed its match).
             func writeLine(_ lineBase: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
-                let mark = selectedLine ? UInt8(ascii: ":") : UInt8(ascii: "-")
-                if rules.onlyMatching {
-                    // Only matches, of any line written: selected ones (none under -v) and,
-                    // under -v, the context lines, which are the matching ones (as grep).
-                    // Without -v a context line prints nothing, even one that matches (the
-                    // trailing context after -m: `-o -m1 -A1` printed its match).
-                    guard selectedLine || rules.invert else { return }
-                    guard let extractor = rules.extractor, let scratch else { return }
-                    extractor.forEachMatch(lineBase + start, length: end - start, scratch: scratch) { from, to in
-                        head(lineNumber, mark, length: to - from)
-                        let match = UnsafeBufferPointer(start: lineBase + start + from, count: to - from)
-                        if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
-                        out.append(0x0A)
-                        outLines += 1
-                    }
-                    return
-                }
-                head(lineNumber, mark, length: end - start)
-                // Matches are painted in selected lines, or (with -v) in context lines.
-                if let colors, let extractor = rules.extractor, let scratch, selectedLine != rules.invert {
-                    writePaintedLine(&out, lineBase, start: start, end: end, extractor: extractor, scratch: scratch, colors: colors,
-                                     sgr: selectedLine ? colors.selectedMatch : colors.contextMatch)
-                } else {
-                    out.append(contentsOf: UnsafeBufferPointer(start: lineBase + start, count: end + 1 - start))
-                }
-                outLines += 1
+                outLines += writer.write(&out, lineBase, start: start, newline: end, number: lineNumber, selected: selectedLine, scratch: scratch)
             }
             func write(_ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
                 writeLine(base, start, end, lineNumber, selectedLine: selectedLine)

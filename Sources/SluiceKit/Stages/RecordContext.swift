@@ -6,7 +6,8 @@ import Glibc
 /// grep's `--` separates groups of records that do not touch, and `-m` counts records per input
 /// (its trailing context still written). Each line of a record is written with its own head
 /// (`-H`, `-n`): `:` after the selected records' matching lines (all of them under `-v` or with
-/// no pattern), `-` after the others and after every line of a context record.
+/// no pattern), `-` after the others and after every line of a context record; coloured, or
+/// only the matches with `-o`, as `GrepLineWriter` writes grep's selected and context lines.
 ///
 /// Fed, in input order, the chunks `RecordSelector(marksForContext:)` passes whole: each ends
 /// where a record ends, with every record's end (`recordEnds`), the selected records' starts
@@ -72,6 +73,10 @@ struct RecordContextPrinter {
                 }
             }
             var nextMarked = 0  // index into `marked`
+            let writer = GrepLineWriter(name: name, nullAfterName: rules.nullAfterName, lineNumbers: rules.lineNumbers,
+                                        numberWidth: width, initialTab: rules.initialTab, colors: rules.colors,
+                                        onlyMatching: rules.onlyMatching, invert: rules.invert, extractor: rules.extractor)
+            let scratch = writer.makeScratch()
             /// Writes one record (`bytes[start..<end]`, whole lines) with a head on each line.
             func write(_ bytes: UnsafePointer<UInt8>, _ start: Int, _ end: Int, firstLine: Int, selectedRecord: Bool) {
                 var line = start
@@ -87,10 +92,8 @@ struct RecordContextPrinter {
                             mark = UInt8(ascii: ":")
                         }
                     }
-                    writeLineHead(&out, name: name, nullAfterName: rules.nullAfterName, lineNumber: rules.lineNumbers ? number : nil,
-                                  mark: mark, colors: nil, numberWidth: width, tabBeforeLength: rules.initialTab ? newline - line : nil)
-                    out.append(contentsOf: UnsafeBufferPointer(start: bytes + line, count: newline + 1 - line))
-                    outLines += 1
+                    outLines += writer.write(&out, bytes, start: line, newline: newline, number: number,
+                                             selected: mark == UInt8(ascii: ":"), scratch: scratch)
                     number += 1
                     line = newline + 1
                 }
@@ -104,7 +107,7 @@ struct RecordContextPrinter {
             /// grep's separator before a group starting at record `first`, unless it touches the last.
             func separate(before first: Int) {
                 if anyGroup && (lastWritten < 0 || first > lastWritten + 1), let separator = rules.separator {
-                    out.append(contentsOf: separator)
+                    if let colors = rules.colors { colors.paint(colors.separator, separator, into: &out) } else { out.append(contentsOf: separator) }
                     out.append(0x0A)
                     outLines += 1
                 }

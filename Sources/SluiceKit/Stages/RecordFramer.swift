@@ -37,6 +37,10 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
         var held: LineChunk?
         var rule = RecordStart.everyLine
         var currentInput: Int?
+        /// Whether `rule` was learned from the current input's lines: not from an empty chunk
+        /// (a resumed input's first chunks are empty when the checkpoint is past them; `auto`
+        /// learned "every line a record" from them).
+        var learned = false
         var ready: [LineChunk] = []
         var ended = false
         /// The base's error, thrown once the held record before it is sent.
@@ -69,7 +73,11 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
                 if chunk.input != currentInput || chunk.startsInput {
                     flushHeld()  // a record ends at its input's end
                     currentInput = chunk.input
+                    learned = false
+                }
+                if !learned && !chunk.isEmpty {
                     rule = RecordStart.rule(for: mode, firstChunk: chunk, regex: regex)
+                    learned = true
                 }
                 chunk.recordStart = rule
                 frame(chunk)

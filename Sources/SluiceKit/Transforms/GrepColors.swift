@@ -141,3 +141,59 @@ func writePaintedLine(_ out: inout [UInt8], _ base: UnsafePointer<UInt8>, start:
     out.append(contentsOf: UnsafeBufferPointer(start: base + written, count: end - written))
     out.append(0x0A)
 }
+
+/// One input line as grep writes it among selected and context lines: its head (`:` after a
+/// selected line, `-` after a context line), then the line with its matches painted, or, with
+/// `-o`, only its matches, each on a line of its own. Under `-v` a selected line holds no match,
+/// and it is the context lines' matches that are painted (`mc`) or, with `-o`, written; without
+/// `-v` a context line is written plain, and with `-o` not at all. Used by context output
+/// (`ContextPrinter`) and by records (`RecordSelector`, `RecordContextPrinter`), whose lines are
+/// marked the same way. Without an extractor (no pattern) lines are written whole.
+struct GrepLineWriter {
+    var name: [UInt8]?
+    var nullAfterName = false
+    var lineNumbers = false
+    /// `-T`: the columns of line numbers, and a tab after each head.
+    var numberWidth = 0
+    var initialTab = false
+    var colors: GrepColors?
+    var onlyMatching = false
+    var invert = false
+    var extractor: OnlyMatching?
+
+    /// Whether `write` writes anything but the line as read (a head, colours, only matches).
+    var decorates: Bool { name != nil || lineNumbers || colors != nil || (onlyMatching && extractor != nil) }
+
+    func makeScratch() -> MatchScratch? { extractor?.makeScratch() }
+
+    /// Writes the line `[start, newline)` of `base` (its newline at `newline`); returns the
+    /// number of output lines written.
+    @discardableResult
+    func write(_ out: inout [UInt8], _ base: UnsafePointer<UInt8>, start: Int, newline: Int, number: Int,
+               selected: Bool, scratch: MatchScratch?) -> Int {
+        let mark = selected ? UInt8(ascii: ":") : UInt8(ascii: "-")
+        let shownNumber = lineNumbers ? number : nil
+        if onlyMatching, let extractor, let scratch {
+            guard selected || invert else { return 0 }
+            var written = 0
+            extractor.forEachMatch(base + start, length: newline - start, scratch: scratch) { from, to in
+                writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
+                              numberWidth: numberWidth, tabBeforeLength: initialTab ? to - from : nil)
+                let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
+                if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
+                out.append(0x0A)
+                written += 1
+            }
+            return written
+        }
+        writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
+                      numberWidth: numberWidth, tabBeforeLength: initialTab ? newline - start : nil)
+        if let colors, let extractor, let scratch, selected != invert {
+            writePaintedLine(&out, base, start: start, end: newline, extractor: extractor, scratch: scratch, colors: colors,
+                             sgr: selected ? colors.selectedMatch : colors.contextMatch)
+        } else {
+            out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: newline + 1 - start))
+        }
+        return 1
+    }
+}

@@ -6,7 +6,8 @@ import CSluiceSearch
 ///
 /// With names or line numbers (`-H`, `-n`), each line of a selected record is written with
 /// its own, `:` after those of the lines that matched and `-` after the others (grep's marks
-/// for selected and context lines).
+/// for selected and context lines); `--color` paints them as grep paints such lines, and `-o`
+/// writes the matches of the lines that matched (`GrepLineWriter`).
 ///
 /// Works on the chunks `framedAsRecords` made (each ends where a record ends, and is tagged
 /// with its input's `RecordStart`). Holds no mutable state; runs in the concurrent map.
@@ -20,6 +21,10 @@ struct RecordSelector: ChunkStep {
     let predicate: FieldPredicate?
     let presentation: GrepPresentation
     let names: [[UInt8]]
+    /// `-o`, `--color`: the matches in a line (nil: neither, or no pattern).
+    let extractor: OnlyMatching?
+    /// `-T`: per input, the columns of its line numbers.
+    let numberWidths: [Int]
     /// `--json`, `--template`, `--fields`: each selected record written in that shape.
     let shaper: LineShaper?
 
@@ -28,9 +33,17 @@ struct RecordSelector: ChunkStep {
     /// Context output (`-A/-B/-C`): nothing is written here; the chunk passes whole with where
     /// its records end and which are selected, for `contextLines` to write.
     let marksForContext: Bool
+    /// A database or checkpointed output: each selected record is a row, with its position
+    /// (its first line's number, its last line's, the offset past it: `LinePositions`). The
+    /// chunk must carry its first line's number and input offset (`ChunkSource.numbersLines`).
+    let rows: Bool
 
     init(matcher: any Matcher, invert: Bool, selectsAll: Bool = false, predicate: FieldPredicate? = nil, invertPredicate: Bool = false,
-         presentation: GrepPresentation, names: [[UInt8]], shaper: LineShaper? = nil, marksForContext: Bool = false) {
+         presentation: GrepPresentation, names: [[UInt8]], extractor: OnlyMatching? = nil, numberWidths: [Int] = [],
+         shaper: LineShaper? = nil, marksForContext: Bool = false, rows: Bool = false) {
+        self.rows = rows
+        self.extractor = selectsAll ? nil : extractor
+        self.numberWidths = numberWidths
         self.marksForContext = marksForContext
         self.invertPredicate = invertPredicate
         self.shaper = shaper
@@ -51,8 +64,15 @@ struct RecordSelector: ChunkStep {
         guard !chunk.isEmpty else { return chunk }
         var out: [UInt8] = []
         var ends: [Int] = []
+        var positions = LinePositions()
         var undecided: [SluiceError] = []
-        let decorated = !names.isEmpty || presentation.lineNumbers || shaper != nil
+        var writer = GrepLineWriter(name: names.isEmpty ? nil : names[min(chunk.input, names.count - 1)],
+                                    nullAfterName: presentation.nullAfterName, lineNumbers: presentation.lineNumbers,
+                                    numberWidth: numberWidths.isEmpty ? 0 : numberWidths[min(chunk.input, numberWidths.count - 1)],
+                                    initialTab: presentation.initialTab, colors: presentation.colors,
+                                    onlyMatching: presentation.onlyMatching, invert: invert, extractor: extractor)
+        if writer.onlyMatching && writer.extractor == nil { writer.onlyMatching = false }  // no pattern: whole lines
+        let decorated = writer.decorates || shaper != nil
         var whole = false
         var contextMarks: (selected: [Int], marked: [Int]?)?
         chunk.withUnsafeBufferPointer { buffer in
@@ -91,7 +111,7 @@ struct RecordSelector: ChunkStep {
                 guard let predicate, let fields else { return true }
                 return predicate.accepts(base, start: start, newline: lineEnd(base, from: start, count: count), scratch: fields) != invertPredicate
             }
-            if selectsAll && !decorated && predicate == nil && !marksForContext {
+            if selectsAll && !decorated && predicate == nil && !marksForContext && !rows {
                 // Only where each record ends.
                 var position = 0
                 while position < count {
@@ -118,9 +138,16 @@ struct RecordSelector: ChunkStep {
             }
             var lineNumber = chunk.firstLine
             var counted = 0
-            let name: [UInt8]? = names.isEmpty ? nil : names[min(chunk.input, names.count - 1)]
+            let lineScratch = writer.makeScratch()
             let shapeScratch = shaper?.makeScratch()
             func write(_ start: Int, _ end: Int) {
+                if rows {
+                    lineNumber += sluice_count_newlines(base + counted, start - counted)
+                    let lines = sluice_count_newlines(base + start, end - start)
+                    positions.append(input: chunk.input, number: lineNumber, lastNumber: lineNumber + lines - 1, end: chunk.inputOffset + end)
+                    lineNumber += lines
+                    counted = end
+                }
                 guard decorated else {
                     out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end - start))
                     ends.append(out.count)
@@ -142,11 +169,8 @@ struct RecordSelector: ChunkStep {
                 while line < end {
                     let newline = lineEnd(base, from: line, count: count)
                     let matched = invert || selectsAll || (hit(from: line).map { $0.start == line } ?? false)
-                    defer { number += 1 }
-                    writeLineHead(&out, name: name, nullAfterName: presentation.nullAfterName,
-                                  lineNumber: presentation.lineNumbers ? number : nil,
-                                  mark: matched ? UInt8(ascii: ":") : UInt8(ascii: "-"), colors: nil, numberWidth: 0, tabBeforeLength: nil)
-                    out.append(contentsOf: UnsafeBufferPointer(start: base + line, count: newline + 1 - line))
+                    writer.write(&out, base, start: line, newline: newline, number: number, selected: matched, scratch: lineScratch)
+                    number += 1
                     line = newline + 1
                 }
                 ends.append(out.count)
@@ -220,6 +244,10 @@ struct RecordSelector: ChunkStep {
         }
         result.recordEnds = ends
         result.knownLineCount = ends.count
+        if rows {
+            result.positions = positions
+            result.inputOffset = chunk.inputOffset
+        }
         return result
     }
 }
