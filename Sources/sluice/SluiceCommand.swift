@@ -479,7 +479,7 @@ struct SluiceCommand {
         return spec
     }
 
-    /// `--record line|auto|REGEX`, checked against what works on lines only.
+    /// `--record line|auto|REGEX`.
     func recordMode(fromPipeline pipelineMode: RecordMode? = nil) throws -> RecordMode {
         let mode: RecordMode
         if let record {
@@ -493,10 +493,6 @@ struct SluiceCommand {
         }
         guard mode != .line else { return mode }
         if case .regex(let pattern) = mode, pattern.isEmpty { throw SluiceError(.usage, place: "--record", "needs line, auto or a REGEX a record's first line matches") }
-        func refuse(_ what: String) throws {
-            throw SluiceError(.usage, place: "--record", "\(what) does not work on records yet (use --record line)")
-        }
-        if follow { try refuse("--follow (a record's end is known only when the next one starts)") }
         return mode
     }
 
@@ -800,7 +796,8 @@ struct SluiceCommand {
               --record=auto|REGEX   the unit is a record: a line that starts one (auto: a
                                     timestamp, a JSON object or key=value first; a level word
                                     where the file shows no timestamps) and the lines
-                                    continuing it (a stack trace); default: line
+                                    continuing it (a stack trace); default: line; with
+                                    --follow a record also ends after 1 s without a new byte
               --where=EXPR          lines whose fields satisfy EXPR: level == "ERROR" and
                                     (status >= 500 or msg ~ /timeout/i); also !=, <, <=, >,
                                     exists(F), not, or; a.b for nested JSON keys

@@ -113,6 +113,32 @@ struct FollowTests {
         #expect(Array(lines[1...]) == ["x ERROR 1", "status 0"])
     }
 
+    /// `--follow --record auto`: a record held open at the end of what was read is written
+    /// once the file has had no new byte for 1 s, or when its file ends at a rotation; a trace
+    /// written line by line, each within that second, stays one record.
+    @Test("--follow --record auto: a record ends when the next starts, after a quiet second, or with its file at a rotation")
+    func recordsWhileFollowing() async throws {
+        let result = try await Self.inFreshFolder("""
+            printf '2026-11-30T10:00:00Z INFO start\n' > app.log
+            "$SLUICE" --follow --record auto -n -e Exception app.log > out 2> err & p=$!
+            opened $p app.log
+            printf '2026-11-30T10:00:01Z ERROR failed\njava.lang.IllegalStateException: boom\n' >> app.log
+            sleep 0.3; printf '\tat a.b(C.java:1)\n' >> app.log
+            sleep 0.3; printf '\tat a.c(C.java:2)\n' >> app.log
+            sleep 2; echo "quiet: $(wc -l < out)"
+            printf '2026-11-30T10:00:02Z WARN retry\nCaused by: java.io.IOException: reset\n' >> app.log
+            sleep 0.3; mv app.log app.log.1; printf '\tat x.y(Z.java:3)\n' > app.log
+            sleep 2; kill -TERM $p; wait $p; echo "status $?"
+            cat out; cat err
+            """, timeout: .seconds(60))
+        #expect(result.stdoutLines == [
+            "quiet: 4",
+            "status 143",
+            "2-2026-11-30T10:00:01Z ERROR failed", "3:java.lang.IllegalStateException: boom", "4-\tat a.b(C.java:1)", "5-\tat a.c(C.java:2)",
+            "6-2026-11-30T10:00:02Z WARN retry", "7:Caused by: java.io.IOException: reset",
+        ], "\(result.stdoutText) \(result.stderr)")
+    }
+
     @Test("what needs an end is refused with --follow")
     func refusals() async throws {
         let result = try await Shell.bash("""

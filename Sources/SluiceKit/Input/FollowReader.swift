@@ -27,6 +27,7 @@ extension ChunkSource {
         for (index, input) in inputs.enumerated() {
             guard case .path(let path) = input else { continue }  // standard input: refused before (--follow)
             files.append(FollowedFile(index: index, path: path, chunkSize: chunkSize, generations: generations, outputFile: outputFile))
+            files[files.count - 1].marksRecordEnds = recordQuietSpell != nil
         }
         let watcher = FolderWatcher(paths: files.map(\.path))
         defer { for index in files.indices { files[index].closeAll() } }  // the descriptors this loop opened
@@ -67,6 +68,8 @@ extension ChunkSource {
                 if (!last.isEmpty || !notes.isEmpty) && !backlogSender.send(LineChunk(bytes: last, notes: notes)) { return }
             }
         }
+        // --record: when the last byte was read (a quiet spell after it ends the held records).
+        var lastProgress: ContinuousClock.Instant?
         while true {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
@@ -78,10 +81,21 @@ extension ChunkSource {
                 if !files[index].isDone { following += 1 }
             }
             if following == 0 { break }  // the consumer is done with every input
+            if progressed && recordQuietSpell != nil { lastProgress = .now }
             if !progressed && !interrupt.isInterrupted {
                 // Sooner than the poll when a renamed file waits out its grace, or a retry is due.
                 let now = ContinuousClock.now
                 var soonest: Duration? = files.contains(where: \.isWaitingOnGrace) ? .milliseconds(50) : nil
+                if let quiet = recordQuietSpell, let last = lastProgress {
+                    if now - last >= quiet {
+                        for index in files.indices where !files[index].isDone {
+                            guard files[index].endRecord() else { return }
+                        }
+                        lastProgress = nil
+                        continue
+                    }
+                    soonest = Swift.min(soonest ?? quiet, quiet - (now - last))
+                }
                 for file in files {
                     guard let due = file.retryDue else { continue }
                     soonest = Swift.min(soonest ?? .seconds(1), Swift.max(due - now, .milliseconds(1)))
@@ -149,6 +163,10 @@ struct FollowedFile {
     }
     /// The consumer is done with this input (`-m`, `-q`).
     private(set) var isDone = false
+    /// Lines were handed on since the last `endRecord`.
+    private var sentSinceQuiet = false
+    /// `--record`: the end of each file, and quiet spells (`endRecord`), end the record open.
+    var marksRecordEnds = false
 
     /// How long a renamed file must have stopped growing, once the name's next file has data,
     /// before it is closed. Its writers have moved on by then: a logger that reopens for each
@@ -226,6 +244,17 @@ struct FollowedFile {
     /// a busy log and a quiet one).
     private static let chunksPerTurn = 8
 
+    /// `--record`: tells the record framer that the name has gone quiet, so that the record
+    /// held open at the end of what was read ends there (sent only after lines were). False if
+    /// the channel was cancelled.
+    mutating func endRecord() -> Bool {
+        guard sentSinceQuiet, let head = generations.first else { return true }
+        sentSinceQuiet = false
+        var marker = LineChunk(bytes: [])
+        marker.endsRecord = true
+        return head.sender.send(marker)
+    }
+
     /// How long a renamed file that keeps growing holds back the name's later files (a writer
     /// that never reopens): then it is left, with a warning, and its further lines are not read.
     static let renamedHoldLimit: Duration = .seconds(5)
@@ -272,7 +301,10 @@ struct FollowedFile {
             if failure == nil && lastReason != nil { lastReason = nil }
             if failure == nil { readRetry.succeeded() } else { readRetry.failed() }
             if !bytes.isEmpty || note != nil || consumed != head.offset {
-                if !bytes.isEmpty { progressed = true }
+                if !bytes.isEmpty {
+                    progressed = true
+                    sentSinceQuiet = true
+                }
                 if !head.sender.send(LineChunk(bytes: bytes, notes: note.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
                     return false
                 }
@@ -338,6 +370,12 @@ struct FollowedFile {
         }
         let last = head.framer.finish()  // its last line without a newline ends with it
         if !last.isEmpty && !head.sender.send(LineChunk(bytes: last, notes: [])) { return false }
+        if marksRecordEnds {
+            // A record ends at its file's end: the name's next file starts its own.
+            var marker = LineChunk(bytes: [])
+            marker.endsRecord = true
+            if !head.sender.send(marker) { return false }
+        }
         remember(fd: head.fd, identity: head.identity)  // as it ends
         Glibc.close(head.fd)
         generations.removeFirst()

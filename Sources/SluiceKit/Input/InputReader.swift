@@ -180,6 +180,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// `--follow`: the named files are read as `tail -F` reads them (`followAll`), never ending
     /// but at a stop.
     public var follows = false
+    /// `--follow --record`: after this long without a new byte, each followed input's last
+    /// record is taken as ended (vector's multiline `timeout_ms`); nil: lines only.
+    public var recordQuietSpell: Duration?
     /// Followed and checkpointed: each file a name holds is recorded here, and the offsets
     /// handed on carry its serial (`FileGenerations`).
     public var generations: FileGenerations?

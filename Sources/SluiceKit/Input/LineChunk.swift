@@ -38,6 +38,9 @@ public struct LineChunk: Sendable {
     /// sinks write the bytes without it (`withWrittenBytes`). Steps that read lines make new
     /// chunks without this mark: what they write is lines, newline-terminated.
     public var endsWithoutNewline = false
+    /// `--follow --record`: the followed input has gone quiet (no byte for `quietSpell`): the
+    /// record held open at its end ends here (an empty chunk; the record framer takes it).
+    var endsRecord = false
     /// The input (its index among the run's inputs) these lines came from: a chunk never
     /// holds lines of two inputs.
     public var input = 0

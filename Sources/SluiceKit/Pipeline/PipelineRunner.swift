@@ -373,6 +373,7 @@ public struct PipelineRunner: Sendable {
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.standardInputClosed = spec.standardInputClosed
         source.follows = spec.follow
+        if spec.follow && spec.record != .line { source.recordQuietSpell = PipelineSpec.recordQuietSpell }
         source.generations = generations
         source.outputFile = spec.inputsMayNotBe(sink)
         let rules = perInputRules

@@ -139,6 +139,10 @@ extension PipelineSpec {
         (presentation.decoratesLines || shape != nil) && !countOnly && !quiet && presentation.listFiles == nil && !takesRows && countBy == nil
     }
 
+    /// `--follow --record`: a followed file's last record ends after this long without a new
+    /// byte (a logger writes a stack trace in one go, or line by line within milliseconds).
+    public static let recordQuietSpell: Duration = .seconds(1)
+
     /// The output takes rows (each line with its source, number and offset), not bytes: a
     /// database.
     public var takesRows: Bool {

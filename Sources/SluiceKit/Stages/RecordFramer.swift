@@ -81,6 +81,7 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
                 }
                 chunk.recordStart = rule
                 frame(chunk)
+                if chunk.endsRecord { flushHeld() }  // --follow: the input went quiet
             }
             if !ready.isEmpty { return ready.removeFirst() }
             if let failure {
