@@ -114,20 +114,24 @@ struct FollowTests {
     }
 
     /// `--follow --record auto`: a record held open at the end of what was read is written
-    /// once the file has had no new byte for 1 s, or when its file ends at a rotation; a trace
-    /// written line by line, each within that second, stays one record.
+    /// once the file has had no new byte for 1 s (however busy another followed file is), or
+    /// when its file ends at a rotation; a trace written line by line, each within that second,
+    /// stays one record, while another file's lines come between its lines.
     @Test("--follow --record auto: a record ends when the next starts, after a quiet second, or with its file at a rotation")
     func recordsWhileFollowing() async throws {
         let result = try await Self.inFreshFolder("""
-            printf '2026-11-30T10:00:00Z INFO start\n' > app.log
-            "$SLUICE" --follow --record auto -n -e Exception app.log > out 2> err & p=$!
-            opened $p app.log
-            printf '2026-11-30T10:00:01Z ERROR failed\njava.lang.IllegalStateException: boom\n' >> app.log
-            sleep 0.3; printf '\tat a.b(C.java:1)\n' >> app.log
-            sleep 0.3; printf '\tat a.c(C.java:2)\n' >> app.log
-            sleep 2; echo "quiet: $(wc -l < out)"
-            printf '2026-11-30T10:00:02Z WARN retry\nCaused by: java.io.IOException: reset\n' >> app.log
-            sleep 0.3; mv app.log app.log.1; printf '\tat x.y(Z.java:3)\n' > app.log
+            printf '2026-11-30T10:00:00Z INFO start\\n' > app.log; : > other.log
+            "$SLUICE" --follow --record auto -h -n -e Exception app.log other.log > out 2> err & p=$!
+            opened $p app.log; opened $p other.log
+            printf '2026-11-30T10:00:01Z ERROR failed\\njava.lang.IllegalStateException: boom\\n' >> app.log
+            sleep 0.2; printf '2026-11-30T10:00:01Z INFO other\\n' >> other.log
+            sleep 0.3; printf '\\tat a.b(C.java:1)\\n' >> app.log
+            for i in 1 2; do sleep 0.2; printf '2026-11-30T10:00:01Z INFO other %s\\n' $i >> other.log; done
+            printf '\\tat a.c(C.java:2)\\n' >> app.log
+            for i in 1 2 3 4 5 6 7; do sleep 0.3; printf '2026-11-30T10:00:01Z INFO busy %s\\n' $i >> other.log; done
+            echo "quiet: $(wc -l < out)"
+            printf '2026-11-30T10:00:02Z WARN retry\\nCaused by: java.io.IOException: reset\\n' >> app.log
+            sleep 0.3; mv app.log app.log.1; printf '\\tat x.y(Z.java:3)\\n' > app.log
             sleep 2; kill -TERM $p; wait $p; echo "status $?"
             cat out; cat err
             """, timeout: .seconds(60))

@@ -194,6 +194,9 @@ import Testing
         // -o: the matches of the lines that matched; -v -o nothing, as grep, with grep's status.
         let only = try await Sluice.run(["--record", "auto", "-o", "-n", "-e", "b[a-z]*", input])
         #expect(String(decoding: only.stdout, as: UTF8.self) == "3:boom\n4:b\n")
+        // -o with no pattern prints nothing (grep -o ''), with the status of the records selected.
+        let noPattern = try await Sluice.run(["--record", "auto", "-o", "--level", "error", input])
+        #expect(noPattern.stdout.isEmpty && noPattern.status == 0)
         let onlyInverted = try await Sluice.run(["--record", "auto", "-o", "-v", "-e", "boom", input])
         #expect(onlyInverted.stdout.isEmpty && onlyInverted.status == 0)
         // Colour in context records: heads and grep's separator painted, matches in `:` lines.

@@ -66,10 +66,10 @@ extension ChunkSource {
                 let last = framer.finish()
                 backlogSender.afterSend = nil
                 if (!last.isEmpty || !notes.isEmpty) && !backlogSender.send(LineChunk(bytes: last, notes: notes)) { return }
+                // --record: a record ends at its file's end.
+                if recordQuietSpell != nil && !FollowedFile.sendRecordEnd(backlogSender) { return }
             }
         }
-        // --record: when the last byte was read (a quiet spell after it ends the held records).
-        var lastProgress: ContinuousClock.Instant?
         while true {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
@@ -81,20 +81,21 @@ extension ChunkSource {
                 if !files[index].isDone { following += 1 }
             }
             if following == 0 { break }  // the consumer is done with every input
-            if progressed && recordQuietSpell != nil { lastProgress = .now }
+            if let quiet = recordQuietSpell {
+                // --record: each file quiet for the spell ends its record (another busy file does not delay it).
+                let now = ContinuousClock.now
+                for index in files.indices where !files[index].isDone {
+                    guard files[index].endRecordIfQuiet(now: now, spell: quiet) else { return }
+                }
+            }
             if !progressed && !interrupt.isInterrupted {
-                // Sooner than the poll when a renamed file waits out its grace, or a retry is due.
+                // Sooner than the poll when a renamed file waits out its grace, or a retry (or a
+                // record's quiet spell) is due.
                 let now = ContinuousClock.now
                 var soonest: Duration? = files.contains(where: \.isWaitingOnGrace) ? .milliseconds(50) : nil
-                if let quiet = recordQuietSpell, let last = lastProgress {
-                    if now - last >= quiet {
-                        for index in files.indices where !files[index].isDone {
-                            guard files[index].endRecord() else { return }
-                        }
-                        lastProgress = nil
-                        continue
-                    }
-                    soonest = Swift.min(soonest ?? quiet, quiet - (now - last))
+                for file in files {
+                    guard let quiet = recordQuietSpell, let due = file.recordEndDue(spell: quiet) else { continue }
+                    soonest = Swift.min(soonest ?? quiet, Swift.max(due - now, .milliseconds(1)))
                 }
                 for file in files {
                     guard let due = file.retryDue else { continue }
@@ -163,10 +164,10 @@ struct FollowedFile {
     }
     /// The consumer is done with this input (`-m`, `-q`).
     private(set) var isDone = false
-    /// Lines were handed on since the last `endRecord`.
-    private var sentSinceQuiet = false
-    /// `--record`: the end of each file, and quiet spells (`endRecord`), end the record open.
+    /// `--record`: the end of each file, and quiet spells (`endRecordIfQuiet`), end the record open.
     var marksRecordEnds = false
+    /// `--record`: when lines were last handed on, if no quiet spell has ended their record since.
+    private var lastSent: ContinuousClock.Instant?
 
     /// How long a renamed file must have stopped growing, once the name's next file has data,
     /// before it is closed. Its writers have moved on by then: a logger that reopens for each
@@ -244,15 +245,23 @@ struct FollowedFile {
     /// a busy log and a quiet one).
     private static let chunksPerTurn = 8
 
-    /// `--record`: tells the record framer that the name has gone quiet, so that the record
-    /// held open at the end of what was read ends there (sent only after lines were). False if
-    /// the channel was cancelled.
-    mutating func endRecord() -> Bool {
-        guard sentSinceQuiet, let head = generations.first else { return true }
-        sentSinceQuiet = false
+    /// `--record`: once `spell` has passed since lines were last handed on, tells the record
+    /// framer that the name has gone quiet, so that the record held open at the end of what was
+    /// read ends there (once per quiet spell). False if the channel was cancelled.
+    mutating func endRecordIfQuiet(now: ContinuousClock.Instant, spell: Duration) -> Bool {
+        guard let due = recordEndDue(spell: spell), now >= due, let head = generations.first else { return true }
+        lastSent = nil
+        return Self.sendRecordEnd(head.sender)
+    }
+
+    /// When the record held open ends if nothing more comes (nil: none is held open).
+    func recordEndDue(spell: Duration) -> ContinuousClock.Instant? { lastSent.map { $0 + spell } }
+
+    /// The mark that ends the record held open (`LineChunk.endsRecord`). False if the channel was cancelled.
+    static func sendRecordEnd(_ sender: InputChunkSender) -> Bool {
         var marker = LineChunk(bytes: [])
         marker.endsRecord = true
-        return head.sender.send(marker)
+        return sender.send(marker)
     }
 
     /// How long a renamed file that keeps growing holds back the name's later files (a writer
@@ -303,7 +312,7 @@ struct FollowedFile {
             if !bytes.isEmpty || note != nil || consumed != head.offset {
                 if !bytes.isEmpty {
                     progressed = true
-                    sentSinceQuiet = true
+                    if marksRecordEnds { lastSent = .now }
                 }
                 if !head.sender.send(LineChunk(bytes: bytes, notes: note.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
                     return false
@@ -372,9 +381,8 @@ struct FollowedFile {
         if !last.isEmpty && !head.sender.send(LineChunk(bytes: last, notes: [])) { return false }
         if marksRecordEnds {
             // A record ends at its file's end: the name's next file starts its own.
-            var marker = LineChunk(bytes: [])
-            marker.endsRecord = true
-            if !head.sender.send(marker) { return false }
+            lastSent = nil
+            if !Self.sendRecordEnd(head.sender) { return false }
         }
         remember(fd: head.fd, identity: head.identity)  // as it ends
         Glibc.close(head.fd)

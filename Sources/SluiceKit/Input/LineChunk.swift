@@ -353,7 +353,6 @@ public struct LineChunk: Sendable {
         return withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress, $0.count) }
     }
 
-    /// Calls `body` with each line, newline excluded, in order.
     /// Each row a database or checkpointed output takes, without its newline: each record
     /// (`recordEnds`, its lines joined by their newlines), else each line.
     public func forEachRow(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
@@ -361,13 +360,15 @@ public struct LineChunk: Sendable {
         try withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var start = 0
-            for end in recordEnds where end > start {
+            for end in recordEnds {
+                precondition(end > start, "a record holds at least a line")  // one row per position
                 try body(UnsafeBufferPointer(start: base + start, count: end - 1 - start))
                 start = end
             }
         }
     }
 
+    /// Calls `body` with each line, newline excluded, in order.
     public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         try withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }

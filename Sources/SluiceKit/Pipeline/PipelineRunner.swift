@@ -183,7 +183,8 @@ public struct PipelineRunner: Sendable {
                     // No pattern: every record, its fields' conditions deciding (-v inverts them).
                     let noPattern = grep.patternBytes == [[]] && !grep.lineRegexp && !grep.wordRegexp && (!grep.invert || predicate != nil)
                     let shown = decorates && spec.decoratesLines
-                    let extractor = shown && !noPattern && (spec.presentation.onlyMatching || spec.presentation.colors != nil)
+                    // (With no pattern, -o prints nothing, as grep -o '' and as on lines.)
+                    let extractor = shown && (spec.presentation.onlyMatching || spec.presentation.colors != nil)
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(RecordSelector(matcher: matcher, invert: grep.invert && !noPattern, selectsAll: noPattern, predicate: predicate,
                                        invertPredicate: grep.invert && noPattern,
@@ -391,7 +392,7 @@ public struct PipelineRunner: Sendable {
         // deflate). -j still sets the --exec children in flight.
         let chunkLimit = min(spec.concurrency, spec.cores)
         // --record: chunks end where records end (a record longer than 16 MiB is cut there).
-        let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20)
+        let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20, interleaved: spec.follow)
             .concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
             counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)

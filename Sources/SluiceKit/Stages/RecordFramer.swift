@@ -6,13 +6,16 @@ extension AsyncSequence where Self: Sendable, Element == LineChunk {
     /// A chunk's last record may go on in the next chunk: it is held back and sent with the
     /// next chunk's lines up to that chunk's first record start (a copy of those lines only;
     /// the rest of the next chunk passes without a copy). A record ends at its input's end.
+    /// `interleaved` (`--follow`): the inputs' chunks come mixed, none ends, and each input's
+    /// held record and rule are kept while another's chunks pass (a record ends at a mark the
+    /// reader sends, `endsRecord`, after a quiet spell or at a rotated file's end).
     ///
     /// Bound: a held record grows to `maximumBytes` at most; one longer than that is passed on
     /// in parts of about that size (each part then counts as a record), so memory stays
-    /// bounded whatever the input. End: the held record, then nil. Errors: rethrown after the
+    /// bounded whatever the input (with `interleaved`: per input). End: the held record, then nil. Errors: rethrown after the
     /// held record. Cancellation: as the base.
-    func framedAsRecords(_ mode: RecordMode?, regex: RegexMatcher?, maximumBytes: Int) -> RecordFramedChunks<Self> {
-        RecordFramedChunks(base: self, mode: mode == .line ? nil : mode, regex: regex, maximumBytes: maximumBytes)
+    func framedAsRecords(_ mode: RecordMode?, regex: RegexMatcher?, maximumBytes: Int, interleaved: Bool = false) -> RecordFramedChunks<Self> {
+        RecordFramedChunks(base: self, mode: mode == .line ? nil : mode, regex: regex, maximumBytes: maximumBytes, interleaved: interleaved)
     }
 }
 
@@ -23,9 +26,10 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
     let mode: RecordMode?
     let regex: RegexMatcher?
     let maximumBytes: Int
+    let interleaved: Bool
 
     func makeAsyncIterator() -> Iterator {
-        Iterator(base: base.makeAsyncIterator(), mode: mode, regex: regex, maximumBytes: maximumBytes)
+        Iterator(base: base.makeAsyncIterator(), mode: mode, regex: regex, maximumBytes: maximumBytes, interleaved: interleaved)
     }
 
     struct Iterator: AsyncIteratorProtocol {
@@ -45,12 +49,25 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
         var ended = false
         /// The base's error, thrown once the held record before it is sent.
         var failure: (any Error)?
+        let interleaved: Bool
+        /// `interleaved`: the other inputs' held records and rules, while one input's chunks pass.
+        var parked: [Int: (held: LineChunk?, rule: RecordStart, learned: Bool)] = [:]
 
-        init(base: Base.AsyncIterator, mode: RecordMode?, regex: RegexMatcher?, maximumBytes: Int) {
+        init(base: Base.AsyncIterator, mode: RecordMode?, regex: RegexMatcher?, maximumBytes: Int, interleaved: Bool) {
             self.base = base
             self.mode = mode
             self.regex = regex
             self.maximumBytes = maximumBytes
+            self.interleaved = interleaved
+        }
+
+        /// Every held record goes (the end of the chunks, or a failure).
+        mutating func flushAll() {
+            flushHeld()
+            for input in parked.keys.sorted() {
+                if let record = parked[input]?.held { ready.append(record) }
+            }
+            parked.removeAll()
         }
 
         mutating func next() async throws -> LineChunk? {
@@ -62,13 +79,22 @@ struct RecordFramedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendab
                 } catch {
                     failure = error
                     ended = true
-                    flushHeld()
+                    flushAll()
                     break
                 }
                 guard var chunk else {
                     ended = true
-                    flushHeld()
+                    flushAll()
                     break
+                }
+                if interleaved && chunk.input != currentInput {
+                    // Another input's turn: this one's record is kept, that one's taken up.
+                    if let currentInput { parked[currentInput] = (held, rule, learned) }
+                    let resumed = parked.removeValue(forKey: chunk.input)
+                    held = resumed?.held
+                    rule = resumed?.rule ?? .everyLine
+                    learned = resumed?.learned ?? false
+                    currentInput = chunk.input
                 }
                 if chunk.input != currentInput || chunk.startsInput {
                     flushHeld()  // a record ends at its input's end

@@ -42,7 +42,7 @@ struct RecordSelector: ChunkStep {
          presentation: GrepPresentation, names: [[UInt8]], extractor: OnlyMatching? = nil, numberWidths: [Int] = [],
          shaper: LineShaper? = nil, marksForContext: Bool = false, rows: Bool = false) {
         self.rows = rows
-        self.extractor = selectsAll ? nil : extractor
+        self.extractor = extractor
         self.numberWidths = numberWidths
         self.marksForContext = marksForContext
         self.invertPredicate = invertPredicate
@@ -71,7 +71,7 @@ struct RecordSelector: ChunkStep {
                                     numberWidth: numberWidths.isEmpty ? 0 : numberWidths[min(chunk.input, numberWidths.count - 1)],
                                     initialTab: presentation.initialTab, colors: presentation.colors,
                                     onlyMatching: presentation.onlyMatching, invert: invert, extractor: extractor)
-        if writer.onlyMatching && writer.extractor == nil { writer.onlyMatching = false }  // no pattern: whole lines
+        if writer.onlyMatching && writer.extractor == nil { writer.onlyMatching = false }  // no stage's pattern: whole lines
         let decorated = writer.decorates || shaper != nil
         var whole = false
         var contextMarks: (selected: [Int], marked: [Int]?)?
@@ -147,6 +147,9 @@ struct RecordSelector: ChunkStep {
                     positions.append(input: chunk.input, number: lineNumber, lastNumber: lineNumber + lines - 1, end: chunk.inputOffset + end)
                     lineNumber += lines
                     counted = end
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end - start))
+                    ends.append(out.count)
+                    return  // a row is the record as read (rows refuse decorations)
                 }
                 guard decorated else {
                     out.append(contentsOf: UnsafeBufferPointer(start: base + start, count: end - start))
