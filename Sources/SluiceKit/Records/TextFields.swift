@@ -8,7 +8,8 @@
 ///   fields `ts`, `level`, `component`, `msg`.
 /// - Android logcat (`03-17 16:13:38.811  1702  2395 D Tag: msg`): also `pid`, `tid`, `tag`
 ///   (`component`), with the one-letter level.
-/// - syslog (`Nov 30 14:00:00 host prog[pid]: msg`): `ts`, `host`, `program`, `pid`, `msg`;
+/// - syslog (`Nov 30 14:00:00 host prog[pid]: msg`): `ts`, `host`, `program`, `pid`, `msg`,
+///   and `level` when the message opens with a level word (`prog[pid]: ERROR ...`);
 ///   `<PRI>` before it gives `level` (its severity).
 /// - Apache/nginx access logs (`IP - user [30/Nov/2026:14:00:00 +0000] "GET /p HTTP/1.1" 200 512 "ref" "ua"`):
 ///   `client`, `user`, `ts`, `method`, `path`, `protocol`, `status`, `bytes`, `referer`, `user_agent`.
@@ -94,6 +95,13 @@ enum TextFields {
                 }
                 if cursor.peek == UInt8(ascii: ":") { cursor.index += 1 }
                 cursor.skipBlanks()
+                // A level word opening the message (`app[1]: ERROR ...`, `[warn]`, `<error>`):
+                // the level, which a `<PRI>` does not override.
+                if let (start, end, after) = levelWord(cursor, line) {
+                    parts.level = (start, end)
+                    cursor.index = after
+                    cursor.skipBlanks()
+                }
                 parts.message = (cursor.index, line.count)
                 return parts
             }
