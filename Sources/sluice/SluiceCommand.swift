@@ -796,8 +796,9 @@ struct SluiceCommand {
               --record=auto|REGEX   the unit is a record: a line that starts one (auto: a
                                     timestamp, a JSON object or key=value first; a level word
                                     where the file shows no timestamps) and the lines
-                                    continuing it (a stack trace); default: line; with
-                                    --follow a record also ends after 1 s without a new byte
+                                    continuing it (a stack trace); default: line; in a
+                                    followed file a record also ends after 1 s without
+                                    a new byte
               --where=EXPR          lines whose fields satisfy EXPR: level == "ERROR" and
                                     (status >= 500 or msg ~ /timeout/i); also !=, <, <=, >,
                                     exists(F), not, or; a.b for nested JSON keys

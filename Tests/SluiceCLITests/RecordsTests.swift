@@ -285,9 +285,11 @@ import Testing
         // syslog's <PRI> level, though not written, passes the literal prefilter.
         #expect(try await run(["--where", #"level == "error""#], "<11>Nov 30 14:00:00 host app[1]: x\n<14>Nov 30 14:00:01 host app[1]: y\n")
                 == "<11>Nov 30 14:00:00 host app[1]: x\n")
-        // syslog: a level word opening the message is the line's level (over <PRI>).
-        #expect(try await run(["--level", "error"], "Nov 30 14:00:00 host app[1]: ERROR disk full\n<11>Nov 30 14:00:01 host app[1]: INFO ok\n"
-                              + "Nov 30 14:00:02 host cron: error: x\nNov 30 14:00:03 host app: Errors: 0\n")
+        // syslog: a level word opening the message, in capitals or before a colon, is the
+        // line's level (over <PRI>); a sentence's first word is not.
+        #expect(try await run(["--level", "error+"], "Nov 30 14:00:00 host app[1]: ERROR disk full\n<11>Nov 30 14:00:01 host app[1]: INFO ok\n"
+                              + "Nov 30 14:00:02 host cron: error: x\nNov 30 14:00:03 host app: Errors: 0\n"
+                              + "Nov 30 14:00:04 host app: Fatal error in x\nNov 30 14:00:05 host app: Alert rule resolved\n")
                 == "Nov 30 14:00:00 host app[1]: ERROR disk full\nNov 30 14:00:02 host cron: error: x\n")
         // A line of no known shape: its key=value pairs are fields.
         #expect(try await run(["--where", "status >= 500"], "request done status=500\nrequest done status=200\n") == "request done status=500\n")

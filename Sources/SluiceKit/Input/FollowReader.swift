@@ -168,6 +168,9 @@ struct FollowedFile {
     var marksRecordEnds = false
     /// `--record`: when lines were last handed on, if no quiet spell has ended their record since.
     private var lastSent: ContinuousClock.Instant?
+    /// The last step read the file to its end (a record is ended for a quiet spell only then:
+    /// not while a reader behind its file waits on a slow output).
+    private var caughtUp = false
 
     /// How long a renamed file must have stopped growing, once the name's next file has data,
     /// before it is closed. Its writers have moved on by then: a logger that reopens for each
@@ -249,13 +252,13 @@ struct FollowedFile {
     /// framer that the name has gone quiet, so that the record held open at the end of what was
     /// read ends there (once per quiet spell). False if the channel was cancelled.
     mutating func endRecordIfQuiet(now: ContinuousClock.Instant, spell: Duration) -> Bool {
-        guard let due = recordEndDue(spell: spell), now >= due, let head = generations.first else { return true }
+        guard caughtUp, let due = recordEndDue(spell: spell), now >= due, let head = generations.first else { return true }
         lastSent = nil
         return Self.sendRecordEnd(head.sender)
     }
 
     /// When the record held open ends if nothing more comes (nil: none is held open).
-    func recordEndDue(spell: Duration) -> ContinuousClock.Instant? { lastSent.map { $0 + spell } }
+    func recordEndDue(spell: Duration) -> ContinuousClock.Instant? { isDone ? nil : lastSent.map { $0 + spell } }
 
     /// The mark that ends the record held open (`LineChunk.endsRecord`). False if the channel was cancelled.
     static func sendRecordEnd(_ sender: InputChunkSender) -> Bool {
@@ -280,6 +283,7 @@ struct FollowedFile {
         // at the end of the file being read: a reader behind (a large file, a slow output) must
         // still see every rotation.
         if noticeNewFile(makeSender: makeSender) { progressed = true }
+        caughtUp = false
         if readRetry.isWaiting() { return true }
         var head = generations[0]
         defer { if !generations.isEmpty && generations[0].fd == head.fd { generations[0] = head } }
@@ -310,13 +314,12 @@ struct FollowedFile {
             if failure == nil && lastReason != nil { lastReason = nil }
             if failure == nil { readRetry.succeeded() } else { readRetry.failed() }
             if !bytes.isEmpty || note != nil || consumed != head.offset {
-                if !bytes.isEmpty {
-                    progressed = true
-                    if marksRecordEnds { lastSent = .now }
-                }
+                if !bytes.isEmpty { progressed = true }
                 if !head.sender.send(LineChunk(bytes: bytes, notes: note.map { [$0] } ?? [], inputByteCount: consumed - head.offset)) {
                     return false
                 }
+                // (After the send, which may have waited on a slow output: the quiet spell is the file's.)
+                if marksRecordEnds && !bytes.isEmpty { lastSent = .now }
                 sent += 1
                 // The send may have waited on a slow output: the name may have moved on. (The
                 // head is written back first: queueing a file marks the one before it renamed.)
@@ -332,6 +335,7 @@ struct FollowedFile {
                 break
             }
         }
+        caughtUp = atEnd
         guard atEnd else {
             progressed = true  // more to read: another turn before any wait
             return true

@@ -95,9 +95,11 @@ enum TextFields {
                 }
                 if cursor.peek == UInt8(ascii: ":") { cursor.index += 1 }
                 cursor.skipBlanks()
-                // A level word opening the message (`app[1]: ERROR ...`, `[warn]`, `<error>`):
-                // the level, which a `<PRI>` does not override.
-                if let (start, end, after) = levelWord(cursor, line) {
+                // A level word opening the message, in capitals, bracketed or before a colon
+                // (`app[1]: ERROR ...`, `[warn]`, `<error>`, `error: ...`; not a sentence's first
+                // word: `Alert rule resolved`, `Fatal error`): the level, over a `<PRI>`.
+                if let (start, end, after) = levelWord(cursor, line),
+                   after > end || line[start..<end].allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) {
                     parts.level = (start, end)
                     cursor.index = after
                     cursor.skipBlanks()
