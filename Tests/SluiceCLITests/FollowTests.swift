@@ -128,7 +128,7 @@ struct FollowTests {
             sleep 0.3; printf '\\tat a.b(C.java:1)\\n' >> app.log
             for i in 1 2; do sleep 0.2; printf '2026-11-30T10:00:01Z INFO other %s\\n' $i >> other.log; done
             printf '\\tat a.c(C.java:2)\\n' >> app.log
-            for i in 1 2 3 4 5 6 7; do sleep 0.3; printf '2026-11-30T10:00:01Z INFO busy %s\\n' $i >> other.log; done
+            for i in $(seq 10); do sleep 0.3; printf '2026-11-30T10:00:01Z INFO busy %s\\n' $i >> other.log; done
             echo "quiet: $(wc -l < out)"
             printf '2026-11-30T10:00:02Z WARN retry\\nCaused by: java.io.IOException: reset\\n' >> app.log
             sleep 0.3; mv app.log app.log.1; printf '\\tat x.y(Z.java:3)\\n' > app.log
