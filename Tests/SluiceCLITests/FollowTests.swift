@@ -143,6 +143,21 @@ struct FollowTests {
         ], "\(result.stdoutText) \(result.stderr)")
     }
 
+    /// A line half written when the file goes quiet is the record going on: the record waits
+    /// for its newline (a logger that flushed mid-line), however long.
+    @Test("--follow --record auto: a half-written line holds its record past the quiet second")
+    func halfWrittenLineHoldsTheRecord() async throws {
+        let result = try await Self.inFreshFolder("""
+            printf '2026-11-30T10:00:01Z ERROR failed\\njava.lang.X: boom\\n\\tat a.d(' > app.log
+            "$SLUICE" --follow --record auto -e boom app.log > out 2> err & p=$!
+            opened $p app.log
+            sleep 2; printf 'C.java:4)\\n2026-11-30T10:00:02Z INFO next\\n' >> app.log
+            sleep 2; kill -TERM $p; wait $p
+            cat out err
+            """, timeout: .seconds(60))
+        #expect(result.stdoutLines == ["2026-11-30T10:00:01Z ERROR failed", "java.lang.X: boom", "\tat a.d(C.java:4)"], "\(result.stdoutText) \(result.stderr)")
+    }
+
     /// A reader behind its file (a slow output holds its sends for over a second, six times)
     /// is not quiet: no record of a file read from its start is cut while the output stalls.
     /// (The race a review found, a quiet spell counted while a send waited, made this fail 2 of

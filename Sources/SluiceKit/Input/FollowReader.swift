@@ -258,7 +258,11 @@ struct FollowedFile {
     }
 
     /// When the record held open ends if nothing more comes (nil: none is held open).
-    func recordEndDue(spell: Duration) -> ContinuousClock.Instant? { isDone ? nil : lastSent.map { $0 + spell } }
+    /// (None while a line is half written: the record goes on, and waits for its newline.)
+    func recordEndDue(spell: Duration) -> ContinuousClock.Instant? {
+        guard !isDone, generations.first.map({ !$0.framer.hasPartialLine }) ?? true else { return nil }
+        return lastSent.map { $0 + spell }
+    }
 
     /// The mark that ends the record held open (`LineChunk.endsRecord`). False if the channel was cancelled.
     static func sendRecordEnd(_ sender: InputChunkSender) -> Bool {
