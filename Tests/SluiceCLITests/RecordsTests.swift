@@ -268,6 +268,9 @@ import Testing
         // Mixed formats: each JSON or logfmt line starts a record of its own.
         let mixed = "2026-11-30T14:00:00Z INFO [a] text line\n{\"level\":\"error\",\"msg\":\"json\"}\nts=1 level=error msg=x\n"
         #expect(try await run(["--record", "auto", "--level", "error", "-c"], mixed) == "2\n")
+        // A pretty-printed JSON body after a line continues its record (a lone `{` starts none).
+        let body = "2026-11-30T14:00:00Z ERROR [a] bad payload:\n{\n  \"order\": 1\n}\n2026-11-30T14:00:01Z INFO [a] ok\n"
+        #expect(try await run(["--record", "auto", "-e", "bad payload"], body) == "2026-11-30T14:00:00Z ERROR [a] bad payload:\n{\n  \"order\": 1\n}\n")
         // A JSON log with a crash: the crash and its trace a record, the JSON lines their own.
         let node = "{\"level\":30,\"msg\":\"a\"}\n{\"level\":50,\"msg\":\"b\"}\nError: boom\n    at x\n{\"level\":\"50\",\"msg\":\"c\"}\n"
         #expect(try await run(["--record", "auto", "--level", "error"], node)

@@ -73,7 +73,13 @@ public enum RecordStart: Sendable {
             guard newline > start else { return false }  // an empty line continues a record
             let first = base[start]
             let line = UnsafeBufferPointer(start: base + start, count: newline - start)
-            if shapes.contains(.json) && first == UInt8(ascii: "{") { return true }
+            if shapes.contains(.json) && first == UInt8(ascii: "{") {
+                // A JSON object's line: `{"`, `{ "` or `{}` (a lone `{` opens a pretty-printed
+                // body, which continues the record before it).
+                var index = start + 1
+                while index < newline && (base[index] == 0x20 || base[index] == 0x09) { index += 1 }
+                if index < newline && (base[index] == UInt8(ascii: "\"") || base[index] == UInt8(ascii: "}")) { return true }
+            }
             // A timestamp starts with a digit, `[` or a month's capital letter.
             if shapes.contains(.timestamp), (first >= 0x30 && first <= 0x39) || first == UInt8(ascii: "[") || (first >= 0x41 && first <= 0x5A),
                LogTime.timestampEnd(line, at: 0) != nil { return true }
