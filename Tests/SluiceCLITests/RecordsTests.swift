@@ -294,6 +294,10 @@ import Testing
                               + "Nov 30 14:00:02 host cron: error: x\nNov 30 14:00:03 host app: Errors: 0\n"
                               + "Nov 30 14:00:04 host app: Fatal error in x\nNov 30 14:00:05 host app: Alert rule resolved\n")
                 == "Nov 30 14:00:00 host app[1]: ERROR disk full\nNov 30 14:00:02 host cron: error: x\n")
+        // rsyslog's high-precision syslog (Debian 12's default) is syslog; `TIME LEVEL name:` is not.
+        #expect(try await run(["--fields", "host,program,pid,level,msg"],
+                              "2026-11-30T13:00:02.123456+00:00 web1 app[2]: ERROR iso syslog\n2026-11-30T13:00:03Z INFO main: started\n")
+                == "web1\tapp\t2\tERROR\tiso syslog\n\t\t\tINFO\tstarted\n")
         // A line of no known shape: its key=value pairs are fields.
         #expect(try await run(["--where", "status >= 500"], "request done status=500\nrequest done status=200\n") == "request done status=500\n")
         // An empty line can start a record when REGEX says so.

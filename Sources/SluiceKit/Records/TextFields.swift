@@ -78,7 +78,7 @@ enum TextFields {
             parts.named.append(("ts", bracketed ? tsStart + 1 : tsStart, bracketed ? tsEnd - 1 : tsEnd))
             cursor.index = tsEnd
             cursor.skipBlanks()
-            if syslogTimestamp(line, at: tsStart) {
+            if syslogTimestamp(line, at: tsStart) || rfc3339SyslogHead(line, timestamp: tsStart, rest: cursor.index) {
                 // host program[pid]: message
                 let hostStart = cursor.index
                 cursor.skipWord()
@@ -216,6 +216,31 @@ enum TextFields {
         }
         guard cursor.byte(at: after) == nil || cursor.byte(at: after) == 0x20 || cursor.byte(at: after) == 0x09 else { return nil }
         return (start, end, after)
+    }
+
+    /// rsyslog's high-precision format (Debian 12's default), `journalctl -o short-iso`:
+    /// `2026-11-30T14:00:00.123456+00:00 host program[pid]: msg`. An RFC 3339 time, then a
+    /// host that is not a level word, a program and `[pid]` or not, then `: ` (so that
+    /// `TIME INFO main: started` stays a text line with its level).
+    static func rfc3339SyslogHead(_ line: UnsafeBufferPointer<UInt8>, timestamp start: Int, rest: Int) -> Bool {
+        guard line.count - start > 19, line[start + 4] == UInt8(ascii: "-"), line[start + 10] == UInt8(ascii: "T") else { return false }
+        var cursor = Cursor(line)
+        cursor.index = rest
+        guard levelWord(cursor, line) == nil else { return false }
+        let hostStart = cursor.index
+        cursor.skipWord()
+        guard cursor.index > hostStart, cursor.byte(at: cursor.index) == 0x20 else { return false }
+        cursor.skipBlanks()
+        let programStart = cursor.index
+        while let byte = cursor.peek, byte != 0x20, byte != 0x09, byte != UInt8(ascii: "["), byte != UInt8(ascii: ":") { cursor.index += 1 }
+        guard cursor.index > programStart else { return false }
+        if cursor.peek == UInt8(ascii: "[") {
+            guard let close = cursor.find(UInt8(ascii: "]"), within: 24) else { return false }
+            cursor.index = close + 1
+        }
+        guard cursor.peek == UInt8(ascii: ":") else { return false }
+        let after = cursor.byte(at: cursor.index + 1)
+        return after == nil || after == 0x20
     }
 
     /// `Nov 30 14:00:00` at `start`.
