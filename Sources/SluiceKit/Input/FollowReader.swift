@@ -94,12 +94,8 @@ extension ChunkSource {
                 let now = ContinuousClock.now
                 var soonest: Duration? = files.contains(where: \.isWaitingOnGrace) ? .milliseconds(50) : nil
                 for file in files {
-                    guard let quiet = recordQuietSpell, let due = file.recordEndDue(spell: quiet) else { continue }
-                    soonest = Swift.min(soonest ?? quiet, Swift.max(due - now, .milliseconds(1)))
-                }
-                for file in files {
-                    guard let due = file.retryDue else { continue }
-                    soonest = Swift.min(soonest ?? .seconds(1), Swift.max(due - now, .milliseconds(1)))
+                    let dues = [file.retryDue, recordQuietSpell.flatMap { file.recordEndDue(spell: $0) }].compactMap { $0 }
+                    for due in dues { soonest = Swift.min(soonest ?? .seconds(1), Swift.max(due - now, .milliseconds(1))) }
                 }
                 watcher.wait(interrupt: interrupt, milliseconds: soonest.map { Int32($0 / .milliseconds(1)) + 1 })
             }

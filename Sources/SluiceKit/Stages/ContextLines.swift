@@ -157,8 +157,7 @@ struct ContextPrinter {
             }
             func separateIfNeeded(firstLine: Int) {
                 if anyGroup && (lastPrinted == 0 || firstLine > lastPrinted + 1), let separator = rules.separator {
-                    if let colors { colors.paint(colors.separator, separator, into: &out) } else { out.append(contentsOf: separator) }
-                    out.append(0x0A)
+                    writer.writeSeparator(&out, separator)
                     outLines += 1
                 }
                 anyGroup = true

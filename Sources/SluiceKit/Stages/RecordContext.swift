@@ -107,8 +107,7 @@ struct RecordContextPrinter {
             /// grep's separator before a group starting at record `first`, unless it touches the last.
             func separate(before first: Int) {
                 if anyGroup && (lastWritten < 0 || first > lastWritten + 1), let separator = rules.separator {
-                    if let colors = rules.colors { colors.paint(colors.separator, separator, into: &out) } else { out.append(contentsOf: separator) }
-                    out.append(0x0A)
+                    writer.writeSeparator(&out, separator)
                     outLines += 1
                 }
                 anyGroup = true
