@@ -72,7 +72,9 @@ public func sluiceFuzzExpression(_ data: UnsafePointer<UInt8>, _ size: Int) -> I
     } catch {
         failCheck("parse threw a non-SluiceError: \(error)")
     }
-    check(!parsed.stages.isEmpty || parsed.batch != nil, "parsed an empty pipeline")
+    // A pipeline of only `record` or `count-by` is whole: it frames records, or counts every line.
+    check(!parsed.stages.isEmpty || parsed.batch != nil || parsed.record != nil || parsed.countBy != nil,
+          "parsed an empty pipeline")
 
     if skipCRLFPatterns && parsed.stages.contains(where: {
         if case .grep(let grep) = $0 { return grep.patterns.contains { $0.contains("\r\n") } }
