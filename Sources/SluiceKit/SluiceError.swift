@@ -61,6 +61,10 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
         return placeBytes + Array(": \(message)".utf8)
     }
 
+    /// grep would die here (`grep -P` when PCRE2 gives up on a line): the runner names the
+    /// input as the place (grep's `FILE: message`) and stops the run after reporting it.
+    public var endsRun = false
+
     /// Whether this error makes the run's exit status 2.
     public var isFatalToStatus: Bool { code != .warning }
 

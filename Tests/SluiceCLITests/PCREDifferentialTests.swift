@@ -80,7 +80,8 @@ import Testing
 /// costs PCRE2 its whole match limit, about 25 ms in a debug build: the test keeps to 100). Such a line is now
 /// decided by PCRE2's DFA matcher (no backtracking, as grep's own DFA); one that cannot be
 /// decided (a back-reference) is an error naming the pattern and the line, exit 2, and the
-/// other lines are still decided.
+/// other lines are still decided. With `-P` the run ends there, as grep -P's does (GNU grep's
+/// own tests pcre-abort and filename-lineno).
 @Suite struct BacktrackingLimitTests {
     @Test("A line PCRE2 gives up on is decided as grep -E decides it, and nothing after it is skipped")
     func decidedLikeGrep() async throws {
@@ -101,11 +102,33 @@ import Testing
 
     @Test("A line not even the DFA matcher can decide is an error naming the pattern; the rest is decided")
     func undecidableLineIsAnError() async throws {
-        let sluice = try await Sluice.run(["-P", "-e", #"(a+)*\1c|x"#],
+        let sluice = try await Sluice.run(["-E", "-e", #"(a+)*\1c|x"#],
                                           stdin: .bytes(Array("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\nzx\nax\n".utf8)))
         #expect(sluice.status == 2)
         #expect(sluice.stdoutText == "zx\nax\n")
-        #expect(sluice.stderr.contains(#"pattern '(a+)*\1c|x': PCRE2 exceeded its backtracking limit on the line starting 'aaaa"#),
+        #expect(sluice.stderr.contains(#"c|x': PCRE2 exceeded its backtracking limit on the line starting 'aaaa"#),
                 "\(sluice.stderr)")
+    }
+
+    @Test("-P: a line PCRE2 gives up on ends the run with grep -P's message, output and status")
+    func perlEndsTheRunAsGrepP() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let bad = String(repeating: "a", count: 33) + "b\n"
+        let one = try directory.write("one.log", Array("x1\nq\n\(bad)x2\nq x\n".utf8))
+        let two = try directory.write("two.log", Array("x3\n".utf8))
+        var lines = ""
+        for i in 0..<30_000 { lines += i == 20_000 ? bad : "line \(i) \(i % 7 == 0 ? "x" : "q")\n" }
+        let long = try directory.write("long.log", Array(lines.utf8))  // the line deep in a chunk
+        for (flags, inputs) in [([String](), [one, two]), (["-v"], [one]), (["-c"], [one, two]), (["-n", "-C", "1"], [one]),
+                                (["-v", "-n", "-C", "1"], [one]), (["-o"], [one]), (["-n"], [long]), (["-c", "-v"], [long])] {
+            let arguments = ["-P"] + flags + ["-e", "((a+)*)+$|x"]
+            let grep = try await Shell.run("cd \(Shell.quote([directory.path])) && LC_ALL=C grep \(Shell.quote(arguments)) "
+                                           + Shell.quote(inputs.map { ($0 as NSString).lastPathComponent }))
+            let sluice = try await Sluice.run(arguments + inputs.map { ($0 as NSString).lastPathComponent }, currentDirectory: directory.path)
+            expectMatchesOracle(sluice, grep, "sluice \(arguments.joined(separator: " "))")
+            #expect(grep.status == 2)
+            #expect(sluice.stderr == grep.stderr.replacingOccurrences(of: "grep: ", with: "sluice: "), "\(flags)")
+        }
     }
 }

@@ -34,6 +34,15 @@ public final class MatchScratch {
     /// Lines a matcher could not decide in this buffer (PCRE2 gave up on them, and its DFA
     /// matcher too): reported by the filter, never dropped silently.
     var undecided: [SluiceError] = []
+    /// `-P`: the start of the line on which PCRE2 gave up (grep -P dies there): no line from
+    /// it on is selected, also under `-v`; nil while none.
+    var stopAt: Int?
+    /// `stopAt`, of this scratch or of any of its parts' (`AnyOfMatcher`, keyed regexes).
+    var stoppedAt: Int? {
+        var at = stopAt
+        for part in parts { if let other = part.stoppedAt { at = min(at ?? other, other) } }
+        return at
+    }
     /// `KeyedRegexesMatcher`'s working memory.
     var keyed: KeyedScratch?
     /// `FieldMatcher`'s working memory (the line's fields).

@@ -254,7 +254,8 @@ public enum MatcherBuilder {
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
         let matcher = try RegexMatcher(patternBytes: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
-                                       matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp)
+                                       matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp,
+                                       givingUpEndsRun: spec.syntax == .perl)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""

@@ -18,19 +18,24 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// skipping `pcre2_match`'s per-call option checks (a measurable share of per-line calls).
     let jitted: Bool
     public let pattern: String
+    /// `-P`: a line PCRE2 gives up on ends the run with grep -P's message (`FILE: exceeded
+    /// PCRE's backtracking limit`, exit 2), as grep -P dies there. Else (grep's BRE and ERE,
+    /// translated) the DFA matcher decides the line, as grep's own DFA would.
+    let givingUpEndsRun: Bool
 
     /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
     /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
     public convenience init(pattern: String, caseless: Bool, place: String, prefilter: [UInt8]? = nil,
-                            matchEachLine: Bool = false, wholeLine: Bool = false) throws {
+                            matchEachLine: Bool = false, wholeLine: Bool = false, givingUpEndsRun: Bool = false) throws {
         try self.init(patternBytes: Array(pattern.utf8), caseless: caseless, place: place, prefilter: prefilter,
-                      matchEachLine: matchEachLine, wholeLine: wholeLine)
+                      matchEachLine: matchEachLine, wholeLine: wholeLine, givingUpEndsRun: givingUpEndsRun)
     }
 
     /// Compiles the pattern `bytes` (without UTF: a byte of 0x80 and above matches itself).
     public init(patternBytes bytes: [UInt8], caseless: Bool, place: String, prefilter: [UInt8]? = nil,
-                matchEachLine: Bool = false, wholeLine: Bool = false) throws {
+                matchEachLine: Bool = false, wholeLine: Bool = false, givingUpEndsRun: Bool = false) throws {
         self.pattern = String(decoding: bytes, as: UTF8.self)
+        self.givingUpEndsRun = givingUpEndsRun
         var options = UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
@@ -162,12 +167,33 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         var gaveUp = false
         if match(base + start, length: newline - start, offset: 0, scratch: scratch, gaveUp: &gaveUp) != nil { return true }
         guard gaveUp else { return false }
+        if givingUpEndsRun {
+            let rc = matchResult(base + start, length: newline - start, offset: 0, data: scratch.pointer)
+            var error = SluiceError(.input, Self.grepPFailure(rc))
+            error.endsRun = true
+            scratch.undecided.append(error)
+            scratch.stopAt = min(scratch.stopAt ?? start, start)
+            return false
+        }
         if let decided = dfaMatches(base + start, length: newline - start) { return decided }
         let shown = String(decoding: UnsafeBufferPointer(start: base + start, count: min(newline - start, 60)), as: UTF8.self)
         scratch.undecided.append(SluiceError(.input, place: "pattern '\(pattern)'",
             "PCRE2 exceeded its backtracking limit on the line starting '\(shown)', and its DFA matcher cannot decide it "
             + "(a back-reference?): that line is not selected"))
         return false
+    }
+
+    /// grep -P's words (pcresearch.c) for why PCRE2 stopped on a line.
+    static func grepPFailure(_ rc: Int32) -> String {
+        switch rc {
+        case PCRE2_ERROR_MATCHLIMIT: "exceeded PCRE's backtracking limit"
+        case PCRE2_ERROR_DEPTHLIMIT: "exceeded PCRE's nested backtracking limit"
+        case PCRE2_ERROR_HEAPLIMIT: "exceeded PCRE's heap limit"
+        case PCRE2_ERROR_RECURSELOOP: "PCRE detected recurse loop"
+        case PCRE2_ERROR_NOMEMORY: "memory exhausted"
+        case PCRE2_ERROR_JIT_STACKLIMIT: "exhausted PCRE JIT stack"
+        default: "internal PCRE error: \(rc)"
+        }
     }
 
     public func nextMatchingLine(in buffer: UnsafeBufferPointer<UInt8>, from: Int, scratch: inout MatchScratch) -> (start: Int, newline: Int)? {
@@ -179,6 +205,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
                 guard let at = prefilter.find(in: base, from: position, count: count) else { return nil }
                 let (start, newline) = line(holding: at, from: position, in: base, count: count)
                 if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
+                if scratch.stopAt != nil { return nil }
                 position = newline + 1
             }
             return nil
@@ -187,6 +214,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             while position < count {
                 let newline = lineEnd(base, from: position, count: count)
                 if lineMatches(base, start: position, newline: newline, scratch: scratch) { return (position, newline) }
+                if scratch.stopAt != nil { return nil }
                 position = newline + 1
             }
             return nil
@@ -202,6 +230,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
                 while position < count {
                     let newline = lineEnd(base, from: position, count: count)
                     if lineMatches(base, start: position, newline: newline, scratch: scratch) { return (position, newline) }
+                    if scratch.stopAt != nil { return nil }
                     position = newline + 1
                 }
                 return nil
@@ -209,6 +238,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             let (start, newline) = line(holding: matchStart, from: position, in: base, count: count)
             if matchEnd <= newline { return (start, newline) }
             if lineMatches(base, start: start, newline: newline, scratch: scratch) { return (start, newline) }
+            if scratch.stopAt != nil { return nil }
             position = newline + 1
         }
         return nil

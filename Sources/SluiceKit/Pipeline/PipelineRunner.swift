@@ -391,6 +391,7 @@ public struct PipelineRunner: Sendable {
         // only held more chunks (-j 1024 -o x.gz on 200 MB: 1024 filtered chunks waiting on
         // deflate). -j still sets the --exec children in flight.
         let chunkLimit = min(spec.concurrency, spec.cores)
+        let inputNames = spec.presentation.displayNames(spec.inputs)
         // --record: chunks end where records end (a record longer than 16 MiB is cut there).
         let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20, interleaved: spec.follow)
             .concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
@@ -399,6 +400,17 @@ public struct PipelineRunner: Sendable {
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out = try head.apply(chunk)
             out.input = chunk.input
+            if out.notes.contains(where: \.endsRun) {
+                // grep -P's `FILE: exceeded PCRE's backtracking limit`: named by its input.
+                let name = inputNames[min(chunk.input, inputNames.count - 1)]
+                out.notes = out.notes.map { note in
+                    guard note.endsRun, note.place == nil else { return note }
+                    var named = note
+                    named.place = String(decoding: name, as: UTF8.self)
+                    named.placeBytes = name
+                    return named
+                }
+            }
             out.startsInput = chunk.startsInput
             out.inputUnreadable = chunk.inputUnreadable
             out.origin = chunk.origin ?? chunk.window?.file
@@ -467,6 +479,7 @@ public struct PipelineRunner: Sendable {
                 }
                 output += batch.lineCount
                 result.batches += batch.ends
+                var endsRun = false
                 for segment in batch.segments {
                     if writes && !segment.isEmpty { try await sink.write(segment) }
                     if !segment.notes.isEmpty {
@@ -474,8 +487,15 @@ public struct PipelineRunner: Sendable {
                         for note in segment.notes {
                             if note.isFatalToStatus { result.failed = true }
                             report(note)
+                            // grep -P dies on such an error: nothing after it is read or written.
+                            if note.endsRun { endsRun = true; break }
                         }
                     }
+                    if endsRun { break }
+                }
+                if endsRun {
+                    if writes { try await sink.batchEnded(batch.closing) }
+                    break loop
                 }
                 if writes { try await sink.batchEnded(batch.closing) }
                 if spec.quiet && output > 0 { break loop }

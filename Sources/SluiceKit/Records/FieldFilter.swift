@@ -301,7 +301,9 @@ public struct FieldMatcher: Matcher {
                 start = candidate
             }
             let newline = lineEnd(base, from: start, count: count)
-            if !patternsMatch(start, &scratch), predicate.accepts(base, start: start, newline: newline, scratch: fields) {
+            let matched = patternsMatch(start, &scratch)
+            if patterns != nil, let stop = scratch.stoppedAt, start >= stop { return nil }  // -P gave up there
+            if !matched, predicate.accepts(base, start: start, newline: newline, scratch: fields) {
                 return (start, newline)
             }
             position = newline + 1

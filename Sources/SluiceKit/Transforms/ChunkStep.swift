@@ -46,7 +46,8 @@ public struct LineFilter: ChunkStep {
             // selects most lines: one copy per run, not per line).
             var runStart = 0
             var runEnd = 0
-            while let (start, end, lines) = matcher.nextMatchingRun(in: buffer, from: position, scratch: &scratch) {
+            while let (start, end, lines) = matcher.nextMatchingRun(in: buffer, from: position, scratch: &scratch),
+                  start < scratch.stoppedAt ?? .max {
                 if invert {
                     if start > position {
                         if position == 0 && kept.isEmpty { kept.reserveCapacity(buffer.count) }
@@ -71,9 +72,10 @@ public struct LineFilter: ChunkStep {
                 kept.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: runEnd - runStart))
             }
             if invert {
-                if position == 0 { everything = true; return }
-                if position < buffer.count {
-                    kept.append(contentsOf: UnsafeBufferPointer(start: base + position, count: buffer.count - position))
+                let stop = min(buffer.count, scratch.stoppedAt ?? .max)  // -P gave up there
+                if position == 0 && stop == buffer.count { everything = true; return }
+                if position < stop {
+                    kept.append(contentsOf: UnsafeBufferPointer(start: base + position, count: stop - position))
                     countKnown = false
                 }
                 if !countKnown { keptLines = -1 }

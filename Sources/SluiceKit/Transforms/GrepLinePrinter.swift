@@ -166,7 +166,8 @@ public struct GrepLinePrinter: ChunkStep {
                 outLines += 1
             }
             var position = 0
-            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch),
+                  start < scratch.stoppedAt ?? .max {
                 if invert {
                     var line = position
                     while line < start {
@@ -180,7 +181,8 @@ public struct GrepLinePrinter: ChunkStep {
                 position = newline + 1
             }
             if invert {
-                while position < buffer.count {
+                let stop = min(buffer.count, scratch.stoppedAt ?? .max)  // -P gave up there
+                while position < stop {
                     let end = lineEnd(base, from: position, count: buffer.count)
                     emit(position, end)
                     position = end + 1

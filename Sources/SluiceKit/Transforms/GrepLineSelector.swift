@@ -1,3 +1,5 @@
+import CSluiceSearch
+
 /// grep's selection for context output: the chunk passes whole, with the starts of the lines
 /// `matcher` selects (or, inverted, of the others) in `selectedStarts`; `ContextLines` writes.
 public struct GrepLineSelector: ChunkStep {
@@ -12,13 +14,18 @@ public struct GrepLineSelector: ChunkStep {
     public func apply(_ chunk: LineChunk) -> LineChunk {
         var starts: [Int] = []
         var undecided: [SluiceError] = []
+        var stop: Int?
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
             scratch.use(input: chunk.input)
-            defer { undecided = scratch.undecided + scratch.parts.flatMap(\.undecided) }
+            defer {
+                undecided = scratch.undecided + scratch.parts.flatMap(\.undecided)
+                stop = scratch.stoppedAt
+            }
             var position = 0
-            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch) {
+            while let (start, newline) = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch),
+                  start < scratch.stoppedAt ?? .max {
                 if invert {
                     var line = position
                     while line < start {
@@ -31,13 +38,21 @@ public struct GrepLineSelector: ChunkStep {
                 position = newline + 1
             }
             if invert {
-                while position < buffer.count {
+                let stop = min(buffer.count, scratch.stoppedAt ?? .max)  // -P gave up there
+                while position < stop {
                     starts.append(position)
                     position = lineEnd(base, from: position, count: buffer.count) + 1
                 }
             }
         }
         var out = chunk
+        if let stop {
+            // -P gave up on the line at `stop`: it and the lines after it are not even context.
+            let lines = chunk.withUnsafeBufferPointer { sluice_count_newlines($0.baseAddress!, stop) }
+            out = chunk.split(afterLines: lines).0
+            out.inputByteCount = chunk.inputByteCount
+            out.notes = chunk.notes
+        }
         out.selectedStarts = starts
         out.notes += undecided
         return out

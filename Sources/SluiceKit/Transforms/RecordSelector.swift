@@ -133,6 +133,8 @@ struct RecordSelector: ChunkStep {
                 if hitKnownFrom < 0 || (nextHit.map { $0.start < position } ?? false) {
                     nextHit = matcher.nextMatchingLine(in: buffer, from: position, scratch: &scratch)
                     hitKnownFrom = position
+                    // -P gave up on a line: nothing from there on is selected (grep -P dies).
+                    if let stop = scratch.stoppedAt, (nextHit?.start ?? stop) >= stop { nextHit = nil }
                 }
                 return nextHit
             }
@@ -179,11 +181,12 @@ struct RecordSelector: ChunkStep {
                 ends.append(out.count)
             }
             var position = 0  // always a record start
+            var going: Bool { position < count && position < scratch.stoppedAt ?? .max }
             if marksForContext {
                 // Every record's end; the starts of the selected ones and of their matching lines.
                 var selected: [Int] = []
                 var marked: [Int] = []
-                while position < count {
+                while going {
                     let end = recordEnd(after: lineEnd(base, from: position, count: count))
                     ends.append(end)
                     let matches = selectsAll || (hit(from: position).map { $0.start < end } ?? false)
@@ -202,7 +205,7 @@ struct RecordSelector: ChunkStep {
                 return
             }
             if invert || selectsAll {
-                while position < count {
+                while going {
                     let end = recordEnd(after: lineEnd(base, from: position, count: count))
                     if invert, let found = hit(from: position), found.start < end {
                         // A line of this record matches: not selected.
