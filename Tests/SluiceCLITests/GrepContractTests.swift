@@ -390,6 +390,18 @@ import Testing
                                          in: directory)
     }
 
+    /// Groups nested past GNU grep's stack (30,000 open parentheses) give its "stack overflow"
+    /// alone; 10,000 are still unmatched (GNU grep's test stack-overflow).
+    @Test("deeply nested groups: grep's words and status")
+    func deepNesting() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("printf %010000d 0 | tr 0 '(' > p10k && printf %030000d 0 | tr 0 '(' > p30k "
+                                 + "&& sed 's/(/\\\\(/g' p30k > b30k && echo x > in", in: directory)
+        try await Self.expectGrepsOutput(["-E -f p10k", "-E -f p30k", "-f b30k"].map { "PROG \($0) in 2>err; echo $?; sed 's/^sluice:/grep:/' err" },
+                                         in: directory)
+    }
+
     /// Makes files in `directory` with a bash script, which must succeed.
     static func makeFiles(_ script: String, in directory: TemporaryDirectory) async throws {
         let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && " + script)

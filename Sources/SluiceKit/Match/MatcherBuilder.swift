@@ -45,6 +45,7 @@ public enum MatcherBuilder {
                     translated.append(try PosixPattern.translate(pattern, syntax: spec.syntax, caseless: spec.ignoreCase,
                                                                  warnings: &warnings))
                 } catch let error as SluiceError {
+                    if error.place == nil { throw error }  // grep's "stack overflow": alone, at once
                     if reported.insert(pattern).inserted { refused.append((origin.map { "\($0): " } ?? "") + error.message) }
                 }
             }

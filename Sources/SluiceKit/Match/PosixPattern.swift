@@ -49,6 +49,7 @@ public enum PosixPattern {
                 warnings += translator.warnings
                 return output
             } catch let error as Failure {
+                if error.message == Failure.stackOverflow.message { throw SluiceError(.usage, error.message) }
                 throw SluiceError(.usage, place: place, error.message)
             }
         }
@@ -89,7 +90,14 @@ public enum PosixPattern {
         static let badBackReference = Failure(message: "Invalid back reference")
         static let badPattern = Failure(message: "Invalid regular expression")
         static let confusingBrackets = Failure(message: "character class syntax is [[:space:]], not [:space:]")
+        /// Groups nested deeper than `maximumNesting`: GNU grep's parser runs out of its 8 MiB
+        /// stack there (10,000 open parentheses: "Unmatched ( or \(", 30,000: this), and says
+        /// so alone, with no file or pattern before it (GNU grep's test stack-overflow).
+        static let stackOverflow = Failure(message: "stack overflow")
     }
+
+    /// The deepest nesting of groups taken (see `Failure.stackOverflow`).
+    static let maximumNesting = 20_000
 
     /// glibc's RE_DUP_MAX: the largest count an interval may name.
     static let maximumRepeat = 32767
@@ -264,7 +272,7 @@ extension PosixPattern {
             case UInt8(ascii: "{") where extended:
                 try interval()
             case UInt8(ascii: "(") where extended:
-                openGroup()
+                try openGroup()
             case UInt8(ascii: ")") where extended:
                 if frames.count > 1 { try closeGroup() } else { literal(byte) }
             case UInt8(ascii: "|") where extended:
@@ -308,7 +316,7 @@ extension PosixPattern {
                     return
                 }
                 switch byte {
-                case UInt8(ascii: "("): openGroup()
+                case UInt8(ascii: "("): try openGroup()
                 case UInt8(ascii: ")"):
                     guard frames.count > 1 else { throw Failure.unmatchedClose }
                     try closeGroup()
@@ -338,7 +346,8 @@ extension PosixPattern {
             literal(byte)
         }
 
-        mutating func openGroup() {
+        mutating func openGroup() throws {
+            if frames.count > PosixPattern.maximumNesting { throw Failure.stackOverflow }
             groupCount += 1
             afterSkippedRepetition = false
             frames.append(Frame(number: groupCount, completedAtStart: completed))
