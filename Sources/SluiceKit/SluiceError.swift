@@ -65,6 +65,9 @@ public struct SluiceError: Error, Sendable, Equatable, CustomStringConvertible {
     /// input as the place (grep's `FILE: message`) and stops the run after reporting it.
     public var endsRun = false
 
+    /// A `.warning` printed as it is, without `warning: ` (grep's `NAME: binary file matches`).
+    public var isNotice = false
+
     /// Whether this error makes the run's exit status 2.
     public var isFatalToStatus: Bool { code != .warning }
 

@@ -52,6 +52,8 @@ struct SluiceCommand {
     var explain = false
     var stats = false
     var lineBuffered = false
+    /// `-a`, `--binary-files=text`: lines after a NUL byte are written as any other.
+    var binaryFiles: BinaryFiles = .binary
     var follow = false
     /// `--progress` (true), `--no-progress` (false); nil: when stderr is a terminal and the
     /// output is not (a progress line between output lines would garble them).
@@ -122,7 +124,8 @@ struct SluiceCommand {
             case .noFilename: fileNames = false; withFilenameGiven = false
             case .null: presentation.nullAfterName = true
             case .label: presentation.standardInputLabel = given.value ?? []
-            case .text, .binary: break  // sluice always reads text as bytes (grep -a); -U is a no-op on GNU systems
+            case .text: binaryFiles = .text
+            case .binary: break  // -U is a no-op on GNU systems
             case .version: showVersion = true
             case .help: showHelp = true
             case .generateCompletionScript: completionShell = text(given)
@@ -196,7 +199,15 @@ struct SluiceCommand {
             case .byteOffset:
                 throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
             case .initialTab: presentation.initialTab = true
-            case .nullData, .binaryFiles, .ignoreBinary:
+            case .binaryFiles:
+                switch text(given) {
+                case "binary": binaryFiles = .binary
+                case "text": binaryFiles = .text
+                case "without-match":
+                    throw CommandLineError("--binary-files=without-match (grep's -I) is not supported by sluice")
+                default: throw CommandLineError("unknown binary-files type")
+                }
+            case .nullData, .ignoreBinary:
                 throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
@@ -683,6 +694,7 @@ struct SluiceCommand {
         }
         spec.presentation = presentation
         spec.stats = stats
+        spec.binaryFiles = binaryFiles
         spec.lineBuffered = lineBuffered  // flushing only: the batches stay those of -b and --batch-timeout
         let level = compressionLevel.map { Int32($0) ?? 0 } ?? 1
         guard (1...9).contains(level) else {

@@ -482,11 +482,12 @@ private func launch(
 enum Sluice {
     /// Filter flags as the differential tests give them to sluice, meaning what
     /// `Oracle.grepArguments(forSluiceFilter:)` makes them mean to grep: extended syntax unless
-    /// one is named, and `-e ''` (every line) when no pattern is given.
+    /// one is named, and `-e ''` (every line) when no pattern is given; `-a`, as the oracle
+    /// runs `grep -a` (the binary-file rule has its own tests, `GrepContractTests.binaryFiles`).
     static func filter(_ flags: [String]) -> [String] {
         if flags.contains("-p") { return flags }
         let syntax = flags.contains { ["-F", "-P", "-G", "-E"].contains($0) } ? [] : ["-E"]
-        return syntax + flags + (flags.contains("-e") ? [] : ["-e", ""])
+        return ["-a"] + syntax + flags + (flags.contains("-e") ? [] : ["-e", ""])
     }
 
     /// Runs the sluice binary. Fails the test early, with a clear message, when it is not built.

@@ -69,7 +69,7 @@ import Testing
         let input = Paths.loghubLogs.contains(name) ? Paths.loghub(name) : Paths.fixture(name)
         for flags in Self.flagSets {
             let oracle = try await Oracle.grep(["-P"] + flags, inputs: [input])
-            expectMatchesOracle(try await Sluice.run(["-P"] + flags + [input]), oracle, "sluice \(Shell.quote(flags)) \(name)")
+            expectMatchesOracle(try await Sluice.run(["-a", "-P"] + flags + [input]), oracle, "sluice \(Shell.quote(flags)) \(name)")
         }
     }
 }

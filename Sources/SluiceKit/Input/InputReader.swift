@@ -209,6 +209,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if !last.isEmpty || !notes.isEmpty || !sender.sentAny || cutShort {
                 var chunk = LineChunk(bytes: last, notes: notes)
                 chunk.inputCutShort = cutShort
+                chunk.newlineAdded = !last.isEmpty
                 if !sender.send(chunk) { return }
             }
         }
@@ -326,7 +327,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// without its line is dropped at a stop, as any partial line is).
     static func readPrefix(fd: Int32, name: String, notes: inout [SluiceError],
                            interrupt: Interrupt? = nil, mayBlock: Bool = false) -> [UInt8]? {
-        var prefix = [UInt8](repeating: 0, count: 64 * 1024)
+        // 96 KiB: grep's first buffer (`BinaryFileGate.grepBuffer`), whose lines a small
+        // file's first chunk then holds whole (a read's bytes are handed on at once).
+        var prefix = [UInt8](repeating: 0, count: 96 * 1024)
         var count = 0
         while count < CompressedFormat.bytesToRecognize(prefix[..<count]) {
             let n = prefix.withUnsafeMutableBytes { readInterruptibly(fd, $0.baseAddress! + count, $0.count - count, interrupt, mayBlock: mayBlock) }
@@ -408,7 +411,11 @@ public struct ChunkSource: AsyncSequence, Sendable {
                 }
                 if let hit {
                     let end = window.base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-                    if !sender.send(LineChunk(window: window, range: 0..<end, inputByteCount: end)) { return false }
+                    var chunk = LineChunk(window: window, range: 0..<end, inputByteCount: end)
+                    // The partial line after it, read with the next window: grep's buffer may
+                    // hold both (`BinaryFileGate.parts`).
+                    chunk.nulAfterEnd = memchr(window.base + end, 0, length - end).map { window.base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) - end }
+                    if !sender.send(chunk) { return false }
                     offset += end
                     break
                 }
@@ -461,6 +468,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if !bytes.isEmpty || !notes.isEmpty || consumed != lastConsumed {
                 var chunk = LineChunk(bytes: bytes, notes: notes, inputByteCount: consumed - lastConsumed)
                 chunk.origin = origin
+                chunk.nulAfterEnd = framer.nulInPartialLine
                 notes = []
                 lastConsumed = consumed
                 if !sender.send(chunk) { return false }

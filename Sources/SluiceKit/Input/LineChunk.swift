@@ -65,6 +65,22 @@ public struct LineChunk: Sendable {
     /// (written with `:`, the record's other lines with `-`); nil when every line of a
     /// selected record is marked (`-v`, or no pattern).
     public var markedStarts: [Int]?
+    /// The binary-file rule (`BinaryFileGate`): the input chunk held a NUL byte, so the lines
+    /// from grep's buffer holding it on are binary; this chunk's output holds only the lines
+    /// before them, and `binaryTailSelects` says whether any of the others was selected.
+    var holdsNul = false
+    /// Set by the reader: the partial line after this chunk's end (in the same read or mapped
+    /// window, sent with the next chunk) has a NUL byte this many bytes after the end.
+    var nulAfterEnd: Int?
+    /// The input's last line, which had no newline: the reader added it (grep's binary-file
+    /// rule reads `a\0` at the end as one line, `a\0\n` as two).
+    var newlineAdded = false
+    var binaryTailSelects = false
+    /// A selected line in a binary input's binary part: grep's `binary file matches` (an empty
+    /// chunk with that note), counted as one selected line.
+    var binaryMatch = false
+    /// How many lines this output chunk selects (context output passes its chunk whole).
+    var selectionCount: Int { selectedStarts?.count ?? selectionEnds?.count ?? selectedLineCount ?? lineCount }
     /// The selected lines this chunk's output stands for, when not one per output line.
     public var selectedLineCount: Int?
     /// Where the chunk's first byte is in its input's bytes as read (after decompression),

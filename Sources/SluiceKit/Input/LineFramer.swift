@@ -23,6 +23,9 @@ struct LineFramer {
 
     var hasPartialLine: Bool { !carry.isEmpty }
 
+    /// Where the partial line held for the next buffer has a NUL byte (`LineChunk.nulAfterEnd`).
+    var nulInPartialLine: Int? { carry.firstIndex(of: 0) }
+
     /// Starts the next buffer with `bytes`, a line without its newline yet (read elsewhere).
     mutating func setPartialLine(_ bytes: [UInt8]) {
         precondition(carry.isEmpty && !bytes.contains(0x0A))

@@ -392,13 +392,31 @@ public struct PipelineRunner: Sendable {
         // deflate). -j still sets the --exec children in flight.
         let chunkLimit = min(spec.concurrency, spec.cores)
         let inputNames = spec.presentation.displayNames(spec.inputs)
+        let binaryRule = spec.binaryFilesApply
+        let binaryZap = spec.binaryFilesCount
         // --record: chunks end where records end (a record longer than 16 MiB is cut there).
         let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20, interleaved: spec.follow)
             .concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
             counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
-            var out = try head.apply(chunk)
+            var out: LineChunk
+            if binaryZap, let (before, binary) = BinaryFileGate<ChunkSource>.parts(of: chunk) {
+                // grep's binary-file rule: the lines before grep's buffer with the NUL, and
+                // whether any line from there on is selected (`binaryFileGate` decides), each
+                // NUL there ending a line as in grep.
+                out = try head.apply(before)
+                let rest = try head.apply(BinaryFileGate<ChunkSource>.zapped(binary))
+                if binaryRule {
+                    out.holdsNul = true
+                    out.binaryTailSelects = rest.selectionCount > 0
+                    out.notes += rest.notes
+                } else {
+                    out = BinaryFileGate<ChunkSource>.joined(out, rest)  // -c, -l, -L, -q count both
+                }
+            } else {
+                out = try head.apply(chunk)
+            }
             out.input = chunk.input
             if out.notes.contains(where: \.endsRun) {
                 // grep -P's `FILE: exceeded PCRE's backtracking limit`: named by its input.
@@ -431,7 +449,8 @@ public struct PipelineRunner: Sendable {
             }
             if out.knownLineCount == nil && !out.isEmpty { out.knownLineCount = out.lineCount }
             return out
-        }.lossGuarded().contextLines(context, skip: skip).perInput(rules, skip: skip, counters: counters)
+        }.lossGuarded().binaryFileGate(names: binaryRule ? inputNames : [], skip: skip, active: binaryRule)
+            .contextLines(context, skip: skip).perInput(rules, skip: skip, counters: counters)
         var policy = spec.batch
         if execPhases.isEmpty {
             // Nothing needs whole batches: the byte bound only bounds what is held (pieces of

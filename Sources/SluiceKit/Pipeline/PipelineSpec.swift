@@ -111,8 +111,18 @@ public struct PipelineSpec: Sendable, Equatable {
     /// A sink whose rows hold the line's time, level and fields (`-O clickhouse://`): how
     /// they are read.
     public var rowColumns: RowColumnsSpec?
+    /// grep's `--binary-files`: `.binary` (grep's default) writes no line of an input from where
+    /// a NUL byte shows it is binary, only grep's `NAME: binary file matches` when one is selected
+    /// there; `.text` (`-a`) writes every line. Only where sluice writes grep's output
+    /// (`binaryFilesApply`); exports always take every line.
+    public var binaryFiles: BinaryFiles = .text
 
     public init() {}
+}
+
+/// grep's `--binary-files=TYPE` (`without-match`, `-I`, is not supported).
+public enum BinaryFiles: Sendable, Equatable {
+    case binary, text
 }
 
 extension PipelineSpec {
@@ -137,6 +147,22 @@ extension PipelineSpec {
 
     public var decoratesLines: Bool {
         (presentation.decoratesLines || shape != nil) && !countOnly && !quiet && presentation.listFiles == nil && !takesRows && countBy == nil
+    }
+
+    /// Whether the binary-file rule applies: grep's printed lines (`-c`, `-l`, `-L` and `-q`
+    /// print none, and grep's rule changes nothing there), not records, rows, shapes, counts,
+    /// `--exec` input or a followed file.
+    public var binaryFilesApply: Bool {
+        binaryFilesCount && !countOnly && !quiet && presentation.listFiles == nil
+    }
+
+    /// Whether grep's binary files are read as grep reads them: from the buffer holding the
+    /// first NUL byte on, each NUL ends a line for the matching (grep's `zap_nuls`), which
+    /// `-c`, `-l`, `-L` and `-q` see.
+    public var binaryFilesCount: Bool {
+        guard binaryFiles == .binary, !takesRows, countBy == nil, shape == nil, record == .line, !follow else { return false }
+        return !stages.contains { if case .exec = $0 { true } else { false } }
+            && stages.first.map { if case .grep = $0 { true } else { false } } == true
     }
 
     /// `--follow --record`: a followed file's last record ends after this long without a new

@@ -69,6 +69,10 @@ struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
             if !printer.rules.active { return try await base.next() }
             while !ended {
                 guard let chunk = try await base.next() else { return nil }
+                if chunk.binaryMatch {
+                    printer.binaryMatched()  // grep's `binary file matches`: a group, for the separator
+                    return chunk
+                }
                 var out = recordPrinter != nil ? recordPrinter!.print(chunk) : printer.print(chunk)
                 out.notes = chunk.notes
                 out.input = chunk.input
@@ -107,6 +111,9 @@ struct ContextPrinter {
     init(rules: ContextRules) {
         self.rules = rules
     }
+
+    /// An input's `binary file matches` was said: grep writes a separator before the next group.
+    mutating func binaryMatched() { anyGroup = true }
 
     mutating func print(_ chunk: LineChunk) -> LineChunk {
         if chunk.input != input {

@@ -99,7 +99,10 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             let summarizes = rules.count || rules.listFiles != nil
             var lines = done ? LineChunk(bytes: []) : chunk
             lines.notes = []
-            var count = done ? 0 : (chunk.selectionEnds?.count ?? chunk.lineCount)
+            // grep's `binary file matches` counts as a selected line (exit status 0), and is
+            // not said for an input -m already ended.
+            if chunk.binaryMatch && done { return nil }
+            var count = done ? 0 : chunk.binaryMatch ? 1 : (chunk.selectionEnds?.count ?? chunk.lineCount)
             if let max = rules.maxCount, !done, selectedInInput + count >= max {
                 let keep = max - selectedInInput
                 if !summarizes && keep < count { lines = Self.firstSelected(keep, of: chunk) }
