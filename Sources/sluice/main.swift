@@ -154,7 +154,7 @@ func runMain() async -> Int32 {
     }
     let quietInputs = spec.presentation.suppressInputErrors
     var report = await runner.run(sink: sink, stop: stop) { error in
-        if quietInputs && error.code == .input { return }  // -s: the exit status still says 2
+        if quietInputs && error.code == .input && !error.endsRun { return }  // -s: the exit status still says 2 (grep -P's death is said)
         printError(error, prefix: error.code == .warning && !error.isNotice ? "warning: " : "")
     }
     if !report.failed && sluice_received_signal() == 0 {

@@ -415,13 +415,14 @@ import Testing
                                  + "&& (echo xxx && yes yyy | head -n 100000 && printf 'z\\n\\0') > big "
                                  + "&& printf 'a\\n%032768d\\nb\\0\\n%032768d\\na\\n' 0 0 > pc "
                                  + "&& (yes 'line a' | head -n 12000 && printf 'a\\0a\\n' && yes 'line a' | head -n 100) > mid "
-                                 + "&& gzip -c nul2 > nul2.gz", in: directory)
+                                 + "&& printf 'x\\\\n%040db\\\\n' 0 | tr 0 a > pc2 && printf 'a\\\\0b\\\\0c\\\\0\\\\n' > e6 && gzip -c nul2 > nul2.gz", in: directory)
         var commands: [String] = []
         for flags in ["", "-s", "-n", "-o", "-c", "-l", "-L", "-q", "-v", "-m 1", "-H", "-n -C 1", "-a", "--binary-files=text", "--binary-files=binary"] {
             commands.append("PROG \(flags) a nul1 nul2 text")
         }
         commands += ["PROG xxx big", "PROG -E 'xxx|z' big", "PROG -n -E 'xxx|z' big", "PROG -c -E 'xxx|z' big", "PROG -a -E 'xxx|z' big",
-                     "PROG -P a pc", "PROG -Pc a pc", "PROG -n a mid", "PROG -c a mid", "PROG -v line mid"]
+                     "PROG -P a pc", "PROG -Pc a pc", "PROG -n a mid", "PROG -c a mid", "PROG -v line mid",
+                     "PROG '' nul2 text", "PROG -c '' e6", "PROG -s -P '^((a+)*)+$' pc2"]
         try await Self.expectGrepsOutput(commands.map { "\($0) 2>&1 | sed 's/^[^ :]*sluice:/grep:/'; echo \"${PIPESTATUS[0]}\"" }, in: directory)
         // zgrep decompresses into grep's standard input: the same rule, named as zgrep names it.
         let zgrep = try await Shell.bash("cd \(Shell.quote([directory.path])) && zgrep -n a nul2.gz 2>&1; echo $?")

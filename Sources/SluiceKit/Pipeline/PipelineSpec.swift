@@ -159,10 +159,14 @@ extension PipelineSpec {
     /// Whether grep's binary files are read as grep reads them: from the buffer holding the
     /// first NUL byte on, each NUL ends a line for the matching (grep's `zap_nuls`), which
     /// `-c`, `-l`, `-L` and `-q` see.
+    /// Only for grep's output to standard output (a file or batches named by `-O` are an
+    /// export), in input order (`--unordered` gives up grep's per-file order).
     public var binaryFilesCount: Bool {
-        guard binaryFiles == .binary, !takesRows, countBy == nil, shape == nil, record == .line, !follow else { return false }
-        return !stages.contains { if case .exec = $0 { true } else { false } }
-            && stages.first.map { if case .grep = $0 { true } else { false } } == true
+        guard binaryFiles == .binary, output == .standardOutput, ordered, !takesRows, countBy == nil, shape == nil,
+              record == .line, !follow else { return false }
+        // No stage: `-e ''` (every line), which needs no filter. Field filters (`--where`,
+        // `--level`, `--since`) read logs, not grep's files: every line is text to them.
+        return stages.allSatisfy { if case .grep(let grep) = $0 { grep.fields == nil } else { false } }
     }
 
     /// `--follow --record`: a followed file's last record ends after this long without a new

@@ -126,6 +126,8 @@ struct BinaryFileGate<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable w
                 var match = binaryMatch(chunk)
                 match.notes.removeFirst(chunk.notes.count)  // they go with the lines before
                 match.startsInput = false
+                match.inputByteCount = 0  // counted with the chunk before it
+                match.inputUnreadable = false
                 pending = match  // after the lines before the binary part
             }
             return chunk

@@ -101,7 +101,13 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             lines.notes = []
             // grep's `binary file matches` counts as a selected line (exit status 0), and is
             // not said for an input -m already ended.
-            if chunk.binaryMatch && done { return nil }
+            // A -P failure in an input -m, -l or -L was done with: grep never read that far.
+            if done && chunk.notes.contains(where: { $0.isNotice || $0.endsRun }) {
+                var kept = LineChunk(bytes: [])
+                kept.notes = chunk.notes.filter { !$0.isNotice && !$0.endsRun }
+                kept.input = chunk.input
+                return kept.notes.isEmpty ? nil : kept
+            }
             var count = done ? 0 : chunk.binaryMatch ? 1 : (chunk.selectionEnds?.count ?? chunk.lineCount)
             if let max = rules.maxCount, !done, selectedInInput + count >= max {
                 let keep = max - selectedInInput
