@@ -131,7 +131,8 @@ struct GrepCommandLine {
     }
 
     /// The options in order, the operands in order, and a context count given as `-NUM`.
-    static func parse(_ arguments: [[UInt8]], posixlyCorrect: Bool = false) throws(UsageError) -> (options: [Given], operands: [[UInt8]]) {
+    static func parse(_ arguments: [[UInt8]], posixlyCorrect: Bool = false,
+                      shortBIsByteOffset: Bool = false) throws(UsageError) -> (options: [Given], operands: [[UInt8]]) {
         var given: [Given] = []
         var operands: [[UInt8]] = []
         var index = 0
@@ -195,7 +196,8 @@ struct GrepCommandLine {
                     continue
                 }
                 lastWasDigit = false
-                guard let option = options.first(where: { $0.short == letter }) else {
+                let wanted: Key? = shortBIsByteOffset && letter == UInt8(ascii: "b") ? .byteOffset : nil
+                guard let option = options.first(where: { candidate in wanted.map { candidate.key == $0 } ?? (candidate.short == letter) }) else {
                     throw UsageError(message: "invalid option -- '\(Self.shown(letter))'")
                 }
                 let spelling = "-" + Self.shown(letter)

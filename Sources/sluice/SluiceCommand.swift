@@ -88,10 +88,12 @@ struct SluiceCommand {
 
     /// Reads the arguments (after the program name). Throws a usage error for what grep
     /// would refuse, and for grep options sluice does not have (naming them).
-    init(arguments: [[UInt8]], posixlyCorrect: Bool) throws {
+    /// `asGrep`: invoked as `grep`, `egrep` or `fgrep` (installed as grep): `-b` is grep's
+    /// byte offset, not the batch size (`--batch-size` still is).
+    init(arguments: [[UInt8]], posixlyCorrect: Bool, asGrep: Bool = false) throws {
         let parsed: (options: [GrepCommandLine.Given], operands: [[UInt8]])
         do {
-            parsed = try GrepCommandLine.parse(arguments, posixlyCorrect: posixlyCorrect)
+            parsed = try GrepCommandLine.parse(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: asGrep)
         } catch {
             throw CommandLineError(error.message, showUsage: true)
         }
@@ -196,8 +198,7 @@ struct SluiceCommand {
                 walk.fileGlobs += try Self.patternFile(FileName(given.value ?? [])).filter { !$0.isEmpty }.map { (FileName($0), false) }
             case .groupSeparator: presentation.groupSeparator = given.value ?? []
             case .noGroupSeparator: presentation.groupSeparator = nil
-            case .byteOffset:
-                throw CommandLineError("--byte-offset is not supported: in sluice -b is --batch-size, lines per batch, not grep's byte offset")
+            case .byteOffset: presentation.byteOffsets = true
             case .initialTab: presentation.initialTab = true
             case .binaryFiles:
                 switch text(given) {
@@ -631,7 +632,7 @@ struct SluiceCommand {
                 guard let size = Int(batchSize), size > 0 else {
                     // A grep user's -b (byte offset) lands here: say what -b is in sluice.
                     throw SluiceError(.usage, place: "--batch-size", "must be a number of lines, at least 1, not '\(batchSize)' "
-                                      + "(in sluice -b is --batch-size; grep's -b, --byte-offset, is not supported)")
+                                      + "(in sluice -b is --batch-size; grep's -b is --byte-offset)")
                 }
                 spec.batch.size = size
             }
@@ -651,6 +652,9 @@ struct SluiceCommand {
         _ = try logFormat()
         spec.countBy = try countBySpec(fromPipeline: pipelineCountBy)
         spec.record = try recordMode(fromPipeline: pipelineRecord)
+        if presentation.byteOffsets && spec.record != .line {
+            throw SluiceError(.usage, place: "--byte-offset", "is not supported with --record (a record's lines have their line numbers, -n)")
+        }
         let shapeSpelling = try outputShape().map { shape, spelling in
             spec.shape = shape
             spec.shapeFormat = try logFormat()
@@ -801,8 +805,9 @@ struct SluiceCommand {
         Context (as grep): -A NUM, -B NUM, -C NUM, -NUM, --group-separator=SEP, --no-group-separator.
         Files (as grep): -r, -R, --include=GLOB, --exclude=GLOB, --exclude-from=FILE, --exclude-dir=GLOB,
           -d, --directories=read|skip|recurse, -D, --devices=read|skip.
-        Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln se ne; not sl cx rv).
-        Different from grep: -b is --batch-size (grep's byte offset is not available).
+        Colour (as grep): --color[=WHEN] (never, auto, always), GREP_COLORS (ms mc fn ln bn se ne; not sl cx rv).
+              --byte-offset         print the byte offset of each line (-o: match) in its input
+        Different from grep: -b is --batch-size; grep's -b is --byte-offset (installed as grep, -b is it).
 
         Records and fields (sluice's own; with a field option every operand is a FILE):
               --record=auto|REGEX   the unit is a record: a line that starts one (auto: a

@@ -50,7 +50,8 @@ func runMain() async -> Int32 {
             Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[index].map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
                                       count: CommandLine.unsafeArgv[index].map { strlen($0) } ?? 0))
         }
-        command = try SluiceCommand(arguments: arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil)
+        command = try SluiceCommand(arguments: arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil,
+                                    asGrep: ["grep", "egrep", "fgrep"].contains(programName))
     } catch let error as CommandLineError {
         if let message = error.message { printError(message) }
         if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }

@@ -430,6 +430,34 @@ import Testing
         #expect(sluice.stdoutText == zgrep.stdoutText)
     }
 
+    /// grep's -b (byte offsets): `--byte-offset` always, and `-b` when sluice is installed as
+    /// grep (GNU grep's tests foad1 and yesno); as `sluice`, `-b` stays the batch size.
+    @Test("byte offsets: --byte-offset, and -b when invoked as grep, as grep writes them")
+    func byteOffsets() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("ln -s \"$SLUICE\" grep && printf 'XwA YwB/ZwC/\\n' | tr / '\\n' > w "
+                                 + "&& for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14; do echo \"[$i $( [ $((10#$i % 3)) = 0 ] && echo yes || echo 'no ')]\"; done > yn "
+                                 + "&& seq 1 200000 | sed 's/^/line /' > big && gzip -c yn > yn.gz", in: directory)
+        let cd = "cd \(Shell.quote([directory.path])) && "
+        let cases = ["w -o -b w", "w -F -o -b w", "w -F -o -b -i w", "-b -3 w w", "-F -n -b -m 2 -v yes yn", "-F -n -b -m 3 -v -C 1 -o yes yn",
+                     "-F -n -b -m 3 -v -C 1 yes yn", "-b -c yes yn", "-bT yes yn", "-b -H yes yn", "-b --color=always -n yes yn",
+                     "-b 9999 big", "-o -b 1999 big", "-b -C 2 -n 150000 big", "-b -A 1 -v [0-7]$ big"]
+        for arguments in cases {
+            let grep = try await Shell.bash(cd + "grep \(arguments) 2>&1; echo $?")
+            let sluice = try await Shell.bash(cd + "./grep \(arguments) 2>&1; echo $?")
+            expectSameBytes(sluice.stdout, grep.stdout, "grep \(arguments)")
+        }
+        let long = try await Shell.bash(cd + "\"$SLUICE\" --byte-offset -n yes yn; grep -b -n yes yn")
+        let halves = long.stdoutText.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(halves.count == 9 && Array(halves[0..<4]) == Array(halves[4..<8]), "\(long.stdoutText)")
+        let zgrep = try await Shell.bash(cd + "zgrep -b -n yes yn.gz; ./grep -b -n yes yn.gz")
+        let both = zgrep.stdoutText.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(both.count == 9 && Array(both[0..<4]) == Array(both[4..<8]), "\(zgrep.stdoutText)")
+        let batch = try await Sluice.run(["-b", "2", "-e", "yes", directory.path + "/yn"])
+        #expect(batch.status == 0 && batch.stdoutText.hasPrefix("[03 yes]\n"), "as sluice, -b is the batch size: \(batch.stderr)")
+    }
+
     /// Makes files in `directory` with a bash script, which must succeed.
     static func makeFiles(_ script: String, in directory: TemporaryDirectory) async throws {
         let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && " + script)

@@ -609,6 +609,7 @@ public struct PipelineRunner: Sendable {
         rules.namesShown = presentation.fileNames
         rules.nullAfterName = presentation.nullAfterName
         rules.lineNumbers = presentation.lineNumbers
+        rules.byteOffsets = presentation.byteOffsets
         rules.maxCount = spec.maxCount
         rules.onlyMatching = presentation.onlyMatching
         rules.colors = presentation.colors

@@ -33,6 +33,8 @@ struct ContextRules: Sendable {
     var namesShown = false
     var nullAfterName = false
     var lineNumbers = false
+    /// `-b`.
+    var byteOffsets = false
     var maxCount: Int?
     /// `-o`: selected lines are written as their matches; context lines are not written, but
     /// groups are still told apart by separators (as grep does).
@@ -146,20 +148,21 @@ struct ContextPrinter {
             var cursor = 0  // offset of the first line of this chunk not yet written or passed
             let width = rules.numberWidths.isEmpty ? 0 : rules.numberWidths[min(chunk.input, rules.numberWidths.count - 1)]
             let writer = GrepLineWriter(name: name, nullAfterName: rules.nullAfterName, lineNumbers: rules.lineNumbers,
-                                        numberWidth: width, initialTab: rules.initialTab, colors: colors,
+                                        byteOffsets: rules.byteOffsets, numberWidth: width, initialTab: rules.initialTab, colors: colors,
                                         onlyMatching: rules.onlyMatching, invert: rules.invert, extractor: rules.extractor)
             /// A line of `lineBase` (this chunk, or a held copy), as selected or context. With
             /// -o and without -v a context line prints nothing, even one that matches (the
             /// trailing context after -m: `-o -m1 -A1` printed its match).
-            func writeLine(_ lineBase: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
-                outLines += writer.write(&out, lineBase, start: start, newline: end, number: lineNumber, selected: selectedLine, scratch: scratch)
+            func writeLine(_ lineBase: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool, offset: Int) {
+                outLines += writer.write(&out, lineBase, start: start, newline: end, number: lineNumber, selected: selectedLine,
+                                         scratch: scratch, offset: offset)
             }
             func write(_ start: Int, _ end: Int, _ lineNumber: Int, selectedLine: Bool) {
-                writeLine(base, start, end, lineNumber, selectedLine: selectedLine)
+                writeLine(base, start, end, lineNumber, selectedLine: selectedLine, offset: chunk.inputOffset + start)
             }
             func writeHeld(_ bytes: [UInt8], _ lineNumber: Int) {
                 bytes.withUnsafeBufferPointer { line in
-                    writeLine(line.baseAddress!, 0, line.count - 1, lineNumber, selectedLine: false)
+                    writeLine(line.baseAddress!, 0, line.count - 1, lineNumber, selectedLine: false, offset: held.offset(numbered: lineNumber))
                 }
             }
             func separateIfNeeded(firstLine: Int) {
@@ -233,7 +236,7 @@ struct ContextPrinter {
                     tailLines += 1
                 }
                 if tailLines > 0 {
-                    held.append(base, from: tailStart, to: count, firstNumber: lastNumber - tailLines + 1)
+                    held.append(base, from: tailStart, to: count, firstNumber: lastNumber - tailLines + 1, inputOffset: chunk.inputOffset)
                 }
                 held.keepLast(rules.before)
             }
@@ -258,6 +261,8 @@ struct HeldLines {
     private var first = 0
     /// The number of line `first`.
     private(set) var firstNumber = 0
+    /// Where the last byte held ends in its input (`-b`).
+    private var endOffset = 0
 
     var count: Int { ends.count - first }
     /// One past the number of the last line held.
@@ -272,7 +277,8 @@ struct HeldLines {
     /// Appends the whole lines of `base[start..<end]`, the first of them numbered `number`.
     /// Lines held that do not end just before it (a gap: the new lines alone are as many as
     /// are wanted) are dropped first, so the numbers stay consecutive.
-    mutating func append(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int, firstNumber number: Int) {
+    mutating func append(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int, firstNumber number: Int, inputOffset: Int = 0) {
+        endOffset = inputOffset + end
         if count == 0 || number != endNumber {
             removeAll()
             firstNumber = number
@@ -312,6 +318,12 @@ struct HeldLines {
             ends = ends[first...].map { $0 - cut }
             first = 0
         }
+    }
+
+    /// Where the held line numbered `number` starts in its input.
+    func offset(numbered number: Int) -> Int {
+        let index = first + number - firstNumber
+        return endOffset - (bytes.count - (index == 0 ? 0 : ends[index - 1]))
     }
 
     /// The bytes of the held line numbered `number` (with its newline).

@@ -7,6 +7,7 @@ public struct GrepColors: Sendable, Equatable {
     public var contextMatch = "01;31"   // mc
     public var fileName = "35"          // fn
     public var lineNumber = "32"        // ln
+    public var byteOffset = "32"        // bn
     public var separator = "36"         // se
     public var eraseLine = true         // not `ne`
 
@@ -67,7 +68,7 @@ public struct GrepColors: Sendable, Equatable {
             case "fn": fileName = sgr
             case "ln": lineNumber = sgr
             case "se": separator = sgr
-            case "bn": break  // byte offsets: sluice has none (-b is the batch size)
+            case "bn": byteOffset = sgr
             case "ne": eraseLine = false
             case "sl", "cx":
                 if !sgr.isEmpty {
@@ -103,9 +104,9 @@ public struct GrepColors: Sendable, Equatable {
 /// `numberWidth` columns, and a tab after the head when there is a head and the line is not
 /// empty, as grep 3.8 writes them.
 func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, lineNumber: Int?, mark: UInt8,
-                   colors: GrepColors?, numberWidth: Int = 0, tabBeforeLength: Int? = nil) {
+                   colors: GrepColors?, numberWidth: Int = 0, tabBeforeLength: Int? = nil, byteOffset: Int? = nil) {
     defer {
-        if let length = tabBeforeLength, length > 0, name != nil || lineNumber != nil { out.append(0x09) }
+        if let length = tabBeforeLength, length > 0, name != nil || lineNumber != nil || byteOffset != nil { out.append(0x09) }
     }
     if let name {
         if let colors {
@@ -121,6 +122,19 @@ func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, li
         if digits.count < numberWidth { digits.insert(contentsOf: repeatElement(0x20, count: numberWidth - digits.count), at: 0) }
         if let colors {
             colors.paint(colors.lineNumber, digits, into: &out)
+            colors.paint(colors.separator, CollectionOfOne(mark), into: &out)
+        } else {
+            out.append(contentsOf: digits)
+            out.append(mark)
+        }
+    }
+    if let byteOffset {
+        // grep's -b (`--byte-offset`): where the line (or, with -o, the match) starts in its
+        // input's bytes as read, after the line number, in the same columns under -T.
+        var digits = Array(String(byteOffset).utf8)
+        if digits.count < numberWidth { digits.insert(contentsOf: repeatElement(0x20, count: numberWidth - digits.count), at: 0) }
+        if let colors {
+            colors.paint(colors.byteOffset, digits, into: &out)
             colors.paint(colors.separator, CollectionOfOne(mark), into: &out)
         } else {
             out.append(contentsOf: digits)
@@ -153,6 +167,8 @@ struct GrepLineWriter {
     var name: [UInt8]?
     var nullAfterName = false
     var lineNumbers = false
+    /// `-b`: each line's byte offset (`write`'s `offset`).
+    var byteOffsets = false
     /// `-T`: the columns of line numbers, and a tab after each head.
     var numberWidth = 0
     var initialTab = false
@@ -162,7 +178,7 @@ struct GrepLineWriter {
     var extractor: OnlyMatching?
 
     /// Whether `write` writes anything but the line as read (a head, colours, only matches).
-    var decorates: Bool { name != nil || lineNumbers || colors != nil || (onlyMatching && extractor != nil) }
+    var decorates: Bool { name != nil || lineNumbers || byteOffsets || colors != nil || (onlyMatching && extractor != nil) }
 
     func makeScratch() -> MatchScratch? { extractor?.makeScratch() }
 
@@ -176,7 +192,7 @@ struct GrepLineWriter {
     /// number of output lines written.
     @discardableResult
     func write(_ out: inout [UInt8], _ base: UnsafePointer<UInt8>, start: Int, newline: Int, number: Int,
-               selected: Bool, scratch: MatchScratch?) -> Int {
+               selected: Bool, scratch: MatchScratch?, offset: Int = 0) -> Int {
         let mark = selected ? UInt8(ascii: ":") : UInt8(ascii: "-")
         let shownNumber = lineNumbers ? number : nil
         if onlyMatching, let extractor, let scratch {
@@ -184,7 +200,8 @@ struct GrepLineWriter {
             var written = 0
             extractor.forEachMatch(base + start, length: newline - start, scratch: scratch) { from, to in
                 writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
-                              numberWidth: numberWidth, tabBeforeLength: initialTab ? to - from : nil)
+                              numberWidth: numberWidth, tabBeforeLength: initialTab ? to - from : nil,
+                              byteOffset: byteOffsets ? offset + from : nil)
                 let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
                 if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                 out.append(0x0A)
@@ -193,7 +210,8 @@ struct GrepLineWriter {
             return written
         }
         writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
-                      numberWidth: numberWidth, tabBeforeLength: initialTab ? newline - start : nil)
+                      numberWidth: numberWidth, tabBeforeLength: initialTab ? newline - start : nil,
+                      byteOffset: byteOffsets ? offset : nil)
         if let colors, let extractor, let scratch, selected != invert {
             writePaintedLine(&out, base, start: start, end: newline, extractor: extractor, scratch: scratch, colors: colors,
                              sgr: selected ? colors.selectedMatch : colors.contextMatch)

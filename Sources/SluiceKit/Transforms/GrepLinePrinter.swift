@@ -8,6 +8,10 @@ public struct GrepPresentation: Sendable, Equatable {
     public var fileNames = false
     /// `-n`: each output line starts with its line number in its input.
     public var lineNumbers = false
+    /// grep's `-b` (`--byte-offset`): each output line shows where it (with `-o`, its match)
+    /// starts in its input's bytes as read, after the line number. Only when sluice is invoked
+    /// as `grep` is `-b` this; as `sluice`, `-b` is the batch size and `--byte-offset` this.
+    public var byteOffsets = false
     /// `-o`: each match on its own line, not the whole line (empty matches print nothing).
     public var onlyMatching = false
     /// `-Z`: a name is followed by a NUL byte instead of `:` (or instead of its newline, for
@@ -34,7 +38,7 @@ public struct GrepPresentation: Sendable, Equatable {
     public init() {}
 
     /// Whether selected lines are decorated (not written as they were read).
-    public var decoratesLines: Bool { fileNames || lineNumbers || onlyMatching || colors != nil }
+    public var decoratesLines: Bool { fileNames || lineNumbers || byteOffsets || onlyMatching || colors != nil }
 
     /// Per input, the columns `-T` right-aligns line numbers in, as grep 3.8 sizes them: the
     /// digits of a regular file's size plus one, else of the largest 64-bit number (a pipe,
@@ -116,6 +120,7 @@ public struct GrepLinePrinter: ChunkStep {
         let tab = presentation.initialTab
         let onlyMatching = presentation.onlyMatching
         let numbers = presentation.lineNumbers || shaper != nil
+        let offsets = presentation.byteOffsets
         let colors = presentation.colors
         let nullAfterName = presentation.nullAfterName
         chunk.withUnsafeBufferPointer { buffer in
@@ -146,7 +151,8 @@ public struct GrepLinePrinter: ChunkStep {
                     if invert { ends.append(out.count); return }  // grep -o -v prints nothing
                     extractor.forEachMatch(base + start, length: newline - start, scratch: extractScratch) { from, to in
                         writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
-                                      mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? to - from : nil)
+                                      mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? to - from : nil,
+                                      byteOffset: offsets ? chunk.inputOffset + start + from : nil)
                         let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
                         if let colors { colors.paint(colors.selectedMatch, match, into: &out) } else { out.append(contentsOf: match) }
                         out.append(0x0A)
@@ -156,7 +162,8 @@ public struct GrepLinePrinter: ChunkStep {
                     return
                 }
                 writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
-                              mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? newline - start : nil)
+                              mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? newline - start : nil,
+                              byteOffset: offsets ? chunk.inputOffset + start : nil)
                 if let colors, !invert, let extractor, let extractScratch {
                     writePaintedLine(&out, base, start: start, end: newline, extractor: extractor, scratch: extractScratch,
                                      colors: colors, sgr: colors.selectedMatch)
