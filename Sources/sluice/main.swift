@@ -171,6 +171,9 @@ func runMain() async -> Int32 {
     var result = report
     let signal = sluice_received_signal()
     if signal != 0 { result.interruptedBy = signal }
+    // grep -m on standard input leaves its offset just past the last selected line (a pipe
+    // cannot seek: nothing happens there, as in grep).
+    if let offset = report.standardInputOffset { _ = lseek(0, off_t(offset), SEEK_SET) }
     if report.outputClosed && signal == 0 {
         // grep's end when its reader goes away (`| head -1`): killed by SIGPIPE, status 141;
         // with SIGPIPE ignored at start, a write error and exit 2.

@@ -458,6 +458,23 @@ import Testing
         #expect(batch.status == 0 && batch.stdoutText.hasPrefix("[03 yes]\n"), "as sluice, -b is the batch size: \(batch.stderr)")
     }
 
+    /// grep -m on standard input from a file leaves its offset just past the last selected line,
+    /// for whatever reads the file next (GNU grep's test yesno; `while grep -m1 ...` loops).
+    @Test("-m on standard input leaves the file's offset after the last selected line, as grep")
+    func maxCountLeavesStandardInput() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14; do echo \"[$i $( [ $((10#$i % 3)) = 0 ] && echo yes || echo 'no ')]\"; done > yn "
+                                 + "&& seq 1 300000 | sed 's/^/line /' > big", in: directory)
+        var commands: [String] = []
+        for flags in ["-m 2", "-n -m 2 -C 1", "-m 2 -v", "-o -m 3", "-c -m 2", "-F -n --byte-offset -m 3 -v -C 1", "-m 1 -x", "-m 9"] {
+            commands.append("{ PROG \(flags) yes; echo \"?$?\"; sed 's/^/X/'; } < yn")
+        }
+        commands += ["{ PROG -m 3 9999; echo \"?$?\"; head -2; } < big", "{ PROG -m 2 -A 3 -n 12345; echo \"?$?\"; head -2; } < big",
+                     "{ PROG -m 1 ''; echo \"?$?\"; head -1; } < big"]
+        try await Self.expectGrepsOutput(commands, in: directory)
+    }
+
     /// Makes files in `directory` with a bash script, which must succeed.
     static func makeFiles(_ script: String, in directory: TemporaryDirectory) async throws {
         let made = try await Shell.bash("cd \(Shell.quote(directory.path)) && " + script)

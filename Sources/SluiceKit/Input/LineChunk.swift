@@ -69,6 +69,22 @@ public struct LineChunk: Sendable {
     /// from grep's buffer holding it on are binary; this chunk's output holds only the lines
     /// before them, and `binaryTailSelects` says whether any of the others was selected.
     var holdsNul = false
+    /// `-m` on standard input: where each selected line ends in the input (`StandardInputResume`).
+    var selectedInputEnds: [Int]?
+
+    /// Where each line starts (every line selected: no grep stage).
+    var lineStarts: [Int] {
+        withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return [] }
+            var starts: [Int] = []
+            var position = 0
+            while position < buffer.count {
+                starts.append(position)
+                position = lineEnd(base, from: position, count: buffer.count) + 1
+            }
+            return starts
+        }
+    }
     /// Set by the reader: the partial line after this chunk's end (in the same read or mapped
     /// window, sent with the next chunk) has a NUL byte this many bytes after the end.
     var nulAfterEnd: Int?

@@ -22,6 +22,9 @@ public struct RunReport: Sendable {
     /// The output's reader went away (`| head`): the run stopped quietly; the executable ends
     /// as grep does then (killed by SIGPIPE, or exit 2 when SIGPIPE was ignored at start).
     public var outputClosed = false
+    /// grep's `-m` on standard input: where grep leaves its offset (just past the last selected
+    /// line); the executable seeks it there.
+    public var standardInputOffset: Int?
 
     /// grep's rule: 0 if a line was selected, 1 if none, 2 on error (but 0 for `-q` with a
     /// selected line); 128+N after signal N.
@@ -64,6 +67,20 @@ private struct HandedOver<Value>: @unchecked Sendable {
 }
 
 /// Counters shared by the stages of one run.
+extension PipelineRunner {
+    /// The rest of the run's `-m` on standard input, when grep's lseek applies: `-m` with one
+    /// grep stage (or none) and its own output (no --exec, no --follow), standard input read.
+    var standardInputResumeIndex: Int? {
+        guard spec.maxCount != nil, execPhases.isEmpty, !spec.follow, !spec.quiet, spec.presentation.listFiles == nil,
+              spec.record == .line, spec.stages.count <= 1 else { return nil }
+        if let first = spec.stages.first {
+            guard case .grep(let grep) = first, grep.fields == nil else { return nil }
+        }
+        if spec.inputs.isEmpty { return 0 }
+        return spec.inputs.firstIndex(of: .standardInput)
+    }
+}
+
 final class RunCounters: Sendable {
     let bytesRead = Atomic<Int>(0)
     let bytesDecoded = Atomic<Int>(0)
@@ -377,13 +394,24 @@ public struct PipelineRunner: Sendable {
         if spec.follow && spec.record != .line { source.recordQuietSpell = PipelineSpec.recordQuietSpell }
         source.generations = generations
         source.outputFile = spec.inputsMayNotBe(sink)
-        let rules = perInputRules
+        // grep -m on standard input: where its bytes are left (`StandardInputResume`). The
+        // selected lines' ends in the input come from the grep stage's matcher run again on
+        // standard input's chunks (the printed lines do not say where they were).
+        let resume = standardInputResumeIndex.map(StandardInputResume.init)
+        let resumeSelector: GrepLineSelector? = if resume != nil, case .grep(let grep) = spec.stages.first {
+            try? GrepLineSelector(matcher: MatcherBuilder.matcher(for: grep).0, invert: grep.invert)
+        } else {
+            nil
+        }
+        var rules = perInputRules
+        rules.resume = resume
         source.marksInputs = rules.active
         source.numbersLines = spec.usesContext || (spec.decoratesLines && (spec.presentation.lineNumbers || spec.shape != nil)) || spec.takesRows
         source.resumePoints = sink.resumePoints
         source.sinceSeek = sinceSeek
         for note in sink.resumeNotes { report(note) }
-        let context = contextRules
+        var context = contextRules
+        context.resume = resume
         let skip = source.skipInputsBelow
         // Two chunks of lookahead: a worker done before its predecessor starts the next chunk
         // instead of idling (-j2 --map: 1.63x -> 1.74x of -j1, Benchmarks/README.md).
@@ -418,6 +446,12 @@ public struct PipelineRunner: Sendable {
                 out = try head.apply(chunk)
             }
             out.input = chunk.input
+            if let resume, chunk.input == resume.input {
+                let starts = resumeSelector.map { $0.apply(chunk).selectedStarts ?? [] } ?? chunk.lineStarts
+                out.selectedInputEnds = chunk.withUnsafeBufferPointer { buffer in
+                    starts.map { chunk.inputOffset + lineEnd(buffer.baseAddress!, from: $0, count: buffer.count) + 1 }
+                }
+            }
             if out.notes.contains(where: \.endsRun) {
                 // grep -P's `FILE: exceeded PCRE's backtracking limit`: named by its input.
                 let name = inputNames[min(chunk.input, inputNames.count - 1)]
@@ -552,6 +586,7 @@ public struct PipelineRunner: Sendable {
         // Selected lines: those of the grep stage, per input (`perInput`), or with --exec the
         // command's output lines.
         result.selectedLines = execPhases.isEmpty ? counters.selected.load(ordering: .relaxed) : output
+        if let resume, case let offset = resume.offset.load(ordering: .relaxed), offset >= 0 { result.standardInputOffset = offset }
         if let counts { result.selectedLines = counts.countedLines }
         if globalMax != nil || spec.quiet { result.selectedLines = min(result.selectedLines, output) }
         result.writtenLines = writes && !spec.countOnly ? output : 0

@@ -33,6 +33,8 @@ struct ContextRules: Sendable {
     var namesShown = false
     var nullAfterName = false
     var lineNumbers = false
+    /// `-m` on standard input (`StandardInputResume`).
+    var resume: StandardInputResume?
     /// `-b`.
     var byteOffsets = false
     var maxCount: Int?
@@ -216,7 +218,12 @@ struct ContextPrinter {
                 selected += 1
                 selectedInInput += 1
                 afterPending = rules.after
-                if let max = rules.maxCount, selectedInInput >= max { limitReached = true }
+                if let max = rules.maxCount, selectedInInput >= max {
+                    limitReached = true
+                    if let resume = rules.resume, chunk.input == resume.input {
+                        resume.offset.store(chunk.inputOffset + end + 1, ordering: .relaxed)
+                    }
+                }
             }
             flushAfter(before: count)
             if limitReached && afterPending == 0 { finishedInput = true }

@@ -1,3 +1,5 @@
+import Synchronization
+
 extension AsyncSequence where Self: Sendable, Element == LineChunk {
     /// grep's per-input rules over the selected lines, which arrive in input order: `-m` stops
     /// each input after its own N selected lines (and tells the reader to skip the rest of it
@@ -11,8 +13,22 @@ extension AsyncSequence where Self: Sendable, Element == LineChunk {
     }
 }
 
+/// grep's `-m` on standard input: where the input's bytes are left after the last selected
+/// line, so that the next reader of the same open file (`while grep -m1 ... ; do`, `{ grep
+/// -m2 x; sed ...; } < file`) goes on from there, as grep's lseek does.
+final class StandardInputResume: Sendable {
+    /// The index of standard input among the run's inputs.
+    let input: Int
+    /// Just past the last selected line when -m ended the input; -1 while it did not.
+    let offset = Atomic<Int>(-1)
+
+    init(input: Int) { self.input = input }
+}
+
 /// What `perInput` applies.
 struct PerInputRules: Sendable {
+    /// `-m` on standard input (`StandardInputResume`).
+    var resume: StandardInputResume?
     /// Whether any rule applies (otherwise chunks pass as they are, counted as selected).
     var active: Bool { maxCount != nil || count || listFiles != nil }
     /// `-m`: selected lines per input.
@@ -111,6 +127,9 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             var count = done ? 0 : chunk.binaryMatch ? 1 : (chunk.selectionEnds?.count ?? chunk.lineCount)
             if let max = rules.maxCount, !done, selectedInInput + count >= max {
                 let keep = max - selectedInInput
+                if let resume = rules.resume, chunk.input == resume.input, let ends = chunk.selectedInputEnds, keep >= 1, keep <= ends.count {
+                    resume.offset.store(ends[keep - 1], ordering: .relaxed)
+                }
                 if !summarizes && keep < count { lines = Self.firstSelected(keep, of: chunk) }
                 count = keep
                 finishInput()
