@@ -1,14 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Startup: the pipeline's nested generic types (an AsyncSequence chain) were instantiated
-/// from mangled names at every start, each checking its `Base: AsyncSequence` requirement by
-/// a linear scan of the binary's protocol conformances (NIO's included): a quarter of an empty
-/// run's time (`perf record`). Metadata accessors pass the witness tables instead.
-let startupSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
-]
-
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],
@@ -31,7 +23,6 @@ let package = Package(
                 "SluiceClickHouse",
                 "CSluiceMain",
             ],
-            swiftSettings: startupSettings,
             // Startup (an empty run: 12.6 -> 7.9 ms, hyperfine, 150 runs each, the same objects
             // linked both ways): a position-dependent executable has no relocations to apply
             // (907 -> 608 page faults), and without --export-dynamic its 41,000 dynamic symbols
@@ -43,8 +34,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceKit",
-            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"],
-            swiftSettings: startupSettings
+            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"]
         ),
         // -O postgresql://: its own target, so that the libFuzzer build of SluiceKit (Fuzz/run.sh,
         // plain swiftc) needs no package.

@@ -36,6 +36,20 @@ func writeStandardError(_ text: [UInt8]) {
     }
 }
 
+/// Where standard input's reading starts, when it is a regular file holding plain text (grep's
+/// `-m` leaves it after the last selected line: counted from here; a compressed stream's
+/// offsets are not the file's); nil otherwise.
+let standardInputStart: off_t? = {
+    var info = stat()
+    guard fstat(0, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+    let start = lseek(0, 0, SEEK_CUR)
+    guard start >= 0 else { return nil }
+    var head = [UInt8](repeating: 0, count: 16)
+    let count = head.withUnsafeMutableBytes { pread(0, $0.baseAddress, 16, start) }
+    guard count >= 0, !startsCompressedStream(Array(head[..<count])) else { return nil }
+    return start
+}()
+
 func runMain() async -> Int32 {
     let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
     let pipeIgnoredAtStart = sluice_ignore_sigpipe() != 0
@@ -92,6 +106,7 @@ func runMain() async -> Int32 {
     do {
         spec = try command.makeSpec(cores: Int(sluice_available_cores()))
         spec.standardInputClosed = closed & 1 != 0
+        spec.standardInputSeekable = standardInputStart != nil
         if closed & 2 != 0 && spec.output == .standardOutput && !spec.quiet && !command.explain {
             printError("(standard output): Bad file descriptor")
             return 2
@@ -173,7 +188,7 @@ func runMain() async -> Int32 {
     if signal != 0 { result.interruptedBy = signal }
     // grep -m on standard input leaves its offset just past the last selected line (a pipe
     // cannot seek: nothing happens there, as in grep).
-    if let offset = report.standardInputOffset { _ = lseek(0, off_t(offset), SEEK_SET) }
+    if let offset = report.standardInputOffset, let start = standardInputStart { _ = lseek(0, start + off_t(offset), SEEK_SET) }
     if report.outputClosed && signal == 0 {
         // grep's end when its reader goes away (`| head -1`): killed by SIGPIPE, status 141;
         // with SIGPIPE ignored at start, a write error and exit 2.

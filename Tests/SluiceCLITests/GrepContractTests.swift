@@ -471,7 +471,11 @@ import Testing
             commands.append("{ PROG \(flags) yes; echo \"?$?\"; sed 's/^/X/'; } < yn")
         }
         commands += ["{ PROG -m 3 9999; echo \"?$?\"; head -2; } < big", "{ PROG -m 2 -A 3 -n 12345; echo \"?$?\"; head -2; } < big",
-                     "{ PROG -m 1 ''; echo \"?$?\"; head -1; } < big"]
+                     "{ PROG -m 1 ''; echo \"?$?\"; head -1; } < big",
+                     // Reading began past the file's start: the offset is counted from there.
+                     "{ PROG -m1 yes; PROG -m1 yes; echo \"?$?\"; cat; } < yn", "{ read -r l; PROG -m1 -n yes; cat; } < yn",
+                     // A pipe cannot seek: whatever was read is gone, as with grep (a small input: all of it).
+                     "cat yn | { PROG -m1 yes; cat; }"]
         try await Self.expectGrepsOutput(commands, in: directory)
     }
 

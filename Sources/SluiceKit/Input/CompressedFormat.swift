@@ -88,3 +88,9 @@ enum CompressedFormat: Sendable, CaseIterable {
         }
     }
 }
+
+/// Whether `prefix`, an input's first bytes (16 are enough), is a compressed stream sluice
+/// decodes (gzip, xz, bzip2, zstd): offsets in its lines are not offsets in the file.
+public func startsCompressedStream(_ prefix: [UInt8]) -> Bool {
+    (prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B) || CompressedFormat(prefix: prefix) != nil
+}

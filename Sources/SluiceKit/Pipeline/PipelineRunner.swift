@@ -71,7 +71,7 @@ extension PipelineRunner {
     /// The rest of the run's `-m` on standard input, when grep's lseek applies: `-m` with one
     /// grep stage (or none) and its own output (no --exec, no --follow), standard input read.
     var standardInputResumeIndex: Int? {
-        guard spec.maxCount != nil, execPhases.isEmpty, !spec.follow, !spec.quiet, spec.presentation.listFiles == nil,
+        guard spec.maxCount != nil, spec.standardInputSeekable, execPhases.isEmpty, !spec.follow, !spec.quiet, spec.presentation.listFiles == nil,
               spec.record == .line, spec.stages.count <= 1 else { return nil }
         if let first = spec.stages.first {
             guard case .grep(let grep) = first, grep.fields == nil else { return nil }

@@ -116,6 +116,9 @@ public struct PipelineSpec: Sendable, Equatable {
     /// there; `.text` (`-a`) writes every line. Only where sluice writes grep's output
     /// (`binaryFilesApply`); exports always take every line.
     public var binaryFiles: BinaryFiles = .text
+    /// Standard input is a regular file, not compressed: grep's `-m` leaves its offset after
+    /// the last selected line (`RunReport.standardInputOffset`, counted from where reading began).
+    public var standardInputSeekable = false
 
     public init() {}
 }
