@@ -117,30 +117,22 @@ func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, li
             out.append(nullAfterName ? 0 : mark)
         }
     }
-    if let lineNumber {
-        var digits = Array(String(lineNumber).utf8)
+    /// A number right-aligned in `numberWidth` columns (`-T`), in colour `sgr`, then `mark`.
+    func writeNumber(_ value: Int, _ sgr: String?) {
+        var digits = Array(String(value).utf8)
         if digits.count < numberWidth { digits.insert(contentsOf: repeatElement(0x20, count: numberWidth - digits.count), at: 0) }
-        if let colors {
-            colors.paint(colors.lineNumber, digits, into: &out)
+        if let colors, let sgr {
+            colors.paint(sgr, digits, into: &out)
             colors.paint(colors.separator, CollectionOfOne(mark), into: &out)
         } else {
             out.append(contentsOf: digits)
             out.append(mark)
         }
     }
-    if let byteOffset {
-        // grep's -b (`--byte-offset`): where the line (or, with -o, the match) starts in its
-        // input's bytes as read, after the line number, in the same columns under -T.
-        var digits = Array(String(byteOffset).utf8)
-        if digits.count < numberWidth { digits.insert(contentsOf: repeatElement(0x20, count: numberWidth - digits.count), at: 0) }
-        if let colors {
-            colors.paint(colors.byteOffset, digits, into: &out)
-            colors.paint(colors.separator, CollectionOfOne(mark), into: &out)
-        } else {
-            out.append(contentsOf: digits)
-            out.append(mark)
-        }
-    }
+    if let lineNumber { writeNumber(lineNumber, colors?.lineNumber) }
+    // grep's -b (`--byte-offset`): where the line (or, with -o, the match) starts in its
+    // input's bytes as read, after the line number, in the same columns under -T.
+    if let byteOffset { writeNumber(byteOffset, colors?.byteOffset) }
 }
 
 /// The line `[start, end)` (without its newline) with each match in colour `sgr`, then `\n`.
