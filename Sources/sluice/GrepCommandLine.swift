@@ -24,7 +24,7 @@ struct GrepCommandLine {
         case lineNumber, withFilename, noFilename, afterContext, beforeContext, context
         case color, recursive, dereferenceRecursive, include, exclude, excludeDir, null, label
         case text, version, help, basic, extended, fixed, perl, lineBuffered, binary
-        case groupSeparator, noGroupSeparator, byteOffset, initialTab, nullData
+        case groupSeparator, noGroupSeparator, byteOffset, initialTab, nullData, unixByteOffsets
         case directories, devices, binaryFiles, ignoreBinary, excludeFrom
         // sluice's own
         case concurrency, unordered, batchSize, batchBytes, batchTimeout, output, overwrite, resume, checkpoint, retryMax, follow
@@ -83,6 +83,7 @@ struct GrepCommandLine {
         Option(key: .byteOffset, short: nil, long: ["byte-offset"], argument: .none),
         Option(key: .initialTab, short: UInt8(ascii: "T"), long: ["initial-tab"], argument: .none),
         Option(key: .nullData, short: UInt8(ascii: "z"), long: ["null-data"], argument: .none),
+        Option(key: .unixByteOffsets, short: UInt8(ascii: "u"), long: ["unix-byte-offsets"], argument: .none),
         Option(key: .directories, short: UInt8(ascii: "d"), long: ["directories"], argument: .required),
         Option(key: .devices, short: UInt8(ascii: "D"), long: ["devices"], argument: .required),
         Option(key: .binaryFiles, short: nil, long: ["binary-files"], argument: .required),

@@ -6,12 +6,16 @@ import SluicePostgres
 
 /// Entry point: parse, validate, open the output, run, map the outcome to an exit status.
 
-/// The name sluice was invoked by (`grep` when installed as grep), for messages, as GNU tools do.
-let programName: String = {
+/// The name sluice was invoked by (`grep` when installed as grep), as GNU tools do.
+let invokedAs: String = {
     guard let first = CommandLine.unsafeArgv[0] else { return "sluice" }
     let path = String(cString: first)
     return path.split(separator: "/").last.map(String.init) ?? "sluice"
 }()
+
+/// The name messages start with: Debian's `egrep` and `fgrep` are scripts running `grep -E`
+/// and `grep -F`, whose messages say `grep:`.
+let programName = invokedAs == "egrep" || invokedAs == "fgrep" ? "grep" : invokedAs
 
 func printError(_ line: String) {
     writeStandardError("\(programName): \(line)\n")
@@ -60,12 +64,15 @@ func runMain() async -> Int32 {
     let command: SluiceCommand
     do {
         // Arguments are bytes (a pattern or a name need not be UTF-8).
-        let arguments = (1..<Int(CommandLine.argc)).map { index in
+        // Installed as egrep or fgrep: `grep -E` or `grep -F`, as Debian's egrep and fgrep
+        // scripts run (so `egrep -F` is grep's "conflicting matchers specified").
+        let implied: [[UInt8]] = invokedAs == "egrep" ? [Array("-E".utf8)] : invokedAs == "fgrep" ? [Array("-F".utf8)] : []
+        let arguments = implied + (1..<Int(CommandLine.argc)).map { index in
             Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[index].map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
                                       count: CommandLine.unsafeArgv[index].map { strlen($0) } ?? 0))
         }
         command = try SluiceCommand(arguments: arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil,
-                                    asGrep: ["grep", "egrep", "fgrep"].contains(programName))
+                                    asGrep: ["grep", "egrep", "fgrep"].contains(invokedAs))
     } catch let error as CommandLineError {
         if let message = error.message { printError(message) }
         if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
@@ -74,6 +81,7 @@ func runMain() async -> Int32 {
         printError("\(error)")
         return 2
     }
+    for warning in command.warnings { printError(warning) }
     if command.showHelp {
         print(SluiceCommand.help(programName))
         return 0

@@ -458,6 +458,25 @@ import Testing
         #expect(batch.status == 0 && batch.stdoutText.hasPrefix("[03 yes]\n"), "as sluice, -b is the batch size: \(batch.stderr)")
     }
 
+    /// Installed as egrep or fgrep, sluice is `grep -E` or `grep -F` (Debian's scripts), with
+    /// their messages; `-u` is grep 3.8's no-op with its warning.
+    @Test("egrep and fgrep as Debian's scripts run grep -E and grep -F; -u warns as grep")
+    func egrepFgrepAndU() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("ln -s \"$SLUICE\" egrep && ln -s \"$SLUICE\" fgrep && ln -s \"$SLUICE\" grep "
+                                 + "&& printf 'a+b\\naab\\nx(y\\nab|cd\\ncd\\n' > in", in: directory)
+        let cd = "cd \(Shell.quote([directory.path])) && "
+        let cases = ["egrep 'a+b' in", "egrep 'ab|cd' in", "fgrep 'a+b' in", "fgrep 'ab|cd' in", "fgrep -c 'x(y' in",
+                     "egrep -F x in", "fgrep -E x in", "egrep -G x in", "egrep -E -n 'a+' in", "egrep '(' in", "fgrep -x -e cd -e aab in",
+                     "grep -u a+b in", "grep -u -u -n cd in", "grep --unix-byte-offsets -c cd in"]
+        for command in cases {
+            let oracle = try await Shell.bash(cd + "\(command) 2>&1; echo $?")
+            let sluice = try await Shell.bash(cd + "./\(command) 2>&1; echo $?")
+            expectSameBytes(sluice.stdout, oracle.stdout, command)
+        }
+    }
+
     /// grep -m on standard input from a file leaves its offset just past the last selected line,
     /// for whatever reads the file next (GNU grep's test yesno; `while grep -m1 ...` loops).
     @Test("-m on standard input leaves the file's offset after the last selected line, as grep")

@@ -10,20 +10,35 @@ struct ProgressLineTests {
     func progressInATerminal() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let session = "sluice-progress-\(getpid())"
+        // Each test has its own tmux server (-L): on the shared default one, a test killing its
+        // last session stopped the server under the other test ("server exited unexpectedly").
+        // The pane is polled, not sampled after fixed sleeps: a loaded CI machine is slow.
+        let socket = "sluice-progress-\(getpid())"
         let result = try await Shell.bash("""
             cd \(Shell.quote(directory.path))
+            t() { tmux -L \(socket) "$@"; }
+            trap 't kill-server 2>/dev/null' EXIT
             slow='{ seq 1 200000; sleep 2.5; seq 1 10; }'
+            # Prints 1 if MB/s was on the screen at some point before "ended", then the screen.
+            watch() {
+                seen=0
+                for i in $(seq 200); do
+                    screen=$(t capture-pane -p -t run)
+                    case "$screen" in *MB/s*) seen=1 ;; esac
+                    case "$screen" in *ended*) break ;; esac
+                    sleep 0.05
+                done
+                echo $seen
+                t capture-pane -p -t run | grep -v '^$' | tr '\\n' '|'; echo
+                t kill-session -t run
+            }
             for flags in "" "--no-progress"; do
-                tmux new-session -d -s \(session) -x 150 -y 8 "$slow | \\"$SLUICE\\" $flags -e 1 > out; echo ended; sleep 30"
-                sleep 1.8; tmux capture-pane -p -t \(session) | grep -c 'MB/s'
-                sleep 2.5; tmux capture-pane -p -t \(session) | grep -v '^$' | tr '\\n' '|'; echo
-                tmux kill-session -t \(session)
+                t new-session -d -s run -x 150 -y 8 "$slow | \\"$SLUICE\\" $flags -e 1 > out; echo ended; sleep 30"
+                watch
             done
-            tmux new-session -d -s \(session) -x 150 -y 8 "$slow | \\"$SLUICE\\" -e 199999; sleep 30"
-            sleep 1.8; tmux capture-pane -p -t \(session) | grep -c 'MB/s'
-            tmux kill-session -t \(session)
-            """, timeout: .seconds(60))
+            t new-session -d -s run -x 150 -y 8 "$slow | \\"$SLUICE\\" -e 199999; echo ended; sleep 30"
+            watch | sed -n 1p
+            """, timeout: .seconds(90))
         #expect(result.stdoutLines == ["1", "ended|", "0", "ended|", "0"], "\(result.stdoutText) \(result.stderr)")
     }
 
@@ -31,6 +46,8 @@ struct ProgressLineTests {
     func coloursInATerminal() async throws {
         let session = "sluice-colours-\(getpid())"
         let result = try await Shell.bash("""
+            tmux() { command tmux -L \(session) "$@"; }
+            trap 'tmux kill-server 2>/dev/null' EXIT
             # NO_COLOR (which sluice, unlike grep, honours) may be set around the tests.
             lines="printf 'a ERROR b ERROR\\\\nplain\\\\nz ERROR\\\\n'"
             tmux new-session -d -s \(session) -x 150 -y 12 "unset NO_COLOR; $lines | \\"$SLUICE\\" --color=auto -n ERROR; echo ==; $lines | grep --color=auto -n ERROR; echo ==; $lines | \\"$SLUICE\\" --color=auto ERROR | cat; echo END; sleep 30"
