@@ -56,6 +56,8 @@ struct SluiceCommand {
     var lineBuffered = false
     /// `-a`, `--binary-files=text`: lines after a NUL byte are written as any other.
     var binaryFiles: BinaryFiles = .binary
+    /// grep's `-z`: NUL-terminated lines.
+    var nullData = false
     var follow = false
     /// `--progress` (true), `--no-progress` (false); nil: when stderr is a terminal and the
     /// output is not (a progress line between output lines would garble them).
@@ -212,7 +214,8 @@ struct SluiceCommand {
                     throw CommandLineError("--binary-files=without-match (grep's -I) is not supported by sluice")
                 default: throw CommandLineError("unknown binary-files type")
                 }
-            case .nullData, .ignoreBinary:
+            case .nullData: nullData = true
+            case .ignoreBinary:
                 throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
@@ -702,7 +705,15 @@ struct SluiceCommand {
         }
         spec.presentation = presentation
         spec.stats = stats
-        spec.binaryFiles = binaryFiles
+        // grep -z: a NUL ends a line, so it never shows a file binary (nor, in the C locale,
+        // does any other byte).
+        spec.binaryFiles = nullData ? .text : binaryFiles
+        spec.nullData = nullData
+        spec.stages = spec.stages.map { stage in
+            guard case .grep(var grep) = stage else { return stage }
+            grep.nullData = nullData
+            return .grep(grep)
+        }
         spec.lineBuffered = lineBuffered  // flushing only: the batches stay those of -b and --batch-timeout
         let level = compressionLevel.map { Int32($0) ?? 0 } ?? 1
         guard (1...9).contains(level) else {
@@ -802,7 +813,8 @@ struct SluiceCommand {
           -c, --count               print only a count of selected lines per FILE
           -Z, --null                print 0 byte after FILE name
           -T, --initial-tab         make tabs line up (if needed)
-          -a, --text                accepted: input is always read as text (bytes)
+          -a, --text                equivalent to --binary-files=text
+          -z, --null-data           a data line ends in 0 byte, not newline
               --color[=WHEN]        colour matches, names, numbers: never, always, auto
           -V, --version             display version information and exit
               --help                display this help text and exit

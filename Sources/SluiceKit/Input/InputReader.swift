@@ -109,6 +109,9 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// `--since` on a plain file whose timestamps ascend: where to start reading it, found by
     /// a binary search over its mapping (`SinceSeek`); nil: from its start.
     public var sinceSeek: SinceSeek?
+    /// grep's `-z`: records end in NUL bytes; they are read with NUL and newline exchanged
+    /// (`NulData`), plain files read rather than mapped.
+    public var nullData = false
     /// Inputs the consumer is done with (`-m` reached in that file, `-l` answered): the reader
     /// stops reading an input whose index is below this and goes on with the next one.
     public let skipInputsBelow = InputSkip()
@@ -191,6 +194,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
     func readAll(into channel: BoundedChannel<LineChunk>, interrupt: Interrupt) {
         if follows { return followAll(into: channel, interrupt: interrupt) }
         var framer = LineFramer(targetSize: chunkSize)
+        framer.exchangesNulAndNewline = nullData
         for (index, input) in inputs.enumerated() {
             if channel.isCancelled || interrupt.isCancelled { return }
             if interrupt.isStopping { break }
@@ -205,6 +209,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
             // (the framer drops a partial line when its source is interrupted: never read whole).
             let last = sender.skipped ? [] : framer.finish()
             framer = LineFramer(targetSize: chunkSize)
+            framer.exchangesNulAndNewline = nullData
             let cutShort = interrupt.isStopping
             if !last.isEmpty || !notes.isEmpty || !sender.sentAny || cutShort {
                 var chunk = LineChunk(bytes: last, notes: notes)
@@ -283,7 +288,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         } else if let format = CompressedFormat(prefix: prefix) {
             var compressed = CompressedSource(format: format, fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
             return pump(&compressed, framer: &framer, notes: &notes, sender: sender)
-        } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine {
+        } else if let size = regularFileSize, size >= Self.mappingThreshold(chunkSize), !framer.hasPartialLine, !nullData {
             return pumpMapped(fd: fd, name: name, size: size, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
         } else {
             var plain = PlainSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)

@@ -14,6 +14,8 @@ import Glibc
 /// ends with an `.interrupted` failure) is not an end of input: the partial line is dropped.
 struct LineFramer {
     let targetSize: Int
+    /// grep's `-z`: each NUL and newline byte read is exchanged before framing (`NulData`).
+    var exchangesNulAndNewline = false
     private var carry: [UInt8] = []
 
     init(targetSize: Int) {
@@ -55,6 +57,9 @@ struct LineFramer {
                 var filled = carried.count
                 while filled < raw.count {
                     let piece = source.fill(UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+                    if exchangesNulAndNewline {
+                        NulData.exchange(UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + piece.count)]))
+                    }
                     if piece.count > 0, let hit = memrchr(raw.baseAddress! + filled, 0x0A, piece.count) {
                         lastNewline = raw.baseAddress!.distance(to: hit)
                     }

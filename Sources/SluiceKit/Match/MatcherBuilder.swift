@@ -20,20 +20,35 @@ public enum MatcherBuilder {
     /// (then the literal fast paths apply). `warnings`: grep's warnings about the patterns.
     static func pcrePatterns(for spec: GrepSpec, warnings: inout [String]) throws -> (patterns: [[UInt8]], literal: Bool) {
         // Split on the newline byte (a Character split would keep "\r\n" whole).
-        let patterns = spec.patternBytes.flatMap { pattern in
+        var patterns = spec.patternBytes.flatMap { pattern in
             pattern.split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
         }
         // Where each came from (`-f FILE` lines), for grep's `FILE:LINE: ` before a refusal.
         let origins = patternOrigins(spec)
+        // -z: a literal holding a NUL can never match (no record holds one).
+        func literals() -> [[UInt8]] { spec.nullData ? patterns.filter { !$0.contains(0) } : patterns }
         switch spec.syntax {
         case .fixed:
-            return (patterns, true)
+            return (literals(), true)
         case .perl:
-            return (patterns, spec.fixedStrings || patterns.allSatisfy(isLiteral))
+            if spec.fixedStrings || patterns.allSatisfy(isLiteral) { return (literals(), true) }
+            guard spec.nullData else { return (patterns, false) }
+            var refused: [String] = []
+            for index in patterns.indices where RegexMatcher.compileError(patterns[index], caseless: spec.ignoreCase) == nil {
+                // (A pattern PCRE2 refuses stays as given, for its message.)
+                do {
+                    patterns[index] = try PerlNulData.translate(patterns[index])
+                } catch {
+                    let origin = index < origins.count ? origins[index] : nil
+                    refused.append((origin.map { "\($0): " } ?? "") + error.message)
+                }
+            }
+            try throwRefusals(refused)
+            return (patterns, false)
         case .basic, .extended:
-            if spec.fixedStrings { return (patterns, true) }
+            if spec.fixedStrings { return (literals(), true) }
             let special = spec.syntax == .basic ? basicMetacharacters : metacharacters
-            if patterns.allSatisfy({ !$0.contains(where: special.contains) }) { return (patterns, true) }
+            if patterns.allSatisfy({ !$0.contains(where: special.contains) }) { return (literals(), true) }
             // Every pattern refused is reported (once, however often it is given), in grep's
             // words alone, after its `FILE:LINE: ` when it came from -f.
             var refused: [String] = []
@@ -43,7 +58,7 @@ public enum MatcherBuilder {
                 do {
                     // ASCII: bytes >= 0x80 are written \x{hh}
                     translated.append(try PosixPattern.translate(pattern, syntax: spec.syntax, caseless: spec.ignoreCase,
-                                                                 warnings: &warnings))
+                                                                 nullData: spec.nullData, warnings: &warnings))
                 } catch let error as SluiceError {
                     if error.place == nil { throw error }  // grep's "stack overflow": alone, at once
                     if reported.insert(pattern).inserted { refused.append((origin.map { "\($0): " } ?? "") + error.message) }
@@ -253,10 +268,12 @@ public enum MatcherBuilder {
             ? (literal ? patterns[0] : RequiredLiteral.extract(from: patterns[0]))
             : nil
         let looksPastItsLine = !literal && patterns.contains(where: canLookPastItsLine)
+        // -zP: grep -zP's options on each record (`PerlNulData`).
+        let perlNullData = spec.nullData && spec.syntax == .perl && !literal
         let matcher = try RegexMatcher(patternBytes: regex, caseless: spec.ignoreCase, place: place,
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
-                                       matchEachLine: looksPastItsLine, wholeLine: spec.lineRegexp,
-                                       givingUpEndsRun: spec.syntax == .perl)
+                                       matchEachLine: looksPastItsLine || perlNullData, wholeLine: spec.lineRegexp,
+                                       givingUpEndsRun: spec.syntax == .perl, perlNullData: perlNullData)
         var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""

@@ -35,15 +35,19 @@ public enum PosixPattern {
     /// As `translate(_:syntax:place:)`; grep's warnings for the pattern (e.g. `warning: stray
     /// \ before d`, printed by grep 3.8 as `grep: warning: stray \ before d`) are appended to
     /// `warnings`, only when the pattern is valid.
+    ///
+    /// `nullData` (grep's `-z`): for lines read with NUL and newline exchanged (`NulData`),
+    /// what the pattern says of a newline (`[[:space:]]`, `\s`, a range) is said of a NUL, and
+    /// a NUL in the pattern is written as a newline (no record holds a NUL, no line a newline).
     public static func translate(_ pattern: [UInt8], syntax: PatternSyntax, place: String = "-e",
-                                 caseless: Bool = false, warnings: inout [String]) throws -> [UInt8] {
+                                 caseless: Bool = false, nullData: Bool = false, warnings: inout [String]) throws -> [UInt8] {
         switch syntax {
         case .perl:
             return pattern
         case .fixed:
             return pattern.flatMap(escaped)
         case .basic, .extended:
-            var translator = Translator(pattern, extended: syntax == .extended, caseless: caseless)
+            var translator = Translator(pattern, extended: syntax == .extended, caseless: caseless, nullData: nullData)
             do {
                 let output = try translator.run()
                 warnings += translator.warnings
@@ -195,10 +199,14 @@ extension PosixPattern {
         var glibcAtStart = true
         var confusingBrackets = false
 
-        init(_ bytes: [UInt8], extended: Bool, caseless: Bool) {
+        /// grep's `-z`, for lines with NUL and newline exchanged (see `translate`).
+        let nullData: Bool
+
+        init(_ bytes: [UInt8], extended: Bool, caseless: Bool, nullData: Bool = false) {
             self.bytes = bytes
             self.extended = extended
             self.caseless = caseless
+            self.nullData = nullData
             frames = [Frame(number: 0, completedAtStart: [])]
         }
 
@@ -234,7 +242,7 @@ extension PosixPattern {
         }
 
         mutating func literal(_ byte: UInt8) {
-            append(PosixPattern.escaped(byte), .atom)
+            append(PosixPattern.escaped(nullData && byte == 0 ? 0x0A : byte), .atom)
         }
 
         func peek(_ offset: Int = 0) -> UInt8? {
@@ -304,8 +312,9 @@ extension PosixPattern {
             case UInt8(ascii: "'"): append(Array("$".utf8), .anchor)
             case UInt8(ascii: "w"): append(Array("\\w".utf8), .atom)
             case UInt8(ascii: "W"): append(Array("[^\\w\\n]".utf8), .atom)
-            case UInt8(ascii: "s"): append(Array("[^\\S\\n]".utf8), .atom)
-            case UInt8(ascii: "S"): append(Array("\\S".utf8), .atom)
+            // -z: a NUL of the exchanged line is a newline of the input, a space.
+            case UInt8(ascii: "s"): append(Array((nullData ? "[\\x{00}\\t\\x{0b}-\\r ]" : "[^\\S\\n]").utf8), .atom)
+            case UInt8(ascii: "S"): append(Array((nullData ? "[^\\s\\x{00}]" : "\\S").utf8), .atom)
             case UInt8(ascii: "."), UInt8(ascii: "*"), UInt8(ascii: "["), UInt8(ascii: "]"),
                  UInt8(ascii: "^"), UInt8(ascii: "$"), Self.backslash, UInt8(ascii: "}"):
                 literal(byte)
@@ -528,6 +537,7 @@ extension PosixPattern {
                 if from <= to { for byte in from...to { members[Int(byte)] = true } }
             }
             if colonState == 7 { confusingBrackets = true }
+            if nullData { members.swapAt(0, 0x0A) }
             append(PosixPattern.classPattern(members, negated: negated), .atom)
         }
 

@@ -32,17 +32,22 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     }
 
     /// Compiles the pattern `bytes` (without UTF: a byte of 0x80 and above matches itself).
+    /// `perlNullData`: grep -zP's options for records read with NUL and newline exchanged
+    /// (`PerlNulData`): NUL as PCRE2's newline, no multi-line mode, `$` at the end only; each
+    /// line is then matched alone (`matchEachLine`).
     public init(patternBytes bytes: [UInt8], caseless: Bool, place: String, prefilter: [UInt8]? = nil,
-                matchEachLine: Bool = false, wholeLine: Bool = false, givingUpEndsRun: Bool = false) throws {
+                matchEachLine: Bool = false, wholeLine: Bool = false, givingUpEndsRun: Bool = false,
+                perlNullData: Bool = false) throws {
         self.pattern = String(decoding: bytes, as: UTF8.self)
         self.givingUpEndsRun = givingUpEndsRun
-        var options = UInt32(PCRE2_MULTILINE)
+        var options = perlNullData ? UInt32(PCRE2_DOLLAR_ENDONLY) : UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
         var errorOffset = 0
-        let context = wholeLine ? pcre2_compile_context_create_8(nil) : nil
+        let context = wholeLine || perlNullData ? pcre2_compile_context_create_8(nil) : nil
         defer { if let context { pcre2_compile_context_free_8(context) } }
-        if let context { pcre2_set_compile_extra_options_8(context, UInt32(PCRE2_EXTRA_MATCH_LINE)) }
+        if let context, wholeLine { pcre2_set_compile_extra_options_8(context, UInt32(PCRE2_EXTRA_MATCH_LINE)) }
+        if let context, perlNullData { pcre2_set_newline_8(context, UInt32(PCRE2_NEWLINE_NUL)) }
         let compiled = bytes.withUnsafeBufferPointer {
             pcre2_compile_8($0.baseAddress ?? UnsafePointer(bitPattern: 1), $0.count, options, &errorCode, &errorOffset, context)
         }

@@ -158,6 +158,7 @@ public struct PipelineRunner: Sendable {
             }
         }
         let rows = spec.takesRows
+        try spec.refuseWhatNullDataCannotTake()
         if records, spec.stages.first.map({ if case .grep = $0 { false } else { true } }) ?? true {
             // No pattern first: every record, framed (and decorated when asked, rows when taken).
             head.append(RecordSelector(matcher: MatchEverything(), invert: false, selectsAll: true,
@@ -170,7 +171,7 @@ public struct PipelineRunner: Sendable {
             var presentation = spec.presentation
             presentation.onlyMatching = false
             head.append(GrepLinePrinter(matcher: MatchEverything(), invert: false, presentation: presentation,
-                                        names: presentation.displayNames(spec.inputs), extractor: nil,
+                                        names: spec.namesBeforeLines, extractor: nil,
                                         numberWidths: presentation.numberWidths(spec.inputs), shaper: shaper))
         }
         if rows {
@@ -232,7 +233,7 @@ public struct PipelineRunner: Sendable {
                     let extractor = spec.presentation.onlyMatching || spec.presentation.colors != nil
                         ? try MatcherBuilder.onlyMatching(for: grep) : nil
                     add(GrepLinePrinter(matcher: matcher, invert: invert, presentation: spec.presentation,
-                                        names: spec.presentation.displayNames(spec.inputs), extractor: extractor,
+                                        names: spec.namesBeforeLines, extractor: extractor,
                                         numberWidths: spec.presentation.numberWidths(spec.inputs), shaper: shaper))
                 } else {
                     add(LineFilter(matcher: matcher, invert: invert))
@@ -312,7 +313,7 @@ public struct PipelineRunner: Sendable {
         let sink: any LineSink
         switch spec.output {
         case .standardOutput:
-            return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0)
+            return StandardOutputSink(lineBuffered: spec.lineBuffered || isatty(1) != 0, exchangesNulAndNewline: spec.writesNullDataLines)
         case .file(let path) where spec.follow && !OutputDestination.isWrittenThrough(path):
             sink = try AppendFileSink(path: path, reopen: reopen, interrupt: interrupt)
         case .file(let path):
@@ -389,6 +390,7 @@ public struct PipelineRunner: Sendable {
         let countInput = spec.stats
         let head = headSteps
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
+        source.nullData = spec.nullData
         source.standardInputClosed = spec.standardInputClosed
         source.follows = spec.follow
         if spec.follow && spec.record != .line { source.recordQuietSpell = PipelineSpec.recordQuietSpell }

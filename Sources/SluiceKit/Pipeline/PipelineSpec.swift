@@ -27,6 +27,9 @@ public struct GrepSpec: Sendable, Equatable {
     /// AND-ed with the patterns (`-v` inverts the patterns only; with no pattern, the fields'
     /// conditions).
     public var fields: FieldFilterSpec?
+    /// grep's `-z`: the lines matched are NUL-terminated records, read with NUL and newline
+    /// exchanged (`NulData`); the patterns are translated for that form.
+    public var nullData = false
 
     public init(patterns: [String], fixedStrings: Bool = false, ignoreCase: Bool = false,
                 invert: Bool = false, wordRegexp: Bool = false, lineRegexp: Bool = false,
@@ -119,6 +122,9 @@ public struct PipelineSpec: Sendable, Equatable {
     /// Standard input is a regular file, not compressed: grep's `-m` leaves its offset after
     /// the last selected line (`RunReport.standardInputOffset`, counted from where reading began).
     public var standardInputSeekable = false
+    /// grep's `-z` (`--null-data`): lines end in NUL bytes (`NulData`). Only for grep's lines
+    /// written to standard output (`refuseWhatNullDataCannotTake`).
+    public var nullData = false
 
     public init() {}
 }
@@ -170,6 +176,43 @@ extension PipelineSpec {
         // No stage: `-e ''` (every line), which needs no filter. Field filters (`--where`,
         // `--level`, `--since`) read logs, not grep's files: every line is text to them.
         return stages.allSatisfy { if case .grep(let grep) = $0 { grep.fields == nil } else { false } }
+    }
+
+    /// What `-z` cannot take yet, refused before anything is read: it holds for grep's lines
+    /// written to standard output (with names, numbers, offsets, `-o`, colour), and their
+    /// counts and lists; not for exports, commands, fields, records, context or `--follow`.
+    public func refuseWhatNullDataCannotTake() throws {
+        guard nullData else { return }
+        func refuse(_ what: String) throws {
+            throw SluiceError(.usage, place: "-z", "\(what) cannot be combined with -z (--null-data) yet")
+        }
+        if output != .standardOutput { try refuse("-O (an output other than standard output)") }
+        if follow { try refuse("--follow") }
+        if record != .line { try refuse("--record") }
+        if countBy != nil || shape != nil { try refuse("--count-by, --json, --template and --fields") }
+        if presentation.afterContext != nil || presentation.beforeContext != nil { try refuse("context lines (-A, -B, -C)") }
+        if presentation.nullAfterName && !countOnly && !quiet && presentation.listFiles == nil && presentation.fileNames {
+            try refuse("-Z with lines shown after their file names")
+        }
+        for stage in stages {
+            switch stage {
+            case .grep(let grep): if grep.fields != nil { try refuse("--where, --level, --since and --until") }
+            case .map, .exec: try refuse("--map and --exec")
+            }
+        }
+    }
+
+    /// Whether the sink exchanges NUL and newline back (`-z` writing grep's lines, not counts
+    /// or names).
+    public var writesNullDataLines: Bool {
+        nullData && !countOnly && !quiet && presentation.listFiles == nil
+    }
+
+    /// The names grep shows before lines, in the form the lines are in (`-z`: NUL and newline
+    /// exchanged, so that writing them exchanges them back).
+    public var namesBeforeLines: [[UInt8]] {
+        let names = presentation.displayNames(inputs)
+        return writesNullDataLines ? names.map(NulData.exchanged) : names
     }
 
     /// `--follow --record`: a followed file's last record ends after this long without a new

@@ -20,11 +20,25 @@ public final class StandardOutputSink: LineSink, ThreadedSink {
     private var gathered: [UInt8] = []
     static let blockSize = 64 * 1024
 
-    public init(lineBuffered: Bool) {
+    /// grep's `-z` lines: NUL and newline bytes exchanged back as they are written (`NulData`).
+    let exchangesNulAndNewline: Bool
+
+    public init(lineBuffered: Bool, exchangesNulAndNewline: Bool = false) {
         self.lineBuffered = lineBuffered
+        self.exchangesNulAndNewline = exchangesNulAndNewline
     }
 
     public func write(_ chunk: LineChunk) async throws {
+        if exchangesNulAndNewline {
+            var bytes: [UInt8] = []
+            chunk.withWrittenBytes { bytes.append(contentsOf: $0) }
+            bytes.withUnsafeMutableBytes { NulData.exchange($0) }
+            return try await write(bytes: LineChunk(bytesAsWritten: bytes))
+        }
+        try await write(bytes: chunk)
+    }
+
+    private func write(bytes chunk: LineChunk) async throws {
         if lineBuffered || chunk.byteCount >= Self.blockSize {
             try await handOver()
             try await send(chunk)
