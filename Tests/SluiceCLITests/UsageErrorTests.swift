@@ -41,7 +41,8 @@ import Testing
         ["--count=3", "x"],          // doesn't allow an argument
         ["--color=sometimes", "x"],
         ["-A", "-1", "x"],           // grep: -1: invalid context length argument
-        ["-z", "x"], ["-I", "x"],     // grep options sluice does not have: refused
+        ["-I", "x"],                 // a grep option sluice does not have: refused
+        ["-z", "-A", "1", "x"],      // -z with context: not yet
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
         ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
     ]
