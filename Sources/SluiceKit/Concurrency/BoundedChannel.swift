@@ -438,7 +438,12 @@ struct ChannelState<Element: Sendable> {
     mutating func cancel() -> (dropped: [Element], consumer: Consumer?, producers: [CheckedContinuation<Void, Never>],
                                timer: Task<Void, Never>?) {
         cancelled = true
-        let dropped = items[head...].compactMap { $0?.element }
+        // A loop, not `compactMap`: unspecialized here, its associated-type lookup scanned
+        // every protocol conformance in the binary at each run's end.
+        var dropped: [Element] = []
+        for index in head..<items.count {
+            if let item = items[index] { dropped.append(item.element) }
+        }
         items.removeAll()
         head = 0
         queuedWeight = 0
