@@ -129,6 +129,20 @@ struct GrepCommandLine {
     /// A mistake in the command line, worded as getopt words it; the caller adds the usage lines.
     struct UsageError: Error {
         let message: String
+        /// The options read before the mistake (grep has acted on them: `-u`'s warning).
+        var before: [Given] = []
+    }
+
+    /// grep's warnings about options, printed as getopt reads them, before any other message
+    /// (a mistake later in the line included): `-u`, obsolete.
+    static func warnings(_ arguments: [[UInt8]], posixlyCorrect: Bool, shortBIsByteOffset: Bool) -> [String] {
+        let given: [Given]
+        do {
+            given = try parse(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: shortBIsByteOffset).options
+        } catch {
+            given = error.before
+        }
+        return given.filter { $0.key == .unixByteOffsets }.map { _ in "warning: --unix-byte-offsets (-u) is obsolete" }
     }
 
     /// The options in order, the operands in order, and a context count given as `-NUM`.
@@ -144,6 +158,7 @@ struct GrepCommandLine {
                 digits = []
             }
         }
+        func readOptions() throws(UsageError) {
         while index < arguments.count {
             let word = arguments[index]
             index += 1
@@ -223,6 +238,14 @@ struct GrepCommandLine {
                 break
             }
             flushDigits()
+        }
+        }
+        do {
+            try readOptions()
+        } catch {
+            var mistake = error
+            mistake.before = given
+            throw mistake
         }
         return (given, operands)
     }

@@ -32,8 +32,6 @@ struct SluiceCommand {
     var walk = DirectoryWalk()
     /// Folders `-r` could not read (reported before the run, exit status 2).
     var walkErrors: [SluiceError] = []
-    /// grep's warnings about the command line (`-u`), printed before anything else.
-    var warnings: [String] = []
     /// --include/--exclude left none of the file operands: nothing to read (not stdin).
     var filteredAway = false
 
@@ -132,8 +130,7 @@ struct SluiceCommand {
             case .label: presentation.standardInputLabel = given.value ?? []
             case .text: binaryFiles = .text
             case .binary: break  // -U is a no-op on GNU systems
-            // As grep 3.8: no effect, and its warning (at once, before any other message).
-            case .unixByteOffsets: warnings.append("warning: --unix-byte-offsets (-u) is obsolete")
+            case .unixByteOffsets: break  // as grep 3.8: no effect (its warning: GrepCommandLine.warnings)
             case .version: showVersion = true
             case .help: showHelp = true
             case .generateCompletionScript: completionShell = text(given)

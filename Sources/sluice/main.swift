@@ -71,8 +71,12 @@ func runMain() async -> Int32 {
             Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[index].map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
                                       count: CommandLine.unsafeArgv[index].map { strlen($0) } ?? 0))
         }
-        command = try SluiceCommand(arguments: arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil,
-                                    asGrep: ["grep", "egrep", "fgrep"].contains(invokedAs))
+        let posixlyCorrect = getenv("POSIXLY_CORRECT") != nil
+        let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
+        for warning in GrepCommandLine.warnings(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: asGrep) {
+            printError(warning)
+        }
+        command = try SluiceCommand(arguments: arguments, posixlyCorrect: posixlyCorrect, asGrep: asGrep)
     } catch let error as CommandLineError {
         if let message = error.message { printError(message) }
         if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
@@ -81,7 +85,6 @@ func runMain() async -> Int32 {
         printError("\(error)")
         return 2
     }
-    for warning in command.warnings { printError(warning) }
     if command.showHelp {
         print(SluiceCommand.help(programName))
         return 0

@@ -476,7 +476,12 @@ import Testing
         var commands = gnu.map { "PROG -z \($0) z | od -c; echo $?" }
         commands += ["PROG -zc 'line two$' big; echo $?", "PROG -zn -m2 -o '^rec [0-9]*' big | od -c",
                      "printf 'x\\n\\0' | PROG -zP 'x$'; echo $?", "printf 'a\\nb\\0' | PROG -zxP a; echo $?",
-                     "echo | PROG -zP '\\s$' | od -c", "echo x | PROG -Pz '[^a]' | od -c"]
+                     "echo | PROG -zP '\\s$' | od -c", "echo x | PROG -Pz '[^a]' | od -c",
+                     // A CRLF is one \R; a [:...:] that a ] ends first is no class; conventions.
+                     "printf 'a\\r\\nb\\0x\\r\\ny\\0ab\\n:]\\0\\x03\\0' > crlf; PROG -zP 'a\\Rb' crlf | od -c; PROG -zPo '\\R' crlf | od -c",
+                     "PROG -zPc 'a[[:b]\\n:]' crlf; PROG -zPc '[\\x00-\\x05]' crlf; PROG -zPc '[\\x{1}-\\x{9}]' crlf",
+                     "printf 'a\\rb\\0a\\nb\\0' > cr; PROG -zPc '(*CR)a.b' cr; PROG -zPc '(*LF)a.b' cr; PROG -zPc '(*NUL)a.b' cr",
+                     "PROG -zc -A1 a z; PROG -zl -C2 a z; echo $?"]
         try await Self.expectGrepsOutput(commands, in: directory)
         // zgrep refuses -z ("option not supported"): the oracle is gzip -dc | grep -z.
         let zgrep = try await Shell.bash("cd \(Shell.quote(directory.path)) && gzip -dc z.gz | grep -z -n ERROR | od -c; \"$SLUICE\" -z -n ERROR z.gz | od -c")
@@ -500,7 +505,8 @@ import Testing
         let cd = "cd \(Shell.quote([directory.path])) && "
         let cases = ["egrep 'a+b' in", "egrep 'ab|cd' in", "fgrep 'a+b' in", "fgrep 'ab|cd' in", "fgrep -c 'x(y' in",
                      "egrep -F x in", "fgrep -E x in", "egrep -G x in", "egrep -E -n 'a+' in", "egrep '(' in", "fgrep -x -e cd -e aab in",
-                     "grep -u a+b in", "grep -u -u -n cd in", "grep --unix-byte-offsets -c cd in"]
+                     "grep -u a+b in", "grep -u -u -n cd in", "grep --unix-byte-offsets -c cd in", "grep -u --bogus x in",
+                     "grep -u -A"]
         for command in cases {
             let oracle = try await Shell.bash(cd + "\(command) 2>&1; echo $?")
             let sluice = try await Shell.bash(cd + "./\(command) 2>&1; echo $?")

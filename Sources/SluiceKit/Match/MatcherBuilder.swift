@@ -25,7 +25,8 @@ public enum MatcherBuilder {
         }
         // Where each came from (`-f FILE` lines), for grep's `FILE:LINE: ` before a refusal.
         let origins = patternOrigins(spec)
-        // -z: a literal holding a NUL can never match (no record holds one).
+        // -z: a literal holding a NUL can never match (no record holds one; GNU grep -zF
+        // matches such a pattern against the record's terminator, which it should not).
         func literals() -> [[UInt8]] { spec.nullData ? patterns.filter { !$0.contains(0) } : patterns }
         switch spec.syntax {
         case .fixed:
@@ -274,7 +275,8 @@ public enum MatcherBuilder {
                                        prefilter: (prefilter?.count ?? 0) >= 3 ? prefilter : nil,
                                        matchEachLine: looksPastItsLine || perlNullData, wholeLine: spec.lineRegexp,
                                        givingUpEndsRun: spec.syntax == .perl, perlNullData: perlNullData)
-        var how = looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
+        var how = perlNullData ? "PCRE2 JIT record by record (-z)"
+            : looksPastItsLine ? "PCRE2 JIT line by line (the pattern looks around)" : "PCRE2 JIT over whole chunks"
         if let prefilter = matcher.prefilter {
             how += ", prefilter \"\(String(decoding: prefilter.needle, as: UTF8.self))\""
         }

@@ -8,9 +8,9 @@
 /// newline (`\x0a`, `\012`, `\cJ`, `[\n]`) become `\x{00}`, a NUL written out becomes
 /// `\x{0a}` (which no line holds, as no record holds a NUL), and the sets that hold a newline
 /// (`\s`, `\v`, `\R`, `[[:space:]]`, a range over 10) gain NUL. What cannot be rewritten
-/// exactly is refused, naming it: `\S` or `\V` inside a class, `[:^space:]`, a range from 0
-/// short of 10, `\p`, `\P`, `\X`, a newline convention set in the pattern, `\` and two or more
-/// digits (a back-reference or an octal code, as the groups decide), a NUL byte in the pattern.
+/// exactly is refused, naming it: `\S` or `\V` inside a class, `[:^space:]`, `\p`, `\P`, `\X`,
+/// the newline conventions (*CRLF), (*ANYCRLF) and (*ANY), `\` and two or more digits (a
+/// back-reference or an octal code, as the groups decide), a NUL byte in the pattern.
 enum PerlNulData {
     struct Refusal: Error {
         let construct: String
@@ -112,10 +112,18 @@ enum PerlNulData {
                 case UInt8(ascii: "(") where peek(1) == UInt8(ascii: "*"):
                     let close = bytes[index...].firstIndex(of: UInt8(ascii: ")")) ?? bytes.count - 1
                     let name = String(decoding: bytes[(index + 2)..<close], as: UTF8.self)
-                    if ["CR", "LF", "CRLF", "ANYCRLF", "ANY", "NUL"].contains(name) {
+                    // A newline convention: (*CR) means what it says of the exchanged line
+                    // too, (*LF) and (*NUL) trade places; those naming CRLF or any break
+                    // cannot be written for a NUL.
+                    if ["CRLF", "ANYCRLF", "ANY"].contains(name) {
                         throw Refusal(construct: "the newline convention (*\(name))")
                     }
-                    copy(close + 1 - index)
+                    if name == "LF" || name == "NUL" {
+                        emit(name == "LF" ? "(*NUL)" : "(*LF)")
+                        index = close + 1
+                    } else {
+                        copy(close + 1 - index)
+                    }
                 case UInt8(ascii: "(") where peek(1) == UInt8(ascii: "?") && peek(2) == UInt8(ascii: "#"):
                     let close = bytes[index...].firstIndex(of: UInt8(ascii: ")")) ?? bytes.count - 1
                     copy(close + 1 - index)
@@ -140,7 +148,8 @@ enum PerlNulData {
             case UInt8(ascii: "S"): index += 2; emit("[^\\s\\x{00}]")
             case UInt8(ascii: "v"): index += 2; emit("[\\v\\x{00}]")
             case UInt8(ascii: "V"): index += 2; emit("[^\\v\\x{00}]")
-            case UInt8(ascii: "R"): index += 2; emit("(?:\\R|\\x{00})")
+            // Atomic, as `\R` is: a CRLF of the input is `\r` and a NUL here, one break.
+            case UInt8(ascii: "R"): index += 2; emit("(?>\\r\\x{00}|\\x{00}|\\R)")
             case UInt8(ascii: "p"), UInt8(ascii: "P"), UInt8(ascii: "X"):
                 throw Refusal(construct: "\\\(Character(UnicodeScalar(letter)))")
             case UInt8(ascii: "1")...UInt8(ascii: "9"):
@@ -167,8 +176,7 @@ enum PerlNulData {
                     return
                 }
                 first = false
-                if byte == UInt8(ascii: "["), peek(1) == UInt8(ascii: ":"),
-                   let close = (index + 2..<bytes.count).first(where: { bytes[$0] == UInt8(ascii: ":") && $0 + 1 < bytes.count && bytes[$0 + 1] == UInt8(ascii: "]") }) {
+                if byte == UInt8(ascii: "["), peek(1) == UInt8(ascii: ":"), let close = posixClassEnd() {
                     let name = String(decoding: bytes[(index + 2)..<close], as: UTF8.self)
                     if name == "^space" { throw Refusal(construct: "[:^space:]") }
                     if name == "space" { addsNul = true }
@@ -202,17 +210,36 @@ enum PerlNulData {
                     let high = member()
                     let coversNewline = low <= 10 && 10 <= high
                     let coversNul = low == 0
-                    if coversNul && !coversNewline {
-                        throw Refusal(construct: "a class range from 0 that stops short of 10")
-                    }
                     if coversNewline && !coversNul { addsNul = true }
-                    out += bytes[start..<index]
+                    if coversNul && !coversNewline {
+                        // 0 to below 10: the NUL is written as the newline it stands for.
+                        out += PerlNulData.exchangedValue(0)
+                        if high >= 1 { out += Array("\\x{1}-\\x{\(String(high, radix: 16))}".utf8) }
+                    } else {
+                        out += bytes[start..<index]
+                    }
                 } else if low == 0 || low == 10 {
                     out += PerlNulData.exchangedValue(low)
                 } else {
                     out += bytes[start..<index]
                 }
             }
+        }
+
+        /// At `[:` in a class: where its `:]` is, nil when a `]` comes first (then `[` is a
+        /// member), as PCRE2's check_posix_syntax reads it (`\]` and `\\` skipped).
+        func posixClassEnd() -> Int? {
+            var at = index + 2
+            while at + 1 < bytes.count {
+                if bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "]") || bytes[at + 1] == UInt8(ascii: "\\") {
+                    at += 2
+                    continue
+                }
+                if bytes[at] == UInt8(ascii: "]") { return nil }
+                if bytes[at] == UInt8(ascii: ":"), bytes[at + 1] == UInt8(ascii: "]") { return at }
+                at += 1
+            }
+            return nil
         }
 
         /// Whether `\letter` in a class is a character written by its code.

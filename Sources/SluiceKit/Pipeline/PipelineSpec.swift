@@ -190,7 +190,7 @@ extension PipelineSpec {
         if follow { try refuse("--follow") }
         if record != .line { try refuse("--record") }
         if countBy != nil || shape != nil { try refuse("--count-by, --json, --template and --fields") }
-        if presentation.afterContext != nil || presentation.beforeContext != nil { try refuse("context lines (-A, -B, -C)") }
+        if usesContext { try refuse("context lines (-A, -B, -C)") }  // (moot with -c, -l, -L, -q, as in grep)
         if presentation.nullAfterName && !countOnly && !quiet && presentation.listFiles == nil && presentation.fileNames {
             try refuse("-Z with lines shown after their file names")
         }
