@@ -32,6 +32,7 @@ release: deps
 	@mkdir -p .build; if [ -n "$(LLD)" ]; then \
 		printf '{"schemaVersion": "1.0", "linker": {"path": "%s", "extraCLIOptions": ["-z", "pack-relative-relocs"]}}\n' "$(LLD)" > $(RELEASE_TOOLSET); fi
 	swift build -c release --product sluice --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
+	swift build -c release --product sluice-servers --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
 demo: release
@@ -70,7 +71,8 @@ fuzz: deps
 PREFIX ?= /usr/local
 DESTDIR ?=
 install: release
-	install -D -s -m 0755 .build/release/sluice $(DESTDIR)$(PREFIX)/bin/sluice  # stripped: 144 MB -> 77 MB, runs the same
+	install -D -s -m 0755 .build/release/sluice $(DESTDIR)$(PREFIX)/bin/sluice  # stripped, runs the same
+	install -D -s -m 0755 .build/release/sluice-servers $(DESTDIR)$(PREFIX)/bin/sluice-servers  # -O postgresql://, clickhouse:// (sluice runs it)
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	.build/release/sluice --generate-manual > $(DESTDIR)$(PREFIX)/share/man/man1/sluice.1

@@ -1,11 +1,21 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Startup (an empty run: 12.6 -> 7.9 ms, hyperfine, 150 runs each, the same objects linked
+// both ways): a position-dependent executable has no relocations to apply (907 -> 608 page
+// faults), and without --export-dynamic its 41,000 dynamic symbols become 600, which the Swift
+// runtime's backtrace set-up searched linearly (dladdr) at every start. Release only: the
+// sanitizers' builds stay PIE.
+let linkerSettings: [LinkerSetting] = [
+    .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-servers", targets: ["sluice-servers"]),
         .library(name: "SluiceKit", targets: ["SluiceKit"]),
     ],
     dependencies: [
@@ -15,22 +25,25 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
     ],
     targets: [
+        // Two executables, one command line (SluiceCLI): `sluice` without the database servers'
+        // client libraries (PostgresNIO, AsyncHTTPClient, Foundation: most of the conformances
+        // the Swift runtime scans at each start, and 140 of 160 MB), and `sluice-servers` with
+        // them, which `sluice` becomes (execv) for `-O postgresql://` and `-O clickhouse://`.
         .executableTarget(
             name: "sluice",
-            dependencies: [
-                "SluiceKit",
-                "SluicePostgres",
-                "SluiceClickHouse",
-                "CSluiceMain",
-            ],
-            // Startup (an empty run: 12.6 -> 7.9 ms, hyperfine, 150 runs each, the same objects
-            // linked both ways): a position-dependent executable has no relocations to apply
-            // (907 -> 608 page faults), and without --export-dynamic its 41,000 dynamic symbols
-            // become 600, which the Swift runtime's backtrace set-up searched linearly
-            // (dladdr) at every start. Release only: the sanitizers' builds stay PIE.
-            linkerSettings: [
-                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"], .when(configuration: .release)),
-            ]
+            dependencies: ["SluiceCLI"],
+            linkerSettings: linkerSettings
+        ),
+        .executableTarget(
+            name: "sluice-servers",
+            dependencies: ["SluiceCLI", "SluiceKit", "SluicePostgres", "SluiceClickHouse"],
+            linkerSettings: linkerSettings
+        ),
+        // The command line and its run (grep's options, sluice's own, the exit status); the
+        // executables hold only the process-wide setup (CSluiceMain) and which sinks they have.
+        .target(
+            name: "SluiceCLI",
+            dependencies: ["SluiceKit", "CSluiceMain"]
         ),
         .target(
             name: "SluiceKit",
@@ -73,7 +86,7 @@ let package = Package(
         // -O sqlite:PATH: SQLite's C API (Debian's libsqlite3-dev; README, "Why these libraries").
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
-        .testTarget(name: "SluiceCLITests", dependencies: ["sluice"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "sluice-servers"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceKit"]),
         .testTarget(name: "SluiceClickHouseTests", dependencies: ["SluiceClickHouse", "SluiceKit"]),
     ]

@@ -46,7 +46,7 @@ enum ShellFiles {
         var found: [String: String] = [:]
         for line in help.split(separator: "\n") where line.hasPrefix("  ") {
             let text = line.drop { $0 == " " }
-            guard text.hasPrefix("-"), let gap = text.range(of: "  ") else { continue }
+            guard text.hasPrefix("-"), let gap = text.firstRange(of: "  ") else { continue }
             let names = text[..<gap.lowerBound].split(separator: ",").map { $0.filter { $0 != " " } }
             let summary = text[gap.upperBound...].drop { $0 == " " }
             for name in names {
@@ -95,8 +95,8 @@ enum ShellFiles {
 
     static func zsh(_ entries: [Entry]) -> String {
         func quoted(_ text: String) -> String {
-            text.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "[", with: "\\[")
-                .replacingOccurrences(of: "]", with: "\\]").replacingOccurrences(of: ":", with: "\\:")
+            text.replacing("'", with: "'\\''").replacing("[", with: "\\[")
+                .replacing("]", with: "\\]").replacing(":", with: "\\:")
         }
         var specs: [String] = []
         for entry in entries {
@@ -129,7 +129,7 @@ enum ShellFiles {
             for long in entry.long { line += " -l \(long.dropFirst(2))" }
             if entry.argument == .required { line += entry.takesFile ? " -r -F" : " -r" }
             if !entry.values.isEmpty { line += " -a '\(entry.values.joined(separator: " "))'" }
-            if !entry.summary.isEmpty { line += " -d '\(entry.summary.replacingOccurrences(of: "'", with: "\\'"))'" }
+            if !entry.summary.isEmpty { line += " -d '\(entry.summary.replacing("'", with: "\\'"))'" }
             lines.append(line)
         }
         return lines.joined(separator: "\n") + "\n"
@@ -139,7 +139,7 @@ enum ShellFiles {
     /// a tagged paragraph.
     static func manual(help: String, version: String, date: String) -> String {
         func escaped(_ text: some StringProtocol) -> String {
-            var out = text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
+            var out = String(text).replacing("\\", with: "\\e").replacing("-", with: "\\-")
             if out.hasPrefix(".") || out.hasPrefix("'") { out = "\\&" + out }
             return out
         }
@@ -168,7 +168,7 @@ enum ShellFiles {
             }
             let text = line.drop { $0 == " " }
             let indent = line.count - text.count
-            if text.hasPrefix("-"), let gap = text.range(of: "  ") {
+            if text.hasPrefix("-"), let gap = text.firstRange(of: "  ") {
                 roff += ".TP\n.B \(escaped(text[..<gap.lowerBound]))\n\(escaped(text[gap.upperBound...].drop { $0 == " " }))\n"
             } else if inOptions && indent == 0 {
                 roff += ".PP\n" + escaped(text) + "\n"  // a note of its own (Context (as grep): ...)

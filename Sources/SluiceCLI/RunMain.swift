@@ -1,0 +1,258 @@
+import CSluiceMain
+import Glibc
+import SluiceKit
+
+/// The command line's run: parse, validate, open the output, run, map the outcome to an exit
+/// status. Both executables call it: `sluice`, and `sluice-servers` with the sinks of database
+/// servers (`-O postgresql://`, `clickhouse://`), which `sluice` becomes for such an output.
+
+/// The name sluice was invoked by (`grep` when installed as grep), as GNU tools do.
+let invokedAs: String = {
+    guard let first = CommandLine.unsafeArgv[0] else { return "sluice" }
+    let path = String(cString: first)
+    return path.split(separator: "/").last.map(String.init) ?? "sluice"
+}()
+
+/// The name messages start with: Debian's `egrep` and `fgrep` are scripts running `grep -E`
+/// and `grep -F`, whose messages say `grep:`.
+let programName = invokedAs == "egrep" || invokedAs == "fgrep" ? "grep" : invokedAs
+
+func printError(_ line: String) {
+    writeStandardError("\(programName): \(line)\n")
+}
+
+/// An error as grep writes one: a file name that is not UTF-8 keeps its bytes.
+func printError(_ error: SluiceError, prefix: String = "") {
+    writeStandardError(Array("\(programName): \(prefix)".utf8) + error.bytes + [0x0A])
+}
+
+func writeStandardError(_ text: String) {
+    writeStandardError(Array(text.utf8))
+}
+
+func writeStandardError(_ text: [UInt8]) {
+    var bytes = text[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}
+
+/// Where standard input's reading starts, when it is a regular file holding plain text (grep's
+/// `-m` leaves it after the last selected line: counted from here; a compressed stream's
+/// offsets are not the file's); nil otherwise.
+let standardInputStart: off_t? = {
+    var info = stat()
+    guard fstat(0, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+    let start = lseek(0, 0, SEEK_CUR)
+    guard start >= 0 else { return nil }
+    var head = [UInt8](repeating: 0, count: 16)
+    let count = head.withUnsafeMutableBytes { pread(0, $0.baseAddress, 16, start) }
+    guard count >= 0, !startsCompressedStream(Array(head[..<count])) else { return nil }
+    return start
+}()
+
+/// `servers`: the sinks of database servers (in `sluice-servers`, with their client libraries);
+/// nil in `sluice`, which then becomes `sluice-servers` for such an output (`becomeServers`).
+/// `serverLibraries`: their names and versions, for `--version`.
+public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: String, version: String)] = []) async -> Int32 {
+    if servers == nil, let failure = becomeServersIfAsked() {
+        printError(failure)
+        return 2
+    }
+    let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
+    let pipeIgnoredAtStart = sluice_ignore_sigpipe() != 0
+    // Inherited "ignore SIGCHLD" makes the kernel reap --exec children itself, and their exit
+    // status could never be read: children are sluice's own to wait for.
+    signal(SIGCHLD, SIG_DFL)
+    sluice_tune_malloc()
+    let command: SluiceCommand
+    do {
+        // Arguments are bytes (a pattern or a name need not be UTF-8).
+        // Installed as egrep or fgrep: `grep -E` or `grep -F`, as Debian's egrep and fgrep
+        // scripts run (so `egrep -F` is grep's "conflicting matchers specified").
+        let implied: [[UInt8]] = invokedAs == "egrep" ? [Array("-E".utf8)] : invokedAs == "fgrep" ? [Array("-F".utf8)] : []
+        let arguments = implied + commandLineArguments()
+        let posixlyCorrect = getenv("POSIXLY_CORRECT") != nil
+        let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
+        for warning in GrepCommandLine.warnings(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: asGrep) {
+            printError(warning)
+        }
+        command = try SluiceCommand(arguments: arguments, posixlyCorrect: posixlyCorrect, asGrep: asGrep)
+    } catch let error as CommandLineError {
+        if let message = error.message { printError(message) }
+        if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
+        return error.status
+    } catch {
+        printError("\(error)")
+        return 2
+    }
+    if command.showHelp {
+        print(SluiceCommand.help(programName))
+        return 0
+    }
+    if let shell = command.completionShell {
+        guard let script = ShellFiles.completionScript(shell, help: SluiceCommand.help("sluice")) else {
+            printError("--generate-completion-script: no script for '\(shell)' (bash, zsh or fish)")
+            return 2
+        }
+        print(script, terminator: "")
+        return 0
+    }
+    if command.showManual {
+        print(ShellFiles.manual(help: SluiceCommand.help("sluice"), version: SluiceCommand.version, date: ShellFiles.manualDate), terminator: "")
+        return 0
+    }
+    if command.showVersion {
+        print(SluiceCommand.version)
+        print("linked with " + (LibraryVersions.all + serverLibraries).map { "\($0.name) \($0.version)" }.joined(separator: ", "))
+        if servers == nil { print("database servers (-O postgresql://, clickhouse://): \(serversExecutable), beside it") }
+        return 0
+    }
+    for error in command.walkErrors where !command.presentation.suppressInputErrors { printError(error) }
+    if (command.recursive || command.filteredAway) && command.inputs.isEmpty && !command.explain {
+        return command.walkErrors.allSatisfy { $0.code == .warning } ? 1 : 2  // no file under the folders: nothing to read (not stdin)
+    }
+    var spec: PipelineSpec
+    let runner: PipelineRunner
+    do {
+        spec = try command.makeSpec(cores: Int(sluice_available_cores()))
+        spec.standardInputClosed = closed & 1 != 0
+        spec.standardInputSeekable = standardInputStart != nil
+        if closed & 2 != 0 && spec.output == .standardOutput && !spec.quiet && !command.explain {
+            printError("(standard output): Bad file descriptor")
+            return 2
+        }
+        runner = try PipelineRunner(spec: spec)
+    } catch {
+        printError("\(error)")
+        for other in (error as? SluiceError)?.others ?? [] { printError(other) }
+        return 2
+    }
+    // Debian's grep shows its "stray \" warnings only when asked to; sluice follows it.
+    let strayWarnings = getenv("DEB_GREP_ENABLE_STRAY_BACKSLASH_WARN") != nil
+    if let legacy = spec.presentation.colors?.legacyWarning { printError(legacy) }
+    for warning in runner.warnings where strayWarnings || !warning.contains("stray \\") { printError(warning) }
+    if command.explain {
+        print(runner.explanation.joined(separator: "\n"))
+        return 0
+    }
+    // grep's shortcut: when no line can be selected (-m 0, no pattern at all, -v with the
+    // empty pattern) it exits 1 without opening any input, unless -L is to list them.
+    if (spec.maxCount == 0 || spec.selectsNoLine) && spec.presentation.listFiles != .withoutMatch { return 1 }
+    // Signals first: the sink creates its temporary files, which a second signal removes.
+    //
+    // Not swift-service-lifecycle's `UnixSignals` (evaluated for issue 8): on Linux a Dispatch
+    // signal source replaces the process's sigaction handler with its own (measured: after
+    // `DispatchSource.makeSignalSource(signal: SIGTERM)`, a C handler installed before never
+    // runs again), so the C handler that must act on the *second* signal at once (remove the
+    // temporaries, SIGKILL the children, async-signal-safe, even while the runtime is busy)
+    // could not coexist with it; and it would catch signals ignored at start (`nohup`). The
+    // C handler (CSluiceMain) writes to a pipe, read by this one thread.
+    //
+    // A followed run into -O FILE (a daemon's log) takes SIGHUP as "open your output again"
+    // (logrotate's postrotate); any other run dies of it, as grep does.
+    let stop = StopRequest()
+    let reopen = ReopenRequest()
+    let signalFD = sluice_install_signal_pipe()
+    if signalFD >= 0 {
+        if spec.follow, case .file = spec.output { sluice_install_hangup() }  // only an appended -O FILE reopens
+        startDetachedThread(stackSize: 64 * 1024) {
+            while true {
+                var byte: UInt8 = 0
+                let n = read(signalFD, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                if Int32(byte) == SIGHUP {
+                    reopen.request()
+                } else {
+                    stop.stop()
+                }
+            }
+        }
+    }
+    let sink: any LineSink
+    do {
+        sink = try await runner.makeSink(stop: stop, databases: servers, reopen: reopen)
+    } catch {
+        let signal = sluice_received_signal()
+        if signal != 0, (error as? SluiceError)?.code == .interrupted { return 128 + signal }  // stopped waiting for a FIFO's reader
+        printError("\(error)")
+        return 2
+    }
+    let quietInputs = spec.presentation.suppressInputErrors
+    var report = await runner.run(sink: sink, stop: stop) { error in
+        if quietInputs && error.code == .input && !error.endsRun { return }  // -s: the exit status still says 2 (grep -P's death is said)
+        printError(error, prefix: error.code == .warning && !error.isNotice ? "warning: " : "")
+    }
+    if !report.failed && sluice_received_signal() == 0 {
+        do {
+            try sink.removeSupersededFiles()  // only after a run that succeeded: a failed one loses nothing
+        } catch {
+            printError("\(error)")
+            report.failed = true
+        }
+    }
+    if spec.stats { printError(report.summary) }
+    if command.walkErrors.contains(where: { $0.code != .warning }) { report.failed = true }
+    var result = report
+    let signal = sluice_received_signal()
+    if signal != 0 { result.interruptedBy = signal }
+    // grep -m on standard input leaves its offset just past the last selected line (a pipe
+    // cannot seek: nothing happens there, as in grep).
+    if let offset = report.standardInputOffset, let start = standardInputStart { _ = lseek(0, start + off_t(offset), SEEK_SET) }
+    if report.outputClosed && signal == 0 {
+        // grep's end when its reader goes away (`| head -1`): killed by SIGPIPE, status 141;
+        // with SIGPIPE ignored at start, a write error and exit 2.
+        if pipeIgnoredAtStart {
+            printError("write error: Broken pipe")
+            return 2
+        }
+        sluice_die_of_sigpipe()
+    }
+    return result.exitStatus(quiet: spec.quiet)
+}
+
+/// The arguments after the program name, as bytes (a pattern or a name need not be UTF-8).
+func commandLineArguments() -> [[UInt8]] {
+    (1..<Int(CommandLine.argc)).map { index in
+        Array(UnsafeBufferPointer(start: CommandLine.unsafeArgv[index].map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
+                                  count: CommandLine.unsafeArgv[index].map { strlen($0) } ?? 0))
+    }
+}
+
+/// The executable holding the sinks of database servers, installed beside `sluice`.
+let serversExecutable = "sluice-servers"
+
+/// `-O postgresql://…` or `-O clickhouse://…`: this process becomes `sluice-servers` (execv,
+/// the same arguments, environment and descriptors), which holds those sinks and their client
+/// libraries (PostgresNIO, AsyncHTTPClient and what they bring: 7,000 of the binary's 9,300
+/// protocol conformances, which the Swift runtime scans at each start, and 140 of its 160 MB).
+/// `sluice` alone starts in 3.9 ms instead of 5.0 (hyperfine, an empty input). Done before
+/// anything else: nothing printed, no signal disposition changed, and the standard descriptors
+/// that were closed at start (CSluiceMain holds them with /dev/null) closed again. Returns why
+/// it could not (then nothing has been done either); nil when no server is asked for.
+func becomeServersIfAsked() -> String? {
+    let arguments = commandLineArguments()
+    let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
+    guard let parsed = try? GrepCommandLine.parse(arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil, shortBIsByteOffset: asGrep),
+          let output = parsed.options.last(where: { $0.key == .output })?.value,
+          ["postgresql://", "postgres://", "clickhouse://"].contains(where: { output.starts(with: $0.utf8) }) else { return nil }
+    var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let length = readlink("/proc/self/exe", &path, Int(PATH_MAX))
+    guard length > 0 else { return "cannot find \(serversExecutable), which writes to database servers: /proc/self/exe: \(String(cString: strerror(errno)))" }
+    let own = String(decoding: path[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let folder = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    let helper = folder + "/" + serversExecutable
+    let closed = sluice_closed_standard_descriptors()
+    for fd in Int32(0)...2 where closed & (1 << fd) != 0 { close(fd) }
+    execv(helper, CommandLine.unsafeArgv)
+    let reason = String(cString: strerror(errno))
+    for fd in Int32(0)...2 where closed & (1 << fd) != 0 {  // held again, as at start
+        let null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+        if null >= 0 && null != fd { dup2(null, fd); close(null) }
+    }
+    return "\(helper): \(reason) (\(serversExecutable) writes to database servers; it is installed beside sluice)"
+}
