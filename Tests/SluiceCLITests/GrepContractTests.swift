@@ -126,7 +126,9 @@ import Testing
                           // operands also by their parts after a '/'; --exclude-dir=DIR/ is DIR.
                           ["-rl", "--exclude=Rumpel", "--include=a*", "--exclude=a*", "."], ["-rl", "--exclude-dir=sub/", "."],
                           ["-rl", "--include=*.txt", "--exclude=b*", "."], ["-l", "--include=sub/b.txt", ".", "a.log", "sub/b.txt"],
-                          ["-l", "--exclude=b.txt", ".", "a.log", "sub/b.txt"], ["-rl", "--exclude=*.log", "--include=c*", "."]] {
+                          ["-l", "--exclude=b.txt", ".", "a.log", "sub/b.txt"], ["-rl", "--exclude=*.log", "--include=c*", "."],
+                          // Trailing slashes, as fts trims them.
+                          ["-rl", "ERROR", "sub//", "./sub///", ".//"], ["-rc", "ERROR", "sub/deep/"]] {
             let grep = try await Shell.run("cd \(Shell.quote(root)) && LC_ALL=C grep -a \(Shell.quote(arguments))")
             let sluice = try await Shell.run("cd \(Shell.quote(root)) && \"$SLUICE\" \(Shell.quote(arguments))")
             expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")

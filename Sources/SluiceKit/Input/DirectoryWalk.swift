@@ -67,7 +67,14 @@ public struct DirectoryWalk: Sendable {
                 if Self.unanchored(operand).contains(where: { matches(excludeDirectories, $0) })
                     || matches(excludeDirectories, base(operand)) { continue }
                 var ancestors: [(UInt, UInt)] = [(UInt(info.st_dev), UInt(info.st_ino))]
-                walk(folder: operand, shownAs: operand.hasSuffix(Self.slash) ? operand : operand + "/", ancestors: &ancestors,
+                // As grep's fts: two or more trailing slashes are trimmed to one (`d//` shows
+                // `d/a.log`), a name of two bytes kept (`//`).
+                var folder = operand.bytes
+                if folder.count > 2 && folder.last == Self.slash {
+                    while folder.count > 1 && folder[folder.count - 2] == Self.slash { folder.removeLast() }
+                }
+                let trimmed = FileName(folder)
+                walk(folder: trimmed, shownAs: trimmed.hasSuffix(Self.slash) ? trimmed : trimmed + "/", ancestors: &ancestors,
                      into: &inputs, errors: &errors)
             } else {
                 // A file named on the command line: --include/--exclude apply to it too.
