@@ -92,8 +92,14 @@ void sluice_tune_malloc(void) {
    would be an epoll instance). Which were closed is kept, to report them as grep does. */
 static int closed_at_start = 0;
 
+/* The signal mask sluice was started with, restored before it becomes sluice-servers: execv
+   runs on one of the concurrency pool's threads, which block nearly every signal, and a blocked
+   mask survives exec. */
+static sigset_t initial_mask;
+
 __attribute__((constructor(101)))
 static void occupy_closed_standard_descriptors(void) {
+    pthread_sigmask(SIG_BLOCK, NULL, &initial_mask);
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
             closed_at_start |= 1 << fd;
@@ -104,6 +110,8 @@ static void occupy_closed_standard_descriptors(void) {
 }
 
 int sluice_closed_standard_descriptors(void) { return closed_at_start; }
+
+void sluice_restore_initial_signal_mask(void) { pthread_sigmask(SIG_SETMASK, &initial_mask, NULL); }
 
 
 int sluice_ignore_sigpipe(void) {

@@ -29,6 +29,33 @@ struct InstallFilesTests {
         ], "\(result.stdoutText) \(result.stderr)")
     }
 
+    /// `sluice` becomes `sluice-servers` for `-O postgresql://` and `clickhouse://`: with the same
+    /// signal mask and closed descriptors; without one beside it, only the write to the server
+    /// fails; a copy of sluice installed as sluice-servers is refused, not exec'd endlessly.
+    @Test("sluice becomes sluice-servers for a database server: mask and descriptors kept, a missing or wrong helper a clear error")
+    func becomesServers() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try await Shell.bash("""
+            cd \(Shell.quote(directory.path)); cp "$SLUICE" sluice; echo x > in
+            ./sluice --help -O postgresql://127.0.0.1:1/d > /dev/null; echo "help $?"
+            ./sluice -e x -O postgresql://127.0.0.1:1/d in 2> err; echo "missing $?"; grep -c 'sluice-servers: No such file' err
+            cp sluice sluice-servers
+            timeout 10 ./sluice -e x -O clickhouse://127.0.0.1:1/d in 2> err; echo "copy $?"; grep -c 'copy or a link of sluice' err
+            # (Only descriptors 0-2: a test running beside this one may leak others into children.)
+            printf '#!/bin/bash\ngrep SigBlk /proc/$$/status\nfor fd in 0 1 2; do [ -e /proc/$$/fd/$fd ] && printf "$fd "; done; echo\n' > sluice-servers; chmod +x sluice-servers
+            ./sluice -e x -O postgresql://127.0.0.1:1/d in; ./sluice-servers
+            ./sluice -e x -O postgresql://127.0.0.1:1/d in <&-; ./sluice-servers <&-
+            """, timeout: .seconds(30))
+        let lines = result.stdoutLines
+        #expect(lines.count == 13, "\(result.stdoutText) \(result.stderr)")
+        guard lines.count == 13 else { return }
+        #expect(Array(lines[0...4]) == ["help 0", "missing 2", "1", "copy 2", "1"], "\(result.stdoutText)")
+        #expect(lines[5] == lines[7] && lines[6] == lines[8], "through sluice, then directly:\n\(result.stdoutText)")
+        #expect(lines[9] == lines[11] && lines[10] == lines[12] && !lines[10].hasPrefix("0 "),
+                "standard input closed, through sluice then directly:\n\(result.stdoutText)")
+    }
+
     @Test("zsh and fish scripts list every option of the parser (checked by their shells when installed)")
     func zshAndFish() async throws {
         let result = try await Shell.bash("""

@@ -6,6 +6,8 @@
 void sluice_tune_malloc(void);
 /* Bit N set: descriptor N (0-2) was closed when the process started; it now holds /dev/null. */
 int sluice_closed_standard_descriptors(void);
+/* Sets the calling thread's signal mask back to the one the process started with. */
+void sluice_restore_initial_signal_mask(void);
 /* The cores this process may run on (its affinity mask), at least 1. */
 int sluice_available_cores(void);
 
