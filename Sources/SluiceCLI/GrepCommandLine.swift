@@ -133,14 +133,16 @@ struct GrepCommandLine {
         var before: [Given] = []
     }
 
+    /// The options in order, the operands in order.
+    typealias Parsed = (options: [Given], operands: [[UInt8]])
+
     /// grep's warnings about options, printed as getopt reads them, before any other message
     /// (a mistake later in the line included): `-u`, obsolete.
-    static func warnings(_ arguments: [[UInt8]], posixlyCorrect: Bool, shortBIsByteOffset: Bool) -> [String] {
+    static func warnings(_ parsed: Result<Parsed, UsageError>) -> [String] {
         let given: [Given]
-        do {
-            given = try parse(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: shortBIsByteOffset).options
-        } catch {
-            given = error.before
+        switch parsed {
+        case .success(let read): given = read.options
+        case .failure(let error): given = error.before
         }
         return given.filter { $0.key == .unixByteOffsets }.map { _ in "warning: --unix-byte-offsets (-u) is obsolete" }
     }

@@ -60,7 +60,16 @@ let standardInputStart: off_t? = {
 public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: String, version: String)] = []) async -> Int32 {
     // sluice: becomes sluice-servers for a database server's output; sluice-servers: keeps
     // nothing of that in the environment its --exec commands see.
-    let serversUnavailable = servers == nil ? becomeServersIfAsked() : nil
+    // The command line, read once (getopt's pass): which output, grep's warnings, the command.
+    // Arguments are bytes (a pattern or a name need not be UTF-8). Installed as egrep or
+    // fgrep: `grep -E` or `grep -F`, as Debian's egrep and fgrep scripts run (so `egrep -F` is
+    // grep's "conflicting matchers specified").
+    let implied: [[UInt8]] = invokedAs == "egrep" ? [Array("-E".utf8)] : invokedAs == "fgrep" ? [Array("-F".utf8)] : []
+    let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
+    let parsed = Result { () throws(GrepCommandLine.UsageError) in
+        try GrepCommandLine.parse(implied + commandLineArguments(), posixlyCorrect: getenv("POSIXLY_CORRECT") != nil, shortBIsByteOffset: asGrep)
+    }
+    let serversUnavailable = servers == nil ? becomeServersIfAsked(parsed) : nil
     if servers != nil { unsetenv(becameServersMarker) }
     let closed = sluice_closed_standard_descriptors()  // bit N: descriptor N was closed at start
     let pipeIgnoredAtStart = sluice_ignore_sigpipe() != 0
@@ -70,17 +79,8 @@ public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: 
     sluice_tune_malloc()
     let command: SluiceCommand
     do {
-        // Arguments are bytes (a pattern or a name need not be UTF-8).
-        // Installed as egrep or fgrep: `grep -E` or `grep -F`, as Debian's egrep and fgrep
-        // scripts run (so `egrep -F` is grep's "conflicting matchers specified").
-        let implied: [[UInt8]] = invokedAs == "egrep" ? [Array("-E".utf8)] : invokedAs == "fgrep" ? [Array("-F".utf8)] : []
-        let arguments = implied + commandLineArguments()
-        let posixlyCorrect = getenv("POSIXLY_CORRECT") != nil
-        let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
-        for warning in GrepCommandLine.warnings(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: asGrep) {
-            printError(warning)
-        }
-        command = try SluiceCommand(arguments: arguments, posixlyCorrect: posixlyCorrect, asGrep: asGrep)
+        for warning in GrepCommandLine.warnings(parsed) { printError(warning) }
+        command = try SluiceCommand(parsed: parsed)
     } catch let error as CommandLineError {
         if let message = error.message { printError(message) }
         if error.showUsage { writeStandardError(SluiceCommand.usage(programName) + "\n") }
@@ -245,11 +245,8 @@ let becameServersMarker = "SLUICE_BECAME_SERVERS"
 /// closed again. Looked up beside the executable (/proc/self/exe), then beside argv[0], then on
 /// PATH. Returns why it could not (nothing done then either; the run goes on, and fails only
 /// if it comes to write to the server); nil when no server is asked for.
-func becomeServersIfAsked() -> String? {
-    let arguments = commandLineArguments()
-    let asGrep = ["grep", "egrep", "fgrep"].contains(invokedAs)
-    guard let parsed = try? GrepCommandLine.parse(arguments, posixlyCorrect: getenv("POSIXLY_CORRECT") != nil, shortBIsByteOffset: asGrep),
-          let output = parsed.options.last(where: { $0.key == .output })?.value,
+func becomeServersIfAsked(_ parsed: Result<GrepCommandLine.Parsed, GrepCommandLine.UsageError>) -> String? {
+    guard let output = (try? parsed.get())?.options.last(where: { $0.key == .output })?.value,
           ["postgresql://", "postgres://", "clickhouse://"].contains(where: { output.starts(with: $0.utf8) }) else { return nil }
     if getenv(becameServersMarker) != nil {
         return "this \(serversExecutable) is sluice without the database servers' sinks (a copy or a link of sluice?): install the one built with it"

@@ -88,14 +88,13 @@ struct SluiceCommand {
 
     static let version = "sluice 0.2.0"
 
-    /// Reads the arguments (after the program name). Throws a usage error for what grep
-    /// would refuse, and for grep options sluice does not have (naming them).
-    /// `asGrep`: invoked as `grep`, `egrep` or `fgrep` (installed as grep): `-b` is grep's
-    /// byte offset, not the batch size (`--batch-size` still is).
-    init(arguments: [[UInt8]], posixlyCorrect: Bool, asGrep: Bool = false) throws {
-        let parsed: (options: [GrepCommandLine.Given], operands: [[UInt8]])
+    /// Reads the arguments (after the program name) as `GrepCommandLine.parse` read them
+    /// (installed as grep, `-b` is grep's byte offset there). Throws a usage error for what
+    /// grep would refuse, and for grep options sluice does not have (naming them).
+    init(parsed read: Result<GrepCommandLine.Parsed, GrepCommandLine.UsageError>) throws {
+        let parsed: GrepCommandLine.Parsed
         do {
-            parsed = try GrepCommandLine.parse(arguments, posixlyCorrect: posixlyCorrect, shortBIsByteOffset: asGrep)
+            parsed = try read.get()
         } catch {
             throw CommandLineError(error.message, showUsage: true)
         }

@@ -142,8 +142,7 @@ enum PerlNulData {
             switch letter {
             case UInt8(ascii: "Q"):
                 // Literal text up to `\E`: its bytes are neither NUL nor newline.
-                let end = (index + 2..<bytes.count).first { bytes[$0] == UInt8(ascii: "\\") && $0 + 1 < bytes.count && bytes[$0 + 1] == UInt8(ascii: "E") }
-                copy((end.map { $0 + 2 } ?? bytes.count) - index)
+                copyQuoted()
             case UInt8(ascii: "s"): index += 2; emit("[\\s\\x{00}]")
             case UInt8(ascii: "S"): index += 2; emit("[^\\s\\x{00}]")
             case UInt8(ascii: "v"): index += 2; emit("[\\v\\x{00}]")
@@ -191,8 +190,7 @@ enum PerlNulData {
                     case UInt8(ascii: "p"), UInt8(ascii: "P"):
                         throw Refusal(construct: "\\\(Character(UnicodeScalar(letter)))")
                     case UInt8(ascii: "Q"):
-                        let end = (index + 2..<bytes.count).first { bytes[$0] == UInt8(ascii: "\\") && $0 + 1 < bytes.count && bytes[$0 + 1] == UInt8(ascii: "E") }
-                        copy((end.map { $0 + 2 } ?? bytes.count) - index)
+                        copyQuoted()
                         continue
                     default: break
                     }
@@ -242,15 +240,18 @@ enum PerlNulData {
             return nil
         }
 
+        /// At `\Q`: the literal text up to `\E` (or the end) copied as it is (its bytes are
+        /// neither NUL nor newline).
+        mutating func copyQuoted() {
+            let end = (index + 2..<bytes.count).first { bytes[$0] == UInt8(ascii: "\\") && $0 + 1 < bytes.count && bytes[$0 + 1] == UInt8(ascii: "E") }
+            copy((end.map { $0 + 2 } ?? bytes.count) - index)
+        }
+
         /// Whether `\letter` in a class is a character written by its code.
         func valueEscapeStarts(_ letter: UInt8) -> Bool {
             letter == UInt8(ascii: "n") || letter == UInt8(ascii: "x") || letter == UInt8(ascii: "o")
                 || letter == UInt8(ascii: "c") || Self.isOctal(letter)
-                || "aefrtb".utf8.contains(letter) || !(Self.isWordByte(letter))
-        }
-
-        static func isWordByte(_ byte: UInt8) -> Bool {
-            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x5F
+                || "aefrtb".utf8.contains(letter) || !PosixPattern.isWordByte(letter)
         }
 
         /// One class member that is a single character (a byte, or an escape writing one), its
