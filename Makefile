@@ -10,7 +10,7 @@ TEST_PACKAGES := gzip grep sed perl tabix time procps xz-utils bzip2 zstd sqlite
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_FLAGS ?=
 
-.PHONY: deps build release demo test sanitize sanitize-address bench fuzz clean install
+.PHONY: deps build release release-sluice demo test sanitize sanitize-address bench fuzz clean install
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES) $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,14 +28,18 @@ build: deps
 # AsyncHTTPClient linked in (it had added 1.6 ms under gold). Without the toolchain's ld.lld: gold.
 LLD := $(shell d=$$(dirname "$$(readlink -f "$$(command -v swift)")"); [ -x "$$d/ld.lld" ] && echo "$$d/ld.lld")
 RELEASE_TOOLSET := $(CURDIR)/.build/release-toolset.json
-release: deps
+# `release-sluice`: sluice alone (no PostgresNIO, AsyncHTTPClient, swift-nio to build: what the
+# demo needs); `release`: also sluice-servers, which sluice runs for database servers.
+release-sluice: deps
 	@mkdir -p .build; if [ -n "$(LLD)" ]; then \
 		printf '{"schemaVersion": "1.0", "linker": {"path": "%s", "extraCLIOptions": ["-z", "pack-relative-relocs"]}}\n' "$(LLD)" > $(RELEASE_TOOLSET); fi
 	swift build -c release --product sluice --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
+
+release: release-sluice
 	swift build -c release --product sluice-servers --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
-demo: release
+demo: release-sluice
 	@rm -rf demo-out && mkdir -p demo-out
 	.build/release/sluice --stats -e ERROR -b 100 -O 'demo-out/errors-{n:3}.log.gz' Fixtures/app.log.gz
 	@ls demo-out | head -5; echo "... $$(ls demo-out | wc -l) files in demo-out/"; \
