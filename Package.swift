@@ -10,6 +10,13 @@ let linkerSettings: [LinkerSetting] = [
     .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"], .when(configuration: .release)),
 ]
 
+// Startup: without this, code that needs a concrete generic type's metadata (`[UInt8]`,
+// `BoundedChannel<LineChunk>`) asks the runtime to demangle the type's name at its first use,
+// which also checks each generic requirement by a conformance lookup. Release only.
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],
@@ -32,6 +39,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: ["SluiceCLI"],
+            swiftSettings: swiftSettings,
             linkerSettings: linkerSettings
         ),
         .executableTarget(
@@ -43,11 +51,13 @@ let package = Package(
         // executables hold only the process-wide setup (CSluiceMain) and which sinks they have.
         .target(
             name: "SluiceCLI",
-            dependencies: ["SluiceKit", "CSluiceMain"]
+            dependencies: ["SluiceKit", "CSluiceMain"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "SluiceKit",
-            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"]
+            dependencies: ["CSluiceSearch", "CSluiceMappedFile", "CSluiceProcess", "CISAL", "CPCRE2", "CZlib", "CLzma", "CBzip2", "CZstd", "CSQLite"],
+            swiftSettings: swiftSettings
         ),
         // -O postgresql://: its own target, so that the libFuzzer build of SluiceKit (Fuzz/run.sh,
         // plain swiftc) needs no package.
