@@ -483,14 +483,18 @@ import Testing
                      "printf 'a\\r\\nb\\0x\\r\\ny\\0ab\\n:]\\0\\x03\\0' > crlf; PROG -zP 'a\\Rb' crlf | od -c; PROG -zPo '\\R' crlf | od -c",
                      "PROG -zPc 'a[[:b]\\n:]' crlf; PROG -zPc '[\\x00-\\x05]' crlf; PROG -zPc '[\\x{1}-\\x{9}]' crlf",
                      "printf 'a\\rb\\0a\\nb\\0' > cr; PROG -zPc '(*CR)a.b' cr; PROG -zPc '(*LF)a.b' cr; PROG -zPc '(*NUL)a.b' cr",
-                     "PROG -zc -A1 a z; PROG -zl -C2 a z; echo $?"]
+                     "PROG -zc -A1 a z; PROG -zl -C2 a z; echo $?",
+                     // Context: records around, `--` and a newline between groups (across a chunk boundary in big).
+                     "PROG -z -A1 a z | od -c", "PROG -z -n -B1 ERROR z | od -c", "PROG -z -C1 -n --byte-offset a z2 z | od -c",
+                     "PROG -z -A0 --group-separator=\"$(printf 'x\\ny\\0')\" a z | od -c", "PROG -z --color=always -n -C1 b z | od -c",
+                     "PROG -z -o -C1 'a.' z | od -c", "PROG -z -m2 -A1 a z | od -c", "PROG -z -n -C2 'rec [0-9]*99[^0-9]' big | md5sum"]
         try await Self.expectGrepsOutput(commands, in: directory)
         // zgrep refuses -z ("option not supported"): the oracle is gzip -dc | grep -z.
         let zgrep = try await Shell.bash("cd \(Shell.quote(directory.path)) && gzip -dc z.gz | grep -z -n ERROR | od -c; \"$SLUICE\" -z -n ERROR z.gz | od -c")
         let halves = zgrep.stdoutText.components(separatedBy: "\n")
         #expect(halves.count % 2 == 1 && halves[..<(halves.count / 2)] == halves[(halves.count / 2)..<(halves.count - 1)], "\(zgrep.stdoutText)")
         // What -z cannot take yet, or a -P pattern it cannot rewrite exactly: a usage error.
-        for arguments in [["-z", "-C1", "a"], ["-z", "-O", "x.log", "a"], ["-zP", "\\p{L}"], ["-zP", "[\\S]"], ["-z", "--where", "a == 1"]] {
+        for arguments in [["-z", "-O", "x.log", "a"], ["-zP", "\\p{L}"], ["-zP", "[\\S]"], ["-z", "--where", "a == 1"]] {
             let refused = try await Sluice.run(arguments + [directory.path + "/z"])
             #expect(refused.status == 2 && refused.stderr.contains("-z") && refused.stdout.isEmpty, "\(arguments): \(refused.stderr)")
         }

@@ -652,6 +652,12 @@ public struct PipelineRunner: Sendable {
         rules.before = presentation.beforeContext ?? 0
         rules.after = presentation.afterContext ?? 0
         rules.separator = presentation.groupSeparator
+        if spec.writesNullDataLines {
+            // -z: written as the lines are, NUL and newline exchanged, so that the sink's
+            // exchange gives grep's bytes.
+            rules.separator = rules.separator.map(NulData.exchanged)
+            rules.separatorEnd = 0x00
+        }
         rules.names = presentation.displayNames(spec.inputs)
         rules.initialTab = presentation.initialTab
         rules.numberWidths = presentation.numberWidths(spec.inputs)

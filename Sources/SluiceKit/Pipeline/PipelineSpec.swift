@@ -180,7 +180,8 @@ extension PipelineSpec {
 
     /// What `-z` cannot take yet, refused before anything is read: it holds for grep's lines
     /// written to standard output (with names, numbers, offsets, `-o`, colour), and their
-    /// counts and lists; not for exports, commands, fields, records, context or `--follow`.
+    /// counts and lists, and context lines (`ContextRules.separatorEnd`); not for exports,
+    /// commands, fields, records or `--follow`.
     public func refuseWhatNullDataCannotTake() throws {
         guard nullData else { return }
         func refuse(_ what: String) throws {
@@ -190,7 +191,6 @@ extension PipelineSpec {
         if follow { try refuse("--follow") }
         if record != .line { try refuse("--record") }
         if countBy != nil || shape != nil { try refuse("--count-by, --json, --template and --fields") }
-        if usesContext { try refuse("context lines (-A, -B, -C)") }  // (moot with -c, -l, -L, -q, as in grep)
         if presentation.nullAfterName && !countOnly && !quiet && presentation.listFiles == nil && presentation.fileNames {
             try refuse("-Z with lines shown after their file names")
         }

@@ -26,6 +26,9 @@ struct ContextRules: Sendable {
     var after = 0
     /// grep's `--`, `--group-separator=SEP`; nil with `--no-group-separator`.
     var separator: [UInt8]? = Array("--".utf8)
+    /// The byte after the separator: a newline, also with `-z` (grep writes `--\n` between
+    /// groups of NUL-ended records; the lines are exchanged then, so this is a NUL).
+    var separatorEnd: UInt8 = 0x0A
     var names: [[UInt8]] = []
     /// `-T`: a tab after each head, and per input the columns of its line numbers.
     var initialTab = false
@@ -169,7 +172,7 @@ struct ContextPrinter {
             }
             func separateIfNeeded(firstLine: Int) {
                 if anyGroup && (lastPrinted == 0 || firstLine > lastPrinted + 1), let separator = rules.separator {
-                    writer.writeSeparator(&out, separator)
+                    writer.writeSeparator(&out, separator, end: rules.separatorEnd)
                     outLines += 1
                 }
                 anyGroup = true

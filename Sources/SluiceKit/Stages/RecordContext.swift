@@ -107,7 +107,7 @@ struct RecordContextPrinter {
             /// grep's separator before a group starting at record `first`, unless it touches the last.
             func separate(before first: Int) {
                 if anyGroup && (lastWritten < 0 || first > lastWritten + 1), let separator = rules.separator {
-                    writer.writeSeparator(&out, separator)
+                    writer.writeSeparator(&out, separator, end: rules.separatorEnd)
                     outLines += 1
                 }
                 anyGroup = true

@@ -174,10 +174,11 @@ struct GrepLineWriter {
 
     func makeScratch() -> MatchScratch? { extractor?.makeScratch() }
 
-    /// grep's group separator (`--`, `--group-separator=SEP`) and its newline, coloured `se`.
-    func writeSeparator(_ out: inout [UInt8], _ separator: [UInt8]) {
+    /// grep's group separator (`--`, `--group-separator=SEP`) and its newline (`end`),
+    /// coloured `se`.
+    func writeSeparator(_ out: inout [UInt8], _ separator: [UInt8], end: UInt8) {
         if let colors { colors.paint(colors.separator, separator, into: &out) } else { out.append(contentsOf: separator) }
-        out.append(0x0A)
+        out.append(end)
     }
 
     /// Writes the line `[start, newline)` of `base` (its newline at `newline`); returns the
