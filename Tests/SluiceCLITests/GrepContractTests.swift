@@ -487,7 +487,10 @@ import Testing
                      // Context: records around, `--` and a newline between groups (across a chunk boundary in big).
                      "PROG -z -A1 a z | od -c", "PROG -z -n -B1 ERROR z | od -c", "PROG -z -C1 -n --byte-offset a z2 z | od -c",
                      "PROG -z -A0 --group-separator=\"$(printf 'x\\ny\\0')\" a z | od -c", "PROG -z --color=always -n -C1 b z | od -c",
-                     "PROG -z -o -C1 'a.' z | od -c", "PROG -z -m2 -A1 a z | od -c", "PROG -z -n -C2 'rec [0-9]*99[^0-9]' big | md5sum"]
+                     "PROG -z -o -C1 'a.' z | od -c", "PROG -z -m2 -A1 a z | od -c", "PROG -z -n -C2 'rec [0-9]*99[^0-9]' big | md5sum",
+                     // -Z: a NUL after each name, which may hold a newline.
+                     "mkdir -p d && cp z z2 d && cp z \"d/new\nline\" && PROG -z -Z -r -n ERROR d | od -c", "PROG -zZ a z z2 | od -c",
+                     "PROG -zZ --color=always -H -n -C1 a z z2 | od -c", "PROG -zZ -o -H --byte-offset 'a.' z | od -c"]
         try await Self.expectGrepsOutput(commands, in: directory)
         // zgrep refuses -z ("option not supported"): the oracle is gzip -dc | grep -z.
         let zgrep = try await Shell.bash("cd \(Shell.quote(directory.path)) && gzip -dc z.gz | grep -z -n ERROR | od -c; \"$SLUICE\" -z -n ERROR z.gz | od -c")

@@ -42,7 +42,7 @@ import Testing
         ["--color=sometimes", "x"],
         ["-A", "-1", "x"],           // grep: -1: invalid context length argument
         ["-I", "x"],                 // a grep option sluice does not have: refused
-        ["-z", "-A", "1", "x"],      // -z with context: not yet
+        ["-z", "--record", "auto", "x"],  // -z with --record: not yet
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
         ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],
     ]

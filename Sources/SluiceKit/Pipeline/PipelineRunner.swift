@@ -125,6 +125,8 @@ public struct PipelineRunner: Sendable {
     }
 
     public init(spec: PipelineSpec) throws {
+        var spec = spec
+        spec.presentation.nullDataLines = spec.writesNullDataLines
         self.spec = spec
         generations = spec.follow && spec.takesRows ? FileGenerations() : nil
         var head: [any ChunkStep] = []
@@ -662,7 +664,7 @@ public struct PipelineRunner: Sendable {
         rules.initialTab = presentation.initialTab
         rules.numberWidths = presentation.numberWidths(spec.inputs)
         rules.namesShown = presentation.fileNames
-        rules.nullAfterName = presentation.nullAfterName
+        rules.nameEnd = presentation.nameEnd
         rules.lineNumbers = presentation.lineNumbers
         rules.byteOffsets = presentation.byteOffsets
         rules.maxCount = spec.maxCount

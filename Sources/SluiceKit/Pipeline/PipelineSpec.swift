@@ -191,9 +191,6 @@ extension PipelineSpec {
         if follow { try refuse("--follow") }
         if record != .line { try refuse("--record") }
         if countBy != nil || shape != nil { try refuse("--count-by, --json, --template and --fields") }
-        if presentation.nullAfterName && !countOnly && !quiet && presentation.listFiles == nil && presentation.fileNames {
-            try refuse("-Z with lines shown after their file names")
-        }
         for stage in stages {
             switch stage {
             case .grep(let grep): if grep.fields != nil { try refuse("--where, --level, --since and --until") }

@@ -34,7 +34,8 @@ struct ContextRules: Sendable {
     var initialTab = false
     var numberWidths: [Int] = []
     var namesShown = false
-    var nullAfterName = false
+    /// `GrepPresentation.nameEnd`.
+    var nameEnd: UInt8?
     var lineNumbers = false
     /// `-m` on standard input (`StandardInputResume`).
     var resume: StandardInputResume?
@@ -152,7 +153,7 @@ struct ContextPrinter {
             }
             var cursor = 0  // offset of the first line of this chunk not yet written or passed
             let width = rules.numberWidths.isEmpty ? 0 : rules.numberWidths[min(chunk.input, rules.numberWidths.count - 1)]
-            let writer = GrepLineWriter(name: name, nullAfterName: rules.nullAfterName, lineNumbers: rules.lineNumbers,
+            let writer = GrepLineWriter(name: name, nameEnd: rules.nameEnd, lineNumbers: rules.lineNumbers,
                                         byteOffsets: rules.byteOffsets, numberWidth: width, initialTab: rules.initialTab, colors: colors,
                                         onlyMatching: rules.onlyMatching, invert: rules.invert, extractor: rules.extractor)
             /// A line of `lineBase` (this chunk, or a held copy), as selected or context. With

@@ -73,7 +73,7 @@ struct RecordContextPrinter {
                 }
             }
             var nextMarked = 0  // index into `marked`
-            let writer = GrepLineWriter(name: name, nullAfterName: rules.nullAfterName, lineNumbers: rules.lineNumbers,
+            let writer = GrepLineWriter(name: name, nameEnd: rules.nameEnd, lineNumbers: rules.lineNumbers,
                                         numberWidth: width, initialTab: rules.initialTab, colors: rules.colors,
                                         onlyMatching: rules.onlyMatching, invert: rules.invert, extractor: rules.extractor)
             let scratch = writer.makeScratch()

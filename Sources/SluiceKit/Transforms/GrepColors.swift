@@ -103,7 +103,7 @@ public struct GrepColors: Sendable, Equatable {
 /// `-T` (`tab`, with the length of what follows): the line number right-aligned in
 /// `numberWidth` columns, and a tab after the head when there is a head and the line is not
 /// empty, as grep 3.8 writes them.
-func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, lineNumber: Int?, mark: UInt8,
+func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nameEnd: UInt8?, lineNumber: Int?, mark: UInt8,
                    colors: GrepColors?, numberWidth: Int = 0, tabBeforeLength: Int? = nil, byteOffset: Int? = nil) {
     defer {
         if let length = tabBeforeLength, length > 0, name != nil || lineNumber != nil || byteOffset != nil { out.append(0x09) }
@@ -111,10 +111,10 @@ func writeLineHead(_ out: inout [UInt8], name: [UInt8]?, nullAfterName: Bool, li
     if let name {
         if let colors {
             colors.paint(colors.fileName, name, into: &out)
-            if nullAfterName { out.append(0) } else { colors.paint(colors.separator, CollectionOfOne(mark), into: &out) }
+            if let nameEnd { out.append(nameEnd) } else { colors.paint(colors.separator, CollectionOfOne(mark), into: &out) }
         } else {
             out.append(contentsOf: name)
-            out.append(nullAfterName ? 0 : mark)
+            out.append(nameEnd ?? mark)
         }
     }
     /// A number right-aligned in `numberWidth` columns (`-T`), in colour `sgr`, then `mark`.
@@ -157,7 +157,8 @@ func writePaintedLine(_ out: inout [UInt8], _ base: UnsafePointer<UInt8>, start:
 /// marked the same way. Without an extractor (no pattern) lines are written whole.
 struct GrepLineWriter {
     var name: [UInt8]?
-    var nullAfterName = false
+    /// `GrepPresentation.nameEnd`.
+    var nameEnd: UInt8?
     var lineNumbers = false
     /// `-b`: each line's byte offset (`write`'s `offset`).
     var byteOffsets = false
@@ -192,7 +193,7 @@ struct GrepLineWriter {
             guard selected || invert else { return 0 }
             var written = 0
             extractor.forEachMatch(base + start, length: newline - start, scratch: scratch) { from, to in
-                writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
+                writeLineHead(&out, name: name, nameEnd: nameEnd, lineNumber: shownNumber, mark: mark, colors: colors,
                               numberWidth: numberWidth, tabBeforeLength: initialTab ? to - from : nil,
                               byteOffset: byteOffsets ? offset + from : nil)
                 let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
@@ -202,7 +203,7 @@ struct GrepLineWriter {
             }
             return written
         }
-        writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: shownNumber, mark: mark, colors: colors,
+        writeLineHead(&out, name: name, nameEnd: nameEnd, lineNumber: shownNumber, mark: mark, colors: colors,
                       numberWidth: numberWidth, tabBeforeLength: initialTab ? newline - start : nil,
                       byteOffset: byteOffsets ? offset : nil)
         if let colors, let extractor, let scratch, selected != invert {

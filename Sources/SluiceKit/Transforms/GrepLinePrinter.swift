@@ -17,6 +17,12 @@ public struct GrepPresentation: Sendable, Equatable {
     /// `-Z`: a name is followed by a NUL byte instead of `:` (or instead of its newline, for
     /// `-l` and `-L`).
     public var nullAfterName = false
+    /// `-z` lines: they are written with NUL and newline exchanged (`NulData`), so `-Z`'s
+    /// NUL after a name is written as a newline (set by the runner).
+    var nullDataLines = false
+    /// What follows a name before a line: `-Z`'s NUL (in the form the lines are written in),
+    /// nil for grep's `:` or `-`.
+    var nameEnd: UInt8? { nullAfterName ? (nullDataLines ? 0x0A : 0x00) : nil }
     /// `--label`: the name shown for standard input.
     public var standardInputLabel: [UInt8] = Array("(standard input)".utf8)
     /// `-l` / `-L`: print only the names of the inputs with (without) a selected line.
@@ -122,7 +128,7 @@ public struct GrepLinePrinter: ChunkStep {
         let numbers = presentation.lineNumbers || shaper != nil
         let offsets = presentation.byteOffsets
         let colors = presentation.colors
-        let nullAfterName = presentation.nullAfterName
+        let nameEnd = presentation.nameEnd
         chunk.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             var scratch = matcher.makeScratch()
@@ -150,7 +156,7 @@ public struct GrepLinePrinter: ChunkStep {
                 if onlyMatching, let extractor, let extractScratch {
                     if invert { ends.append(out.count); return }  // grep -o -v prints nothing
                     extractor.forEachMatch(base + start, length: newline - start, scratch: extractScratch) { from, to in
-                        writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
+                        writeLineHead(&out, name: name, nameEnd: nameEnd, lineNumber: numbers ? lineNumber : nil,
                                       mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? to - from : nil,
                                       byteOffset: offsets ? chunk.inputOffset + start + from : nil)
                         let match = UnsafeBufferPointer(start: base + start + from, count: to - from)
@@ -161,7 +167,7 @@ public struct GrepLinePrinter: ChunkStep {
                     ends.append(out.count)
                     return
                 }
-                writeLineHead(&out, name: name, nullAfterName: nullAfterName, lineNumber: numbers ? lineNumber : nil,
+                writeLineHead(&out, name: name, nameEnd: nameEnd, lineNumber: numbers ? lineNumber : nil,
                               mark: UInt8(ascii: ":"), colors: colors, numberWidth: width, tabBeforeLength: tab ? newline - start : nil,
                               byteOffset: offsets ? chunk.inputOffset + start : nil)
                 if let colors, !invert, let extractor, let extractScratch {

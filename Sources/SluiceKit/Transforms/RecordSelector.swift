@@ -67,7 +67,7 @@ struct RecordSelector: ChunkStep {
         var positions = LinePositions()
         var undecided: [SluiceError] = []
         var writer = GrepLineWriter(name: names.isEmpty ? nil : names[min(chunk.input, names.count - 1)],
-                                    nullAfterName: presentation.nullAfterName, lineNumbers: presentation.lineNumbers,
+                                    nameEnd: presentation.nameEnd, lineNumbers: presentation.lineNumbers,
                                     numberWidth: numberWidths.isEmpty ? 0 : numberWidths[min(chunk.input, numberWidths.count - 1)],
                                     initialTab: presentation.initialTab, colors: presentation.colors,
                                     onlyMatching: presentation.onlyMatching, invert: invert, extractor: extractor)
