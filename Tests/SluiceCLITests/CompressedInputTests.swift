@@ -198,6 +198,47 @@ import Testing
         }
     }
 
+    /// bzip2's blocks (100 KB each with `-1`) are decoded on worker threads and written in
+    /// order: what bzcat writes, for streams of several levels one after another, cut in a
+    /// block, cut at a block's end, and with a byte flipped in a middle block.
+    @Test("a multi-block bzip2 (bzip2 -1, blocks on worker threads): what bzcat writes, whole, cut and damaged")
+    func multiBlockBzip2() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logs = Shell.quote(Paths.loghubLogs.map { Paths.loghub($0) })
+        let path = directory.path("blocks.bz2")
+        // Three streams: many small blocks, one block, a few large ones (the levels differ).
+        _ = try await Shell.output("{ cat \(logs) | bzip2 -1; head -c 5000 \(logs) | bzip2 -9; cat \(logs) \(logs) | bzip2 -4; } > \(Shell.quote(path))")
+        for flags in [["-e", ""], ["-e", "ERROR"], ["-c", "-e", "INFO"], ["-n", "-e", "block"]] {
+            let oracle = try await Oracle.grep(Oracle.grepArguments(forSluiceFilter: flags), inputs: [path], decompressor: "bzcat")
+            expectMatchesOracle(try await Sluice.run(Sluice.filter(flags) + [path]), oracle, "sluice \(Shell.quote(flags)) on a multi-block bzip2")
+        }
+        let whole = try readBytes(path)
+        let decoded = try await Shell.output("bzcat \(Shell.quote(path))")
+        for cut in [whole.count / 5, whole.count / 3, whole.count / 2, whole.count - 30, whole.count - 3] {
+            let cutPath = try directory.write("cut-\(cut).bz2", Array(whole[..<cut]))
+            let tool = try await Shell.run("bzcat \(Shell.quote(cutPath))")
+            let sluice = try await Sluice.run(["-a", "-e", "", cutPath])
+            // bzcat writes in pieces of 5,000 bytes and drops the last one at a cut: sluice writes
+            // every whole block (a prefix of the data, at least what bzcat writes).
+            #expect(sluice.stdout.starts(with: tool.stdout), "sluice on a multi-block bzip2 cut at \(cut): less than bzcat writes")
+            let body = sluice.stdout.last == 0x0A && !decoded.starts(with: sluice.stdout) ? Array(sluice.stdout.dropLast()) : sluice.stdout
+            #expect(decoded.starts(with: body), "sluice on a multi-block bzip2 cut at \(cut): not a prefix of the data")
+            #expect(sluice.status == 2 && sluice.stderr == "sluice: \(cutPath): bzip2 stream truncated at byte \(cut)\n", "\(sluice.stderr)")
+        }
+        for at in [whole.count / 4, whole.count / 2 + 7] {
+            var bytes = whole
+            bytes[at] ^= 0x10
+            let damaged = try directory.write("flipped-\(at).bz2", bytes)
+            let tool = try await Shell.run("bzcat \(Shell.quote(damaged))")
+            let sluice = try await Sluice.run(["-a", "-e", "", damaged])
+            #expect(sluice.status == 2 && sluice.stderr.hasPrefix("sluice: \(damaged): bzip2 data corrupt near byte "), "\(sluice.stderr)")
+            #expect(sluice.stdout.starts(with: tool.stdout), "a byte flipped at \(at): less than bzcat writes")
+            let place = Int(sluice.stderr.split(separator: " ").last { Int($0.dropLast()) != nil }.map { String($0.dropLast()) } ?? "") ?? -1
+            #expect(place >= at && place <= at + 1_000_000, "the damage at \(at) said to be at \(place): \(sluice.stderr)")
+        }
+    }
+
     /// A stream, then the start of another on a pipe that stays open: every line of the first
     /// is written while sluice waits inside the second, and a SIGTERM ends the wait (the reads
     /// go through the same interruptible machinery as gzip's).

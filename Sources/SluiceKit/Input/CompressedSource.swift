@@ -145,7 +145,7 @@ struct CompressedSource: ByteSource {
                 betweenStreams = true
             case .failed(let reason):
                 return finish(produced, SluiceError(.corruptInput, place: name,
-                    "\(format.name) data corrupt near byte \(position): \(reason)"))
+                    "\(format.name) data corrupt near byte \(position - step.behind): \(reason)"))
             case .progress:
                 if step.consumed == 0 && step.produced == 0 {
                     // No progress with room for output: the decoder wants more input.
@@ -206,6 +206,9 @@ struct DecodeStep {
     var consumed: Int
     var produced: Int
     var outcome: Outcome
+    /// A failure lies this many consumed bytes back (a decoder that reads ahead of what it
+    /// decodes: bzip2's blocks).
+    var behind = 0
 }
 
 /// One compressed format's streaming decoder (a system library's state, freed on deinit).
