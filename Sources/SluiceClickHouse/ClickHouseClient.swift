@@ -173,6 +173,9 @@ enum ServerFailure {
         if let failure = error as? ClickHouseFailure { return failure.isTransient }
         // Connections: refused, reset, closed, timed out.
         if error is IOError || error is NIOConnectionError || error is ChannelError { return true }
+        // The server went away in the middle of its answer (killed, restarted): NIO's parser
+        // says the stream ended early. Seen once in the kill-and-restart test under load.
+        if let error = error as? HTTPParserError { return error == .invalidEOFState || error == .closedConnection }
         if let error = error as? HTTPClientError {
             return [HTTPClientError.connectTimeout, .readTimeout, .remoteConnectionClosed, .deadlineExceeded, .writeTimeout].contains(error)
         }
