@@ -129,9 +129,7 @@ final class Bzip2Decoder: StreamDecoder {
                 // Cut short after this block's start: libbz2 writes a block it read whole
                 // before it finds the stream cut, so the block is tried (`Bzip2Block.isTail`).
                 tailCut = true
-                queue.append(Bzip2Block(header: header, bytes: Array(pending[(start >> 3)...]), firstBit: start & 7,
-                                        bits: pending.count * 8 - start, crc: UInt32(truncatingIfNeeded: readBits(start + 48, 32)),
-                                        endByte: pendingBase + 4 + pending.count, buffers: buffers, isTail: true))
+                queue.append(block(from: start, to: pending.count * 8, isTail: true))
                 continue
             }
             break
@@ -237,12 +235,7 @@ final class Bzip2Decoder: StreamDecoder {
     /// Queues the block in `pending`'s bits `start ..< end`; the bytes before its end's byte
     /// are dropped. Returns the bits dropped (`pending`'s indices move back by as many).
     private func cut(from start: Int, to end: Int) -> Int {
-        let crc = UInt32(truncatingIfNeeded: readBits(start + 48, 32))
-        // Its bytes as they are: the worker shifts them to a byte's first bit (`Bzip2Block.run`).
-        let bytes = Array(pending[(start >> 3)..<((end + 7) >> 3)])
-        let block = Bzip2Block(header: header, bytes: bytes, firstBit: start & 7, bits: end - start, crc: crc,
-                               endByte: pendingBase + 4 + (end + 7) / 8, buffers: buffers)
-        queue.append(block)
+        queue.append(block(from: start, to: end))
         if queue.count == 2 && pool == nil {
             pool = Bzip2Workers(count: min(cores, Self.maximumThreads))
         }
@@ -254,6 +247,14 @@ final class Bzip2Decoder: StreamDecoder {
         pendingBase += drop
         blockStart = nil
         return drop * 8
+    }
+
+    /// The block in `pending`'s bits `start ..< end`, its CRC read from its header. Its bytes
+    /// as they are: the worker shifts them to a byte's first bit (`Bzip2Block.run`).
+    private func block(from start: Int, to end: Int, isTail: Bool = false) -> Bzip2Block {
+        Bzip2Block(header: header, bytes: Array(pending[(start >> 3)..<((end + 7) >> 3)]), firstBit: start & 7, bits: end - start,
+                   crc: UInt32(truncatingIfNeeded: readBits(start + 48, 32)), endByte: pendingBase + 4 + (end + 7) / 8,
+                   buffers: buffers, isTail: isTail)
     }
 
     /// A block that failed and the part after it, as one: a magic's bits inside its data cut
