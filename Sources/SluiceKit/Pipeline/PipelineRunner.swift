@@ -405,6 +405,7 @@ public struct PipelineRunner: Sendable {
         let head = headSteps
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.nullData = spec.nullData
+        source.mappedWindowLimit = spec.mappedWindowLimit
         source.standardInputClosed = spec.standardInputClosed
         source.follows = spec.follow
         if spec.follow && spec.record != .line { source.recordQuietSpell = PipelineSpec.recordQuietSpell }

@@ -93,7 +93,14 @@ public struct PipelineSpec: Sendable, Equatable {
     /// gzip level for `.gz` outputs: 1–3 ISA-L (fast), 4–9 zlib (smaller, slower).
     public var compressionLevel: Int32 = 1
     /// Chunk size read from the inputs.
-    public var chunkSize = 512 * 1024
+    public var chunkSize = PipelineSpec.defaultChunkSize
+    public static let defaultChunkSize = 512 * 1024
+    /// The largest window a mapped file is cut into (`ChunkSource.mappedWindowLimit`): 2 MiB,
+    /// except when the chunk size was chosen (tests of chunk boundaries, `SLUICE_CHUNK_KIB`) or
+    /// the workers copy whole chunks out for the context stage.
+    var mappedWindowLimit: Int {
+        usesContext || chunkSize != Self.defaultChunkSize ? chunkSize : 2 << 20
+    }
     /// Descriptor 0 was closed at start (its slot now holds /dev/null): `-` is an input error.
     public var standardInputClosed = false
     /// `--resume`: each input starts after the last line its checkpoint says was committed.
