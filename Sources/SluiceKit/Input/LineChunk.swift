@@ -61,6 +61,10 @@ public struct LineChunk: Sendable {
     /// Context output (`-A/-B/-C`): the starts of the chunk's selected lines (the chunk itself
     /// passes whole, for `ContextLines` to write them with the lines around them).
     public var selectedStarts: [Int]?
+    /// With `selectedStarts` from `GrepLineSelector`: each selected line's index among the
+    /// chunk's lines (from 0), counted by the worker so the sequential context stage need not
+    /// count the chunk's newlines again.
+    var selectedLineIndices: [Int]?
     /// Context output with `--record`: the starts of the selected records' lines that matched
     /// (written with `:`, the record's other lines with `-`); nil when every line of a
     /// selected record is marked (`-v`, or no pattern).

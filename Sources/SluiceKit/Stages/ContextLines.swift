@@ -104,6 +104,9 @@ struct ContextPrinter {
     private var input: Int?
     /// Number of the last line written (or passed over as context under `-o`) in this input.
     private var lastPrinted = 0
+    /// The number of the next chunk's first line in this input, for chunks the reader did
+    /// not number.
+    private var nextLine = 1
     /// Whether anything was written in the whole run (a separator comes only between groups).
     private var anyGroup = false
     /// Lines still to write after the last selected line.
@@ -126,6 +129,7 @@ struct ContextPrinter {
     mutating func print(_ chunk: LineChunk) -> LineChunk {
         if chunk.input != input {
             input = chunk.input
+            nextLine = 1
             lastPrinted = 0
             afterPending = 0
             held.removeAll()
@@ -134,6 +138,15 @@ struct ContextPrinter {
             finishedInput = false
         }
         if finishedInput { return LineChunk(bytes: []) }
+        var chunk = chunk
+        if chunk.firstLine == 0 {
+            // Not numbered by the reader (`-n` not asked): numbered here, in sequence, from the
+            // line counts the workers made. The chunks of an input come whole up to where
+            // nothing more of it is written (its binary part, a file that shrank), so the
+            // numbers are the input's own wherever a line is written.
+            chunk.firstLine = nextLine
+        }
+        nextLine = chunk.firstLine + (chunk.knownLineCount ?? chunk.lineCount)
         var out: [UInt8] = []
         var outLines = 0
         var selected = 0
@@ -189,9 +202,16 @@ struct ContextPrinter {
                     cursor = end + 1
                 }
             }
-            for start in chunk.selectedStarts ?? [] {
+            let starts = chunk.selectedStarts ?? []
+            // The selected lines' numbers as the worker counted them (`GrepLineSelector`).
+            let indices = chunk.selectedLineIndices.flatMap { $0.count == starts.count ? $0 : nil }
+            for (which, start) in starts.enumerated() {
                 if limitReached { break }
                 flushAfter(before: start)
+                if let indices {
+                    counted = start
+                    countedLine = chunk.firstLine + indices[which]
+                }
                 let lineNumber = number(at: start)
                 // Leading context: up to `before` lines before it not yet written, from the
                 // lines held from earlier chunks and those of this chunk before it.
