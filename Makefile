@@ -33,10 +33,10 @@ RELEASE_TOOLSET := $(CURDIR)/.build/release-toolset.json
 release-sluice: deps
 	@mkdir -p .build; if [ -n "$(LLD)" ]; then \
 		printf '{"schemaVersion": "1.0", "linker": {"path": "%s", "extraCLIOptions": ["-z", "pack-relative-relocs"]}}\n' "$(LLD)" > $(RELEASE_TOOLSET); fi
-	swift build -c release --product sluice --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
+	swift build -c release --product sluice --static-swift-stdlib --disable-local-rpath $(if $(LLD),--toolset $(RELEASE_TOOLSET))
 
 release: release-sluice
-	swift build -c release --product sluice-servers --static-swift-stdlib $(if $(LLD),--toolset $(RELEASE_TOOLSET))
+	swift build -c release --product sluice-servers --static-swift-stdlib --disable-local-rpath $(if $(LLD),--toolset $(RELEASE_TOOLSET))
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
 demo: release-sluice
