@@ -117,8 +117,12 @@ public struct ChunkSource: AsyncSequence, Sendable {
     /// with 512 KiB windows, 0.178 s with 2 MiB (rg 0.179 s); munmap alone was 8.7% of the CPU
     /// time, page-table work and TLB shootdowns included. Not for runs whose workers copy the
     /// whole chunk out for a later stage (context lines): `-C 3` went 0.38 -> 0.48 s, the
-    /// copies' fresh pages faulted in each time.
+    /// copies' fresh pages faulted in each time. Only while `windowFeedback` says the workers
+    /// hand on little of what they read.
     public var mappedWindowLimit = 0
+    /// What the workers hand on of the mapped windows they read: windows wider than
+    /// `chunkSize` only while that is at most an eighth (`MappedWindowFeedback`).
+    public var windowFeedback: MappedWindowFeedback?
     /// Inputs the consumer is done with (`-m` reached in that file, `-l` answered): the reader
     /// stops reading an input whose index is below this and goes on with the next one.
     public let skipInputsBelow = InputSkip()
@@ -415,7 +419,8 @@ public struct ChunkSource: AsyncSequence, Sendable {
             if interrupt.isCancelled { return false }
             if interrupt.isStopping { return true }  // every window sent ended with a newline
             if sender.skipped { return true }
-            var length = Swift.min(windowSize, size - offset)
+            let wide = windowFeedback?.wideWindowsPay ?? true
+            var length = Swift.min(wide ? windowSize : chunkSize, size - offset)
             while true {
                 guard let window = MappedWindow(file: file, offset: offset, length: length) else {
                     return pumpRead(fd: fd, name: name, from: offset, framer: &framer, notes: &notes, sender: sender, interrupt: interrupt)
@@ -623,5 +628,30 @@ public struct ResumePoint: Sendable, Equatable {
         self.offset = offset
         self.lines = lines
         self.followed = followed
+    }
+}
+
+/// Whether a run's mapped windows may be wide (`ChunkSource.mappedWindowLimit`): the workers
+/// copy what they hand on out of a window (the selected lines, a map's output), so the memory
+/// that copies hold grows with the window where many lines are selected (`-v`, a `--map`, an
+/// export of most lines: 2 MiB windows took `-e INFO -b 5000 -O {n}.log.gz` on 1 GB from 49 to
+/// 65 MiB peak RSS, `-v -e ERROR` from 33 to 58). Windows are wide once the workers have read
+/// 4 MiB of windows and handed on at most an eighth of it, and for as long as that holds; a
+/// wide window's copies then hold less than a 512 KiB window's whole copy would.
+public final class MappedWindowFeedback: Sendable {
+    private let read = Atomic<Int>(0)
+    private let handedOn = Atomic<Int>(0)
+
+    public init() {}
+
+    /// A worker read `read` bytes of a window and handed on `handedOn` bytes.
+    func record(read bytes: Int, handedOn output: Int) {
+        read.add(bytes, ordering: .relaxed)
+        handedOn.add(output, ordering: .relaxed)
+    }
+
+    var wideWindowsPay: Bool {
+        let read = read.load(ordering: .relaxed)
+        return read >= 4 << 20 && handedOn.load(ordering: .relaxed) <= read / 8
     }
 }

@@ -406,6 +406,8 @@ public struct PipelineRunner: Sendable {
         var source = ChunkSource(inputs: spec.inputs, chunkSize: spec.chunkSize, stop: stop)
         source.nullData = spec.nullData
         source.mappedWindowLimit = spec.mappedWindowLimit
+        let windowFeedback = MappedWindowFeedback()
+        source.windowFeedback = windowFeedback
         source.standardInputClosed = spec.standardInputClosed
         source.follows = spec.follow
         if spec.follow && spec.record != .line { source.recordQuietSpell = PipelineSpec.recordQuietSpell }
@@ -487,7 +489,10 @@ public struct PipelineRunner: Sendable {
             out.startsInput = chunk.startsInput
             out.inputUnreadable = chunk.inputUnreadable
             out.origin = chunk.origin ?? chunk.window?.file
-            if chunk.window != nil { out = out.owned() }  // lines passed through unchanged are copied out of the mapping
+            if chunk.window != nil {
+                out = out.owned()  // lines passed through unchanged are copied out of the mapping
+                windowFeedback.record(read: chunk.byteCount, handedOn: out.byteCount)
+            }
             // The file shrank under these lines (this window, or one a held --record record was
             // copied from): they are not all its own. Dropped, as is the rest of the file
             // (`lossGuarded`); the run goes on with the next input.
