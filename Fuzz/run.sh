@@ -109,7 +109,7 @@ if [ ${#to_build[@]} -gt 0 ]; then
         "$swiftc" -sanitize=fuzzer,address -parse-as-library -module-name SluiceFuzz -package-name sluice -O -g \
             "${c_includes[@]}" -I "$OUT/src/CISAL" -I "$OUT/src/CPCRE2" -I "$OUT/src/CZlib" -I "$OUT/src/CLzma" -I "$OUT/src/CBzip2" -I "$OUT/src/CZstd" -I "$OUT/src/CSQLite" \
             "${kit_sources[@]}" Fuzz/FuzzCheck.swift "$(target_file "$t")" "${c_objects[@]}" \
-            -lisal -lpcre2-8 -lz -llzma -lbz2 -lzstd -lsqlite3 "${link_flags[@]}" -o "$OUT/$t.new" >"$OUT/logs/build-$t.log" 2>&1 &
+            -lisal "${link_flags[@]}" -o "$OUT/$t.new" >"$OUT/logs/build-$t.log" 2>&1 &
         pids+=($!)
     done
     failed=0

@@ -106,6 +106,33 @@ import Testing
         expectMatchesOracle(small, oracle, "SLUICE_CHUNK_KIB=4 sluice \(Shell.quote(flags)) app.log.gz")
     }
 
+    @Test("--unordered with context: each group is lines that follow one another in the input, the lines grep prints")
+    func unorderedContextGroupsAreTheInputs() async throws {
+        // The context stage numbers lines itself only in input order; --unordered hands it
+        // chunks as they are done, so the reader numbers them (before, a chunk done early was
+        // numbered first, and the held end of a later chunk became a match's leading context).
+        let directory = try TemporaryDirectory()
+        let lines = (1...6000).map { $0 % 97 == 0 ? "line \($0) MATCH" : "line \($0)" }
+        let file = try directory.write("numbered.log", Array((lines.joined(separator: "\n") + "\n").utf8))
+        let grep = try await Shell.run("LC_ALL=C grep -B 2 -A 1 MATCH \(Shell.quote([file]))")
+        let wanted = Set(String(decoding: grep.stdout, as: UTF8.self).split(separator: "\n").filter { $0 != "--" })
+        for round in 0..<4 {
+            let run = try await Shell.run("SLUICE_CHUNK_KIB=4 \"$SLUICE\" --unordered -j 2 -B 2 -A 1 MATCH \(Shell.quote([file]))")
+            #expect(run.status == 0)
+            let text = String(decoding: run.stdout, as: UTF8.self)
+            var printed = Set<Substring>()
+            for group in text.split(separator: "--\n") {
+                let numbers = group.split(separator: "\n").map { line in
+                    printed.insert(line)
+                    return Int(line.split(separator: " ")[1]) ?? -1
+                }
+                #expect(numbers == Array((numbers.first ?? 0)..<((numbers.first ?? 0) + numbers.count)),
+                        "round \(round): a group of lines that do not follow one another: \(numbers)")
+            }
+            #expect(printed == wanted, "round \(round): other lines than grep -B 2 -A 1 prints")
+        }
+    }
+
     @Test("-r, -R, --include, --exclude, --exclude-dir: grep's files, in grep's order, named as grep names them")
     func recursiveSearch() async throws {
         let directory = try TemporaryDirectory()

@@ -582,3 +582,37 @@ struct FollowPartsTests {
         #expect(dated.map { String(decoding: $0.suffix, as: UTF8.self) } == ["-20261130", "-20261201"])
     }
 }
+
+@Suite struct MappedWindowTests {
+    @Test("windows: at least the chunk size, at most the limit, an eighth of a small file, page-aligned")
+    func windowSizes() {
+        let chunk = 512 * 1024
+        #expect(ChunkSource.windowSize(fileSize: 1 << 30, chunkSize: chunk, limit: 2 << 20) == 2 << 20)
+        #expect(ChunkSource.windowSize(fileSize: 12 << 20, chunkSize: chunk, limit: 2 << 20) == (12 << 20) / 8)
+        #expect(ChunkSource.windowSize(fileSize: 3 << 20, chunkSize: chunk, limit: 2 << 20) == chunk)
+        #expect(ChunkSource.windowSize(fileSize: 1 << 30, chunkSize: chunk, limit: 0) == chunk)
+        #expect(ChunkSource.windowSize(fileSize: (12 << 20) + 1234, chunkSize: chunk, limit: 2 << 20) % 4096 == 0)
+    }
+
+    @Test("windows widen only while the workers hand on at most an eighth, and narrow within a few MiB of more")
+    func feedback() {
+        let feedback = MappedWindowFeedback()
+        #expect(!feedback.wideWindowsPay)  // nothing known yet
+        for _ in 0..<8 { feedback.record(read: 512 * 1024, handedOn: 10 * 1024) }
+        #expect(feedback.wideWindowsPay)
+        // A part where every line is selected: narrow again within 8 MiB.
+        var narrowedAfter: Int?
+        for chunk in 1...16 {
+            feedback.record(read: 512 * 1024, handedOn: 512 * 1024)
+            if !feedback.wideWindowsPay { narrowedAfter = chunk; break }
+        }
+        #expect(narrowedAfter != nil && narrowedAfter! <= 2)
+        // Sparse again: wide again once the recent counts say so.
+        var widenedAfter: Int?
+        for chunk in 1...64 {
+            feedback.record(read: 2 << 20, handedOn: 0)
+            if feedback.wideWindowsPay { widenedAfter = chunk; break }
+        }
+        #expect(widenedAfter != nil && widenedAfter! <= 16)
+    }
+}

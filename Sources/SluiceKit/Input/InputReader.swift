@@ -635,23 +635,29 @@ public struct ResumePoint: Sendable, Equatable {
 /// copy what they hand on out of a window (the selected lines, a map's output), so the memory
 /// that copies hold grows with the window where many lines are selected (`-v`, a `--map`, an
 /// export of most lines: 2 MiB windows took `-e INFO -b 5000 -O {n}.log.gz` on 1 GB from 49 to
-/// 65 MiB peak RSS, `-v -e ERROR` from 33 to 58). Windows are wide once the workers have read
-/// 4 MiB of windows and handed on at most an eighth of it, and for as long as that holds; a
-/// wide window's copies then hold less than a 512 KiB window's whole copy would.
+/// 65 MiB peak RSS, `-v -e ERROR` from 33 to 58). Windows are wide while the workers hand on
+/// at most an eighth of what they read, over the last 4 to 8 MiB they read (the counts are
+/// halved each time 8 MiB is reached, so a part of a file where most lines are selected
+/// narrows the windows within a few MiB); a wide window's copies then hold less than a
+/// 512 KiB window's whole copy would.
 public final class MappedWindowFeedback: Sendable {
-    private let read = Atomic<Int>(0)
-    private let handedOn = Atomic<Int>(0)
+    private let counts = Locked((read: 0, handedOn: 0))
 
     public init() {}
 
     /// A worker read `read` bytes of a window and handed on `handedOn` bytes.
     func record(read bytes: Int, handedOn output: Int) {
-        read.add(bytes, ordering: .relaxed)
-        handedOn.add(output, ordering: .relaxed)
+        counts.withLock { counts in
+            counts.read += bytes
+            counts.handedOn += output
+            if counts.read >= 8 << 20 {
+                counts.read /= 2
+                counts.handedOn /= 2
+            }
+        }
     }
 
     var wideWindowsPay: Bool {
-        let read = read.load(ordering: .relaxed)
-        return read >= 4 << 20 && handedOn.load(ordering: .relaxed) <= read / 8
+        counts.withLock { $0.read >= 4 << 20 && $0.handedOn <= $0.read / 8 }
     }
 }

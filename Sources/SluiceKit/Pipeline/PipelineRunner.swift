@@ -426,9 +426,10 @@ public struct PipelineRunner: Sendable {
         rules.resume = resume
         source.marksInputs = rules.active
         // Context output without line numbers is numbered by the context stage itself, from the
-        // workers' line counts (`ContextPrinter.unnumbered`): the reader's count of every
-        // chunk's newlines was 10% of `-C 3 ERROR`'s CPU time on 1 GB, on the reading thread.
-        let contextNumbers = spec.usesContext && (spec.presentation.lineNumbers || spec.record != .line)
+        // workers' line counts (`ContextPrinter.print`): the reader's count of every chunk's
+        // newlines was 10% of `-C 3 ERROR`'s CPU time on 1 GB, on the reading thread. Not with
+        // --unordered: the chunks come in the order they were done, not the input's.
+        let contextNumbers = spec.usesContext && (spec.presentation.lineNumbers || spec.record != .line || !spec.ordered)
         source.numbersLines = contextNumbers || (spec.decoratesLines && (spec.presentation.lineNumbers || spec.shape != nil)) || spec.takesRows
         source.resumePoints = sink.resumePoints
         source.sinceSeek = sinceSeek
