@@ -139,17 +139,12 @@ struct ContextPrinter {
         }
         if finishedInput { return LineChunk(bytes: []) }
         var chunk = chunk
-        if chunk.lostPages {
-            // The file shrank under these lines (they were dropped, as are its later chunks but
-            // a last line without a newline the reader still had): nothing before the hole is
-            // context of a line after it.
-            held.removeAll()
-            afterPending = 0
-        }
-        if chunk.firstLine != 0 && chunk.firstLine != nextLine {
-            // Not the lines right after the previous chunk's (--unordered hands chunks on as
-            // they are done): nothing before is context here, and a group starts with a
-            // separator (it went without one when the numbers went backwards).
+        if chunk.lostPages || (chunk.firstLine != 0 && chunk.firstLine != nextLine) {
+            // Not the lines right after the previous chunk's: a hole where the file shrank
+            // (these lines were dropped, as are its later chunks but a last line without a
+            // newline the reader still had), or --unordered, which hands chunks on as they are
+            // done. Nothing before is context here, and a group starts with a separator (it
+            // went without one when the numbers went backwards).
             held.removeAll()
             afterPending = 0
             lastPrinted = 0
@@ -157,12 +152,11 @@ struct ContextPrinter {
         if chunk.firstLine == 0 {
             // Not numbered by the reader (`-n` not asked): numbered here, in sequence, from the
             // line counts the workers made. The chunks of an input come whole up to where
-            // nothing more of it is written (its binary part) or up to a hole (a file that
-            // shrank: a line after it is numbered apart, as its count is not known), so the
+            // nothing more of it is written (its binary part) or up to a hole (above), so the
             // numbers tell adjacent lines wherever a line is written.
             chunk.firstLine = nextLine
         }
-        nextLine = chunk.firstLine + (chunk.knownLineCount ?? chunk.lineCount) + (chunk.lostPages ? 1 : 0)
+        nextLine = chunk.firstLine + (chunk.knownLineCount ?? chunk.lineCount)
         var out: [UInt8] = []
         var outLines = 0
         var selected = 0
