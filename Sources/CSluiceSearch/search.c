@@ -70,12 +70,20 @@ void sluice_rare_offsets(const void *needle, size_t m, size_t *first, size_t *se
 #if defined(__x86_64__)
 #include <immintrin.h>
 /* The same search 64 positions per step with AVX2 (two 32-byte compares per needle byte):
-   on 1 GB of logs it halves the time of the SSE2 loop, which was the filter's whole cost. */
-__attribute__((target("avx2")))
-static const void *find_avx2(const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
-                             size_t first, size_t second) {
+   on 1 GB of logs it halves the time of the SSE2 loop, which was the filter's whole cost.
+   `track`: also tests every byte it loads for NUL (grep's binary-file test, fused into the
+   search: see sluice_nul_watch_begin), setting *nul; on return, every byte before the match
+   (all of h[0, n) without one) has been tested. Inlined twice, so the search without it keeps
+   its loop. */
+__attribute__((target("avx2"), always_inline))
+static inline const void *find_avx2_body(const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
+                                         size_t first, size_t second, const int track, int *nul) {
     const __m256i a_byte = _mm256_set1_epi8((char)nd[first]);
     const __m256i b_byte = _mm256_set1_epi8((char)nd[second]);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i nuls = zero;
+    /* The loads below test h[first + i, first + i + 64) at each step: the first bytes here. */
+    if (track && memchr(h, 0, first < n ? first : n)) *nul = 1;
     size_t i = 0;
     for (; i + m + 64 <= n + 1; i += 64) {
         const unsigned char *p = h + i;
@@ -83,17 +91,34 @@ static const void *find_avx2(const unsigned char *h, size_t n, const unsigned ch
         __m256i b0 = _mm256_loadu_si256((const __m256i *)(p + second));
         __m256i a1 = _mm256_loadu_si256((const __m256i *)(p + first + 32));
         __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + second + 32));
+        if (track) nuls = _mm256_or_si256(nuls, _mm256_or_si256(_mm256_cmpeq_epi8(a0, zero), _mm256_cmpeq_epi8(a1, zero)));
         unsigned low = (unsigned)_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(a0, a_byte), _mm256_cmpeq_epi8(b0, b_byte)));
         unsigned high = (unsigned)_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(a1, a_byte), _mm256_cmpeq_epi8(b1, b_byte)));
         unsigned long long mask = (unsigned long long)low | ((unsigned long long)high << 32);
         while (mask) {
             unsigned bit = (unsigned)__builtin_ctzll(mask);
-            if (memcmp(p + bit, nd, m) == 0) return p + bit;
+            if (memcmp(p + bit, nd, m) == 0) {
+                if (track && _mm256_movemask_epi8(nuls)) *nul = 1;
+                return p + bit;
+            }
             mask &= mask - 1;
         }
     }
+    if (track && (_mm256_movemask_epi8(nuls) || (i < n && memchr(h + i, 0, n - i)))) *nul = 1;
     if (i < n) return memmem(h + i, n - i, nd, m);
     return NULL;
+}
+
+__attribute__((target("avx2")))
+static const void *find_avx2(const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
+                             size_t first, size_t second) {
+    return find_avx2_body(h, n, nd, m, first, second, 0, NULL);
+}
+
+__attribute__((target("avx2")))
+static const void *find_avx2_testing_nul(const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
+                                         size_t first, size_t second, int *nul) {
+    return find_avx2_body(h, n, nd, m, first, second, 1, nul);
 }
 
 static _Atomic int avx2_known = -1;  /* every thread computes the same answer; atomic for TSan */
@@ -140,10 +165,30 @@ int sluice_find_best_isa(void) {
 #endif
 }
 
-const void *sluice_find_using(int isa, const void *haystack, size_t n, const void *needle, size_t m,
-                              size_t first, size_t second) {
-    const unsigned char *h = haystack, *nd = needle;
-    if (m == 0) return haystack;
+/* The buffer whose NUL test this thread's searches do on the way (sluice_nul_watch_begin);
+   base NULL: none. `checked`: every byte in [base, checked) has been tested. */
+static __thread struct {
+    const unsigned char *base, *end, *checked;
+    int nul;
+} watch;
+
+void sluice_nul_watch_begin(const void *base, size_t n) {
+    watch.base = base;
+    watch.end = (const unsigned char *)base + n;
+    watch.checked = base;
+    watch.nul = 0;
+}
+
+int sluice_nul_watch_end(void) {
+    if (!watch.base) return 0;
+    if (!watch.nul && watch.checked < watch.end && memchr(watch.checked, 0, (size_t)(watch.end - watch.checked))) watch.nul = 1;
+    watch.base = NULL;
+    return watch.nul;
+}
+
+static const void *find_untested(int isa, const unsigned char *h, size_t n, const unsigned char *nd, size_t m,
+                                 size_t first, size_t second) {
+    if (m == 0) return h;
     if (m > n) return NULL;
     if (m == 1) return memchr(h, nd[0], n);
 #if defined(__x86_64__)
@@ -152,6 +197,32 @@ const void *sluice_find_using(int isa, const void *haystack, size_t n, const voi
 #endif
     (void)first; (void)second; (void)isa;
     return memmem(h, n, nd, m);
+}
+
+const void *sluice_find_using(int isa, const void *haystack, size_t n, const void *needle, size_t m,
+                              size_t first, size_t second) {
+    const unsigned char *h = haystack, *nd = needle;
+    if (!watch.base || watch.nul || h < watch.base || h + n > watch.end) return find_untested(isa, h, n, nd, m, first, second);
+    /* A search in the watched buffer: the bytes it passes are tested for NUL too, and those
+       between the tested part and this search's start (the rest of a line the caller took). */
+    if (h > watch.checked) {
+        if (memchr(watch.checked, 0, (size_t)(h - watch.checked))) { watch.nul = 1; return find_untested(isa, h, n, nd, m, first, second); }
+        watch.checked = h;
+    }
+    const unsigned char *found;
+#if defined(__x86_64__)
+    if (isa == SLUICE_FIND_AVX2 && m >= 2 && m <= n && has_avx2()) {
+        found = find_avx2_testing_nul(h, n, nd, m, first, second, &watch.nul);
+    } else
+#endif
+    {
+        found = find_untested(isa, h, n, nd, m, first, second);
+        const unsigned char *stop = found ? found : h + n;
+        if (stop > watch.checked && memchr(watch.checked, 0, (size_t)(stop - watch.checked))) watch.nul = 1;
+    }
+    const unsigned char *tested = found ? found : h + n;
+    if (tested > watch.checked) watch.checked = tested;
+    return found;
 }
 
 const void *sluice_find(const void *haystack, size_t n, const void *needle, size_t m,

@@ -459,6 +459,32 @@ import Testing
         #expect(sluice.stdoutText == zgrep.stdoutText)
     }
 
+    /// The NUL test done by the search on its way (`sluice_nul_watch_begin`), in the CLI: a NUL
+    /// in the part of a selected line after the match (more than the 64 bytes a search step
+    /// reads past it, so no search passes it), before the
+    /// match in the same line, in the first bytes (before the needle's rare byte), in the last
+    /// bytes without a newline, where no line matches, or far into a file: each file is binary
+    /// where grep says, for a literal, `-F`, a regex with a required literal, `-i`, `-c`, `-n`,
+    /// `-o` and `-v`. (Files within grep's first 96 KiB buffer, where its rule is exact; the
+    /// property test `theSearchTestsForNulOnItsWay` puts a NUL at every offset.)
+    @Test("binary files found by the search's own NUL test: every place a NUL can hide")
+    func binaryFilesFoundOnTheWay() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let lines = "yes 'plain text line' | head -n 300"
+        try await Self.makeFiles("printf 'ERROR one\\nok\\n' > base "
+                                 + "&& { cat base; printf 'ERROR two %0100d \\0 rest\\n' 0; \(lines); } > after "
+                                 + "&& { cat base; printf 'x\\0 ERROR three\\n'; \(lines); } > before "
+                                 + "&& { \(lines); printf '\\0\\n'; \(lines); echo ERROR four; } > nomatch "
+                                 + "&& { cat base; \(lines); printf 'ok\\0'; } > tail "
+                                 + "&& { for i in $(seq 1 15); do \(lines); echo ERROR $i; done; printf 'ERROR \\0\\n'; } > late "
+                                 + "&& { printf '\\0ERROR first\\n'; cat base; \(lines); } > head && cat base base > text", in: directory)
+        let commands = ["ERROR", "-F ERROR", "-E 'ERR(OR|XX) [a-z0-9]+'", "-i error", "-c ERROR", "-n ERROR", "-o ERROR", "-v ERROR", "-a -c ERROR"].map {
+            "PROG \($0) after before nomatch tail late head text"
+        }
+        try await Self.expectGrepsOutput(commands.map { "\($0) 2>&1 | sed 's/^[^ :]*sluice:/grep:/'; echo \"${PIPESTATUS[0]}\"" }, in: directory)
+    }
+
     /// grep's -b (byte offsets): `--byte-offset` always, and `-b` when sluice is installed as
     /// grep (GNU grep's tests foad1 and yesno); as `sluice`, `-b` stays the batch size.
     @Test("byte offsets: --byte-offset, and -b when invoked as grep, as grep writes them")

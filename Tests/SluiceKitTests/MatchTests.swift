@@ -65,6 +65,59 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(selectedLines(LiteralMatcher([0x00, 0x41]), buffer) == [[0xFF, 0x00, 0x41, 0x0A]])
     }
 
+    /// The NUL test the search does on its way (`sluice_nul_watch_begin`), as the workers use it:
+    /// a filter's loop (find, skip to the line's end, find again; some searches bounded short of
+    /// the end) over random lines, a NUL put at every offset in turn (or none), through each
+    /// code path. The watch must report a NUL exactly when the buffer holds one, and the
+    /// searches must find what they find without it.
+    @Test(arguments: [Int32(SLUICE_FIND_PORTABLE), Int32(SLUICE_FIND_SSE2), Int32(SLUICE_FIND_AVX2)])
+    func theSearchTestsForNulOnItsWay(path: Int32) {
+        var random = SeededGenerator(seed: UInt64(path) + 11)
+        for round in 0..<40 {
+            let needle = Array(["ab", "ERROR", "x", "needle with spaces in it", "zq"][round % 5].utf8)
+            let search = LiteralSearch(needle)
+            var lines: [UInt8] = []
+            while lines.count < Int.random(in: 1...700, using: &random) {
+                let length = Int.random(in: 0...90, using: &random)
+                var line = (0..<length).map { _ in UInt8.random(in: 0x61...0x7A, using: &random) }
+                if Bool.random(using: &random) && length >= needle.count {
+                    let at = Int.random(in: 0...(length - needle.count), using: &random)
+                    line.replaceSubrange(at..<(at + needle.count), with: needle)
+                }
+                lines += line + [0x0A]
+            }
+            for nulAt in [nil] + Array(0..<lines.count) {
+                var buffer = lines
+                if let nulAt { buffer[nulAt] = 0 }
+                let bounded = round % 3 == 0  // some searches stop short of the end (MultiLiteralSearch)
+                func scan(watching: Bool) -> (hits: [Int], nul: Bool) {
+                    buffer.withUnsafeBufferPointer { all in
+                        let base = all.baseAddress!
+                        if watching { sluice_nul_watch_begin(base, all.count) }
+                        var hits: [Int] = []
+                        var from = 0
+                        while from < all.count {
+                            let limit = bounded ? min(all.count, from + 200) : all.count
+                            guard let at = search.find(in: base, from: from, count: limit, using: path) else {
+                                if limit == all.count { break }
+                                from = limit - needle.count + 1
+                                continue
+                            }
+                            hits.append(at)
+                            from = (memchr(base + at, 0x0A, all.count - at).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? all.count - 1) + 1
+                        }
+                        return (hits, watching ? sluice_nul_watch_end() != 0 : false)
+                    }
+                }
+                let watched = scan(watching: true)
+                #expect(watched.nul == (nulAt != nil), "NUL at \(nulAt.map(String.init) ?? "none") of \(buffer.count), round \(round)")
+                #expect(watched.hits == scan(watching: false).hits)
+                if watched.nul != (nulAt != nil) { return }
+            }
+        }
+        #expect(sluice_nul_watch_end() == 0, "no watch is left open")
+    }
+
     @Test func emptyBufferAndFromAtTheEnd() {
         #expect(selectedLines(LiteralMatcher("a".bytes), "").isEmpty)
         let matcher = LiteralMatcher("a".bytes)

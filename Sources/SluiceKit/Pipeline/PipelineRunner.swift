@@ -1,3 +1,4 @@
+import CSluiceSearch
 import Glibc
 import Synchronization
 
@@ -453,7 +454,29 @@ public struct PipelineRunner: Sendable {
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out: LineChunk
-            if binaryZap, let (before, binary) = BinaryFileGate<ChunkSource>.parts(of: chunk) {
+            // grep's binary-file test rides on the filter's own search where it has one (a
+            // literal, or a regex's required literal: `sluice_nul_watch_begin`): the chunk is
+            // filtered first, and only one that holds a NUL is cut and filtered again, below.
+            // A separate pass for NUL bytes read each chunk from memory once more (-e ERROR on
+            // 1 GB, 15 interleaved runs: 0.206 -> 0.186 s median, rg 0.251; with that pass, the
+            // run took 16% longer than with no test at all, -a).
+            var filtered: LineChunk?
+            if binaryZap && chunk.nulAfterEnd == nil {
+                let holdsNul = try chunk.withUnsafeBufferPointer { buffer -> Bool in
+                    sluice_nul_watch_begin(buffer.baseAddress, buffer.count)
+                    do {
+                        filtered = try head.apply(chunk)
+                    } catch {
+                        _ = sluice_nul_watch_end()
+                        throw error
+                    }
+                    return sluice_nul_watch_end() != 0
+                }
+                if holdsNul { filtered = nil }
+            }
+            if let filtered {
+                out = filtered
+            } else if binaryZap, let (before, binary) = BinaryFileGate<ChunkSource>.parts(of: chunk) {
                 // grep's binary-file rule: the lines before grep's buffer with the NUL, and
                 // whether any line from there on is selected (`binaryFileGate` decides), each
                 // NUL there ending a line as in grep.
