@@ -96,6 +96,10 @@ final class LineShaper: Sendable {
     final class Scratch {
         var slots: FieldSlots
         let path: PathBuffer
+        /// `appendFields`: the line's keys and values, copied one after the other, and where
+        /// each pair is in them (kept from line to line: no array per key or value).
+        var pairBytes: [UInt8] = []
+        var pairs: [(keyStart: Int, keyEnd: Int, valueEnd: Int)] = []
 
         init(_ shaper: LineShaper) {
             slots = FieldSlots(count: shaper.query.fields.count)
@@ -168,21 +172,34 @@ final class LineShaper: Sendable {
                 return
             }
         }
-        var pairs: [([UInt8], [UInt8])] = []
-        pairs.reserveCapacity(16)
+        scratch.pairBytes.removeAll(keepingCapacity: true)
+        scratch.pairs.removeAll(keepingCapacity: true)
+        func take(_ key: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) {
+            let keyStart = scratch.pairBytes.count
+            scratch.pairBytes.append(contentsOf: key)
+            let keyEnd = scratch.pairBytes.count
+            scratch.pairBytes.append(contentsOf: value)
+            scratch.pairs.append((keyStart, keyEnd, scratch.pairBytes.count))
+        }
         let asLogfmt = format == .logfmt || (format == .auto && LogfmtFields.looksLikeLogfmt(trimmed))
         if asLogfmt {
-            LogfmtFields.forEachPair(line) { pairs.append(($0, $1)) }
+            LogfmtFields.forEachPair(line, take)
         } else {
-            TextFields.forEachPart(line) { pairs.append(($0, $1)) }
+            TextFields.forEachPart(line, take)
         }
         out.append(UInt8(ascii: "{"))
-        // The first of a key given twice; a line has few keys (a scan beats hashing them).
-        for (index, (key, value)) in pairs.enumerated() where !pairs[..<index].contains(where: { $0.0 == key }) {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            Self.appendJSONString(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            Self.appendJSONString(value, to: &out)
+        scratch.pairBytes.withUnsafeBufferPointer { bytes in
+            let pairs = scratch.pairs
+            func key(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+                UnsafeBufferPointer(rebasing: bytes[pairs[index].keyStart..<pairs[index].keyEnd])
+            }
+            // The first of a key given twice; a line has few keys (a scan beats hashing them).
+            for index in pairs.indices where !(0..<index).contains(where: { key($0).elementsEqual(key(index)) }) {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.appendJSONString(key(index), to: &out)
+                out.append(UInt8(ascii: ":"))
+                Self.appendJSONString(UnsafeBufferPointer(rebasing: bytes[pairs[index].keyEnd..<pairs[index].valueEnd]), to: &out)
+            }
         }
         out.append(UInt8(ascii: "}"))
     }
@@ -300,22 +317,26 @@ extension FieldNameTable {
 extension TextFields {
     /// Each named part of a text line (`ts`, `level`, `component`, `msg`, ...), then each
     /// `key=value` of its message.
-    static func forEachPart(_ line: UnsafeBufferPointer<UInt8>, _ body: ([UInt8], [UInt8]) -> Void) {
+    static func forEachPart(_ line: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
         let parts = parse(line)
-        func slice(_ start: Int, _ end: Int) -> [UInt8] { Array(UnsafeBufferPointer(rebasing: line[start..<end])) }
+        func slice(_ start: Int, _ end: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: line[start..<end]) }
+        func name(_ text: StaticString) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount) }
         for part in parts.named {
-            let name = UnsafeBufferPointer(start: part.name.utf8Start, count: part.name.utf8CodeUnitCount)
-            body(Array(name), slice(part.start, part.end))
+            body(name(part.name), slice(part.start, part.end))
         }
         if let (start, end) = parts.level {
-            body(Array("level".utf8), slice(start, end))
+            body(name("level"), slice(start, end))
         } else if let level = parts.priorityLevel {
-            body(Array("level".utf8), Array(level.name.utf8))
+            level.nameBytes.withUnsafeBufferPointer { body(name("level"), $0) }
         }
         guard let (start, end) = parts.message else { return }
-        body(Array("msg".utf8), slice(start, end))
+        body(name("msg"), slice(start, end))
         LogfmtPairs.forEach(UnsafeBufferPointer(rebasing: line[start..<end])) { key, value, escaped in
-            body(Array(key), escaped ? JSONFields.decode(value) : Array(value))
+            if escaped {
+                JSONFields.decode(value).withUnsafeBufferPointer { body(key, $0) }
+            } else {
+                body(key, value)
+            }
         }
     }
 }

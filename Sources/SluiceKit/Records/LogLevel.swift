@@ -35,21 +35,42 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         ("c", .critical), ("a", .critical),
     ]
 
-    /// The level a word spells (any case), nil if none.
+    /// The level a word spells (any case), nil if none. The word's letters, lowercased, are
+    /// packed into two integers and compared with the spellings packed alike: no array per
+    /// word (reading each row's level was 10% of a ClickHouse export's CPU with one).
     public init?<Bytes: Collection>(_ word: Bytes) where Bytes.Element == UInt8 {
-        guard !word.isEmpty, word.count <= 13 else { return nil }
-        var lower: [UInt8] = []
-        lower.reserveCapacity(word.count)
-        for byte in word {
-            guard (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) else { return nil }
-            lower.append(byte | 0x20)
-        }
-        for (spelling, level) in Self.spellings where spelling.utf8.count == lower.count && spelling.utf8.elementsEqual(lower) {
-            self = level
+        guard let key = Self.packed(word) else { return nil }
+        for entry in Self.packedSpellings where entry.low == key.low && entry.high == key.high {
+            self = entry.level
             return
         }
         return nil
     }
+
+    /// A word of 1 to 16 ASCII letters, lowercased, one byte each from the low end (the rest
+    /// zero, so words of different lengths differ); nil for anything else.
+    @inline(__always)
+    static func packed<Bytes: Collection>(_ word: Bytes) -> (low: UInt64, high: UInt64)? where Bytes.Element == UInt8 {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var index: UInt64 = 0
+        for byte in word {
+            guard index < 16, (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) else { return nil }
+            let letter = UInt64(byte | 0x20)
+            if index < 8 { low |= letter << (8 * index) } else { high |= letter << (8 * (index - 8)) }
+            index += 1
+        }
+        return index == 0 ? nil : (low, high)
+    }
+
+    static let packedSpellings: [(low: UInt64, high: UInt64, level: LogLevel)] = spellings.map { spelling, level in
+        let key = packed(Array(spelling.utf8))!
+        return (key.low, key.high, level)
+    }
+
+    /// `name`'s bytes, made once.
+    static let nameBytes: [[UInt8]] = allCases.map { Array($0.name.utf8) }
+    var nameBytes: [UInt8] { Self.nameBytes[rawValue - 1] }
 
     /// The level a user named (`--level error`, `--level W`).
     public init?(named text: String) {

@@ -20,9 +20,13 @@ enum LogfmtFields {
     }
 
     /// Each `key=value` of a logfmt line (a bare key with an empty value), values decoded.
-    static func forEachPair(_ line: UnsafeBufferPointer<UInt8>, _ body: ([UInt8], [UInt8]) -> Void) {
+    static func forEachPair(_ line: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
         scan(line, insideText: false) { key, value, escaped, _ in
-            body(Array(key), escaped ? JSONFields.decode(value) : Array(value))
+            if escaped {
+                JSONFields.decode(value).withUnsafeBufferPointer { body(key, $0) }
+            } else {
+                body(key, value)
+            }
             return true
         }
     }

@@ -57,7 +57,7 @@ public final class RowColumns: Sendable {
         let seconds = scratch.slots.values[timeSlot].flatMap { clock.seconds(of: $0) }
         var level: [UInt8] = []
         if let value = scratch.slots.values[levelSlot], value != .null {
-            level = LogLevel(value: value).map { Array($0.name.utf8) } ?? value.text
+            level = LogLevel(value: value).map(\.nameBytes) ?? value.text
         }
         shaper.appendFields(body, to: &fields, scratch: scratch.shaper)
         return (seconds, level)

@@ -39,7 +39,7 @@ enum TextFields {
         if let (start, end) = parts.level {
             offer("level", slice(start, end))
         } else if let level = parts.priorityLevel {
-            offer("level", Array(level.name.utf8))
+            offer("level", level.nameBytes)
         }
         if let (start, end) = parts.message {
             offer("msg", slice(start, end))
@@ -57,7 +57,7 @@ enum TextFields {
             let word = Array(UnsafeBufferPointer(rebasing: line[start..<end]))
             if let level = LogLevel(word[...]) { return (level, word) }
         }
-        if let level = parts.priorityLevel { return (level, Array(level.name.utf8)) }
+        if let level = parts.priorityLevel { return (level, level.nameBytes) }
         return nil
     }
 
