@@ -4,13 +4,10 @@ import PackageDescription
 // Startup (an empty run: 12.6 -> 7.9 ms, hyperfine, 150 runs each, the same objects linked
 // both ways): a position-dependent executable has no relocations to apply (907 -> 608 page
 // faults), and without --export-dynamic its 41,000 dynamic symbols become 600, which the Swift
-// runtime's backtrace set-up searched linearly (dladdr) at every start. libstdc++ (which the
-// Swift runtime needs) is linked from its static archive: loading the shared one was 0.7 ms of
-// every start (Linker/static-libstdc++/libstdc++.so says how). Release only: the sanitizers'
-// builds stay PIE.
+// runtime's backtrace set-up searched linearly (dladdr) at every start. Release only: the
+// sanitizers' builds stay PIE.
 let linkerSettings: [LinkerSetting] = [
-    .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic",
-                  "-L", Context.packageDirectory + "/Linker/static-libstdc++"], .when(configuration: .release)),
+    .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"], .when(configuration: .release)),
 ]
 
 // Startup: without this, code that needs a concrete generic type's metadata (`[UInt8]`,

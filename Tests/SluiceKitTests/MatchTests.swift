@@ -77,7 +77,8 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
             let needle = Array(["ab", "ERROR", "x", "needle with spaces in it", "zq"][round % 5].utf8)
             let search = LiteralSearch(needle)
             var lines: [UInt8] = []
-            while lines.count < Int.random(in: 1...700, using: &random) {
+            let size = Int.random(in: 1...700, using: &random)
+            while lines.count < size {
                 let length = Int.random(in: 0...90, using: &random)
                 var line = (0..<length).map { _ in UInt8.random(in: 0x61...0x7A, using: &random) }
                 if Bool.random(using: &random) && length >= needle.count {
