@@ -35,17 +35,17 @@ RELEASE_TOOLSET := $(CURDIR)/.build/release-toolset.json
 # was 0.7 ms of every start). Only here, with --static-swift-stdlib: a build whose runtime is
 # shared would hold two copies of libstdc++.
 RELEASE_FLAGS = --static-swift-stdlib --disable-local-rpath -Xswiftc -L$(CURDIR)/Linker/static-libstdc++ $(if $(LLD),--toolset $(RELEASE_TOOLSET))
-CHECK_STATIC_CXX = check() { if readelf -d "$$1" | grep -q 'NEEDED.*libstdc++'; then echo "warning: $$1 loads libstdc++.so (Linker/static-libstdc++ was not used): it starts 0.7 ms slower" >&2; fi; }; check
+check_static_cxx = if readelf -d $(1) | grep -q 'NEEDED.*libstdc++'; then echo "warning: $(1) loads libstdc++.so (Linker/static-libstdc++ was not used): it starts 0.7 ms slower" >&2; fi
 
 release-sluice: deps
 	@mkdir -p .build; if [ -n "$(LLD)" ]; then \
 		printf '{"schemaVersion": "1.0", "linker": {"path": "%s", "extraCLIOptions": ["-z", "pack-relative-relocs"]}}\n' "$(LLD)" > $(RELEASE_TOOLSET); fi
 	swift build -c release --product sluice $(RELEASE_FLAGS)
-	@$(CHECK_STATIC_CXX) .build/release/sluice
+	@$(call check_static_cxx,.build/release/sluice)
 
 release: release-sluice
 	swift build -c release --product sluice-servers $(RELEASE_FLAGS)
-	@$(CHECK_STATIC_CXX) .build/release/sluice-servers
+	@$(call check_static_cxx,.build/release/sluice-servers)
 
 # Extract the ERROR lines of a shipped gzip log and export them in gzip batches of 100 lines.
 demo: release-sluice

@@ -1,4 +1,3 @@
-import CSluiceSearch
 import Glibc
 import Synchronization
 
@@ -87,10 +86,7 @@ final class RunCounters: Sendable {
     let bytesDecoded = Atomic<Int>(0)
     let linesRead = Atomic<Int>(0)
     let selected = Atomic<Int>(0)
-    /// The last input a worker found a NUL byte in: its later chunks are tested for NUL before
-    /// they are filtered, not while (a binary file holds NULs throughout, and each chunk found
-    /// to hold one by the filter's search is filtered again: `-c ERROR` on 50 MB with a NUL
-    /// every 10 KB took 0.192 s of CPU that way, 0.117 testing first).
+    /// The last input a worker found a NUL byte in (`BinaryFileGate.apply`).
     let lastInputHoldingNul = Atomic<Int>(-1)
 }
 
@@ -458,48 +454,9 @@ public struct PipelineRunner: Sendable {
             counters.bytesRead.add(chunk.inputByteCount, ordering: .relaxed)
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
-            var out: LineChunk
-            // grep's binary-file test rides on the filter's own search where it has one (a
-            // literal, or a regex's required literal: `sluice_nul_watch_begin`): the chunk is
-            // filtered first, and only one that holds a NUL is cut and filtered again, below.
-            // A separate pass for NUL bytes read each chunk from memory once more (-e ERROR on
-            // 1 GB, 15 interleaved runs: 0.206 -> 0.186 s median, rg 0.251; with that pass, the
-            // run took 16% longer than with no test at all, -a).
-            var filtered: LineChunk?
-            if binaryZap && chunk.nulAfterEnd == nil && counters.lastInputHoldingNul.load(ordering: .relaxed) != chunk.input {
-                let holdsNul = try chunk.withUnsafeBufferPointer { buffer -> Bool in
-                    sluice_nul_watch_begin(buffer.baseAddress, buffer.count)
-                    do {
-                        filtered = try head.apply(chunk)
-                    } catch {
-                        _ = sluice_nul_watch_end()
-                        throw error
-                    }
-                    return sluice_nul_watch_end() != 0
-                }
-                if holdsNul {
-                    filtered = nil
-                    counters.lastInputHoldingNul.store(chunk.input, ordering: .relaxed)
-                }
-            }
-            if let filtered {
-                out = filtered
-            } else if binaryZap, let (before, binary) = BinaryFileGate<ChunkSource>.parts(of: chunk) {
-                // grep's binary-file rule: the lines before grep's buffer with the NUL, and
-                // whether any line from there on is selected (`binaryFileGate` decides), each
-                // NUL there ending a line as in grep.
-                out = try head.apply(before)
-                let rest = try head.apply(BinaryFileGate<ChunkSource>.zapped(binary))
-                if binaryRule {
-                    out.holdsNul = true
-                    out.binaryTailSelects = rest.selectionCount > 0
-                    out.notes += rest.notes
-                } else {
-                    out = BinaryFileGate<ChunkSource>.joined(out, rest)  // -c, -l, -L, -q count both
-                }
-            } else {
-                out = try head.apply(chunk)
-            }
+            var out = binaryZap
+                ? try BinaryFileGate<ChunkSource>.apply(head, to: chunk, writesBinary: binaryRule, lastBinaryInput: counters.lastInputHoldingNul)
+                : try head.apply(chunk)
             out.input = chunk.input
             if let resume, chunk.input == resume.input {
                 let starts = resumeSelector.map { $0.apply(chunk).selectedStarts ?? [] } ?? chunk.lineStarts
