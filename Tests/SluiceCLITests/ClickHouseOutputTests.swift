@@ -74,7 +74,7 @@ struct ClickHouseOutputTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try directory.write("mixed.log", Array("""
-            2026-11-30T14:00:00Z ERROR [api] boom
+            2026-11-30T14:00:00Z ERROR [api] boom user=7 msg=inner
             {"level":"warn","ts":"2026-11-30T15:00:00.5+01:00","msg":"slow","user":{"id":7}}
             level=E msg="a \\"quoted\\" b" ts=1796047200
             Nov 30 14:00:00 host sshd[42]: Failed password
@@ -98,18 +98,20 @@ struct ClickHouseOutputTests {
             6\t0\t
 
             """, "\(rows)")
-        // The fields column is JSON: a JSON line's own object, the others' parts as strings.
+        // The fields column is JSON: a JSON line's own object, the others' parts as strings;
+        // a text line's message is not repeated there (the row holds the line), its pairs are
+        // (line 1's msg=inner is a pair of its message).
         let fields = try await Shell.bashOutput("""
             clickhouse-client --port \(cluster.tcpPorts[0]) --query "SELECT fields FROM \(database).logs ORDER BY line_no FORMAT TabSeparatedRaw" \
-              | jq -c '[.msg // .message, .user.id, .level]'
+              | jq -c '[.msg // .message, .user, .level, .component]'
             """)
         #expect(fields == """
-            ["boom",null,"ERROR"]
-            ["slow",7,"warn"]
-            ["a \\"quoted\\" b",null,"E"]
-            ["Failed password",null,null]
-            ["local time",null,"info"]
-            ["no time, no level",null,null]
+            ["inner","7","ERROR","api"]
+            ["slow",{"id":7},"warn",null]
+            ["a \\"quoted\\" b",null,"E",null]
+            [null,null,null,null]
+            [null,null,"info",null]
+            [null,null,null,null]
 
             """, "\(fields)")
     }
