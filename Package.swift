@@ -98,6 +98,6 @@ let package = Package(
         .testTarget(name: "SluiceKitTests", dependencies: ["SluiceKit", "CSluiceSearch"]),
         .testTarget(name: "SluiceCLITests", dependencies: ["sluice", "sluice-servers"]),
         .testTarget(name: "SluicePostgresTests", dependencies: ["SluicePostgres", "SluiceKit"]),
-        .testTarget(name: "SluiceClickHouseTests", dependencies: ["SluiceClickHouse", "SluiceKit"]),
+        .testTarget(name: "SluiceClickHouseTests", dependencies: ["SluiceClickHouse", "SluiceKit", "CZlib"]),
     ]
 )

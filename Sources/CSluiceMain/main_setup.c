@@ -75,7 +75,7 @@ int sluice_available_cores(void) {
     return online > 0 ? (int)online : 1;
 }
 
-void sluice_tune_malloc(void) {
+void sluice_tune_malloc(int arenas) {
 #ifdef M_MMAP_THRESHOLD
     /* Chunk-sized buffers (512 KiB) stay in the heaps: mmap'ing each would fault every page
        in again. Each heap keeps at most 4 MiB free at its top (8 MiB let four heaps hold
@@ -83,7 +83,7 @@ void sluice_tune_malloc(void) {
        every chunk). A few heaps for all threads bound the rest. */
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
-    mallopt(M_ARENA_MAX, 4);
+    mallopt(M_ARENA_MAX, arenas);
 #endif
 }
 

@@ -730,7 +730,9 @@ struct SluiceCommand {
             columns.yearGiven = year != nil
             spec.rowColumns = columns
         }
-        if !batchGiven, case .database = spec.output { spec.batch.size = BatchPolicy.databaseSize }
+        if !batchGiven, case .database(let target) = spec.output {
+            if case .clickhouse = target.kind { spec.batch.size = BatchPolicy.clickHouseSize } else { spec.batch.size = BatchPolicy.databaseSize }
+        }
         if overwrite {
             guard case .split = spec.output else {
                 throw SluiceError(.usage, place: "--overwrite", "applies to a {n} output only (-O 'NAME-{n}.log'); a single -O FILE is always replaced")
@@ -858,7 +860,7 @@ struct SluiceCommand {
               --explain             print the compiled stages and exit
 
         Batching and output:
-          -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000)
+          -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000, ClickHouse 20000)
               --batch-bytes=SIZE    bound on the bytes of a batch (4MiB, 500KB)
               --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
           -O, --output=TARGET       write to FILE (FILE.gz compresses), or one file per batch

@@ -41,10 +41,9 @@ final class BatchWriter: Sendable {
     /// table's parts merge: its (source, line_no) is the table's key.
     func send(_ batch: OutgoingRows, after previous: Completion<Void>?) async throws {
         if !batch.isEmpty {
-            let rows = encoder.encode(batch.rows)
-            let compressed = gzip ? RowEncoder.gzip(rows) : nil
+            let rows = RowStream(lines: batch.rows, encoder: encoder, gzip: gzip)
             try await retrying(batch, doing: "cannot insert a batch") {
-                try await self.client.insert(self.insertRows, rows: compressed ?? rows, gzip: compressed != nil)
+                try await self.client.insert(self.insertRows, rows: .stream(rows, length: .unknown), gzip: self.gzip)
             }
         }
         if let previous {
@@ -73,7 +72,7 @@ final class BatchWriter: Sendable {
         if rows.readableBytes > 0 {
             let checkpointRows = rows
             try await retrying(batch, doing: "cannot store the checkpoints of a batch") {
-                try await self.client.insert(self.insertCheckpoints, rows: checkpointRows, gzip: false)
+                try await self.client.insert(self.insertCheckpoints, rows: .bytes(checkpointRows), gzip: false)
             }
         }
         committed.withLock { $0 = ($0.lines + batch.rowCount, $0.batches + (batch.isEmpty ? 0 : 1)) }

@@ -39,25 +39,25 @@ final class ClickHouseClient: Sendable {
     func query(_ sql: String, timeout: TimeAmount = .seconds(60)) async throws -> [UInt8] {
         var buffer = ByteBuffer()
         buffer.writeString(sql)
-        return try await post(url: base, body: buffer, gzip: false, timeout: timeout, answerLimit: 16 << 20)
+        return try await post(url: base, body: .bytes(buffer), gzip: false, timeout: timeout, answerLimit: 16 << 20)
     }
 
     /// `statement` (an INSERT ... FORMAT) with `rows` as its data. The answer waits for the
     /// end of the INSERT (`wait_end_of_query`, no progress headers): a failure part-way is
     /// then a status other than 200, never a 200 whose body holds the exception.
-    func insert(_ statement: String, rows: ByteBuffer, gzip: Bool) async throws {
+    func insert(_ statement: String, rows: HTTPClientRequest.Body, gzip: Bool) async throws {
         let url = base + "&wait_end_of_query=1&send_progress_in_http_headers=0&query=" + Self.percentEncoded(statement)
-        // A minute for a batch (8 MiB at most, stored in well under a second by a healthy
-        // server): a server that does not answer fails the attempt, which is retried.
+        // A minute for a batch (a healthy server stores 100,000 rows in about a second): a
+        // server that does not answer fails the attempt, which is retried.
         _ = try await post(url: url, body: rows, gzip: gzip, timeout: .seconds(60), answerLimit: 1 << 20)
     }
 
-    private func post(url: String, body: ByteBuffer, gzip: Bool, timeout: TimeAmount, answerLimit: Int) async throws -> [UInt8] {
+    private func post(url: String, body: HTTPClientRequest.Body, gzip: Bool, timeout: TimeAmount, answerLimit: Int) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Authorization", value: authorization)
         if gzip { request.headers.add(name: "Content-Encoding", value: "gzip") }
-        request.body = .bytes(body)
+        request.body = body
         let response = try await http.execute(request, timeout: timeout)
         let answer = try await response.body.collect(upTo: answerLimit)
         let bytes = Array(answer.readableBytesView)

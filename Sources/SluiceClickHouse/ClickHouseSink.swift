@@ -30,12 +30,13 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 /// **Ownership.** The sink owns one task (`driver`), the HTTP client (its pool: at most `-j`
 /// connections) and the event-loop thread under it (`events`); `finish` and `abort` join all
 /// three. The driver owns a task group of one child per batch in flight (at most `-j`).
-/// Batches reach it through a channel of one: the caller (the run) is held when `-j` batches
-/// are in flight, one more is taken by the driver and one waits, so memory holds at most
-/// `-j` + 3 batches, each at most `-b` lines or `maxBatchBytes` of lines plus the last
-/// chunk's, and each batch in flight its encoded rows (about 3 times its lines, once more
-/// gzipped): a batch is held until it is stored, to be sent again after a failure. Each
-/// sending task encodes its own batch, so that `-j` batches are encoded at once.
+/// Batches reach it through a channel of one, which the driver reads only when fewer than
+/// `-j` batches are in flight: the caller (the run) is held when `-j` batches are in flight
+/// and one waits, so memory holds at most `-j` + 2 batches (the caller's open one too), each
+/// at most `-b` lines or `maxBatchBytes` of lines plus the last chunk's (held compacted), and
+/// each batch in flight one piece of its rows (`RowStream`): a batch is held until it is
+/// stored, to be sent again after a failure. Each sending task encodes its own batch as the
+/// connection takes it, so that `-j` batches are encoded at once.
 ///
 /// **Order.** Batches are sent concurrently (`-j2`: two connections), but their checkpoints
 /// are stored in order: a batch's only after the one before it is stored, so a checkpoint

@@ -38,42 +38,64 @@ struct RowEncoder: Sendable {
         self.columns = columns
     }
 
-    /// The rows of `lines`.
-    func encode(_ lines: PendingLines) -> ByteBuffer {
-        var rows = ByteBuffer()
-        rows.reserveCapacity(lines.byteCount * 3 + 4096)
-        let scratch = columns.makeScratch()
+    /// Working memory for encoding rows: one per stream of rows (`RowStream`).
+    final class Scratch {
+        let columns: RowColumns.Scratch
         var fields: [UInt8] = []
         var digits = [UInt8](repeating: 0, count: 24)
-        for chunk in lines.chunks {
-            guard let positions = chunk.positions else { continue }
-            var index = 0
-            chunk.forEachRow { line in
-                let input = Int(positions.inputs[index])
-                rows.writeBytes(input < sources.count ? sources[input] : [0x09])
-                Self.writeNumber(UInt64(max(0, positions.numbers[index])), into: &rows, digits: &digits)
-                rows.writeInteger(UInt8(0x09))
-                fields.removeAll(keepingCapacity: true)
-                let (seconds, level) = columns.read(line, input: input, scratch: scratch, fields: &fields)
-                var stamp: UInt64 = 0
-                if let seconds, seconds >= 0, seconds < 4_294_967_296 { stamp = UInt64(seconds) }
-                Self.writeNumber(stamp, into: &rows, digits: &digits, width: 10)
-                rows.writeInteger(UInt8(0x09))
-                level.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
-                rows.writeInteger(UInt8(0x09))
-                Self.writeEscaped(line, into: &rows)
-                rows.writeInteger(UInt8(0x09))
-                fields.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
-                rows.writeInteger(UInt8(0x0A))
-                index += 1
-            }
-        }
+
+        init(_ columns: RowColumns) { self.columns = columns.makeScratch() }
+    }
+
+    func makeScratch() -> Scratch { Scratch(columns) }
+
+    /// The rows of `lines`, at once (tests; a batch is sent as a `RowStream`).
+    func encode(_ lines: PendingLines) -> ByteBuffer {
+        var rows = ByteBuffer()
+        let scratch = makeScratch()
+        for chunk in lines.chunks { encode(chunk, into: &rows, scratch: scratch) }
         return rows
     }
 
+    /// Appends the rows of `chunk`'s lines to `rows`.
+    func encode(_ chunk: LineChunk, into rows: inout ByteBuffer, scratch: Scratch) {
+        guard let positions = chunk.positions else { return }
+        rows.reserveCapacity(rows.writerIndex + chunk.byteCount * 3 + 4096)
+        // Local for the chunk: a class's property is checked for exclusive access at each use.
+        var fields = scratch.fields
+        var digits = scratch.digits
+        scratch.fields = []
+        scratch.digits = []
+        defer {
+            scratch.fields = fields
+            scratch.digits = digits
+        }
+        var index = 0
+        chunk.forEachRow { line in
+            let input = Int(positions.inputs[index])
+            rows.writeBytes(input < sources.count ? sources[input] : [0x09])
+            Self.writeNumber(UInt64(max(0, positions.numbers[index])), into: &rows, digits: &digits)
+            rows.writeInteger(UInt8(0x09))
+            fields.removeAll(keepingCapacity: true)
+            let (seconds, level) = columns.read(line, input: input, scratch: scratch.columns, fields: &fields)
+            var stamp: UInt64 = 0
+            if let seconds, seconds >= 0, seconds < 4_294_967_296 { stamp = UInt64(seconds) }
+            Self.writeNumber(stamp, into: &rows, digits: &digits, width: 10)
+            rows.writeInteger(UInt8(0x09))
+            level.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
+            rows.writeInteger(UInt8(0x09))
+            Self.writeEscaped(line, into: &rows)
+            rows.writeInteger(UInt8(0x09))
+            fields.withUnsafeBufferPointer { Self.writeEscaped($0, into: &rows) }
+            rows.writeInteger(UInt8(0x0A))
+            index += 1
+        }
+    }
+
     /// Adds `chunk`'s lines to `batch`: its rows are counted, and where it leaves each input.
+    /// The chunk is held compacted: a batch is held until stored.
     static func take(_ chunk: LineChunk, positions: LinePositions, into batch: inout OutgoingRows) {
-        batch.rows.append(chunk)
+        batch.rows.append(chunk.compacted())
         batch.rowCount += positions.count
         for index in positions.inputs.indices {
             batch.reached[Int(positions.inputs[index])] = (positions.ends[index], positions.lastNumber(index))
@@ -157,32 +179,5 @@ struct RowEncoder: Sendable {
             let letter = escape(byte)
             if letter != 0 { out += [0x5C, letter] } else { out.append(byte) }
         }
-    }
-
-    /// `rows` as one gzip member (zlib, level 1: a body sent over a network, where the bytes
-    /// saved cost less than the time); nil if zlib fails (the rows are then sent as they are).
-    static func gzip(_ rows: ByteBuffer) -> ByteBuffer? {
-        var stream = z_stream()
-        guard rows.readableBytes < Int(UInt32.max) / 2,
-              deflateInit2_(&stream, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            return nil
-        }
-        defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, UInt(rows.readableBytes))) + 64
-        var out = ByteBuffer()
-        out.reserveCapacity(bound)
-        let written: Int = rows.withUnsafeReadableBytes { input in
-            out.withUnsafeMutableWritableBytes { output in
-                stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-                stream.avail_in = uInt(input.count)
-                stream.next_out = output.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(output.count)
-                guard deflate(&stream, Z_FINISH) == Z_STREAM_END else { return -1 }
-                return output.count - Int(stream.avail_out)
-            }
-        }
-        guard written >= 0 else { return nil }
-        out.moveWriterIndex(forwardBy: written)
-        return out
     }
 }

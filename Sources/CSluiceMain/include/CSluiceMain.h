@@ -2,8 +2,9 @@
 #define CSLUICE_MAIN_H
 
 /* Keeps freed chunk buffers in the heap for reuse instead of returning them to the kernel
-   (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB). */
-void sluice_tune_malloc(void);
+   (glibc otherwise mmaps each large buffer afresh and pays a page fault per 4 KiB), in at
+   most `arenas` heaps. */
+void sluice_tune_malloc(int arenas);
 /* Bit N set: descriptor N (0-2) was closed when the process started; it now holds /dev/null. */
 int sluice_closed_standard_descriptors(void);
 /* Sets the calling thread's signal mask back to the one the process started with. */

@@ -190,6 +190,28 @@ public struct LineChunk: Sendable {
     public var byteCount: Int { range.count }
     public var isEmpty: Bool { range.isEmpty }
 
+    /// The same chunk in buffers of its own size, for a chunk held a long time (a database
+    /// batch kept until the server has stored it): the buffers a stage appended lines to are
+    /// up to twice their bytes, and a mapped window is larger than the lines taken from it.
+    /// (ClickHouse, 100 MB of text, -j2, three interleaved runs: peak RSS 59.7-63.0 MiB
+    /// without, 59.4-59.8 with; the copy is one memcpy of lines the encoder reads anyway.)
+    package func compacted() -> LineChunk {
+        var copy = self
+        if case .owned(let array) = storage, array.capacity - range.count <= range.count / 8 {
+        } else {
+            copy.storage = .owned(withUnsafeBufferPointer { Array($0) })
+            copy.range = 0..<range.count
+        }
+        copy.positions = positions?.compacted()
+        copy.recordEnds = recordEnds.map(Self.tight)
+        return copy
+    }
+
+    /// `array` itself, or a copy without its spare capacity when that is more than an eighth.
+    static func tight<Element>(_ array: [Element]) -> [Element] {
+        array.capacity - array.count <= array.count / 8 ? array : array.withUnsafeBufferPointer { Array($0) }
+    }
+
     /// Calls `body` with the chunk's bytes, without copying.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         switch storage {
@@ -584,6 +606,16 @@ public struct LinePositions: Sendable, Equatable {
         if lastNumbers.count < numbers.count { lastNumbers += numbers[lastNumbers.count...] }
         append(input: input, number: number, end: end)
         lastNumbers.append(lastNumber)
+    }
+
+    /// The same positions without the arrays' spare capacity (`LineChunk.compacted`).
+    func compacted() -> LinePositions {
+        var copy = self
+        copy.inputs = LineChunk.tight(inputs)
+        copy.numbers = LineChunk.tight(numbers)
+        copy.ends = LineChunk.tight(ends)
+        copy.lastNumbers = LineChunk.tight(lastNumbers)
+        return copy
     }
 
     /// The number of the last line of row `index`: a checkpoint after the row holds it.

@@ -118,16 +118,13 @@ package enum OrderedBatches {
                 var inFlight: [Completion<Void>] = []
                 var previous: Completion<Void>?
                 receiving: while true {
+                    // A batch is taken only when it can be sent: one taken early would be
+                    // one more held in memory (the caller's open one and the channel's are
+                    // already waiting). A failure here leaves the channel's batch to
+                    // `cancel`, which tells its flush.
+                    if inFlight.count >= limit { try await inFlight.removeFirst().wait() }
                     switch await batches.receive() {
                     case .element(let batch):
-                        if inFlight.count >= limit {
-                            do {
-                                try await inFlight.removeFirst().wait()
-                            } catch {
-                                batch.committed?.complete(.failure(error))  // never sent: its flush must not wait
-                                throw error
-                            }
-                        }
                         let committed = batch.committed ?? Completion<Void>()
                         let before = previous
                         senders.addTask {
