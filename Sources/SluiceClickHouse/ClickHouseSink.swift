@@ -125,7 +125,7 @@ final class ClickHouseSink: HandoffSink {
         let writer = BatchWriter(client: client, table: table, place: place, sources: sources, retryMax: request.retryMax,
                                  interrupt: request.interrupt, gzip: gzip, encoder: RowEncoder(sourceNames: names, columns: columns))
         let handoff = BatchHandoff<PendingLines>(empty: { PendingLines() }) { batches in
-            try await OrderedBatches.drive(batches, limit: connections) { batch, previous in
+            try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
                 try await writer.send(batch, after: previous)
             }
         }

@@ -47,7 +47,7 @@ final class BatchWriter: Sendable {
         // CopyGate).
         let pool = Task { [client] in await client.run() }
         do {
-            try await OrderedBatches.drive(batches, limit: limit) { batch, previous in
+            try await OrderedBatches.drive(batches, limit: limit, takesAhead: true) { batch, previous in
                 try await self.send(batch, after: previous)
             }
         } catch {

@@ -31,9 +31,9 @@ public struct PostgresSinkMaker: DatabaseSinkMaker {
 /// NIO's, for the sockets); `finish` and `abort` join both. The driver owns the pool
 /// (`PostgresClient.run`, at most `-j` connections, in a task it ends and joins after the
 /// batches: see `BatchWriter.drive`) and a task group of one child per batch in flight (at
-/// most `-j`). Batches reach it through a channel of one, which the driver reads only when
-/// fewer than `-j` batches are in flight: the caller (the run) is held when `-j` batches are
-/// in flight and one waits, so memory holds at most `-j` + 2 batches (the caller's open one too), each at most `-b` lines or `maxBatchBytes` of them, plus the last
+/// most `-j`). Batches reach it through a channel of one: the caller (the run) is held when
+/// `-j` batches are in flight, one more is taken by the driver and one waits, so memory holds
+/// at most `-j` + 3 batches (`OrderedBatches.drive`'s `takesAhead`), each at most `-b` lines or `maxBatchBytes` of them, plus the last
 /// chunk's lines (a batch is held until its commit, to be sent again after a lost connection).
 ///
 /// **Order.** Batches are copied concurrently (`-j2`: two connections), but commit in order:
