@@ -36,13 +36,15 @@ final class BatchWriter: Sendable {
         self.encoder = encoder
     }
 
-    /// The batch's rows (at once), then, once the batch before it is stored, its checkpoints.
+    /// The batch's rows (`RowStream`), then, once the batch before it is stored, its checkpoints.
     /// A row sent twice (an answer lost after the server took the rows) is one row once the
     /// table's parts merge: its (source, line_no) is the table's key.
     func send(_ batch: OutgoingRows, after previous: Completion<Void>?) async throws {
         if !batch.isEmpty {
-            let rows = RowStream(lines: batch.rows, encoder: encoder, gzip: gzip)
             try await retrying(batch, doing: "cannot insert a batch") {
+                let over = Locked(false)
+                defer { over.withLock { $0 = true } }
+                let rows = RowStream(lines: batch.rows, encoder: self.encoder, gzip: self.gzip, over: over)
                 try await self.client.insert(self.insertRows, rows: .stream(rows, length: .unknown), gzip: self.gzip)
             }
         }

@@ -34,7 +34,7 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 /// `-j` batches are in flight: the caller (the run) is held when `-j` batches are in flight
 /// and one waits, so memory holds at most `-j` + 2 batches (the caller's open one too), each
 /// at most `-b` lines or `maxBatchBytes` of lines plus the last chunk's (held compacted), and
-/// each batch in flight one piece of its rows (`RowStream`): a batch is held until it is
+/// each batch in flight a piece or two of its rows (`RowStream`): a batch is held until it is
 /// stored, to be sent again after a failure. Each sending task encodes its own batch as the
 /// connection takes it, so that `-j` batches are encoded at once.
 ///
