@@ -159,7 +159,9 @@ final class LineShaper: Sendable {
     /// `withMessage: false`: a text line's message (`msg`, the line's tail after its time,
     /// level and component) is left out, its `key=value` pairs kept (a ClickHouse row, whose
     /// `line` holds the message already).
-    func appendFields(_ line: UnsafeBufferPointer<UInt8>, to out: inout [UInt8], scratch: Scratch, withMessage: Bool = true) {
+    /// `textParts`: the line's parse as text, when the caller has made it.
+    func appendFields(_ line: UnsafeBufferPointer<UInt8>, to out: inout [UInt8], scratch: Scratch, withMessage: Bool = true,
+                      textParts: TextFields.Parts? = nil) {
         var start = 0
         while start < line.count && (line[start] == 0x20 || line[start] == 0x09) { start += 1 }
         var end = line.count
@@ -199,7 +201,7 @@ final class LineShaper: Sendable {
         if asLogfmt {
             LogfmtFields.forEachPair(line, take)
         } else {
-            TextFields.forEachPart(line, withMessage: withMessage, take)
+            TextFields.forEachPart(line, parts: textParts, withMessage: withMessage, take)
         }
         out.append(UInt8(ascii: "{"))
         pairBytes.withUnsafeBufferPointer { bytes in
@@ -330,8 +332,9 @@ extension FieldNameTable {
 extension TextFields {
     /// Each named part of a text line (`ts`, `level`, `component`, `msg`, ...), then each
     /// `key=value` of its message (`withMessage: false`: the pairs without the message).
-    static func forEachPart(_ line: UnsafeBufferPointer<UInt8>, withMessage: Bool = true, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
-        let parts = parse(line)
+    static func forEachPart(_ line: UnsafeBufferPointer<UInt8>, parts given: Parts? = nil, withMessage: Bool = true,
+                            _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Void) {
+        let parts = given ?? parse(line)
         func slice(_ start: Int, _ end: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: line[start..<end]) }
         func name(_ text: StaticString) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount) }
         for part in parts.named {
