@@ -860,7 +860,7 @@ struct SluiceCommand {
               --explain             print the compiled stages and exit
 
         Batching and output:
-          -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000, ClickHouse 20000)
+          -b, --batch-size=N        lines per batch and per {n} output file (default 1000; into a database 10000, ClickHouse 16000)
               --batch-bytes=SIZE    bound on the bytes of a batch (4MiB, 500KB)
               --batch-timeout=D     close a partial batch this old (200ms, 1s; 0 = never)
           -O, --output=TARGET       write to FILE (FILE.gz compresses), or one file per batch

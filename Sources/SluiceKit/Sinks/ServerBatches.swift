@@ -114,8 +114,8 @@ package enum OrderedBatches {
     /// one more in the channel: `-j` + 3 batches held instead of `-j` + 2. PostgreSQL's
     /// batches of 10,000 lines keep it (ERROR|WARN of 1 GB, -j2, four interleaved pairs:
     /// 2.4-3.7 s with, 2.9-3.9 s without; a second set of runs was within noise); ClickHouse's
-    /// of 20,000 do not (INFO of 100 MB, -j2: 1.9-2.3 s either way, peak RSS 63-65 MiB with,
-    /// 59-60 without).
+    /// larger ones do not (INFO of 100 MB, -j2, batches of 20,000: 1.9-2.3 s either way, peak
+    /// RSS 63-65 MiB with, 59-60 without).
     package static func drive<Rows: Sendable>(_ batches: BoundedChannel<ServerBatch<Rows>>, limit: Int, takesAhead: Bool,
                                              send: @escaping @Sendable (ServerBatch<Rows>, Completion<Void>?) async throws -> Void) async throws {
         // The failure that ended the run: a batch after the failed one ends with a

@@ -71,8 +71,10 @@ public struct BatchPolicy: Sendable, Equatable {
     /// that the server writes, then merges with the others, so fewer and larger is cheaper
     /// for it; the sink holds `-j` + 2 batches until they are stored (at most 4 MiB of lines
     /// each). INFO of 100 MB (469,357 rows), -j2: 2.3-2.6 s in batches of 10,000, 1.7-2.4 s
-    /// of 20,000, 1.9-2.5 s of 30,000; peak RSS 48, 56-58 and 63 MiB.
-    public static let clickHouseSize = 20_000
+    /// of 20,000, 1.9-2.5 s of 30,000; peak RSS 48, 56-58 and 63 MiB. Of 1 GB (4.47 M rows):
+    /// 22.8-25.9 s and 63.2-63.4 MiB in batches of 20,000, 22.6 s and 60.1 MiB of 16,000,
+    /// 25.2 s and 55.6 MiB of 12,000 (batches of 80,000: 20.2 s, but 98.5 MiB).
+    public static let clickHouseSize = 16_000
     /// When set, an open batch holding this many bytes is handed on as a `.partial` piece
     /// (its lines still count towards `size`). nil: batches are whole. (`--exec` sets 1: each
     /// chunk goes to its command as the batch forms.)
