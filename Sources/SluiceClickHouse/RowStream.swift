@@ -33,9 +33,10 @@ struct RowStream: AsyncSequence, Sendable {
 
     struct Iterator: AsyncIteratorProtocol {
         let stream: RowStream
-        let scratch: RowEncoder.Scratch
+        let scratch: RowColumns.Scratch
         let deflater: Deflater?
-        var next = 0
+        /// The first chunk not yet encoded.
+        var nextChunk = 0
         var ended = false
         /// The error a piece failed with: thrown again by any later call (a body must never
         /// go on past a piece it lost).
@@ -51,7 +52,7 @@ struct RowStream: AsyncSequence, Sendable {
                     throw AttemptOver()
                 }
                 var rows = ByteBuffer()
-                var end = next
+                var end = nextChunk
                 while end < lines.chunks.count && rows.readableBytes < RowStream.pieceBytes {
                     stream.encoder.encode(lines.chunks[end], into: &rows, scratch: scratch)
                     end += 1
@@ -65,7 +66,7 @@ struct RowStream: AsyncSequence, Sendable {
                         throw error
                     }
                 }
-                next = end
+                nextChunk = end
                 ended = last
                 if rows.readableBytes > 0 { return rows }
             }

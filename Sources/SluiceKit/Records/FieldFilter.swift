@@ -167,17 +167,29 @@ public final class FieldPredicate: Sendable {
         case .text:
             TextFields.read(line, names: names, into: &slots)
         case .auto:
-            var first = 0
-            while first < line.count && (line[first] == 0x20 || line[first] == 0x09) { first += 1 }
-            if first < line.count && line[first] == UInt8(ascii: "{") {
+            switch autoShape(line) {
+            case .jsonFirst:
                 if JSONFields.read(line, names: names, into: &slots, path: path) { return }
                 slots.reset()
-            } else if LogfmtFields.looksLikeLogfmt(UnsafeBufferPointer(rebasing: line[first...])) {
+            case .logfmt:
                 LogfmtFields.read(line, names: names, into: &slots)
                 return
+            case .text:
+                break
             }
             TextFields.read(line, names: names, into: &slots)
         }
+    }
+
+    /// How `--format auto` reads a line: as JSON when it opens with `{` (as text when that
+    /// fails), as logfmt when it looks like logfmt, otherwise as text.
+    enum AutoShape { case jsonFirst, logfmt, text }
+
+    static func autoShape(_ line: UnsafeBufferPointer<UInt8>) -> AutoShape {
+        var first = 0
+        while first < line.count && (line[first] == 0x20 || line[first] == 0x09) { first += 1 }
+        if first < line.count && line[first] == UInt8(ascii: "{") { return .jsonFirst }
+        return LogfmtFields.looksLikeLogfmt(UnsafeBufferPointer(rebasing: line[first...])) ? .logfmt : .text
     }
 
     /// Whether the line `[start, newline)` of `base` passes.

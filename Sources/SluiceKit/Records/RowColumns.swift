@@ -78,16 +78,13 @@ public final class RowColumns: Sendable {
         return (seconds, level)
     }
 
-    /// Whether `FieldPredicate.read` reads `line` as text.
+    /// Whether `FieldPredicate.read` reads `line` as text (not after a failed JSON reading:
+    /// such a line takes the reader's path).
     private func isText(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         switch format {
-        case .text: return true
-        case .json, .logfmt: return false
-        case .auto:
-            var first = 0
-            while first < line.count && (line[first] == 0x20 || line[first] == 0x09) { first += 1 }
-            if first < line.count && line[first] == UInt8(ascii: "{") { return false }
-            return !LogfmtFields.looksLikeLogfmt(UnsafeBufferPointer(rebasing: line[first...]))
+        case .text: true
+        case .json, .logfmt: false
+        case .auto: FieldPredicate.autoShape(line) == .text
         }
     }
 
