@@ -6,8 +6,10 @@ import SluicePostgres
 
 // sluice with the sinks of database servers and their client libraries: what `sluice` becomes
 // for `-O postgresql://` and `-O clickhouse://` (and a whole sluice by itself).
-exit(await runMain(servers: DatabaseServers(), serverLibraries: [("PostgresNIO", PostgresSinkMaker.packageVersion),
-                                                                ("AsyncHTTPClient", ClickHouseSinkMaker.packageVersion)]))
+exit(runToCompletion {
+    await runMain(servers: DatabaseServers(), serverLibraries: [("PostgresNIO", PostgresSinkMaker.packageVersion),
+                                                              ("AsyncHTTPClient", ClickHouseSinkMaker.packageVersion)])
+})
 
 /// The sinks of database servers, each in a module of its own with its client library.
 struct DatabaseServers: DatabaseSinkMaker {

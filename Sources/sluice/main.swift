@@ -3,4 +3,4 @@ import SluiceCLI
 
 // grep, transforms and exports to files and SQLite; `-O postgresql://` and `clickhouse://`
 // are written by `sluice-servers`, which this process becomes for them (`runMain`).
-exit(await runMain(servers: nil))
+exit(runToCompletion { await runMain(servers: nil) })

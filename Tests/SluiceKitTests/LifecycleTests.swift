@@ -316,11 +316,38 @@ import Testing
     @Test("A SinkThread dropped without finish or abort ends its thread (a sink whose init threw)")
     func droppedSinkThreadEnds() async throws {
         var sinkThread: SinkThread? = SinkThread()
-        let thread = sinkThread!.thread
+        try await sinkThread!.submit {}  // the first job starts it
+        let thread = try #require(sinkThread!.startedThread)
         sinkThread = nil
         for _ in 0..<200 where !thread.hasEnded { try await Task.sleep(for: .milliseconds(10)) }
         #expect(thread.hasEnded)
         #expect(throws: SluiceError.self) { _ = try SingleFileSink(path: "/nonexistent-sluice-dir/x.log") }
+    }
+
+    @Test("A SinkThread starts its thread at the first job: without one, finish, drained and abort start none, abort's cleanup runs on the caller, and a failed job's error still reaches finishChecked")
+    func sinkThreadStartsAtFirstJob() async throws {
+        struct Failed: Error {}
+        let idle = SinkThread()
+        try await idle.drained()
+        try await idle.finishChecked()
+        #expect(idle.startedThread == nil)
+        await #expect(throws: CancellationError.self) { try await idle.submit {} }  // ended: no thread starts now
+        #expect(idle.startedThread == nil)
+
+        let aborted = SinkThread()
+        let cleaned = Locked(false)
+        await aborted.abort { cleaned.withLock { $0 = true } }
+        #expect(cleaned.withLock { $0 })
+        #expect(aborted.startedThread == nil)
+
+        let ran = Locked(0)
+        let failing = SinkThread()
+        try await failing.submit { ran.withLock { $0 += 1 } }
+        try await failing.submit { throw Failed() }
+        #expect(failing.startedThread != nil)
+        await #expect(throws: Failed.self) { try await failing.finishChecked() }
+        #expect(ran.withLock { $0 } == 1)
+        #expect(failing.startedThread?.hasEnded == true)
     }
 
     @Test("A SinkThread runs its idle work after its jobs, once per quiet spell (a trickling export's compressed file committed without waiting for the next batch); an error there fails the next job")

@@ -32,7 +32,6 @@ final class SinkThread: Sendable {
     private let failure = Locked<(any Error)?>(nil)
     /// Set by `abort(then:)`: run by the thread once it has left its last job.
     private let cleanup = Locked<(@Sendable () -> Void)?>(nil)
-    let thread: JoinableThread
 
     /// How long the thread waits for a job before it runs `idle`.
     static let idleAfter: Duration = .milliseconds(50)
@@ -53,7 +52,10 @@ final class SinkThread: Sendable {
         let failure = self.failure
         let cleanup = self.cleanup
         self.jobs = jobs
-        thread = JoinableThread(stackSize: 512 * 1024) {
+        // Started by the first job (`started`): a run that writes nothing (grep on an empty
+        // file) starts no thread; creating it and handing it the end was
+        // part of such a run's start-up cost (see `StandardOutputSink.finish`).
+        started = Locked(.notYet { JoinableThread(stackSize: 512 * 1024) {
             sluice_block_sigpipe_in_thread()  // a closed pipe is EPIPE, handled, even if SIGPIPE is not ignored
             func next() -> BoundedChannel<Job>.Received {
                 guard let idle else { return jobs.receiveBlocking() }
@@ -74,6 +76,39 @@ final class SinkThread: Sendable {
                 job.done?.complete(result)
             }
             cleanup.withLock { pending in defer { pending = nil }; return pending }?()
+        } })
+    }
+
+    /// The thread, started at the first job; nil if none came (nothing to join).
+    private enum Start {
+        case notYet(@Sendable () -> JoinableThread)
+        case running(JoinableThread)
+        case never
+    }
+    private let started: Locked<Start>
+
+    /// Starts the thread unless it runs (or the sink has ended without one).
+    private func startIfNeeded() {
+        started.withLock { start in
+            if case .notYet(let make) = start { start = .running(make()) }
+        }
+    }
+
+    /// The thread, if a job has started it (for tests).
+    var startedThread: JoinableThread? {
+        if case .running(let thread) = started.withLock({ $0 }) { return thread }
+        return nil
+    }
+
+    /// The thread if it was started; after this no job starts it.
+    private func endStarting() -> JoinableThread? {
+        started.withLock { start in
+            switch start {
+            case .running(let thread): return thread
+            case .notYet, .never:
+                start = .never
+                return nil
+            }
         }
     }
 
@@ -87,6 +122,7 @@ final class SinkThread: Sendable {
     /// an earlier job, or `CancellationError` if the calling task is cancelled meanwhile.
     func submit(weight: Int = 0, _ work: @escaping @Sendable () throws -> Void) async throws {
         if let error = failure.withLock({ $0 }) { throw error }
+        startIfNeeded()
         let sent = await withTaskCancellationHandler {
             await jobs.send(Job(work: work, weight: weight, done: nil))
         } onCancel: { [interrupt] in
@@ -99,6 +135,7 @@ final class SinkThread: Sendable {
     /// (throwing its error, or an earlier job's).
     func perform(_ work: @escaping @Sendable () throws -> Void) async throws {
         let done = Completion<Void>()
+        startIfNeeded()
         let sent = await withTaskCancellationHandler {
             await jobs.send(Job(work: work, weight: 0, done: done))
         } onCancel: { [interrupt] in
@@ -110,6 +147,20 @@ final class SinkThread: Sendable {
         } onCancel: { [interrupt] in
             interrupt.cancel()  // the job ends promptly (a write waiting for room gives up)
         }
+    }
+
+    /// Returns once every job handed over so far has run (throwing the first job's error):
+    /// `perform {}`, without starting the thread when no job ever came.
+    func drained() async throws {
+        if case .running = started.withLock({ $0 }) { return try await perform {} }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Runs the queued jobs, ends and joins the thread (if one was started), then throws the
+    /// first job's error: `finish(after: {})` for a sink with nothing left to do at its end.
+    func finishChecked() async throws {
+        await finish()
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     /// Runs `work` after the queued jobs, then ends and joins the thread whether it threw or
@@ -127,7 +178,7 @@ final class SinkThread: Sendable {
     /// Runs the queued jobs, then ends and joins the thread. Idempotent.
     func finish() async {
         jobs.finish()
-        await thread.joined()
+        await endStarting()?.joined()
     }
 
     /// Drops the queued jobs (their waiters get `CancellationError`), wakes a waiting write,
@@ -138,7 +189,7 @@ final class SinkThread: Sendable {
         self.cleanup.withLock { $0 = cleanup }
         interrupt.cancel()
         for job in jobs.cancel() { job.done?.complete(.failure(CancellationError())) }
-        await thread.joined()
+        await endStarting()?.joined()
         self.cleanup.withLock { pending in defer { pending = nil }; return pending }?()
     }
 }

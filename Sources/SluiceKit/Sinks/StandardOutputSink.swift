@@ -69,7 +69,7 @@ public final class StandardOutputSink: LineSink, ThreadedSink {
     /// Everything written so far has reached the descriptor (before a diagnostic is printed).
     public func flushCompletely() async throws {
         try await handOver()
-        try await thread.perform {}
+        try await thread.drained()
     }
 
     public func finish() async throws {
@@ -79,7 +79,7 @@ public final class StandardOutputSink: LineSink, ThreadedSink {
             await thread.finish()
             throw error
         }
-        try await thread.finish {}
+        try await thread.finishChecked()  // a run that wrote nothing started no thread
     }
 
     public func abort() async {
