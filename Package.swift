@@ -86,7 +86,8 @@ let package = Package(
         .target(name: "CSluiceMappedFile"),
         .target(name: "CSluiceProcess"),
         .target(name: "CSluiceMain", dependencies: ["CSluiceProcess"]),
-        .systemLibrary(name: "CISAL", pkgConfig: "libisal", providers: [.apt(["libisal-dev"])]),
+        // ISA-L is not linked: loaded at its first use (Sources/CISAL/shim.h says why).
+        .systemLibrary(name: "CISAL", providers: [.apt(["libisal-dev"])]),
         .systemLibrary(name: "CPCRE2", providers: [.apt(["libpcre2-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The other compressed inputs (detected by content, decoded on the reader thread).

@@ -92,7 +92,8 @@ def build_sluice():
     # As `make release` builds what is installed: the Swift runtime linked in (a dynamically
     # linked sluice spent 24 ms of an empty run loading and relocating it; static: 15 ms).
     cmd = ["swift", "build", "-c", "release", "--product", "sluice", "--static-swift-stdlib", "--disable-local-rpath",
-           "-Xswiftc", "-L%s" % (ROOT / "Linker" / "static-libstdc++"), "--scratch-path", ".build-release"]
+           "-Xswiftc", "-L%s" % (ROOT / "Linker" / "static-libstdc++"), "-Xswiftc", "-Xclang-linker", "-Xswiftc", "-static-libgcc",
+           "--scratch-path", ".build-release"]
     # Linked as `make release` links it: lld, packed relative relocations (the Makefile says why).
     swift = shutil.which("swift")
     lld = Path(os.path.realpath(swift)).parent / "ld.lld" if swift else None

@@ -68,7 +68,7 @@ struct GzipSource: ByteSource {
         }
         state = .allocate(capacity: 1)
         input = .allocate(byteCount: Self.inputCapacity, alignment: 64)
-        isal_inflate_init(state)
+        sluice_isal_inflate_init(state)
         state.pointee.crc_flag = UInt32(ISAL_GZIP_NO_HDR_VER)
         prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         state.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -202,7 +202,7 @@ struct GzipSource: ByteSource {
                     retainedStart = deflateStart
                     let next = state.pointee.next_in
                     let pending = state.pointee.avail_in
-                    isal_inflate_reset(state)
+                    sluice_isal_inflate_reset(state)
                     state.pointee.crc_flag = UInt32(ISAL_GZIP_NO_HDR_VER)
                     state.pointee.next_in = next
                     state.pointee.avail_in = pending
@@ -228,7 +228,7 @@ struct GzipSource: ByteSource {
                     let room = min(buffer.count - produced, Int(UInt32.max))
                     state.pointee.avail_out = UInt32(room)
                     state.pointee.avail_in = 0
-                    let status = isal_inflate(state)
+                    let status = sluice_isal_inflate(state)
                     state.pointee.avail_in &+= UInt32(hidden)
                     let drained = room - Int(state.pointee.avail_out)
                     produced += drained
@@ -252,7 +252,7 @@ struct GzipSource: ByteSource {
             let room = min(buffer.count - produced, Int(UInt32.max))
             state.pointee.avail_out = UInt32(room)
             state.pointee.avail_in -= UInt32(hidden)
-            let status = isal_inflate(state)
+            let status = sluice_isal_inflate(state)
             // Wrapping: after corrupt data ISA-L may leave `avail_in` one below zero (its
             // rewind of `next_in` and `avail_in` disagree); with the hidden bytes back it is what
             // it would have been had they been shown.

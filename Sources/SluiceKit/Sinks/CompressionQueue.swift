@@ -40,7 +40,7 @@ final class GzipMember {
 
     private func isal(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         guard let stream, let levelBuffer else { preconditionFailure("an ISA-L level without its buffers") }
-        isal_deflate_init(stream)
+        sluice_isal_deflate_init(stream)
         stream.pointee.level = UInt32(max(1, level))
         stream.pointee.level_buf = levelBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         stream.pointee.level_buf_size = UInt32(levelBuffer.count)
@@ -57,7 +57,7 @@ final class GzipMember {
             let piece = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
                 stream.pointee.next_out = buffer.baseAddress
                 stream.pointee.avail_out = UInt32(buffer.count)
-                status = isal_deflate(stream)
+                status = sluice_isal_deflate(stream)
                 initialized = buffer.count - Int(stream.pointee.avail_out)
             }
             guard status == COMP_OK else {
