@@ -20,16 +20,18 @@ public struct ClickHouseSinkMaker: DatabaseSinkMaker {
 
 /// `-O clickhouse://USER:PASSWORD@HOST:PORT/DB?table=NAME`: every selected line a row of a
 /// ClickHouse table (`source, line_no, ts, level, line, fields`, a `ReplacingMergeTree`
-/// ordered by `(source, line_no)`), each batch one `INSERT ... FORMAT TabSeparated` over HTTP,
-/// then a row per input it took lines from in `sluice_checkpoints`. ClickHouse has no
-/// transaction to hold both: a run killed between them sends the batch again when resumed,
-/// and the table's key makes the two copies one when its parts merge (`SELECT ... FINAL`,
+/// ordered by `(source, line_no)`), each batch one `INSERT ... FORMAT TabSeparated` over HTTP;
+/// the stored batches' checkpoints (a row per input) go to `sluice_checkpoints` at most once a
+/// second and at the end (`BatchWriter.checkpointInterval`). ClickHouse has no transaction to
+/// hold both: a run killed between them sends the batches after its last checkpoint again when
+/// resumed, and the table's key makes the copies one when its parts merge (`SELECT ... FINAL`,
 /// `OPTIMIZE TABLE ... FINAL`). So after a kill and `--resume`, every selected line is there
 /// once.
 ///
 /// **Ownership.** The sink owns one task (`driver`), the HTTP client (its pool: at most `-j`
 /// connections) and the event-loop thread under it (`events`); `finish` and `abort` join all
-/// three. The driver owns a task group of one child per batch in flight (at most `-j`).
+/// three. The driver owns a task group of one child per batch in flight (at most `-j`), and
+/// the child that writes the checkpoints (`BatchWriter.drive`).
 /// Batches reach it through a channel of one, which the driver reads only when fewer than
 /// `-j` batches are in flight: the caller (the run) is held when `-j` batches are in flight
 /// and one waits, so memory holds at most `-j` + 2 batches (the caller's open one too), each
@@ -125,9 +127,7 @@ final class ClickHouseSink: HandoffSink {
         let writer = BatchWriter(client: client, table: table, place: place, sources: sources, retryMax: request.retryMax,
                                  interrupt: request.interrupt, gzip: gzip, encoder: RowEncoder(sourceNames: names, columns: columns))
         let handoff = BatchHandoff<PendingLines>(empty: { PendingLines() }) { batches in
-            try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
-                try await writer.send(batch, after: previous)
-            }
+            try await writer.drive(batches, connections: connections)
         }
         return ClickHouseSink(place: place, handoff: handoff, client: client, events: events, resume: (resume.points, resume.notes),
                               interrupt: request.interrupt, committed: writer.committed)
