@@ -50,33 +50,49 @@ final class BatchWriter: Sendable {
     static let checkpointInterval = Duration.seconds(1)
 
     /// Sends the batches (at most `connections` at once, `OrderedBatches.drive`) while a
-    /// child task writes the stored batches' checkpoints every `checkpointInterval`; once
-    /// every batch is stored, the last checkpoints are written. After a failure, those of the
-    /// batches stored before it in the last interval are not written (a resumed run sends them
-    /// again).
+    /// sibling task writes the stored batches' checkpoints every `checkpointInterval` (it looks
+    /// every 50 ms whether the batches are all sent: a run's end waits that much at most);
+    /// once every batch is stored, the last checkpoints are written. The first failure of
+    /// either ends both: a checkpoint that cannot be stored stops the run as a batch does (the
+    /// caller, held sending the next batch, wakes to the error). After a failure, the
+    /// checkpoints of batches stored in the last interval are not written: a resumed run sends
+    /// those batches again, and their copies merge.
     func drive(_ batches: BoundedChannel<OutgoingRows>, connections: Int) async throws {
         let sent = Locked(false)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                var written = ContinuousClock.now
-                while !sent.withLock({ $0 }) {
-                    try await Task.sleep(for: .milliseconds(50))
-                    if written.duration(to: .now) >= Self.checkpointInterval {
-                        try await self.writeCheckpoints()
-                        written = .now
+        let failure = Locked<(any Error)?>(nil)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
+                        try await self.send(batch, after: previous)
+                    }
+                    sent.withLock { $0 = true }
+                }
+                group.addTask {
+                    do {
+                        var written = ContinuousClock.now
+                        while !sent.withLock({ $0 }) {
+                            try await Task.sleep(for: .milliseconds(50))
+                            if written.duration(to: .now) >= Self.checkpointInterval {
+                                try await self.writeCheckpoints()
+                                written = .now
+                            }
+                        }
+                    } catch {
+                        if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
+                        OrderedBatches.cancel(batches)  // the caller, held in a send, wakes
+                        throw error
                     }
                 }
-            }
-            do {
-                try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
-                    try await self.send(batch, after: previous)
+                do {
+                    try await group.waitForAll()
+                } catch {
+                    group.cancelAll()
+                    throw error
                 }
-            } catch {
-                group.cancelAll()
-                throw error
             }
-            sent.withLock { $0 = true }
-            try await group.waitForAll()
+        } catch {
+            throw failure.withLock { $0 } ?? error  // not the cancellation that followed it
         }
         try await writeCheckpoints()
     }

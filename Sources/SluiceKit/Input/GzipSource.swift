@@ -53,6 +53,11 @@ struct GzipSource: ByteSource {
     /// `fd` is a pipe, terminal or socket: a read may wait for ever.
     let mayBlock: Bool
 
+    /// Why gzip cannot be decoded here (ISA-L, loaded at the first use, is missing), or nil.
+    static var decoderUnavailable: String? {
+        sluice_isal_load().map { "cannot decode gzip: " + String(cString: $0) }
+    }
+
     init(fd: Int32, name: String, prefix: [UInt8], interrupt: Interrupt? = nil, mayBlock: Bool = false) {
         self.fd = fd
         self.name = name

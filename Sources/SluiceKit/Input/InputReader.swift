@@ -293,6 +293,11 @@ public struct ChunkSource: AsyncSequence, Sendable {
         }
         let isGzip = prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B
         if isGzip {
+            if let why = GzipSource.decoderUnavailable {
+                notes.append(SluiceError(.input, place: name, why))
+                sender.unreadable = true
+                return true
+            }
             var gzip = GzipSource(fd: fd, name: name, prefix: prefix, interrupt: interrupt, mayBlock: mayBlock)
             defer { gzip.release() }
             return pump(&gzip, framer: &framer, notes: &notes, sender: sender)
@@ -324,6 +329,7 @@ public struct ChunkSource: AsyncSequence, Sendable {
         var notes: [SluiceError] = []
         guard let start = readPrefix(fd: fd, name: name, notes: &notes) else { return [] }
         if start.count >= 2 && start[0] == 0x1F && start[1] == 0x8B {
+            guard GzipSource.decoderUnavailable == nil else { return [] }  // the read itself says why
             var gzip = GzipSource(fd: fd, name: name, prefix: start)
             defer { gzip.release() }
             drain(&gzip)

@@ -40,6 +40,7 @@ final class GzipMember {
 
     private func isal(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
         guard let stream, let levelBuffer else { preconditionFailure("an ISA-L level without its buffers") }
+        if let why = sluice_isal_load() { throw SluiceError(.output, "cannot write gzip: " + String(cString: why)) }
         sluice_isal_deflate_init(stream)
         stream.pointee.level = UInt32(max(1, level))
         stream.pointee.level_buf = levelBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)

@@ -158,8 +158,13 @@ final class SinkThread: Sendable {
 
     /// Runs the queued jobs, ends and joins the thread (if one was started), then throws the
     /// first job's error: `finish(after: {})` for a sink with nothing left to do at its end.
+    /// A cancelled caller wakes a write that waits for room (as `perform`'s does).
     func finishChecked() async throws {
-        await finish()
+        await withTaskCancellationHandler {
+            await finish()
+        } onCancel: { [interrupt] in
+            interrupt.cancel()
+        }
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
