@@ -63,8 +63,13 @@ final class BatchWriter: Sendable {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
-                        try await self.send(batch, after: previous)
+                    do {
+                        try await OrderedBatches.drive(batches, limit: connections, takesAhead: false) { batch, previous in
+                            try await self.send(batch, after: previous)
+                        }
+                    } catch {
+                        if !(error is CancellationError) { failure.withLock { $0 = $0 ?? error } }
+                        throw error
                     }
                     sent.withLock { $0 = true }
                 }
@@ -92,7 +97,9 @@ final class BatchWriter: Sendable {
                 }
             }
         } catch {
-            throw failure.withLock { $0 } ?? error  // not the cancellation that followed it
+            // The first real failure of either task, not the cancellation it caused in the
+            // other (which may end first: the run then said nothing and exited 2).
+            throw failure.withLock { $0 } ?? error
         }
         try await writeCheckpoints()
     }
