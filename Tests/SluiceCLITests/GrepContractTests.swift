@@ -155,7 +155,10 @@ import Testing
                           ["-rl", "--include=*.txt", "--exclude=b*", "."], ["-l", "--include=sub/b.txt", ".", "a.log", "sub/b.txt"],
                           ["-l", "--exclude=b.txt", ".", "a.log", "sub/b.txt"], ["-rl", "--exclude=*.log", "--include=c*", "."],
                           // Trailing slashes, as fts trims them.
-                          ["-rl", "ERROR", "sub//", "./sub///", ".//"], ["-rc", "ERROR", "sub/deep/"]] {
+                          ["-rl", "ERROR", "sub//", "./sub///", ".//"], ["-rc", "ERROR", "sub/deep/"],
+                          // --exclude-dir against an operand as typed: `sub/` and `./` are searched.
+                          ["-rl", "--exclude-dir=sub", "ERROR", "sub/", "./sub/deep/"], ["-rl", "--exclude-dir=.", "ERROR", "./"],
+                          ["-rl", "--exclude-dir=deep", "ERROR", "sub/deep", "sub"]] {
             let grep = try await Shell.run("cd \(Shell.quote(root)) && LC_ALL=C grep -a \(Shell.quote(arguments))")
             let sluice = try await Shell.run("cd \(Shell.quote(root)) && \"$SLUICE\" \(Shell.quote(arguments))")
             expectMatchesOracle(sluice, grep, "sluice \(Shell.quote(arguments))")

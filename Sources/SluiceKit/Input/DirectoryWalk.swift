@@ -64,8 +64,9 @@ public struct DirectoryWalk: Sendable {
             }
             var info = stat()
             if operand.withCString({ stat($0, &info) }) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-                if Self.unanchored(operand).contains(where: { matches(excludeDirectories, $0) })
-                    || matches(excludeDirectories, base(operand)) { continue }
+                // As typed, as grep matches it: `a/` is not excluded by `--exclude-dir=a`,
+                // nor `./` by `--exclude-dir=.` (grep searches them).
+                if Self.unanchored(operand).contains(where: { matches(excludeDirectories, $0) }) { continue }
                 var ancestors: [(UInt, UInt)] = [(UInt(info.st_dev), UInt(info.st_ino))]
                 // As grep's fts: two or more trailing slashes are trimmed to one (`d//` shows
                 // `d/a.log`), a name of two bytes kept (`//`).
@@ -138,11 +139,6 @@ public struct DirectoryWalk: Sendable {
     }
 
     private static let slash = UInt8(ascii: "/")
-
-    private func base(_ path: FileName) -> FileName {
-        let trimmed = path.hasSuffix(Self.slash) && path.bytes.count > 1 ? Array(path.bytes.dropLast()) : path.bytes
-        return trimmed.split(separator: Self.slash).last.map { FileName(Array($0)) } ?? FileName(trimmed)
-    }
 
     private func matches(_ globs: [FileName], _ name: FileName) -> Bool {
         globs.contains { Self.fnmatches($0, name) }
