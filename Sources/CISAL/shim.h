@@ -1,6 +1,7 @@
 #include <isa-l/igzip_lib.h>
 #include <isa-l.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,78 +17,70 @@ static inline unsigned sluice_isal_level_buffer_size(int level) {
 
 /* ISA-L is loaded at the first gzip stream read or written (dlopen), not at every start:
    loading libisal.so.2 with the executable was 0.13 ms of each run (a C program that only
-   links it: 0.99 against 0.86 ms), and most runs read no gzip. Its functions are called
-   through these. A system without the library (libisal2) cannot read or write gzip: the
-   callers ask `sluice_isal_load` first and make its answer an input's or the output's error. */
-static inline void *sluice_isal_library(void) {
-    static void *library;  /* one per importing module; dlopen counts them */
-    void *handle = __atomic_load_n(&library, __ATOMIC_ACQUIRE);
-    if (!handle) {
-        handle = dlopen("libisal.so.2", RTLD_NOW | RTLD_LOCAL);
-        if (handle) __atomic_store_n(&library, handle, __ATOMIC_RELEASE);
+   links it: 0.99 against 0.86 ms), and most runs read no gzip. Its functions are looked up
+   once, together, and called through `sluice_isal()`. A system without the library
+   (libisal2) cannot read or write gzip: the callers ask `sluice_isal_load` first and make its
+   answer an input's or the output's error. */
+struct sluice_isal_functions {
+    void (*inflate_init)(struct inflate_state *);
+    void (*inflate_reset)(struct inflate_state *);
+    int (*inflate)(struct inflate_state *);
+    void (*deflate_init)(struct isal_zstream *);
+    int (*deflate)(struct isal_zstream *);
+};
+/* The functions once looked up, or why they are not there; one per importing module
+   (dlopen counts the library's users). In a function: Swift imports no file-scope static. */
+struct sluice_isal_state {
+    pthread_once_t once;
+    struct sluice_isal_functions table;
+    char failure[256];
+};
+static inline struct sluice_isal_state *sluice_isal_state(void) {
+    static struct sluice_isal_state state = { PTHREAD_ONCE_INIT, { 0 }, { 0 } };
+    return &state;
+}
+
+static inline void sluice_isal_resolve(void) {
+    struct sluice_isal_state *state = sluice_isal_state();
+    struct sluice_isal_functions found = { 0 };
+    void *library = dlopen("libisal.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (library) {
+        found.inflate_init = (void (*)(struct inflate_state *))dlsym(library, "isal_inflate_init");
+        found.inflate_reset = (void (*)(struct inflate_state *))dlsym(library, "isal_inflate_reset");
+        found.inflate = (int (*)(struct inflate_state *))dlsym(library, "isal_inflate");
+        found.deflate_init = (void (*)(struct isal_zstream *))dlsym(library, "isal_deflate_init");
+        found.deflate = (int (*)(struct isal_zstream *))dlsym(library, "isal_deflate");
     }
-    return handle;
-}
-
-/* NULL when ISA-L's functions can be called, else why not (dlerror's text, this thread's). */
-static inline const char *sluice_isal_load(void) {
-    void *handle = sluice_isal_library();
-    if (handle && dlsym(handle, "isal_inflate") && dlsym(handle, "isal_deflate")) return NULL;
-    const char *reason = dlerror();
-    return reason ? reason : "libisal.so.2: no isal_inflate";
-}
-
-/* The library's function `name`. Called only after `sluice_isal_load` said yes: a failure
-   here (the library changed under a running sluice) ends the process with a message. */
-static inline void *sluice_isal_function(const char *name) {
-    void *handle = sluice_isal_library();
-    void *function = handle ? dlsym(handle, name) : NULL;
-    if (!function) {
+    if (!found.inflate_init || !found.inflate_reset || !found.inflate || !found.deflate_init || !found.deflate) {
         const char *reason = dlerror();
+        snprintf(state->failure, sizeof state->failure, "%s", reason ? reason : "libisal.so.2: a function is missing");
+        return;
+    }
+    state->table = found;
+}
+
+/* NULL when ISA-L's functions can be called (loading it the first time), else why not. */
+static inline const char *sluice_isal_load(void) {
+    struct sluice_isal_state *state = sluice_isal_state();
+    pthread_once(&state->once, sluice_isal_resolve);
+    return state->table.inflate ? NULL : state->failure;
+}
+
+/* The functions, for a caller that did not ask first: without them the process ends with a
+   message (the run's callers ask `sluice_isal_load` before; a harness may not). */
+static inline const struct sluice_isal_functions *sluice_isal(void) {
+    const char *why = sluice_isal_load();
+    if (why) {
         char line[512];
-        int n = snprintf(line, sizeof line, "sluice: cannot load ISA-L (libisal.so.2), which reads and writes gzip: %s\n",
-                         reason ? reason : name);
+        int n = snprintf(line, sizeof line, "sluice: cannot load ISA-L (libisal.so.2), which reads and writes gzip: %s\n", why);
         if (n > 0) (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         _exit(2);
     }
-    return function;
+    return &sluice_isal_state()->table;
 }
 
-typedef void (*sluice_isal_inflate_step)(struct inflate_state *);
-typedef int (*sluice_isal_inflate_call)(struct inflate_state *);
-typedef void (*sluice_isal_deflate_step)(struct isal_zstream *);
-typedef int (*sluice_isal_deflate_call)(struct isal_zstream *);
-
-/* The library's function `name` as a `type`, looked up once (atomically: any thread may be first). */
-#define SLUICE_ISAL_FUNCTION(type, name) \
-    static type cached; \
-    type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE); \
-    if (!function) { \
-        function = (type)sluice_isal_function(name); \
-        __atomic_store_n(&cached, function, __ATOMIC_RELEASE); \
-    }
-
-static inline void sluice_isal_inflate_init(struct inflate_state *state) {
-    SLUICE_ISAL_FUNCTION(sluice_isal_inflate_step, "isal_inflate_init")
-    function(state);
-}
-
-static inline void sluice_isal_inflate_reset(struct inflate_state *state) {
-    SLUICE_ISAL_FUNCTION(sluice_isal_inflate_step, "isal_inflate_reset")
-    function(state);
-}
-
-static inline int sluice_isal_inflate(struct inflate_state *state) {
-    SLUICE_ISAL_FUNCTION(sluice_isal_inflate_call, "isal_inflate")
-    return function(state);
-}
-
-static inline void sluice_isal_deflate_init(struct isal_zstream *stream) {
-    SLUICE_ISAL_FUNCTION(sluice_isal_deflate_step, "isal_deflate_init")
-    function(stream);
-}
-
-static inline int sluice_isal_deflate(struct isal_zstream *stream) {
-    SLUICE_ISAL_FUNCTION(sluice_isal_deflate_call, "isal_deflate")
-    return function(stream);
-}
+static inline void sluice_isal_inflate_init(struct inflate_state *state) { sluice_isal()->inflate_init(state); }
+static inline void sluice_isal_inflate_reset(struct inflate_state *state) { sluice_isal()->inflate_reset(state); }
+static inline int sluice_isal_inflate(struct inflate_state *state) { return sluice_isal()->inflate(state); }
+static inline void sluice_isal_deflate_init(struct isal_zstream *stream) { sluice_isal()->deflate_init(stream); }
+static inline int sluice_isal_deflate(struct isal_zstream *stream) { return sluice_isal()->deflate(stream); }
