@@ -49,12 +49,7 @@ public enum PosixPattern {
         case .basic, .extended:
             var translator = Translator(pattern, extended: syntax == .extended, caseless: caseless, nullData: nullData)
             do {
-                var output = try translator.run()
-                if translator.usedBackReference {
-                    translator = Translator(pattern, extended: syntax == .extended, caseless: caseless, nullData: nullData)
-                    translator.foldNestedRepeats = false
-                    output = try translator.run()
-                }
+                let output = try translator.run()
                 warnings += translator.warnings
                 return output
             } catch let error as Failure {
@@ -176,11 +171,6 @@ extension PosixPattern {
             enum Kind { case atom, quantified, anchor }
             var text: [UInt8]
             var kind: Kind
-            /// An atom of one byte (a literal, a class, `.`): not a group, not a back-reference.
-            var oneByte = false
-            /// `X{m,}` with X of one byte, as piece (`.quantified`) or as a group's only
-            /// content (a group `.atom`): what `repeatLast` folds a repetition of into one.
-            var unboundedRepeat: (atom: [UInt8], min: Int)?
         }
 
         /// What grep's parsers need to know about the groups being read.
@@ -211,9 +201,6 @@ extension PosixPattern {
 
         /// grep's `-z`, for lines with NUL and newline exchanged (see `translate`).
         let nullData: Bool
-        /// Whether `repeatLast` folds nested repetitions (off when the pattern turns out to
-        /// use back-references: `translate` then runs again without).
-        var foldNestedRepeats = true
 
         init(_ bytes: [UInt8], extended: Bool, caseless: Bool, nullData: Bool = false) {
             self.bytes = bytes
@@ -248,8 +235,8 @@ extension PosixPattern {
             frames[frames.count - 1].pieces.isEmpty
         }
 
-        mutating func append(_ text: [UInt8], _ kind: Piece.Kind, oneByte: Bool = true) {
-            frames[frames.count - 1].pieces.append(Piece(text: text, kind: kind, oneByte: kind == .atom && oneByte))
+        mutating func append(_ text: [UInt8], _ kind: Piece.Kind) {
+            frames[frames.count - 1].pieces.append(Piece(text: text, kind: kind))
             glibcAtStart = kind == .anchor
             afterSkippedRepetition = false
         }
@@ -316,7 +303,7 @@ extension PosixPattern {
                 let number = Int(byte - UInt8(ascii: "0"))
                 guard completed.contains(number) else { throw Failure.badBackReference }
                 usedBackReference = true
-                append(Array("\\g{\(number)}".utf8), .atom, oneByte: false)
+                append(Array("\\g{\(number)}".utf8), .atom)
             case UInt8(ascii: "<"): append(Array("\\b(?=\\w)".utf8), .anchor)
             case UInt8(ascii: ">"): append(Array("\\b(?<=\\w)".utf8), .anchor)
             case UInt8(ascii: "b"): append(Array("\\b".utf8), .anchor)
@@ -392,10 +379,7 @@ extension PosixPattern {
             let frame = frames.removeLast()
             completed.formUnion(frame.completedInBranches)
             if frame.number <= 9 { completed.insert(frame.number) }
-            append([UInt8(ascii: "(")] + finishBranches(of: frame) + [UInt8(ascii: ")")], .atom, oneByte: false)
-            if foldNestedRepeats, frame.branches.isEmpty, frame.pieces.count == 1, let inner = frame.pieces[0].unboundedRepeat {
-                frames[frames.count - 1].pieces[frames[frames.count - 1].pieces.count - 1].unboundedRepeat = inner
-            }
+            append([UInt8(ascii: "(")] + finishBranches(of: frame) + [UInt8(ascii: ")")], .atom)
         }
 
         /// Applies a repetition to the last piece of the branch, as dfa.c does: with nothing
@@ -411,21 +395,6 @@ extension PosixPattern {
                 glibcAtStart = skipped
             }
             guard var last = frame.pieces.popLast() else { return }
-            if foldNestedRepeats, max == nil, let inner = last.unboundedRepeat {
-                // `(X+)+`, `(X*)*`, `X+*`…: the same lines as one repetition of X, which
-                // PCRE2's DFA matcher runs in one pass, where the nested form costs it cubic
-                // time (`(A+)+B` on 6,000 A's: 50 s), and backtracking exponential time.
-                // Only without back-references (the group's capture changes).
-                let folded = min == 0 && inner.min > 1
-                    ? Array("(?:".utf8) + Self.repeated(inner.atom, atLeast: inner.min) + Array(")?".utf8)
-                    : Self.repeated(inner.atom, atLeast: inner.min * min)
-                last.text = last.kind == .quantified ? folded : [UInt8(ascii: "(")] + folded + [UInt8(ascii: ")")]
-                last.kind = .quantified
-                last.unboundedRepeat = min == 0 && inner.min > 1 ? nil : (inner.atom, inner.min * min)
-                frame.pieces.append(last)
-                return
-            }
-            let atom = last.text
             switch last.kind {
             case .anchor:
                 if min > 0 { frame.pieces.append(last) }
@@ -444,18 +413,7 @@ extension PosixPattern {
             case (_, let max?): last.text += Array("{\(min),\(max)}".utf8)
             }
             last.kind = .quantified
-            last.unboundedRepeat = last.oneByte && max == nil ? (atom, min) : nil
-            last.oneByte = false
             frame.pieces.append(last)
-        }
-
-        /// `atom{n,}` in PCRE2's shortest spelling.
-        static func repeated(_ atom: [UInt8], atLeast count: Int) -> [UInt8] {
-            switch count {
-            case 0: atom + [UInt8(ascii: "*")]
-            case 1: atom + [UInt8(ascii: "+")]
-            default: atom + Array("{\(count),}".utf8)
-            }
         }
 
         // MARK: Intervals

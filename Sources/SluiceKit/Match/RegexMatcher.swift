@@ -1,5 +1,4 @@
 import CPCRE2
-import Glibc
 import CSluiceSearch
 
 /// A PCRE2 pattern (JIT-compiled, byte semantics as `LC_ALL=C grep`), matched over the whole
@@ -23,11 +22,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// PCRE's backtracking limit`, exit 2), as grep -P dies there. Else (grep's BRE and ERE,
     /// translated) the DFA matcher decides the line, as grep's own DFA would.
     let givingUpEndsRun: Bool
-    /// What `makeScanner` compiles again: the pattern's bytes and options, and `-x`.
-    let patternBytes: [UInt8]
-    let compileOptions: UInt32
-    let wholeLine: Bool
-    let perlNullData: Bool
 
     /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
     /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
@@ -46,9 +40,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
                 perlNullData: Bool = false) throws {
         self.pattern = String(decoding: bytes, as: UTF8.self)
         self.givingUpEndsRun = givingUpEndsRun
-        self.patternBytes = bytes
-        self.wholeLine = wholeLine
-        self.perlNullData = perlNullData
         var options = perlNullData ? UInt32(PCRE2_DOLLAR_ENDONLY) : UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
@@ -78,10 +69,8 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
                 throw SluiceError(.usage, place: place, "invalid regular expression at offset \(errorOffset): error \(errorCode)")
             }
             code = again
-            compileOptions = options | UInt32(PCRE2_MATCH_INVALID_UTF)
         } else {
             code = compiled
-            compileOptions = options
         }
         jitted = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE)) == 0
         self.prefilter = caseless ? nil : prefilter.map(LiteralSearch.init)
@@ -134,48 +123,22 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// Decides a line on which the backtracking matcher gave up, with PCRE2's DFA matcher
     /// (no backtracking, so no such limit, as grep's own DFA decides such lines): true or
     /// false, or nil when it cannot (a back-reference, or its own workspace running out).
-    ///
-    /// The DFA runs once over the line, anchored at its start, on the pattern behind a lazy
-    /// `.*?` (`scanner`), so every start position is followed in that one pass: left to find
-    /// its own start positions, `pcre2_dfa_match` runs again from each, which is quadratic
-    /// when the pattern's states live to the line's end (`GET.*HTTP.*[;!]` on a 64 KB line
-    /// of requests: 3.1 s, against 3 ms in one pass; 1 MB: 47 ms). The JIT's match limit
-    /// (10 million steps, counted over all its start positions) bounds what is spent before.
-    func dfaMatches(_ subject: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch) -> Bool? {
+    func dfaMatches(_ subject: UnsafePointer<UInt8>, length: Int) -> Bool? {
         guard let data = pcre2_match_data_create_8(1, nil) else { return nil }
         defer { pcre2_match_data_free_8(data) }
-        let scanner = scratch.scanner(for: self)
-        let options = UInt32(PCRE2_DFA_SHORTEST) | (scanner.anchored ? UInt32(PCRE2_ANCHORED) : 0)
         // A workspace too small for the pattern's states on this line is grown (to 4 MiB), not
         // taken for "cannot decide": `(x+x+)+[^xy]` on 200 x's needs more than 4,096 ints.
         var size = 4096
         while true {
             var workspace = [Int32](repeating: 0, count: size)
             let rc = workspace.withUnsafeMutableBufferPointer {
-                pcre2_dfa_match_8(scanner.code, subject, length, 0, options, data, nil, $0.baseAddress, $0.count)
+                pcre2_dfa_match_8(code, subject, length, 0, 0, data, nil, $0.baseAddress, $0.count)
             }
             if rc >= 0 { return true }  // 0: a match, more of them than the match data holds
             if rc == PCRE2_ERROR_NOMATCH { return false }
             guard rc == PCRE2_ERROR_DFA_WSSIZE || rc == PCRE2_ERROR_DFA_RECURSE, size < 1 << 20 else { return nil }
             size *= 8
         }
-    }
-
-    /// The code `dfaMatches` runs: `(?s:.*?)(?:PATTERN)`, compiled as the pattern was, matched
-    /// anchored. Under `-x` (PCRE2 wraps the pattern in `^(?:…)$`, which a prefix would
-    /// enter) and if the prefixed text does not compile, the pattern itself, unanchored.
-    func makeScanner() -> DFAScanner {
-        func compile(_ bytes: [UInt8]) -> OpaquePointer? {
-            var errorCode: Int32 = 0
-            var errorOffset = 0
-            return bytes.withUnsafeBufferPointer {
-                pcre2_compile_8($0.baseAddress!, $0.count, compileOptions, &errorCode, &errorOffset, nil)
-            }
-        }
-        if !wholeLine, !perlNullData, let prefixed = compile(Array("(?s:.*?)(?:".utf8) + patternBytes + [UInt8(ascii: ")")]) {
-            return DFAScanner(code: prefixed, anchored: true, owned: true)
-        }
-        return DFAScanner(code: code, anchored: wholeLine, owned: false)
     }
 
     /// The end of the longest match that starts at `start` (PCRE2's DFA matcher, anchored
@@ -193,53 +156,31 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// compiled the pattern, the interpreter when not or when the JIT's stack runs out (a
     /// pathological pattern on a long line), so a match is never missed for want of stack.
     @inline(__always)
-    func matchResult(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, data: OpaquePointer?,
-                     context: OpaquePointer? = nil) -> Int32 {
+    func matchResult(_ subject: UnsafePointer<UInt8>, length: Int, offset: Int, data: OpaquePointer?) -> Int32 {
         let rc = jitted
-            ? pcre2_jit_match_8(code, subject, length, offset, 0, data, context)
-            : pcre2_match_8(code, subject, length, offset, 0, data, context)
+            ? pcre2_jit_match_8(code, subject, length, offset, 0, data, nil)
+            : pcre2_match_8(code, subject, length, offset, 0, data, nil)
         if rc != PCRE2_ERROR_JIT_STACKLIMIT { return rc }
-        return pcre2_match_8(code, subject, length, offset, UInt32(PCRE2_NO_JIT), data, context)
+        return pcre2_match_8(code, subject, length, offset, UInt32(PCRE2_NO_JIT), data, nil)
     }
-
-    /// PCRE2's match limit for one line of `length` bytes decided alone: about 4 million
-    /// steps of the line's length, at least 100. The JIT counts its limit over all start
-    /// positions, but one step may walk the whole line (backing off a `.*` one byte at a
-    /// time is a single step), so the default limit (10 million) let `G.*T.*!` spend 4.4 s
-    /// on one 256 KB line of requests with a `!` on a later line; past this limit the
-    /// DFA matcher decides the line in one pass (9 ms there). Lines that JIT decides in
-    /// few steps (most) never reach it.
-    @inline(__always)
-    static func lineMatchLimit(_ length: Int) -> UInt32 {
-        UInt32(max(100, min(10_000_000, 4_000_000 / max(length, 1))))
-    }
-
-    /// Lines at least this long are never inside a search over the whole buffer (where the
-    /// JIT's default limit applies, see `lineMatchLimit`): each is decided alone.
-    static let longLine = 4096
 
     /// Whether the line `[start, newline)` matches on its own. A line the backtracking
     /// matcher gives up on is decided by the DFA matcher; if that cannot either, the line is
     /// recorded in `scratch.undecided` (an error the filter reports) and not selected.
     @inline(__always)
     func lineMatches(_ base: UnsafePointer<UInt8>, start: Int, newline: Int, scratch: MatchScratch) -> Bool {
-        let length = newline - start
-        let context = givingUpEndsRun ? nil : scratch.matchContext(limit: Self.lineMatchLimit(length))
-        let rc = matchResult(base + start, length: length, offset: 0, data: scratch.pointer, context: context)
-        if rc > 0 { return true }
-        guard rc != PCRE2_ERROR_NOMATCH && rc != PCRE2_ERROR_PARTIAL else { return false }
+        var gaveUp = false
+        if match(base + start, length: newline - start, offset: 0, scratch: scratch, gaveUp: &gaveUp) != nil { return true }
+        guard gaveUp else { return false }
         if givingUpEndsRun {
+            let rc = matchResult(base + start, length: newline - start, offset: 0, data: scratch.pointer)
             var error = SluiceError(.input, Self.grepPFailure(rc))
             error.endsRun = true
             scratch.undecided.append(error)
             scratch.stopAt = min(scratch.stopAt ?? start, start)
             return false
         }
-        if let decided = dfaMatches(base + start, length: length, scratch: scratch) { return decided }
-        // The DFA matcher cannot (a back-reference): the backtracking one with its own limit.
-        let again = matchResult(base + start, length: length, offset: 0, data: scratch.pointer)
-        if again > 0 { return true }
-        if again == PCRE2_ERROR_NOMATCH || again == PCRE2_ERROR_PARTIAL { return false }
+        if let decided = dfaMatches(base + start, length: newline - start) { return decided }
         let shown = String(decoding: UnsafeBufferPointer(start: base + start, count: min(newline - start, 60)), as: UTF8.self)
         scratch.undecided.append(SluiceError(.input, place: "pattern '\(pattern)'",
             "PCRE2 exceeded its backtracking limit on the line starting '\(shown)', and its DFA matcher cannot decide it "
@@ -284,24 +225,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             return nil
         }
         while position < count {
-            // The search stops before the next line of `longLine` bytes or more, decided alone.
-            let long = scratch.nextLongLine(from: position) { nextLongLine(base, from: position, count: count) }
-            let end = long?.start ?? count
-            if position < end, let hit = nextMatchingLine(base, from: position, end: end, scratch: scratch) { return hit }
-            if scratch.stopAt != nil { return nil }
-            guard let long else { return nil }
-            if lineMatches(base, start: long.start, newline: long.newline, scratch: scratch) { return long }
-            if scratch.stopAt != nil { return nil }
-            position = long.newline + 1
-        }
-        return nil
-    }
-
-    /// The buffer-wide search of `nextMatchingLine`, over the whole lines in `[from, end)`.
-    private func nextMatchingLine(_ base: UnsafePointer<UInt8>, from: Int, end count: Int,
-                                  scratch: MatchScratch) -> (start: Int, newline: Int)? {
-        var position = from
-        while position < count {
             var gaveUp = false
             guard let (matchStart, matchEnd) = match(base, length: count, offset: position, scratch: scratch, gaveUp: &gaveUp),
                   matchStart < count else {
@@ -325,41 +248,6 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         }
         return nil
     }
-
-    /// The first line from `from` (a line start) holding a stretch of `longLine / 2` bytes
-    /// without a newline (every line of `longLine` bytes or more holds one): its start and
-    /// newline. It looks for a newline in each such stretch in turn, stopping at the first,
-    /// so it reads about a line's length of every `longLine / 2` bytes (5% of a log of
-    /// 100-byte lines), not the whole buffer.
-    private func nextLongLine(_ base: UnsafePointer<UInt8>, from: Int, count: Int) -> (start: Int, newline: Int)? {
-        let stretch = Self.longLine / 2
-        var window = from
-        while count - window >= stretch {
-            if memchr(base + window, 0x0A, stretch) != nil {
-                window += stretch
-                continue
-            }
-            var start = window
-            while start > from && base[start - 1] != 0x0A { start -= 1 }
-            return (start, lineEnd(base, from: window, count: count))
-        }
-        return nil
-    }
-}
-
-/// A compiled pattern for `RegexMatcher.dfaMatches`, freed with its scratch when it owns it.
-final class DFAScanner {
-    let code: OpaquePointer
-    let anchored: Bool
-    let owned: Bool
-
-    init(code: OpaquePointer, anchored: Bool, owned: Bool) {
-        self.code = code
-        self.anchored = anchored
-        self.owned = owned
-    }
-
-    deinit { if owned { pcre2_code_free_8(code) } }
 }
 
 /// `pcre2_dfa_match`'s match data and workspace (4,096 ints), made once and reused.

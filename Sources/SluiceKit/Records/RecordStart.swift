@@ -92,7 +92,7 @@ public enum RecordStart: Sendable {
             var gaveUp = false
             let subject = newline > start ? base + start : UnsafePointer<UInt8>(bitPattern: 1)!  // an empty line: `^$` may match it
             if regex.match(subject, length: newline - start, offset: 0, scratch: data, gaveUp: &gaveUp) != nil { return true }
-            return gaveUp && regex.dfaMatches(base + start, length: newline - start, scratch: data) == true
+            return gaveUp && regex.dfaMatches(base + start, length: newline - start) == true
         }
     }
 

@@ -50,7 +50,7 @@ public indirect enum WhereExpression: Sendable {
                 regex.match(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, offset: 0,
                             scratch: regexScratch[index], gaveUp: &gaveUp) != nil
             }
-            let decided = gaveUp ? (text.withUnsafeBufferPointer { regex.dfaMatches($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: $0.count, scratch: regexScratch[index]) } ?? false) : found
+            let decided = gaveUp ? (text.withUnsafeBufferPointer { regex.dfaMatches($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: $0.count) } ?? false) : found
             return decided != negated
         case .exists(let slot):
             return slots.values[slot] != nil
