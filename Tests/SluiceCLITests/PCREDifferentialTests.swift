@@ -100,6 +100,37 @@ import Testing
         }
     }
 
+    /// Lines of kilobytes to megabytes, where a backtracking matcher's cost grows with a power
+    /// of the line's length (one JIT step can walk the whole line) and grep's DFA's does not:
+    /// each pattern selects grep -E's lines. Before, `G.*T.*!` took minutes here; how fast
+    /// each runs now is the benchmark's (`long lines` rows), not this test's.
+    @Test("Long lines and patterns that backtrack on them: grep -E's lines", arguments: [
+        "GET.*HTTP.*[;!]", "G.*T.*!", "(GET|POST) .*HTTP.*[;]", "(A+)+B", "a+\\b", "a+a[bc]", "a+.*[bc]",
+        "[a-z ]+.*[;!]", "\\bq[a-z]*k\\b.*\\bz", "a{3,}{4,}b", "(a|aa)+$", "([a-z]+ )+[0-9]",
+    ])
+    func longLines(pattern: String) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let request = "GET /a/b?x=1 HTTP/1.1 200 12 "
+        var text = String(repeating: request, count: 65_536 / request.count) + "\n" + "hello!\n"
+        for _ in 0..<4 { text += String(repeating: request, count: 262_144 / request.count) + "\n" }
+        text += "GET / HTTP;\nwow!\n" + String(repeating: "A", count: 20_000) + "CB\n" + String(repeating: "a", count: 4_096) + "\n"
+        text += String(repeating: "a", count: 3_000) + "b\n" + String(repeating: "a", count: 90_001) + "\n"
+        let words = ["alpha", "beta", "quick", "gamma", "delta", "log", "user", "error", "id"]
+        for i in 0..<200 {
+            var line = ""
+            while line.count < 2_000 + (i * 37) % 3_000 { line += words[(line.count / 7 + i) % words.count] + " " }
+            text += line + (i % 50 == 0 ? "zz 7;" : "") + "\n"
+        }
+        let input = try directory.write("long.log", Array(text.utf8))
+        for flags in [["-n"], ["-c", "-v"]] {
+            let oracle = try await Oracle.grep(["-E"] + flags + ["-e", pattern], inputs: [input])
+            let sluice = try await Sluice.run(["-E"] + flags + ["-e", pattern, input])
+            #expect(sluice.status == oracle.status, "\(flags) \(pattern): stderr \(sluice.stderr)")
+            expectSameBytes(sluice.stdout, oracle.stdout, "sluice -E \(flags.joined(separator: " ")) -e '\(pattern)'")
+        }
+    }
+
     @Test("A line not even the DFA matcher can decide is an error naming the pattern; the rest is decided")
     func undecidableLineIsAnError() async throws {
         let sluice = try await Sluice.run(["-E", "-e", #"(a+)*\1c|x"#],

@@ -770,3 +770,49 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         }
     }
 }
+
+/// `DFASpelling`: unbounded repeats of one position spelled for PCRE2's DFA, the rest kept.
+@Suite struct DFASpellingTests {
+    @Test(arguments: [
+        ("a+\\b", "aa*\\b"),
+        ("[a-z ]+.*[;!]", "[a-z ][a-z ]*.*[;!]"),
+        ("x{3,}y{2,5}z{4}", "x{3}x*y{2,5}z{4}"),
+        ("\\x{e9}+[]a]+[^\\]]+[[:alpha:]_]+", "\\x{e9}\\x{e9}*[]a][]a]*[^\\]][^\\]]*[[:alpha:]_][[:alpha:]_]*"),
+        ("(a+)+B", "(aa*)+B"),
+        ("(?:a|b)+c\\w+", "(?:a|b)+c\\w\\w*"),
+        ("a++b+?c{2,}+", "a++b+?c{2,}+"),
+        ("a{x}+", "a{x}}*"),  // PCRE2: `{x}` is three literals, `+` repeats the `}`
+        ("\\.+\\E", "\\.\\.*\\E"),
+        ("(?<![A-Za-z0-9_])(?:[0-9]+\\E)(?![A-Za-z0-9_])", "(?<![A-Za-z0-9_])(?:[0-9][0-9]*\\E)(?![A-Za-z0-9_])"),
+    ])
+    func respells(pattern: String, expected: String) {
+        #expect(DFASpelling.respelled(Array(pattern.utf8)).map { String(decoding: $0, as: UTF8.self) } == expected)
+    }
+
+    @Test(arguments: ["\\Qa+\\E", "(?i)a+", "(*UTF)a+", "(?<n>a)+", "\\1+", "\\p{L}+", "(a)\\g1", "[\\Q]\\E]"])
+    func leavesWhatItDoesNotFollow(pattern: String) {
+        #expect(DFASpelling.respelled(Array(pattern.utf8)) == nil)
+    }
+
+    @Test("Respelled and original select the same lines")
+    func sameLines() throws {
+        let patterns = ["a+\\b", "[a-z ]+.*[;!]", "x{2,}y", "(ab+)+c", "\\w+@\\w+\\.com", "[0-9]{1,}ms|id=[0-9]+\\b"]
+        let lines = ["aaa", "aaa b", "ab;", "xxy", "xy", "abbabc", "abc", "me@host.com", "12ms", "id=42", "id=42x", "", ";", "zz!"]
+        for pattern in patterns {
+            let original = try RegexMatcher(pattern: pattern, caseless: false, place: "test")
+            let spelled = try RegexMatcher(patternBytes: try #require(DFASpelling.respelled(Array(pattern.utf8))), caseless: false, place: "test")
+            for line in lines {
+                let bytes = Array(line.utf8)
+                let a = original.makeScratch(), b = spelled.makeScratch()
+                bytes.withUnsafeBufferPointer { buffer in
+                    let base = buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                    let first = original.decide(base, length: buffer.count, scratch: a)
+                    let second = spelled.dfaMatches(base, length: buffer.count, scratch: b)
+                    let dfa = original.dfaMatches(base, length: buffer.count, scratch: a)
+                    if case .match = first { #expect(second == true && dfa == true, "\(pattern) on \(line)") }
+                    else { #expect(second == false && dfa == false, "\(pattern) on \(line)") }
+                }
+            }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import CPCRE2
 /// Finds matching lines in a buffer of whole lines (every line ends with `\n`).
 ///
 /// Matching runs over the whole buffer rather than line by line: the matcher finds the next
@@ -50,6 +51,35 @@ public final class MatchScratch {
     /// The DFA matcher's working memory (`RegexMatcher.longestMatchEnd`), made on first use.
     private var dfaScratch: DFAScratch?
 
+    /// `RegexMatcher`'s next long line in this buffer, once searched: (searched, found).
+    private var longLine: (searched: Bool, found: (start: Int, newline: Int)?) = (false, nil)
+    /// The next long line at or after `from`: `search`'s answer, asked again only once `from`
+    /// has passed the one it found (each call searching on to the buffer's end made a search
+    /// with a hit on most lines 4x slower).
+    func nextLongLine(from: Int, search: () -> (start: Int, newline: Int)?) -> (start: Int, newline: Int)? {
+        if longLine.searched, longLine.found.map({ $0.start >= from }) ?? true { return longLine.found }
+        longLine = (true, search())
+        return longLine.found
+    }
+
+    /// PCRE2's match context for a line decided alone (`RegexMatcher.decide`), made on first use.
+    private var limitedContext: OpaquePointer?
+    func matchContext(limit: UInt32) -> OpaquePointer? {
+        if limitedContext == nil { limitedContext = pcre2_match_context_create_8(nil) }
+        pcre2_set_match_limit_8(limitedContext, limit)
+        return limitedContext
+    }
+
+    /// `RegexMatcher.dfaMatches`'s code, compiled at its first use in this scratch (the
+    /// scratch serves one matcher).
+    private var dfaScanner: (matcher: ObjectIdentifier, scanner: DFAScanner)?
+    func scanner(for matcher: RegexMatcher) -> DFAScanner {
+        if let dfaScanner, dfaScanner.matcher == ObjectIdentifier(matcher) { return dfaScanner.scanner }
+        let made = matcher.makeScanner()
+        dfaScanner = (ObjectIdentifier(matcher), made)
+        return made
+    }
+
     func dfa() -> DFAScratch {
         if let dfaScratch { return dfaScratch }
         let made = DFAScratch()
@@ -68,7 +98,10 @@ public final class MatchScratch {
         self.pointer = pointer
         self.release = release
     }
-    deinit { release() }
+    deinit {
+        release()
+        if let limitedContext { pcre2_match_context_free_8(limitedContext) }
+    }
 }
 
 /// Lines that match any of several matchers: the `-e` patterns that cannot be joined into one

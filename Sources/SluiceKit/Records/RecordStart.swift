@@ -89,10 +89,9 @@ public enum RecordStart: Sendable {
             return false
         case .regex(let regex):
             let data = scratch ?? regex.makeScratch()
-            var gaveUp = false
             let subject = newline > start ? base + start : UnsafePointer<UInt8>(bitPattern: 1)!  // an empty line: `^$` may match it
-            if regex.match(subject, length: newline - start, offset: 0, scratch: data, gaveUp: &gaveUp) != nil { return true }
-            return gaveUp && regex.dfaMatches(base + start, length: newline - start) == true
+            if case .match = regex.decide(subject, length: newline - start, scratch: data) { return true }
+            return false
         }
     }
 

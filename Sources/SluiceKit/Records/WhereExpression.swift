@@ -45,13 +45,11 @@ public indirect enum WhereExpression: Sendable {
         case .match(let slot, let regex, let index, let negated):
             guard let value = slots.values[slot], value != .null else { return false }
             let text = value.text
-            var gaveUp = false
-            let found = text.withUnsafeBufferPointer { buffer -> Bool in
-                regex.match(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, offset: 0,
-                            scratch: regexScratch[index], gaveUp: &gaveUp) != nil
+            let decision = text.withUnsafeBufferPointer { buffer in
+                regex.decide(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: buffer.count, scratch: regexScratch[index])
             }
-            let decided = gaveUp ? (text.withUnsafeBufferPointer { regex.dfaMatches($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, length: $0.count) } ?? false) : found
-            return decided != negated
+            guard case .match = decision else { return negated }
+            return !negated
         case .exists(let slot):
             return slots.values[slot] != nil
         case .and(let left, let right):
