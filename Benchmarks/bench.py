@@ -246,6 +246,28 @@ def make_pattern_inputs(d, f):
     return empty, p250, p2000
 
 
+def make_long_lines(d):
+    """DIR/long-lines.log (about 24 MB, the same every run): what backtracking regex engines
+    are slow on and grep's DFA is not. 32 lines of 256 KB of HTTP requests with a `!` only on
+    the line after each, then 4,000 lines of 2-5 KB of words with `;` on every 100th. Rows
+    `long requests` (G.*T.*!) and `long words` ([a-z ]+.*[;!]): issue 9's new-user trial."""
+    path = d / "long-lines.log"
+    rng = random.Random(PATTERN_SEED)
+    request = "GET /a/b?x=1 HTTP/1.1 200 12 "
+    parts = [request * (262144 // len(request)) + "\nhello!\n" for _ in range(32)]
+    words = ["alpha", "beta", "quick", "gamma", "delta", "log", "user", "error", "id", "time"]
+    for i in range(4000):
+        n, line = rng.randint(2000, 5000), []
+        size = 0
+        while size < n:
+            w = rng.choice(words)
+            line.append(w)
+            size += len(w) + 1
+        parts.append(" ".join(line) + (" x;" if i % 100 == 0 else "") + "\n")
+    write_if_changed(path, "".join(parts).encode())
+    return path
+
+
 def make_memory_inputs(d, f):
     """DIR/text-SIZE-300KB.log (the first 300 KB of F cut at a line end) and DIR/trickle.py."""
     small = d / (f.stem + "-300KB.log")
@@ -300,6 +322,7 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inp
     F, G, S, I = paths
     K, T = memory_inputs
     E, P, Q = pattern_inputs
+    W = make_long_lines(E.parent)
     X, B, Z = (Path(str(S) + suffix) for _, _, suffix, _, _ in COMPRESSED)   # made when selected
     seed = "python3 {shared}/bench/seed_pipeline.py"
     trickle = "python3 {T} %d | " % TRICKLE_LINES
@@ -349,6 +372,15 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inp
             ("sluice", "{sluice} -F -f {Q} {F}", F, True, None),
             ("grep -F -f", "LC_ALL=C grep -F -f {Q} {F}", F, True, "grep")])]
     cases += compressed_cases(S)
+    # Long lines (make_long_lines): the cost of a regex grows with the line in a backtracking
+    # engine; sluice's JIT gives up early there and PCRE2's DFA decides in one pass.
+    cases += [
+        ("long requests", "grep -E", "sha256", [
+            ("sluice", "{sluice} -E 'G.*T.*!' {W}", W, True, None),
+            ("grep -E", "LC_ALL=C grep -E 'G.*T.*!' {W}", W, True, "grep")]),
+        ("long words", "grep -E", "sha256", [
+            ("sluice", "{sluice} -E '[a-z ]+.*[;!]' {W}", W, True, None),
+            ("grep -E", "LC_ALL=C grep -E '[a-z ]+.*[;!]' {W}", W, True, "grep")])]
     # Issue 10: fields and records, on 1 GB of generated JSON, logfmt and multi-line text.
     J, L, M = field_inputs
     since = time_near_end(F)
@@ -438,10 +470,10 @@ def define_cases(paths, shared, outdir, memory_inputs, pattern_inputs, field_inp
             + exec_memory_rows(S)),
     ]
     short = {"sluice": "sluice", "F": "F", "G": "F.gz", "S": "S", "I": "I", "K": "K", "T": "DIR/trickle.py",
-             "shared": "SHARED", "out": "DIR/out", "E": "EMPTY", "P": "P250", "Q": "P2000",
+             "shared": "SHARED", "out": "DIR/out", "E": "EMPTY", "P": "P250", "Q": "P2000", "W": "LONG",
              "X": "S.xz", "B": "S.bz2", "Z": "S.zst", "J": "JSON", "L": "LOGFMT", "M": "MULTILINE"}
     real = {"F": F, "G": G, "S": S, "I": I, "K": K, "T": T, "shared": shared, "out": outdir,
-            "E": E, "P": P, "Q": Q, "X": X, "B": B, "Z": Z, "J": J, "L": L, "M": M}
+            "E": E, "P": P, "Q": Q, "W": W, "X": X, "B": B, "Z": Z, "J": J, "L": L, "M": M}
     return [{"name": name, "base": base, "mode": mode,
              "rows": [{"name": rn, "tmpl": t, "display": t.format(**short), "real": real,
                        "bytes": inp.stat().st_size, "check": chk, "needs": need,
