@@ -18,6 +18,10 @@ struct ProgressLineTests {
             cd \(Shell.quote(directory.path))
             t() { tmux -L \(socket) "$@"; }
             trap 't kill-server 2>/dev/null' EXIT
+            # A session that lives as long as the script: killing a run's session must not stop
+            # the server, or the next new-session can reach the exiting server ("server exited
+            # unexpectedly", seen once in CI: the --no-progress screen came back empty).
+            t new-session -d -s keep "sleep 600"
             slow='{ seq 1 200000; sleep 2.5; seq 1 10; }'
             # Prints 1 if MB/s was on the screen at some point before "ended", then the screen.
             watch() {

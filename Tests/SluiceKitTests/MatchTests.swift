@@ -789,7 +789,9 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
         #expect(DFASpelling.respelled(Array(pattern.utf8)).map { String(decoding: $0, as: UTF8.self) } == expected)
     }
 
-    @Test(arguments: ["\\Qa+\\E", "(?i)a+", "(*UTF)a+", "(?<n>a)+", "\\1+", "\\p{L}+", "(a)\\g1", "[\\Q]\\E]"])
+    @Test(arguments: ["\\Qa+\\E", "(?i)a+", "(*UTF)a+", "(?<n>a)+", "\\1+", "\\p{L}+", "(a)\\g1", "[\\Q]\\E]",
+                            // PCRE2 reads `[[:]` as a class of `[` and `:` (then `b:]]+`): not a POSIX name.
+                            "[[:]b:]]+", "[[:a\\]:]]+", "[[.a.]]+"])
     func leavesWhatItDoesNotFollow(pattern: String) {
         #expect(DFASpelling.respelled(Array(pattern.utf8)) == nil)
     }
@@ -814,5 +816,26 @@ func referenceMatches(_ pattern: String, caseless: Bool = false, line: [UInt8]) 
                 }
             }
         }
+    }
+
+    @Test(arguments: [("(?>a+)+a", true), ("a++b", true), ("a*+", true), ("a?+", true), ("a{2,}+", true),
+                      ("(*atomic:a+)b", true), ("\\Qa\\E", true), ("(?x)a # [", true), ("(?ix)a", true),
+                      ("a+b", false), ("\\++", false), ("[*+]+", false), ("(?i)a+", false), ("(?:a+)+", false),
+                      ("(?=a+)b", false), ("[]+]+x", false)])
+    func mayBeAtomic(pattern: String, expected: Bool) {
+        #expect(DFASpelling.mayBeAtomic(Array(pattern.utf8)) == expected, "\(pattern)")
+    }
+
+    /// PCRE2's DFA finds `(?>a+)+a` in `aaa`, the JIT (rightly) not; the DFA must not decide
+    /// a line for such a pattern, even when the JIT gives up on its other branch.
+    @Test func theDFANeverDecidesForAnAtomicPattern() throws {
+        let matcher = try RegexMatcher(pattern: "(?>a+)+a|(x+x+)+[=;]", caseless: false, place: "test")
+        let scratch = matcher.makeScratch()
+        func decided(_ line: String) -> RegexMatcher.Decision {
+            Array(line.utf8).withUnsafeBufferPointer { matcher.decide($0.baseAddress!, length: $0.count, scratch: scratch) }
+        }
+        if case .noMatch = decided("aaa") {} else { Issue.record("aaa") }
+        if case .match = decided("aaa " + String(repeating: "x", count: 30) + " y") { Issue.record("a match on a line the JIT gave up on") }
+        if case .match = decided("aaa xxxx;") {} else { Issue.record("aaa xxxx;") }
     }
 }

@@ -7,6 +7,48 @@
 /// libpcre2 10.42). The JIT keeps the pattern as written: there `[0-9][0-9]*ms` was slower
 /// than `[0-9]+ms` (0.64-0.74 s against 0.48-0.52 s on 300 MB).
 enum DFASpelling {
+    /// Whether `pattern` may hold an atomic group or a possessive quantifier (`(?>`, `(*`
+    /// verbs such as `(*atomic:`, `++`, `*+`, `?+`, `}+`), read loosely: a yes may be wrong,
+    /// a no is not. PCRE2's DFA matcher does not follow their semantics under repetition
+    /// (`(?>a+)+a` on `aaa`: the DFA finds a match, the backtracking matcher none), so for such
+    /// a pattern the DFA never decides a line (`RegexMatcher.decide`).
+    static func mayBeAtomic(_ pattern: [UInt8]) -> Bool {
+        let p = pattern
+        var i = 0
+        while i < p.count {
+            switch p[i] {
+            case UInt8(ascii: "\\"):
+                // `\Q…\E` hides classes' ends and marks from this reading: a yes.
+                if i + 1 < p.count, p[i + 1] == UInt8(ascii: "Q") { return true }
+                i += 2  // an escaped byte is itself, not a mark
+                continue
+            case UInt8(ascii: "["):
+                // A class's bytes are members (`[*+]`); its end is read as `respelled` reads it
+                // (a POSIX name's `:]` may end it early here: then the rest is read as
+                // outside, which can only say yes more often).
+                var j = i + 1
+                if j < p.count, p[j] == UInt8(ascii: "^") { j += 1 }
+                if j < p.count, p[j] == UInt8(ascii: "]") { j += 1 }
+                while j < p.count, p[j] != UInt8(ascii: "]") { j += p[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                i = j
+            case UInt8(ascii: "("):
+                if i + 1 < p.count, p[i + 1] == UInt8(ascii: "*") { return true }
+                if i + 2 < p.count, p[i + 1] == UInt8(ascii: "?"), p[i + 2] == UInt8(ascii: ">") { return true }
+                // `(?x)` and the like: `#` comments and spaces change the reading: a yes.
+                if i + 1 < p.count, p[i + 1] == UInt8(ascii: "?"),
+                   p[(i + 2)...].prefix(while: { (0x61...0x7A).contains($0) || (0x41...0x5A).contains($0) || $0 == UInt8(ascii: "^") || $0 == UInt8(ascii: "-") }).contains(UInt8(ascii: "x")) {
+                    return true
+                }
+            case UInt8(ascii: "+"), UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "}"):
+                if i + 1 < p.count, p[i + 1] == UInt8(ascii: "+") { return true }
+            default:
+                break
+            }
+            i += 1
+        }
+        return false
+    }
+
     /// `pattern` respelled, or nil when it holds a construct this reader does not follow
     /// (`\Q`, options, verbs, named groups, back-references, Unicode properties): the caller
     /// then keeps the pattern as it is, which is slower on such lines but never wrong.
@@ -60,9 +102,18 @@ enum DFASpelling {
                         if isAlphanumeric(p[j + 1]) && !"wWsSdDhHvVntrfea".utf8.contains(p[j + 1]) { return nil }
                         j += 2
                     } else if p[j] == UInt8(ascii: "["), j + 1 < p.count, p[j + 1] == UInt8(ascii: ":") {
-                        guard let close = (j + 2..<max(j + 2, p.count - 1)).first(where: { p[$0] == UInt8(ascii: ":") && p[$0 + 1] == UInt8(ascii: "]") })
-                        else { return nil }
-                        j = close + 2
+                        // A POSIX name only if `:]` comes before any other `]`, `[` or `\`
+                        // (in `[[:]b:]]` PCRE2 reads `[[:]` as a class of `[` and `:`): when
+                        // it is not plainly one, the pattern is kept as written.
+                        var k = j + 2
+                        while k + 1 < p.count, p[k] != UInt8(ascii: ":") || p[k + 1] != UInt8(ascii: "]") {
+                            if p[k] == UInt8(ascii: "]") || p[k] == UInt8(ascii: "[") || p[k] == UInt8(ascii: "\\") { return nil }
+                            k += 1
+                        }
+                        guard k + 1 < p.count else { return nil }
+                        j = k + 2
+                    } else if p[j] == UInt8(ascii: "["), j + 1 < p.count, p[j + 1] == UInt8(ascii: ".") || p[j + 1] == UInt8(ascii: "=") {
+                        return nil
                     } else {
                         j += 1
                     }

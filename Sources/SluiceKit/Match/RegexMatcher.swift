@@ -36,6 +36,10 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     let compileOptions: UInt32
     let wholeLine: Bool
     let perlNullData: Bool
+    /// Whether PCRE2's DFA matcher may decide a line the JIT gave up on: not for a pattern that
+    /// may hold an atomic group or a possessive quantifier (`DFASpelling.mayBeAtomic`), whose
+    /// meaning the DFA does not keep; such a pattern keeps the JIT's default limit.
+    let dfaDecides: Bool
 
     /// Compiles `pattern`. Throws a usage error naming `place` and the offset of the mistake.
     /// `wholeLine` is grep's `-x` (PCRE2's own `^(?:…)$`, sound for any pattern).
@@ -57,6 +61,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         self.patternBytes = bytes
         self.wholeLine = wholeLine
         self.perlNullData = perlNullData
+        self.dfaDecides = !DFASpelling.mayBeAtomic(bytes)
         var options = perlNullData ? UInt32(PCRE2_DOLLAR_ENDONLY) : UInt32(PCRE2_MULTILINE)
         if caseless { options |= UInt32(PCRE2_CASELESS) }
         var errorCode: Int32 = 0
@@ -240,7 +245,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// reach a limit: their cost is one JIT call, as before. `-P` keeps PCRE2's default limit
     /// and grep -P's error (the DFA cannot run Perl's constructs).
     func decide(_ subject: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch) -> Decision {
-        if givingUpEndsRun {
+        if givingUpEndsRun || !dfaDecides {
             let rc = matchResult(subject, length: length, offset: 0, data: scratch.pointer)
             return rc >= 0 ? .match : Self.gaveUp(rc) ? .undecided(rc) : .noMatch
         }
@@ -307,7 +312,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
             let shown = String(decoding: UnsafeBufferPointer(start: base + start, count: min(newline - start, 60)), as: UTF8.self)
             scratch.undecided.append(SluiceError(.input, place: "pattern '\(pattern)'",
                 "PCRE2 exceeded its backtracking limit on the line starting '\(shown)', and its DFA matcher cannot decide it "
-                + "(a back-reference?): that line is not selected"))
+                + "(a back-reference, an atomic group or a possessive quantifier?): that line is not selected"))
             return false
         }
     }
