@@ -46,6 +46,10 @@ int sluice_install_signal_pipe(void) {
     /* A signal ignored at start stays ignored (nohup, `trap '' INT`, background jobs). */
     if (sigaction(SIGINT, NULL, &old) != 0 || old.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
     if (sigaction(SIGTERM, NULL, &old) != 0 || old.sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
+    /* SIGHUP (a closed terminal, a dropped SSH session) is a stop too, exit 129: dying of it
+       left an -O run's temporary files behind (a new user's trial: a 56 MB hidden .tmp).
+       `sluice_install_hangup` makes it "reopen the output" for a followed -O FILE. */
+    if (sigaction(SIGHUP, NULL, &old) != 0 || old.sa_handler != SIG_IGN) sigaction(SIGHUP, &sa, NULL);
     return signal_pipe[0];
 }
 
@@ -67,6 +71,13 @@ void sluice_install_hangup(void) {
 }
 
 int sluice_received_signal(void) { return __atomic_load_n(&received, __ATOMIC_SEQ_CST); }
+
+void sluice_end_as_second_signal(void) {
+    int sig = __atomic_load_n(&received, __ATOMIC_SEQ_CST);
+    sluice_remove_registered_temporaries();
+    sluice_kill_registered_children();
+    _exit(128 + (sig ? sig : SIGTERM));
+}
 
 int sluice_available_cores(void) {
     cpu_set_t set;

@@ -159,22 +159,26 @@ public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: 
     // C handler (CSluiceMain) writes to a pipe, read by this one thread.
     //
     // A followed run into -O FILE (a daemon's log) takes SIGHUP as "open your output again"
-    // (logrotate's postrotate); any other run dies of it, as grep does.
+    // (logrotate's postrotate); any other run takes it as a stop, exit 129 (grep dies of it
+    // with that status; dying left an -O run's temporary files behind).
     let stop = StopRequest()
     let reopen = ReopenRequest()
     let signalFD = sluice_install_signal_pipe()
     if signalFD >= 0 {
-        if spec.follow, case .file = spec.output { sluice_install_hangup() }  // only an appended -O FILE reopens
-        startDetachedThread(stackSize: 64 * 1024) {
+        var reopensOnHangup = false
+        if spec.follow, case .file = spec.output { reopensOnHangup = true }  // only an appended -O FILE reopens
+        if reopensOnHangup { sluice_install_hangup() }
+        startDetachedThread(stackSize: 64 * 1024) { [reopensOnHangup] in
             while true {
                 var byte: UInt8 = 0
                 let n = read(signalFD, &byte, 1)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
-                if Int32(byte) == SIGHUP {
+                if Int32(byte) == SIGHUP && reopensOnHangup {
                     reopen.request()
                 } else {
                     stop.stop()
+                    endStopHeldByAMatch()
                 }
             }
         }
@@ -222,6 +226,29 @@ public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: 
         sluice_die_of_sigpipe()
     }
     return result.exitStatus(quiet: spec.quiet)
+}
+
+/// After a stop: a run that waits for PCRE2 on a line decided alone (`-P 'A.*B.*!'` on a 1 MB
+/// line: minutes, and a call PCRE2 cannot break off) for a whole second ends as a second signal
+/// ends it, with a line saying why, as grep dies at once of the first. Never returns; the
+/// process ends when the run does.
+func endStopHeldByAMatch() -> Never {
+    var heldSince: ContinuousClock.Instant?
+    while true {
+        usleep(100_000)
+        guard RegexMatcher.longMatchesInProgress else {
+            heldSince = nil
+            continue
+        }
+        let now = ContinuousClock.now
+        let since = heldSince ?? now
+        heldSince = since
+        if since.duration(to: now) >= .seconds(1) {
+            printError("stopped while a pattern was being matched on a long line (PCRE2 cannot break off a match): "
+                       + "what was not yet written is lost, temporary files removed")
+            sluice_end_as_second_signal()
+        }
+    }
 }
 
 /// The arguments after the program name, as bytes (a pattern or a name need not be UTF-8).

@@ -69,6 +69,43 @@ import Testing
         expectSameBytes(content.stdout, Self.numbers, "zcat all.log.gz after SIGTERM")
     }
 
+    /// A new user's trial: a closed terminal or a dropped SSH session (SIGHUP) killed sluice
+    /// and left `-O`'s hidden temporary file behind. SIGHUP is a stop, as SIGTERM is.
+    @Test("SIGHUP is a stop: -O FILE and {n}.gz files complete, no temporary left, exit 129", arguments: [false, true])
+    func hangupIsAStop(batches: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let target = directory.path(batches ? "p-{n}.log.gz" : "all.log")
+        let sluice = try await Sluice.run(
+            ["-e", ""] + (batches ? ["-b", "10"] : []) + ["-O", target], stdin: .prefixThenHeldOpen(Self.numbers),
+            timeout: .seconds(15), signal: (SIGHUP, .milliseconds(1500))
+        )
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 129, "stderr: \(sluice.stderr)")
+        let names = try TemporaryDirectory.entries(of: directory.path)
+        #expect(names == (batches ? ["p-000001.log.gz", "p-000002.log.gz", "p-000003.log.gz"] : ["all.log"]))
+        let content = try await Shell.run("cd \(Shell.quote(directory.path)) && zcat -f \(names.joined(separator: " "))")
+        expectSameBytes(content.stdout, Self.numbers, "the files after SIGHUP")
+    }
+
+    /// A new user's trial: `-P 'A.*B.*!'` on a 1 MB line is one PCRE2 call of minutes (grep -P's
+    /// too), which nothing can break off; sluice's stop waited for it (still running 15 s after
+    /// SIGTERM). A stop held that long by such a match ends as a second signal does, saying so.
+    @Test("a stop held by a PCRE2 match on a long line ends within seconds, temporary file removed, exit 143")
+    func stopHeldByALongMatch() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let input = directory.path("long.log")
+        try Data(("before A\n" + String(repeating: "A", count: 500_000) + " ERROR " + String(repeating: "B", count: 500_000) + "\n").utf8)
+            .write(to: URL(fileURLWithPath: input))
+        let sluice = try await Sluice.run(["-P", "A.*B.*!", "-O", directory.path("out.log"), input], timeout: .seconds(60),
+                                          signal: (SIGTERM, .milliseconds(1000)))
+        #expect(!sluice.timedOut)
+        #expect(sluice.status == 143, "stderr: \(sluice.stderr)")
+        #expect(sluice.stderr.contains("stopped while a pattern was being matched on a long line"), "\(sluice.stderr)")
+        #expect(try TemporaryDirectory.entries(of: directory.path) == ["long.log"])
+    }
+
     /// Issue 8, finding 1: a stop while the reader waited for room downstream (a slow
     /// `--exec`) used to hand on the partial line it had read, with a newline added: a line
     /// that was never read whole, exported as if it were. Now the output is always whole lines

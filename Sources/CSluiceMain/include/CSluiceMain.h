@@ -12,12 +12,15 @@ void sluice_restore_initial_signal_mask(void);
 /* The cores this process may run on (its affinity mask), at least 1. */
 int sluice_available_cores(void);
 
-/* Signal plumbing: installs handlers for SIGINT/SIGTERM that record the signal and write a
+/* Signal plumbing: installs handlers for SIGINT/SIGTERM/SIGHUP that record the signal and write a
    byte to a self-pipe; returns the read end. A second signal kills the --exec children's
    groups, removes the registered temporary files and exits at once with 128+sig. A signal
    ignored when the process started stays ignored (also in the children spawned after). */
 int sluice_install_signal_pipe(void);
 int sluice_received_signal(void);
+/* Ends the process as a second signal would (temporary files removed, --exec children
+   killed, _exit with 128 + the first signal's number): for a stop that cannot finish. */
+void sluice_end_as_second_signal(void);
 /* --follow: SIGHUP writes its number (1) to the same pipe, and is not a stop (the outputs are
    opened again); ignored at start, it stays ignored. Call after sluice_install_signal_pipe. */
 void sluice_install_hangup(void);

@@ -63,9 +63,17 @@ public final class MatchScratch {
     }
 
     /// PCRE2's match context for a line decided alone (`RegexMatcher.decide`), made on first use.
+    /// Its heap limit bounds the interpreter's backtracking frames, which it takes when the
+    /// JIT's stack runs out: `(A|B)+$` on a 50 MB line took 714 MB of them (a frame per
+    /// repetition) before the match limit stopped it; past 16 MiB it gives up, and the DFA
+    /// decides the line.
     private var limitedContext: OpaquePointer?
+    static let decideHeapLimitKiB: UInt32 = 16 * 1024
     func matchContext(limit: UInt32) -> OpaquePointer? {
-        if limitedContext == nil { limitedContext = pcre2_match_context_create_8(nil) }
+        if limitedContext == nil {
+            limitedContext = pcre2_match_context_create_8(nil)
+            pcre2_set_heap_limit_8(limitedContext, Self.decideHeapLimitKiB)
+        }
         pcre2_set_match_limit_8(limitedContext, limit)
         return limitedContext
     }

@@ -1,6 +1,7 @@
 import CPCRE2
 import CSluiceSearch
 import Glibc
+import Synchronization
 
 /// The monotonic clock, in nanoseconds (vDSO: about 20 ns a read).
 @inline(__always)
@@ -246,7 +247,13 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// and grep -P's error (the DFA cannot run Perl's constructs).
     func decide(_ subject: UnsafePointer<UInt8>, length: Int, scratch: MatchScratch) -> Decision {
         if givingUpEndsRun || !dfaDecides {
-            let rc = matchResult(subject, length: length, offset: 0, data: scratch.pointer)
+            // First with the bounded limit (the same answer whenever it gives one: the search
+            // runs in the same order), so that only a line it gives up on is matched in one
+            // call that may last minutes (`unbounded`).
+            var rc = matchResult(subject, length: length, offset: 0, data: scratch.pointer, context: scratch.matchContext(limit: Self.firstLimit(length)))
+            if Self.gaveUp(rc) {
+                rc = Self.unbounded { matchResult(subject, length: length, offset: 0, data: scratch.pointer) }
+            }
             return rc >= 0 ? .match : Self.gaveUp(rc) ? .undecided(rc) : .noMatch
         }
         var limit = Self.firstLimit(length)
@@ -271,7 +278,7 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
         if let decided = dfaMatches(subject, length: length, scratch: scratch) { return decided ? .match : .noMatch }
         // The DFA matcher cannot (a back-reference): the JIT with PCRE2's default limit.
         if limit < Self.defaultLimit {
-            rc = matchResult(subject, length: length, offset: 0, data: scratch.pointer)
+            rc = Self.unbounded { matchResult(subject, length: length, offset: 0, data: scratch.pointer) }
             if !Self.gaveUp(rc) { return rc >= 0 ? .match : .noMatch }
         }
         return .undecided(rc)
@@ -279,6 +286,23 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
 
     /// PCRE2's default match limit.
     static let defaultLimit: UInt32 = 10_000_000
+
+    /// How many PCRE2 calls with its default limits on a line decided alone are under way: such
+    /// a call cannot be interrupted and may last minutes on a long line (`-P 'A.*B.*!'` on a
+    /// 1 MB line; grep -P is as slow, but dies of the first SIGTERM). The executable ends a
+    /// stop that waits on one (`longMatchesInProgress`).
+    private static let unboundedCalls = Atomic<Int>(0)
+
+    /// Whether a call that may last minutes is under way (`unboundedCalls`).
+    public static var longMatchesInProgress: Bool { unboundedCalls.load(ordering: .relaxed) > 0 }
+
+    /// `call`, counted in `unboundedCalls` while it runs.
+    @inline(__always)
+    static func unbounded(_ call: () -> Int32) -> Int32 {
+        unboundedCalls.add(1, ordering: .relaxed)
+        defer { unboundedCalls.subtract(1, ordering: .relaxed) }
+        return call()
+    }
 
     /// The JIT's first limit for a line of `length` bytes decided alone: 4 million bytes
     /// walked if each step walked the whole line, at least 100 steps (`decide`).
