@@ -715,6 +715,9 @@ struct FollowedFile {
 
         var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
 
+        /// The names of compressed files (`app.log.2.gz`).
+        static let compressedSuffixes = [".gz", ".xz", ".bz2", ".zst", ".Z", ".lz4", ".lzma", ".lz", ".zip", ".br"]
+
         /// logrotate's suffixes: `.` or `-`, then a digit.
         static func isRotated(suffix: [UInt8]) -> Bool {
             suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-"))
@@ -726,7 +729,12 @@ struct FollowedFile {
             device = UInt64(info.st_dev)
             inode = UInt64(info.st_ino)
             self.suffix = suffix
+            // A compressed name counts as compressed whatever it holds yet: logrotate's `.2.gz`
+            // being written beside its `.2` (empty, or a byte of its header, when listed) was
+            // read as a plain file, and the gzip bytes it then held became lines (seen once in
+            // the kill-and-resume test under a rotation every 0.2 s).
             compressed = CompressedFormat(prefix: Array(start.prefix(6))) != nil || start.starts(with: [0x1F, 0x8B])
+                || Self.compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
             self.start = compressed ? [] : start
             let digit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
             rotatedShape = Self.isRotated(suffix: suffix)
@@ -792,8 +800,7 @@ struct FollowedFile {
     /// `.gz`); a name without such a suffix is looked at for a compressed header too.
     static func plainRotatedSiblings(of path: FileName) -> [Sibling] {
         siblings(of: path) { suffix in
-            let compressedSuffixes = [".gz", ".xz", ".bz2", ".zst", ".Z", ".lz4", ".lzma", ".lz", ".zip", ".br"]
-            return Sibling.isRotated(suffix: suffix) && !compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+            Sibling.isRotated(suffix: suffix) && !Sibling.compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
         }.filter { !$0.compressed }
     }
 
