@@ -52,7 +52,8 @@ struct SluiceCommand {
     var explain = false
     var stats = false
     var lineBuffered = false
-    /// `-a`, `--binary-files=text`: lines after a NUL byte are written as any other.
+    /// `-a`, `--binary-files=text`: lines after a NUL byte are written as any other; `-I`,
+    /// `--binary-files=without-match`: an input ends there, as having no selected line.
     var binaryFiles: BinaryFiles = .binary
     /// grep's `-z`: NUL-terminated lines.
     var nullData = false
@@ -206,13 +207,11 @@ struct SluiceCommand {
                 switch text(given) {
                 case "binary": binaryFiles = .binary
                 case "text": binaryFiles = .text
-                case "without-match":
-                    throw CommandLineError("--binary-files=without-match (grep's -I) is not supported by sluice")
+                case "without-match": binaryFiles = .withoutMatch
                 default: throw CommandLineError("unknown binary-files type")
                 }
             case .nullData: nullData = true
-            case .ignoreBinary:
-                throw CommandLineError("\(given.spelling) (a grep option) is not supported by sluice")
+            case .ignoreBinary: binaryFiles = .withoutMatch
             case .concurrency: concurrency = text(given)
             case .unordered: unordered = true
             case .lineBuffered: lineBuffered = true
@@ -299,6 +298,14 @@ struct SluiceCommand {
             inputs = operands.map(InputName.init(argument:))
             if fileNames == nil && operandBytes.count > 1 { fileNames = true }  // as given, skipped ones too
         }
+    }
+
+    /// Whether standard output is /dev/null (grep's `dev_null_output`).
+    static func standardOutputIsDevNull() -> Bool {
+        var out = stat()
+        var null = stat()
+        guard fstat(1, &out) == 0, out.st_mode & S_IFMT == S_IFCHR, stat("/dev/null", &null) == 0 else { return false }
+        return out.st_dev == null.st_dev && out.st_ino == null.st_ino
     }
 
     /// A number as grep reads one (`xstrtoimax`, base 10): blanks before it, a sign, then
@@ -720,6 +727,17 @@ struct SluiceCommand {
             spec.chunkSize = kib * 1024  // for benchmarking chunk sizes; not a documented knob
         }
         if let output { spec.output = try OutputTarget.parse(output) }
+        // As grep: with standard output on /dev/null only the exit status can matter
+        // (`if grep x f >/dev/null`), so each file is read up to its first selected line, as
+        // with -l (whose names go to /dev/null): 0.5 s -> 0.0 s for a match early in 200 MB.
+        // Not standard input, which grep reads to its end there (its writer is never cut off).
+        if output == nil, !quiet, !spec.inputs.isEmpty, !spec.inputs.contains(.standardInput), !follow, !stats, pipeline == nil, maps.isEmpty, execs.isEmpty, spec.shape == nil,
+           spec.countBy == nil, spec.record == .line, Self.standardOutputIsDevNull() {
+            spec.presentation.listFiles = .withMatches
+            spec.countOnly = false
+            spec.presentation.afterContext = nil
+            spec.presentation.beforeContext = nil
+        }
         if let shapeSpelling, spec.takesRows {
             throw SluiceError(.usage, place: shapeSpelling, "shapes the lines written, and \(spec.output) takes them as rows")
         }
@@ -812,6 +830,7 @@ struct SluiceCommand {
           -Z, --null                print 0 byte after FILE name
           -T, --initial-tab         make tabs line up (if needed)
           -a, --text                equivalent to --binary-files=text
+          -I                        equivalent to --binary-files=without-match
           -z, --null-data           a data line ends in 0 byte, not newline
               --color[=WHEN]        colour matches, names, numbers: never, always, auto
           -V, --version             display version information and exit

@@ -462,6 +462,53 @@ import Testing
         #expect(sluice.stdoutText == zgrep.stdoutText)
     }
 
+    /// grep's `-I` (`--binary-files=without-match`, a new user's habit: `grep -rIl`): from grep's
+    /// buffer holding a file's first NUL byte, the file is read no further and counts as having
+    /// no selected line, though lines printed from its earlier buffers stay printed (grep -I on
+    /// `big` prints its first 96 KiB's lines and exits 1); `-c` says 0 and `-L` lists it, unless
+    /// `-l`, `-L`, `-q` or `-m` was done with the file before (then grep never reads that far).
+    @Test("-I and --binary-files=without-match, as grep: per file, with -c -l -L -q -m -n -C and -r")
+    func binaryFilesWithoutMatch() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("printf 'a\\0' > nul1 && printf 'x a\\nb\\0 a\\nc a\\n' > nul2 && printf 'a\\nb\\n' > text && printf 'b\\0\\n' > none "
+                                 + "&& (yes 'line a' | head -n 20000 && printf 'x\\0y\\na z\\n') > big "
+                                 + "&& (yes 'line b' | head -n 20000 && printf 'a\\0\\n') > late "
+                                 + "&& mkdir -p tree/sub && cp nul2 text tree && cp big late tree/sub", in: directory)
+        var commands: [String] = []
+        for flags in ["-I", "--binary-files=without-match", "-I -c", "-I -l", "-I -L", "-I -q", "-I -n -H", "-I -v", "-I -c -v", "-I -m 1", "-I -c -m 2",
+                      "-I -o", "-I -n -C 1", "-a -I", "-I -a", "-I -l -v", "-I -L -v"] {
+            commands.append("PROG \(flags) a nul1 nul2 text none big late | md5sum")
+            commands.append("PROG \(flags) a big")
+            commands.append("PROG \(flags) a none text")
+        }
+        commands += ["PROG -rI a tree | sort", "PROG -rIl a tree | sort", "PROG -rIc a tree | sort", "PROG -I -A 2 'line a' big | tail -n 3",
+                     "PROG -I -c b late", "PROG -I -n a late text"]
+        try await Self.expectGrepsOutput(commands.map { "\($0) 2>&1 | sed 's/^[^ :]*sluice:/grep:/'; echo \"${PIPESTATUS[0]}\"" }, in: directory)
+    }
+
+    /// As grep: with standard output on /dev/null only the exit status can matter, so each
+    /// input is read up to its first selected line (grep's `dev_null_output`), with the exit
+    /// status and messages of a full run: a FIFO that goes on after a match is left at once;
+    /// standard input is read to its end, as grep drains it.
+    @Test("standard output on /dev/null: grep's exit status and messages, each input read up to its first selected line")
+    func standardOutputOnDevNull() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await Self.makeFiles("printf 'a\\nb\\n' > ab && printf 'b\\n' > b && : > empty && printf 'a\\0\\n' > bin", in: directory)
+        var commands: [String] = []
+        for flags in ["", "-c", "-l", "-L", "-v", "-q", "-m 1", "-C 2", "-o", "-n -H", "-I", "-s"] {
+            commands.append("PROG \(flags) a ab b empty bin missing > /dev/null 2> err; echo $?; sed 's/^[^ :]*sluice:/grep:/' err")
+            commands.append("PROG \(flags) x ab b empty > /dev/null; echo $?")
+        }
+        commands.append("rm -f fifo; mkfifo fifo; (echo a; exec sleep 40) > fifo 2>/dev/null & w=$!; PROG a fifo > /dev/null; echo $?; kill -9 $w")
+        commands.append("rm -f fifo; mkfifo fifo; (echo b; echo a; exec sleep 40) > fifo 2>/dev/null & w=$!; PROG -c a ab fifo > /dev/null; echo $?; kill -9 $w")
+        // Standard input is read to its end: its writer is not cut off (no SIGPIPE).
+        commands.append("(echo a; sleep 0.3; echo b) | PROG a > /dev/null; echo ${PIPESTATUS[@]}")
+        commands.append("(echo a; sleep 0.3; echo b) | PROG -c a - ab > /dev/null; echo ${PIPESTATUS[@]}")
+        try await Self.expectGrepsOutput(commands, in: directory)
+    }
+
     /// The NUL test done by the search on its way (`sluice_nul_watch_begin`), in the CLI: a NUL
     /// in the part of a selected line after the match (more than the 64 bytes a search step
     /// reads past it, so no search passes it), before the

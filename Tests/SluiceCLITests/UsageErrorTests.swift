@@ -41,7 +41,7 @@ import Testing
         ["--count=3", "x"],          // doesn't allow an argument
         ["--color=sometimes", "x"],
         ["-A", "-1", "x"],           // grep: -1: invalid context length argument
-        ["-I", "x"],                 // a grep option sluice does not have: refused
+        ["--binary-files=maybe", "x"],  // grep: unknown binary-files type
         ["-z", "--record", "auto", "x"],  // -z with --record: not yet
         ["--overwrite", "-e", "x"],  // only a {n} output has a set to replace
         ["--overwrite", "-O", "/tmp/sluice-usage-test-never-written.log", "-e", "x"],

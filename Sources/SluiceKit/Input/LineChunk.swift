@@ -73,6 +73,10 @@ public struct LineChunk: Sendable {
     /// from grep's buffer holding it on are binary; this chunk's output holds only the lines
     /// before them, and `binaryTailSelects` says whether any of the others was selected.
     var holdsNul = false
+    /// grep's `-I` (`BinaryFiles.withoutMatch`): the input chunk held a NUL byte; this chunk's
+    /// output holds only the lines before grep's buffer holding it, and the input ends here,
+    /// counted as having no selected line (unless `-l`, `-L` or `-m` was done with it first).
+    var binaryEndsInput = false
     /// `-m` on standard input: where each selected line ends in the input (`StandardInputResume`).
     var selectedInputEnds: [Int]?
 

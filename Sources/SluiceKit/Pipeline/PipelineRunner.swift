@@ -448,6 +448,7 @@ public struct PipelineRunner: Sendable {
         let inputNames = spec.presentation.displayNames(spec.inputs)
         let binaryRule = spec.binaryFilesApply
         let binaryZap = spec.binaryFilesCount
+        let binaryWithoutMatch = spec.binaryFiles == .withoutMatch
         // --record: chunks end where records end (a record longer than 16 MiB is cut there).
         let filtered = source.framedAsRecords(spec.record, regex: recordRegex, maximumBytes: 16 << 20, interleaved: spec.follow)
             .concurrentMap(limit: chunkLimit, ordered: spec.ordered, lookahead: 2) { chunk in
@@ -455,7 +456,8 @@ public struct PipelineRunner: Sendable {
             counters.bytesDecoded.add(chunk.byteCount, ordering: .relaxed)
             if countInput { counters.linesRead.add(chunk.lineCount, ordering: .relaxed) }
             var out = binaryZap
-                ? try BinaryFileGate<ChunkSource>.apply(head, to: chunk, writesBinary: binaryRule, lastBinaryInput: counters.lastInputHoldingNul)
+                ? try BinaryFileGate<ChunkSource>.apply(head, to: chunk, writesBinary: binaryRule, withoutMatch: binaryWithoutMatch,
+                                                        lastBinaryInput: counters.lastInputHoldingNul)
                 : try head.apply(chunk)
             out.input = chunk.input
             if let resume, chunk.input == resume.input {
@@ -641,6 +643,7 @@ public struct PipelineRunner: Sendable {
         rules.nullAfterName = spec.presentation.nullAfterName
         rules.colors = spec.presentation.colors
         rules.lastInput = max(0, spec.inputs.count - 1)
+        rules.binaryWithoutMatch = spec.binaryFiles == .withoutMatch && spec.binaryFilesCount
         return rules
     }
 

@@ -136,9 +136,10 @@ public struct PipelineSpec: Sendable, Equatable {
     public init() {}
 }
 
-/// grep's `--binary-files=TYPE` (`without-match`, `-I`, is not supported).
+/// grep's `--binary-files=TYPE`; `withoutMatch` is `-I`: an input ends, counted as having no
+/// selected line, at grep's buffer holding its first NUL byte (`PerInputRules.binaryWithoutMatch`).
 public enum BinaryFiles: Sendable, Equatable {
-    case binary, text
+    case binary, text, withoutMatch
 }
 
 extension PipelineSpec {
@@ -169,7 +170,7 @@ extension PipelineSpec {
     /// print none, and grep's rule changes nothing there), not records, rows, shapes, counts,
     /// `--exec` input or a followed file.
     public var binaryFilesApply: Bool {
-        binaryFilesCount && !countOnly && !quiet && presentation.listFiles == nil
+        binaryFilesCount && binaryFiles == .binary && !countOnly && !quiet && presentation.listFiles == nil
     }
 
     /// Whether grep's binary files are read as grep reads them: from the buffer holding the
@@ -178,7 +179,7 @@ extension PipelineSpec {
     /// Only for grep's output to standard output (a file or batches named by `-O` are an
     /// export), in input order (`--unordered` gives up grep's per-file order).
     public var binaryFilesCount: Bool {
-        guard binaryFiles == .binary, output == .standardOutput, ordered, !takesRows, countBy == nil, shape == nil,
+        guard binaryFiles != .text, output == .standardOutput, ordered, !takesRows, countBy == nil, shape == nil,
               record == .line, !follow else { return false }
         // No stage: `-e ''` (every line), which needs no filter. Field filters (`--where`,
         // `--level`, `--since`) read logs, not grep's files: every line is text to them.

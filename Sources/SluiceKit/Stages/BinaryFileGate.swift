@@ -75,7 +75,9 @@ struct BinaryFileGate<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable w
     /// `lastBinaryInput`, the run's: the last input found to hold a NUL, whose later chunks are
     /// tested first (a binary file holds NULs throughout, and each chunk of it was filtered
     /// twice: `-c ERROR` on 50 MB with a NUL every 10 KB took 0.192 s of CPU, 0.117 so).
-    static func apply(_ steps: [any ChunkStep], to chunk: LineChunk, writesBinary: Bool,
+    /// `withoutMatch` (grep's `-I`): the binary lines are not searched; the output holds the
+    /// lines before them and ends the input (`binaryEndsInput`).
+    static func apply(_ steps: [any ChunkStep], to chunk: LineChunk, writesBinary: Bool, withoutMatch: Bool = false,
                       lastBinaryInput: borrowing Atomic<Int>) throws -> LineChunk {
         if chunk.nulAfterEnd == nil && lastBinaryInput.load(ordering: .relaxed) != chunk.input {
             var filtered: LineChunk?
@@ -94,6 +96,10 @@ struct BinaryFileGate<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable w
         }
         guard let (before, binary) = parts(of: chunk) else { return try steps.apply(chunk) }
         var out = try steps.apply(before)
+        if withoutMatch {
+            out.binaryEndsInput = true
+            return out
+        }
         let rest = try steps.apply(zapped(binary))
         guard writesBinary else { return joined(out, rest) }
         out.holdsNul = true

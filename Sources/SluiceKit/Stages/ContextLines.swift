@@ -86,6 +86,7 @@ struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
                 out.input = chunk.input
                 out.startsInput = chunk.startsInput
                 out.inputUnreadable = chunk.inputUnreadable
+                out.binaryEndsInput = chunk.binaryEndsInput
                 if recordPrinter?.finishedInput ?? printer.finishedInput {
                     skip.skip(through: chunk.input)
                     if chunk.input >= printer.rules.lastInput { ended = true }

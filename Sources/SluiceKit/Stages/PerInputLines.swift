@@ -30,7 +30,12 @@ struct PerInputRules: Sendable {
     /// `-m` on standard input (`StandardInputResume`).
     var resume: StandardInputResume?
     /// Whether any rule applies (otherwise chunks pass as they are, counted as selected).
-    var active: Bool { maxCount != nil || count || listFiles != nil }
+    var active: Bool { maxCount != nil || count || listFiles != nil || binaryWithoutMatch }
+    /// grep's `-I`: an input whose chunk says `binaryEndsInput` ends there with no selected
+    /// line (its lines written before stay written; `-c` says 0, the exit status counts none
+    /// of them), unless grep had stopped reading it before: `-m` reached, or a line selected
+    /// under `-l` or `-L`.
+    var binaryWithoutMatch = false
     /// `-m`: selected lines per input.
     var maxCount: Int?
     /// `-c`.
@@ -137,6 +142,11 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             selectedInInput += count
             counters.selected.add(count, ordering: .relaxed)
             if rules.listFiles == .withMatches && selectedInInput > 0 && !done {
+                finishInput()
+            }
+            if chunk.binaryEndsInput && rules.binaryWithoutMatch && !done && !(rules.listFiles != nil && selectedInInput > 0) {
+                counters.selected.subtract(selectedInInput, ordering: .relaxed)
+                selectedInInput = 0
                 finishInput()
             }
             var out: LineChunk
