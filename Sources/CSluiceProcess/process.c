@@ -30,6 +30,7 @@ pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
     struct sigaction current;
     if (sigaction(SIGINT, NULL, &current) != 0 || current.sa_handler != SIG_IGN) sigaddset(&defaults, SIGINT);
     if (sigaction(SIGTERM, NULL, &current) != 0 || current.sa_handler != SIG_IGN) sigaddset(&defaults, SIGTERM);
+    if (sigaction(SIGHUP, NULL, &current) != 0 || current.sa_handler != SIG_IGN) sigaddset(&defaults, SIGHUP);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     sigset_t none;
     sigemptyset(&none);
@@ -46,6 +47,7 @@ pid_t sluice_spawn_shell(const char *command, int stdin_fd, int stdout_fd) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);  /* a stop too (CSluiceMain) */
     pthread_sigmask(SIG_BLOCK, &stop_signals, &saved);
     __atomic_add_fetch(&spawning, 1, __ATOMIC_ACQ_REL);
     int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);

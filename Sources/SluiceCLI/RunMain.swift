@@ -163,11 +163,10 @@ public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: 
     // with that status; dying left an -O run's temporary files behind).
     let stop = StopRequest()
     let reopen = ReopenRequest()
-    let signalFD = sluice_install_signal_pipe()
+    var reopensOnHangup = false
+    if spec.follow, case .file = spec.output { reopensOnHangup = true }  // only an appended -O FILE reopens
+    let signalFD = sluice_install_signal_pipe(reopensOnHangup ? 1 : 0)
     if signalFD >= 0 {
-        var reopensOnHangup = false
-        if spec.follow, case .file = spec.output { reopensOnHangup = true }  // only an appended -O FILE reopens
-        if reopensOnHangup { sluice_install_hangup() }
         startDetachedThread(stackSize: 64 * 1024) { [reopensOnHangup] in
             while true {
                 var byte: UInt8 = 0
@@ -228,25 +227,29 @@ public func runMain(servers: (any DatabaseSinkMaker)?, serverLibraries: [(name: 
     return result.exitStatus(quiet: spec.quiet)
 }
 
-/// After a stop: a run that waits for PCRE2 on a line decided alone (`-P 'A.*B.*!'` on a 1 MB
-/// line: minutes, and a call PCRE2 cannot break off) for a whole second ends as a second signal
-/// ends it, with a line saying why, as grep dies at once of the first. Never returns; the
-/// process ends when the run does.
+/// After a stop: a run held for a whole second by PCRE2 calls on lines decided alone, none of
+/// which ended meanwhile (`-P 'A.*B.*!'` on a 1 MB line: minutes, and a call PCRE2 cannot
+/// break off), ends as a second signal ends it, with a line saying why, as grep dies at once of
+/// the first. Calls that keep ending (a drain through many long lines) are progress: waited
+/// for. Never returns; the process ends when the run does. (After the stop this thread reads
+/// no more signal bytes: a second signal acts in the handler itself.)
 func endStopHeldByAMatch() -> Never {
-    var heldSince: ContinuousClock.Instant?
+    var held: (since: ContinuousClock.Instant, ended: Int)?
     while true {
         usleep(100_000)
-        guard RegexMatcher.longMatchesInProgress else {
-            heldSince = nil
+        let (running, ended) = RegexMatcher.longMatches
+        guard running else {
+            held = nil
             continue
         }
         let now = ContinuousClock.now
-        let since = heldSince ?? now
-        heldSince = since
-        if since.duration(to: now) >= .seconds(1) {
-            printError("stopped while a pattern was being matched on a long line (PCRE2 cannot break off a match): "
-                       + "what was not yet written is lost, temporary files removed")
-            sluice_end_as_second_signal()
+        guard let start = held, start.ended == ended else {
+            held = (now, ended)  // a call ended since: progress
+            continue
+        }
+        if start.since.duration(to: now) >= .seconds(1) {
+            sluice_end_as_second_signal("\(programName): stopped while a pattern was being matched on a long line (PCRE2 cannot break off a match): "
+                                        + "what was not yet written is lost, temporary files removed\n")
         }
     }
 }

@@ -474,6 +474,8 @@ import Testing
         try await Self.makeFiles("printf 'a\\0' > nul1 && printf 'x a\\nb\\0 a\\nc a\\n' > nul2 && printf 'a\\nb\\n' > text && printf 'b\\0\\n' > none "
                                  + "&& (yes 'line a' | head -n 20000 && printf 'x\\0y\\na z\\n') > big "
                                  + "&& (yes 'line b' | head -n 20000 && printf 'a\\0\\n') > late "
+                                 + "&& (printf 'x\\0\\n' && yes 'line b' | head -n 400000 && echo 'a end') > hdr "
+                                 + "&& (echo 'a first' && yes 'line b' | head -n 30000 && printf 'a\\0\\n') > early "
                                  + "&& mkdir -p tree/sub && cp nul2 text tree && cp big late tree/sub", in: directory)
         var commands: [String] = []
         for flags in ["-I", "--binary-files=without-match", "-I -c", "-I -l", "-I -L", "-I -q", "-I -n -H", "-I -v", "-I -c -v", "-I -m 1", "-I -c -m 2",
@@ -483,7 +485,11 @@ import Testing
             commands.append("PROG \(flags) a none text")
         }
         commands += ["PROG -rI a tree | sort", "PROG -rIl a tree | sort", "PROG -rIc a tree | sort", "PROG -I -A 2 'line a' big | tail -n 3",
-                     "PROG -I -c b late", "PROG -I -n a late text"]
+                     "PROG -I -c b late", "PROG -I -n a late text",
+                     // A NUL in the first buffer, the match megabytes later (past the first chunk).
+                     // -m reached under context: grep read no further.
+                     "PROG -cI a hdr", "PROG -lI a hdr text", "PROG -I -m1 -A1 a early", "PROG -I -m1 -C1 -c a early",
+                     "PROG -I -m2 -A1 a early | tail -n 2"]
         try await Self.expectGrepsOutput(commands.map { "\($0) 2>&1 | sed 's/^[^ :]*sluice:/grep:/'; echo \"${PIPESTATUS[0]}\"" }, in: directory)
     }
 

@@ -15,15 +15,16 @@ int sluice_available_cores(void);
 /* Signal plumbing: installs handlers for SIGINT/SIGTERM/SIGHUP that record the signal and write a
    byte to a self-pipe; returns the read end. A second signal kills the --exec children's
    groups, removes the registered temporary files and exits at once with 128+sig. A signal
-   ignored when the process started stays ignored (also in the children spawned after). */
-int sluice_install_signal_pipe(void);
+   ignored when the process started stays ignored (also in the children spawned after).
+   `hangup_reopens` (--follow -O FILE): SIGHUP writes its number (1) to the same pipe and is
+   not a stop (the outputs are opened again); installed in the same step, so no SIGHUP is
+   ever taken for a stop in such a run. */
+int sluice_install_signal_pipe(int hangup_reopens);
 int sluice_received_signal(void);
 /* Ends the process as a second signal would (temporary files removed, --exec children
-   killed, _exit with 128 + the first signal's number): for a stop that cannot finish. */
-void sluice_end_as_second_signal(void);
-/* --follow: SIGHUP writes its number (1) to the same pipe, and is not a stop (the outputs are
-   opened again); ignored at start, it stays ignored. Call after sluice_install_signal_pipe. */
-void sluice_install_hangup(void);
+   killed, then `message` on stderr if it takes it within 100 ms, _exit with 128 + the first
+   signal's number): for a stop that cannot finish. */
+void sluice_end_as_second_signal(const char *message);
 
 /// Ignores SIGPIPE (writes then fail with EPIPE, handled); returns 1 if it was ignored at start.
 int sluice_ignore_sigpipe(void);

@@ -292,15 +292,23 @@ public final class RegexMatcher: Matcher, @unchecked Sendable {
     /// 1 MB line; grep -P is as slow, but dies of the first SIGTERM). The executable ends a
     /// stop that waits on one (`longMatchesInProgress`).
     private static let unboundedCalls = Atomic<Int>(0)
+    /// How many of them have ended: a count that does not move while one runs means that no
+    /// call has ended meanwhile.
+    private static let unboundedCallsEnded = Atomic<Int>(0)
 
-    /// Whether a call that may last minutes is under way (`unboundedCalls`).
-    public static var longMatchesInProgress: Bool { unboundedCalls.load(ordering: .relaxed) > 0 }
+    /// Whether a call that may last minutes is under way, and how many have ended.
+    public static var longMatches: (running: Bool, ended: Int) {
+        (unboundedCalls.load(ordering: .acquiring) > 0, unboundedCallsEnded.load(ordering: .acquiring))
+    }
 
     /// `call`, counted in `unboundedCalls` while it runs.
     @inline(__always)
     static func unbounded(_ call: () -> Int32) -> Int32 {
         unboundedCalls.add(1, ordering: .relaxed)
-        defer { unboundedCalls.subtract(1, ordering: .relaxed) }
+        defer {
+            unboundedCallsEnded.add(1, ordering: .releasing)
+            unboundedCalls.subtract(1, ordering: .releasing)
+        }
         return call()
     }
 

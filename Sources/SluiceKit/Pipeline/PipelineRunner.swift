@@ -635,6 +635,7 @@ public struct PipelineRunner: Sendable {
     var perInputRules: PerInputRules {
         var rules = PerInputRules()
         guard !spec.quiet else { return rules }
+        rules.binaryWithoutMatch = spec.binaryFiles == .withoutMatch && spec.binaryFilesCount
         rules.listFiles = spec.presentation.listFiles
         rules.count = spec.countOnly && execPhases.isEmpty && rules.listFiles == nil
         rules.maxCount = execPhases.isEmpty && !spec.usesContext ? spec.maxCount : nil
@@ -643,7 +644,6 @@ public struct PipelineRunner: Sendable {
         rules.nullAfterName = spec.presentation.nullAfterName
         rules.colors = spec.presentation.colors
         rules.lastInput = max(0, spec.inputs.count - 1)
-        rules.binaryWithoutMatch = spec.binaryFiles == .withoutMatch && spec.binaryFilesCount
         return rules
     }
 

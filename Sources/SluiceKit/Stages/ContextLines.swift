@@ -86,7 +86,8 @@ struct ContextLinesSequence<Base: AsyncSequence & Sendable>: AsyncSequence, Send
                 out.input = chunk.input
                 out.startsInput = chunk.startsInput
                 out.inputUnreadable = chunk.inputUnreadable
-                out.binaryEndsInput = chunk.binaryEndsInput
+                // -I: grep stopped reading the input once -m was reached (trailing context aside).
+                out.binaryEndsInput = chunk.binaryEndsInput && !printer.limitReached && !printer.finishedInput
                 if recordPrinter?.finishedInput ?? printer.finishedInput {
                     skip.skip(through: chunk.input)
                     if chunk.input >= printer.rules.lastInput { ended = true }
@@ -116,7 +117,7 @@ struct ContextPrinter {
     private var held = HeldLines()
     private var selectedInInput = 0
     /// `-m` reached: no more selected lines in this input, only its trailing context.
-    private var limitReached = false
+    private(set) var limitReached = false
     /// The input is done with (after `-m` and its trailing context): the reader may skip it.
     private(set) var finishedInput = false
 
