@@ -51,7 +51,7 @@ int sluice_install_signal_pipe(int hangup_reopens) {
     if (sigaction(SIGTERM, NULL, &old) != 0 || old.sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
     /* SIGHUP (a closed terminal, a dropped SSH session) is a stop too, exit 129: dying of it
        left an -O run's temporary files behind (a new user's trial: a 56 MB hidden .tmp).
-       `sluice_install_hangup` makes it "reopen the output" for a followed -O FILE. */
+       With `hangup_reopens` (a followed -O FILE) it means "reopen the output" instead. */
     if (sigaction(SIGHUP, NULL, &old) != 0 || old.sa_handler != SIG_IGN) {
         struct sigaction hup = sa;
         if (hangup_reopens) { hup.sa_handler = on_hangup; hup.sa_flags = SA_RESTART; }
