@@ -718,6 +718,11 @@ struct FollowedFile {
         /// The names of compressed files (`app.log.2.gz`).
         static let compressedSuffixes = [".gz", ".xz", ".bz2", ".zst", ".Z", ".lz4", ".lzma", ".lz", ".zip", ".br"]
 
+        /// Whether a name's `suffix` ends as a compressed file's does.
+        static func hasCompressedName(_ suffix: [UInt8]) -> Bool {
+            compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+        }
+
         /// logrotate's suffixes: `.` or `-`, then a digit.
         static func isRotated(suffix: [UInt8]) -> Bool {
             suffix.count >= 2 && (suffix[0] == UInt8(ascii: ".") || suffix[0] == UInt8(ascii: "-"))
@@ -734,7 +739,7 @@ struct FollowedFile {
             // read as a plain file, and the gzip bytes it then held became lines (seen once in
             // the kill-and-resume test under a rotation every 0.2 s).
             compressed = CompressedFormat(prefix: Array(start.prefix(6))) != nil || start.starts(with: [0x1F, 0x8B])
-                || Self.compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+                || Self.hasCompressedName(suffix)
             self.start = compressed ? [] : start
             let digit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
             rotatedShape = Self.isRotated(suffix: suffix)
@@ -800,7 +805,7 @@ struct FollowedFile {
     /// `.gz`); a name without such a suffix is looked at for a compressed header too.
     static func plainRotatedSiblings(of path: FileName) -> [Sibling] {
         siblings(of: path) { suffix in
-            Sibling.isRotated(suffix: suffix) && !Sibling.compressedSuffixes.contains { suffix.reversed().starts(with: $0.utf8.reversed()) }
+            Sibling.isRotated(suffix: suffix) && !Sibling.hasCompressedName(suffix)
         }.filter { !$0.compressed }
     }
 
