@@ -98,7 +98,7 @@ final class PostgresSink: HandoffSink {
         let setup: Setup
         do {
             setup = try await Setup.run(address: address, password: password, table: table, sources: sources, resume: request.resume,
-                                        place: place, eventLoop: events.next())
+                                        place: place, retryMax: request.retryMax, interrupt: request.interrupt, eventLoop: events.next())
         } catch {
             try? await events.shutdownGracefully()
             throw error

@@ -79,28 +79,63 @@ struct Setup: Sendable {
         return configuration
     }
 
+    /// A connection refused or turned away at the start fails at once (a wrong port, user,
+    /// password or database); once one was made, a connection lost or a transient refusal
+    /// during the setup (a server restarting, a lock not granted) is retried as a batch is,
+    /// for `retryMax` from the first failure: the setup is idempotent (one transaction of
+    /// `IF NOT EXISTS` and `ON CONFLICT DO NOTHING`, then reads).
     static func run(address: PostgresAddress, password: String?, table: String, sources: [CheckpointSource], resume: Bool,
-                    place: String, eventLoop: any EventLoop) async throws -> Setup {
-        let connection: PostgresConnection
-        do {
-            connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
-                                                              id: 0, logger: logger)
-        } catch {
-            throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect")
-        }
-        do {
-            // (untilClosed: a server lost during the setup could leave a query hanging.)
-            let setup = try await BatchWriter.untilClosed(connection) { _ in
-                var setup = Setup()
-                try await setup.prepare(connection, table: table, sources: sources, resume: resume, place: place)
-                return setup
+                    place: String, retryMax: Duration, interrupt: Interrupt, eventLoop: any EventLoop) async throws -> Setup {
+        var firstFailure: ContinuousClock.Instant?
+        var attempt = 0
+        while true {
+            let failure: any Error
+            let connection: PostgresConnection
+            do {
+                connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
+                                                                  id: 0, logger: logger)
+            } catch {
+                guard firstFailure != nil else { throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect") }
+                failure = error
+                try await pauseOrGiveUp(after: failure, firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
+                                        interrupt: interrupt, place: place)
+                continue
             }
-            try? await connection.close()
-            return setup
-        } catch {
-            try? await connection.close()
-            throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table")
+            do {
+                // (untilClosed: a server lost during the setup could leave a query hanging.)
+                let setup = try await BatchWriter.untilClosed(connection) { _ in
+                    var setup = Setup()
+                    try await setup.prepare(connection, table: table, sources: sources, resume: resume, place: place)
+                    return setup
+                }
+                try? await connection.close()
+                return setup
+            } catch {
+                try? await connection.close()
+                guard ServerFailure.isTransient(error) else {
+                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table")
+                }
+                failure = error
+            }
+            try await pauseOrGiveUp(after: failure, firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
+                                    interrupt: interrupt, place: place)
         }
+    }
+
+    /// The backoff before the setup's next attempt, or the run's end when `retryMax` has
+    /// passed since the first failure or a stop was asked for.
+    private static func pauseOrGiveUp(after error: any Error, firstFailure: inout ContinuousClock.Instant?, attempt: inout Int,
+                                      retryMax: Duration, interrupt: Interrupt, place: String) async throws {
+        let now = ContinuousClock.now
+        let first = firstFailure ?? now
+        firstFailure = first
+        let waited = first.duration(to: now)
+        if waited >= retryMax || interrupt.isInterrupted {
+            let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
+            throw SluiceError(.output, place: place, "cannot set up the table: \(why): \(ServerFailure.reason(error))")
+        }
+        attempt += 1
+        try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
     }
 
     private func createAndCheck(_ connection: PostgresConnection, table: String, sources: [CheckpointSource], place: String) async throws {

@@ -186,12 +186,13 @@ struct PostgresOutputTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         // Lines trickle in for about 4 s (batches commit by the timeout as they come); the
-        // server is killed after 1 s and started again 1.5 s later.
+        // server is killed once rows have committed (a server down before sluice's first
+        // connection is refused at the start, by design) and started again 1.5 s later.
         let script = """
             \(server.environment); cd \(Shell.quote(directory.path))
             (for i in $(seq 0 39); do seq -f "%g ERROR x" $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.1; done) \\
               | timeout 60 "$SLUICE" ERROR -b 500 -j 2 --batch-timeout 50ms -O \(Shell.quote(database.url)) 2> err & p=$!
-            sleep 1
+            for i in $(seq 1 300); do [ "$(psql -XAt -d \(database.name) -c 'select count(*) > 0 from logs' 2>/dev/null)" = t ] && break; sleep 0.1; done
             \(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -m immediate -w stop > /dev/null
             sleep 1.5
             \(PostgresServer.closeInherited)\(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -l \(server.directory)/server.log -w \\
@@ -229,6 +230,33 @@ struct PostgresOutputTests {
         let kept = try await server.psql(database2.name, "select count(*), count(distinct line_no), coalesce(max(line_no), 0) from logs")
         let parts = kept.trimmingCharacters(in: .newlines).split(separator: "|").compactMap { Int($0) }
         #expect(parts.count == 3 && parts[0] == parts[1] && parts[0] == parts[2] && parts[0] >= 20000 && parts[0] % 1000 == 0, "\(kept)")
+    }
+
+    @Test("a connection lost during the setup (its backend ended while it waits for a lock) is retried: the run goes on, every line once")
+    func setupRetried() async throws {
+        let (server, database, directory) = try await PostgresServer.forOneTest()
+        defer { directory.remove() }
+        let url = Shell.quote(database.url)
+        let result = try await Shell.bash("""
+            \(server.environment); cd \(Shell.quote(directory.path))
+            seq -f '%g ERROR a' 1 10 > a.log; seq -f '%g ERROR b' 1 1000 > b.log
+            "$SLUICE" ERROR -O \(url) a.log || echo "first run: $?"
+            { echo 'begin; lock table sluice_checkpoints;'; sleep 6; echo 'commit;'; } | psql -qX -d \(database.name) & l=$!
+            for i in $(seq 1 100); do [ "$(psql -XAt -d \(database.name) -c "select count(*) from pg_locks l join pg_class c on c.oid = l.relation \\
+              where c.relname = 'sluice_checkpoints' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ] && break; sleep 0.1; done
+            "$SLUICE" ERROR -O \(url) b.log 2> err & p=$!
+            for i in $(seq 1 300); do
+              n=$(psql -XAt -d \(database.name) -c "select count(pg_terminate_backend(pid)) from pg_stat_activity \\
+                where wait_event_type = 'Lock' and datname = current_database()")
+              [ "$n" -gt 0 ] && break; sleep 0.1
+            done
+            echo "ended: $n"
+            wait $p; echo "status: $?"; wait $l
+            cat err
+            """, timeout: .seconds(120))
+        #expect(result.stdoutLines == ["ended: 1", "status: 0"], "\(result.stdoutText) \(result.stderr)")
+        let counts = try await server.psql(database.name, "select count(*), count(distinct (source, line_no)) from logs")
+        #expect(counts == "1010|1010\n")
     }
 
     @Test("several sluice processes at once into one table (the scale-out recipe), then --resume of all: every line once")
