@@ -562,6 +562,19 @@ enum Shell {
         return result.stdout
     }
 
+    /// Defines `detach COMMAND...` in a bash script: COMMAND runs with the script's descriptors
+    /// above 2 closed, for a process that outlives the script (a database server, a tmux
+    /// server). Foundation learns of a child's exit from a socket the child inherits: a server
+    /// holding it kept a test waiting past its own timeout (which kills the script's process
+    /// group; a daemon is in another). Closed in a subshell only: once the script itself closes
+    /// it, Foundation's one watching thread waits (waitpid) for the script's end and notices no
+    /// other child's exit meanwhile.
+    /// (A background `detach X &` is two processes, `$!` the outer one: where `$!` must be
+    /// the daemon's, write `( \(Shell.closesInherited)exec X ) &`.)
+    static let definesDetach = #"detach() ( "# + closesInherited + #"exec "$@" ); "#
+    /// Closes the (sub)shell's descriptors above 2 (bash).
+    static let closesInherited = #"for fd in /proc/$BASHPID/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"; done; "#
+
     static func quote(_ word: String) -> String {
         "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }

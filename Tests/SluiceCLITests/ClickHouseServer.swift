@@ -46,7 +46,7 @@ final class ClickHouseCluster: Sendable {
             if try await cluster.startServer(0), try await cluster.startServer(1) {
                 // The watcher: stops both servers once this test process has ended (a crash too).
                 _ = try await Shell.bash("""
-                    \(PostgresServer.closeInherited)setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+                    \(Shell.definesDetach)detach setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
                      for s in 0 1; do kill -9 $(cat \(directory)/$s/pid 2>/dev/null) 2>/dev/null; done; sleep 1
                      rm -rf \(directory))' </dev/null >/dev/null 2>&1 &
                     """)
@@ -103,7 +103,7 @@ final class ClickHouseCluster: Sendable {
     func startScript(_ shard: Int) -> String {
         let folder = "\(directory)/\(shard)"
         return """
-            \(PostgresServer.closeInherited)setsid clickhouse-server --config-file=\(folder)/config.xml </dev/null >>\(folder)/out 2>&1 & echo $! > \(folder)/pid
+            ( \(Shell.closesInherited)exec setsid clickhouse-server --config-file=\(folder)/config.xml </dev/null >>\(folder)/out 2>&1 ) & echo $! > \(folder)/pid
             up=0; for i in $(seq 600); do
               if [ "$(curl -s http://127.0.0.1:\(httpPorts[shard])/ping 2>/dev/null)" = "Ok." ] \\
                  && clickhouse-client --port \(tcpPorts[shard]) --query 'SELECT 1' >/dev/null 2>&1; then up=1; break; fi

@@ -195,7 +195,7 @@ struct PostgresOutputTests {
             for i in $(seq 1 300); do [ "$(psql -XAt -d \(database.name) -c 'select count(*) > 0 from logs' 2>/dev/null)" = t ] && break; sleep 0.1; done
             \(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -m immediate -w stop > /dev/null
             sleep 1.5
-            \(PostgresServer.closeInherited)\(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -l \(server.directory)/server.log -w \\
+            \(Shell.definesDetach)detach \(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -l \(server.directory)/server.log -w \\
               -o "-p \(server.port) -k \(server.directory) -c listen_addresses=127.0.0.1 -c fsync=off" start > /dev/null
             wait $p; echo "status: $?"
             cat err
@@ -218,7 +218,7 @@ struct PostgresOutputTests {
             \(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -m immediate -w stop > /dev/null
             start=$(date +%s); wait $p; echo "status: $? after $(( $(date +%s) - start ))s"
             cat err2
-            \(PostgresServer.closeInherited)\(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -l \(server.directory)/server.log -w \\
+            \(Shell.definesDetach)detach \(getuid() == 0 ? "runuser -u postgres -- " : "")\(server.binaries)/pg_ctl -D \(server.directory)/data -l \(server.directory)/server.log -w \\
               -o "-p \(server.port) -k \(server.directory) -c listen_addresses=127.0.0.1 -c fsync=off" start > /dev/null
             """, timeout: .seconds(120))
         let downLines = down.stdoutLines

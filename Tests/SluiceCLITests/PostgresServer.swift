@@ -32,11 +32,6 @@ final class PostgresServer: Sendable {
 
     static var available: Bool { binaryFolder != nil && Tool.available("psql") }
 
-    /// Closes the shell's descriptors above 2 before it starts a process that outlives it:
-    /// Foundation learns of a child's exit from a socket the child inherits, and a server
-    /// holding it would keep the test waiting for the shell's end.
-    static let closeInherited = #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-"; done; "#
-
     /// Root runs the server as `postgres`.
     private static var asServerUser: String { getuid() == 0 ? "runuser -u postgres -- " : "" }
 
@@ -79,7 +74,7 @@ final class PostgresServer: Sendable {
             if try await server.startServer() {
                 // The watcher: stops the server once this test process has ended (a crash too).
                 _ = try await Shell.bash("""
-                    \(closeInherited)setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+                    \(Shell.definesDetach)detach setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
                      \(asServerUser)\(binaries)/pg_ctl -D \(directory)/data -m immediate stop >/dev/null 2>&1
                      rm -rf \(directory))' </dev/null >/dev/null 2>&1 &
                     """)
@@ -93,7 +88,7 @@ final class PostgresServer: Sendable {
     @discardableResult
     func startServer() async throws -> Bool {
         let result = try await Shell.bash("""
-            \(Self.closeInherited)\(Self.asServerUser)\(binaries)/pg_ctl -D \(directory)/data -l \(directory)/server.log -w -t 60 \
+            \(Shell.definesDetach)detach \(Self.asServerUser)\(binaries)/pg_ctl -D \(directory)/data -l \(directory)/server.log -w -t 60 \
               -o "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60" start
             """, timeout: .seconds(90))
         return result.status == 0

@@ -15,8 +15,8 @@ struct ProgressLineTests {
         // The pane is polled, not sampled after fixed sleeps: a loaded CI machine is slow.
         let socket = "sluice-progress-\(getpid())"
         let result = try await Shell.bash("""
-            cd \(Shell.quote(directory.path))
-            t() { tmux -L \(socket) "$@"; }
+            \(Shell.definesDetach)cd \(Shell.quote(directory.path))
+            t() { detach tmux -L \(socket) "$@"; }
             trap 't kill-server 2>/dev/null' EXIT
             # A session that lives as long as the script: killing a run's session must not stop
             # the server, or the next new-session can reach the exiting server ("server exited
@@ -50,7 +50,7 @@ struct ProgressLineTests {
     func coloursInATerminal() async throws {
         let session = "sluice-colours-\(getpid())"
         let result = try await Shell.bash("""
-            tmux() { command tmux -L \(session) "$@"; }
+            \(Shell.definesDetach)tmux() { detach tmux -L \(session) "$@"; }
             trap 'tmux kill-server 2>/dev/null' EXIT
             # NO_COLOR (which sluice, unlike grep, honours) may be set around the tests.
             lines="printf 'a ERROR b ERROR\\\\nplain\\\\nz ERROR\\\\n'"
