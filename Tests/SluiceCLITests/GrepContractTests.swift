@@ -489,7 +489,12 @@ import Testing
                      // A NUL in the first buffer, the match megabytes later (past the first chunk).
                      // -m reached under context: grep read no further.
                      "PROG -cI a hdr", "PROG -lI a hdr text", "PROG -I -m1 -A1 a early", "PROG -I -m1 -C1 -c a early",
-                     "PROG -I -m2 -A1 a early | tail -n 2"]
+                     "PROG -I -m2 -A1 a early | tail -n 2",
+                     // -q: the lines from the binary buffer on are not selected, one before it is.
+                     "PROG -qI a hdr", "PROG -qI a hdr text", "PROG -qI a early", "PROG -qI a late", "PROG -qvI 'line' hdr",
+                     // Standard input is read to its end, as grep drains it: its writer ends well.
+                     "cat hdr | PROG -qI a; echo ${PIPESTATUS[@]}", "cat hdr | PROG -cI a - text; echo ${PIPESTATUS[@]}",
+                     "cat hdr | PROG -I a; echo ${PIPESTATUS[@]}"]
         try await Self.expectGrepsOutput(commands.map { "\($0) 2>&1 | sed 's/^[^ :]*sluice:/grep:/'; echo \"${PIPESTATUS[0]}\"" }, in: directory)
     }
 

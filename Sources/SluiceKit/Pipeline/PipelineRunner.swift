@@ -630,12 +630,17 @@ public struct PipelineRunner: Sendable {
         }
     }
 
-    /// grep's per-input rules for this run (none apply with `-q`; with `--exec`, `-m` and
+    /// grep's per-input rules for this run (with `-q` only `-I`'s; with `--exec`, `-m` and
     /// `-c` count the command's output, after the stage they would run in).
     var perInputRules: PerInputRules {
         var rules = PerInputRules()
-        guard !spec.quiet else { return rules }
         rules.binaryWithoutMatch = spec.binaryFiles == .withoutMatch && spec.binaryFilesCount
+        // -q -I: an input's lines from its binary buffer on are not selected (grep never reads
+        // them); a line selected before it ends the run, as grep -q exits at its first.
+        rules.quiet = spec.quiet
+        rules.lastInput = max(0, spec.inputs.count - 1)
+        rules.drainedInputs = spec.inputs.isEmpty ? [0] : Set(spec.inputs.indices.filter { spec.inputs[$0] == .standardInput })
+        guard !spec.quiet else { return rules }
         rules.listFiles = spec.presentation.listFiles
         rules.count = spec.countOnly && execPhases.isEmpty && rules.listFiles == nil
         rules.maxCount = execPhases.isEmpty && !spec.usesContext ? spec.maxCount : nil
@@ -643,7 +648,6 @@ public struct PipelineRunner: Sendable {
         rules.namesShown = spec.presentation.fileNames
         rules.nullAfterName = spec.presentation.nullAfterName
         rules.colors = spec.presentation.colors
-        rules.lastInput = max(0, spec.inputs.count - 1)
         return rules
     }
 

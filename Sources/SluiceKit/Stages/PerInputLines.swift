@@ -34,8 +34,13 @@ struct PerInputRules: Sendable {
     /// grep's `-I`: an input whose chunk says `binaryEndsInput` ends there with no selected
     /// line (its lines written before stay written; `-c` says 0, the exit status counts none
     /// of them), unless grep had stopped reading it before: `-m` reached, or a line selected
-    /// under `-l` or `-L`.
+    /// under `-l`, `-L` or `-q`.
     var binaryWithoutMatch = false
+    /// `-q`: grep stops at the first selected line (with `-I`, before any later binary buffer).
+    var quiet = false
+    /// Standard input's indices: `-I` reads the rest of it, unsearched, as grep drains it (its
+    /// writer is not cut off by a SIGPIPE); other inputs are skipped.
+    var drainedInputs: Set<Int> = []
     /// `-m`: selected lines per input.
     var maxCount: Int?
     /// `-c`.
@@ -75,6 +80,8 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
         var unreadable = false
         var selectedInInput = 0
         var done = false
+        /// `-I` ended the current input, which is read on to its end (`drainedInputs`).
+        var draining = false
         var ended = false
 
         init(base: Base.AsyncIterator, rules: PerInputRules, skip: InputSkip, counters: RunCounters) {
@@ -103,10 +110,11 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
                     unreadable = chunk.inputUnreadable
                     selectedInInput = 0
                     done = false
+                    draining = false
                 }
                 if chunk.inputCutShort { unreadable = true }  // no summary for a file a stop cut short
                 if let out = take(chunk) { ready.append(out) }
-                if done && chunk.input >= rules.lastInput {
+                if done && !draining && chunk.input >= rules.lastInput {
                     ended = true
                     if let summary = closeInput() { ready.append(summary) }
                     current = nil
@@ -144,10 +152,15 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             if rules.listFiles == .withMatches && selectedInInput > 0 && !done {
                 finishInput()
             }
-            if chunk.binaryEndsInput && rules.binaryWithoutMatch && !done && !(rules.listFiles != nil && selectedInInput > 0) {
+            if chunk.binaryEndsInput && rules.binaryWithoutMatch && !done && !((rules.listFiles != nil || rules.quiet) && selectedInInput > 0) {
                 counters.selected.subtract(selectedInInput, ordering: .relaxed)
                 selectedInInput = 0
-                finishInput()
+                if rules.drainedInputs.contains(chunk.input) {
+                    done = true
+                    draining = true
+                } else {
+                    finishInput()
+                }
             }
             var out: LineChunk
             if summarizes {
