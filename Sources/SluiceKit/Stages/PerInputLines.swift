@@ -38,8 +38,8 @@ struct PerInputRules: Sendable {
     var binaryWithoutMatch = false
     /// `-q`: grep stops at the first selected line (with `-I`, before any later binary buffer).
     var quiet = false
-    /// Standard input's indices: `-I` reads the rest of it, unsearched, as grep drains it (its
-    /// writer is not cut off by a SIGPIPE); other inputs are skipped.
+    /// Standard input's indices: `-I` reads the rest of it, its lines dropped, as grep drains
+    /// it (its writer is not cut off by a SIGPIPE); other inputs are skipped.
     var drainedInputs: Set<Int> = []
     /// `-m`: selected lines per input.
     var maxCount: Int?
