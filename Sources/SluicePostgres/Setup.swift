@@ -95,7 +95,9 @@ struct Setup: Sendable {
                 connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
                                                                   id: 0, logger: logger)
             } catch {
-                guard firstFailure != nil else { throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect") }
+                guard firstFailure != nil, ServerFailure.isTransient(error) else {
+                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect")
+                }
                 failure = error
                 try await pauseOrGiveUp(after: failure, firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
                                         interrupt: interrupt, place: place)
@@ -136,6 +138,10 @@ struct Setup: Sendable {
         }
         attempt += 1
         try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
+        // (A stop during the pause: not another attempt, which could take a connect's 10 s.)
+        if interrupt.isInterrupted {
+            throw SluiceError(.output, place: place, "cannot set up the table: stopped while retrying: \(ServerFailure.reason(error))")
+        }
     }
 
     private func createAndCheck(_ connection: PostgresConnection, table: String, sources: [CheckpointSource], place: String) async throws {

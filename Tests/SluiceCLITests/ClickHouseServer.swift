@@ -46,9 +46,9 @@ final class ClickHouseCluster: Sendable {
             if try await cluster.startServer(0), try await cluster.startServer(1) {
                 // The watcher: stops both servers once this test process has ended (a crash too).
                 _ = try await Shell.bash("""
-                    \(Shell.definesDetach)detach setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+                    ( \(Shell.closesInherited)exec setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
                      for s in 0 1; do kill -9 $(cat \(directory)/$s/pid 2>/dev/null) 2>/dev/null; done; sleep 1
-                     rm -rf \(directory))' </dev/null >/dev/null 2>&1 &
+                     rm -rf \(directory))' ) </dev/null >/dev/null 2>&1 &
                     """)
                 return cluster
             }

@@ -74,9 +74,9 @@ final class PostgresServer: Sendable {
             if try await server.startServer() {
                 // The watcher: stops the server once this test process has ended (a crash too).
                 _ = try await Shell.bash("""
-                    \(Shell.definesDetach)detach setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
+                    ( \(Shell.closesInherited)exec setsid sh -c '(while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
                      \(asServerUser)\(binaries)/pg_ctl -D \(directory)/data -m immediate stop >/dev/null 2>&1
-                     rm -rf \(directory))' </dev/null >/dev/null 2>&1 &
+                     rm -rf \(directory))' ) </dev/null >/dev/null 2>&1 &
                     """)
                 return server
             }

@@ -639,7 +639,6 @@ public struct PipelineRunner: Sendable {
         // them); a line selected before it ends the run, as grep -q exits at its first.
         rules.quiet = spec.quiet
         rules.lastInput = max(0, spec.inputs.count - 1)
-        rules.drainedInputs = spec.inputs.isEmpty ? [0] : Set(spec.inputs.indices.filter { spec.inputs[$0] == .standardInput })
         guard !spec.quiet else { return rules }
         rules.listFiles = spec.presentation.listFiles
         rules.count = spec.countOnly && execPhases.isEmpty && rules.listFiles == nil

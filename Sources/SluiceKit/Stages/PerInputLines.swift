@@ -38,9 +38,6 @@ struct PerInputRules: Sendable {
     var binaryWithoutMatch = false
     /// `-q`: grep stops at the first selected line (with `-I`, before any later binary buffer).
     var quiet = false
-    /// Standard input's indices: `-I` reads the rest of it, its lines dropped, as grep drains
-    /// it (its writer is not cut off by a SIGPIPE); other inputs are skipped.
-    var drainedInputs: Set<Int> = []
     /// `-m`: selected lines per input.
     var maxCount: Int?
     /// `-c`.
@@ -80,8 +77,6 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
         var unreadable = false
         var selectedInInput = 0
         var done = false
-        /// `-I` ended the current input, which is read on to its end (`drainedInputs`).
-        var draining = false
         var ended = false
 
         init(base: Base.AsyncIterator, rules: PerInputRules, skip: InputSkip, counters: RunCounters) {
@@ -110,11 +105,10 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
                     unreadable = chunk.inputUnreadable
                     selectedInInput = 0
                     done = false
-                    draining = false
                 }
                 if chunk.inputCutShort { unreadable = true }  // no summary for a file a stop cut short
                 if let out = take(chunk) { ready.append(out) }
-                if done && !draining && chunk.input >= rules.lastInput {
+                if done && chunk.input >= rules.lastInput {
                     ended = true
                     if let summary = closeInput() { ready.append(summary) }
                     current = nil
@@ -155,12 +149,7 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
             if chunk.binaryEndsInput && rules.binaryWithoutMatch && !done && !((rules.listFiles != nil || rules.quiet) && selectedInInput > 0) {
                 counters.selected.subtract(selectedInInput, ordering: .relaxed)
                 selectedInInput = 0
-                if rules.drainedInputs.contains(chunk.input) {
-                    done = true
-                    draining = true
-                } else {
-                    finishInput()
-                }
+                finishInput()
             }
             var out: LineChunk
             if summarizes {
