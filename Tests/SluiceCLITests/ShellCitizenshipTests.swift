@@ -112,6 +112,20 @@ import Testing
         #expect(sluice.stderr.contains { $0.isNumber }, "stderr: \(sluice.stderr)")
     }
 
+    /// Context lines are written, not selected: `--stats` says grep -c's number, with the
+    /// per-input rules (-I, -m, -l) applied too.
+    @Test("--stats: selected lines are grep -c's, context lines not among them", arguments: [
+        ["-C", "2"], ["-I", "-C", "2"], ["-I", "-A", "1"], ["-B", "3", "-m", "5"], ["-I", "-C", "1", "-m", "7"],
+    ])
+    func statsSelectedWithContext(flags: [String]) async throws {
+        let input = Paths.loghub("Hadoop_2k.log")
+        let limit = flags.firstIndex(of: "-m").map { ["-m", flags[$0 + 1]] } ?? []
+        let expected = try await Shell.output("LC_ALL=C grep -c \(Shell.quote(limit)) ERROR \(Shell.quote(input))")
+        let sluice = try await Sluice.run(["--stats"] + flags + ["-e", "ERROR", input])
+        #expect(sluice.stderr.contains("selected \(String(decoding: expected, as: UTF8.self).trimmingCharacters(in: .newlines)) lines"),
+                "\(sluice.stderr)")
+    }
+
     /// Batches are counted as if cut at every `-b` lines, whatever the chunking (stdout and
     /// single-file output let chunks through uncut).
     @Test("--stats counts ceil(lines / -b) batches", arguments: [

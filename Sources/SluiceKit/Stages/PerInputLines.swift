@@ -131,7 +131,8 @@ struct PerInputLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
                 kept.input = chunk.input
                 return kept.notes.isEmpty ? nil : kept
             }
-            var count = done ? 0 : chunk.binaryMatch ? 1 : (chunk.selectionEnds?.count ?? chunk.lineCount)
+            // (A context stage's chunk says how many of its lines were selected.)
+            var count = done ? 0 : chunk.binaryMatch ? 1 : (chunk.selectedLineCount ?? chunk.selectionEnds?.count ?? chunk.lineCount)
             if let max = rules.maxCount, !done, selectedInInput + count >= max {
                 let keep = max - selectedInInput
                 if let resume = rules.resume, chunk.input == resume.input, let ends = chunk.selectedInputEnds, keep >= 1, keep <= ends.count {
