@@ -214,16 +214,10 @@ final class BatchWriter: Sendable {
                         + "(the server may store it all the same: a resumed run sends it again, and the copies merge)")
                 }
                 guard ServerFailure.isTransient(error) else { throw ServerFailure.sluiceError(error, place: place, doing: doing) }
-                let now = ContinuousClock.now
-                let first = firstFailure ?? now
-                firstFailure = first
-                let waited = first.duration(to: now)
-                if waited >= retryMax || interrupt.isInterrupted {
-                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
+                if let why = try await RetryBackoff.pauseOrGiveUp(firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
+                                                                   interrupt: interrupt) {
                     throw SluiceError(.output, place: place, "\(why); \(what) not stored: \(ServerFailure.reason(error))")
                 }
-                attempt += 1
-                try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
             }
         }
     }

@@ -108,18 +108,12 @@ final class BatchWriter: Sendable {
                 guard transient else {
                     throw ServerFailure.sluiceError(error, place: place, doing: "cannot write a batch")
                 }
-                let now = ContinuousClock.now
-                let first = firstFailure ?? now
-                firstFailure = first
-                let waited = first.duration(to: now)
-                if waited >= retryMax || interrupt.isInterrupted {
+                if let why = try await RetryBackoff.pauseOrGiveUp(firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
+                                                                   interrupt: interrupt) {
                     let reason = error is LeaseTimeout || error is ConnectionPoolError ? await connectReason() : ServerFailure.reason(error)
-                    let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
                     let rows = batch.rowCount == 1 ? "1 row" : "\(batch.rowCount) rows"
                     throw SluiceError(.output, place: place, "\(why); the batch being sent (\(rows)) and those after it are not committed: \(reason)")
                 }
-                attempt += 1
-                try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
             }
         }
     }

@@ -124,23 +124,11 @@ struct Setup: Sendable {
         }
     }
 
-    /// The backoff before the setup's next attempt, or the run's end when `retryMax` has
-    /// passed since the first failure or a stop was asked for.
+    /// The backoff before the setup's next attempt, or the run's end (`RetryBackoff.pauseOrGiveUp`).
     private static func pauseOrGiveUp(after error: any Error, firstFailure: inout ContinuousClock.Instant?, attempt: inout Int,
                                       retryMax: Duration, interrupt: Interrupt, place: String) async throws {
-        let now = ContinuousClock.now
-        let first = firstFailure ?? now
-        firstFailure = first
-        let waited = first.duration(to: now)
-        if waited >= retryMax || interrupt.isInterrupted {
-            let why = interrupt.isInterrupted ? "stopped while retrying" : "gave up after \(RetryBackoff.seconds(waited)) of retries (--retry-max \(RetryBackoff.seconds(retryMax)))"
+        if let why = try await RetryBackoff.pauseOrGiveUp(firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax, interrupt: interrupt) {
             throw SluiceError(.output, place: place, "cannot set up the table: \(why): \(ServerFailure.reason(error))")
-        }
-        attempt += 1
-        try await RetryBackoff.pauseOrStop(min(RetryBackoff.pause(after: attempt), retryMax - waited), interrupt: interrupt)
-        // (A stop during the pause: not another attempt, which could take a connect's 10 s.)
-        if interrupt.isInterrupted {
-            throw SluiceError(.output, place: place, "cannot set up the table: stopped while retrying: \(ServerFailure.reason(error))")
         }
     }
 

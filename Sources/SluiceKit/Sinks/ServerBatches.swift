@@ -194,6 +194,23 @@ package enum RetryBackoff {
         }
     }
 
+    /// After a transient failure: nil once the pause before the next attempt is over, or why
+    /// the retries end (`--retry-max` spent since `firstFailure`, which the first failure
+    /// sets, or a stop asked for before or during the pause).
+    package static func pauseOrGiveUp(firstFailure: inout ContinuousClock.Instant?, attempt: inout Int, retryMax: Duration,
+                                      interrupt: Interrupt) async throws -> String? {
+        let now = ContinuousClock.now
+        let first = firstFailure ?? now
+        firstFailure = first
+        let waited = first.duration(to: now)
+        if interrupt.isInterrupted { return "stopped while retrying" }
+        if waited >= retryMax { return "gave up after \(seconds(waited)) of retries (--retry-max \(seconds(retryMax)))" }
+        attempt += 1
+        try await pauseOrStop(min(pause(after: attempt), retryMax - waited), interrupt: interrupt)
+        // (A stop during the pause: no further attempt, which could last a connect's timeout.)
+        return interrupt.isInterrupted ? "stopped while retrying" : nil
+    }
+
     /// `2s`, `2.5s`: a duration as messages show it.
     package static func seconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
