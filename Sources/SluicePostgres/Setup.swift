@@ -89,46 +89,33 @@ struct Setup: Sendable {
         var firstFailure: ContinuousClock.Instant?
         var attempt = 0
         while true {
-            let failure: any Error
-            let connection: PostgresConnection
+            var connected = false
             do {
-                connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
-                                                                  id: 0, logger: logger)
-            } catch {
-                guard firstFailure != nil, ServerFailure.isTransient(error) else {
-                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot connect")
-                }
-                failure = error
-                try await pauseOrGiveUp(after: failure, firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
-                                        interrupt: interrupt, place: place)
-                continue
-            }
-            do {
-                // (untilClosed: a server lost during the setup could leave a query hanging.)
-                let setup = try await BatchWriter.untilClosed(connection) { _ in
-                    var setup = Setup()
-                    try await setup.prepare(connection, table: table, sources: sources, resume: resume, place: place)
+                let connection = try await PostgresConnection.connect(on: eventLoop, configuration: try configuration(address, password: password),
+                                                                      id: 0, logger: logger)
+                connected = true
+                do {
+                    // (untilClosed: a server lost during the setup could leave a query hanging.)
+                    let setup = try await BatchWriter.untilClosed(connection) { _ in
+                        var setup = Setup()
+                        try await setup.prepare(connection, table: table, sources: sources, resume: resume, place: place)
+                        return setup
+                    }
+                    try? await connection.close()
                     return setup
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
-                try? await connection.close()
-                return setup
             } catch {
-                try? await connection.close()
-                guard ServerFailure.isTransient(error) else {
-                    throw ServerFailure.sluiceError(error, place: place, doing: "cannot set up the table")
+                guard ServerFailure.isTransient(error), connected || firstFailure != nil else {
+                    throw ServerFailure.sluiceError(error, place: place, doing: connected ? "cannot set up the table" : "cannot connect")
                 }
-                failure = error
+                if let why = try await RetryBackoff.pauseOrGiveUp(firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
+                                                                   interrupt: interrupt) {
+                    throw SluiceError(.output, place: place, "cannot set up the table: \(why): \(ServerFailure.reason(error))")
+                }
             }
-            try await pauseOrGiveUp(after: failure, firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax,
-                                    interrupt: interrupt, place: place)
-        }
-    }
-
-    /// The backoff before the setup's next attempt, or the run's end (`RetryBackoff.pauseOrGiveUp`).
-    private static func pauseOrGiveUp(after error: any Error, firstFailure: inout ContinuousClock.Instant?, attempt: inout Int,
-                                      retryMax: Duration, interrupt: Interrupt, place: String) async throws {
-        if let why = try await RetryBackoff.pauseOrGiveUp(firstFailure: &firstFailure, attempt: &attempt, retryMax: retryMax, interrupt: interrupt) {
-            throw SluiceError(.output, place: place, "cannot set up the table: \(why): \(ServerFailure.reason(error))")
         }
     }
 
